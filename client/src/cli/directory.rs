@@ -1,0 +1,99 @@
+//! `schakel whoami` and `schakel directory ...`.
+
+use clap::{Args, Subcommand};
+use schakel_client::Client;
+use schakel_client::proto::{self as pb, lookup_request::Query};
+use serde_json::json;
+
+use super::Output;
+use super::output::{participant_json, participant_line};
+
+/// Directory commands.
+#[derive(Subcommand)]
+pub enum DirectoryCommand {
+    /// Find participants by one identifier or by kind.
+    Lookup(LookupArgs),
+    /// Show the gateway's public signing key (for verifying receipts and audit exports).
+    GatewayKey,
+}
+
+/// Exactly one criterion.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct LookupArgs {
+    /// By OIN (20 digits).
+    #[arg(long)]
+    oin: Option<String>,
+    /// By BRIN.
+    #[arg(long)]
+    brin: Option<String>,
+    /// By AGB code.
+    #[arg(long)]
+    agb: Option<String>,
+    /// By gemeentecode, e.g. GM0546.
+    #[arg(long)]
+    gemeentecode: Option<String>,
+    /// By SWV number, e.g. "PO 2801".
+    #[arg(long)]
+    swv: Option<String>,
+    /// All of one kind: school, swv, jgt, gemeente or operator.
+    #[arg(long)]
+    kind: Option<String>,
+}
+
+/// Parses an organisation kind name.
+pub fn parse_kind(name: &str) -> anyhow::Result<pb::OrganisationKind> {
+    pb::OrganisationKind::from_str_name(&format!("ORGANISATION_KIND_{}", name.to_ascii_uppercase()))
+        .filter(|k| *k != pb::OrganisationKind::Unspecified)
+        .ok_or_else(|| anyhow::anyhow!("unknown kind {name:?}: use school, swv, jgt, gemeente or operator"))
+}
+
+pub async fn whoami(client: &Client, out: &Output) -> anyhow::Result<()> {
+    let me = client.whoami().await?;
+    let p = me.participant.unwrap_or_default();
+    let not_after = me.certificate_not_after.map(|t| t.seconds).unwrap_or_default();
+    let mut value = participant_json(&p);
+    value["certificate_sha256"] = json!(me.certificate_sha256);
+    value["certificate_not_after"] = json!(not_after);
+    out.record(value, || {
+        format!(
+            "{}\n{}\ncertificate SHA-256 {}",
+            p.name,
+            participant_line(&p),
+            me.certificate_sha256
+        )
+    });
+    Ok(())
+}
+
+pub async fn run(command: DirectoryCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    match command {
+        DirectoryCommand::Lookup(a) => {
+            let query = if let Some(v) = a.oin {
+                Query::Oin(v)
+            } else if let Some(v) = a.brin {
+                Query::Brin(v)
+            } else if let Some(v) = a.agb {
+                Query::Agb(v)
+            } else if let Some(v) = a.gemeentecode {
+                Query::Gemeentecode(v)
+            } else if let Some(v) = a.swv {
+                Query::SwvNumber(v)
+            } else {
+                Query::Kind(parse_kind(a.kind.as_deref().unwrap_or_default())? as i32)
+            };
+            for p in client.lookup(query).await? {
+                out.record(participant_json(&p), || participant_line(&p));
+            }
+            Ok(())
+        }
+        DirectoryCommand::GatewayKey => {
+            let key = client.gateway_key().await?;
+            let hex_key = hex::encode(&key.ed25519_public_key);
+            out.record(json!({"ed25519_public_key": hex_key, "key_id": key.key_id}), || {
+                format!("{hex_key}  (key id {})", key.key_id)
+            });
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Command-line parsing and dispatch; one file per command group.
+
+mod admin;
+mod directory;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use schakel_client::{Client, ClientError, DEFAULT_GATEWAY, Identity};
+
+pub use output::Output;
+
+/// Talk to a Schakel gateway as one participant.
+#[derive(Parser)]
+#[command(name = "schakel", version, about)]
+struct Cli {
+    /// The gateway's address.
+    #[arg(long, global = true, env = "SCHAKEL_GATEWAY", default_value = DEFAULT_GATEWAY)]
+    gateway: String,
+    /// Identity folder with cert.pem, key.pem and ca.pem, e.g. certs-example/school-po.
+    #[arg(long, short, global = true, env = "SCHAKEL_IDENTITY")]
+    identity: Option<PathBuf>,
+    /// Print one JSON object per line instead of readable text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show who the gateway takes you to be.
+    Whoami,
+    /// Find participants and the gateway's key.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
+    /// Manage participants (operators only).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output { json: cli.json };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            out.error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn connect(cli: &Cli) -> anyhow::Result<Client> {
+    let dir = cli
+        .identity
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("--identity DIR is required (or set SCHAKEL_IDENTITY)"))?;
+    let identity = Identity::from_dir(dir)?;
+    Ok(Client::connect(&cli.gateway, &identity).await?)
+}
+
+async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
+    let client = connect(&cli).await?;
+    match cli.command {
+        Command::Whoami => directory::whoami(&client, out).await,
+        Command::Directory(c) => directory::run(c, &client, out).await,
+        Command::Admin(c) => admin::run(c, &client, out).await,
+    }
+}
+
+/// Makes a client error readable: the gRPC code and message, not a debug dump.
+pub fn describe(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Connect(t)) => {
+            let mut msg = format!("cannot connect to the gateway: {t}");
+            let mut source = std::error::Error::source(t);
+            while let Some(s) = source {
+                msg.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            msg
+        }
+        _ => format!("{e:#}"),
+    }
+}

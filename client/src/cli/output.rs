@@ -1,0 +1,99 @@
+//! How commands print: readable text by default, one JSON object per line
+//! with `--json`. Errors go to standard error in the same format.
+
+use schakel_client::proto as pb;
+use serde_json::{Value, json};
+
+/// The output mode of one invocation.
+pub struct Output {
+    /// Print JSON lines instead of text.
+    pub json: bool,
+}
+
+impl Output {
+    /// Prints one record: `value` as a JSON line, or `text` for people.
+    pub fn record(&self, value: Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", text());
+        }
+    }
+
+    /// Prints an error.
+    pub fn error(&self, e: &anyhow::Error) {
+        let message = super::describe(e);
+        let code = e
+            .downcast_ref::<schakel_client::ClientError>()
+            .and_then(|c| c.status())
+            .map(|s| format!("{:?}", s.code()));
+        if self.json {
+            eprintln!("{}", json!({"error": message, "code": code}));
+        } else {
+            eprintln!("error: {message}");
+        }
+    }
+}
+
+/// The lowercase short name of a protobuf enum value: "ORGANISATION_KIND_SCHOOL"
+/// with prefix "ORGANISATION_KIND_" becomes "school".
+pub fn enum_name(full: &str, prefix: &str) -> String {
+    full.strip_prefix(prefix).unwrap_or(full).to_ascii_lowercase()
+}
+
+/// The name of an organisation kind.
+pub fn kind_name(kind: i32) -> String {
+    pb::OrganisationKind::try_from(kind)
+        .map(|k| enum_name(k.as_str_name(), "ORGANISATION_KIND_"))
+        .unwrap_or_else(|_| kind.to_string())
+}
+
+/// The name of a participant status.
+pub fn status_name(status: i32) -> String {
+    pb::ParticipantStatus::try_from(status)
+        .map(|s| enum_name(s.as_str_name(), "PARTICIPANT_STATUS_"))
+        .unwrap_or_else(|_| status.to_string())
+}
+
+/// A participant as JSON.
+pub fn participant_json(p: &pb::Participant) -> Value {
+    let codes = p.codes.clone().unwrap_or_default();
+    json!({
+        "oin": p.oin,
+        "name": p.name,
+        "kind": kind_name(p.kind),
+        "status": status_name(p.status),
+        "codes": {
+            "brin": codes.brin,
+            "vestiging": codes.vestiging,
+            "agb": codes.agb,
+            "gemeentecode": codes.gemeentecode,
+            "swv_number": codes.swv_number,
+        },
+        "suspended_reason": p.suspended_reason,
+        "pinned_cert_sha256": p.pinned_cert_sha256,
+    })
+}
+
+/// A participant as one readable line.
+pub fn participant_line(p: &pb::Participant) -> String {
+    let codes = p.codes.clone().unwrap_or_default();
+    let code = [
+        (!codes.brin.is_empty()).then(|| format!("BRIN {}{}", codes.brin, codes.vestiging)),
+        (!codes.agb.is_empty()).then(|| format!("AGB {}", codes.agb)),
+        (!codes.gemeentecode.is_empty()).then(|| codes.gemeentecode.clone()),
+        (!codes.swv_number.is_empty()).then(|| format!("SWV {}", codes.swv_number)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    let mut line = format!("{}  {:<9} {:<10} {}", p.oin, kind_name(p.kind), status_name(p.status), p.name);
+    if !code.is_empty() {
+        line.push_str(&format!("  [{code}]"));
+    }
+    if !p.suspended_reason.is_empty() {
+        line.push_str(&format!("  (suspended: {})", p.suspended_reason));
+    }
+    line
+}

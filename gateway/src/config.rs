@@ -1,0 +1,309 @@
+//! The gateway's configuration: one TOML file, every field with a default.
+//!
+//! The defaults live in `gateway/schakel.toml`, which is compiled into the
+//! binary and doubles as the commented reference. A loaded configuration is
+//! built in three layers: those embedded defaults, then the operator's file (if
+//! any), then environment variables `SCHAKEL_<SECTION>__<FIELD>`. Unknown
+//! fields are errors, so that a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The commented default configuration, as shipped.
+pub const DEFAULT_TOML: &str = include_str!("../schakel.toml");
+
+/// Prefix of environment variables that override configuration fields.
+pub const ENV_PREFIX: &str = "SCHAKEL_";
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file, or the merged result, is not valid.
+    #[error("invalid configuration{}: {message}", origin.as_deref().map(|o| format!(" in {o}")).unwrap_or_default())]
+    Invalid {
+        /// Where the bad value came from, if known.
+        origin: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The gRPC endpoint.
+    pub server: ServerConfig,
+    /// Certificates, keys and the client CA.
+    pub tls: TlsConfig,
+    /// The participant directory.
+    pub directory: DirectoryConfig,
+    /// The store.
+    pub storage: StorageConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// The gRPC endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where to listen; tests bind their own listener and ignore this.
+    pub listen: SocketAddr,
+    /// A client that has not finished its handshake by then is dropped, so a
+    /// slow or hostile peer cannot hold a connection slot.
+    pub handshake_timeout_secs: u64,
+    /// How long open calls get to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Certificates, keys and the client CA.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The gateway's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The gateway's private key (PEM).
+    pub key: PathBuf,
+    /// The CA bundle client certificates must chain to (PEM).
+    pub client_ca: PathBuf,
+    /// Revocation lists checked for every client certificate.
+    pub crls: Vec<PathBuf>,
+}
+
+/// The participant directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// The TOML file that seeds the directory at start.
+    pub file: PathBuf,
+}
+
+/// The store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Folder for the store and the gateway's keys.
+    pub data_dir: PathBuf,
+    /// sled's page cache in MiB; memory use follows it.
+    pub cache_capacity_mib: u64,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for people.
+    Human,
+    /// One JSON object per line for log collectors.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Human or JSON.
+    pub format: LogFormat,
+    /// A tracing filter directive.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::from_layers(None, std::iter::empty()).expect("the embedded default configuration is valid")
+    }
+}
+
+impl Config {
+    /// Loads the configuration: embedded defaults, then `file` if given, then
+    /// the `SCHAKEL_*` variables of this process's environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match file {
+            Some(path) => Some((
+                path.display().to_string(),
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        Self::from_layers(
+            text.as_ref().map(|(o, t)| (o.as_str(), t.as_str())),
+            std::env::vars(),
+        )
+    }
+
+    /// Builds a configuration from the embedded defaults, an optional file
+    /// (origin, text) and a set of environment variables. Separate from
+    /// [`Config::load`] so that it can be tested without touching the process
+    /// environment.
+    pub fn from_layers(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged = parse(DEFAULT_TOML, "the embedded defaults")?;
+        if let Some((origin, text)) = file {
+            merge(&mut merged, parse(text, origin)?);
+        }
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+            if keys.len() != 2 || keys.iter().any(String::is_empty) {
+                // Variables such as SCHAKEL_GATEWAY belong to the client.
+                continue;
+            }
+            set_env_value(&mut merged, &name, &keys[0], &keys[1], &value)?;
+        }
+        let config: Config = merged.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
+            origin: None,
+            message: e.message().to_owned(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| ConfigError::Invalid {
+            origin: None,
+            message: message.to_owned(),
+        };
+        if self.storage.cache_capacity_mib == 0 {
+            return Err(invalid("storage.cache_capacity_mib must be at least 1"));
+        }
+        if self.server.handshake_timeout_secs == 0 {
+            return Err(invalid("server.handshake_timeout_secs must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn parse(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
+        origin: Some(origin.to_owned()),
+        message: e.to_string(),
+    })
+}
+
+/// Overlays `top` on `base`, table by table.
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Sets `[section] field` from an environment variable. The value is read as
+/// a TOML value when it is one (numbers, booleans, arrays) and as a string
+/// otherwise, so `SCHAKEL_SERVER__LISTEN=127.0.0.1:0` needs no quotes.
+fn set_env_value(
+    merged: &mut toml::Table,
+    name: &str,
+    section: &str,
+    field: &str,
+    raw: &str,
+) -> Result<(), ConfigError> {
+    let unknown = || ConfigError::Invalid {
+        origin: Some(format!("environment variable {name}")),
+        message: format!("there is no field {field} in section [{section}]"),
+    };
+    let table = merged
+        .get_mut(section)
+        .and_then(toml::Value::as_table_mut)
+        .ok_or_else(unknown)?;
+    let current = table.get(field).ok_or_else(unknown)?;
+    let value = if current.is_str() {
+        toml::Value::String(raw.to_owned())
+    } else {
+        format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .ok_or_else(|| ConfigError::Invalid {
+                origin: Some(format!("environment variable {name}")),
+                message: format!("{raw:?} is not a valid value for {section}.{field}"),
+            })?
+    };
+    table.insert(field.to_owned(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_defaults_serve_loopback_with_the_example_pki() {
+        let c = Config::default();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:7443");
+        assert_eq!(c.tls.client_ca, PathBuf::from("certs-example/ca/ca.pem"));
+        assert_eq!(c.storage.data_dir, PathBuf::from("schakel-data"));
+        assert_eq!(c.log.format, LogFormat::Human);
+    }
+
+    #[test]
+    fn a_file_overrides_only_what_it_names() {
+        let c = Config::from_layers(Some(("test.toml", "[storage]\ndata_dir = \"/srv/schakel\"\n")), env(&[])).unwrap();
+        assert_eq!(c.storage.data_dir, PathBuf::from("/srv/schakel"));
+        assert_eq!(c.storage.cache_capacity_mib, 64);
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:7443");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = Config::from_layers(
+            Some(("test.toml", "[server]\nlisten = \"127.0.0.1:1\"\n")),
+            env(&[
+                ("SCHAKEL_SERVER__LISTEN", "0.0.0.0:9443"),
+                ("SCHAKEL_STORAGE__CACHE_CAPACITY_MIB", "128"),
+                ("SCHAKEL_LOG__FORMAT", "json"),
+                ("SCHAKEL_GATEWAY", "https://ignored.example"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:9443");
+        assert_eq!(c.storage.cache_capacity_mib, 128);
+        assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let e = Config::from_layers(Some(("t.toml", "[server]\nlissen = \"x\"\n")), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("lissen"), "{e}");
+        let e = Config::from_layers(None, env(&[("SCHAKEL_SERVER__PORT", "1")])).unwrap_err();
+        assert!(e.to_string().contains("SCHAKEL_SERVER__PORT"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let e = Config::from_layers(None, env(&[("SCHAKEL_STORAGE__CACHE_CAPACITY_MIB", "lots")])).unwrap_err();
+        assert!(e.to_string().contains("cache_capacity_mib"), "{e}");
+        let e = Config::from_layers(None, env(&[("SCHAKEL_STORAGE__CACHE_CAPACITY_MIB", "0")])).unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        let e = Config::from_layers(None, env(&[("SCHAKEL_SERVER__LISTEN", "not an address")])).unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+    }
+}

@@ -1,0 +1,166 @@
+//! The gateway's own keys: created on first start in the data folder with mode
+//! 0600, read on every later start, and never logged.
+//!
+//! The Ed25519 key signs receipts and audit checkpoints; its public half is
+//! published through `Directory.GatewayKey` so that anyone can verify them.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+
+/// File name of the Ed25519 signing key (PKCS#8 DER) inside the data folder.
+pub const SIGNING_KEY_FILE: &str = "gateway-signing.key";
+
+/// Why a key could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Reading or writing the key file failed.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file exists but does not hold a usable key.
+    #[error("key file {path} does not hold a valid {what}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What it should hold.
+        what: &'static str,
+    },
+    /// Others than the owner can read the key file.
+    #[error("key file {path} has mode {mode:o}; it must be readable by its owner only (chmod 600)")]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its mode bits.
+        mode: u32,
+    },
+}
+
+/// Reads the secret in `path`, or creates it with `generate` (mode 0600,
+/// written and fsynced before use) when the file does not exist. A file that
+/// others can read is refused rather than used.
+pub fn load_or_create_secret(
+    path: &Path,
+    generate: impl FnOnce() -> Vec<u8>,
+) -> Result<Vec<u8>, KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeyError::Exposed {
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+            std::fs::read(path).map_err(io)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = generate();
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io)?;
+            file.write_all(&secret).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            tracing::info!(path = %path.display(), "created a new key file");
+            Ok(secret)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// The gateway's Ed25519 signing key.
+pub struct SigningKey {
+    pair: Ed25519KeyPair,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("SigningKey").field("key_id", &self.key_id()).finish()
+    }
+}
+
+impl SigningKey {
+    /// Loads the key from the data folder, creating it on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        let path = data_dir.join(SIGNING_KEY_FILE);
+        let pkcs8 = load_or_create_secret(&path, || {
+            Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                .expect("the system random source works")
+                .as_ref()
+                .to_vec()
+        })?;
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::Invalid {
+            path,
+            what: "Ed25519 PKCS#8 key",
+        })?;
+        Ok(Self { pair })
+    }
+
+    /// The raw 32-byte public key.
+    pub fn public_key(&self) -> &[u8] {
+        self.pair.public_key().as_ref()
+    }
+
+    /// A short, stable name for the key: the first 8 bytes of the SHA-256 of
+    /// the public key, in hex. Lets a verifier tell keys apart after a rotation.
+    pub fn key_id(&self) -> String {
+        key_id(self.public_key())
+    }
+
+    /// Signs `message`.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.pair.sign(message).as_ref().to_vec()
+    }
+}
+
+/// The key id of an Ed25519 public key (see [`SigningKey::key_id`]).
+pub fn key_id(public_key: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, public_key);
+    hex::encode(&digest.as_ref()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_created_once_with_mode_0600_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SigningKey::load_or_create(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = SigningKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(first.public_key(), again.public_key());
+        let sig = again.sign(b"hello");
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, first.public_key())
+            .verify(b"hello", &sig)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        SigningKey::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(SIGNING_KEY_FILE);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = SigningKey::load_or_create(dir.path()).unwrap_err();
+        assert!(matches!(err, KeyError::Exposed { .. }), "{err}");
+        assert!(!format!("{err:?}").is_empty());
+    }
+}

@@ -1,0 +1,21 @@
+//! Schakel: a gateway that lets schools, samenwerkingsverbanden, jeugd- en
+//! gezinsteams and gemeenten exchange consent-bound messages about children
+//! over gRPC with mutual TLS.
+//!
+//! One module per concern; the tonic services in [`api`] are thin and call
+//! the concerns. [`server::run`] assembles and serves everything.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod config;
+pub mod crypto;
+pub mod directory;
+pub mod identity;
+pub mod logging;
+pub mod pki;
+pub mod server;
+pub mod store;
+pub mod tls;
+
+pub use config::Config;
+pub use server::run;

@@ -1,0 +1,90 @@
+//! The `schakel-gateway` binary: parses the command line and calls the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use schakel_gateway::{Config, config::LogFormat, logging, pki, server, tls};
+
+/// Schakel gateway: consent-bound message exchange for education and youth care.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without it, the embedded defaults apply:
+    /// loopback, the example PKI in certs-example/, data in ./schakel-data.
+    #[arg(long, short, global = true, env = "SCHAKEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the gateway (the default).
+    Serve,
+    /// Certificate tools for examples and tests.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+    /// Print the default configuration, with a comment for every field.
+    DefaultConfig,
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Write a fresh example PKI and directory (EXAMPLE MATERIAL, not for production).
+    Example {
+        /// Output folder; existing files there are replaced.
+        #[arg(long, default_value = "certs-example")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tls::install_default_provider();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::DefaultConfig => {
+            print!("{}", schakel_gateway::config::DEFAULT_TOML);
+            Ok(())
+        }
+        Command::Pki(PkiCommand::Example { out }) => {
+            let orgs = pki::generate_example(&out)?;
+            for o in orgs {
+                println!("{}/{}\t{}\t{}", out.display(), o.dir, o.participant.oin, o.participant.name);
+            }
+            Ok(())
+        }
+        Command::Serve => {
+            let mut config = Config::load(cli.config.as_deref())?;
+            if cli.log_json {
+                config.log.format = LogFormat::Json;
+            }
+            logging::init(&config.log);
+            tracing::info!(
+                config = cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded defaults".into()),
+                "starting schakel-gateway {}",
+                env!("CARGO_PKG_VERSION")
+            );
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(config.server.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+                server::run(config, listener, shutdown_signal()).await
+            })
+        }
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+    }
+}

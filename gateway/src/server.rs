@@ -1,0 +1,113 @@
+//! Assembles the gateway from its concerns and serves it.
+//!
+//! [`run`] takes a bound listener and a shutdown future from its caller, in the
+//! manner of mini-redis: tests bind 127.0.0.1:0 themselves, know the port
+//! before the gateway starts, and never sleep to wait for it.
+
+use std::future::Future;
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use schakel_proto::v1::admin_server::AdminServer;
+use schakel_proto::v1::audit_server::AuditServer;
+use schakel_proto::v1::consent_server::ConsentServer;
+use schakel_proto::v1::directory_server::DirectoryServer;
+use schakel_proto::v1::exchange_server::ExchangeServer;
+use tokio::net::TcpListener;
+
+use crate::api;
+use crate::config::Config;
+use crate::crypto::SigningKey;
+use crate::directory::{Directory, read_seed_file};
+use crate::identity::{IdentityLayer, Resolver};
+use crate::store::Store;
+use crate::store::sled_store::SledStore;
+use crate::tls;
+
+/// Name of the store's folder inside the data folder.
+pub const STORE_DIR: &str = "store";
+
+/// Runs the gateway on `listener` until `shutdown` completes, then lets open
+/// calls finish (up to the configured grace period) and flushes the store.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let data_dir = &config.storage.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open(&data_dir.join(STORE_DIR), config.storage.cache_capacity_mib * 1024 * 1024)
+            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
+    );
+    let directory = Directory::new(store.clone());
+    let seed = read_seed_file(&config.directory.file)?;
+    let seeded = seed.len();
+    let added = directory.seed(seed).await?;
+    let signing_key = Arc::new(SigningKey::load_or_create(data_dir)?);
+    let tls_config = tls::server_config(&config.tls)?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ExchangeServer<api::exchange::ExchangeService>>().await;
+    health.set_serving::<ConsentServer<api::consent::ConsentService>>().await;
+    health.set_serving::<DirectoryServer<api::directory::DirectoryService>>().await;
+    health.set_serving::<AuditServer<api::audit::AuditService>>().await;
+    health.set_serving::<AdminServer<api::admin::AdminService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(schakel_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        client_ca = %config.tls.client_ca.display(),
+        data_dir = %data_dir.display(),
+        directory = %config.directory.file.display(),
+        participants_in_file = seeded,
+        participants_added = added,
+        gateway_key = %signing_key.key_id(),
+        "schakel gateway serving gRPC with mutual TLS on https://{addr}"
+    );
+
+    let incoming = tls::incoming(
+        listener,
+        tls_config,
+        Duration::from_secs(config.server.handshake_timeout_secs),
+    );
+    let router = tonic::transport::Server::builder()
+        .layer(IdentityLayer::new(Resolver::new(directory.clone())))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ExchangeServer::new(api::exchange::ExchangeService))
+        .add_service(ConsentServer::new(api::consent::ConsentService))
+        .add_service(DirectoryServer::new(api::directory::DirectoryService::new(
+            directory.clone(),
+            signing_key.clone(),
+        )))
+        .add_service(AuditServer::new(api::audit::AuditService))
+        .add_service(AdminServer::new(api::admin::AdminService::new(directory, store.clone())));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serve = router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stop_rx.await;
+    });
+    tokio::pin!(serve);
+    tokio::select! {
+        result = &mut serve => result?,
+        () = shutdown => {
+            tracing::info!("shutting down: no new calls; letting open calls finish");
+            let _ = stop_tx.send(());
+            let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+            match tokio::time::timeout(grace, &mut serve).await {
+                Ok(result) => result?,
+                Err(_) => tracing::warn!(?grace, "open calls did not finish in time; closing them"),
+            }
+        }
+    }
+    store.flush().await.context("final flush of the store")?;
+    tracing::info!("store flushed; gateway stopped");
+    Ok(())
+}

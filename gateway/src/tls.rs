@@ -1,0 +1,207 @@
+//! Mutual TLS: the rustls server configuration and the accept loop.
+//!
+//! We build the rustls `ServerConfig` ourselves instead of using tonic's
+//! `ServerTlsConfig`, so that we control the crypto provider (ring only), the
+//! protocol versions (TLS 1.3 and 1.2), the cipher suites (AEAD only) and the
+//! revocation lists. Connections are then served with
+//! `serve_with_incoming_shutdown`; tonic still exposes the peer certificates
+//! to the services.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::RootCertStore;
+use rustls::crypto::{CryptoProvider, ring};
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::config::TlsConfig;
+
+/// Why the TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        /// Which file it is.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file holds nothing usable.
+    #[error("{what} {path}: {message}")]
+    Invalid {
+        /// Which file it is.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// rustls refused the combination.
+    #[error("TLS configuration: {0}")]
+    Rustls(String),
+}
+
+/// The crypto provider: ring, with only AEAD cipher suites with forward
+/// secrecy (the NCSC "good" list for TLS 1.2, and all of TLS 1.3's).
+pub fn provider() -> Arc<CryptoProvider> {
+    use rustls::crypto::ring::cipher_suite as cs;
+    Arc::new(CryptoProvider {
+        cipher_suites: vec![
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        ..ring::default_provider()
+    })
+}
+
+/// Installs the ring provider as the process default. Any rustls user that
+/// does not pass a provider explicitly (tonic's client, for one) then uses
+/// ring; call it first thing in `main`. Calling it twice is harmless.
+pub fn install_default_provider() {
+    let _ = ring::default_provider().install_default();
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads every certificate in a PEM file.
+pub fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bytes = read(what, path)?;
+    let certs = rustls_pemfile_certs(&bytes).map_err(|message| TlsError::Invalid {
+        what,
+        path: path.to_owned(),
+        message,
+    })?;
+    if certs.is_empty() {
+        return Err(TlsError::Invalid {
+            what,
+            path: path.to_owned(),
+            message: "holds no PEM certificate".into(),
+        });
+    }
+    Ok(certs)
+}
+
+fn rustls_pemfile_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::pem_reader_iter(&mut BufReader::new(bytes))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    let bytes = read("private key", path)?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TlsError::Invalid {
+        what: "private key",
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    let bytes = read("CRL", path)?;
+    if bytes.starts_with(b"-----") {
+        CertificateRevocationListDer::from_pem_slice(&bytes).map_err(|e| TlsError::Invalid {
+            what: "CRL",
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    } else {
+        Ok(CertificateRevocationListDer::from(bytes))
+    }
+}
+
+/// Builds the server configuration: the gateway's certificate, a client
+/// certificate required and verified against the CA bundle and CRLs, TLS 1.3
+/// and 1.2 only, HTTP/2 by ALPN.
+pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let provider = provider();
+    let mut roots = RootCertStore::empty();
+    for ca in read_certs("client CA bundle", &cfg.client_ca)? {
+        roots.add(ca).map_err(|e| TlsError::Invalid {
+            what: "client CA bundle",
+            path: cfg.client_ca.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    let crls = cfg.crls.iter().map(|p| read_crl(p)).collect::<Result<Vec<_>, _>>()?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .with_crls(crls)
+        .build()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(read_certs("gateway certificate", &cfg.cert)?, read_key(&cfg.key)?)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Accepts TCP connections on `listener` and completes TLS handshakes, each in
+/// its own task so that a slow peer never blocks the others. Yields the
+/// connections that finished their handshake within `handshake_timeout`;
+/// failed handshakes are logged and dropped.
+pub fn incoming(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    handshake_timeout: Duration,
+) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off
+                        // briefly instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = tx.closed() => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake refused"),
+                    Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}
