@@ -115,6 +115,12 @@ impl Client {
         Ok(Self { channel })
     }
 
+    /// The underlying channel, for raw clients of other services (health,
+    /// reflection).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// The raw Directory client, for calls without a typed wrapper.
     pub fn directory(&self) -> DirectoryClient<Channel> {
         DirectoryClient::new(self.channel.clone())

@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pki(PkiCommand::Example { out }) => {
-            let orgs = pki::generate_example(&out)?;
+            let (_ca, orgs) = pki::generate_example(&out)?;
             for o in orgs {
                 println!("{}/{}\t{}\t{}", out.display(), o.dir, o.participant.oin, o.participant.name);
             }
