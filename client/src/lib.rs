@@ -104,13 +104,19 @@ impl Client {
     pub async fn connect(gateway: &str, identity: &Identity) -> Result<Self, ClientError> {
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&identity.ca_pem))
-            .identity(tonic::transport::Identity::from_pem(&identity.cert_pem, &identity.key_pem));
+            .identity(tonic::transport::Identity::from_pem(
+                &identity.cert_pem,
+                &identity.key_pem,
+            ));
         Self::connect_with_tls(gateway, tls).await
     }
 
     /// Connects with a TLS configuration of the caller's making; lets tests
     /// try a connection without a client certificate.
-    pub async fn connect_with_tls(gateway: &str, tls: ClientTlsConfig) -> Result<Self, ClientError> {
+    pub async fn connect_with_tls(
+        gateway: &str,
+        tls: ClientTlsConfig,
+    ) -> Result<Self, ClientError> {
         let channel = endpoint(gateway)?.tls_config(tls)?.connect().await?;
         Ok(Self { channel })
     }
@@ -133,22 +139,41 @@ impl Client {
 
     /// Who the gateway takes this client to be.
     pub async fn whoami(&self) -> Result<pb::WhoAmIResponse, ClientError> {
-        Ok(self.directory().who_am_i(pb::WhoAmIRequest {}).await?.into_inner())
+        Ok(self
+            .directory()
+            .who_am_i(pb::WhoAmIRequest {})
+            .await?
+            .into_inner())
     }
 
     /// Participants matching one criterion.
-    pub async fn lookup(&self, query: pb::lookup_request::Query) -> Result<Vec<pb::Participant>, ClientError> {
+    pub async fn lookup(
+        &self,
+        query: pb::lookup_request::Query,
+    ) -> Result<Vec<pb::Participant>, ClientError> {
         let request = pb::LookupRequest { query: Some(query) };
-        Ok(self.directory().lookup(request).await?.into_inner().participants)
+        Ok(self
+            .directory()
+            .lookup(request)
+            .await?
+            .into_inner()
+            .participants)
     }
 
     /// The gateway's public signing key.
     pub async fn gateway_key(&self) -> Result<pb::GatewayKeyResponse, ClientError> {
-        Ok(self.directory().gateway_key(pb::GatewayKeyRequest {}).await?.into_inner())
+        Ok(self
+            .directory()
+            .gateway_key(pb::GatewayKeyRequest {})
+            .await?
+            .into_inner())
     }
 
     /// Adds a participant (operators only).
-    pub async fn add_participant(&self, request: pb::AddParticipantRequest) -> Result<pb::Participant, ClientError> {
+    pub async fn add_participant(
+        &self,
+        request: pb::AddParticipantRequest,
+    ) -> Result<pb::Participant, ClientError> {
         Ok(self.admin().add_participant(request).await?.into_inner())
     }
 
@@ -161,18 +186,32 @@ impl Client {
     }
 
     /// Suspends a participant (operators only).
-    pub async fn suspend_participant(&self, oin: &str, reason: &str) -> Result<pb::Participant, ClientError> {
+    pub async fn suspend_participant(
+        &self,
+        oin: &str,
+        reason: &str,
+    ) -> Result<pb::Participant, ClientError> {
         let request = pb::SuspendParticipantRequest {
             oin: oin.to_owned(),
             reason: reason.to_owned(),
         };
-        Ok(self.admin().suspend_participant(request).await?.into_inner())
+        Ok(self
+            .admin()
+            .suspend_participant(request)
+            .await?
+            .into_inner())
     }
 
     /// Lifts a suspension (operators only).
     pub async fn reinstate_participant(&self, oin: &str) -> Result<pb::Participant, ClientError> {
-        let request = pb::ReinstateParticipantRequest { oin: oin.to_owned() };
-        Ok(self.admin().reinstate_participant(request).await?.into_inner())
+        let request = pb::ReinstateParticipantRequest {
+            oin: oin.to_owned(),
+        };
+        Ok(self
+            .admin()
+            .reinstate_participant(request)
+            .await?
+            .into_inner())
     }
 
     /// Every participant (operators only).
@@ -187,7 +226,11 @@ impl Client {
 
     /// Queue figures (operators only).
     pub async fn queue_stats(&self) -> Result<pb::QueueStatsResponse, ClientError> {
-        Ok(self.admin().queue_stats(pb::QueueStatsRequest {}).await?.into_inner())
+        Ok(self
+            .admin()
+            .queue_stats(pb::QueueStatsRequest {})
+            .await?
+            .into_inner())
     }
 }
 

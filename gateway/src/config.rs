@@ -121,7 +121,8 @@ pub struct LogConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        Self::from_layers(None, std::iter::empty()).expect("the embedded default configuration is valid")
+        Self::from_layers(None, std::iter::empty())
+            .expect("the embedded default configuration is valid")
     }
 }
 
@@ -168,10 +169,13 @@ impl Config {
             }
             set_env_value(&mut merged, &name, &keys[0], &keys[1], &value)?;
         }
-        let config: Config = merged.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
-            origin: None,
-            message: e.message().to_owned(),
-        })?;
+        let config: Config =
+            merged
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin: None,
+                    message: e.message().to_owned(),
+                })?;
         config.validate()?;
         Ok(config)
     }
@@ -193,10 +197,11 @@ impl Config {
 }
 
 fn parse(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
-        origin: Some(origin.to_owned()),
-        message: e.to_string(),
-    })
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Invalid {
+            origin: Some(origin.to_owned()),
+            message: e.to_string(),
+        })
 }
 
 /// Overlays `top` on `base`, table by table.
@@ -251,7 +256,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -265,7 +273,11 @@ mod tests {
 
     #[test]
     fn a_file_overrides_only_what_it_names() {
-        let c = Config::from_layers(Some(("test.toml", "[storage]\ndata_dir = \"/srv/schakel\"\n")), env(&[])).unwrap();
+        let c = Config::from_layers(
+            Some(("test.toml", "[storage]\ndata_dir = \"/srv/schakel\"\n")),
+            env(&[]),
+        )
+        .unwrap();
         assert_eq!(c.storage.data_dir, PathBuf::from("/srv/schakel"));
         assert_eq!(c.storage.cache_capacity_mib, 64);
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:7443");
@@ -291,7 +303,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused_with_their_name() {
-        let e = Config::from_layers(Some(("t.toml", "[server]\nlissen = \"x\"\n")), env(&[])).unwrap_err();
+        let e = Config::from_layers(Some(("t.toml", "[server]\nlissen = \"x\"\n")), env(&[]))
+            .unwrap_err();
         assert!(e.to_string().contains("lissen"), "{e}");
         let e = Config::from_layers(None, env(&[("SCHAKEL_SERVER__PORT", "1")])).unwrap_err();
         assert!(e.to_string().contains("SCHAKEL_SERVER__PORT"), "{e}");
@@ -299,11 +312,17 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused() {
-        let e = Config::from_layers(None, env(&[("SCHAKEL_STORAGE__CACHE_CAPACITY_MIB", "lots")])).unwrap_err();
+        let e = Config::from_layers(
+            None,
+            env(&[("SCHAKEL_STORAGE__CACHE_CAPACITY_MIB", "lots")]),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("cache_capacity_mib"), "{e}");
-        let e = Config::from_layers(None, env(&[("SCHAKEL_STORAGE__CACHE_CAPACITY_MIB", "0")])).unwrap_err();
+        let e = Config::from_layers(None, env(&[("SCHAKEL_STORAGE__CACHE_CAPACITY_MIB", "0")]))
+            .unwrap_err();
         assert!(e.to_string().contains("at least 1"), "{e}");
-        let e = Config::from_layers(None, env(&[("SCHAKEL_SERVER__LISTEN", "not an address")])).unwrap_err();
+        let e = Config::from_layers(None, env(&[("SCHAKEL_SERVER__LISTEN", "not an address")]))
+            .unwrap_err();
         assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
     }
 }

@@ -91,7 +91,9 @@ pub struct SigningKey {
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("SigningKey").field("key_id", &self.key_id()).finish()
+        f.debug_struct("SigningKey")
+            .field("key_id", &self.key_id())
+            .finish()
     }
 }
 
@@ -143,7 +145,10 @@ mod tests {
     fn the_key_is_created_once_with_mode_0600_and_reloaded() {
         let dir = tempfile::tempdir().unwrap();
         let first = SigningKey::load_or_create(dir.path()).unwrap();
-        let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = SigningKey::load_or_create(dir.path()).unwrap();
         assert_eq!(first.public_key(), again.public_key());

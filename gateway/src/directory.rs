@@ -156,8 +156,14 @@ impl Participant {
         let c = &self.codes;
         if !c.brin.is_empty() {
             let b = c.brin.as_bytes();
-            if !(b.len() == 4 && b[..2].iter().all(u8::is_ascii_digit) && b[2..].iter().all(u8::is_ascii_uppercase)) {
-                return Err(invalid("codes.brin", "must be 2 digits and 2 capital letters, e.g. 12AB"));
+            if !(b.len() == 4
+                && b[..2].iter().all(u8::is_ascii_digit)
+                && b[2..].iter().all(u8::is_ascii_uppercase))
+            {
+                return Err(invalid(
+                    "codes.brin",
+                    "must be 2 digits and 2 capital letters, e.g. 12AB",
+                ));
             }
         }
         if !c.vestiging.is_empty() && !digits(&c.vestiging, 2) {
@@ -169,20 +175,38 @@ impl Participant {
         if !c.agb.is_empty() && !digits(&c.agb, 8) {
             return Err(invalid("codes.agb", "must be 8 digits"));
         }
-        if !c.gemeentecode.is_empty() && !(c.gemeentecode.starts_with("GM") && digits(&c.gemeentecode[2..], 4)) {
-            return Err(invalid("codes.gemeentecode", "must be GM and 4 digits, e.g. GM0546"));
+        let gemeentecode_ok = c
+            .gemeentecode
+            .strip_prefix("GM")
+            .is_some_and(|n| digits(n, 4));
+        if !c.gemeentecode.is_empty() && !gemeentecode_ok {
+            return Err(invalid(
+                "codes.gemeentecode",
+                "must be GM and 4 digits, e.g. GM0546",
+            ));
         }
         if !c.swv_number.is_empty() {
-            let ok = (c.swv_number.starts_with("PO ") || c.swv_number.starts_with("VO "))
-                && digits(&c.swv_number[3..], 4);
+            let ok = c
+                .swv_number
+                .strip_prefix("PO ")
+                .or_else(|| c.swv_number.strip_prefix("VO "))
+                .is_some_and(|n| digits(n, 4));
             if !ok {
-                return Err(invalid("codes.swv_number", "must be PO or VO, a space and 4 digits, e.g. PO 2801"));
+                return Err(invalid(
+                    "codes.swv_number",
+                    "must be PO or VO, a space and 4 digits, e.g. PO 2801",
+                ));
             }
         }
         match self.kind {
-            OrgKind::School if c.brin.is_empty() => return Err(invalid("codes.brin", "is required for a school")),
+            OrgKind::School if c.brin.is_empty() => {
+                return Err(invalid("codes.brin", "is required for a school"));
+            }
             OrgKind::Swv if c.swv_number.is_empty() => {
-                return Err(invalid("codes.swv_number", "is required for a samenwerkingsverband"));
+                return Err(invalid(
+                    "codes.swv_number",
+                    "is required for a samenwerkingsverband",
+                ));
             }
             OrgKind::Gemeente if c.gemeentecode.is_empty() => {
                 return Err(invalid("codes.gemeentecode", "is required for a gemeente"));
@@ -190,8 +214,15 @@ impl Participant {
             _ => {}
         }
         for pin in &self.pinned_cert_sha256 {
-            if !(pin.len() == 64 && pin.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))) {
-                return Err(invalid("pinned_cert_sha256", "each pin must be 64 lowercase hex characters"));
+            if !(pin.len() == 64
+                && pin
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            {
+                return Err(invalid(
+                    "pinned_cert_sha256",
+                    "each pin must be 64 lowercase hex characters",
+                ));
             }
         }
         Ok(())
@@ -246,7 +277,8 @@ pub fn read_seed_file(path: &Path) -> Result<Vec<Participant>, DirectoryError> {
     let seed: SeedFile = toml::from_str(&text).map_err(|e| seed_err(e.to_string()))?;
     let mut seen = std::collections::HashSet::new();
     for p in &seed.participant {
-        p.validate().map_err(|e| seed_err(format!("participant {}: {e}", p.oin)))?;
+        p.validate()
+            .map_err(|e| seed_err(format!("participant {}: {e}", p.oin)))?;
         if !seen.insert(p.oin.clone()) {
             return Err(seed_err(format!("participant {} is listed twice", p.oin)));
         }
@@ -260,7 +292,10 @@ pub fn write_seed_file(participants: &[Participant]) -> String {
     struct Out<'a> {
         participant: &'a [Participant],
     }
-    toml::to_string(&Out { participant: participants }).expect("participants serialise")
+    toml::to_string(&Out {
+        participant: participants,
+    })
+    .expect("participants serialise")
 }
 
 /// A search in the directory: one criterion.
@@ -337,7 +372,12 @@ impl Directory {
         if let Query::Oin(oin) = query {
             return Ok(self.get(oin).await?.into_iter().collect());
         }
-        Ok(self.all().await?.into_iter().filter(|p| query.matches(p)).collect())
+        Ok(self
+            .all()
+            .await?
+            .into_iter()
+            .filter(|p| query.matches(p))
+            .collect())
     }
 
     /// Adds a new participant.
@@ -388,7 +428,11 @@ impl Directory {
         .await
     }
 
-    async fn change(&self, oin: &str, edit: impl FnOnce(&mut Participant)) -> Result<Participant, DirectoryError> {
+    async fn change(
+        &self,
+        oin: &str,
+        edit: impl FnOnce(&mut Participant),
+    ) -> Result<Participant, DirectoryError> {
         let mut cur = self
             .store
             .participant(oin)
@@ -429,17 +473,24 @@ mod tests {
 
     #[test]
     fn each_rule_names_its_field() {
-        let cases: Vec<(fn(&mut Participant), &str)> = vec![
+        type Edit = fn(&mut Participant);
+        let cases: Vec<(Edit, &str)> = vec![
             (|p| p.oin = "123".into(), "oin"),
             (|p| p.oin = "0000009910000000000X".into(), "oin"),
             (|p| p.name = "  ".into(), "name"),
             (|p| p.codes.brin = "AB12".into(), "codes.brin"),
             (|p| p.codes.vestiging = "1".into(), "codes.vestiging"),
             (|p| p.codes.agb = "1234".into(), "codes.agb"),
-            (|p| p.codes.gemeentecode = "0546".into(), "codes.gemeentecode"),
+            (
+                |p| p.codes.gemeentecode = "0546".into(),
+                "codes.gemeentecode",
+            ),
             (|p| p.codes.swv_number = "2801".into(), "codes.swv_number"),
             (|p| p.codes = Codes::default(), "codes.brin"),
-            (|p| p.pinned_cert_sha256 = vec!["XYZ".into()], "pinned_cert_sha256"),
+            (
+                |p| p.pinned_cert_sha256 = vec!["XYZ".into()],
+                "pinned_cert_sha256",
+            ),
             (
                 |p| {
                     p.kind = OrgKind::Gemeente;

@@ -61,7 +61,10 @@ impl Caller {
 
     /// The caller of a request to an operators-only service, or
     /// PERMISSION_DENIED naming the service.
-    pub fn operator_of<'r, T>(request: &'r tonic::Request<T>, service: &str) -> Result<&'r Caller, Status> {
+    pub fn operator_of<'r, T>(
+        request: &'r tonic::Request<T>,
+        service: &str,
+    ) -> Result<&'r Caller, Status> {
         let caller = Self::of(request)?;
         caller.require_operator(service)?;
         Ok(caller)
@@ -85,18 +88,22 @@ pub struct CertIdentity {
 pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, Status> {
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|_| Status::unauthenticated("the client certificate cannot be parsed"))?;
-    let mut serials = cert.subject().iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER);
+    let mut serials = cert
+        .subject()
+        .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER);
     let attr = serials.next().ok_or_else(|| {
-        Status::unauthenticated("the client certificate has no OIN: its Subject lacks a serialNumber attribute")
+        Status::unauthenticated(
+            "the client certificate has no OIN: its Subject lacks a serialNumber attribute",
+        )
     })?;
     if serials.next().is_some() {
         return Err(Status::unauthenticated(
             "the client certificate's Subject has more than one serialNumber attribute",
         ));
     }
-    let oin = attr
-        .as_str()
-        .map_err(|_| Status::unauthenticated("the client certificate's serialNumber is not a string"))?;
+    let oin = attr.as_str().map_err(|_| {
+        Status::unauthenticated("the client certificate's serialNumber is not a string")
+    })?;
     check_oin("certificate subject serialNumber", oin).map_err(|e| {
         Status::unauthenticated(format!("the client certificate has no valid OIN: {e}"))
     })?;
@@ -121,7 +128,10 @@ impl Resolver {
     }
 
     /// Resolves the leaf certificate of a verified TLS connection.
-    pub async fn resolve(&self, peer_certs: Option<&[CertificateDer<'static>]>) -> Result<Caller, Status> {
+    pub async fn resolve(
+        &self,
+        peer_certs: Option<&[CertificateDer<'static>]>,
+    ) -> Result<Caller, Status> {
         let leaf = peer_certs
             .and_then(|c| c.first())
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
@@ -135,7 +145,10 @@ impl Resolver {
                 Status::unavailable("the directory is not available; try again")
             })?
             .ok_or_else(|| {
-                Status::permission_denied(format!("OIN {} is not a participant of this gateway", id.oin))
+                Status::permission_denied(format!(
+                    "OIN {} is not a participant of this gateway",
+                    id.oin
+                ))
             })?;
         if !participant.is_active() {
             return Err(Status::permission_denied(format!(
@@ -143,7 +156,9 @@ impl Resolver {
                 participant.name, participant.oin
             )));
         }
-        if !participant.pinned_cert_sha256.is_empty() && !participant.pinned_cert_sha256.contains(&id.sha256) {
+        if !participant.pinned_cert_sha256.is_empty()
+            && !participant.pinned_cert_sha256.contains(&id.sha256)
+        {
             return Err(Status::permission_denied(format!(
                 "this certificate (SHA-256 {}) is not one pinned for OIN {}",
                 id.sha256, id.oin
@@ -200,7 +215,10 @@ pub struct IdentityService<S> {
 
 impl<S, B> tower::Service<http::Request<B>> for IdentityService<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
 {

@@ -53,7 +53,13 @@ fn main() -> anyhow::Result<()> {
         Command::Pki(PkiCommand::Example { out }) => {
             let (_ca, orgs) = pki::generate_example(&out)?;
             for o in orgs {
-                println!("{}/{}\t{}\t{}", out.display(), o.dir, o.participant.oin, o.participant.name);
+                println!(
+                    "{}/{}\t{}\t{}",
+                    out.display(),
+                    o.dir,
+                    o.participant.oin,
+                    o.participant.name
+                );
             }
             Ok(())
         }
@@ -64,7 +70,11 @@ fn main() -> anyhow::Result<()> {
             }
             logging::init(&config.log);
             tracing::info!(
-                config = cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded defaults".into()),
+                config = cli
+                    .config
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "embedded defaults".into()),
                 "starting schakel-gateway {}",
                 env!("CARGO_PKG_VERSION")
             );

@@ -31,7 +31,11 @@ pub const STORE_DIR: &str = "store";
 
 /// Runs the gateway on `listener` until `shutdown` completes, then lets open
 /// calls finish (up to the configured grace period) and flushes the store.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let data_dir = &config.storage.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -39,8 +43,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         .create(data_dir)
         .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&data_dir.join(STORE_DIR), config.storage.cache_capacity_mib * 1024 * 1024)
-            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
+        SledStore::open(
+            &data_dir.join(STORE_DIR),
+            config.storage.cache_capacity_mib * 1024 * 1024,
+        )
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
     );
     let directory = Directory::new(store.clone());
     let seed = read_seed_file(&config.directory.file)?;
@@ -50,11 +57,21 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let tls_config = tls::server_config(&config.tls)?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<ExchangeServer<api::exchange::ExchangeService>>().await;
-    health.set_serving::<ConsentServer<api::consent::ConsentService>>().await;
-    health.set_serving::<DirectoryServer<api::directory::DirectoryService>>().await;
-    health.set_serving::<AuditServer<api::audit::AuditService>>().await;
-    health.set_serving::<AdminServer<api::admin::AdminService>>().await;
+    health
+        .set_serving::<ExchangeServer<api::exchange::ExchangeService>>()
+        .await;
+    health
+        .set_serving::<ConsentServer<api::consent::ConsentService>>()
+        .await;
+    health
+        .set_serving::<DirectoryServer<api::directory::DirectoryService>>()
+        .await;
+    health
+        .set_serving::<AuditServer<api::audit::AuditService>>()
+        .await;
+    health
+        .set_serving::<AdminServer<api::admin::AdminService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(schakel_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -88,7 +105,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
             signing_key.clone(),
         )))
         .add_service(AuditServer::new(api::audit::AuditService))
-        .add_service(AdminServer::new(api::admin::AdminService::new(directory, store.clone())));
+        .add_service(AdminServer::new(api::admin::AdminService::new(
+            directory,
+            store.clone(),
+        )));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = router.serve_with_incoming_shutdown(incoming, async {

@@ -87,7 +87,10 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 /// Reads every certificate in a PEM file.
-pub fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub fn read_certs(
+    what: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = read(what, path)?;
     let certs = rustls_pemfile_certs(&bytes).map_err(|message| TlsError::Invalid {
         what,
@@ -113,7 +116,15 @@ fn rustls_pemfile_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, St
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     use rustls_pki_types::pem::PemObject;
+    use std::os::unix::fs::PermissionsExt;
     let bytes = read("private key", path)?;
+    // Warn rather than refuse: a git checkout of the example PKI cannot keep
+    // mode 0600, and the example must run out of the box.
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "the TLS private key is readable by others than its owner: chmod 600 it");
+    }
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TlsError::Invalid {
         what: "private key",
         path: path.to_owned(),
@@ -148,7 +159,11 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsEr
             message: e.to_string(),
         })?;
     }
-    let crls = cfg.crls.iter().map(|p| read_crl(p)).collect::<Result<Vec<_>, _>>()?;
+    let crls = cfg
+        .crls
+        .iter()
+        .map(|p| read_crl(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .with_crls(crls)
         .build()
@@ -157,7 +172,10 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsEr
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(read_certs("gateway certificate", &cfg.cert)?, read_key(&cfg.key)?)
+        .with_single_cert(
+            read_certs("gateway certificate", &cfg.cert)?,
+            read_key(&cfg.key)?,
+        )
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))

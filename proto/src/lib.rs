@@ -5,9 +5,14 @@
 
 /// Generated messages and services of package `schakel.v1`.
 pub mod v1 {
-    #![allow(missing_docs, clippy::large_enum_variant, clippy::doc_lazy_continuation)]
+    #![allow(
+        missing_docs,
+        clippy::large_enum_variant,
+        clippy::doc_lazy_continuation
+    )]
     tonic::include_proto!("schakel.v1");
 
     /// The encoded file descriptor set, for gRPC server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("schakel_v1_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("schakel_v1_descriptor");
 }

@@ -147,7 +147,9 @@ impl TestGateway {
     }
 
     async fn launch(pki: Arc<TestPki>, config: Config, tmp: Arc<TempDir>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local address");
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(schakel_gateway::run(config.clone(), listener, async {
@@ -175,7 +177,9 @@ impl TestGateway {
 
     /// A client connected as an example organisation.
     pub async fn client(&self, org: &str) -> Client {
-        self.connect(&self.pki.identity(org)).await.expect("client connects")
+        self.connect(&self.pki.identity(org))
+            .await
+            .expect("client connects")
     }
 
     /// A client connected with any identity.
@@ -189,7 +193,9 @@ impl TestGateway {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("gateway task").expect("gateway stopped cleanly");
+            task.await
+                .expect("gateway task")
+                .expect("gateway stopped cleanly");
         }
     }
 
@@ -218,7 +224,10 @@ impl Drop for TestGateway {
 /// needs `cargo build --bins` first.
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile folder");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile folder");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -230,7 +239,10 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 
 /// The workspace root, where certs-example/ lives.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
 }
 
 /// The real `schakel-gateway` binary running as a child process, for tests
@@ -281,7 +293,10 @@ impl GatewayProcess {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
-                panic!("gateway did not announce its address; log: {:?}", log.lock().unwrap());
+                panic!(
+                    "gateway did not announce its address; log: {:?}",
+                    log.lock().unwrap()
+                );
             }
         };
         Self { child, addr, log }

@@ -50,7 +50,9 @@ async fn a_client_without_a_certificate_is_refused() {
 
 /// A client identity for `oin` signed by `ca`, trusting the gateway's CA.
 fn identity_from(ca: &Ca, gw: &TestGateway, oin: &str) -> schakel_client::Identity {
-    let issued = ca.issue_client(&ClientSpec::valid_for(oin, "Aanvaller", 1)).unwrap();
+    let issued = ca
+        .issue_client(&ClientSpec::valid_for(oin, "Aanvaller", 1))
+        .unwrap();
     schakel_client::Identity {
         cert_pem: issued.cert_pem,
         key_pem: issued.key_pem,
@@ -122,16 +124,28 @@ async fn a_certificate_without_an_oin_is_unauthenticated() {
     let (identity, _) = gw.pki.issue(&spec);
     let status = status_of(gw.connect(&identity).await.unwrap().whoami().await);
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert!(status.message().contains("20 digits"), "{}", status.message());
+    assert!(
+        status.message().contains("20 digits"),
+        "{}",
+        status.message()
+    );
 }
 
 #[tokio::test]
 async fn an_oin_that_is_not_in_the_directory_is_permission_denied() {
     let gw = TestGateway::start().await;
-    let (identity, _) = gw.pki.issue(&ClientSpec::valid_for("00000099555555555555", "Onbekend", 1));
+    let (identity, _) = gw.pki.issue(&ClientSpec::valid_for(
+        "00000099555555555555",
+        "Onbekend",
+        1,
+    ));
     let status = status_of(gw.connect(&identity).await.unwrap().whoami().await);
     assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("not a participant"), "{}", status.message());
+    assert!(
+        status.message().contains("not a participant"),
+        "{}",
+        status.message()
+    );
 }
 
 #[tokio::test]
@@ -149,11 +163,18 @@ async fn a_suspended_participant_is_refused_from_its_next_call_on() {
     // Same connection, next call.
     let status = status_of(school.whoami().await);
     assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("suspended"), "{}", status.message());
+    assert!(
+        status.message().contains("suspended"),
+        "{}",
+        status.message()
+    );
     // Other participants are not affected.
     gw.client(org::JGT).await.whoami().await.unwrap();
 
-    operator.reinstate_participant(&gw.oin(org::SCHOOL_PO)).await.unwrap();
+    operator
+        .reinstate_participant(&gw.oin(org::SCHOOL_PO))
+        .await
+        .unwrap();
     school.whoami().await.unwrap();
 }
 
@@ -161,12 +182,19 @@ async fn a_suspended_participant_is_refused_from_its_next_call_on() {
 async fn a_pinned_participant_accepts_only_its_pinned_certificate() {
     let gw = TestGateway::start().await;
     let operator = gw.client(org::OPERATOR).await;
-    let (other_identity, _) = gw.pki.issue(&ClientSpec::valid_for(&gw.oin(org::JGT), "JGT", 1));
+    let (other_identity, _) = gw
+        .pki
+        .issue(&ClientSpec::valid_for(&gw.oin(org::JGT), "JGT", 1));
     let other = gw.connect(&other_identity).await.unwrap();
     let pinned = gw.client(org::JGT).await;
     let pin = pinned.whoami().await.unwrap().certificate_sha256;
 
-    let current = operator.lookup(schakel_client::proto::lookup_request::Query::Oin(gw.oin(org::JGT))).await.unwrap();
+    let current = operator
+        .lookup(schakel_client::proto::lookup_request::Query::Oin(
+            gw.oin(org::JGT),
+        ))
+        .await
+        .unwrap();
     let p = current[0].clone();
     operator
         .update_participant(schakel_client::proto::UpdateParticipantRequest {
@@ -202,19 +230,32 @@ async fn the_gateway_speaks_tls_1_2_and_1_3_only_with_the_ring_provider() {
     }
     use rustls::pki_types::pem::PemObject;
     let certs = schakel_gateway::tls::read_certs("cert", &pki.dir.join("swv/cert.pem")).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
-    let config = config.with_root_certificates(roots).with_client_auth_cert(certs, key).unwrap();
+    let key =
+        rustls::pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+    let config = config
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .unwrap();
     let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let tls = connector
-        .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
         .await
         .unwrap();
     let (_, session) = tls.get_ref();
-    assert_eq!(session.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        session.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
     let suite = session.negotiated_cipher_suite().unwrap();
     let name = format!("{:?}", suite.suite());
-    assert!(name.contains("GCM") || name.contains("CHACHA20_POLY1305"), "{name}");
+    assert!(
+        name.contains("GCM") || name.contains("CHACHA20_POLY1305"),
+        "{name}"
+    );
 }
 
 #[tokio::test]
@@ -224,5 +265,8 @@ async fn a_forged_ca_with_the_same_name_is_refused() {
     let fake_ca = Ca::generate("Schakel Voorbeeld-CA (NIET VOOR PRODUCTIE)").unwrap();
     let err = whoami_error(&gw, &identity_from(&fake_ca, &gw, &gw.oin(org::OPERATOR))).await;
     // The signature does not verify under the real CA's key.
-    assert!(err.contains("DecryptError") || err.contains("BadCertificate"), "{err}");
+    assert!(
+        err.contains("DecryptError") || err.contains("BadCertificate"),
+        "{err}"
+    );
 }

@@ -110,7 +110,9 @@ pub async fn run(command: AdminCommand, client: &Client, out: &Output) -> anyhow
             };
             print(out, &client.update_participant(request).await?);
         }
-        AdminCommand::Suspend { oin, reason } => print(out, &client.suspend_participant(&oin, &reason).await?),
+        AdminCommand::Suspend { oin, reason } => {
+            print(out, &client.suspend_participant(&oin, &reason).await?)
+        }
         AdminCommand::Reinstate { oin } => print(out, &client.reinstate_participant(&oin).await?),
         AdminCommand::Queues => {
             let stats = client.queue_stats().await?;
@@ -120,9 +122,10 @@ pub async fn run(command: AdminCommand, client: &Client, out: &Output) -> anyhow
                     || format!("{}  ready {}  leased {}  oldest {} s", i.recipient_oin, i.ready, i.leased, i.oldest_age_seconds),
                 );
             }
-            out.record(json!({"store_bytes_on_disk": stats.store_bytes_on_disk}), || {
-                format!("store on disk: {} bytes", stats.store_bytes_on_disk)
-            });
+            out.record(
+                json!({"store_bytes_on_disk": stats.store_bytes_on_disk}),
+                || format!("store on disk: {} bytes", stats.store_bytes_on_disk),
+            );
         }
     }
     Ok(())

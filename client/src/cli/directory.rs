@@ -45,13 +45,18 @@ pub struct LookupArgs {
 pub fn parse_kind(name: &str) -> anyhow::Result<pb::OrganisationKind> {
     pb::OrganisationKind::from_str_name(&format!("ORGANISATION_KIND_{}", name.to_ascii_uppercase()))
         .filter(|k| *k != pb::OrganisationKind::Unspecified)
-        .ok_or_else(|| anyhow::anyhow!("unknown kind {name:?}: use school, swv, jgt, gemeente or operator"))
+        .ok_or_else(|| {
+            anyhow::anyhow!("unknown kind {name:?}: use school, swv, jgt, gemeente or operator")
+        })
 }
 
 pub async fn whoami(client: &Client, out: &Output) -> anyhow::Result<()> {
     let me = client.whoami().await?;
     let p = me.participant.unwrap_or_default();
-    let not_after = me.certificate_not_after.map(|t| t.seconds).unwrap_or_default();
+    let not_after = me
+        .certificate_not_after
+        .map(|t| t.seconds)
+        .unwrap_or_default();
     let mut value = participant_json(&p);
     value["certificate_sha256"] = json!(me.certificate_sha256);
     value["certificate_not_after"] = json!(not_after);
@@ -90,9 +95,10 @@ pub async fn run(command: DirectoryCommand, client: &Client, out: &Output) -> an
         DirectoryCommand::GatewayKey => {
             let key = client.gateway_key().await?;
             let hex_key = hex::encode(&key.ed25519_public_key);
-            out.record(json!({"ed25519_public_key": hex_key, "key_id": key.key_id}), || {
-                format!("{hex_key}  (key id {})", key.key_id)
-            });
+            out.record(
+                json!({"ed25519_public_key": hex_key, "key_id": key.key_id}),
+                || format!("{hex_key}  (key id {})", key.key_id),
+            );
             Ok(())
         }
     }

@@ -44,7 +44,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Output { json: cli.json };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

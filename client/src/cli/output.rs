@@ -38,7 +38,9 @@ impl Output {
 /// The lowercase short name of a protobuf enum value: "ORGANISATION_KIND_SCHOOL"
 /// with prefix "ORGANISATION_KIND_" becomes "school".
 pub fn enum_name(full: &str, prefix: &str) -> String {
-    full.strip_prefix(prefix).unwrap_or(full).to_ascii_lowercase()
+    full.strip_prefix(prefix)
+        .unwrap_or(full)
+        .to_ascii_lowercase()
 }
 
 /// The name of an organisation kind.
@@ -88,7 +90,13 @@ pub fn participant_line(p: &pb::Participant) -> String {
     .flatten()
     .collect::<Vec<_>>()
     .join(", ");
-    let mut line = format!("{}  {:<9} {:<10} {}", p.oin, kind_name(p.kind), status_name(p.status), p.name);
+    let mut line = format!(
+        "{}  {:<9} {:<10} {}",
+        p.oin,
+        kind_name(p.kind),
+        status_name(p.status),
+        p.name
+    );
     if !code.is_empty() {
         line.push_str(&format!("  [{code}]"));
     }

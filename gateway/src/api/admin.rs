@@ -71,7 +71,11 @@ impl AdminApi for AdminService {
                 "oin: an operator cannot suspend itself; ask another operator",
             ));
         }
-        let suspended = self.directory.suspend(&r.oin, &r.reason).await.map_err(directory_status)?;
+        let suspended = self
+            .directory
+            .suspend(&r.oin, &r.reason)
+            .await
+            .map_err(directory_status)?;
         tracing::info!(actor = %actor, oin = %suspended.oin, "participant suspended");
         Ok(reply(suspended))
     }
@@ -82,7 +86,11 @@ impl AdminApi for AdminService {
     ) -> Result<Response<pb::Participant>, Status> {
         let actor = operator(&request)?.oin().to_owned();
         let oin = request.into_inner().oin;
-        let reinstated = self.directory.reinstate(&oin).await.map_err(directory_status)?;
+        let reinstated = self
+            .directory
+            .reinstate(&oin)
+            .await
+            .map_err(directory_status)?;
         tracing::info!(actor = %actor, oin = %reinstated.oin, "participant reinstated");
         Ok(reply(reinstated))
     }

@@ -21,7 +21,10 @@ impl AuditApi for AuditService {
     type QueryStream = BoxStream<pb::AuditEntry>;
     type ExportStream = BoxStream<pb::AuditExportRecord>;
 
-    async fn query(&self, request: Request<pb::AuditQueryRequest>) -> Result<Response<Self::QueryStream>, Status> {
+    async fn query(
+        &self,
+        request: Request<pb::AuditQueryRequest>,
+    ) -> Result<Response<Self::QueryStream>, Status> {
         operator(&request)?;
         Err(not_yet("Audit.Query"))
     }
@@ -34,7 +37,10 @@ impl AuditApi for AuditService {
         Err(not_yet("Audit.Verify"))
     }
 
-    async fn export(&self, request: Request<pb::AuditExportRequest>) -> Result<Response<Self::ExportStream>, Status> {
+    async fn export(
+        &self,
+        request: Request<pb::AuditExportRequest>,
+    ) -> Result<Response<Self::ExportStream>, Status> {
         operator(&request)?;
         Err(not_yet("Audit.Export"))
     }

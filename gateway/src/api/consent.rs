@@ -13,15 +13,24 @@ pub struct ConsentService;
 
 #[tonic::async_trait]
 impl ConsentApi for ConsentService {
-    async fn grant(&self, _: Request<pb::GrantConsentRequest>) -> Result<Response<pb::ConsentRecord>, Status> {
+    async fn grant(
+        &self,
+        _: Request<pb::GrantConsentRequest>,
+    ) -> Result<Response<pb::ConsentRecord>, Status> {
         Err(not_yet("Consent.Grant"))
     }
 
-    async fn revoke(&self, _: Request<pb::RevokeConsentRequest>) -> Result<Response<pb::ConsentRecord>, Status> {
+    async fn revoke(
+        &self,
+        _: Request<pb::RevokeConsentRequest>,
+    ) -> Result<Response<pb::ConsentRecord>, Status> {
         Err(not_yet("Consent.Revoke"))
     }
 
-    async fn list(&self, _: Request<pb::ListConsentsRequest>) -> Result<Response<pb::ListConsentsResponse>, Status> {
+    async fn list(
+        &self,
+        _: Request<pb::ListConsentsRequest>,
+    ) -> Result<Response<pb::ListConsentsResponse>, Status> {
         Err(not_yet("Consent.List"))
     }
 }

@@ -9,7 +9,10 @@ use crate::directory::{Codes, OrgKind, Participant, Status as PStatus};
 
 /// A timestamp from Unix seconds.
 pub fn timestamp(secs: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: secs, nanos: 0 }
+    prost_types::Timestamp {
+        seconds: secs,
+        nanos: 0,
+    }
 }
 
 /// The wire kind of an organisation kind.
@@ -55,9 +58,17 @@ pub fn participant_to_pb(p: &Participant, for_operator: bool) -> pb::Participant
             PStatus::Active => pb::ParticipantStatus::Active,
             PStatus::Suspended => pb::ParticipantStatus::Suspended,
         } as i32,
-        pinned_cert_sha256: if for_operator { p.pinned_cert_sha256.clone() } else { vec![] },
+        pinned_cert_sha256: if for_operator {
+            p.pinned_cert_sha256.clone()
+        } else {
+            vec![]
+        },
         updated_at: Some(timestamp(p.updated_at)),
-        suspended_reason: if for_operator { p.suspended_reason.clone() } else { String::new() },
+        suspended_reason: if for_operator {
+            p.suspended_reason.clone()
+        } else {
+            String::new()
+        },
     }
 }
 

@@ -21,7 +21,10 @@ pub struct DirectoryService {
 impl DirectoryService {
     /// A service over `directory`, publishing `signing_key`'s public half.
     pub fn new(directory: Directory, signing_key: Arc<SigningKey>) -> Self {
-        Self { directory, signing_key }
+        Self {
+            directory,
+            signing_key,
+        }
     }
 }
 
@@ -29,13 +32,19 @@ fn query_from_pb(q: Option<pb::lookup_request::Query>) -> Result<Query, Status> 
     use pb::lookup_request::Query as Q;
     let nonempty = |field: &str, v: String| {
         if v.is_empty() {
-            Err(Status::invalid_argument(format!("{field}: must not be empty")))
+            Err(Status::invalid_argument(format!(
+                "{field}: must not be empty"
+            )))
         } else {
             Ok(v)
         }
     };
     Ok(match q {
-        None => return Err(Status::invalid_argument("query: exactly one criterion must be set")),
+        None => {
+            return Err(Status::invalid_argument(
+                "query: exactly one criterion must be set",
+            ));
+        }
         Some(Q::Oin(v)) => Query::Oin(nonempty("oin", v)?),
         Some(Q::Brin(v)) => Query::Brin(nonempty("brin", v)?),
         Some(Q::Agb(v)) => Query::Agb(nonempty("agb", v)?),
@@ -47,7 +56,10 @@ fn query_from_pb(q: Option<pb::lookup_request::Query>) -> Result<Query, Status> 
 
 #[tonic::async_trait]
 impl DirectoryApi for DirectoryService {
-    async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let caller = Caller::of(&request)?;
         Ok(Response::new(pb::WhoAmIResponse {
             participant: Some(participant_to_pb(&caller.participant, true)),
@@ -56,12 +68,22 @@ impl DirectoryApi for DirectoryService {
         }))
     }
 
-    async fn lookup(&self, request: Request<pb::LookupRequest>) -> Result<Response<pb::LookupResponse>, Status> {
+    async fn lookup(
+        &self,
+        request: Request<pb::LookupRequest>,
+    ) -> Result<Response<pb::LookupResponse>, Status> {
         let for_operator = Caller::of(&request)?.participant.kind == OrgKind::Operator;
         let query = query_from_pb(request.into_inner().query)?;
-        let found = self.directory.lookup(&query).await.map_err(directory_status)?;
+        let found = self
+            .directory
+            .lookup(&query)
+            .await
+            .map_err(directory_status)?;
         Ok(Response::new(pb::LookupResponse {
-            participants: found.iter().map(|p| participant_to_pb(p, for_operator)).collect(),
+            participants: found
+                .iter()
+                .map(|p| participant_to_pb(p, for_operator))
+                .collect(),
         }))
     }
 

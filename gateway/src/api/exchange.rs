@@ -16,15 +16,24 @@ impl ExchangeApi for ExchangeService {
     type SubscribeStream = BoxStream<pb::InboxEvent>;
     type ReceiptsStream = BoxStream<pb::ReceiptEvent>;
 
-    async fn send(&self, _: Request<pb::SendRequest>) -> Result<Response<pb::SendResponse>, Status> {
+    async fn send(
+        &self,
+        _: Request<pb::SendRequest>,
+    ) -> Result<Response<pb::SendResponse>, Status> {
         Err(not_yet("Exchange.Send"))
     }
 
-    async fn pull(&self, _: Request<pb::PullRequest>) -> Result<Response<pb::PullResponse>, Status> {
+    async fn pull(
+        &self,
+        _: Request<pb::PullRequest>,
+    ) -> Result<Response<pb::PullResponse>, Status> {
         Err(not_yet("Exchange.Pull"))
     }
 
-    async fn subscribe(&self, _: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+    async fn subscribe(
+        &self,
+        _: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
         Err(not_yet("Exchange.Subscribe"))
     }
 
@@ -32,15 +41,24 @@ impl ExchangeApi for ExchangeService {
         Err(not_yet("Exchange.Ack"))
     }
 
-    async fn reject(&self, _: Request<pb::RejectRequest>) -> Result<Response<pb::RejectResponse>, Status> {
+    async fn reject(
+        &self,
+        _: Request<pb::RejectRequest>,
+    ) -> Result<Response<pb::RejectResponse>, Status> {
         Err(not_yet("Exchange.Reject"))
     }
 
-    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::MessageStatus>, Status> {
+    async fn get_status(
+        &self,
+        _: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::MessageStatus>, Status> {
         Err(not_yet("Exchange.GetStatus"))
     }
 
-    async fn receipts(&self, _: Request<pb::ReceiptsRequest>) -> Result<Response<Self::ReceiptsStream>, Status> {
+    async fn receipts(
+        &self,
+        _: Request<pb::ReceiptsRequest>,
+    ) -> Result<Response<Self::ReceiptsStream>, Status> {
         Err(not_yet("Exchange.Receipts"))
     }
 }

@@ -17,8 +17,12 @@ use crate::directory::DirectoryError;
 pub(crate) fn directory_status(e: DirectoryError) -> Status {
     match e {
         DirectoryError::Invalid(f) => Status::invalid_argument(f.to_string()),
-        DirectoryError::Exists(oin) => Status::already_exists(format!("participant {oin} already exists")),
-        DirectoryError::NotFound(oin) => Status::not_found(format!("participant {oin} is not in the directory")),
+        DirectoryError::Exists(oin) => {
+            Status::already_exists(format!("participant {oin} already exists"))
+        }
+        DirectoryError::NotFound(oin) => {
+            Status::not_found(format!("participant {oin} is not in the directory"))
+        }
         DirectoryError::SeedFile { .. } | DirectoryError::Store(_) => internal(e),
     }
 }
@@ -31,8 +35,11 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Status {
 
 /// The answer of an RPC whose capability has not landed yet.
 pub(crate) fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!("{rpc} is part of the contract but not implemented by this gateway version"))
+    Status::unimplemented(format!(
+        "{rpc} is part of the contract but not implemented by this gateway version"
+    ))
 }
 
 /// A boxed server stream, as the generated traits ask for streaming RPCs.
-pub(crate) type BoxStream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(crate) type BoxStream<T> =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;

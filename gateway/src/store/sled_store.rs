@@ -88,7 +88,12 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 #[async_trait]
 impl Store for SledStore {
     async fn participant(&self, oin: &str) -> Result<Option<Participant>, StoreError> {
-        match self.inner.participants.get(oin.as_bytes()).map_err(engine)? {
+        match self
+            .inner
+            .participants
+            .get(oin.as_bytes())
+            .map_err(engine)?
+        {
             Some(v) => Ok(Some(decode(oin.as_bytes(), &v)?)),
             None => Ok(None),
         }
@@ -119,7 +124,10 @@ impl Store for SledStore {
     }
 
     async fn put_participant(&self, p: &Participant) -> Result<(), StoreError> {
-        self.inner.participants.insert(p.oin.as_bytes(), encode(p)).map_err(engine)?;
+        self.inner
+            .participants
+            .insert(p.oin.as_bytes(), encode(p))
+            .map_err(engine)?;
         self.sync().await
     }
 

@@ -1,0 +1,242 @@
+//! Operability: health checks, reflection, the contract's not-yet-implemented
+//! calls, the real binary on its embedded defaults, JSON logs, graceful
+//! shutdown on SIGTERM, and the `schakel` command line.
+
+use schakel_client::proto as pb;
+use schakel_tests::{GatewayProcess, TestGateway, org, workspace_binary, workspace_root};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+#[tokio::test]
+async fn health_reports_every_service_serving() {
+    let gw = TestGateway::start().await;
+    let client = gw.client(org::JGT).await;
+    let mut health = HealthClient::new(client.channel());
+    for service in [
+        "",
+        "schakel.v1.Exchange",
+        "schakel.v1.Directory",
+        "schakel.v1.Admin",
+        "schakel.v1.Audit",
+        "schakel.v1.Consent",
+    ] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+}
+
+#[tokio::test]
+async fn reflection_lists_the_schakel_services() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let gw = TestGateway::start().await;
+    let client = gw.client(org::OPERATOR).await;
+    let mut reflection = ServerReflectionClient::new(client.channel());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "schakel.v1.Exchange",
+        "schakel.v1.Consent",
+        "schakel.v1.Directory",
+        "schakel.v1.Audit",
+        "schakel.v1.Admin",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn calls_of_later_capabilities_answer_unimplemented_after_authentication() {
+    let gw = TestGateway::start().await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let mut exchange = pb::exchange_client::ExchangeClient::new(school.channel());
+    let status = exchange.send(pb::SendRequest::default()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(
+        status.message().contains("Exchange.Send"),
+        "{}",
+        status.message()
+    );
+    let mut consent = pb::consent_client::ConsentClient::new(school.channel());
+    assert_eq!(
+        consent
+            .list(pb::ListConsentsRequest::default())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unimplemented
+    );
+    let operator = gw.client(org::OPERATOR).await;
+    let mut audit = pb::audit_client::AuditClient::new(operator.channel());
+    assert_eq!(
+        audit
+            .verify(pb::AuditVerifyRequest::default())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unimplemented
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_key_is_stable_across_restarts() {
+    let gw = TestGateway::start().await;
+    let key = gw.client(org::JGT).await.gateway_key().await.unwrap();
+    assert_eq!(key.ed25519_public_key.len(), 32);
+    assert_eq!(key.key_id.len(), 16);
+    let gw = gw.restart().await;
+    let again = gw.client(org::JGT).await.gateway_key().await.unwrap();
+    assert_eq!(key, again);
+}
+
+/// The real binary with no configuration file, run from the workspace root:
+/// it must find the example PKI and directory on its embedded defaults. Only
+/// the port and the data folder are overridden, through the environment.
+fn spawn_on_defaults(data: &std::path::Path, args: &[&str]) -> GatewayProcess {
+    GatewayProcess::spawn(
+        &workspace_root(),
+        args,
+        &[
+            ("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0".into()),
+            ("SCHAKEL_STORAGE__DATA_DIR", data.display().to_string()),
+        ],
+    )
+}
+
+#[test]
+fn the_binary_serves_on_its_embedded_defaults_and_stops_cleanly_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let mut gw = spawn_on_defaults(data.path(), &[]);
+    let log = gw.log_text();
+    assert!(log.contains("embedded defaults"), "{log}");
+    assert!(log.contains("certs-example/ca/ca.pem"), "{log}");
+
+    // The schakel CLI answers whoami for the example school.
+    let out = std::process::Command::new(workspace_binary("schakel"))
+        .current_dir(workspace_root())
+        .args([
+            "--gateway",
+            &gw.url(),
+            "--identity",
+            "certs-example/school-po",
+            "--json",
+            "whoami",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["oin"], "00000099100000000001");
+    assert_eq!(me["kind"], "school");
+    assert_eq!(me["name"], "Basisschool De Regenboog (voorbeeld)");
+
+    gw.signal(libc::SIGTERM);
+    let status = gw.wait();
+    assert!(status.success(), "exit status {status:?}");
+    let log = gw.log_text();
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("store flushed"), "{log}");
+    // The signing key was created with mode 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.path().join("gateway-signing.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn log_json_writes_one_json_object_per_line() {
+    let data = tempfile::tempdir().unwrap();
+    let mut gw = spawn_on_defaults(data.path(), &["--log-json"]);
+    gw.signal(libc::SIGINT);
+    assert!(gw.wait().success());
+    let log = gw.log_text();
+    let lines: Vec<_> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3, "{log}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("message").is_some(),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn the_cli_explains_errors_in_words_and_json() {
+    let data = tempfile::tempdir().unwrap();
+    let gw = spawn_on_defaults(data.path(), &[]);
+    let run = |args: &[&str]| {
+        std::process::Command::new(workspace_binary("schakel"))
+            .current_dir(workspace_root())
+            .arg("--gateway")
+            .arg(gw.url())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--identity", "certs-example/school-po", "admin", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PermissionDenied") && err.contains("operators only"),
+        "{err}"
+    );
+
+    let out = run(&[
+        "--identity",
+        "certs-example/school-po",
+        "--json",
+        "admin",
+        "list",
+    ]);
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["code"], "PermissionDenied");
+
+    let out = run(&["whoami"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--identity"));
+
+    let out = run(&[
+        "--identity",
+        "certs-example/operator",
+        "--json",
+        "admin",
+        "list",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+}
