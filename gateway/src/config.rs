@@ -50,8 +50,66 @@ pub struct Config {
     pub directory: DirectoryConfig,
     /// The store.
     pub storage: StorageConfig,
+    /// Size and count limits.
+    pub limits: LimitsConfig,
+    /// Expiry, leases, retention.
+    pub exchange: ExchangeConfig,
+    /// Who may send which kind to whom.
+    pub routing: RoutingConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// Size and count limits; each exceeded limit is RESOURCE_EXHAUSTED.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest Send request in bytes.
+    pub max_message_bytes: u64,
+    /// Most attachments per message.
+    pub max_attachments: u32,
+    /// Most undelivered messages in one inbox.
+    pub max_inbox_messages: u64,
+}
+
+/// Expiry, leases and retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Expiry when the sender sets none, in days.
+    pub default_expiry_days: u32,
+    /// Latest expiry a sender may set, in days.
+    pub max_expiry_days: u32,
+    /// Lease when the recipient asks for none, in seconds.
+    pub default_lease_secs: u64,
+    /// Longest lease, in seconds.
+    pub max_lease_secs: u64,
+    /// How long a finished message keeps its payload, in seconds.
+    pub retention_secs: u64,
+    /// How often the sweeper runs, in milliseconds.
+    pub sweep_interval_ms: u64,
+}
+
+/// One routing rule: the kinds that may send, and the kinds they may send to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Organisation kinds that may send.
+    pub from: Vec<crate::directory::OrgKind>,
+    /// Organisation kinds that may receive.
+    pub to: Vec<crate::directory::OrgKind>,
+}
+
+/// The routing policy per message kind (the reply is fixed in code).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Signals of concern.
+    pub signalering: RouteConfig,
+    /// Transfer dossiers.
+    pub overdrachtsdossier: RouteConfig,
+    /// Requests for consultation.
+    pub consultatieverzoek: RouteConfig,
 }
 
 /// The gRPC endpoint.
@@ -191,6 +249,19 @@ impl Config {
         }
         if self.server.handshake_timeout_secs == 0 {
             return Err(invalid("server.handshake_timeout_secs must be at least 1"));
+        }
+        if self.limits.max_message_bytes < 1024 || self.limits.max_message_bytes > 1 << 30 {
+            return Err(invalid("limits.max_message_bytes must be between 1024 and 1073741824"));
+        }
+        let x = &self.exchange;
+        if x.default_expiry_days == 0 || x.default_expiry_days > x.max_expiry_days {
+            return Err(invalid("exchange.default_expiry_days must be 1 to max_expiry_days"));
+        }
+        if x.default_lease_secs == 0 || x.default_lease_secs > x.max_lease_secs {
+            return Err(invalid("exchange.default_lease_secs must be 1 to max_lease_secs"));
+        }
+        if x.sweep_interval_ms == 0 {
+            return Err(invalid("exchange.sweep_interval_ms must be at least 1"));
         }
         Ok(())
     }

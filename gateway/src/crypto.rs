@@ -14,6 +14,10 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 
 /// File name of the Ed25519 signing key (PKCS#8 DER) inside the data folder.
 pub const SIGNING_KEY_FILE: &str = "gateway-signing.key";
+/// File name of the AES-256-GCM key that encrypts payloads at rest.
+pub const PAYLOAD_KEY_FILE: &str = "payload-encryption.key";
+/// File name of the HMAC-SHA256 secret that turns a BSN into a child reference.
+pub const CHILD_KEY_FILE: &str = "child-reference.key";
 
 /// Why a key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +135,102 @@ impl SigningKey {
     }
 }
 
+fn random_bytes<const N: usize>() -> Vec<u8> {
+    let mut bytes = vec![0u8; N];
+    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes).expect("the system random source works");
+    bytes
+}
+
+/// Encrypts payloads at rest with AES-256-GCM. Each payload gets a fresh
+/// random 96-bit nonce, and the message id is bound in as associated data, so
+/// that a ciphertext moved to another message's record does not decrypt.
+pub struct PayloadKey {
+    key: ring::aead::LessSafeKey,
+}
+
+/// A payload could not be decrypted: wrong key, or altered on disk.
+#[derive(Debug, thiserror::Error)]
+#[error("payload of message {0} does not decrypt: wrong key or altered on disk")]
+pub struct DecryptError(pub String);
+
+impl PayloadKey {
+    /// Loads the key from the data folder, creating it on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        let path = data_dir.join(PAYLOAD_KEY_FILE);
+        let bytes = load_or_create_secret(&path, random_bytes::<32>)?;
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &bytes).map_err(|_| KeyError::Invalid {
+            path,
+            what: "AES-256 key (32 bytes)",
+        })?;
+        Ok(Self {
+            key: ring::aead::LessSafeKey::new(unbound),
+        })
+    }
+
+    /// Encrypts `plaintext` for message `message_id`: nonce, ciphertext, tag.
+    pub fn seal(&self, message_id: &str, plaintext: &[u8]) -> Vec<u8> {
+        let nonce_bytes: [u8; 12] = random_bytes::<12>().try_into().expect("12 bytes");
+        let nonce = ring::aead::Nonce::assume_unique_for_key(nonce_bytes);
+        let mut out = Vec::with_capacity(12 + plaintext.len() + 16);
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(message_id.as_bytes()), &mut out[12..])
+            .expect("AES-GCM sealing works for payloads within the size limit");
+        out.extend_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Decrypts what [`PayloadKey::seal`] produced for `message_id`.
+    pub fn open(&self, message_id: &str, sealed: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        let fail = || DecryptError(message_id.to_owned());
+        if sealed.len() < 12 + 16 {
+            return Err(fail());
+        }
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(&sealed[..12]).map_err(|_| fail())?;
+        let mut buf = sealed[12..].to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, ring::aead::Aad::from(message_id.as_bytes()), &mut buf)
+            .map_err(|_| fail())?;
+        let len = plain.len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+}
+
+/// Turns a BSN into a child reference: HMAC-SHA256 under a gateway secret.
+/// The reference lets the gateway link messages and consents about the same
+/// child without storing the BSN; without the secret it cannot be reversed by
+/// trying all 10^9 BSNs.
+pub struct ChildKey {
+    key: ring::hmac::Key,
+}
+
+impl ChildKey {
+    /// Loads the secret from the data folder, creating it on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        let bytes = load_or_create_secret(&data_dir.join(CHILD_KEY_FILE), random_bytes::<32>)?;
+        Ok(Self {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes),
+        })
+    }
+
+    /// The child reference of `bsn`, lowercase hex.
+    pub fn child_ref(&self, bsn: &str) -> String {
+        hex::encode(ring::hmac::sign(&self.key, bsn.as_bytes()).as_ref())
+    }
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
+}
+
 /// The key id of an Ed25519 public key (see [`SigningKey::key_id`]).
 pub fn key_id(public_key: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, public_key);
@@ -156,6 +256,32 @@ mod tests {
         ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, first.public_key())
             .verify(b"hello", &sig)
             .unwrap();
+    }
+
+    #[test]
+    fn payloads_round_trip_and_are_bound_to_their_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = PayloadKey::load_or_create(dir.path()).unwrap();
+        let sealed = key.seal("m1", b"dossier");
+        assert!(!sealed.windows(7).any(|w| w == b"dossier"));
+        assert_eq!(key.open("m1", &sealed).unwrap(), b"dossier");
+        assert!(key.open("m2", &sealed).is_err());
+        let mut tampered = sealed.clone();
+        tampered[14] ^= 1;
+        assert!(key.open("m1", &tampered).is_err());
+        let again = PayloadKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(again.open("m1", &sealed).unwrap(), b"dossier");
+    }
+
+    #[test]
+    fn child_references_are_stable_and_keyed() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let ka = ChildKey::load_or_create(a.path()).unwrap();
+        let kb = ChildKey::load_or_create(b.path()).unwrap();
+        assert_eq!(ka.child_ref("111222333"), ka.child_ref("111222333"));
+        assert_ne!(ka.child_ref("111222333"), kb.child_ref("111222333"));
+        assert!(!ka.child_ref("111222333").contains("111222333"));
     }
 
     #[test]

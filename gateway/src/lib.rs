@@ -7,15 +7,21 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod audit;
+pub mod bsn;
 pub mod config;
 pub mod crypto;
 pub mod directory;
+pub mod exchange;
 pub mod identity;
 pub mod logging;
+pub mod message;
 pub mod pki;
+pub mod routing;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod validation;
 
 pub use config::Config;
 pub use server::run;

@@ -80,21 +80,28 @@ fn main() -> anyhow::Result<()> {
             );
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
+                // Install the handlers before anything is announced, so that a
+                // signal that arrives early still stops the gateway gracefully.
+                let shutdown = shutdown_signal()?;
                 let listener = tokio::net::TcpListener::bind(config.server.listen)
                     .await
                     .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-                server::run(config, listener, shutdown_signal()).await
+                server::run(config, listener, shutdown).await
             })
         }
     }
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+/// Installs SIGTERM and SIGINT (Ctrl-C) handlers now; the returned future
+/// completes when either arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT (Ctrl-C) received"),
+        }
+    })
 }

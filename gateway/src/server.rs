@@ -19,7 +19,9 @@ use tokio::net::TcpListener;
 
 use crate::api;
 use crate::config::Config;
-use crate::crypto::SigningKey;
+use crate::crypto::{ChildKey, PayloadKey, SigningKey};
+use crate::exchange::Exchange;
+use crate::routing::Policy;
 use crate::directory::{Directory, read_seed_file};
 use crate::identity::{IdentityLayer, Resolver};
 use crate::store::Store;
@@ -54,7 +56,27 @@ pub async fn run(
     let seeded = seed.len();
     let added = directory.seed(seed).await?;
     let signing_key = Arc::new(SigningKey::load_or_create(data_dir)?);
+    let payload_key = Arc::new(PayloadKey::load_or_create(data_dir)?);
+    let child_key = Arc::new(ChildKey::load_or_create(data_dir)?);
     let tls_config = tls::server_config(&config.tls)?;
+    let exchange = Arc::new(Exchange::new(
+        store.clone(),
+        directory.clone(),
+        Policy::new(config.routing.clone()),
+        signing_key.clone(),
+        payload_key,
+        child_key,
+        config.limits.clone(),
+        config.exchange.clone(),
+    ));
+    let (stop_sweeper, sweeper_stopped) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(
+        exchange
+            .clone()
+            .run_sweeper(Duration::from_millis(config.exchange.sweep_interval_ms), sweeper_stopped),
+    );
+    // Room for the envelope around the largest allowed message.
+    let max_frame = config.limits.max_message_bytes as usize + 64 * 1024;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -98,7 +120,11 @@ pub async fn run(
         .layer(IdentityLayer::new(Resolver::new(directory.clone())))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(ExchangeServer::new(api::exchange::ExchangeService))
+        .add_service(
+            ExchangeServer::new(api::exchange::ExchangeService::new(exchange.clone()))
+                .max_decoding_message_size(max_frame)
+                .max_encoding_message_size(max_frame),
+        )
         .add_service(ConsentServer::new(api::consent::ConsentService))
         .add_service(DirectoryServer::new(api::directory::DirectoryService::new(
             directory.clone(),
@@ -127,6 +153,9 @@ pub async fn run(
             }
         }
     }
+    let _ = stop_sweeper.send(true);
+    let _ = sweeper.await;
+    drop(exchange);
     store.flush().await.context("final flush of the store")?;
     tracing::info!("store flushed; gateway stopped");
     Ok(())

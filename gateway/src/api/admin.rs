@@ -111,10 +111,17 @@ impl AdminApi for AdminService {
         request: Request<pb::QueueStatsRequest>,
     ) -> Result<Response<pb::QueueStatsResponse>, Status> {
         operator(&request)?;
+        let figures = self.store.inbox_figures().await.map_err(internal)?;
         Ok(Response::new(pb::QueueStatsResponse {
-            // The message queue arrives with the exchange; until then no inbox
-            // holds anything.
-            inboxes: vec![],
+            inboxes: figures
+                .into_iter()
+                .map(|f| pb::InboxStats {
+                    recipient_oin: f.recipient,
+                    ready: f.ready,
+                    leased: f.leased,
+                    oldest_age_seconds: 0,
+                })
+                .collect(),
             store_bytes_on_disk: self.store.size_on_disk().map_err(internal)?,
         }))
     }

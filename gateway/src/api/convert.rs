@@ -98,3 +98,72 @@ pub fn participant_from_pb(
         updated_at: 0,
     })
 }
+
+/// A timestamp from Unix milliseconds.
+pub fn timestamp_ms(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// The wire form of a message kind.
+pub fn kind_to_pb(kind: crate::message::Kind) -> pb::MessageKind {
+    use crate::message::Kind;
+    match kind {
+        Kind::Signalering => pb::MessageKind::Signalering,
+        Kind::Overdrachtsdossier => pb::MessageKind::Overdrachtsdossier,
+        Kind::Consultatieverzoek => pb::MessageKind::Consultatieverzoek,
+        Kind::Consultatieantwoord => pb::MessageKind::Consultatieantwoord,
+    }
+}
+
+/// The wire form of a legal basis.
+pub fn legal_basis_to_pb(basis: &crate::message::LegalBasis) -> pb::LegalBasis {
+    use crate::message::{LegalBasis, Statute};
+    use pb::legal_basis::Basis;
+    pb::LegalBasis {
+        basis: Some(match basis {
+            LegalBasis::Consent(id) => Basis::ConsentId(id.clone()),
+            LegalBasis::Statute(s) => Basis::Statutory(match s {
+                Statute::OverdrachtPo => pb::StatutoryBasis::OverdrachtPo,
+                Statute::Verwijsindex => pb::StatutoryBasis::Verwijsindex,
+                Statute::MeldrechtVeiligThuis => pb::StatutoryBasis::MeldrechtVeiligThuis,
+            } as i32),
+        }),
+    }
+}
+
+/// A delivery as the recipient receives it.
+pub fn delivery_to_pb(d: crate::exchange::Delivery) -> pb::Delivery {
+    let r = d.record;
+    pb::Delivery {
+        lease_expires_at: r.lease_until_ms.map(timestamp_ms),
+        attempt: r.attempts,
+        envelope: Some(pb::Envelope {
+            kind: kind_to_pb(r.kind) as i32,
+            legal_basis: Some(legal_basis_to_pb(&r.legal_basis)),
+            created_at: Some(timestamp_ms(r.created_at_ms)),
+            expires_at: Some(timestamp_ms(r.expires_at_ms)),
+            payload: Some(d.payload),
+            payload_digest: hex::decode(&r.payload_digest).unwrap_or_default(),
+            message_id: r.id,
+            client_reference: r.client_reference,
+            sender_oin: r.sender,
+            recipient_oin: r.recipient,
+            case_id: r.case_id,
+            in_reply_to: r.in_reply_to,
+        }),
+    }
+}
+
+/// A protobuf duration as a std one; negative is refused.
+pub fn duration(field: &str, d: Option<prost_types::Duration>) -> Result<std::time::Duration, Status> {
+    match d {
+        None => Ok(std::time::Duration::ZERO),
+        Some(d) if d.seconds < 0 || d.nanos < 0 => {
+            Err(Status::invalid_argument(format!("{field}: must not be negative")))
+        }
+        Some(d) => Ok(std::time::Duration::new(d.seconds as u64, d.nanos as u32)),
+    }
+}

@@ -2,18 +2,30 @@
 //!
 //! sled is the embedded default ([`sled_store::SledStore`]), so one binary runs
 //! with nothing else installed. The trait is written so that a server database
-//! shared by several gateway instances (PostgreSQL) can implement it too: every
-//! method is async, every write is durable when it returns, and no method
-//! relies on state that only one process can see.
+//! shared by several gateway instances (PostgreSQL) can implement it too:
+//!
+//! - every method is one atomic, durable step: a state change, the receipt it
+//!   gives the sender and the audit entry that records it are written together
+//!   and are on disk when the method returns;
+//! - the audit chain is ordered by the store (one sequence, one head hash),
+//!   not by any one process;
+//! - leases are state in the store (PostgreSQL: rows taken with
+//!   `FOR UPDATE SKIP LOCKED`), never in memory;
+//! - receipts are signed inside the step, once their audit sequence number is
+//!   known, through the [`ReceiptSigner`] the caller passes in.
 
+pub mod group_commit;
 pub mod sled_store;
 
 use async_trait::async_trait;
+use schakel_proto::v1 as pb;
 
+use crate::audit;
 use crate::directory::Participant;
+use crate::message::{MessageRecord, State};
 
 /// A failure of the storage layer. Callers cannot repair these; the API turns
-/// them into INTERNAL (or UNAVAILABLE) without leaking details to clients.
+/// them into INTERNAL without leaking details to clients.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The underlying engine failed.
@@ -33,6 +45,115 @@ pub enum StoreError {
     },
 }
 
+/// Signs receipts; implemented by the gateway's signing key.
+pub trait ReceiptSigner: Send + Sync {
+    /// Fills `receipt.signature` over the receipt's other fields.
+    fn sign(&self, receipt: &mut pb::Receipt);
+}
+
+/// A message to accept: its metadata and its sealed (encrypted) payload.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Metadata; `state` is Ready.
+    pub record: MessageRecord,
+    /// The encrypted payload.
+    pub sealed_payload: Vec<u8>,
+}
+
+/// What [`Store::accept`] did.
+#[derive(Debug, Clone)]
+pub enum AcceptOutcome {
+    /// Stored; here is the signed ACCEPTED receipt.
+    Accepted(pb::Receipt),
+    /// The sender already sent this request with this client reference: the
+    /// earlier message and its ACCEPTED receipt.
+    Duplicate {
+        /// The earlier message.
+        record: Box<MessageRecord>,
+        /// Its ACCEPTED receipt.
+        receipt: pb::Receipt,
+    },
+    /// The client reference was used before for a different request.
+    Conflict {
+        /// The message that holds the reference.
+        message_id: String,
+    },
+    /// The recipient's inbox holds as many undelivered messages as allowed.
+    InboxFull {
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// A leased message with its sealed payload.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    /// Metadata, as leased (attempts and lease_until updated).
+    pub record: MessageRecord,
+    /// The encrypted payload.
+    pub sealed_payload: Vec<u8>,
+}
+
+/// How a recipient ends a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Acknowledged.
+    Delivered,
+    /// Refused with a reason code and an optional note.
+    Rejected {
+        /// The reason code name, e.g. "TECHNICAL".
+        reason: String,
+        /// A short note.
+        detail: String,
+    },
+}
+
+/// What [`Store::finish`] did.
+#[derive(Debug, Clone)]
+pub enum Finished {
+    /// The message reached the asked state (now, or already on an earlier,
+    /// identical call); here is the sender's receipt for it.
+    Done {
+        /// The message.
+        record: Box<MessageRecord>,
+        /// The receipt.
+        receipt: pb::Receipt,
+    },
+    /// No message with this id for this recipient (or never leased by it).
+    NotFound,
+    /// The message is already in another final state.
+    AlreadyFinal {
+        /// The message.
+        record: Box<MessageRecord>,
+        /// The receipt of its final state.
+        receipt: Option<pb::Receipt>,
+    },
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Leases that ran out; their messages are back in their inboxes.
+    pub requeued: usize,
+    /// Messages that expired undelivered.
+    pub expired: usize,
+    /// Payloads destroyed after their retention period.
+    pub purged: usize,
+    /// Recipients whose inbox got a message back, to wake their waiters.
+    pub woken_recipients: Vec<String>,
+}
+
+/// Figures of one recipient's inbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboxFigures {
+    /// The recipient.
+    pub recipient: String,
+    /// Messages waiting to be leased.
+    pub ready: u64,
+    /// Messages leased and not yet finished.
+    pub leased: u64,
+}
+
 /// Durable state of the gateway.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -46,12 +167,88 @@ pub trait Store: Send + Sync + 'static {
     /// added. Atomic: two instances adding the same OIN cannot both succeed.
     async fn insert_participant(&self, p: &Participant) -> Result<bool, StoreError>;
 
-    /// Stores `p` over the entry with its OIN. Durable when it returns.
+    /// Stores `p` over the entry with its OIN.
     async fn put_participant(&self, p: &Participant) -> Result<(), StoreError>;
+
+    /// Accepts a message: checks the sender's client reference, stores the
+    /// message, its payload, its ACCEPTED receipt and its audit entry
+    /// (`audit`, placed in the chain here) in one durable step.
+    async fn accept(
+        &self,
+        message: NewMessage,
+        audit: audit::Draft,
+        max_inbox: u64,
+        now_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<AcceptOutcome, StoreError>;
+
+    /// Appends audit entries that go with no state change (a refused send).
+    async fn append_audit(&self, drafts: Vec<audit::Draft>, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Leases up to `max` messages of `recipient`'s inbox, oldest first, until
+    /// `now_ms + lease_ms`. Messages found past their expiry on the way are
+    /// expired instead.
+    async fn lease(
+        &self,
+        recipient: &str,
+        max: usize,
+        now_ms: i64,
+        lease_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<Vec<Leased>, StoreError>;
+
+    /// Ends `recipient`'s lease of a message with `outcome`. A repeated,
+    /// identical call answers the same receipt. With `retention_ms` 0 the
+    /// payload is destroyed in the same step.
+    async fn finish(
+        &self,
+        recipient: &str,
+        message_id: &str,
+        outcome: Outcome,
+        now_ms: i64,
+        retention_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<Finished, StoreError>;
+
+    /// Returns expired leases to their inboxes, expires undelivered messages
+    /// past their expiry, and destroys payloads whose retention has passed.
+    async fn sweep(&self, now_ms: i64, retention_ms: i64, signer: &dyn ReceiptSigner) -> Result<SweepReport, StoreError>;
+
+    /// One message's metadata.
+    async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// Every receipt of one message, oldest first.
+    async fn message_receipts(&self, message_id: &str) -> Result<Vec<pb::Receipt>, StoreError>;
+
+    /// Up to `limit` receipts for `sender` after `after_cursor`, with their
+    /// cursors, oldest first.
+    async fn receipts_after(
+        &self,
+        sender: &str,
+        after_cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, pb::Receipt)>, StoreError>;
+
+    /// Figures per recipient with undelivered messages.
+    async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError>;
+
+    /// Every audit entry with a sequence number in `from..=to`, in order.
+    async fn audit_entries(&self, from: u64, to: u64) -> Result<Vec<audit::Entry>, StoreError>;
 
     /// Makes every write so far durable; called on shutdown.
     async fn flush(&self) -> Result<(), StoreError>;
 
     /// Bytes the store occupies on disk, for metrics and the Admin service.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
+}
+
+/// The receipt status that a final message state gives the sender.
+pub fn receipt_status(state: State) -> pb::ReceiptStatus {
+    match state {
+        State::Ready | State::Leased => pb::ReceiptStatus::Accepted,
+        State::Delivered => pb::ReceiptStatus::Delivered,
+        State::Rejected => pb::ReceiptStatus::Rejected,
+        State::Expired => pb::ReceiptStatus::Expired,
+        State::Withdrawn => pb::ReceiptStatus::Withdrawn,
+    }
 }

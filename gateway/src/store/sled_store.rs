@@ -1,21 +1,142 @@
 //! The sled implementation of [`Store`], the embedded default.
 //!
-//! sled's own `flush()` writes its buffers but does not fsync the data file in
-//! every case on Linux, so each durable write here is followed by an explicit
-//! `sync_all()` of the file `db` in the store's folder: only after both does a
-//! write survive a power loss or a kill -9 of the process.
+//! Everything lives in one sled tree, under one-byte key prefixes, so that a
+//! state change, its receipt and its audit entry go into one atomic
+//! `sled::Batch`. A writer mutex orders the steps (sled holds an exclusive
+//! lock on its folder, so one process is the only writer there is); it is held
+//! only while a step is applied in memory. Durability comes after, from
+//! [`GroupCommit`]: sled's `flush()` followed by `sync_all()` of the data file
+//! `db`, because `flush()` alone does not fsync the data file in every case on
+//! Linux.
+//!
+//! Key layout (ids are UUID text, OINs 20 digits, numbers u64 big-endian so
+//! that byte order is numeric order):
+//!
+//! | prefix | key | value |
+//! | --- | --- | --- |
+//! | `P` | OIN | participant (JSON) |
+//! | `m` | id | message record (JSON) |
+//! | `p` | id | sealed payload |
+//! | `i` | recipient, queue seq | id: the FIFO inbox of ready messages |
+//! | `l` | lease end ms, id | recipient: leases by end time |
+//! | `x` | expiry ms, id | (): undelivered messages by expiry |
+//! | `g` | final ms, id | (): payloads waiting for their retention to pass |
+//! | `k` | sender, client reference | id: idempotency |
+//! | `r` | sender, cursor | receipt (protobuf): a sender's receipt stream |
+//! | `s` | id, cursor | receipt (protobuf): one message's receipts |
+//! | `a` | sequence | audit entry (JSON) |
+//! | `c` | recipient | ready and leased counts |
+//! | `M` | name | counters |
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use prost::Message as _;
+use schakel_proto::v1 as pb;
+use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::group_commit::GroupCommit;
+use super::{
+    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, ReceiptSigner, Store, StoreError,
+    SweepReport, receipt_status,
+};
+use crate::audit::{self, Action, Entry, GATEWAY_ACTOR, GENESIS_HASH};
 use crate::directory::Participant;
+use crate::message::{MessageRecord, State};
 
-/// Name of the tree that holds participants, keyed by OIN.
-const PARTICIPANTS: &str = "participants";
+const TREE: &str = "schakel";
+const PARTICIPANT: u8 = b'P';
+const MESSAGE: u8 = b'm';
+const PAYLOAD: u8 = b'p';
+const INBOX: u8 = b'i';
+const LEASE: u8 = b'l';
+const EXPIRY: u8 = b'x';
+const PURGE: u8 = b'g';
+const IDEMPOTENCY: u8 = b'k';
+const RECEIPT_BY_SENDER: u8 = b'r';
+const RECEIPT_BY_MESSAGE: u8 = b's';
+const AUDIT: u8 = b'a';
+const COUNTS: u8 = b'c';
+const META: u8 = b'M';
+const COUNTERS: &[u8] = b"counters";
+
+/// How many items one sweep handles per kind, to bound the time the writer
+/// lock is held; the rest waits for the next sweep.
+const SWEEP_BATCH: usize = 10_000;
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn ms(n: i64) -> [u8; 8] {
+    (n.max(0) as u64).to_be_bytes()
+}
+
+fn read_u64(bytes: &[u8]) -> u64 {
+    u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"))
+}
+
+fn engine(e: sled::Error) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn decode_receipt(key: &[u8], bytes: &[u8]) -> Result<pb::Receipt, StoreError> {
+    pb::Receipt::decode(bytes).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn read_record(tree: &sled::Tree, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+    let k = key(MESSAGE, &[id.as_bytes()]);
+    match tree.get(&k).map_err(engine)? {
+        Some(v) => Ok(Some(decode(&k, &v)?)),
+        None => Ok(None),
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise")
+}
+
+/// Sequence numbers and the audit head, written with every step that moves them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Counters {
+    queue_seq: u64,
+    receipt_cursor: u64,
+    audit_seq: u64,
+    audit_hash: String,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            queue_seq: 0,
+            receipt_cursor: 0,
+            audit_seq: 0,
+            audit_hash: hex::encode(GENESIS_HASH),
+        }
+    }
+}
 
 /// The sled store.
 #[derive(Clone)]
@@ -25,13 +146,206 @@ pub struct SledStore {
 
 struct Inner {
     db: sled::Db,
-    participants: sled::Tree,
-    /// The file sled keeps its data in, held open for fsync.
-    data_file: File,
+    tree: sled::Tree,
+    writer: Mutex<Counters>,
+    commit: GroupCommit,
 }
 
-fn engine(e: sled::Error) -> StoreError {
-    StoreError::Engine(e.to_string())
+/// One step being built: the batch and what it changes.
+struct Step<'a> {
+    tree: &'a sled::Tree,
+    batch: sled::Batch,
+    counters: Counters,
+    counts: HashMap<String, (i64, i64)>,
+    /// Records written in this step, so that later reads in the same step
+    /// see them (the batch is applied only at the end).
+    records: HashMap<String, MessageRecord>,
+    now_ms: i64,
+    changed: bool,
+}
+
+impl<'a> Step<'a> {
+    fn new(tree: &'a sled::Tree, counters: &Counters, now_ms: i64) -> Self {
+        Self {
+            tree,
+            batch: sled::Batch::default(),
+            counters: counters.clone(),
+            counts: HashMap::new(),
+            records: HashMap::new(),
+            now_ms,
+            changed: false,
+        }
+    }
+
+    fn insert(&mut self, k: Vec<u8>, v: impl Into<sled::IVec>) {
+        self.batch.insert(k, v);
+        self.changed = true;
+    }
+
+    fn remove(&mut self, k: Vec<u8>) {
+        self.batch.remove(k);
+        self.changed = true;
+    }
+
+    fn put_record(&mut self, r: &MessageRecord) {
+        self.insert(key(MESSAGE, &[r.id.as_bytes()]), encode(r));
+        self.records.insert(r.id.clone(), r.clone());
+    }
+
+    /// A message record as this step sees it.
+    fn record(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        match self.records.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => read_record(self.tree, id),
+        }
+    }
+
+    fn count(&mut self, recipient: &str, ready: i64, leased: i64) {
+        let e = self.counts.entry(recipient.to_owned()).or_default();
+        e.0 += ready;
+        e.1 += leased;
+    }
+
+    /// Places an audit entry in the chain; returns its sequence number.
+    fn audit(&mut self, draft: audit::Draft) -> u64 {
+        let prev: [u8; 32] = hex::decode(&self.counters.audit_hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or(GENESIS_HASH);
+        let entry = Entry::place(draft, self.counters.audit_seq, &prev, self.now_ms);
+        self.counters.audit_seq = entry.seq;
+        self.counters.audit_hash = hex::encode(entry.hash());
+        self.insert(key(AUDIT, &[&be(entry.seq)]), encode(&entry));
+        entry.seq
+    }
+
+    /// Records a receipt for the sender of `r`, signed.
+    fn receipt(
+        &mut self,
+        r: &MessageRecord,
+        status: pb::ReceiptStatus,
+        detail: &str,
+        audit_seq: u64,
+        signer: &dyn ReceiptSigner,
+    ) -> pb::Receipt {
+        let mut receipt = pb::Receipt {
+            message_id: r.id.clone(),
+            status: status as i32,
+            time: Some(prost_types::Timestamp {
+                seconds: self.now_ms.div_euclid(1000),
+                nanos: (self.now_ms.rem_euclid(1000) * 1_000_000) as i32,
+            }),
+            payload_digest: hex::decode(&r.payload_digest).unwrap_or_default(),
+            sender_oin: r.sender.clone(),
+            recipient_oin: r.recipient.clone(),
+            audit_sequence: audit_seq,
+            detail: detail.to_owned(),
+            signature: vec![],
+        };
+        signer.sign(&mut receipt);
+        self.counters.receipt_cursor += 1;
+        let cursor = be(self.counters.receipt_cursor);
+        let bytes = receipt.encode_to_vec();
+        self.insert(key(RECEIPT_BY_SENDER, &[r.sender.as_bytes(), &cursor]), bytes.clone());
+        self.insert(key(RECEIPT_BY_MESSAGE, &[r.id.as_bytes(), &cursor]), bytes);
+        receipt
+    }
+
+    /// Takes an undelivered message out of the queue into a final state,
+    /// with its audit entry and receipt.
+    #[allow(clippy::too_many_arguments)]
+    fn finalise(
+        &mut self,
+        r: &mut MessageRecord,
+        state: State,
+        actor: &str,
+        action: Action,
+        detail: &str,
+        signer: &dyn ReceiptSigner,
+    ) -> pb::Receipt {
+        match r.state {
+            State::Ready => {
+                self.remove(key(INBOX, &[r.recipient.as_bytes(), &be(r.queue_seq)]));
+                self.count(&r.recipient, -1, 0);
+            }
+            State::Leased => {
+                if let Some(until) = r.lease_until_ms {
+                    self.remove(key(LEASE, &[&ms(until), r.id.as_bytes()]));
+                }
+                self.count(&r.recipient, 0, -1);
+            }
+            _ => {}
+        }
+        self.remove(key(EXPIRY, &[&ms(r.expires_at_ms), r.id.as_bytes()]));
+        r.state = state;
+        r.lease_until_ms = None;
+        r.final_at_ms = Some(self.now_ms);
+        r.final_detail = detail.to_owned();
+        self.insert(key(PURGE, &[&ms(self.now_ms), r.id.as_bytes()]), vec![]);
+        let counterpart = if actor == r.recipient { &r.sender } else { &r.recipient };
+        let seq = self.audit(audit::Draft {
+            actor: actor.to_owned(),
+            action: Some(action),
+            message_id: r.id.clone(),
+            counterpart: counterpart.clone(),
+            kind: Some(r.kind),
+            child_ref: r.child_ref.clone(),
+            legal_basis: Some(r.legal_basis.clone()),
+            detail: detail.to_owned(),
+        });
+        let receipt = self.receipt(r, receipt_status(state), detail, seq, signer);
+        self.put_record(r);
+        receipt
+    }
+
+    /// Destroys a finished message's payload.
+    fn purge(&mut self, r: &mut MessageRecord) {
+        if let Some(at) = r.final_at_ms {
+            self.remove(key(PURGE, &[&ms(at), r.id.as_bytes()]));
+        }
+        if r.payload_purged {
+            return;
+        }
+        self.remove(key(PAYLOAD, &[r.id.as_bytes()]));
+        r.payload_purged = true;
+        self.audit(audit::Draft {
+            actor: GATEWAY_ACTOR.into(),
+            action: Some(Action::Purged),
+            message_id: r.id.clone(),
+            counterpart: r.sender.clone(),
+            kind: Some(r.kind),
+            child_ref: r.child_ref.clone(),
+            legal_basis: None,
+            detail: "payload destroyed after its retention period".into(),
+        });
+        self.put_record(r);
+    }
+
+    /// Applies the step; returns the counters to keep.
+    fn apply(mut self) -> Result<Counters, StoreError> {
+        if !self.changed {
+            return Ok(self.counters);
+        }
+        for (recipient, (d_ready, d_leased)) in std::mem::take(&mut self.counts) {
+            let k = key(COUNTS, &[recipient.as_bytes()]);
+            let (ready, leased) = match self.tree.get(&k).map_err(engine)? {
+                Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
+                _ => (0, 0),
+            };
+            let ready = (ready as i64 + d_ready).max(0) as u64;
+            let leased = (leased as i64 + d_leased).max(0) as u64;
+            if ready == 0 && leased == 0 {
+                self.batch.remove(k);
+            } else {
+                let mut v = be(ready).to_vec();
+                v.extend_from_slice(&be(leased));
+                self.batch.insert(k, v);
+            }
+        }
+        self.batch.insert(key(META, &[COUNTERS]), encode(&self.counters));
+        self.tree.apply_batch(self.batch).map_err(engine)?;
+        Ok(self.counters)
+    }
 }
 
 impl SledStore {
@@ -45,64 +359,79 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(engine)?;
-        let participants = db.open_tree(PARTICIPANTS).map_err(engine)?;
+        let tree = db.open_tree(TREE).map_err(engine)?;
+        let counters = match tree.get(key(META, &[COUNTERS])).map_err(engine)? {
+            Some(v) => decode(COUNTERS, &v)?,
+            None => Counters::default(),
+        };
         let data_file = File::open(dir.join("db"))?;
         // Make the folder entries of a new store durable too.
         File::open(dir)?.sync_all()?;
+        let sync_db = db.clone();
+        let commit = GroupCommit::start(move || {
+            sync_db.flush().map_err(|e| e.to_string())?;
+            data_file.sync_all().map_err(|e| e.to_string())
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
-                participants,
-                data_file,
+                tree,
+                writer: Mutex::new(counters),
+                commit,
             }),
         })
     }
 
-    /// Flushes sled and fsyncs its data file. Blocking: call it off the
-    /// async runtime's worker threads.
-    fn sync_blocking(inner: &Inner) -> Result<(), StoreError> {
-        inner.db.flush().map_err(engine)?;
-        inner.data_file.sync_all()?;
-        Ok(())
+    fn tree(&self) -> &sled::Tree {
+        &self.inner.tree
     }
 
-    async fn sync(&self) -> Result<(), StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || Self::sync_blocking(&inner))
-            .await
-            .map_err(|e| StoreError::Engine(format!("sync task failed: {e}")))?
+    /// Runs `f` as one step under the writer lock, applies it, then waits
+    /// until it is durable.
+    async fn step<T>(&self, now_ms: i64, f: impl FnOnce(&mut Step<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let out = {
+            let mut counters = self.inner.writer.lock().expect("writer lock");
+            let mut step = Step::new(&self.inner.tree, &counters, now_ms);
+            let out = f(&mut step)?;
+            *counters = step.apply()?;
+            out
+        };
+        self.inner.commit.commit().await?;
+        Ok(out)
     }
-}
 
-fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        message: e.to_string(),
-    })
-}
+    fn receipts_of(&self, id: &str) -> Result<Vec<pb::Receipt>, StoreError> {
+        self.tree()
+            .scan_prefix(key(RECEIPT_BY_MESSAGE, &[id.as_bytes()]))
+            .map(|kv| {
+                let (k, v) = kv.map_err(engine)?;
+                decode_receipt(&k, &v)
+            })
+            .collect()
+    }
 
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("records serialise")
+    fn last_receipt(&self, id: &str, status: pb::ReceiptStatus) -> Result<Option<pb::Receipt>, StoreError> {
+        Ok(self
+            .receipts_of(id)?
+            .into_iter()
+            .rev()
+            .find(|r| r.status == status as i32))
+    }
 }
 
 #[async_trait]
 impl Store for SledStore {
     async fn participant(&self, oin: &str) -> Result<Option<Participant>, StoreError> {
-        match self
-            .inner
-            .participants
-            .get(oin.as_bytes())
-            .map_err(engine)?
-        {
-            Some(v) => Ok(Some(decode(oin.as_bytes(), &v)?)),
+        let k = key(PARTICIPANT, &[oin.as_bytes()]);
+        match self.tree().get(&k).map_err(engine)? {
+            Some(v) => Ok(Some(decode(&k, &v)?)),
             None => Ok(None),
         }
     }
 
     async fn participants(&self) -> Result<Vec<Participant>, StoreError> {
-        self.inner
-            .participants
-            .iter()
+        self.tree()
+            .scan_prefix([PARTICIPANT])
             .map(|kv| {
                 let (k, v) = kv.map_err(engine)?;
                 decode(&k, &v)
@@ -111,28 +440,346 @@ impl Store for SledStore {
     }
 
     async fn insert_participant(&self, p: &Participant) -> Result<bool, StoreError> {
-        let swapped = self
-            .inner
-            .participants
-            .compare_and_swap(p.oin.as_bytes(), None as Option<&[u8]>, Some(encode(p)))
-            .map_err(engine)?;
-        if swapped.is_err() {
-            return Ok(false);
-        }
-        self.sync().await?;
-        Ok(true)
+        let k = key(PARTICIPANT, &[p.oin.as_bytes()]);
+        self.step(0, |step| {
+            if step.tree.contains_key(&k).map_err(engine)? {
+                return Ok(false);
+            }
+            step.insert(k, encode(p));
+            Ok(true)
+        })
+        .await
     }
 
     async fn put_participant(&self, p: &Participant) -> Result<(), StoreError> {
-        self.inner
-            .participants
-            .insert(p.oin.as_bytes(), encode(p))
-            .map_err(engine)?;
-        self.sync().await
+        self.step(0, |step| {
+            step.insert(key(PARTICIPANT, &[p.oin.as_bytes()]), encode(p));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn accept(
+        &self,
+        message: NewMessage,
+        audit: audit::Draft,
+        max_inbox: u64,
+        now_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<AcceptOutcome, StoreError> {
+        let NewMessage {
+            mut record,
+            sealed_payload,
+        } = message;
+        self.step(now_ms, |step| {
+            let idem = key(IDEMPOTENCY, &[record.sender.as_bytes(), record.client_reference.as_bytes()]);
+            if let Some(id) = step.tree.get(&idem).map_err(engine)? {
+                let id = String::from_utf8_lossy(&id).into_owned();
+                let earlier = step.record(&id)?.ok_or_else(|| StoreError::Corrupt {
+                    key: id.clone(),
+                    message: "idempotency key points to no message".into(),
+                })?;
+                if earlier.request_digest != record.request_digest {
+                    return Ok(AcceptOutcome::Conflict { message_id: id });
+                }
+                let receipt = self
+                    .last_receipt(&id, pb::ReceiptStatus::Accepted)?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: id.clone(),
+                        message: "accepted message without ACCEPTED receipt".into(),
+                    })?;
+                return Ok(AcceptOutcome::Duplicate {
+                    record: Box::new(earlier),
+                    receipt,
+                });
+            }
+            let queued = match step.tree.get(key(COUNTS, &[record.recipient.as_bytes()])).map_err(engine)? {
+                Some(v) if v.len() == 16 => read_u64(&v[..8]) + read_u64(&v[8..]),
+                _ => 0,
+            };
+            if queued >= max_inbox {
+                return Ok(AcceptOutcome::InboxFull { limit: max_inbox });
+            }
+            step.counters.queue_seq += 1;
+            record.queue_seq = step.counters.queue_seq;
+            let id = record.id.as_bytes();
+            step.insert(key(PAYLOAD, &[id]), sealed_payload);
+            step.insert(key(INBOX, &[record.recipient.as_bytes(), &be(record.queue_seq)]), id);
+            step.insert(key(EXPIRY, &[&ms(record.expires_at_ms), id]), vec![]);
+            step.insert(idem, id);
+            step.count(&record.recipient, 1, 0);
+            let seq = step.audit(audit);
+            let receipt = step.receipt(&record, pb::ReceiptStatus::Accepted, "", seq, signer);
+            step.put_record(&record);
+            Ok(AcceptOutcome::Accepted(receipt))
+        })
+        .await
+    }
+
+    async fn append_audit(&self, drafts: Vec<audit::Draft>, now_ms: i64) -> Result<(), StoreError> {
+        self.step(now_ms, |step| {
+            for d in drafts {
+                step.audit(d);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lease(
+        &self,
+        recipient: &str,
+        max: usize,
+        now_ms: i64,
+        lease_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<Vec<Leased>, StoreError> {
+        self.step(now_ms, |step| {
+            let mut leased = Vec::new();
+            for kv in step.tree.scan_prefix(key(INBOX, &[recipient.as_bytes()])) {
+                if leased.len() >= max {
+                    break;
+                }
+                let (k, id) = kv.map_err(engine)?;
+                let id = String::from_utf8_lossy(&id).into_owned();
+                let Some(mut r) = step.record(&id)? else {
+                    step.remove(k.to_vec());
+                    continue;
+                };
+                if r.state != State::Ready {
+                    step.remove(k.to_vec());
+                    continue;
+                }
+                if r.expires_at_ms <= now_ms {
+                    step.finalise(
+                        &mut r,
+                        State::Expired,
+                        GATEWAY_ACTOR,
+                        Action::Expired,
+                        "not delivered before its expiry",
+                        signer,
+                    );
+                    continue;
+                }
+                let Some(payload) = step.tree.get(key(PAYLOAD, &[id.as_bytes()])).map_err(engine)? else {
+                    return Err(StoreError::Corrupt {
+                        key: id,
+                        message: "queued message without payload".into(),
+                    });
+                };
+                step.remove(k.to_vec());
+                r.state = State::Leased;
+                r.attempts += 1;
+                let until = now_ms + lease_ms;
+                r.lease_until_ms = Some(until);
+                step.insert(key(LEASE, &[&ms(until), id.as_bytes()]), recipient.as_bytes());
+                step.count(recipient, -1, 1);
+                step.audit(audit::Draft {
+                    actor: recipient.to_owned(),
+                    action: Some(Action::Leased),
+                    message_id: r.id.clone(),
+                    counterpart: r.sender.clone(),
+                    kind: Some(r.kind),
+                    child_ref: r.child_ref.clone(),
+                    legal_basis: Some(r.legal_basis.clone()),
+                    detail: format!("attempt {}", r.attempts),
+                });
+                step.put_record(&r);
+                leased.push(Leased {
+                    record: r,
+                    sealed_payload: payload.to_vec(),
+                });
+            }
+            Ok(leased)
+        })
+        .await
+    }
+
+    async fn finish(
+        &self,
+        recipient: &str,
+        message_id: &str,
+        outcome: Outcome,
+        now_ms: i64,
+        retention_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<Finished, StoreError> {
+        self.step(now_ms, |step| {
+            let Some(mut r) = step.record(message_id)? else {
+                return Ok(Finished::NotFound);
+            };
+            if r.recipient != recipient || r.attempts == 0 {
+                return Ok(Finished::NotFound);
+            }
+            let (state, action, detail) = match &outcome {
+                Outcome::Delivered => (State::Delivered, Action::Delivered, String::new()),
+                Outcome::Rejected { reason, detail } => (
+                    State::Rejected,
+                    Action::Rejected,
+                    if detail.is_empty() {
+                        reason.clone()
+                    } else {
+                        format!("{reason}: {detail}")
+                    },
+                ),
+            };
+            if r.state.is_final() {
+                let receipt = self.last_receipt(message_id, receipt_status(r.state))?;
+                let same = r.state == state;
+                return Ok(match (same, receipt) {
+                    (true, Some(receipt)) => Finished::Done {
+                        record: Box::new(r),
+                        receipt,
+                    },
+                    (_, receipt) => Finished::AlreadyFinal {
+                        record: Box::new(r),
+                        receipt,
+                    },
+                });
+            }
+            let receipt = step.finalise(&mut r, state, recipient, action, &detail, signer);
+            if retention_ms <= 0 {
+                step.purge(&mut r);
+            }
+            Ok(Finished::Done {
+                record: Box::new(r),
+                receipt,
+            })
+        })
+        .await
+    }
+
+    async fn sweep(&self, now_ms: i64, retention_ms: i64, signer: &dyn ReceiptSigner) -> Result<SweepReport, StoreError> {
+        self.step(now_ms, |step| {
+            let mut report = SweepReport::default();
+            let lease_keys: Vec<_> = step
+                .tree
+                .scan_prefix([LEASE])
+                .take(SWEEP_BATCH)
+                .map(|kv| kv.map_err(engine))
+                .collect::<Result<_, _>>()?;
+            for (k, _) in lease_keys {
+                let until = read_u64(&k[1..9]) as i64;
+                if until > now_ms {
+                    break;
+                }
+                let id = String::from_utf8_lossy(&k[9..]).into_owned();
+                step.remove(k.to_vec());
+                let Some(mut r) = step.record(&id)? else { continue };
+                if r.state != State::Leased || r.lease_until_ms != Some(until) {
+                    continue;
+                }
+                r.state = State::Ready;
+                r.lease_until_ms = None;
+                step.insert(key(INBOX, &[r.recipient.as_bytes(), &be(r.queue_seq)]), r.id.as_bytes());
+                step.count(&r.recipient, 1, -1);
+                step.put_record(&r);
+                report.requeued += 1;
+                if !report.woken_recipients.contains(&r.recipient) {
+                    report.woken_recipients.push(r.recipient.clone());
+                }
+            }
+            let expiry_keys: Vec<_> = step
+                .tree
+                .scan_prefix([EXPIRY])
+                .take(SWEEP_BATCH)
+                .map(|kv| kv.map_err(engine))
+                .collect::<Result<_, _>>()?;
+            for (k, _) in expiry_keys {
+                if read_u64(&k[1..9]) as i64 > now_ms {
+                    break;
+                }
+                let id = String::from_utf8_lossy(&k[9..]).into_owned();
+                step.remove(k.to_vec());
+                let Some(mut r) = step.record(&id)? else { continue };
+                if r.state.is_final() {
+                    continue;
+                }
+                step.finalise(
+                    &mut r,
+                    State::Expired,
+                    GATEWAY_ACTOR,
+                    Action::Expired,
+                    "not delivered before its expiry",
+                    signer,
+                );
+                report.expired += 1;
+            }
+            let purge_keys: Vec<_> = step
+                .tree
+                .scan_prefix([PURGE])
+                .take(SWEEP_BATCH)
+                .map(|kv| kv.map_err(engine))
+                .collect::<Result<_, _>>()?;
+            for (k, _) in purge_keys {
+                if read_u64(&k[1..9]) as i64 + retention_ms > now_ms {
+                    break;
+                }
+                let id = String::from_utf8_lossy(&k[9..]).into_owned();
+                step.remove(k.to_vec());
+                let Some(mut r) = step.record(&id)? else { continue };
+                if !r.payload_purged {
+                    step.purge(&mut r);
+                    report.purged += 1;
+                }
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        read_record(self.tree(), message_id)
+    }
+
+    async fn message_receipts(&self, message_id: &str) -> Result<Vec<pb::Receipt>, StoreError> {
+        self.receipts_of(message_id)
+    }
+
+    async fn receipts_after(
+        &self,
+        sender: &str,
+        after_cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, pb::Receipt)>, StoreError> {
+        let start = key(RECEIPT_BY_SENDER, &[sender.as_bytes(), &be(after_cursor.saturating_add(1))]);
+        let end = key(RECEIPT_BY_SENDER, &[sender.as_bytes(), &be(u64::MAX)]);
+        self.tree()
+            .range(start..=end)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv.map_err(engine)?;
+                Ok((read_u64(&k[k.len() - 8..]), decode_receipt(&k, &v)?))
+            })
+            .collect()
+    }
+
+    async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError> {
+        self.tree()
+            .scan_prefix([COUNTS])
+            .map(|kv| {
+                let (k, v) = kv.map_err(engine)?;
+                Ok(InboxFigures {
+                    recipient: String::from_utf8_lossy(&k[1..]).into_owned(),
+                    ready: read_u64(&v[..8]),
+                    leased: read_u64(&v[8..]),
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_entries(&self, from: u64, to: u64) -> Result<Vec<audit::Entry>, StoreError> {
+        self.tree()
+            .range(key(AUDIT, &[&be(from)])..=key(AUDIT, &[&be(to)]))
+            .map(|kv| {
+                let (k, v) = kv.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.sync().await
+        self.inner.commit.commit().await
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {

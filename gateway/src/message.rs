@@ -1,0 +1,154 @@
+//! A message as the gateway keeps it: its metadata and its place in the
+//! delivery life cycle. The payload itself is stored apart, encrypted, and
+//! destroyed after delivery plus the retention period; this record stays for
+//! the audit trail.
+
+use serde::{Deserialize, Serialize};
+
+/// The four kinds of message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A signal of concern.
+    Signalering,
+    /// A transfer dossier.
+    Overdrachtsdossier,
+    /// A request for consultation.
+    Consultatieverzoek,
+    /// A reply to a request for consultation.
+    Consultatieantwoord,
+}
+
+impl Kind {
+    /// The lowercase name used in configuration, logs and audit entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Signalering => "signalering",
+            Kind::Overdrachtsdossier => "overdrachtsdossier",
+            Kind::Consultatieverzoek => "consultatieverzoek",
+            Kind::Consultatieantwoord => "consultatieantwoord",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A statutory basis from the fixed list in the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statute {
+    /// A primary school's transfer dossier (WPO art. 42).
+    OverdrachtPo,
+    /// A signal in the Verwijsindex (Jeugdwet ch. 7.1).
+    Verwijsindex,
+    /// The reporting right towards Veilig Thuis (Wmo 2015 art. 5.2.6).
+    MeldrechtVeiligThuis,
+}
+
+impl Statute {
+    /// The name used in configuration, the CLI and audit entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Statute::OverdrachtPo => "overdracht_po",
+            Statute::Verwijsindex => "verwijsindex",
+            Statute::MeldrechtVeiligThuis => "meldrecht_veilig_thuis",
+        }
+    }
+}
+
+/// Why a message may flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    /// A registered consent, by id.
+    Consent(String),
+    /// A statutory basis.
+    Statute(Statute),
+}
+
+impl std::fmt::Display for LegalBasis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LegalBasis::Consent(id) => write!(f, "consent {id}"),
+            LegalBasis::Statute(s) => write!(f, "statute {}", s.as_str()),
+        }
+    }
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// In the recipient's inbox, waiting to be leased.
+    Ready,
+    /// Leased to the recipient until `lease_until_ms`.
+    Leased,
+    /// Acknowledged by the recipient.
+    Delivered,
+    /// Refused by the recipient.
+    Rejected,
+    /// Not delivered before its expiry.
+    Expired,
+    /// Its consent was revoked or lapsed before delivery.
+    Withdrawn,
+}
+
+impl State {
+    /// Whether the message has reached the end of its life.
+    pub fn is_final(self) -> bool {
+        !matches!(self, State::Ready | State::Leased)
+    }
+}
+
+/// The stored metadata of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// UUID v7, given by the gateway.
+    pub id: String,
+    /// The sender's OIN.
+    pub sender: String,
+    /// The recipient's OIN.
+    pub recipient: String,
+    /// The sender's own reference (idempotency key).
+    pub client_reference: String,
+    /// The kind.
+    pub kind: Kind,
+    /// The case the message belongs to.
+    pub case_id: String,
+    /// The request a reply answers.
+    pub in_reply_to: String,
+    /// Why it may flow.
+    pub legal_basis: LegalBasis,
+    /// Keyed hash of the child's BSN, if the message names a child.
+    pub child_ref: Option<String>,
+    /// When it was accepted (Unix ms).
+    pub created_at_ms: i64,
+    /// When it expires if undelivered (Unix ms).
+    pub expires_at_ms: i64,
+    /// SHA-256 of the payload encoding, hex.
+    pub payload_digest: String,
+    /// SHA-256 of the Send request as received, hex: tells a retry from a
+    /// conflicting reuse of the client reference.
+    pub request_digest: String,
+    /// Size of the encoded payload in bytes.
+    pub payload_bytes: u64,
+    /// Where it is in its life.
+    pub state: State,
+    /// How many times it was leased.
+    pub attempts: u32,
+    /// Until when the current lease holds (Unix ms), when leased.
+    pub lease_until_ms: Option<i64>,
+    /// Position in the recipient's FIFO inbox; kept when a lease expires so
+    /// that a redelivered message keeps its place.
+    pub queue_seq: u64,
+    /// When it reached a final state (Unix ms).
+    pub final_at_ms: Option<i64>,
+    /// Whether the payload has been destroyed.
+    pub payload_purged: bool,
+    /// The reason code or cause of a final state other than delivery.
+    pub final_detail: String,
+}
