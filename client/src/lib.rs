@@ -7,11 +7,13 @@
 #![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use schakel_proto::v1 as pb;
 use schakel_proto::v1::admin_client::AdminClient;
 use schakel_proto::v1::directory_client::DirectoryClient;
+use schakel_proto::v1::exchange_client::ExchangeClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use schakel_proto::v1 as proto;
@@ -40,6 +42,15 @@ pub enum ClientError {
     /// The gateway answered with an error status.
     #[error("{:?}: {}", .0.code(), .0.message())]
     Status(tonic::Status),
+    /// A receipt's signature does not verify under the gateway's key: it was
+    /// altered, or it is not from this gateway. The receipt is not returned.
+    #[error(
+        "receipt for message {message_id} has an invalid signature; it is not from this gateway or was altered"
+    )]
+    BadReceipt {
+        /// The message the receipt names.
+        message_id: String,
+    },
 }
 
 impl From<tonic::Status> for ClientError {
@@ -82,10 +93,46 @@ impl Identity {
     }
 }
 
+/// Largest message the client sends or accepts, matching the gateway's
+/// largest configurable limit.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A connection to the gateway. Cheap to clone: clones share the connection.
 #[derive(Clone, Debug)]
 pub struct Client {
     channel: Channel,
+    /// The gateway's Ed25519 public key, fetched on first use unless pinned.
+    gateway_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+}
+
+/// Checks a receipt's Ed25519 signature under `public_key`.
+pub fn verify_receipt(public_key: &[u8], receipt: &pb::Receipt) -> Result<(), ClientError> {
+    let bytes = schakel_proto::receipt::signing_bytes(receipt);
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
+        .verify(&bytes, &receipt.signature)
+        .map_err(|_| ClientError::BadReceipt {
+            message_id: receipt.message_id.clone(),
+        })
+}
+
+/// An attachment with its SHA-256 filled in.
+pub fn attachment(name: &str, media_type: &str, content: Vec<u8>) -> pb::Attachment {
+    let sha256 = ring::digest::digest(&ring::digest::SHA256, &content)
+        .as_ref()
+        .to_vec();
+    pb::Attachment {
+        name: name.to_owned(),
+        media_type: media_type.to_owned(),
+        content,
+        sha256,
+    }
+}
+
+fn proto_duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
 }
 
 fn endpoint(gateway: &str) -> Result<Endpoint, ClientError> {
@@ -118,7 +165,150 @@ impl Client {
         tls: ClientTlsConfig,
     ) -> Result<Self, ClientError> {
         let channel = endpoint(gateway)?.tls_config(tls)?.connect().await?;
-        Ok(Self { channel })
+        Ok(Self {
+            channel,
+            gateway_key: Arc::default(),
+        })
+    }
+
+    /// Pins the gateway's public key (as published by `Directory.GatewayKey`
+    /// and distributed out of band), instead of fetching it from the gateway
+    /// on first use.
+    pub fn with_gateway_key(self, public_key: Vec<u8>) -> Self {
+        Self {
+            gateway_key: Arc::new(tokio::sync::OnceCell::new_with(Some(public_key))),
+            ..self
+        }
+    }
+
+    async fn key(&self) -> Result<&[u8], ClientError> {
+        let key = self
+            .gateway_key
+            .get_or_try_init(|| async {
+                Ok::<_, ClientError>(self.gateway_key().await?.ed25519_public_key)
+            })
+            .await?;
+        Ok(key)
+    }
+
+    /// Verifies a receipt with the gateway's key.
+    pub async fn verify(&self, receipt: &pb::Receipt) -> Result<(), ClientError> {
+        verify_receipt(self.key().await?, receipt)
+    }
+
+    async fn verify_opt(&self, receipt: Option<&pb::Receipt>) -> Result<(), ClientError> {
+        match receipt {
+            Some(r) => self.verify(r).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The raw Exchange client, with message size limits raised.
+    pub fn exchange(&self) -> ExchangeClient<Channel> {
+        ExchangeClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// Sends a message; verifies the ACCEPTED receipt.
+    pub async fn send(&self, request: pb::SendRequest) -> Result<pb::SendResponse, ClientError> {
+        let response = self.exchange().send(request).await?.into_inner();
+        self.verify_opt(response.receipt.as_ref()).await?;
+        Ok(response)
+    }
+
+    /// Leases up to `max` messages, waiting up to `wait` when the inbox is
+    /// empty; `lease` zero takes the gateway's default.
+    pub async fn pull(
+        &self,
+        max: u32,
+        wait: Duration,
+        lease: Duration,
+    ) -> Result<Vec<pb::Delivery>, ClientError> {
+        let request = pb::PullRequest {
+            max_messages: max,
+            wait: Some(proto_duration(wait)),
+            lease: Some(proto_duration(lease)),
+        };
+        Ok(self.exchange().pull(request).await?.into_inner().deliveries)
+    }
+
+    /// A stream of the inbox: deliveries (leased) and withdrawals.
+    pub async fn subscribe(
+        &self,
+        max_in_flight: u32,
+        lease: Duration,
+    ) -> Result<tonic::Streaming<pb::InboxEvent>, ClientError> {
+        let request = pb::SubscribeRequest {
+            lease: Some(proto_duration(lease)),
+            max_in_flight,
+        };
+        Ok(self.exchange().subscribe(request).await?.into_inner())
+    }
+
+    /// Acknowledges a message; verifies the receipt. The outcome says
+    /// whether it was delivered or withdrawn meanwhile.
+    pub async fn ack(&self, message_id: &str) -> Result<pb::AckResponse, ClientError> {
+        let request = pb::AckRequest {
+            message_id: message_id.to_owned(),
+        };
+        let response = self.exchange().ack(request).await?.into_inner();
+        self.verify_opt(response.receipt.as_ref()).await?;
+        Ok(response)
+    }
+
+    /// Rejects a message; verifies the receipt.
+    pub async fn reject(
+        &self,
+        message_id: &str,
+        reason: pb::RejectReason,
+        detail: &str,
+    ) -> Result<pb::RejectResponse, ClientError> {
+        let request = pb::RejectRequest {
+            message_id: message_id.to_owned(),
+            reason: reason as i32,
+            detail: detail.to_owned(),
+        };
+        let response = self.exchange().reject(request).await?.into_inner();
+        self.verify_opt(response.receipt.as_ref()).await?;
+        Ok(response)
+    }
+
+    /// One sent message's status; verifies every receipt.
+    pub async fn status(&self, message_id: &str) -> Result<pb::MessageStatus, ClientError> {
+        let request = pb::GetStatusRequest {
+            message_id: message_id.to_owned(),
+        };
+        let status = self.exchange().get_status(request).await?.into_inner();
+        for r in &status.receipts {
+            self.verify(r).await?;
+        }
+        Ok(status)
+    }
+
+    /// The caller's receipts after `after_cursor`, each verified; with
+    /// `follow` the stream stays open for new ones.
+    pub async fn receipts(
+        &self,
+        after_cursor: u64,
+        follow: bool,
+    ) -> Result<
+        impl futures::Stream<Item = Result<pb::ReceiptEvent, ClientError>> + use<>,
+        ClientError,
+    > {
+        let key = self.key().await?.to_vec();
+        let request = pb::ReceiptsRequest {
+            after_cursor,
+            follow,
+        };
+        let stream = self.exchange().receipts(request).await?.into_inner();
+        Ok(futures::StreamExt::map(stream, move |item| {
+            let event = item?;
+            if let Some(r) = &event.receipt {
+                verify_receipt(&key, r)?;
+            }
+            Ok(event)
+        }))
     }
 
     /// The underlying channel, for raw clients of other services (health,

@@ -152,7 +152,13 @@ impl Entry {
         field(&self.counterpart);
         field(self.kind.map(Kind::as_str).unwrap_or(""));
         field(self.child_ref.as_deref().unwrap_or(""));
-        field(&self.legal_basis.as_ref().map(ToString::to_string).unwrap_or_default());
+        field(
+            &self
+                .legal_basis
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        );
         field(&self.detail);
         field(&self.prev_hash);
         out

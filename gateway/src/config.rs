@@ -251,14 +251,20 @@ impl Config {
             return Err(invalid("server.handshake_timeout_secs must be at least 1"));
         }
         if self.limits.max_message_bytes < 1024 || self.limits.max_message_bytes > 1 << 30 {
-            return Err(invalid("limits.max_message_bytes must be between 1024 and 1073741824"));
+            return Err(invalid(
+                "limits.max_message_bytes must be between 1024 and 1073741824",
+            ));
         }
         let x = &self.exchange;
         if x.default_expiry_days == 0 || x.default_expiry_days > x.max_expiry_days {
-            return Err(invalid("exchange.default_expiry_days must be 1 to max_expiry_days"));
+            return Err(invalid(
+                "exchange.default_expiry_days must be 1 to max_expiry_days",
+            ));
         }
         if x.default_lease_secs == 0 || x.default_lease_secs > x.max_lease_secs {
-            return Err(invalid("exchange.default_lease_secs must be 1 to max_lease_secs"));
+            return Err(invalid(
+                "exchange.default_lease_secs must be 1 to max_lease_secs",
+            ));
         }
         if x.sweep_interval_ms == 0 {
             return Err(invalid("exchange.sweep_interval_ms must be at least 1"));

@@ -137,7 +137,8 @@ impl SigningKey {
 
 fn random_bytes<const N: usize>() -> Vec<u8> {
     let mut bytes = vec![0u8; N];
-    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes).expect("the system random source works");
+    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes)
+        .expect("the system random source works");
     bytes
 }
 
@@ -158,10 +159,13 @@ impl PayloadKey {
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
         let path = data_dir.join(PAYLOAD_KEY_FILE);
         let bytes = load_or_create_secret(&path, random_bytes::<32>)?;
-        let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &bytes).map_err(|_| KeyError::Invalid {
-            path,
-            what: "AES-256 key (32 bytes)",
-        })?;
+        let unbound =
+            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &bytes).map_err(|_| {
+                KeyError::Invalid {
+                    path,
+                    what: "AES-256 key (32 bytes)",
+                }
+            })?;
         Ok(Self {
             key: ring::aead::LessSafeKey::new(unbound),
         })
@@ -176,7 +180,11 @@ impl PayloadKey {
         out.extend_from_slice(plaintext);
         let tag = self
             .key
-            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(message_id.as_bytes()), &mut out[12..])
+            .seal_in_place_separate_tag(
+                nonce,
+                ring::aead::Aad::from(message_id.as_bytes()),
+                &mut out[12..],
+            )
             .expect("AES-GCM sealing works for payloads within the size limit");
         out.extend_from_slice(tag.as_ref());
         out
@@ -188,11 +196,16 @@ impl PayloadKey {
         if sealed.len() < 12 + 16 {
             return Err(fail());
         }
-        let nonce = ring::aead::Nonce::try_assume_unique_for_key(&sealed[..12]).map_err(|_| fail())?;
+        let nonce =
+            ring::aead::Nonce::try_assume_unique_for_key(&sealed[..12]).map_err(|_| fail())?;
         let mut buf = sealed[12..].to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, ring::aead::Aad::from(message_id.as_bytes()), &mut buf)
+            .open_in_place(
+                nonce,
+                ring::aead::Aad::from(message_id.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| fail())?;
         let len = plain.len();
         buf.truncate(len);

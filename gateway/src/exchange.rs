@@ -21,7 +21,9 @@ use crate::crypto::{ChildKey, PayloadKey, SigningKey, sha256};
 use crate::directory::{Directory, DirectoryError, Participant};
 use crate::message::{MessageRecord, State};
 use crate::routing::{Policy, RouteRefused};
-use crate::store::{AcceptOutcome, Finished, Leased, NewMessage, Outcome, ReceiptSigner, Store, StoreError};
+use crate::store::{
+    AcceptOutcome, Finished, Leased, NewMessage, Outcome, ReceiptSigner, Store, StoreError,
+};
 use crate::validation::{self, ExpiryRule, Refusal};
 
 /// How often waiting calls look at the store even without a wake-up, so that
@@ -183,10 +185,18 @@ impl Exchange {
 
     /// Sends a message from `sender`. A refusal for a rule is recorded in the
     /// audit log with the rule, and changes nothing else.
-    pub async fn send(&self, sender: &Participant, request: pb::SendRequest) -> Result<Sent, ExchangeError> {
+    pub async fn send(
+        &self,
+        sender: &Participant,
+        request: pb::SendRequest,
+    ) -> Result<Sent, ExchangeError> {
         let recipient = request.recipient_oin.clone();
         match self.try_send(sender, request).await {
-            Err(e @ (ExchangeError::Store(_) | ExchangeError::Directory(_) | ExchangeError::Decrypt(_))) => Err(e),
+            Err(
+                e @ (ExchangeError::Store(_)
+                | ExchangeError::Directory(_)
+                | ExchangeError::Decrypt(_)),
+            ) => Err(e),
             Err(e) => {
                 let draft = audit::Draft {
                     actor: sender.oin.clone(),
@@ -202,7 +212,11 @@ impl Exchange {
         }
     }
 
-    async fn try_send(&self, sender: &Participant, mut request: pb::SendRequest) -> Result<Sent, ExchangeError> {
+    async fn try_send(
+        &self,
+        sender: &Participant,
+        mut request: pb::SendRequest,
+    ) -> Result<Sent, ExchangeError> {
         if !request.sender_oin.is_empty() && request.sender_oin != sender.oin {
             return Err(ExchangeError::PermissionDenied(format!(
                 "sender_oin: names {}, but the client certificate is that of {}; a participant sends only as itself",
@@ -274,7 +288,10 @@ impl Exchange {
         let outcome = self
             .store
             .accept(
-                NewMessage { record, sealed_payload },
+                NewMessage {
+                    record,
+                    sealed_payload,
+                },
                 draft,
                 self.limits.max_inbox_messages,
                 now,
@@ -325,12 +342,12 @@ impl Exchange {
     }
 
     fn open(&self, leased: Leased) -> Result<Delivery, ExchangeError> {
-        let plain = self.payload_key.open(&leased.record.id, &leased.sealed_payload)?;
-        let payload = pb::Payload::decode(plain.as_slice()).map_err(|e| {
-            StoreError::Corrupt {
-                key: leased.record.id.clone(),
-                message: e.to_string(),
-            }
+        let plain = self
+            .payload_key
+            .open(&leased.record.id, &leased.sealed_payload)?;
+        let payload = pb::Payload::decode(plain.as_slice()).map_err(|e| StoreError::Corrupt {
+            key: leased.record.id.clone(),
+            message: e.to_string(),
         })?;
         Ok(Delivery {
             record: leased.record,
@@ -339,7 +356,12 @@ impl Exchange {
     }
 
     /// Leases up to `max` messages of `recipient`'s inbox now.
-    pub async fn lease_now(&self, recipient: &str, max: usize, lease_ms: i64) -> Result<Vec<Delivery>, ExchangeError> {
+    pub async fn lease_now(
+        &self,
+        recipient: &str,
+        max: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<Delivery>, ExchangeError> {
         let leased = self
             .store
             .lease(recipient, max, now_ms(), lease_ms, self.signer.as_ref())
@@ -390,7 +412,12 @@ impl Exchange {
             .unwrap_or(0))
     }
 
-    async fn finish(&self, recipient: &str, message_id: &str, outcome: Outcome) -> Result<Ended, ExchangeError> {
+    async fn finish(
+        &self,
+        recipient: &str,
+        message_id: &str,
+        outcome: Outcome,
+    ) -> Result<Ended, ExchangeError> {
         validation::check_uuid("message_id", message_id)?;
         let finished = self
             .store
@@ -454,7 +481,10 @@ impl Exchange {
             }
             .into());
         }
-        let reason = reason.as_str_name().trim_start_matches("REJECT_REASON_").to_owned();
+        let reason = reason
+            .as_str_name()
+            .trim_start_matches("REJECT_REASON_")
+            .to_owned();
         self.finish(
             recipient,
             message_id,
@@ -473,8 +503,13 @@ impl Exchange {
         message_id: &str,
     ) -> Result<(MessageRecord, Vec<pb::Receipt>), ExchangeError> {
         validation::check_uuid("message_id", message_id)?;
-        let not_found = || ExchangeError::NotFound(format!("message_id: you sent no message {message_id}"));
-        let record = self.store.message(message_id).await?.ok_or_else(not_found)?;
+        let not_found =
+            || ExchangeError::NotFound(format!("message_id: you sent no message {message_id}"));
+        let record = self
+            .store
+            .message(message_id)
+            .await?
+            .ok_or_else(not_found)?;
         if record.sender != sender {
             return Err(not_found());
         }
@@ -517,7 +552,11 @@ impl Exchange {
     }
 
     /// Runs [`Exchange::sweep`] every `interval` until `stop` completes.
-    pub async fn run_sweeper(self: Arc<Self>, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run_sweeper(
+        self: Arc<Self>,
+        interval: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -20,10 +20,19 @@ pub struct Policy {
 }
 
 fn names(kinds: &[OrgKind]) -> String {
-    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-fn check_route(kind: Kind, rule: &RouteConfig, from: &Participant, to: &Participant) -> Result<(), RouteRefused> {
+fn check_route(
+    kind: Kind,
+    rule: &RouteConfig,
+    from: &Participant,
+    to: &Participant,
+) -> Result<(), RouteRefused> {
     if !rule.from.contains(&from.kind) {
         return Err(RouteRefused(format!(
             "a {kind} may be sent by {} only, not by a {}",
@@ -58,14 +67,21 @@ impl Policy {
         request: Option<&MessageRecord>,
     ) -> Result<(), RouteRefused> {
         if from.oin == to.oin {
-            return Err(RouteRefused("a participant cannot send a message to itself".into()));
+            return Err(RouteRefused(
+                "a participant cannot send a message to itself".into(),
+            ));
         }
         match kind {
             Kind::Signalering => check_route(kind, &self.config.signalering, from, to),
-            Kind::Overdrachtsdossier => check_route(kind, &self.config.overdrachtsdossier, from, to),
-            Kind::Consultatieverzoek => check_route(kind, &self.config.consultatieverzoek, from, to),
+            Kind::Overdrachtsdossier => {
+                check_route(kind, &self.config.overdrachtsdossier, from, to)
+            }
+            Kind::Consultatieverzoek => {
+                check_route(kind, &self.config.consultatieverzoek, from, to)
+            }
             Kind::Consultatieantwoord => {
-                let request = request.filter(|r| r.kind == Kind::Consultatieverzoek && r.recipient == from.oin);
+                let request = request
+                    .filter(|r| r.kind == Kind::Consultatieverzoek && r.recipient == from.oin);
                 match request {
                     None => Err(RouteRefused(
                         "a consultatieantwoord must answer a consultatieverzoek that the sender received (in_reply_to)"
@@ -111,16 +127,50 @@ mod tests {
         let gemeente = p("5", OrgKind::Gemeente);
         let operator = p("6", OrgKind::Operator);
         assert!(policy.check(Kind::Signalering, &school, &jgt, None).is_ok());
-        assert!(policy.check(Kind::Signalering, &school, &gemeente, None).is_ok());
+        assert!(
+            policy
+                .check(Kind::Signalering, &school, &gemeente, None)
+                .is_ok()
+        );
         assert!(policy.check(Kind::Signalering, &jgt, &swv, None).is_ok());
-        assert!(policy.check(Kind::Signalering, &school, &school2, None).is_err());
-        assert!(policy.check(Kind::Signalering, &gemeente, &jgt, None).is_err());
-        assert!(policy.check(Kind::Overdrachtsdossier, &school, &school2, None).is_ok());
-        assert!(policy.check(Kind::Overdrachtsdossier, &school, &jgt, None).is_err());
-        assert!(policy.check(Kind::Consultatieverzoek, &gemeente, &school, None).is_ok());
-        assert!(policy.check(Kind::Consultatieverzoek, &operator, &school, None).is_err());
-        assert!(policy.check(Kind::Consultatieverzoek, &school, &school, None).is_err());
-        let e = policy.check(Kind::Signalering, &school, &school2, None).unwrap_err();
+        assert!(
+            policy
+                .check(Kind::Signalering, &school, &school2, None)
+                .is_err()
+        );
+        assert!(
+            policy
+                .check(Kind::Signalering, &gemeente, &jgt, None)
+                .is_err()
+        );
+        assert!(
+            policy
+                .check(Kind::Overdrachtsdossier, &school, &school2, None)
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check(Kind::Overdrachtsdossier, &school, &jgt, None)
+                .is_err()
+        );
+        assert!(
+            policy
+                .check(Kind::Consultatieverzoek, &gemeente, &school, None)
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check(Kind::Consultatieverzoek, &operator, &school, None)
+                .is_err()
+        );
+        assert!(
+            policy
+                .check(Kind::Consultatieverzoek, &school, &school, None)
+                .is_err()
+        );
+        let e = policy
+            .check(Kind::Signalering, &school, &school2, None)
+            .unwrap_err();
         assert!(e.to_string().contains("not to a school"), "{e}");
     }
 }

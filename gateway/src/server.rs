@@ -20,10 +20,10 @@ use tokio::net::TcpListener;
 use crate::api;
 use crate::config::Config;
 use crate::crypto::{ChildKey, PayloadKey, SigningKey};
-use crate::exchange::Exchange;
-use crate::routing::Policy;
 use crate::directory::{Directory, read_seed_file};
+use crate::exchange::Exchange;
 use crate::identity::{IdentityLayer, Resolver};
+use crate::routing::Policy;
 use crate::store::Store;
 use crate::store::sled_store::SledStore;
 use crate::tls;
@@ -70,11 +70,10 @@ pub async fn run(
         config.exchange.clone(),
     ));
     let (stop_sweeper, sweeper_stopped) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(
-        exchange
-            .clone()
-            .run_sweeper(Duration::from_millis(config.exchange.sweep_interval_ms), sweeper_stopped),
-    );
+    let sweeper = tokio::spawn(exchange.clone().run_sweeper(
+        Duration::from_millis(config.exchange.sweep_interval_ms),
+        sweeper_stopped,
+    ));
     // Room for the envelope around the largest allowed message.
     let max_frame = config.limits.max_message_bytes as usize + 64 * 1024;
 

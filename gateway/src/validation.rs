@@ -102,7 +102,10 @@ fn text(field: &str, value: &str, min: usize, max: usize) -> Result<(), Refusal>
 fn one_line(field: &str, value: &str, min: usize, max: usize) -> Result<(), Refusal> {
     text(field, value, min, max)?;
     if value.chars().any(char::is_control) {
-        return Err(invalid(field, "must be one line without control characters"));
+        return Err(invalid(
+            field,
+            "must be one line without control characters",
+        ));
     }
     Ok(())
 }
@@ -112,7 +115,10 @@ fn check_bsn(field: &str, value: &str) -> Result<(), Refusal> {
         return Err(invalid(field, "is required"));
     }
     if !bsn::is_valid(value) {
-        return Err(invalid(field, "must be a BSN of 9 digits that passes the elfproef"));
+        return Err(invalid(
+            field,
+            "must be a BSN of 9 digits that passes the elfproef",
+        ));
     }
     Ok(())
 }
@@ -130,9 +136,12 @@ pub fn check_uuid(field: &str, value: &str) -> Result<(), Refusal> {
     if value.is_empty() {
         return Err(invalid(field, "is required"));
     }
-    uuid::Uuid::try_parse(value)
-        .map(|_| ())
-        .map_err(|_| invalid(field, "must be a UUID such as 0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d"))
+    uuid::Uuid::try_parse(value).map(|_| ()).map_err(|_| {
+        invalid(
+            field,
+            "must be a UUID such as 0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d",
+        )
+    })
 }
 
 fn contact(field: &str, c: Option<&pb::Contact>) -> Result<(), Refusal> {
@@ -144,7 +153,10 @@ fn contact(field: &str, c: Option<&pb::Contact>) -> Result<(), Refusal> {
     }
     if !c.phone.is_empty() {
         let digits = c.phone.bytes().filter(u8::is_ascii_digit).count();
-        let allowed = c.phone.bytes().all(|b| b.is_ascii_digit() || b" +-()".contains(&b));
+        let allowed = c
+            .phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" +-()".contains(&b));
         if !allowed || !(6..=15).contains(&digits) {
             return Err(invalid(
                 format!("{field}.phone"),
@@ -160,9 +172,15 @@ fn contact(field: &str, c: Option<&pb::Contact>) -> Result<(), Refusal> {
             && !parts[1].starts_with('.')
             && !parts[1].ends_with('.')
             && c.email.len() <= 254
-            && !c.email.chars().any(|ch| ch.is_whitespace() || ch.is_control());
+            && !c
+                .email
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control());
         if !ok {
-            return Err(invalid(format!("{field}.email"), "must be an e-mail address"));
+            return Err(invalid(
+                format!("{field}.email"),
+                "must be an e-mail address",
+            ));
         }
     }
     Ok(())
@@ -184,19 +202,31 @@ fn signalering(s: &pb::Signalering) -> Result<(), Refusal> {
     check_bsn(&format!("{F}.bsn"), &s.bsn)?;
     let birth = required_date(&format!("{F}.birth_date"), &s.birth_date)?;
     if birth > today() {
-        return Err(invalid(format!("{F}.birth_date"), "must not be in the future"));
+        return Err(invalid(
+            format!("{F}.birth_date"),
+            "must not be in the future",
+        ));
     }
     contact(&format!("{F}.contact"), s.contact.as_ref())?;
     let signal = required_date(&format!("{F}.signal_date"), &s.signal_date)?;
     if signal > today() {
-        return Err(invalid(format!("{F}.signal_date"), "must not be in the future"));
+        return Err(invalid(
+            format!("{F}.signal_date"),
+            "must not be in the future",
+        ));
     }
     if signal < birth {
-        return Err(invalid(format!("{F}.signal_date"), "must not be before the child's birth"));
+        return Err(invalid(
+            format!("{F}.signal_date"),
+            "must not be before the child's birth",
+        ));
     }
     let until = required_date(&format!("{F}.valid_until"), &s.valid_until)?;
     if until < signal {
-        return Err(invalid(format!("{F}.valid_until"), "must not be before signal_date"));
+        return Err(invalid(
+            format!("{F}.valid_until"),
+            "must not be before signal_date",
+        ));
     }
     if until > add_years(signal, 2) {
         return Err(invalid(
@@ -215,30 +245,63 @@ fn signalering(s: &pb::Signalering) -> Result<(), Refusal> {
 
 fn overdrachtsdossier(d: &pb::Overdrachtsdossier) -> Result<(), Refusal> {
     const F: &str = "payload.overdrachtsdossier";
-    if pb::DossierProfile::try_from(d.profile).unwrap_or_default() == pb::DossierProfile::Unspecified {
-        return Err(invalid(format!("{F}.profile"), "must be po_vo, po_po, vo_vo or swv_aanvraag"));
+    if pb::DossierProfile::try_from(d.profile).unwrap_or_default()
+        == pb::DossierProfile::Unspecified
+    {
+        return Err(invalid(
+            format!("{F}.profile"),
+            "must be po_vo, po_po, vo_vo or swv_aanvraag",
+        ));
     }
     let year_ok = d.school_year.split_once('-').is_some_and(|(a, b)| {
         a.len() == 4
             && b.len() == 4
-            && a.parse::<u32>().ok().zip(b.parse::<u32>().ok()).is_some_and(|(a, b)| b == a + 1)
+            && a.parse::<u32>()
+                .ok()
+                .zip(b.parse::<u32>().ok())
+                .is_some_and(|(a, b)| b == a + 1)
     });
     if !year_ok {
-        return Err(invalid(format!("{F}.school_year"), "must be two consecutive years, e.g. 2026-2027"));
+        return Err(invalid(
+            format!("{F}.school_year"),
+            "must be two consecutive years, e.g. 2026-2027",
+        ));
     }
-    let pupil = d.pupil.as_ref().ok_or_else(|| invalid(format!("{F}.pupil"), "is required"))?;
+    let pupil = d
+        .pupil
+        .as_ref()
+        .ok_or_else(|| invalid(format!("{F}.pupil"), "is required"))?;
     check_bsn(&format!("{F}.pupil.bsn"), &pupil.bsn)?;
-    one_line(&format!("{F}.pupil.family_name"), &pupil.family_name, 1, 200)?;
-    one_line(&format!("{F}.pupil.given_names"), &pupil.given_names, 0, 200)?;
+    one_line(
+        &format!("{F}.pupil.family_name"),
+        &pupil.family_name,
+        1,
+        200,
+    )?;
+    one_line(
+        &format!("{F}.pupil.given_names"),
+        &pupil.given_names,
+        0,
+        200,
+    )?;
     let birth = required_date(&format!("{F}.pupil.birth_date"), &pupil.birth_date)?;
     if birth > today() {
-        return Err(invalid(format!("{F}.pupil.birth_date"), "must not be in the future"));
+        return Err(invalid(
+            format!("{F}.pupil.birth_date"),
+            "must not be in the future",
+        ));
     }
     for (i, h) in d.school_history.iter().enumerate() {
         let f = format!("{F}.school_history[{i}]");
         let b = h.brin.as_bytes();
-        if !(b.len() == 4 && b[..2].iter().all(u8::is_ascii_digit) && b[2..].iter().all(u8::is_ascii_uppercase)) {
-            return Err(invalid(format!("{f}.brin"), "must be 2 digits and 2 capital letters"));
+        if !(b.len() == 4
+            && b[..2].iter().all(u8::is_ascii_digit)
+            && b[2..].iter().all(u8::is_ascii_uppercase))
+        {
+            return Err(invalid(
+                format!("{f}.brin"),
+                "must be 2 digits and 2 capital letters",
+            ));
         }
         required_date(&format!("{f}.from_date"), &h.from_date)?;
         if !h.until_date.is_empty() {
@@ -273,12 +336,18 @@ fn consultatieverzoek(c: &pb::Consultatieverzoek) -> Result<(), Refusal> {
     }
     text(&format!("{F}.question"), &c.question, 1, 4000)?;
     if pb::Urgency::try_from(c.urgency).unwrap_or_default() == pb::Urgency::Unspecified {
-        return Err(invalid(format!("{F}.urgency"), "must be routine, soon or urgent"));
+        return Err(invalid(
+            format!("{F}.urgency"),
+            "must be routine, soon or urgent",
+        ));
     }
     one_line(&format!("{F}.requested_role"), &c.requested_role, 0, 64)?;
     let by = required_date(&format!("{F}.respond_by"), &c.respond_by)?;
     if by < today() {
-        return Err(invalid(format!("{F}.respond_by"), "must not be in the past"));
+        return Err(invalid(
+            format!("{F}.respond_by"),
+            "must not be in the past",
+        ));
     }
     contact(&format!("{F}.contact"), c.contact.as_ref())
 }
@@ -295,7 +364,10 @@ fn consultatieantwoord(a: &pb::Consultatieantwoord) -> Result<(), Refusal> {
     let min = usize::from(outcome == pb::ReplyOutcome::Answered);
     text(&format!("{F}.answer"), &a.answer, min, 4000)?;
     if !a.proposed_coordinator_oin.is_empty() {
-        check_oin(&format!("{F}.proposed_coordinator_oin"), &a.proposed_coordinator_oin)?;
+        check_oin(
+            &format!("{F}.proposed_coordinator_oin"),
+            &a.proposed_coordinator_oin,
+        )?;
     }
     contact(&format!("{F}.contact"), a.contact.as_ref())
 }
@@ -318,18 +390,33 @@ fn attachments(kind: Kind, list: &[pb::Attachment], limits: &LimitsConfig) -> Re
         let f = format!("payload.attachments[{i}]");
         one_line(&format!("{f}.name"), &a.name, 1, 255)?;
         if a.name.contains(['/', '\\']) || a.name == "." || a.name == ".." {
-            return Err(invalid(format!("{f}.name"), "must be a file name without a path"));
+            return Err(invalid(
+                format!("{f}.name"),
+                "must be a file name without a path",
+            ));
         }
-        let media_ok = a.media_type.split_once('/').is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
+        let media_ok = a
+            .media_type
+            .split_once('/')
+            .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
             && !a.media_type.contains(char::is_whitespace);
         if !media_ok {
-            return Err(invalid(format!("{f}.media_type"), "must be a media type such as application/pdf"));
+            return Err(invalid(
+                format!("{f}.media_type"),
+                "must be a media type such as application/pdf",
+            ));
         }
         if a.sha256.len() != 32 {
-            return Err(invalid(format!("{f}.sha256"), "must be the 32-byte SHA-256 of content"));
+            return Err(invalid(
+                format!("{f}.sha256"),
+                "must be the 32-byte SHA-256 of content",
+            ));
         }
         if crate::crypto::sha256(&a.content).as_slice() != a.sha256.as_slice() {
-            return Err(invalid(format!("{f}.sha256"), "does not match the SHA-256 of content"));
+            return Err(invalid(
+                format!("{f}.sha256"),
+                "does not match the SHA-256 of content",
+            ));
         }
     }
     Ok(())
@@ -349,7 +436,9 @@ fn legal_basis(basis: Option<&pb::LegalBasis>) -> Result<LegalBasis, Refusal> {
         Some(Basis::Statutory(s)) => match pb::StatutoryBasis::try_from(*s).unwrap_or_default() {
             pb::StatutoryBasis::OverdrachtPo => Ok(LegalBasis::Statute(Statute::OverdrachtPo)),
             pb::StatutoryBasis::Verwijsindex => Ok(LegalBasis::Statute(Statute::Verwijsindex)),
-            pb::StatutoryBasis::MeldrechtVeiligThuis => Ok(LegalBasis::Statute(Statute::MeldrechtVeiligThuis)),
+            pb::StatutoryBasis::MeldrechtVeiligThuis => {
+                Ok(LegalBasis::Statute(Statute::MeldrechtVeiligThuis))
+            }
             pb::StatutoryBasis::Unspecified => Err(invalid(
                 "legal_basis.statutory",
                 "must be overdracht_po, verwijsindex or meldrecht_veilig_thuis",
@@ -373,7 +462,9 @@ pub fn check_send(
         )));
     }
     let reference_ok = (1..=128).contains(&r.client_reference.len())
-        && r.client_reference.bytes().all(|b| (0x21..=0x7e).contains(&b));
+        && r.client_reference
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b));
     if !reference_ok {
         return Err(invalid(
             "client_reference",
@@ -383,7 +474,10 @@ pub fn check_send(
     check_oin("recipient_oin", &r.recipient_oin)?;
     one_line("case_id", &r.case_id, 0, 128)?;
     let legal_basis = legal_basis(r.legal_basis.as_ref())?;
-    let payload = r.payload.as_ref().ok_or_else(|| invalid("payload", "is required"))?;
+    let payload = r
+        .payload
+        .as_ref()
+        .ok_or_else(|| invalid("payload", "is required"))?;
     use pb::payload::Body;
     let (kind, bsn) = match payload.body.as_ref() {
         None => {
@@ -398,11 +492,17 @@ pub fn check_send(
         }
         Some(Body::Overdrachtsdossier(d)) => {
             overdrachtsdossier(d)?;
-            (Kind::Overdrachtsdossier, d.pupil.as_ref().map(|p| p.bsn.clone()))
+            (
+                Kind::Overdrachtsdossier,
+                d.pupil.as_ref().map(|p| p.bsn.clone()),
+            )
         }
         Some(Body::Consultatieverzoek(c)) => {
             consultatieverzoek(c)?;
-            (Kind::Consultatieverzoek, Some(c.bsn.clone()).filter(|b| !b.is_empty()))
+            (
+                Kind::Consultatieverzoek,
+                Some(c.bsn.clone()).filter(|b| !b.is_empty()),
+            )
         }
         Some(Body::Consultatieantwoord(a)) => {
             consultatieantwoord(a)?;
@@ -413,7 +513,10 @@ pub fn check_send(
     if kind == Kind::Consultatieantwoord {
         check_uuid("in_reply_to", &r.in_reply_to)?;
     } else if !r.in_reply_to.is_empty() {
-        return Err(invalid("in_reply_to", "only a consultatieantwoord answers another message"));
+        return Err(invalid(
+            "in_reply_to",
+            "only a consultatieantwoord answers another message",
+        ));
     }
     let expires_at_ms = match &r.expires_at {
         None => now_ms + expiry.default.whole_milliseconds() as i64,

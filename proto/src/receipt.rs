@@ -28,7 +28,10 @@ pub fn signing_bytes(r: &Receipt) -> Vec<u8> {
     field(&mut out, RECEIPT_TAG.as_bytes());
     field(&mut out, r.message_id.as_bytes());
     field(&mut out, status_name(r.status).as_bytes());
-    field(&mut out, format!("{}.{:09}", time.seconds, time.nanos).as_bytes());
+    field(
+        &mut out,
+        format!("{}.{:09}", time.seconds, time.nanos).as_bytes(),
+    );
     field(&mut out, &r.payload_digest);
     field(&mut out, r.sender_oin.as_bytes());
     field(&mut out, r.recipient_oin.as_bytes());
@@ -46,7 +49,10 @@ mod tests {
         let base = Receipt {
             message_id: "m".into(),
             status: ReceiptStatus::Accepted as i32,
-            time: Some(prost_types::Timestamp { seconds: 1, nanos: 2 }),
+            time: Some(prost_types::Timestamp {
+                seconds: 1,
+                nanos: 2,
+            }),
             payload_digest: vec![1; 32],
             sender_oin: "s".into(),
             recipient_oin: "r".into(),
@@ -57,23 +63,64 @@ mod tests {
         let b = signing_bytes(&base);
         assert!(b.starts_with(&[0, 0, 0, 18]));
         let variants = [
-            Receipt { message_id: "n".into(), ..base.clone() },
-            Receipt { status: ReceiptStatus::Delivered as i32, ..base.clone() },
-            Receipt { time: Some(prost_types::Timestamp { seconds: 1, nanos: 3 }), ..base.clone() },
-            Receipt { payload_digest: vec![2; 32], ..base.clone() },
-            Receipt { sender_oin: "x".into(), ..base.clone() },
-            Receipt { recipient_oin: "x".into(), ..base.clone() },
-            Receipt { audit_sequence: 8, ..base.clone() },
-            Receipt { detail: "d".into(), ..base.clone() },
+            Receipt {
+                message_id: "n".into(),
+                ..base.clone()
+            },
+            Receipt {
+                status: ReceiptStatus::Delivered as i32,
+                ..base.clone()
+            },
+            Receipt {
+                time: Some(prost_types::Timestamp {
+                    seconds: 1,
+                    nanos: 3,
+                }),
+                ..base.clone()
+            },
+            Receipt {
+                payload_digest: vec![2; 32],
+                ..base.clone()
+            },
+            Receipt {
+                sender_oin: "x".into(),
+                ..base.clone()
+            },
+            Receipt {
+                recipient_oin: "x".into(),
+                ..base.clone()
+            },
+            Receipt {
+                audit_sequence: 8,
+                ..base.clone()
+            },
+            Receipt {
+                detail: "d".into(),
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(signing_bytes(&v), b);
         }
         // The signature is not covered.
-        assert_eq!(signing_bytes(&Receipt { signature: vec![9; 64], ..base.clone() }), b);
+        assert_eq!(
+            signing_bytes(&Receipt {
+                signature: vec![9; 64],
+                ..base.clone()
+            }),
+            b
+        );
         // Fields cannot run into each other.
-        let a = Receipt { sender_oin: "ab".into(), recipient_oin: "c".into(), ..base.clone() };
-        let c = Receipt { sender_oin: "a".into(), recipient_oin: "bc".into(), ..base };
+        let a = Receipt {
+            sender_oin: "ab".into(),
+            recipient_oin: "c".into(),
+            ..base.clone()
+        };
+        let c = Receipt {
+            sender_oin: "a".into(),
+            recipient_oin: "bc".into(),
+            ..base
+        };
         assert_ne!(signing_bytes(&a), signing_bytes(&c));
     }
 }

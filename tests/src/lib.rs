@@ -7,6 +7,8 @@
 //! [`GatewayProcess`] does the same with the real `schakel-gateway` binary,
 //! for tests that signal or kill the process.
 
+pub mod fixtures;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

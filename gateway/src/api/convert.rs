@@ -158,12 +158,15 @@ pub fn delivery_to_pb(d: crate::exchange::Delivery) -> pb::Delivery {
 }
 
 /// A protobuf duration as a std one; negative is refused.
-pub fn duration(field: &str, d: Option<prost_types::Duration>) -> Result<std::time::Duration, Status> {
+pub fn duration(
+    field: &str,
+    d: Option<prost_types::Duration>,
+) -> Result<std::time::Duration, Status> {
     match d {
         None => Ok(std::time::Duration::ZERO),
-        Some(d) if d.seconds < 0 || d.nanos < 0 => {
-            Err(Status::invalid_argument(format!("{field}: must not be negative")))
-        }
+        Some(d) if d.seconds < 0 || d.nanos < 0 => Err(Status::invalid_argument(format!(
+            "{field}: must not be negative"
+        ))),
         Some(d) => Ok(std::time::Duration::new(d.seconds as u64, d.nanos as u32)),
     }
 }

@@ -45,14 +45,18 @@ pub fn status(e: ExchangeError) -> Status {
         ExchangeError::AlreadyExists(m) => Status::already_exists(m),
         ExchangeError::Exhausted(m) => Status::resource_exhausted(m),
         ExchangeError::FailedPrecondition(m) => Status::failed_precondition(m),
-        e @ (ExchangeError::Store(_) | ExchangeError::Directory(_) | ExchangeError::Decrypt(_)) => internal(e),
+        e @ (ExchangeError::Store(_) | ExchangeError::Directory(_) | ExchangeError::Decrypt(_)) => {
+            internal(e)
+        }
     }
 }
 
 fn max_messages(n: u32, default: u32) -> Result<usize, Status> {
     match n {
         0 => Ok(default as usize),
-        n if n > MAX_PULL => Err(Status::invalid_argument(format!("max_messages: must be at most {MAX_PULL}"))),
+        n if n > MAX_PULL => Err(Status::invalid_argument(format!(
+            "max_messages: must be at most {MAX_PULL}"
+        ))),
         n => Ok(n as usize),
     }
 }
@@ -62,9 +66,16 @@ impl ExchangeApi for ExchangeService {
     type SubscribeStream = BoxStream<pb::InboxEvent>;
     type ReceiptsStream = BoxStream<pb::ReceiptEvent>;
 
-    async fn send(&self, request: Request<pb::SendRequest>) -> Result<Response<pb::SendResponse>, Status> {
+    async fn send(
+        &self,
+        request: Request<pb::SendRequest>,
+    ) -> Result<Response<pb::SendResponse>, Status> {
         let sender = Caller::of(&request)?.participant.clone();
-        let sent = self.exchange.send(&sender, request.into_inner()).await.map_err(status)?;
+        let sent = self
+            .exchange
+            .send(&sender, request.into_inner())
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::SendResponse {
             message_id: sent.message_id,
             receipt: Some(sent.receipt),
@@ -72,7 +83,10 @@ impl ExchangeApi for ExchangeService {
         }))
     }
 
-    async fn pull(&self, request: Request<pb::PullRequest>) -> Result<Response<pb::PullResponse>, Status> {
+    async fn pull(
+        &self,
+        request: Request<pb::PullRequest>,
+    ) -> Result<Response<pb::PullResponse>, Status> {
         let me = Caller::of(&request)?.oin().to_owned();
         let r = request.into_inner();
         let max = max_messages(r.max_messages, 16)?;
@@ -80,18 +94,31 @@ impl ExchangeApi for ExchangeService {
         if wait > MAX_PULL_WAIT {
             return Err(Status::invalid_argument("wait: must be at most 60 seconds"));
         }
-        let lease = self.exchange.lease_ms(Some(duration("lease", r.lease)?)).map_err(status)?;
-        let got = self.exchange.pull(&me, max, wait, lease).await.map_err(status)?;
+        let lease = self
+            .exchange
+            .lease_ms(Some(duration("lease", r.lease)?))
+            .map_err(status)?;
+        let got = self
+            .exchange
+            .pull(&me, max, wait, lease)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::PullResponse {
             deliveries: got.into_iter().map(delivery_to_pb).collect(),
         }))
     }
 
-    async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
         let me = Caller::of(&request)?.oin().to_owned();
         let r = request.into_inner();
         let max_in_flight = max_messages(r.max_in_flight, 16)? as u64;
-        let lease = self.exchange.lease_ms(Some(duration("lease", r.lease)?)).map_err(status)?;
+        let lease = self
+            .exchange
+            .lease_ms(Some(duration("lease", r.lease)?))
+            .map_err(status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let exchange = self.exchange.clone();
         tokio::spawn(async move {
@@ -140,10 +167,17 @@ impl ExchangeApi for ExchangeService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn ack(&self, request: Request<pb::AckRequest>) -> Result<Response<pb::AckResponse>, Status> {
+    async fn ack(
+        &self,
+        request: Request<pb::AckRequest>,
+    ) -> Result<Response<pb::AckResponse>, Status> {
         let me = Caller::of(&request)?.oin().to_owned();
         let r = request.into_inner();
-        let ended = self.exchange.ack(&me, &r.message_id).await.map_err(status)?;
+        let ended = self
+            .exchange
+            .ack(&me, &r.message_id)
+            .await
+            .map_err(status)?;
         let outcome = if ended.state == State::Withdrawn {
             pb::AckOutcome::Withdrawn
         } else {
@@ -156,7 +190,10 @@ impl ExchangeApi for ExchangeService {
         }))
     }
 
-    async fn reject(&self, request: Request<pb::RejectRequest>) -> Result<Response<pb::RejectResponse>, Status> {
+    async fn reject(
+        &self,
+        request: Request<pb::RejectRequest>,
+    ) -> Result<Response<pb::RejectResponse>, Status> {
         let me = Caller::of(&request)?.oin().to_owned();
         let r = request.into_inner();
         let reason = pb::RejectReason::try_from(r.reason).unwrap_or_default();
@@ -170,7 +207,10 @@ impl ExchangeApi for ExchangeService {
         }))
     }
 
-    async fn get_status(&self, request: Request<pb::GetStatusRequest>) -> Result<Response<pb::MessageStatus>, Status> {
+    async fn get_status(
+        &self,
+        request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::MessageStatus>, Status> {
         let me = Caller::of(&request)?.oin().to_owned();
         let id = request.into_inner().message_id;
         let (record, receipts) = self.exchange.status(&me, &id).await.map_err(status)?;
@@ -185,7 +225,10 @@ impl ExchangeApi for ExchangeService {
         }))
     }
 
-    async fn receipts(&self, request: Request<pb::ReceiptsRequest>) -> Result<Response<Self::ReceiptsStream>, Status> {
+    async fn receipts(
+        &self,
+        request: Request<pb::ReceiptsRequest>,
+    ) -> Result<Response<Self::ReceiptsStream>, Status> {
         let me = Caller::of(&request)?.oin().to_owned();
         let r = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(64);

@@ -212,7 +212,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Returns expired leases to their inboxes, expires undelivered messages
     /// past their expiry, and destroys payloads whose retention has passed.
-    async fn sweep(&self, now_ms: i64, retention_ms: i64, signer: &dyn ReceiptSigner) -> Result<SweepReport, StoreError>;
+    async fn sweep(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<SweepReport, StoreError>;
 
     /// One message's metadata.
     async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError>;

@@ -40,8 +40,8 @@ use serde::{Deserialize, Serialize};
 
 use super::group_commit::GroupCommit;
 use super::{
-    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, ReceiptSigner, Store, StoreError,
-    SweepReport, receipt_status,
+    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, ReceiptSigner, Store,
+    StoreError, SweepReport, receipt_status,
 };
 use crate::audit::{self, Action, Entry, GATEWAY_ACTOR, GENESIS_HASH};
 use crate::directory::Participant;
@@ -246,7 +246,10 @@ impl<'a> Step<'a> {
         self.counters.receipt_cursor += 1;
         let cursor = be(self.counters.receipt_cursor);
         let bytes = receipt.encode_to_vec();
-        self.insert(key(RECEIPT_BY_SENDER, &[r.sender.as_bytes(), &cursor]), bytes.clone());
+        self.insert(
+            key(RECEIPT_BY_SENDER, &[r.sender.as_bytes(), &cursor]),
+            bytes.clone(),
+        );
         self.insert(key(RECEIPT_BY_MESSAGE, &[r.id.as_bytes(), &cursor]), bytes);
         receipt
     }
@@ -282,7 +285,11 @@ impl<'a> Step<'a> {
         r.final_at_ms = Some(self.now_ms);
         r.final_detail = detail.to_owned();
         self.insert(key(PURGE, &[&ms(self.now_ms), r.id.as_bytes()]), vec![]);
-        let counterpart = if actor == r.recipient { &r.sender } else { &r.recipient };
+        let counterpart = if actor == r.recipient {
+            &r.sender
+        } else {
+            &r.recipient
+        };
         let seq = self.audit(audit::Draft {
             actor: actor.to_owned(),
             action: Some(action),
@@ -342,7 +349,8 @@ impl<'a> Step<'a> {
                 self.batch.insert(k, v);
             }
         }
-        self.batch.insert(key(META, &[COUNTERS]), encode(&self.counters));
+        self.batch
+            .insert(key(META, &[COUNTERS]), encode(&self.counters));
         self.tree.apply_batch(self.batch).map_err(engine)?;
         Ok(self.counters)
     }
@@ -388,7 +396,11 @@ impl SledStore {
 
     /// Runs `f` as one step under the writer lock, applies it, then waits
     /// until it is durable.
-    async fn step<T>(&self, now_ms: i64, f: impl FnOnce(&mut Step<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    async fn step<T>(
+        &self,
+        now_ms: i64,
+        f: impl FnOnce(&mut Step<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let out = {
             let mut counters = self.inner.writer.lock().expect("writer lock");
             let mut step = Step::new(&self.inner.tree, &counters, now_ms);
@@ -410,7 +422,11 @@ impl SledStore {
             .collect()
     }
 
-    fn last_receipt(&self, id: &str, status: pb::ReceiptStatus) -> Result<Option<pb::Receipt>, StoreError> {
+    fn last_receipt(
+        &self,
+        id: &str,
+        status: pb::ReceiptStatus,
+    ) -> Result<Option<pb::Receipt>, StoreError> {
         Ok(self
             .receipts_of(id)?
             .into_iter()
@@ -472,7 +488,10 @@ impl Store for SledStore {
             sealed_payload,
         } = message;
         self.step(now_ms, |step| {
-            let idem = key(IDEMPOTENCY, &[record.sender.as_bytes(), record.client_reference.as_bytes()]);
+            let idem = key(
+                IDEMPOTENCY,
+                &[record.sender.as_bytes(), record.client_reference.as_bytes()],
+            );
             if let Some(id) = step.tree.get(&idem).map_err(engine)? {
                 let id = String::from_utf8_lossy(&id).into_owned();
                 let earlier = step.record(&id)?.ok_or_else(|| StoreError::Corrupt {
@@ -493,7 +512,11 @@ impl Store for SledStore {
                     receipt,
                 });
             }
-            let queued = match step.tree.get(key(COUNTS, &[record.recipient.as_bytes()])).map_err(engine)? {
+            let queued = match step
+                .tree
+                .get(key(COUNTS, &[record.recipient.as_bytes()]))
+                .map_err(engine)?
+            {
                 Some(v) if v.len() == 16 => read_u64(&v[..8]) + read_u64(&v[8..]),
                 _ => 0,
             };
@@ -504,7 +527,10 @@ impl Store for SledStore {
             record.queue_seq = step.counters.queue_seq;
             let id = record.id.as_bytes();
             step.insert(key(PAYLOAD, &[id]), sealed_payload);
-            step.insert(key(INBOX, &[record.recipient.as_bytes(), &be(record.queue_seq)]), id);
+            step.insert(
+                key(INBOX, &[record.recipient.as_bytes(), &be(record.queue_seq)]),
+                id,
+            );
             step.insert(key(EXPIRY, &[&ms(record.expires_at_ms), id]), vec![]);
             step.insert(idem, id);
             step.count(&record.recipient, 1, 0);
@@ -561,7 +587,11 @@ impl Store for SledStore {
                     );
                     continue;
                 }
-                let Some(payload) = step.tree.get(key(PAYLOAD, &[id.as_bytes()])).map_err(engine)? else {
+                let Some(payload) = step
+                    .tree
+                    .get(key(PAYLOAD, &[id.as_bytes()]))
+                    .map_err(engine)?
+                else {
                     return Err(StoreError::Corrupt {
                         key: id,
                         message: "queued message without payload".into(),
@@ -572,7 +602,10 @@ impl Store for SledStore {
                 r.attempts += 1;
                 let until = now_ms + lease_ms;
                 r.lease_until_ms = Some(until);
-                step.insert(key(LEASE, &[&ms(until), id.as_bytes()]), recipient.as_bytes());
+                step.insert(
+                    key(LEASE, &[&ms(until), id.as_bytes()]),
+                    recipient.as_bytes(),
+                );
                 step.count(recipient, -1, 1);
                 step.audit(audit::Draft {
                     actor: recipient.to_owned(),
@@ -649,7 +682,12 @@ impl Store for SledStore {
         .await
     }
 
-    async fn sweep(&self, now_ms: i64, retention_ms: i64, signer: &dyn ReceiptSigner) -> Result<SweepReport, StoreError> {
+    async fn sweep(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<SweepReport, StoreError> {
         self.step(now_ms, |step| {
             let mut report = SweepReport::default();
             let lease_keys: Vec<_> = step
@@ -665,13 +703,18 @@ impl Store for SledStore {
                 }
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
-                let Some(mut r) = step.record(&id)? else { continue };
+                let Some(mut r) = step.record(&id)? else {
+                    continue;
+                };
                 if r.state != State::Leased || r.lease_until_ms != Some(until) {
                     continue;
                 }
                 r.state = State::Ready;
                 r.lease_until_ms = None;
-                step.insert(key(INBOX, &[r.recipient.as_bytes(), &be(r.queue_seq)]), r.id.as_bytes());
+                step.insert(
+                    key(INBOX, &[r.recipient.as_bytes(), &be(r.queue_seq)]),
+                    r.id.as_bytes(),
+                );
                 step.count(&r.recipient, 1, -1);
                 step.put_record(&r);
                 report.requeued += 1;
@@ -691,7 +734,9 @@ impl Store for SledStore {
                 }
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
-                let Some(mut r) = step.record(&id)? else { continue };
+                let Some(mut r) = step.record(&id)? else {
+                    continue;
+                };
                 if r.state.is_final() {
                     continue;
                 }
@@ -717,7 +762,9 @@ impl Store for SledStore {
                 }
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
-                let Some(mut r) = step.record(&id)? else { continue };
+                let Some(mut r) = step.record(&id)? else {
+                    continue;
+                };
                 if !r.payload_purged {
                     step.purge(&mut r);
                     report.purged += 1;
@@ -742,7 +789,10 @@ impl Store for SledStore {
         after_cursor: u64,
         limit: usize,
     ) -> Result<Vec<(u64, pb::Receipt)>, StoreError> {
-        let start = key(RECEIPT_BY_SENDER, &[sender.as_bytes(), &be(after_cursor.saturating_add(1))]);
+        let start = key(
+            RECEIPT_BY_SENDER,
+            &[sender.as_bytes(), &be(after_cursor.saturating_add(1))],
+        );
         let end = key(RECEIPT_BY_SENDER, &[sender.as_bytes(), &be(u64::MAX)]);
         self.tree()
             .range(start..=end)
