@@ -304,6 +304,27 @@ impl GatewayProcess {
         Self { child, addr, log }
     }
 
+    /// Starts the binary in the workspace root on `pki` and `data_dir`,
+    /// configured through environment variables only (the way a container
+    /// would run it).
+    pub fn spawn_with(pki: &TestPki, data_dir: &Path, extra_env: &[(&str, String)]) -> Self {
+        let mut env = vec![
+            ("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0".to_string()),
+            ("SCHAKEL_TLS__CERT", pki.dir.join("gateway/cert.pem").display().to_string()),
+            ("SCHAKEL_TLS__KEY", pki.dir.join("gateway/key.pem").display().to_string()),
+            ("SCHAKEL_TLS__CLIENT_CA", pki.dir.join("ca/ca.pem").display().to_string()),
+            ("SCHAKEL_DIRECTORY__FILE", pki.dir.join("directory.toml").display().to_string()),
+            ("SCHAKEL_STORAGE__DATA_DIR", data_dir.display().to_string()),
+        ];
+        env.extend(extra_env.iter().cloned());
+        Self::spawn(&workspace_root(), &[], &env)
+    }
+
+    /// A client of this process connected as an example organisation.
+    pub async fn client(&self, pki: &TestPki, org: &str) -> Client {
+        Client::connect(&self.url(), &pki.identity(org)).await.expect("client connects")
+    }
+
     /// The gateway's URL.
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)

@@ -365,6 +365,10 @@ impl SledStore {
             .path(dir)
             .cache_capacity(cache_capacity)
             .mode(sled::Mode::HighThroughput)
+            // Every step is made durable by the group commit; a timer-driven
+            // flush would add nothing but work, and would hide a missing
+            // commit from the crash tests.
+            .flush_every_ms(None)
             .open()
             .map_err(engine)?;
         let tree = db.open_tree(TREE).map_err(engine)?;
