@@ -280,15 +280,19 @@ impl GatewayProcess {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("https://").nth(1).and_then(|rest| {
+                let addr = line.split("https://").nth(1).and_then(|rest| {
                     rest.split(|c: char| c.is_whitespace() || c == '"' || c == '\u{1b}')
                         .next()
                         .and_then(|a| a.parse::<SocketAddr>().ok())
-                }) && let Some(tx) = tx.take()
+                });
+                // Keep the line before announcing the address, so that the
+                // log a test reads then includes it.
+                sink.lock().expect("log lock").push(line);
+                if let Some(addr) = addr
+                    && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(addr);
                 }
-                sink.lock().expect("log lock").push(line);
             }
         });
         let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
@@ -310,10 +314,22 @@ impl GatewayProcess {
     pub fn spawn_with(pki: &TestPki, data_dir: &Path, extra_env: &[(&str, String)]) -> Self {
         let mut env = vec![
             ("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0".to_string()),
-            ("SCHAKEL_TLS__CERT", pki.dir.join("gateway/cert.pem").display().to_string()),
-            ("SCHAKEL_TLS__KEY", pki.dir.join("gateway/key.pem").display().to_string()),
-            ("SCHAKEL_TLS__CLIENT_CA", pki.dir.join("ca/ca.pem").display().to_string()),
-            ("SCHAKEL_DIRECTORY__FILE", pki.dir.join("directory.toml").display().to_string()),
+            (
+                "SCHAKEL_TLS__CERT",
+                pki.dir.join("gateway/cert.pem").display().to_string(),
+            ),
+            (
+                "SCHAKEL_TLS__KEY",
+                pki.dir.join("gateway/key.pem").display().to_string(),
+            ),
+            (
+                "SCHAKEL_TLS__CLIENT_CA",
+                pki.dir.join("ca/ca.pem").display().to_string(),
+            ),
+            (
+                "SCHAKEL_DIRECTORY__FILE",
+                pki.dir.join("directory.toml").display().to_string(),
+            ),
             ("SCHAKEL_STORAGE__DATA_DIR", data_dir.display().to_string()),
         ];
         env.extend(extra_env.iter().cloned());
@@ -322,7 +338,9 @@ impl GatewayProcess {
 
     /// A client of this process connected as an example organisation.
     pub async fn client(&self, pki: &TestPki, org: &str) -> Client {
-        Client::connect(&self.url(), &pki.identity(org)).await.expect("client connects")
+        Client::connect(&self.url(), &pki.identity(org))
+            .await
+            .expect("client connects")
     }
 
     /// The gateway's URL.

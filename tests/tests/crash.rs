@@ -24,7 +24,12 @@ async fn sigkill_loses_no_accepted_message() {
     const KILL_AFTER: usize = 300;
     let mut tasks = Vec::new();
     for t in 0..SENDERS {
-        let (school, accepted, enough, to) = (school.clone(), accepted.clone(), enough.clone(), jgt_oin.clone());
+        let (school, accepted, enough, to) = (
+            school.clone(),
+            accepted.clone(),
+            enough.clone(),
+            jgt_oin.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             for i in 0.. {
                 let reference = format!("crash-{t}-{i}");
@@ -60,7 +65,10 @@ async fn sigkill_loses_no_accepted_message() {
     let jgt = gw.client(&pki, org::JGT).await;
     let mut found = HashSet::new();
     loop {
-        let got = jgt.pull(256, Duration::ZERO, Duration::from_secs(300)).await.unwrap();
+        let got = jgt
+            .pull(256, Duration::ZERO, Duration::from_secs(300))
+            .await
+            .unwrap();
         if got.is_empty() {
             break;
         }
@@ -69,7 +77,12 @@ async fn sigkill_loses_no_accepted_message() {
         }
     }
     let lost: Vec<_> = accepted.difference(&found).collect();
-    assert!(lost.is_empty(), "{} accepted messages lost, e.g. {:?}", lost.len(), lost.first());
+    assert!(
+        lost.is_empty(),
+        "{} accepted messages lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
     // And the sender still holds a verifiable ACCEPTED receipt for each.
     let school = gw.client(&pki, org::SCHOOL_PO).await;
     for id in accepted.iter().take(20) {

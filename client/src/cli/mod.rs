@@ -2,7 +2,11 @@
 
 mod admin;
 mod directory;
+mod inbox;
 mod output;
+mod payload;
+mod send;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +40,26 @@ enum Command {
     /// Find participants and the gateway's key.
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
+    /// Send a message.
+    #[command(subcommand)]
+    Send(send::SendCommand),
+    /// Your inbox: pull, watch, acknowledge, reject.
+    #[command(subcommand)]
+    Inbox(inbox::InboxCommand),
+    /// One message you sent, with its verified receipts.
+    Status {
+        /// The message id.
+        id: String,
+    },
+    /// Your receipts, from a cursor (to catch up after downtime).
+    Receipts {
+        /// Only receipts after this cursor.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Keep waiting for new receipts.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Manage participants (operators only).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -77,6 +101,10 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     match cli.command {
         Command::Whoami => directory::whoami(&client, out).await,
         Command::Directory(c) => directory::run(c, &client, out).await,
+        Command::Send(c) => send::run(c, &client, out).await,
+        Command::Inbox(c) => inbox::run(c, &client, out).await,
+        Command::Status { id } => status::status(&id, &client, out).await,
+        Command::Receipts { after, follow } => status::receipts(after, follow, &client, out).await,
         Command::Admin(c) => admin::run(c, &client, out).await,
     }
 }

@@ -105,3 +105,55 @@ pub fn participant_line(p: &pb::Participant) -> String {
     }
     line
 }
+
+/// The short name of a receipt status, "accepted", "delivered", ...
+pub fn receipt_status_name(status: i32) -> String {
+    pb::ReceiptStatus::try_from(status)
+        .map(|s| enum_name(s.as_str_name(), "RECEIPT_STATUS_"))
+        .unwrap_or_else(|_| status.to_string())
+}
+
+/// A timestamp as RFC 3339 text.
+pub fn time_text(t: Option<prost_types::Timestamp>) -> String {
+    let t = t.unwrap_or_default();
+    time::OffsetDateTime::from_unix_timestamp(t.seconds)
+        .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos)))
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A (verified) receipt as JSON.
+pub fn receipt_json(r: &pb::Receipt) -> Value {
+    json!({
+        "message_id": r.message_id,
+        "status": receipt_status_name(r.status),
+        "time": time_text(r.time),
+        "payload_digest": hex::encode(&r.payload_digest),
+        "sender_oin": r.sender_oin,
+        "recipient_oin": r.recipient_oin,
+        "audit_sequence": r.audit_sequence,
+        "detail": r.detail,
+        "signature": hex::encode(&r.signature),
+    })
+}
+
+/// A receipt as one readable line.
+pub fn receipt_line(r: &pb::Receipt) -> String {
+    let mut line = format!(
+        "{}  {:<9} {}  {} -> {}  audit #{}",
+        time_text(r.time),
+        receipt_status_name(r.status),
+        r.message_id,
+        r.sender_oin,
+        r.recipient_oin,
+        r.audit_sequence
+    );
+    if !r.detail.is_empty() {
+        line.push_str(&format!("  ({})", r.detail));
+    }
+    line
+}

@@ -112,6 +112,7 @@ impl AdminApi for AdminService {
     ) -> Result<Response<pb::QueueStatsResponse>, Status> {
         operator(&request)?;
         let figures = self.store.inbox_figures().await.map_err(internal)?;
+        let now = crate::exchange::now_ms();
         Ok(Response::new(pb::QueueStatsResponse {
             inboxes: figures
                 .into_iter()
@@ -119,7 +120,9 @@ impl AdminApi for AdminService {
                     recipient_oin: f.recipient,
                     ready: f.ready,
                     leased: f.leased,
-                    oldest_age_seconds: 0,
+                    oldest_age_seconds: f
+                        .oldest_ready_ms
+                        .map_or(0, |t| ((now - t).max(0) / 1000) as u64),
                 })
                 .collect(),
             store_bytes_on_disk: self.store.size_on_disk().map_err(internal)?,

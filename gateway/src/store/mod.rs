@@ -152,6 +152,8 @@ pub struct InboxFigures {
     pub ready: u64,
     /// Messages leased and not yet finished.
     pub leased: u64,
+    /// When the oldest waiting message was accepted (Unix ms).
+    pub oldest_ready_ms: Option<i64>,
 }
 
 /// Durable state of the gateway.

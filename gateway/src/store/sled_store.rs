@@ -813,10 +813,24 @@ impl Store for SledStore {
             .scan_prefix([COUNTS])
             .map(|kv| {
                 let (k, v) = kv.map_err(engine)?;
+                let recipient = String::from_utf8_lossy(&k[1..]).into_owned();
+                let oldest_ready_ms = match self
+                    .tree()
+                    .scan_prefix(key(INBOX, &[recipient.as_bytes()]))
+                    .next()
+                {
+                    Some(kv) => {
+                        let (_, id) = kv.map_err(engine)?;
+                        read_record(self.tree(), &String::from_utf8_lossy(&id))?
+                            .map(|r| r.created_at_ms)
+                    }
+                    None => None,
+                };
                 Ok(InboxFigures {
-                    recipient: String::from_utf8_lossy(&k[1..]).into_owned(),
+                    recipient,
                     ready: read_u64(&v[..8]),
                     leased: read_u64(&v[8..]),
+                    oldest_ready_ms,
                 })
             })
             .collect()

@@ -1,0 +1,212 @@
+//! `schakel inbox pull|watch|ack|reject`: the recipient's side.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Subcommand;
+use futures::StreamExt;
+use schakel_client::Client;
+use schakel_client::proto as pb;
+use serde_json::json;
+
+use super::Output;
+use super::output::{receipt_json, receipt_line, time_text};
+use super::payload::body_json;
+
+/// Inbox commands.
+#[derive(Subcommand)]
+pub enum InboxCommand {
+    /// Lease waiting messages (acknowledge each with `inbox ack ID` once processed).
+    Pull {
+        /// How many at most.
+        #[arg(long, default_value_t = 16)]
+        max: u32,
+        /// Seconds to wait when the inbox is empty.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Seconds the lease lasts (0: the gateway's default).
+        #[arg(long, default_value_t = 0)]
+        lease: u64,
+        /// Save attachments into this folder.
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+    /// Stream messages as they arrive, until interrupted.
+    Watch {
+        /// Acknowledge each message once it is printed (and saved).
+        #[arg(long)]
+        ack: bool,
+        /// Save attachments into this folder.
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+    /// Acknowledge a message: it is delivered, the sender gets a receipt.
+    Ack {
+        /// The message id.
+        id: String,
+    },
+    /// Refuse a message with a reason code.
+    Reject {
+        /// The message id.
+        id: String,
+        /// technical, not_assessed, wrong_recipient, duplicate or invalid_content.
+        #[arg(long)]
+        reason: String,
+        /// A short note for the sender (no personal data).
+        #[arg(long, default_value = "")]
+        detail: String,
+    },
+}
+
+fn save_attachments(
+    dir: &Path,
+    message_id: &str,
+    attachments: &[pb::Attachment],
+) -> anyhow::Result<Vec<String>> {
+    let folder = dir.join(message_id);
+    std::fs::create_dir_all(&folder)?;
+    let mut saved = Vec::new();
+    for a in attachments {
+        // The gateway refuses names with a path; keep only the last part anyway.
+        let name = Path::new(&a.name)
+            .file_name()
+            .map(|n| n.to_owned())
+            .unwrap_or_else(|| "attachment".into());
+        let path = folder.join(name);
+        std::fs::write(&path, &a.content)?;
+        saved.push(path.display().to_string());
+    }
+    Ok(saved)
+}
+
+fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow::Result<String> {
+    let env = d.envelope.clone().unwrap_or_default();
+    let payload = env.payload.clone().unwrap_or_default();
+    let (kind, body) = payload
+        .body
+        .as_ref()
+        .map(body_json)
+        .unwrap_or(("unknown", json!(null)));
+    let saved = match save {
+        Some(dir) => save_attachments(dir, &env.message_id, &payload.attachments)?,
+        None => vec![],
+    };
+    let attachments: Vec<_> = payload
+        .attachments
+        .iter()
+        .map(|a| json!({"name": a.name, "media_type": a.media_type, "bytes": a.content.len(), "sha256": hex::encode(&a.sha256)}))
+        .collect();
+    let value = json!({
+        "message_id": env.message_id,
+        "kind": kind,
+        "sender_oin": env.sender_oin,
+        "case_id": env.case_id,
+        "in_reply_to": env.in_reply_to,
+        "attempt": d.attempt,
+        "lease_expires_at": time_text(d.lease_expires_at),
+        "created_at": time_text(env.created_at),
+        "body": body,
+        "attachments": attachments,
+        "saved": saved,
+    });
+    out.record(value, || {
+        let mut text = format!(
+            "{kind} {}  from {}  attempt {}  lease until {}",
+            env.message_id,
+            env.sender_oin,
+            d.attempt,
+            time_text(d.lease_expires_at)
+        );
+        if !env.in_reply_to.is_empty() {
+            text.push_str(&format!("  in reply to {}", env.in_reply_to));
+        }
+        text.push_str(&format!(
+            "\n{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        ));
+        for a in &payload.attachments {
+            text.push_str(&format!(
+                "\nattachment {} ({}, {} bytes)",
+                a.name,
+                a.media_type,
+                a.content.len()
+            ));
+        }
+        text
+    });
+    Ok(env.message_id)
+}
+
+fn print_ack(out: &Output, response: pb::AckResponse) {
+    let receipt = response.receipt.unwrap_or_default();
+    let withdrawn = response.outcome == pb::AckOutcome::Withdrawn as i32;
+    let mut value = receipt_json(&receipt);
+    value["outcome"] = if withdrawn { "withdrawn" } else { "delivered" }.into();
+    value["notice"] = response.detail.clone().into();
+    out.record(value, || {
+        if withdrawn {
+            format!(
+                "WITHDRAWN {}: {}; delete what you hold of this message",
+                receipt.message_id, response.detail
+            )
+        } else {
+            receipt_line(&receipt)
+        }
+    });
+}
+
+pub async fn run(command: InboxCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    match command {
+        InboxCommand::Pull {
+            max,
+            wait,
+            lease,
+            save,
+        } => {
+            let got = client
+                .pull(max, Duration::from_secs(wait), Duration::from_secs(lease))
+                .await?;
+            for d in &got {
+                print_delivery(out, d, save.as_deref())?;
+            }
+            if got.is_empty() && !out.json {
+                eprintln!("inbox empty");
+            }
+        }
+        InboxCommand::Watch { ack, save } => {
+            let mut stream = client.subscribe(16, Duration::ZERO).await?;
+            while let Some(event) = stream.next().await {
+                match event?.event {
+                    Some(pb::inbox_event::Event::Delivery(d)) => {
+                        let id = print_delivery(out, &d, save.as_deref())?;
+                        if ack {
+                            print_ack(out, client.ack(&id).await?);
+                        }
+                    }
+                    Some(pb::inbox_event::Event::Withdrawal(w)) => out.record(
+                        json!({"withdrawn": w.message_id, "reason": w.reason, "time": time_text(w.time)}),
+                        || format!("WITHDRAWN {}: {}; delete what you hold of this message", w.message_id, w.reason),
+                    ),
+                    None => {}
+                }
+            }
+        }
+        InboxCommand::Ack { id } => print_ack(out, client.ack(&id).await?),
+        InboxCommand::Reject { id, reason, detail } => {
+            let code = pb::RejectReason::from_str_name(&format!("REJECT_REASON_{}", reason.to_ascii_uppercase()))
+                .filter(|r| *r != pb::RejectReason::Unspecified)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--reason {reason:?}: use technical, not_assessed, wrong_recipient, duplicate or invalid_content"
+                    )
+                })?;
+            let receipt = client
+                .reject(&id, code, &detail)
+                .await?
+                .receipt
+                .unwrap_or_default();
+            out.record(receipt_json(&receipt), || receipt_line(&receipt));
+        }
+    }
+    Ok(())
+}

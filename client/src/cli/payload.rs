@@ -1,0 +1,366 @@
+//! The JSON form of the four payloads, for `--file` and for printing what
+//! arrives. Field names are the proto field names; enums are lowercase words
+//! ("po_vo", "soon", "answered"); dates are "YYYY-MM-DD".
+
+use schakel_client::proto as pb;
+use serde::{Deserialize, Serialize};
+
+use super::output::enum_name;
+
+/// How to reach the professional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Contact {
+    pub name: String,
+    pub role: String,
+    pub phone: String,
+    pub email: String,
+}
+
+impl From<Contact> for pb::Contact {
+    fn from(c: Contact) -> Self {
+        pb::Contact {
+            name: c.name,
+            role: c.role,
+            phone: c.phone,
+            email: c.email,
+        }
+    }
+}
+
+impl From<pb::Contact> for Contact {
+    fn from(c: pb::Contact) -> Self {
+        Contact {
+            name: c.name,
+            role: c.role,
+            phone: c.phone,
+            email: c.email,
+        }
+    }
+}
+
+/// A signal of concern.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Signalering {
+    pub bsn: String,
+    pub birth_date: String,
+    pub contact: Contact,
+    pub signal_date: String,
+    pub valid_until: String,
+    pub parents_informed: bool,
+    pub child_informed: bool,
+}
+
+/// A pupil.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pupil {
+    pub bsn: String,
+    pub given_names: String,
+    pub family_name: String,
+    pub birth_date: String,
+}
+
+/// A school attended.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchoolHistoryEntry {
+    pub brin: String,
+    pub vestiging: String,
+    pub school_name: String,
+    pub from_date: String,
+    pub until_date: String,
+    pub group: String,
+}
+
+/// The school advice.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchoolAdvice {
+    pub advice: String,
+    pub date: String,
+    pub revised: bool,
+}
+
+/// A test result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestResult {
+    pub test_code: String,
+    pub score: String,
+    pub date: String,
+}
+
+/// Absence.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Absence {
+    pub authorised_days: u32,
+    pub unauthorised_days: u32,
+}
+
+/// A transfer dossier.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Overdrachtsdossier {
+    /// po_vo, po_po, vo_vo or swv_aanvraag.
+    pub profile: String,
+    pub school_year: String,
+    pub pupil: Pupil,
+    pub school_history: Vec<SchoolHistoryEntry>,
+    pub school_advice: Option<SchoolAdvice>,
+    pub test_results: Vec<TestResult>,
+    pub support_needs: String,
+    pub absence: Absence,
+    pub parents_viewed: bool,
+    pub parents_comment: String,
+    pub contact: Contact,
+}
+
+/// A request for consultation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Consultatieverzoek {
+    pub bsn: String,
+    pub question: String,
+    /// routine, soon or urgent.
+    pub urgency: String,
+    pub requested_role: String,
+    pub respond_by: String,
+    pub contact: Contact,
+}
+
+/// A reply.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Consultatieantwoord {
+    /// accepted, declined, answered or needs_consent.
+    pub outcome: String,
+    pub answer: String,
+    pub contact: Contact,
+    pub proposed_coordinator_oin: String,
+}
+
+fn parse_enum<E>(
+    field: &str,
+    word: &str,
+    prefix: &str,
+    from: fn(&str) -> Option<E>,
+) -> anyhow::Result<E> {
+    from(&format!("{prefix}{}", word.to_ascii_uppercase()))
+        .ok_or_else(|| anyhow::anyhow!("{field}: unknown value {word:?}"))
+}
+
+impl Overdrachtsdossier {
+    /// The wire form.
+    pub fn into_pb(self) -> anyhow::Result<pb::Overdrachtsdossier> {
+        Ok(pb::Overdrachtsdossier {
+            profile: parse_enum(
+                "profile",
+                &self.profile,
+                "DOSSIER_PROFILE_",
+                pb::DossierProfile::from_str_name,
+            )? as i32,
+            school_year: self.school_year,
+            pupil: Some(pb::Pupil {
+                bsn: self.pupil.bsn,
+                given_names: self.pupil.given_names,
+                family_name: self.pupil.family_name,
+                birth_date: self.pupil.birth_date,
+            }),
+            school_history: self
+                .school_history
+                .into_iter()
+                .map(|h| pb::SchoolHistoryEntry {
+                    brin: h.brin,
+                    vestiging: h.vestiging,
+                    school_name: h.school_name,
+                    from_date: h.from_date,
+                    until_date: h.until_date,
+                    group: h.group,
+                })
+                .collect(),
+            school_advice: self.school_advice.map(|a| pb::SchoolAdvice {
+                advice: a.advice,
+                date: a.date,
+                revised: a.revised,
+            }),
+            test_results: self
+                .test_results
+                .into_iter()
+                .map(|t| pb::TestResult {
+                    test_code: t.test_code,
+                    score: t.score,
+                    date: t.date,
+                })
+                .collect(),
+            support_needs: self.support_needs,
+            absence: Some(pb::Absence {
+                authorised_days: self.absence.authorised_days,
+                unauthorised_days: self.absence.unauthorised_days,
+            }),
+            parents_viewed: self.parents_viewed,
+            parents_comment: self.parents_comment,
+            contact: Some(self.contact.into()),
+        })
+    }
+}
+
+impl Signalering {
+    /// The wire form.
+    pub fn into_pb(self) -> pb::Signalering {
+        pb::Signalering {
+            bsn: self.bsn,
+            birth_date: self.birth_date,
+            contact: Some(self.contact.into()),
+            signal_date: self.signal_date,
+            valid_until: self.valid_until,
+            parents_informed: self.parents_informed,
+            child_informed: self.child_informed,
+        }
+    }
+}
+
+impl Consultatieverzoek {
+    /// The wire form.
+    pub fn into_pb(self) -> anyhow::Result<pb::Consultatieverzoek> {
+        Ok(pb::Consultatieverzoek {
+            bsn: self.bsn,
+            question: self.question,
+            urgency: parse_enum(
+                "urgency",
+                &self.urgency,
+                "URGENCY_",
+                pb::Urgency::from_str_name,
+            )? as i32,
+            requested_role: self.requested_role,
+            respond_by: self.respond_by,
+            contact: Some(self.contact.into()),
+        })
+    }
+}
+
+impl Consultatieantwoord {
+    /// The wire form.
+    pub fn into_pb(self) -> anyhow::Result<pb::Consultatieantwoord> {
+        Ok(pb::Consultatieantwoord {
+            outcome: parse_enum(
+                "outcome",
+                &self.outcome,
+                "REPLY_OUTCOME_",
+                pb::ReplyOutcome::from_str_name,
+            )? as i32,
+            answer: self.answer,
+            contact: Some(self.contact.into()),
+            proposed_coordinator_oin: self.proposed_coordinator_oin,
+        })
+    }
+}
+
+/// A received body as JSON, with its kind.
+pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) {
+    use pb::payload::Body;
+    let contact = |c: &Option<pb::Contact>| Contact::from(c.clone().unwrap_or_default());
+    let (kind, value) = match body {
+        Body::Signalering(s) => (
+            "signalering",
+            serde_json::to_value(Signalering {
+                bsn: s.bsn.clone(),
+                birth_date: s.birth_date.clone(),
+                contact: contact(&s.contact),
+                signal_date: s.signal_date.clone(),
+                valid_until: s.valid_until.clone(),
+                parents_informed: s.parents_informed,
+                child_informed: s.child_informed,
+            }),
+        ),
+        Body::Overdrachtsdossier(d) => {
+            let p = d.pupil.clone().unwrap_or_default();
+            let a = d.absence.unwrap_or_default();
+            (
+                "overdrachtsdossier",
+                serde_json::to_value(Overdrachtsdossier {
+                    profile: enum_name(
+                        pb::DossierProfile::try_from(d.profile)
+                            .unwrap_or_default()
+                            .as_str_name(),
+                        "DOSSIER_PROFILE_",
+                    ),
+                    school_year: d.school_year.clone(),
+                    pupil: Pupil {
+                        bsn: p.bsn,
+                        given_names: p.given_names,
+                        family_name: p.family_name,
+                        birth_date: p.birth_date,
+                    },
+                    school_history: d
+                        .school_history
+                        .iter()
+                        .map(|h| SchoolHistoryEntry {
+                            brin: h.brin.clone(),
+                            vestiging: h.vestiging.clone(),
+                            school_name: h.school_name.clone(),
+                            from_date: h.from_date.clone(),
+                            until_date: h.until_date.clone(),
+                            group: h.group.clone(),
+                        })
+                        .collect(),
+                    school_advice: d.school_advice.as_ref().map(|a| SchoolAdvice {
+                        advice: a.advice.clone(),
+                        date: a.date.clone(),
+                        revised: a.revised,
+                    }),
+                    test_results: d
+                        .test_results
+                        .iter()
+                        .map(|t| TestResult {
+                            test_code: t.test_code.clone(),
+                            score: t.score.clone(),
+                            date: t.date.clone(),
+                        })
+                        .collect(),
+                    support_needs: d.support_needs.clone(),
+                    absence: Absence {
+                        authorised_days: a.authorised_days,
+                        unauthorised_days: a.unauthorised_days,
+                    },
+                    parents_viewed: d.parents_viewed,
+                    parents_comment: d.parents_comment.clone(),
+                    contact: contact(&d.contact),
+                }),
+            )
+        }
+        Body::Consultatieverzoek(c) => (
+            "consultatieverzoek",
+            serde_json::to_value(Consultatieverzoek {
+                bsn: c.bsn.clone(),
+                question: c.question.clone(),
+                urgency: enum_name(
+                    pb::Urgency::try_from(c.urgency)
+                        .unwrap_or_default()
+                        .as_str_name(),
+                    "URGENCY_",
+                ),
+                requested_role: c.requested_role.clone(),
+                respond_by: c.respond_by.clone(),
+                contact: contact(&c.contact),
+            }),
+        ),
+        Body::Consultatieantwoord(a) => (
+            "consultatieantwoord",
+            serde_json::to_value(Consultatieantwoord {
+                outcome: enum_name(
+                    pb::ReplyOutcome::try_from(a.outcome)
+                        .unwrap_or_default()
+                        .as_str_name(),
+                    "REPLY_OUTCOME_",
+                ),
+                answer: a.answer.clone(),
+                contact: contact(&a.contact),
+                proposed_coordinator_oin: a.proposed_coordinator_oin.clone(),
+            }),
+        ),
+    };
+    (kind, value.expect("payloads serialise"))
+}

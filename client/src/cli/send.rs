@@ -1,0 +1,330 @@
+//! `schakel send signalering|dossier|consult|reply`: the body from flags, or
+//! from a JSON file (`--file`) in the form of `payload.rs`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use schakel_client::Client;
+use schakel_client::proto as pb;
+
+use super::Output;
+use super::output::receipt_json;
+use super::payload::{
+    Consultatieantwoord, Consultatieverzoek, Contact, Overdrachtsdossier, Signalering,
+};
+
+/// What to send.
+#[derive(Subcommand)]
+pub enum SendCommand {
+    /// A signal of concern (Verwijsindex style: that there is a concern, and whom to contact).
+    Signalering {
+        #[command(flatten)]
+        common: Common,
+        /// The child's BSN.
+        #[arg(long)]
+        bsn: Option<String>,
+        /// The child's date of birth, YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: Option<String>,
+        /// The date of the signal (default today).
+        #[arg(long)]
+        signal_date: Option<String>,
+        /// The last day the signal is valid (at most 2 years).
+        #[arg(long)]
+        valid_until: Option<String>,
+        /// The parents were informed.
+        #[arg(long)]
+        parents_informed: bool,
+        /// The child was informed.
+        #[arg(long)]
+        child_informed: bool,
+        #[command(flatten)]
+        contact: ContactArgs,
+    },
+    /// A transfer dossier (body from --file; attachments with --attach).
+    Dossier {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A request for consultation.
+    Consult {
+        #[command(flatten)]
+        common: Common,
+        /// The child's BSN; leave out for an anonymous consultation.
+        #[arg(long)]
+        bsn: Option<String>,
+        /// The question.
+        #[arg(long)]
+        question: Option<String>,
+        /// routine, soon or urgent.
+        #[arg(long, default_value = "routine")]
+        urgency: String,
+        /// The role asked for.
+        #[arg(long)]
+        role: Option<String>,
+        /// Answer needed by, YYYY-MM-DD.
+        #[arg(long)]
+        respond_by: Option<String>,
+        #[command(flatten)]
+        contact: ContactArgs,
+    },
+    /// A reply to a consultatieverzoek you received.
+    Reply {
+        #[command(flatten)]
+        common: Common,
+        /// The id of the request you answer.
+        #[arg(long)]
+        in_reply_to: String,
+        /// accepted, declined, answered or needs_consent.
+        #[arg(long, default_value = "answered")]
+        outcome: String,
+        /// The answer.
+        #[arg(long)]
+        answer: Option<String>,
+        /// OIN of the organisation you propose as coordinator.
+        #[arg(long)]
+        coordinator: Option<String>,
+        #[command(flatten)]
+        contact: ContactArgs,
+    },
+}
+
+/// Fields of every send.
+#[derive(Args)]
+pub struct Common {
+    /// The recipient's OIN.
+    #[arg(long)]
+    to: String,
+    /// Your own reference; sending again with the same one is safe (default: a new UUID).
+    #[arg(long)]
+    reference: Option<String>,
+    /// The case ("one child, one plan") the message belongs to.
+    #[arg(long, default_value = "")]
+    case: String,
+    /// The consent this message rests on.
+    #[arg(long, conflicts_with = "legal_basis")]
+    consent: Option<String>,
+    /// The statutory basis instead: overdracht_po, verwijsindex, meldrecht_veilig_thuis.
+    #[arg(long)]
+    legal_basis: Option<String>,
+    /// The body as JSON (the fields of the kind, as in the proto).
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Attach a file (repeatable): PATH or PATH=MEDIA/TYPE.
+    #[arg(long = "attach")]
+    attachments: Vec<String>,
+}
+
+/// A contact from flags.
+#[derive(Args)]
+pub struct ContactArgs {
+    /// Your name.
+    #[arg(long)]
+    contact_name: Option<String>,
+    /// Your role, e.g. "intern begeleider".
+    #[arg(long)]
+    contact_role: Option<String>,
+    /// Your phone number.
+    #[arg(long, default_value = "")]
+    contact_phone: String,
+    /// Your e-mail address.
+    #[arg(long, default_value = "")]
+    contact_email: String,
+}
+
+impl ContactArgs {
+    fn contact(self) -> Contact {
+        Contact {
+            name: self.contact_name.unwrap_or_default(),
+            role: self.contact_role.unwrap_or_default(),
+            phone: self.contact_phone,
+            email: self.contact_email,
+        }
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn media_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("pdf") => "application/pdf",
+        Some("txt") => "text/plain",
+        Some("json") => "application/json",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        _ => "application/octet-stream",
+    }
+}
+
+fn attachment(spec: &str) -> anyhow::Result<pb::Attachment> {
+    let (path, media) = match spec.split_once('=') {
+        Some((p, m)) => (PathBuf::from(p), Some(m.to_owned())),
+        None => (PathBuf::from(spec), None),
+    };
+    let content =
+        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| anyhow::anyhow!("{spec}: not a file name"))?;
+    let media = media.unwrap_or_else(|| media_type(&path).to_owned());
+    Ok(schakel_client::attachment(name, &media, content))
+}
+
+fn legal_basis(common: &Common) -> anyhow::Result<Option<pb::LegalBasis>> {
+    use pb::legal_basis::Basis;
+    let basis = match (&common.consent, &common.legal_basis) {
+        (Some(id), _) => Basis::ConsentId(id.clone()),
+        (None, Some(name)) => Basis::Statutory(
+            pb::StatutoryBasis::from_str_name(&format!("STATUTORY_BASIS_{}", name.to_ascii_uppercase()))
+                .filter(|b| *b != pb::StatutoryBasis::Unspecified)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--legal-basis {name:?}: use overdracht_po, verwijsindex or meldrecht_veilig_thuis"
+                    )
+                })? as i32,
+        ),
+        (None, None) => anyhow::bail!("every message needs --consent ID or --legal-basis NAME"),
+    };
+    Ok(Some(pb::LegalBasis { basis: Some(basis) }))
+}
+
+fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Builds the request a send command describes.
+fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
+    use pb::payload::Body;
+    let (common, body, in_reply_to) = match command {
+        SendCommand::Signalering {
+            common,
+            bsn,
+            birth_date,
+            signal_date,
+            valid_until,
+            parents_informed,
+            child_informed,
+            contact,
+        } => {
+            let s = match &common.file {
+                Some(f) => read_json::<Signalering>(f)?,
+                None => Signalering {
+                    bsn: bsn.unwrap_or_default(),
+                    birth_date: birth_date.unwrap_or_default(),
+                    contact: contact.contact(),
+                    signal_date: signal_date.unwrap_or_else(today),
+                    valid_until: valid_until.unwrap_or_default(),
+                    parents_informed,
+                    child_informed,
+                },
+            };
+            (common, Body::Signalering(s.into_pb()), String::new())
+        }
+        SendCommand::Dossier { common } => {
+            let file = common
+                .file
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("a dossier needs --file DOSSIER.json"))?;
+            let d = read_json::<Overdrachtsdossier>(file)?.into_pb()?;
+            (common, Body::Overdrachtsdossier(d), String::new())
+        }
+        SendCommand::Consult {
+            common,
+            bsn,
+            question,
+            urgency,
+            role,
+            respond_by,
+            contact,
+        } => {
+            let c = match &common.file {
+                Some(f) => read_json::<Consultatieverzoek>(f)?,
+                None => Consultatieverzoek {
+                    bsn: bsn.unwrap_or_default(),
+                    question: question.unwrap_or_default(),
+                    urgency,
+                    requested_role: role.unwrap_or_default(),
+                    respond_by: respond_by.unwrap_or_default(),
+                    contact: contact.contact(),
+                },
+            };
+            (
+                common,
+                Body::Consultatieverzoek(c.into_pb()?),
+                String::new(),
+            )
+        }
+        SendCommand::Reply {
+            common,
+            in_reply_to,
+            outcome,
+            answer,
+            coordinator,
+            contact,
+        } => {
+            let a = match &common.file {
+                Some(f) => read_json::<Consultatieantwoord>(f)?,
+                None => Consultatieantwoord {
+                    outcome,
+                    answer: answer.unwrap_or_default(),
+                    contact: contact.contact(),
+                    proposed_coordinator_oin: coordinator.unwrap_or_default(),
+                },
+            };
+            (common, Body::Consultatieantwoord(a.into_pb()?), in_reply_to)
+        }
+    };
+    let attachments = common
+        .attachments
+        .iter()
+        .map(|a| attachment(a))
+        .collect::<Result<_, _>>()?;
+    Ok(pb::SendRequest {
+        client_reference: common
+            .reference
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        recipient_oin: common.to.clone(),
+        case_id: common.case.clone(),
+        in_reply_to,
+        legal_basis: legal_basis(&common)?,
+        expires_at: None,
+        payload: Some(pb::Payload {
+            body: Some(body),
+            attachments,
+        }),
+        sender_oin: String::new(),
+    })
+}
+
+pub async fn run(command: SendCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    let request = request(command)?;
+    let reference = request.client_reference.clone();
+    let sent = client.send(request).await?;
+    let receipt = sent.receipt.unwrap_or_default();
+    let mut value = receipt_json(&receipt);
+    value["client_reference"] = reference.clone().into();
+    value["duplicate"] = sent.duplicate.into();
+    out.record(value, || {
+        format!(
+            "{} {}  (reference {reference}{}; receipt signature verified, audit #{})",
+            super::output::receipt_status_name(receipt.status),
+            sent.message_id,
+            if sent.duplicate { ", sent before" } else { "" },
+            receipt.audit_sequence
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! The `schakel` command line against a real gateway: a school's message
+//! reaches the JGT's inbox, is acknowledged, and the school holds a verified
+//! DELIVERED receipt, all through the CLI with `--json`.
+
+use schakel_tests::{TestGateway, fixtures, org, workspace_binary};
+use serde_json::Value;
+
+/// Runs `schakel --gateway URL --identity DIR --json ARGS...` and returns its
+/// JSON lines; panics with its error output if it fails.
+async fn schakel(gw: &TestGateway, who: &str, args: &[&str]) -> Vec<Value> {
+    let mut cmd = std::process::Command::new(workspace_binary("schakel"));
+    cmd.arg("--gateway")
+        .arg(gw.url())
+        .arg("--identity")
+        .arg(gw.pki.dir.join(who))
+        .arg("--json")
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "schakel {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_travels_from_school_to_jgt_through_the_cli() {
+    let gw = TestGateway::start().await;
+    let jgt = gw.oin(org::JGT);
+    let birth = fixtures::date(-3000);
+    let until = fixtures::date(300);
+    let sent = schakel(
+        &gw,
+        org::SCHOOL_PO,
+        &[
+            "send",
+            "signalering",
+            "--to",
+            &jgt,
+            "--bsn",
+            fixtures::BSN[0],
+            "--birth-date",
+            &birth,
+            "--valid-until",
+            &until,
+            "--parents-informed",
+            "--contact-name",
+            "J. de Vries",
+            "--contact-role",
+            "intern begeleider",
+            "--contact-phone",
+            "071 1234567",
+            "--legal-basis",
+            "verwijsindex",
+            "--reference",
+            "cli-1",
+        ],
+    )
+    .await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["status"], "accepted");
+    let id = sent[0]["message_id"].as_str().unwrap().to_owned();
+
+    let inbox = schakel(&gw, org::JGT, &["inbox", "pull"]).await;
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0]["message_id"], id.as_str());
+    assert_eq!(inbox[0]["kind"], "signalering");
+    assert_eq!(inbox[0]["body"]["bsn"], fixtures::BSN[0]);
+
+    let acked = schakel(&gw, org::JGT, &["inbox", "ack", &id]).await;
+    assert_eq!(acked[0]["status"], "delivered");
+
+    let status = schakel(&gw, org::SCHOOL_PO, &["status", &id]).await;
+    assert_eq!(status[0]["status"], "delivered");
+    let statuses: Vec<_> = status[0]["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(statuses, vec!["accepted", "delivered"]);
+
+    let receipts = schakel(&gw, org::SCHOOL_PO, &["receipts"]).await;
+    assert_eq!(receipts.len(), 2);
+    let after = receipts[0]["cursor"].as_u64().unwrap().to_string();
+    let later = schakel(&gw, org::SCHOOL_PO, &["receipts", "--after", &after]).await;
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0]["status"], "delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
+    let gw = TestGateway::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dossier = dir.path().join("dossier.json");
+    let body = serde_json::json!({
+        "profile": "po_vo",
+        "school_year": "2026-2027",
+        "pupil": {"bsn": fixtures::BSN[1], "given_names": "Sam", "family_name": "Jansen", "birth_date": fixtures::date(-4400)},
+        "support_needs": "Extra tijd bij toetsen.",
+        "parents_viewed": true,
+        "contact": {"name": "J. de Vries", "role": "leerkracht groep 8", "email": "j.devries@example.org"}
+    });
+    std::fs::write(&dossier, body.to_string()).unwrap();
+    let pdf = dir.path().join("verklaring.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4 test").unwrap();
+    let vo = gw.oin(org::SCHOOL_VO);
+    let sent = schakel(
+        &gw,
+        org::SCHOOL_PO,
+        &[
+            "send",
+            "dossier",
+            "--to",
+            &vo,
+            "--legal-basis",
+            "overdracht_po",
+            "--file",
+            dossier.to_str().unwrap(),
+            "--attach",
+            pdf.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let dossier_id = sent[0]["message_id"].as_str().unwrap().to_owned();
+    let save = dir.path().join("saved");
+    let got = schakel(
+        &gw,
+        org::SCHOOL_VO,
+        &["inbox", "pull", "--save", save.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(got[0]["attachments"][0]["media_type"], "application/pdf");
+    assert_eq!(
+        std::fs::read(save.join(&dossier_id).join("verklaring.pdf")).unwrap(),
+        b"%PDF-1.4 test"
+    );
+    let rejected = schakel(
+        &gw,
+        org::SCHOOL_VO,
+        &[
+            "inbox",
+            "reject",
+            &dossier_id,
+            "--reason",
+            "not_assessed",
+            "--detail",
+            "leerling niet ingeschreven",
+        ],
+    )
+    .await;
+    assert_eq!(rejected[0]["status"], "rejected");
+    assert_eq!(
+        rejected[0]["detail"],
+        "NOT_ASSESSED: leerling niet ingeschreven"
+    );
+
+    let jgt = gw.oin(org::JGT);
+    let swv = gw.oin(org::SWV);
+    let respond_by = fixtures::date(10);
+    let request = schakel(
+        &gw,
+        org::SWV,
+        &[
+            "send",
+            "consult",
+            "--to",
+            &jgt,
+            "--question",
+            "Meedenken over thuissituatie?",
+            "--urgency",
+            "soon",
+            "--respond-by",
+            &respond_by,
+            "--contact-name",
+            "A. Bakker",
+            "--contact-role",
+            "orthopedagoog",
+            "--contact-email",
+            "a.bakker@example.org",
+            "--consent",
+            fixtures::CONSENT_ID,
+        ],
+    )
+    .await;
+    let request_id = request[0]["message_id"].as_str().unwrap().to_owned();
+    schakel(&gw, org::JGT, &["inbox", "pull"]).await;
+    schakel(&gw, org::JGT, &["inbox", "ack", &request_id]).await;
+    let reply = schakel(
+        &gw,
+        org::JGT,
+        &[
+            "send",
+            "reply",
+            "--to",
+            &swv,
+            "--in-reply-to",
+            &request_id,
+            "--outcome",
+            "accepted",
+            "--contact-name",
+            "K. Smit",
+            "--contact-role",
+            "jeugdverpleegkundige",
+            "--contact-phone",
+            "0612345678",
+            "--consent",
+            fixtures::CONSENT_ID,
+        ],
+    )
+    .await;
+    assert_eq!(reply[0]["status"], "accepted");
+    let got = schakel(&gw, org::SWV, &["inbox", "pull"]).await;
+    assert_eq!(got[0]["in_reply_to"], request_id.as_str());
+    assert_eq!(got[0]["body"]["outcome"], "accepted");
+}
