@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use schakel_proto::v1 as pb;
 use schakel_proto::v1::admin_client::AdminClient;
+use schakel_proto::v1::consent_client::ConsentClient;
 use schakel_proto::v1::directory_client::DirectoryClient;
 use schakel_proto::v1::exchange_client::ExchangeClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
@@ -315,6 +316,46 @@ impl Client {
     /// reflection).
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// The raw Consent client.
+    pub fn consent(&self) -> ConsentClient<Channel> {
+        ConsentClient::new(self.channel.clone())
+    }
+
+    /// Registers a consent; answers the record with its id.
+    pub async fn grant_consent(
+        &self,
+        request: pb::GrantConsentRequest,
+    ) -> Result<pb::ConsentRecord, ClientError> {
+        Ok(self.consent().grant(request).await?.into_inner())
+    }
+
+    /// Revokes a consent this organisation registered; every undelivered
+    /// message under it is withdrawn.
+    pub async fn revoke_consent(
+        &self,
+        consent_id: &str,
+        reason: &str,
+    ) -> Result<pb::ConsentRecord, ClientError> {
+        let request = pb::RevokeConsentRequest {
+            consent_id: consent_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        Ok(self.consent().revoke(request).await?.into_inner())
+    }
+
+    /// This organisation's consents, optionally for one child (BSN) and status.
+    pub async fn list_consents(
+        &self,
+        bsn: &str,
+        status: pb::ConsentStatus,
+    ) -> Result<Vec<pb::ConsentRecord>, ClientError> {
+        let request = pb::ListConsentsRequest {
+            bsn: bsn.to_owned(),
+            status: status as i32,
+        };
+        Ok(self.consent().list(request).await?.into_inner().consents)
     }
 
     /// The raw Directory client, for calls without a typed wrapper.

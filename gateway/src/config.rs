@@ -56,6 +56,8 @@ pub struct Config {
     pub exchange: ExchangeConfig,
     /// Who may send which kind to whom.
     pub routing: RoutingConfig,
+    /// Which statutory bases carry which kinds.
+    pub statutes: StatutesConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -98,6 +100,28 @@ pub struct RouteConfig {
     pub from: Vec<crate::directory::OrgKind>,
     /// Organisation kinds that may receive.
     pub to: Vec<crate::directory::OrgKind>,
+}
+
+/// What one statutory basis may carry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatuteConfig {
+    /// Message kinds it covers.
+    pub kinds: Vec<crate::message::Kind>,
+    /// Organisation kinds that may send on it.
+    pub from: Vec<crate::directory::OrgKind>,
+}
+
+/// The statutory-basis policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatutesConfig {
+    /// A primary school's transfer dossier.
+    pub overdracht_po: StatuteConfig,
+    /// A signal in the Verwijsindex.
+    pub verwijsindex: StatuteConfig,
+    /// The reporting right towards Veilig Thuis.
+    pub meldrecht_veilig_thuis: StatuteConfig,
 }
 
 /// The routing policy per message kind (the reply is fixed in code).

@@ -7,19 +7,20 @@
 //! durable step per decision). The tonic service in `api/exchange.rs` only
 //! translates.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
 use schakel_proto::v1 as pb;
-use tokio::sync::Notify;
 
 use crate::audit::{self, Action};
 use crate::config::{ExchangeConfig, LimitsConfig};
+use crate::consent::StatutePolicy;
 use crate::crypto::{ChildKey, PayloadKey, SigningKey, sha256};
 use crate::directory::{Directory, DirectoryError, Participant};
+use crate::message::LegalBasis;
 use crate::message::{MessageRecord, State};
+use crate::notify::{Notifier, WithdrawalNotice};
 use crate::routing::{Policy, RouteRefused};
 use crate::store::{
     AcceptOutcome, Finished, Leased, NewMessage, Outcome, ReceiptSigner, Store, StoreError,
@@ -97,29 +98,6 @@ pub struct Ended {
     pub detail: String,
 }
 
-/// Wake-ups per key (recipient or sender) for calls that wait.
-#[derive(Default)]
-struct Wakers {
-    map: Mutex<HashMap<String, Arc<Notify>>>,
-}
-
-impl Wakers {
-    fn get(&self, key: &str) -> Arc<Notify> {
-        self.map
-            .lock()
-            .expect("wakers lock")
-            .entry(key.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    fn wake(&self, key: &str) {
-        if let Some(n) = self.map.lock().expect("wakers lock").get(key) {
-            n.notify_waiters();
-        }
-    }
-}
-
 impl ReceiptSigner for SigningKey {
     fn sign(&self, receipt: &mut pb::Receipt) {
         receipt.signature = SigningKey::sign(self, &schakel_proto::receipt::signing_bytes(receipt));
@@ -134,10 +112,10 @@ pub struct Exchange {
     signer: Arc<SigningKey>,
     payload_key: Arc<PayloadKey>,
     child_key: Arc<ChildKey>,
+    statutes: StatutePolicy,
     limits: LimitsConfig,
     config: ExchangeConfig,
-    inboxes: Wakers,
-    receipts: Notify,
+    notifier: Arc<Notifier>,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -155,8 +133,10 @@ impl Exchange {
         signer: Arc<SigningKey>,
         payload_key: Arc<PayloadKey>,
         child_key: Arc<ChildKey>,
+        statutes: StatutePolicy,
         limits: LimitsConfig,
         config: ExchangeConfig,
+        notifier: Arc<Notifier>,
     ) -> Self {
         Self {
             store,
@@ -165,11 +145,16 @@ impl Exchange {
             signer,
             payload_key,
             child_key,
+            statutes,
             limits,
             config,
-            inboxes: Wakers::default(),
-            receipts: Notify::new(),
+            notifier,
         }
+    }
+
+    /// The wake-up hub.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
     }
 
     fn expiry_rule(&self) -> ExpiryRule {
@@ -249,8 +234,18 @@ impl Exchange {
         };
         self.policy
             .check(checked.kind, sender, &recipient, request_for_reply.as_ref())?;
-        let id = uuid::Uuid::now_v7().to_string();
         let child_ref = checked.bsn.as_deref().map(|b| self.child_key.child_ref(b));
+        let legal_basis = self
+            .check_basis(
+                sender,
+                &recipient,
+                &checked,
+                child_ref.as_deref(),
+                request_for_reply.as_ref(),
+                now,
+            )
+            .await?;
+        let id = uuid::Uuid::now_v7().to_string();
         let record = MessageRecord {
             id: id.clone(),
             sender: sender.oin.clone(),
@@ -259,7 +254,7 @@ impl Exchange {
             kind: checked.kind,
             case_id: request.case_id.clone(),
             in_reply_to: request.in_reply_to.clone(),
-            legal_basis: checked.legal_basis.clone(),
+            legal_basis: legal_basis.clone(),
             child_ref: child_ref.clone(),
             created_at_ms: now,
             expires_at_ms: checked.expires_at_ms,
@@ -282,8 +277,13 @@ impl Exchange {
             counterpart: recipient.oin.clone(),
             kind: Some(checked.kind),
             child_ref,
-            legal_basis: Some(checked.legal_basis),
-            detail: String::new(),
+            detail: match &legal_basis {
+                LegalBasis::Statute(s) => {
+                    format!("on statutory basis {}, without consent", s.as_str())
+                }
+                LegalBasis::Consent(_) => String::new(),
+            },
+            legal_basis: Some(legal_basis),
         };
         let outcome = self
             .store
@@ -300,8 +300,8 @@ impl Exchange {
             .await?;
         match outcome {
             AcceptOutcome::Accepted(receipt) => {
-                self.inboxes.wake(&recipient.oin);
-                self.receipts.notify_waiters();
+                self.notifier.wake_inbox(&recipient.oin);
+                self.notifier.wake_receipts();
                 Ok(Sent {
                     message_id: id,
                     receipt,
@@ -321,6 +321,87 @@ impl Exchange {
                 "the inbox of {} holds {limit} undelivered messages, its limit; try again later",
                 recipient.oin
             ))),
+        }
+    }
+
+    /// The legal basis a message travels under, checked: a consent must be
+    /// active and cover the message; a statutory basis must be allowed for
+    /// its kind. A reply travels under the basis of the request it answers.
+    async fn check_basis(
+        &self,
+        sender: &Participant,
+        recipient: &Participant,
+        checked: &validation::Checked,
+        child_ref: Option<&str>,
+        request: Option<&MessageRecord>,
+        now: i64,
+    ) -> Result<LegalBasis, ExchangeError> {
+        let refused = |m: String| ExchangeError::FailedPrecondition(m);
+        if let Some(request) =
+            request.filter(|_| checked.kind == crate::message::Kind::Consultatieantwoord)
+        {
+            if checked
+                .legal_basis
+                .as_ref()
+                .is_some_and(|b| *b != request.legal_basis)
+            {
+                return Err(Refusal::Invalid {
+                    field: "legal_basis".into(),
+                    rule: format!(
+                        "a consultatieantwoord travels under the basis of the request it answers ({}); leave it empty",
+                        request.legal_basis
+                    ),
+                }
+                .into());
+            }
+            if let LegalBasis::Consent(id) = &request.legal_basis {
+                let consent = self.store.consent(id).await?;
+                if let Some(problem) = consent.as_ref().and_then(|c| c.unusable(now)) {
+                    return Err(refused(format!("legal_basis: the request's {problem}")));
+                }
+            }
+            return Ok(request.legal_basis.clone());
+        }
+        let basis = checked
+            .legal_basis
+            .clone()
+            .expect("validation requires a basis for non-replies");
+        match &basis {
+            LegalBasis::Consent(id) => {
+                let consent = self.store.consent(id).await?.ok_or_else(|| {
+                    refused(format!(
+                        "legal_basis.consent_id: no consent {id} is registered"
+                    ))
+                })?;
+                consent
+                    .covers(&sender.oin, recipient, checked.kind, child_ref, now)
+                    .map_err(|m| refused(format!("legal_basis.consent_id: {m}")))?;
+            }
+            LegalBasis::Statute(statute) => {
+                self.statutes
+                    .allows(*statute, checked.kind, sender, checked.dossier_from_po)
+                    .map_err(refused)?;
+            }
+        }
+        Ok(basis)
+    }
+
+    /// Announces withdrawn messages: wakes receipt streams, and tells the
+    /// recipients that held them on a lease to delete their copies.
+    pub fn announce_withdrawals(&self, withdrawn: &[crate::store::Withdrawn]) {
+        if withdrawn.is_empty() {
+            return;
+        }
+        self.notifier.wake_receipts();
+        for w in withdrawn.iter().filter(|w| w.was_leased) {
+            self.notifier.withdrawn(
+                &w.record.recipient,
+                WithdrawalNotice {
+                    message_id: w.record.id.clone(),
+                    reason: w.record.final_detail.clone(),
+                    time_ms: w.record.final_at_ms.unwrap_or_default(),
+                },
+            );
         }
     }
 
@@ -379,7 +460,7 @@ impl Exchange {
         lease_ms: i64,
     ) -> Result<Vec<Delivery>, ExchangeError> {
         let deadline = tokio::time::Instant::now() + wait;
-        let notify = self.inboxes.get(recipient);
+        let notify = self.notifier.inbox(recipient);
         loop {
             let notified = notify.notified();
             tokio::pin!(notified);
@@ -396,7 +477,7 @@ impl Exchange {
     /// Waits until `recipient`'s inbox may have something new, or the poll
     /// interval passes.
     pub async fn wait_for_inbox(&self, recipient: &str) {
-        let notify = self.inboxes.get(recipient);
+        let notify = self.notifier.inbox(recipient);
         let _ = tokio::time::timeout(POLL_INTERVAL, notify.notified()).await;
     }
 
@@ -430,8 +511,8 @@ impl Exchange {
                 self.signer.as_ref(),
             )
             .await?;
-        self.receipts.notify_waiters();
-        self.inboxes.wake(recipient);
+        self.notifier.wake_receipts();
+        self.notifier.wake_inbox(recipient);
         match finished {
             Finished::NotFound => Err(ExchangeError::NotFound(format!(
                 "message_id: no message {message_id} was delivered to you"
@@ -529,7 +610,7 @@ impl Exchange {
 
     /// Waits until new receipts may exist, or the poll interval passes.
     pub async fn wait_for_receipts(&self) {
-        let _ = tokio::time::timeout(POLL_INTERVAL, self.receipts.notified()).await;
+        let _ = tokio::time::timeout(POLL_INTERVAL, self.notifier.receipts().notified()).await;
     }
 
     /// One sweep: expired leases back to their inboxes, expired messages
@@ -540,12 +621,13 @@ impl Exchange {
             .sweep(now_ms(), self.retention_ms(), self.signer.as_ref())
             .await?;
         for r in &report.woken_recipients {
-            self.inboxes.wake(r);
+            self.notifier.wake_inbox(r);
         }
         if report.expired > 0 {
-            self.receipts.notify_waiters();
+            self.notifier.wake_receipts();
         }
-        if report.requeued + report.expired + report.purged > 0 {
+        self.announce_withdrawals(&report.withdrawn);
+        if report.requeued + report.expired + report.purged + report.withdrawn.len() > 0 {
             tracing::debug!(?report, "sweep");
         }
         Ok(report)

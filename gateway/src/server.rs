@@ -19,10 +19,12 @@ use tokio::net::TcpListener;
 
 use crate::api;
 use crate::config::Config;
+use crate::consent::{Consents, StatutePolicy};
 use crate::crypto::{ChildKey, PayloadKey, SigningKey};
 use crate::directory::{Directory, read_seed_file};
 use crate::exchange::Exchange;
 use crate::identity::{IdentityLayer, Resolver};
+use crate::notify::Notifier;
 use crate::routing::Policy;
 use crate::store::Store;
 use crate::store::sled_store::SledStore;
@@ -65,9 +67,17 @@ pub async fn run(
         Policy::new(config.routing.clone()),
         signing_key.clone(),
         payload_key,
-        child_key,
+        child_key.clone(),
+        StatutePolicy::new(config.statutes.clone()),
         config.limits.clone(),
         config.exchange.clone(),
+        Arc::new(Notifier::default()),
+    ));
+    let consents = Arc::new(Consents::new(
+        store.clone(),
+        child_key,
+        signing_key.clone(),
+        exchange.clone(),
     ));
     let (stop_sweeper, sweeper_stopped) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(exchange.clone().run_sweeper(
@@ -124,7 +134,9 @@ pub async fn run(
                 .max_decoding_message_size(max_frame)
                 .max_encoding_message_size(max_frame),
         )
-        .add_service(ConsentServer::new(api::consent::ConsentService))
+        .add_service(ConsentServer::new(api::consent::ConsentService::new(
+            consents,
+        )))
         .add_service(DirectoryServer::new(api::directory::DirectoryService::new(
             directory.clone(),
             signing_key.clone(),

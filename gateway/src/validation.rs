@@ -56,8 +56,11 @@ pub struct Checked {
     /// The child's BSN, if the message names one. Used only to compute the
     /// child reference, never stored.
     pub bsn: Option<String>,
-    /// The legal basis.
-    pub legal_basis: LegalBasis,
+    /// The legal basis as given; None only for a reply, which travels under
+    /// the basis of the request it answers.
+    pub legal_basis: Option<LegalBasis>,
+    /// For a dossier: whether its profile starts in primary education.
+    pub dossier_from_po: bool,
     /// When the message expires (Unix ms).
     pub expires_at_ms: i64,
     /// The payload's protobuf encoding.
@@ -422,29 +425,28 @@ fn attachments(kind: Kind, list: &[pb::Attachment], limits: &LimitsConfig) -> Re
     Ok(())
 }
 
-fn legal_basis(basis: Option<&pb::LegalBasis>) -> Result<LegalBasis, Refusal> {
+fn legal_basis(basis: Option<&pb::LegalBasis>) -> Result<Option<LegalBasis>, Refusal> {
     use pb::legal_basis::Basis;
-    match basis.and_then(|b| b.basis.as_ref()) {
-        None => Err(invalid(
-            "legal_basis",
-            "is required: a consent id or a statutory basis",
-        )),
+    Ok(Some(match basis.and_then(|b| b.basis.as_ref()) {
+        None => return Ok(None),
         Some(Basis::ConsentId(id)) => {
             check_uuid("legal_basis.consent_id", id)?;
-            Ok(LegalBasis::Consent(id.clone()))
+            LegalBasis::Consent(id.clone())
         }
         Some(Basis::Statutory(s)) => match pb::StatutoryBasis::try_from(*s).unwrap_or_default() {
-            pb::StatutoryBasis::OverdrachtPo => Ok(LegalBasis::Statute(Statute::OverdrachtPo)),
-            pb::StatutoryBasis::Verwijsindex => Ok(LegalBasis::Statute(Statute::Verwijsindex)),
+            pb::StatutoryBasis::OverdrachtPo => LegalBasis::Statute(Statute::OverdrachtPo),
+            pb::StatutoryBasis::Verwijsindex => LegalBasis::Statute(Statute::Verwijsindex),
             pb::StatutoryBasis::MeldrechtVeiligThuis => {
-                Ok(LegalBasis::Statute(Statute::MeldrechtVeiligThuis))
+                LegalBasis::Statute(Statute::MeldrechtVeiligThuis)
             }
-            pb::StatutoryBasis::Unspecified => Err(invalid(
-                "legal_basis.statutory",
-                "must be overdracht_po, verwijsindex or meldrecht_veilig_thuis",
-            )),
+            pb::StatutoryBasis::Unspecified => {
+                return Err(invalid(
+                    "legal_basis.statutory",
+                    "must be overdracht_po, verwijsindex or meldrecht_veilig_thuis",
+                ));
+            }
         },
-    }
+    }))
 }
 
 /// Checks a Send request. `now_ms` is the gateway's clock.
@@ -510,6 +512,16 @@ pub fn check_send(
         }
     };
     attachments(kind, &payload.attachments, limits)?;
+    if legal_basis.is_none() && kind != Kind::Consultatieantwoord {
+        return Err(invalid(
+            "legal_basis",
+            "is required: a consent id or a statutory basis",
+        ));
+    }
+    let dossier_from_po = matches!(
+        payload.body.as_ref(),
+        Some(Body::Overdrachtsdossier(d)) if d.profile == pb::DossierProfile::PoVo as i32 || d.profile == pb::DossierProfile::PoPo as i32
+    );
     if kind == Kind::Consultatieantwoord {
         check_uuid("in_reply_to", &r.in_reply_to)?;
     } else if !r.in_reply_to.is_empty() {
@@ -538,6 +550,7 @@ pub fn check_send(
         kind,
         bsn,
         legal_basis,
+        dossier_from_po,
         expires_at_ms,
         payload: payload.encode_to_vec(),
     })

@@ -150,12 +150,13 @@ pub fn consult(reference: &str, to: &str, consent_id: &str) -> pb::SendRequest {
     )
 }
 
-/// A valid reply to request `in_reply_to`.
-pub fn reply(reference: &str, to: &str, in_reply_to: &str, consent_id: &str) -> pb::SendRequest {
+/// A valid reply to request `in_reply_to`; it travels under the request's
+/// legal basis, so it names none.
+pub fn reply(reference: &str, to: &str, in_reply_to: &str) -> pb::SendRequest {
     let mut r = request(
         reference,
         to,
-        consent(consent_id),
+        None,
         pb::payload::Body::Consultatieantwoord(pb::Consultatieantwoord {
             outcome: pb::ReplyOutcome::Answered as i32,
             answer: "Ja, we plannen een gesprek met ouders.".into(),
@@ -167,6 +168,30 @@ pub fn reply(reference: &str, to: &str, in_reply_to: &str, consent_id: &str) -> 
     r
 }
 
-/// A consent id in the right shape (consent is not checked until it is
-/// registered through the Consent service).
-pub const CONSENT_ID: &str = "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d";
+/// A consent id in the right shape that no consent has.
+pub const UNKNOWN_CONSENT_ID: &str = "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d";
+
+/// A year from now, as a timestamp.
+pub fn in_days(days: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: OffsetDateTime::now_utc().unix_timestamp() + days * 86_400,
+        nanos: 0,
+    }
+}
+
+/// The parents' consent for the ten-year-old child `bsn`: consultation of
+/// JGTs (any) about the child, for a year.
+pub fn consent_grant(bsn: &str) -> pb::GrantConsentRequest {
+    pb::GrantConsentRequest {
+        bsn: bsn.into(),
+        birth_date: date(-10 * 365),
+        given_by: pb::ConsentGiver::Parents as i32,
+        given_on: String::new(),
+        recipient_oins: vec![],
+        recipient_kinds: vec![pb::OrganisationKind::Jgt as i32],
+        message_kinds: vec![pb::MessageKind::Consultatieverzoek as i32],
+        purpose: "Afstemming ondersteuning school en thuis".into(),
+        valid_from: None,
+        valid_until: Some(in_days(365)),
+    }
+}

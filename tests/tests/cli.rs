@@ -165,6 +165,40 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
     let jgt = gw.oin(org::JGT);
     let swv = gw.oin(org::SWV);
     let respond_by = fixtures::date(10);
+    let birth = fixtures::date(-3000);
+    let until = fixtures::date(200);
+    let granted = schakel(
+        &gw,
+        org::SWV,
+        &[
+            "consent",
+            "grant",
+            "--child",
+            fixtures::BSN[2],
+            "--birth-date",
+            &birth,
+            "--by",
+            "parents",
+            "--recipient",
+            "jgt",
+            "--kinds",
+            "consultatieverzoek",
+            "--purpose",
+            "Afstemming thuis en school",
+            "--until",
+            &until,
+        ],
+    )
+    .await;
+    assert_eq!(granted[0]["status"], "active");
+    let consent = granted[0]["consent_id"].as_str().unwrap().to_owned();
+    let listed = schakel(
+        &gw,
+        org::SWV,
+        &["consent", "list", "--child", fixtures::BSN[2]],
+    )
+    .await;
+    assert_eq!(listed.len(), 1);
     let request = schakel(
         &gw,
         org::SWV,
@@ -186,7 +220,7 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
             "--contact-email",
             "a.bakker@example.org",
             "--consent",
-            fixtures::CONSENT_ID,
+            &consent,
         ],
     )
     .await;
@@ -211,8 +245,6 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
             "jeugdverpleegkundige",
             "--contact-phone",
             "0612345678",
-            "--consent",
-            fixtures::CONSENT_ID,
         ],
     )
     .await;
@@ -220,4 +252,13 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
     let got = schakel(&gw, org::SWV, &["inbox", "pull"]).await;
     assert_eq!(got[0]["in_reply_to"], request_id.as_str());
     assert_eq!(got[0]["body"]["outcome"], "accepted");
+
+    // Revoking the consent through the CLI.
+    let revoked = schakel(
+        &gw,
+        org::SWV,
+        &["consent", "revoke", &consent, "--reason", "ingetrokken"],
+    )
+    .await;
+    assert_eq!(revoked[0]["status"], "revoked");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use schakel_client::proto as pb;
 use schakel_client::{ClientError, verify_receipt};
-use schakel_tests::fixtures::{self, CONSENT_ID};
+use schakel_tests::fixtures::{self, UNKNOWN_CONSENT_ID};
 use schakel_tests::{TestGateway, code_of, org, status_of};
 use tonic::Code;
 
@@ -87,9 +87,15 @@ async fn every_kind_is_sent_delivered_and_acknowledged() {
     assert_eq!(attachments[0].content, b"%PDF-1.4 voorbeeld");
     school_vo.ack(&sent.message_id).await.unwrap();
 
-    // Consultatieverzoek SWV -> JGT, and the JGT's reply back.
+    // Consultatieverzoek SWV -> JGT under the parents' consent, and the
+    // JGT's reply back under the same basis.
+    let consent = swv
+        .grant_consent(fixtures::consent_grant(fixtures::BSN[2]))
+        .await
+        .unwrap()
+        .consent_id;
     let request = swv
-        .send(fixtures::consult("req-1", &gw.oin(org::JGT), CONSENT_ID))
+        .send(fixtures::consult("req-1", &gw.oin(org::JGT), &consent))
         .await
         .unwrap();
     let got = jgt.pull(1, Duration::ZERO, Duration::ZERO).await.unwrap();
@@ -103,7 +109,6 @@ async fn every_kind_is_sent_delivered_and_acknowledged() {
             "ans-1",
             &gw.oin(org::SWV),
             &request.message_id,
-            CONSENT_ID,
         ))
         .await
         .unwrap();
@@ -263,7 +268,7 @@ async fn each_validation_rule_is_refused_by_field_and_nothing_is_stored() {
     );
     push(
         s(),
-        &|r| r.in_reply_to = CONSENT_ID.into(),
+        &|r| r.in_reply_to = UNKNOWN_CONSENT_ID.into(),
         Code::InvalidArgument,
         "in_reply_to: only a consultatieantwoord",
     );
@@ -402,7 +407,11 @@ async fn the_routing_policy_refuses_by_rule() {
     assert_eq!(
         code_of(
             operator
-                .send(fixtures::consult("r4", &gw.oin(org::JGT), CONSENT_ID))
+                .send(fixtures::consult(
+                    "r4",
+                    &gw.oin(org::JGT),
+                    UNKNOWN_CONSENT_ID
+                ))
                 .await
         ),
         Code::PermissionDenied
@@ -410,7 +419,11 @@ async fn the_routing_policy_refuses_by_rule() {
     // Nobody sends to itself.
     let status = status_of(
         school
-            .send(fixtures::consult("r5", &gw.oin(org::SCHOOL_PO), CONSENT_ID))
+            .send(fixtures::consult(
+                "r5",
+                &gw.oin(org::SCHOOL_PO),
+                UNKNOWN_CONSENT_ID,
+            ))
             .await,
     );
     assert!(
@@ -422,8 +435,13 @@ async fn the_routing_policy_refuses_by_rule() {
     // A reply answers a request the replier received, and goes to its sender only.
     let swv = gw.client(org::SWV).await;
     let jgt = gw.client(org::JGT).await;
+    let consent = swv
+        .grant_consent(fixtures::consent_grant(fixtures::BSN[2]))
+        .await
+        .unwrap()
+        .consent_id;
     let req = swv
-        .send(fixtures::consult("q", &gw.oin(org::JGT), CONSENT_ID))
+        .send(fixtures::consult("q", &gw.oin(org::JGT), &consent))
         .await
         .unwrap();
     let status = status_of(
@@ -431,7 +449,6 @@ async fn the_routing_policy_refuses_by_rule() {
             "a1",
             &gw.oin(org::SCHOOL_PO),
             &req.message_id,
-            CONSENT_ID,
         ))
         .await,
     );
@@ -443,7 +460,7 @@ async fn the_routing_policy_refuses_by_rule() {
         "{}",
         status.message()
     );
-    let gemeente_reply = fixtures::reply("a2", &gw.oin(org::SWV), &req.message_id, CONSENT_ID);
+    let gemeente_reply = fixtures::reply("a2", &gw.oin(org::SWV), &req.message_id);
     let status = status_of(gemeente.send(gemeente_reply).await);
     assert!(
         status.message().contains("that the sender received"),
@@ -454,17 +471,11 @@ async fn the_routing_policy_refuses_by_rule() {
         "a3",
         &gw.oin(org::SWV),
         "0190b2a4-0000-7000-8000-000000000000",
-        CONSENT_ID,
     );
     assert_eq!(code_of(jgt.send(unknown).await), Code::PermissionDenied);
-    jgt.send(fixtures::reply(
-        "a4",
-        &gw.oin(org::SWV),
-        &req.message_id,
-        CONSENT_ID,
-    ))
-    .await
-    .unwrap();
+    jgt.send(fixtures::reply("a4", &gw.oin(org::SWV), &req.message_id))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch; one file per command group.
 
 mod admin;
+mod consent;
 mod directory;
 mod inbox;
 mod output;
@@ -60,6 +61,9 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Register, revoke and list consents.
+    #[command(subcommand)]
+    Consent(consent::ConsentCommand),
     /// Manage participants (operators only).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -105,6 +109,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Inbox(c) => inbox::run(c, &client, out).await,
         Command::Status { id } => status::status(&id, &client, out).await,
         Command::Receipts { after, follow } => status::receipts(after, follow, &client, out).await,
+        Command::Consent(c) => consent::run(c, &client, out).await,
         Command::Admin(c) => admin::run(c, &client, out).await,
     }
 }

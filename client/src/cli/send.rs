@@ -181,9 +181,12 @@ fn attachment(spec: &str) -> anyhow::Result<pb::Attachment> {
     Ok(schakel_client::attachment(name, &media, content))
 }
 
-fn legal_basis(common: &Common) -> anyhow::Result<Option<pb::LegalBasis>> {
+/// The legal basis from the flags. A reply names none: it travels under the
+/// basis of the request it answers.
+fn legal_basis(common: &Common, is_reply: bool) -> anyhow::Result<Option<pb::LegalBasis>> {
     use pb::legal_basis::Basis;
     let basis = match (&common.consent, &common.legal_basis) {
+        (None, None) if is_reply => return Ok(None),
         (Some(id), _) => Basis::ConsentId(id.clone()),
         (None, Some(name)) => Basis::Statutory(
             pb::StatutoryBasis::from_str_name(&format!("STATUTORY_BASIS_{}", name.to_ascii_uppercase()))
@@ -291,7 +294,9 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
         .iter()
         .map(|a| attachment(a))
         .collect::<Result<_, _>>()?;
+    let legal_basis = legal_basis(&common, !in_reply_to.is_empty())?;
     Ok(pb::SendRequest {
+        legal_basis,
         client_reference: common
             .reference
             .clone()
@@ -299,7 +304,6 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
         recipient_oin: common.to.clone(),
         case_id: common.case.clone(),
         in_reply_to,
-        legal_basis: legal_basis(&common)?,
         expires_at: None,
         payload: Some(pb::Payload {
             body: Some(body),

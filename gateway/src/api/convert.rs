@@ -170,3 +170,17 @@ pub fn duration(
         Some(d) => Ok(std::time::Duration::new(d.seconds as u64, d.nanos as u32)),
     }
 }
+
+/// The message kind of a wire value; `field` names it in the error.
+pub fn kind_from_pb(field: &str, value: i32) -> Result<crate::message::Kind, Status> {
+    use crate::message::Kind;
+    match pb::MessageKind::try_from(value) {
+        Ok(pb::MessageKind::Signalering) => Ok(Kind::Signalering),
+        Ok(pb::MessageKind::Overdrachtsdossier) => Ok(Kind::Overdrachtsdossier),
+        Ok(pb::MessageKind::Consultatieverzoek) => Ok(Kind::Consultatieverzoek),
+        Ok(pb::MessageKind::Consultatieantwoord) => Ok(Kind::Consultatieantwoord),
+        _ => Err(Status::invalid_argument(format!(
+            "{field}: must be signalering, overdrachtsdossier, consultatieverzoek or consultatieantwoord"
+        ))),
+    }
+}

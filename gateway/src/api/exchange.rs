@@ -9,11 +9,12 @@ use schakel_proto::v1::exchange_server::Exchange as ExchangeApi;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::convert::{delivery_to_pb, duration, kind_to_pb};
+use super::convert::{delivery_to_pb, duration, kind_to_pb, timestamp_ms};
 use super::{BoxStream, internal};
 use crate::exchange::{Exchange, ExchangeError};
 use crate::identity::Caller;
 use crate::message::State;
+use crate::notify::WithdrawalNotice;
 use crate::store::receipt_status;
 
 /// Longest a Pull may wait for an empty inbox.
@@ -48,6 +49,16 @@ pub fn status(e: ExchangeError) -> Status {
         e @ (ExchangeError::Store(_) | ExchangeError::Directory(_) | ExchangeError::Decrypt(_)) => {
             internal(e)
         }
+    }
+}
+
+fn withdrawal_event(notice: WithdrawalNotice) -> pb::InboxEvent {
+    pb::InboxEvent {
+        event: Some(pb::inbox_event::Event::Withdrawal(pb::Withdrawal {
+            message_id: notice.message_id,
+            reason: format!("{}; delete what you hold of this message", notice.reason),
+            time: Some(timestamp_ms(notice.time_ms)),
+        })),
     }
 }
 
@@ -121,10 +132,16 @@ impl ExchangeApi for ExchangeService {
             .map_err(status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let exchange = self.exchange.clone();
+        let mut withdrawals = exchange.notifier().withdrawals(&me);
         tokio::spawn(async move {
             loop {
                 if tx.is_closed() {
                     break;
+                }
+                while let Ok(notice) = withdrawals.try_recv() {
+                    if tx.send(Ok(withdrawal_event(notice))).await.is_err() {
+                        return;
+                    }
                 }
                 let held = match exchange.leased_count(&me).await {
                     Ok(n) => n,
@@ -148,6 +165,11 @@ impl ExchangeApi for ExchangeService {
                 if got.is_empty() {
                     tokio::select! {
                         _ = exchange.wait_for_inbox(&me) => {}
+                        Ok(notice) = withdrawals.recv() => {
+                            if tx.send(Ok(withdrawal_event(notice))).await.is_err() {
+                                return;
+                            }
+                        }
                         _ = tx.closed() => break,
                     }
                     continue;
@@ -178,15 +200,21 @@ impl ExchangeApi for ExchangeService {
             .ack(&me, &r.message_id)
             .await
             .map_err(status)?;
-        let outcome = if ended.state == State::Withdrawn {
-            pb::AckOutcome::Withdrawn
+        let (outcome, detail) = if ended.state == State::Withdrawn {
+            (
+                pb::AckOutcome::Withdrawn,
+                format!(
+                    "{}; the message was withdrawn after you received it: delete what you hold of it",
+                    ended.detail
+                ),
+            )
         } else {
-            pb::AckOutcome::Delivered
+            (pb::AckOutcome::Delivered, ended.detail)
         };
         Ok(Response::new(pb::AckResponse {
             outcome: outcome as i32,
             receipt: Some(ended.receipt),
-            detail: ended.detail,
+            detail,
         }))
     }
 

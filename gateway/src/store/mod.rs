@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use schakel_proto::v1 as pb;
 
 use crate::audit;
+use crate::consent::ConsentRecord;
 use crate::directory::Participant;
 use crate::message::{MessageRecord, State};
 
@@ -131,7 +132,7 @@ pub enum Finished {
 }
 
 /// What a sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct SweepReport {
     /// Leases that ran out; their messages are back in their inboxes.
     pub requeued: usize,
@@ -141,6 +142,38 @@ pub struct SweepReport {
     pub purged: usize,
     /// Recipients whose inbox got a message back, to wake their waiters.
     pub woken_recipients: Vec<String>,
+    /// Messages withdrawn because their consent lapsed.
+    pub withdrawn: Vec<Withdrawn>,
+}
+
+/// A message withdrawn because its consent was revoked or lapsed.
+#[derive(Debug, Clone)]
+pub struct Withdrawn {
+    /// The message, now Withdrawn, its payload destroyed.
+    pub record: MessageRecord,
+    /// Whether the recipient held it on a lease: then the recipient must be
+    /// told to delete what it has.
+    pub was_leased: bool,
+    /// The sender's WITHDRAWN receipt.
+    pub receipt: pb::Receipt,
+}
+
+/// What [`Store::revoke_consent`] did.
+#[derive(Debug, Clone)]
+pub enum Revoked {
+    /// No consent with that id.
+    NotFound,
+    /// Registered by another organisation.
+    NotYours,
+    /// Revoked now; these undelivered messages were withdrawn.
+    Done {
+        /// The consent, revoked.
+        consent: Box<ConsentRecord>,
+        /// The messages withdrawn.
+        withdrawn: Vec<Withdrawn>,
+    },
+    /// It was already revoked.
+    Already(Box<ConsentRecord>),
 }
 
 /// Figures of one recipient's inbox.
@@ -184,12 +217,39 @@ pub trait Store: Send + Sync + 'static {
         signer: &dyn ReceiptSigner,
     ) -> Result<AcceptOutcome, StoreError>;
 
+    /// Registers a consent with its audit entry.
+    async fn grant_consent(
+        &self,
+        consent: &ConsentRecord,
+        audit: audit::Draft,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// One consent.
+    async fn consent(&self, consent_id: &str) -> Result<Option<ConsentRecord>, StoreError>;
+
+    /// The consents an organisation registered, newest first.
+    async fn consents_of(&self, oin: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+
+    /// Revokes a consent registered by `by`, and in the same step withdraws
+    /// every undelivered message under it: payload destroyed, WITHDRAWN
+    /// receipt, audit entries.
+    async fn revoke_consent(
+        &self,
+        consent_id: &str,
+        by: &str,
+        reason: &str,
+        now_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<Revoked, StoreError>;
+
     /// Appends audit entries that go with no state change (a refused send).
     async fn append_audit(&self, drafts: Vec<audit::Draft>, now_ms: i64) -> Result<(), StoreError>;
 
     /// Leases up to `max` messages of `recipient`'s inbox, oldest first, until
     /// `now_ms + lease_ms`. Messages found past their expiry on the way are
-    /// expired instead.
+    /// expired instead, and messages whose consent no longer holds are
+    /// withdrawn instead (consent is checked again at delivery).
     async fn lease(
         &self,
         recipient: &str,
@@ -213,7 +273,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Finished, StoreError>;
 
     /// Returns expired leases to their inboxes, expires undelivered messages
-    /// past their expiry, and destroys payloads whose retention has passed.
+    /// past their expiry, withdraws undelivered messages whose consent
+    /// lapsed, and destroys payloads whose retention has passed.
     async fn sweep(
         &self,
         now_ms: i64,

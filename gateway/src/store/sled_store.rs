@@ -26,6 +26,10 @@
 //! | `s` | id, cursor | receipt (protobuf): one message's receipts |
 //! | `a` | sequence | audit entry (JSON) |
 //! | `c` | recipient | ready and leased counts |
+//! | `C` | consent id | consent (JSON) |
+//! | `n` | registering OIN, consent id | (): an organisation's consents |
+//! | `w` | consent id, message id | (): the messages under a consent |
+//! | `e` | valid-until ms, consent id | (): consents by end of validity |
 //! | `M` | name | counters |
 
 use std::collections::HashMap;
@@ -43,8 +47,11 @@ use super::{
     AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, ReceiptSigner, Store,
     StoreError, SweepReport, receipt_status,
 };
+use super::{Revoked, Withdrawn};
 use crate::audit::{self, Action, Entry, GATEWAY_ACTOR, GENESIS_HASH};
+use crate::consent::ConsentRecord;
 use crate::directory::Participant;
+use crate::message::LegalBasis;
 use crate::message::{MessageRecord, State};
 
 const TREE: &str = "schakel";
@@ -61,6 +68,10 @@ const RECEIPT_BY_MESSAGE: u8 = b's';
 const AUDIT: u8 = b'a';
 const COUNTS: u8 = b'c';
 const META: u8 = b'M';
+const CONSENT: u8 = b'C';
+const CONSENT_BY_ORG: u8 = b'n';
+const MESSAGES_UNDER_CONSENT: u8 = b'w';
+const CONSENT_END: u8 = b'e';
 const COUNTERS: &[u8] = b"counters";
 
 /// How many items one sweep handles per kind, to bound the time the writer
@@ -306,7 +317,7 @@ impl<'a> Step<'a> {
     }
 
     /// Destroys a finished message's payload.
-    fn purge(&mut self, r: &mut MessageRecord) {
+    fn purge(&mut self, r: &mut MessageRecord, detail: &str) {
         if let Some(at) = r.final_at_ms {
             self.remove(key(PURGE, &[&ms(at), r.id.as_bytes()]));
         }
@@ -323,9 +334,71 @@ impl<'a> Step<'a> {
             kind: Some(r.kind),
             child_ref: r.child_ref.clone(),
             legal_basis: None,
-            detail: "payload destroyed after its retention period".into(),
+            detail: detail.into(),
         });
         self.put_record(r);
+    }
+
+    /// A consent as this step sees it.
+    fn consent(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+        let k = key(CONSENT, &[id.as_bytes()]);
+        match self.tree.get(&k).map_err(engine)? {
+            Some(v) => Ok(Some(decode(&k, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Withdraws one undelivered message: WITHDRAWN receipt, audit entry, and
+    /// the payload destroyed at once.
+    fn withdraw(
+        &mut self,
+        r: &mut MessageRecord,
+        actor: &str,
+        detail: &str,
+        signer: &dyn ReceiptSigner,
+    ) -> Withdrawn {
+        let was_leased = r.state == State::Leased;
+        let receipt = self.finalise(
+            r,
+            State::Withdrawn,
+            actor,
+            Action::Withdrawn,
+            detail,
+            signer,
+        );
+        self.purge(r, "payload destroyed: its consent no longer holds");
+        Withdrawn {
+            record: r.clone(),
+            was_leased,
+            receipt,
+        }
+    }
+
+    /// Withdraws every undelivered message under a consent.
+    fn withdraw_under(
+        &mut self,
+        consent_id: &str,
+        actor: &str,
+        detail: &str,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<Vec<Withdrawn>, StoreError> {
+        let keys: Vec<_> = self
+            .tree
+            .scan_prefix(key(MESSAGES_UNDER_CONSENT, &[consent_id.as_bytes()]))
+            .map(|kv| kv.map(|(k, _)| k).map_err(engine))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for k in keys {
+            let id = String::from_utf8_lossy(&k[1 + consent_id.len()..]).into_owned();
+            self.remove(k.to_vec());
+            let Some(mut r) = self.record(&id)? else {
+                continue;
+            };
+            if !r.state.is_final() {
+                out.push(self.withdraw(&mut r, actor, detail, signer));
+            }
+        }
+        Ok(out)
     }
 
     /// Applies the step; returns the counters to keep.
@@ -537,11 +610,97 @@ impl Store for SledStore {
             );
             step.insert(key(EXPIRY, &[&ms(record.expires_at_ms), id]), vec![]);
             step.insert(idem, id);
+            if let LegalBasis::Consent(consent_id) = &record.legal_basis {
+                step.insert(
+                    key(MESSAGES_UNDER_CONSENT, &[consent_id.as_bytes(), id]),
+                    vec![],
+                );
+            }
             step.count(&record.recipient, 1, 0);
             let seq = step.audit(audit);
             let receipt = step.receipt(&record, pb::ReceiptStatus::Accepted, "", seq, signer);
             step.put_record(&record);
             Ok(AcceptOutcome::Accepted(receipt))
+        })
+        .await
+    }
+
+    async fn grant_consent(
+        &self,
+        consent: &ConsentRecord,
+        audit: audit::Draft,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.step(now_ms, |step| {
+            let id = consent.id.as_bytes();
+            step.insert(key(CONSENT, &[id]), encode(consent));
+            step.insert(
+                key(CONSENT_BY_ORG, &[consent.registered_by.as_bytes(), id]),
+                vec![],
+            );
+            step.insert(key(CONSENT_END, &[&ms(consent.valid_until_ms), id]), vec![]);
+            step.audit(audit);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn consent(&self, consent_id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+        Step::new(self.tree(), &Counters::default(), 0).consent(consent_id)
+    }
+
+    async fn consents_of(&self, oin: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        let prefix = key(CONSENT_BY_ORG, &[oin.as_bytes()]);
+        let mut out = Vec::new();
+        for kv in self.tree().scan_prefix(&prefix).rev() {
+            let (k, _) = kv.map_err(engine)?;
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(c) = self.consent(&id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn revoke_consent(
+        &self,
+        consent_id: &str,
+        by: &str,
+        reason: &str,
+        now_ms: i64,
+        signer: &dyn ReceiptSigner,
+    ) -> Result<Revoked, StoreError> {
+        self.step(now_ms, |step| {
+            let Some(mut c) = step.consent(consent_id)? else {
+                return Ok(Revoked::NotFound);
+            };
+            if c.registered_by != by {
+                return Ok(Revoked::NotYours);
+            }
+            if c.revoked_at_ms.is_some() {
+                return Ok(Revoked::Already(Box::new(c)));
+            }
+            c.revoked_at_ms = Some(now_ms);
+            c.revoke_reason = reason.to_owned();
+            step.insert(key(CONSENT, &[consent_id.as_bytes()]), encode(&c));
+            step.remove(key(
+                CONSENT_END,
+                &[&ms(c.valid_until_ms), consent_id.as_bytes()],
+            ));
+            step.audit(audit::Draft {
+                actor: by.to_owned(),
+                action: Some(Action::ConsentRevoked),
+                child_ref: Some(c.child_ref.clone()),
+                legal_basis: Some(LegalBasis::Consent(c.id.clone())),
+                detail: reason.to_owned(),
+                ..audit::Draft::default()
+            });
+            let detail = format!("consent {consent_id} revoked: {reason}");
+            let withdrawn = step.withdraw_under(consent_id, by, &detail, signer)?;
+            Ok(Revoked::Done {
+                consent: Box::new(c),
+                withdrawn,
+            })
         })
         .await
     }
@@ -566,6 +725,7 @@ impl Store for SledStore {
     ) -> Result<Vec<Leased>, StoreError> {
         self.step(now_ms, |step| {
             let mut leased = Vec::new();
+            let mut withdrawn = Vec::new();
             for kv in step.tree.scan_prefix(key(INBOX, &[recipient.as_bytes()])) {
                 if leased.len() >= max {
                     break;
@@ -590,6 +750,21 @@ impl Store for SledStore {
                         signer,
                     );
                     continue;
+                }
+                if let LegalBasis::Consent(consent_id) = &r.legal_basis {
+                    let problem = match step.consent(consent_id)? {
+                        None => Some(format!("consent {consent_id} is not registered")),
+                        Some(c) => c.unusable(now_ms),
+                    };
+                    if let Some(problem) = problem {
+                        withdrawn.push(step.withdraw(
+                            &mut r,
+                            GATEWAY_ACTOR,
+                            &format!("checked at delivery: {problem}"),
+                            signer,
+                        ));
+                        continue;
+                    }
                 }
                 let Some(payload) = step
                     .tree
@@ -627,6 +802,12 @@ impl Store for SledStore {
                     sealed_payload: payload.to_vec(),
                 });
             }
+            if !withdrawn.is_empty() {
+                tracing::info!(
+                    count = withdrawn.len(),
+                    "withdrew messages whose consent no longer holds"
+                );
+            }
             Ok(leased)
         })
         .await
@@ -661,6 +842,18 @@ impl Store for SledStore {
                 ),
             };
             if r.state.is_final() {
+                if r.state == State::Withdrawn && outcome == Outcome::Delivered {
+                    step.audit(audit::Draft {
+                        actor: recipient.to_owned(),
+                        action: Some(Action::Withdrawn),
+                        message_id: r.id.clone(),
+                        counterpart: r.sender.clone(),
+                        kind: Some(r.kind),
+                        child_ref: r.child_ref.clone(),
+                        legal_basis: Some(r.legal_basis.clone()),
+                        detail: "acknowledged after withdrawal: the recipient was told to delete its copy".into(),
+                    });
+                }
                 let receipt = self.last_receipt(message_id, receipt_status(r.state))?;
                 let same = r.state == state;
                 return Ok(match (same, receipt) {
@@ -676,7 +869,7 @@ impl Store for SledStore {
             }
             let receipt = step.finalise(&mut r, state, recipient, action, &detail, signer);
             if retention_ms <= 0 {
-                step.purge(&mut r);
+                step.purge(&mut r, "payload destroyed at delivery (retention 0)");
             }
             Ok(Finished::Done {
                 record: Box::new(r),
@@ -754,6 +947,26 @@ impl Store for SledStore {
                 );
                 report.expired += 1;
             }
+            let ends: Vec<_> = step
+                .tree
+                .scan_prefix([CONSENT_END])
+                .take(SWEEP_BATCH)
+                .map(|kv| kv.map_err(engine))
+                .collect::<Result<_, _>>()?;
+            for (k, _) in ends {
+                if read_u64(&k[1..9]) as i64 > now_ms {
+                    break;
+                }
+                let consent_id = String::from_utf8_lossy(&k[9..]).into_owned();
+                step.remove(k.to_vec());
+                let detail = format!("consent {consent_id} lapsed");
+                report.withdrawn.extend(step.withdraw_under(
+                    &consent_id,
+                    GATEWAY_ACTOR,
+                    &detail,
+                    signer,
+                )?);
+            }
             let purge_keys: Vec<_> = step
                 .tree
                 .scan_prefix([PURGE])
@@ -770,7 +983,7 @@ impl Store for SledStore {
                     continue;
                 };
                 if !r.payload_purged {
-                    step.purge(&mut r);
+                    step.purge(&mut r, "payload destroyed after its retention period");
                     report.purged += 1;
                 }
             }

@@ -1,0 +1,219 @@
+//! `schakel consent grant|revoke|list`: register the consent you obtained,
+//! and withdraw it when the parents (or the young person) do.
+
+use clap::Subcommand;
+use schakel_client::Client;
+use schakel_client::proto as pb;
+use serde_json::json;
+
+use super::Output;
+use super::directory::parse_kind;
+use super::output::{enum_name, kind_name, time_text};
+
+/// Consent commands.
+#[derive(Subcommand)]
+pub enum ConsentCommand {
+    /// Register a consent; prints its id, to name in `send --consent ID`.
+    Grant {
+        /// The child's BSN.
+        #[arg(long)]
+        child: String,
+        /// The child's date of birth, YYYY-MM-DD (the age decides who consents).
+        #[arg(long)]
+        birth_date: String,
+        /// Who consented: parents (under 12), child (12 to 15: parents and child), youth (16 and older).
+        #[arg(long)]
+        by: String,
+        /// A recipient: an OIN, or a kind (school, swv, jgt, gemeente). Repeatable.
+        #[arg(long = "recipient", required = true)]
+        recipients: Vec<String>,
+        /// Message kinds covered, comma-separated: signalering, overdrachtsdossier, consultatieverzoek.
+        #[arg(long, value_delimiter = ',', required = true)]
+        kinds: Vec<String>,
+        /// The purpose, as told to the parents.
+        #[arg(long)]
+        purpose: String,
+        /// Last day of validity, YYYY-MM-DD.
+        #[arg(long)]
+        until: String,
+        /// First day of validity, YYYY-MM-DD (default now).
+        #[arg(long)]
+        from: Option<String>,
+        /// The day the consent was given, YYYY-MM-DD (default today).
+        #[arg(long, default_value = "")]
+        given_on: String,
+    },
+    /// Revoke a consent you registered: undelivered messages under it are withdrawn at once.
+    Revoke {
+        /// The consent id.
+        id: String,
+        /// Why (no personal data).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Your consents.
+    List {
+        /// Only for this child (BSN).
+        #[arg(long, default_value = "")]
+        child: String,
+        /// Only in this state: pending, active, revoked, lapsed.
+        #[arg(long)]
+        status: Option<String>,
+    },
+}
+
+const DATE: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// The start (`end` false) or the end (`end` true) of a day, UTC.
+fn day(field: &str, value: &str, end: bool) -> anyhow::Result<prost_types::Timestamp> {
+    let date = time::Date::parse(value, DATE)
+        .map_err(|_| anyhow::anyhow!("--{field} {value:?}: write YYYY-MM-DD"))?;
+    let t = if end {
+        date.with_hms(23, 59, 59)?
+    } else {
+        date.midnight()
+    };
+    Ok(prost_types::Timestamp {
+        seconds: t.assume_utc().unix_timestamp(),
+        nanos: 0,
+    })
+}
+
+fn message_kind(name: &str) -> anyhow::Result<i32> {
+    pb::MessageKind::from_str_name(&format!(
+        "MESSAGE_KIND_{}",
+        name.trim().to_ascii_uppercase()
+    ))
+    .filter(|k| *k != pb::MessageKind::Unspecified)
+    .map(|k| k as i32)
+    .ok_or_else(|| anyhow::anyhow!("--kinds: unknown kind {name:?}"))
+}
+
+fn giver(by: &str) -> anyhow::Result<pb::ConsentGiver> {
+    Ok(match by {
+        "parents" => pb::ConsentGiver::Parents,
+        "child" | "parents_and_child" => pb::ConsentGiver::ParentsAndChild,
+        "youth" | "young_person" => pb::ConsentGiver::YoungPerson,
+        other => anyhow::bail!("--by {other:?}: use parents, child or youth"),
+    })
+}
+
+fn record_json(c: &pb::ConsentRecord) -> serde_json::Value {
+    json!({
+        "consent_id": c.consent_id,
+        "status": enum_name(pb::ConsentStatus::try_from(c.status).unwrap_or_default().as_str_name(), "CONSENT_STATUS_"),
+        "given_by": enum_name(pb::ConsentGiver::try_from(c.given_by).unwrap_or_default().as_str_name(), "CONSENT_GIVER_"),
+        "given_on": c.given_on,
+        "child_ref": c.child_ref,
+        "recipient_oins": c.recipient_oins,
+        "recipient_kinds": c.recipient_kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
+        "message_kinds": c.message_kinds.iter().map(|k| enum_name(pb::MessageKind::try_from(*k).unwrap_or_default().as_str_name(), "MESSAGE_KIND_")).collect::<Vec<_>>(),
+        "purpose": c.purpose,
+        "valid_from": time_text(c.valid_from),
+        "valid_until": time_text(c.valid_until),
+        "revoked_at": c.revoked_at.map(|t| time_text(Some(t))),
+        "revoke_reason": c.revoke_reason,
+    })
+}
+
+fn record_line(c: &pb::ConsentRecord) -> String {
+    let v = record_json(c);
+    let mut line = format!(
+        "{}  {:<8} by {}  until {}  for {} {}  ({})",
+        c.consent_id,
+        v["status"].as_str().unwrap_or_default(),
+        v["given_by"].as_str().unwrap_or_default(),
+        v["valid_until"].as_str().unwrap_or_default(),
+        v["message_kinds"],
+        [
+            c.recipient_oins.clone(),
+            v["recipient_kinds"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|k| k.as_str().map(String::from))
+                    .collect())
+                .unwrap_or_default()
+        ]
+        .concat()
+        .join(", "),
+        c.purpose
+    );
+    if !c.revoke_reason.is_empty() {
+        line.push_str(&format!("  revoked: {}", c.revoke_reason));
+    }
+    line
+}
+
+pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    match command {
+        ConsentCommand::Grant {
+            child,
+            birth_date,
+            by,
+            recipients,
+            kinds,
+            purpose,
+            until,
+            from,
+            given_on,
+        } => {
+            let (oins, kinds_of_org): (Vec<_>, Vec<_>) = recipients
+                .into_iter()
+                .partition(|r| r.chars().all(|c| c.is_ascii_digit()));
+            let request = pb::GrantConsentRequest {
+                bsn: child,
+                birth_date,
+                given_by: giver(&by)? as i32,
+                given_on,
+                recipient_oins: oins,
+                recipient_kinds: kinds_of_org
+                    .iter()
+                    .map(|k| parse_kind(k).map(|k| k as i32))
+                    .collect::<Result<_, _>>()?,
+                message_kinds: kinds
+                    .iter()
+                    .map(|k| message_kind(k))
+                    .collect::<Result<_, _>>()?,
+                purpose,
+                valid_from: from.as_deref().map(|f| day("from", f, false)).transpose()?,
+                valid_until: Some(day("until", &until, true)?),
+            };
+            let record = client.grant_consent(request).await?;
+            out.record(record_json(&record), || {
+                format!(
+                    "consent {} registered\n{}",
+                    record.consent_id,
+                    record_line(&record)
+                )
+            });
+        }
+        ConsentCommand::Revoke { id, reason } => {
+            let record = client.revoke_consent(&id, &reason).await?;
+            out.record(record_json(&record), || {
+                format!(
+                    "consent {} revoked; undelivered messages under it were withdrawn\n{}",
+                    record.consent_id,
+                    record_line(&record)
+                )
+            });
+        }
+        ConsentCommand::List { child, status } => {
+            let status = match status.as_deref() {
+                None => pb::ConsentStatus::Unspecified,
+                Some(s) => pb::ConsentStatus::from_str_name(&format!(
+                    "CONSENT_STATUS_{}",
+                    s.to_ascii_uppercase()
+                ))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--status {s:?}: use pending, active, revoked or lapsed")
+                })?,
+            };
+            for c in client.list_consents(&child, status).await? {
+                out.record(record_json(&c), || record_line(&c));
+            }
+        }
+    }
+    Ok(())
+}
