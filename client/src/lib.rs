@@ -12,12 +12,15 @@ use std::time::Duration;
 
 use schakel_proto::v1 as pb;
 use schakel_proto::v1::admin_client::AdminClient;
+use schakel_proto::v1::audit_client::AuditClient;
 use schakel_proto::v1::consent_client::ConsentClient;
 use schakel_proto::v1::directory_client::DirectoryClient;
 use schakel_proto::v1::exchange_client::ExchangeClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use schakel_proto::v1 as proto;
+
+pub mod audit_file;
 
 /// The gateway address used when none is given: the embedded default of
 /// `schakel-gateway`.
@@ -356,6 +359,46 @@ impl Client {
             status: status as i32,
         };
         Ok(self.consent().list(request).await?.into_inner().consents)
+    }
+
+    /// The raw Audit client (operators only).
+    pub fn audit(&self) -> AuditClient<Channel> {
+        AuditClient::new(self.channel.clone())
+    }
+
+    /// Audit entries matching a query, streamed in sequence order.
+    pub async fn audit_query(
+        &self,
+        request: pb::AuditQueryRequest,
+    ) -> Result<tonic::Streaming<pb::AuditEntry>, ClientError> {
+        Ok(self.audit().query(request).await?.into_inner())
+    }
+
+    /// Has the gateway verify its chain over a range (0, 0: all).
+    pub async fn audit_verify(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<pb::AuditVerifyResponse, ClientError> {
+        let request = pb::AuditVerifyRequest {
+            from_sequence: from,
+            to_sequence: to,
+        };
+        Ok(self.audit().verify(request).await?.into_inner())
+    }
+
+    /// The chain over a range (0, 0: all) as export records: the range first,
+    /// then entries and checkpoints in order.
+    pub async fn audit_export(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<tonic::Streaming<pb::AuditExportRecord>, ClientError> {
+        let request = pb::AuditExportRequest {
+            from_sequence: from,
+            to_sequence: to,
+        };
+        Ok(self.audit().export(request).await?.into_inner())
     }
 
     /// The raw Directory client, for calls without a typed wrapper.

@@ -58,6 +58,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// Which statutory bases carry which kinds.
     pub statutes: StatutesConfig,
+    /// Audit checkpoints and retention.
+    pub audit: AuditConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -100,6 +102,18 @@ pub struct RouteConfig {
     pub from: Vec<crate::directory::OrgKind>,
     /// Organisation kinds that may receive.
     pub to: Vec<crate::directory::OrgKind>,
+}
+
+/// Audit checkpoints and retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// New entries after which a checkpoint is signed.
+    pub checkpoint_every: u64,
+    /// Seconds after which a checkpoint is signed anyway.
+    pub checkpoint_interval_secs: u64,
+    /// Days the log is kept.
+    pub retention_days: u64,
 }
 
 /// What one statutory basis may carry.
@@ -288,6 +302,11 @@ impl Config {
         if x.default_lease_secs == 0 || x.default_lease_secs > x.max_lease_secs {
             return Err(invalid(
                 "exchange.default_lease_secs must be 1 to max_lease_secs",
+            ));
+        }
+        if self.audit.checkpoint_every == 0 || self.audit.checkpoint_interval_secs == 0 {
+            return Err(invalid(
+                "audit.checkpoint_every and audit.checkpoint_interval_secs must be at least 1",
             ));
         }
         if x.sweep_interval_ms == 0 {

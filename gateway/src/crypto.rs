@@ -118,6 +118,21 @@ impl SigningKey {
         Ok(Self { pair })
     }
 
+    /// The public key of the signing key in a data folder, without creating
+    /// one: for verifying a stopped gateway's log.
+    pub fn public_key_in(data_dir: &Path) -> Result<Vec<u8>, KeyError> {
+        let path = data_dir.join(SIGNING_KEY_FILE);
+        let pkcs8 = std::fs::read(&path).map_err(|source| KeyError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::Invalid {
+            path,
+            what: "Ed25519 PKCS#8 key",
+        })?;
+        Ok(pair.public_key().as_ref().to_vec())
+    }
+
     /// The raw 32-byte public key.
     pub fn public_key(&self) -> &[u8] {
         self.pair.public_key().as_ref()

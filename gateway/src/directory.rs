@@ -338,6 +338,21 @@ fn now_secs() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The audit entry of a directory change.
+fn change_entry(actor: &str, p: &Participant, detail: String) -> crate::audit::Draft {
+    crate::audit::Draft {
+        actor: actor.to_owned(),
+        action: Some(crate::audit::Action::DirectoryChanged),
+        counterpart: p.oin.clone(),
+        detail,
+        ..crate::audit::Draft::default()
+    }
+}
+
 impl Directory {
     /// A directory backed by `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -350,7 +365,12 @@ impl Directory {
         let mut added = 0;
         for mut p in participants {
             p.updated_at = now_secs();
-            if self.store.insert_participant(&p).await? {
+            let draft = change_entry(
+                crate::audit::GATEWAY_ACTOR,
+                &p,
+                "added from the directory file".into(),
+            );
+            if self.store.insert_participant(&p, draft, now_ms()).await? {
                 added += 1;
             }
         }
@@ -380,13 +400,18 @@ impl Directory {
             .collect())
     }
 
-    /// Adds a new participant.
-    pub async fn add(&self, mut p: Participant) -> Result<Participant, DirectoryError> {
+    /// Adds a new participant; `actor` is the operator.
+    pub async fn add(
+        &self,
+        actor: &str,
+        mut p: Participant,
+    ) -> Result<Participant, DirectoryError> {
         p.validate()?;
         p.status = Status::Active;
         p.suspended_reason.clear();
         p.updated_at = now_secs();
-        if !self.store.insert_participant(&p).await? {
+        let draft = change_entry(actor, &p, format!("added as {}: {}", p.kind, p.name));
+        if !self.store.insert_participant(&p, draft, now_ms()).await? {
             return Err(DirectoryError::Exists(p.oin));
         }
         Ok(p)
@@ -394,9 +419,15 @@ impl Directory {
 
     /// Replaces name, kind, codes and pins of an existing participant; its
     /// status stays as it is.
-    pub async fn update(&self, p: Participant) -> Result<Participant, DirectoryError> {
+    pub async fn update(&self, actor: &str, p: Participant) -> Result<Participant, DirectoryError> {
         p.validate()?;
-        self.change(&p.oin.clone(), move |cur| {
+        let detail = format!(
+            "changed: {} ({}), {} pinned certificates",
+            p.name,
+            p.kind,
+            p.pinned_cert_sha256.len()
+        );
+        self.change(actor, &p.oin.clone(), detail, move |cur| {
             cur.name = p.name;
             cur.kind = p.kind;
             cur.codes = p.codes;
@@ -406,13 +437,18 @@ impl Directory {
     }
 
     /// Suspends a participant; it is refused from its next call on.
-    pub async fn suspend(&self, oin: &str, reason: &str) -> Result<Participant, DirectoryError> {
+    pub async fn suspend(
+        &self,
+        actor: &str,
+        oin: &str,
+        reason: &str,
+    ) -> Result<Participant, DirectoryError> {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 256 {
             return Err(invalid("reason", "must be 1 to 256 characters").into());
         }
         let reason = reason.to_owned();
-        self.change(oin, move |cur| {
+        self.change(actor, oin, format!("suspended: {reason}"), move |cur| {
             cur.status = Status::Suspended;
             cur.suspended_reason = reason;
         })
@@ -420,8 +456,8 @@ impl Directory {
     }
 
     /// Lifts a suspension.
-    pub async fn reinstate(&self, oin: &str) -> Result<Participant, DirectoryError> {
-        self.change(oin, |cur| {
+    pub async fn reinstate(&self, actor: &str, oin: &str) -> Result<Participant, DirectoryError> {
+        self.change(actor, oin, "reinstated".into(), |cur| {
             cur.status = Status::Active;
             cur.suspended_reason.clear();
         })
@@ -430,7 +466,9 @@ impl Directory {
 
     async fn change(
         &self,
+        actor: &str,
         oin: &str,
+        detail: String,
         edit: impl FnOnce(&mut Participant),
     ) -> Result<Participant, DirectoryError> {
         let mut cur = self
@@ -440,7 +478,8 @@ impl Directory {
             .ok_or_else(|| DirectoryError::NotFound(oin.to_owned()))?;
         edit(&mut cur);
         cur.updated_at = now_secs();
-        self.store.put_participant(&cur).await?;
+        let draft = change_entry(actor, &cur, detail);
+        self.store.put_participant(&cur, draft, now_ms()).await?;
         Ok(cur)
     }
 }

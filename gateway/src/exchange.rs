@@ -23,7 +23,7 @@ use crate::message::{MessageRecord, State};
 use crate::notify::{Notifier, WithdrawalNotice};
 use crate::routing::{Policy, RouteRefused};
 use crate::store::{
-    AcceptOutcome, Finished, Leased, NewMessage, Outcome, ReceiptSigner, Store, StoreError,
+    AcceptOutcome, Finished, Leased, NewMessage, Outcome, Signer, Store, StoreError,
 };
 use crate::validation::{self, ExpiryRule, Refusal};
 
@@ -98,9 +98,9 @@ pub struct Ended {
     pub detail: String,
 }
 
-impl ReceiptSigner for SigningKey {
-    fn sign(&self, receipt: &mut pb::Receipt) {
-        receipt.signature = SigningKey::sign(self, &schakel_proto::receipt::signing_bytes(receipt));
+impl Signer for SigningKey {
+    fn sign_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        self.sign(bytes)
     }
 }
 
@@ -631,25 +631,5 @@ impl Exchange {
             tracing::debug!(?report, "sweep");
         }
         Ok(report)
-    }
-
-    /// Runs [`Exchange::sweep`] every `interval` until `stop` completes.
-    pub async fn run_sweeper(
-        self: Arc<Self>,
-        interval: Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = self.sweep().await {
-                        tracing::error!(error = %e, "sweep failed");
-                    }
-                }
-                _ = stop.changed() => break,
-            }
-        }
     }
 }

@@ -20,6 +20,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use x509_parser::prelude::*;
 
 use crate::directory::{Directory, OrgKind, Participant, check_oin};
+use crate::store::Store;
 
 /// The authenticated organisation behind a call, put into the request's
 /// extensions by [`IdentityLayer`].
@@ -119,19 +120,56 @@ pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, Status> {
 #[derive(Clone)]
 pub struct Resolver {
     directory: Directory,
+    store: Arc<dyn Store>,
+}
+
+/// Why a call was refused, and by whom, when the caller is a known
+/// participant (so that the refusal belongs in the audit log).
+pub struct Refused {
+    /// The status to answer.
+    pub status: Status,
+    /// The participant's OIN, if the certificate named a known one.
+    pub known_oin: Option<String>,
+}
+
+impl From<Status> for Refused {
+    fn from(status: Status) -> Self {
+        Self {
+            status,
+            known_oin: None,
+        }
+    }
 }
 
 impl Resolver {
-    /// A resolver over `directory`.
-    pub fn new(directory: Directory) -> Self {
-        Self { directory }
+    /// A resolver over `directory`, recording refusals of known
+    /// participants in `store`'s audit log.
+    pub fn new(directory: Directory, store: Arc<dyn Store>) -> Self {
+        Self { directory, store }
+    }
+
+    /// Records that a known participant's call to `path` was refused.
+    pub async fn record_refusal(&self, oin: &str, path: &str, message: &str) {
+        let draft = crate::audit::Draft {
+            actor: oin.to_owned(),
+            action: Some(crate::audit::Action::AccessRefused),
+            detail: format!("{path}: {message}"),
+            ..crate::audit::Draft::default()
+        };
+        if let Err(e) = self
+            .store
+            .append_audit(vec![draft], crate::exchange::now_ms())
+            .await
+        {
+            tracing::error!(error = %e, "could not record a refused call in the audit log");
+        }
     }
 
     /// Resolves the leaf certificate of a verified TLS connection.
     pub async fn resolve(
         &self,
         peer_certs: Option<&[CertificateDer<'static>]>,
-    ) -> Result<Caller, Status> {
+    ) -> Result<Caller, Refused> {
         let leaf = peer_certs
             .and_then(|c| c.first())
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
@@ -150,19 +188,23 @@ impl Resolver {
                     id.oin
                 ))
             })?;
+        let known = |status: Status| Refused {
+            status,
+            known_oin: Some(participant.oin.clone()),
+        };
         if !participant.is_active() {
-            return Err(Status::permission_denied(format!(
+            return Err(known(Status::permission_denied(format!(
                 "participant {} ({}) is suspended",
                 participant.name, participant.oin
-            )));
+            ))));
         }
         if !participant.pinned_cert_sha256.is_empty()
             && !participant.pinned_cert_sha256.contains(&id.sha256)
         {
-            return Err(Status::permission_denied(format!(
+            return Err(known(Status::permission_denied(format!(
                 "this certificate (SHA-256 {}) is not one pinned for OIN {}",
                 id.sha256, id.oin
-            )));
+            ))));
         }
         Ok(Caller {
             participant,
@@ -170,6 +212,47 @@ impl Resolver {
             cert_not_after: id.not_after,
         })
     }
+}
+
+/// The path of Exchange.Send, whose refusals the exchange audits itself.
+const SEND_PATH: &str = "/schakel.v1.Exchange/Send";
+
+/// The message of a PERMISSION_DENIED answer, if the response is one.
+fn permission_denied<B>(response: &http::Response<B>) -> Option<String> {
+    let code = response.headers().get("grpc-status")?;
+    if code.as_bytes() != b"7" {
+        return None;
+    }
+    let message = response
+        .headers()
+        .get("grpc-message")
+        .map(|m| percent_decode(m.as_bytes()))
+        .unwrap_or_default();
+    Some(message)
+}
+
+/// Decodes the percent-encoding gRPC uses for `grpc-message`.
+fn percent_decode(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Paths that need a verified certificate but no directory entry: health
@@ -243,14 +326,27 @@ where
                 .extensions()
                 .get::<TlsConnectInfo<TcpConnectInfo>>()
                 .and_then(|info| info.peer_certs());
+            let path = req.uri().path().to_owned();
             match resolver.resolve(certs.as_deref().map(Vec::as_slice)).await {
                 Ok(caller) => {
-                    tracing::debug!(oin = %caller.oin(), path = req.uri().path(), "call");
+                    tracing::debug!(oin = %caller.oin(), %path, "call");
+                    let oin = caller.oin().to_owned();
                     req.extensions_mut().insert(caller);
-                    inner.call(req).await
+                    let response = inner.call(req).await?;
+                    // A refused Send is audited by the exchange with its rule.
+                    if let Some(message) = permission_denied(&response)
+                        && path != SEND_PATH
+                    {
+                        resolver.record_refusal(&oin, &path, &message).await;
+                    }
+                    Ok(response)
                 }
-                Err(status) => {
-                    tracing::info!(path = req.uri().path(), code = ?status.code(), message = status.message(), "call refused");
+                Err(refused) => {
+                    let status = refused.status;
+                    tracing::info!(%path, code = ?status.code(), message = status.message(), "call refused");
+                    if let Some(oin) = refused.known_oin {
+                        resolver.record_refusal(&oin, &path, status.message()).await;
+                    }
                     Ok(status.into_http())
                 }
             }

@@ -30,6 +30,20 @@ enum Command {
     Pki(PkiCommand),
     /// Print the default configuration, with a comment for every field.
     DefaultConfig,
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain and signed checkpoints of a stopped gateway's
+    /// store; names the first altered, missing or reordered entry.
+    Verify {
+        /// The gateway's data folder.
+        #[arg(long, default_value = "schakel-data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -49,6 +63,24 @@ fn main() -> anyhow::Result<()> {
         Command::DefaultConfig => {
             print!("{}", schakel_gateway::config::DEFAULT_TOML);
             Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { data }) => {
+            let verdict = tokio::runtime::Runtime::new()?
+                .block_on(schakel_gateway::audit::verify_data_dir(&data))?;
+            if verdict.ok() {
+                println!(
+                    "audit log intact: {} entries, {} signed checkpoints, {} entries after the last checkpoint",
+                    verdict.entries_checked, verdict.checkpoints_checked, verdict.unsigned_tail
+                );
+                Ok(())
+            } else {
+                println!(
+                    "audit log BROKEN at entry {}: {}",
+                    verdict.first_broken.unwrap_or_default(),
+                    verdict.problem
+                );
+                std::process::exit(1);
+            }
         }
         Command::Pki(PkiCommand::Example { out }) => {
             let (_ca, orgs) = pki::generate_example(&out)?;

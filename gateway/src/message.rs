@@ -3,6 +3,7 @@
 //! destroyed after delivery plus the retention period; this record stays for
 //! the audit trail.
 
+use schakel_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 
 /// The four kinds of message.
@@ -27,6 +28,18 @@ impl Kind {
             Kind::Overdrachtsdossier => "overdrachtsdossier",
             Kind::Consultatieverzoek => "consultatieverzoek",
             Kind::Consultatieantwoord => "consultatieantwoord",
+        }
+    }
+}
+
+impl Kind {
+    /// The wire form.
+    pub fn to_pb(self) -> pb::MessageKind {
+        match self {
+            Kind::Signalering => pb::MessageKind::Signalering,
+            Kind::Overdrachtsdossier => pb::MessageKind::Overdrachtsdossier,
+            Kind::Consultatieverzoek => pb::MessageKind::Consultatieverzoek,
+            Kind::Consultatieantwoord => pb::MessageKind::Consultatieantwoord,
         }
     }
 }
@@ -68,6 +81,23 @@ pub enum LegalBasis {
     Consent(String),
     /// A statutory basis.
     Statute(Statute),
+}
+
+impl LegalBasis {
+    /// The wire form.
+    pub fn to_pb(&self) -> pb::LegalBasis {
+        use pb::legal_basis::Basis;
+        pb::LegalBasis {
+            basis: Some(match self {
+                LegalBasis::Consent(id) => Basis::ConsentId(id.clone()),
+                LegalBasis::Statute(s) => Basis::Statutory(match s {
+                    Statute::OverdrachtPo => pb::StatutoryBasis::OverdrachtPo,
+                    Statute::Verwijsindex => pb::StatutoryBasis::Verwijsindex,
+                    Statute::MeldrechtVeiligThuis => pb::StatutoryBasis::MeldrechtVeiligThuis,
+                } as i32),
+            }),
+        }
+    }
 }
 
 impl std::fmt::Display for LegalBasis {

@@ -18,6 +18,7 @@ use schakel_proto::v1::exchange_server::ExchangeServer;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::consent::{Consents, StatutePolicy};
 use crate::crypto::{ChildKey, PayloadKey, SigningKey};
@@ -75,15 +76,41 @@ pub async fn run(
     ));
     let consents = Arc::new(Consents::new(
         store.clone(),
-        child_key,
+        child_key.clone(),
         signing_key.clone(),
         exchange.clone(),
     ));
-    let (stop_sweeper, sweeper_stopped) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(exchange.clone().run_sweeper(
-        Duration::from_millis(config.exchange.sweep_interval_ms),
-        sweeper_stopped,
+    let audit_log = Arc::new(AuditLog::new(
+        store.clone(),
+        signing_key.clone(),
+        child_key,
+        config.audit.clone(),
     ));
+    let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
+    let sweeper = {
+        let exchange = exchange.clone();
+        every(
+            Duration::from_millis(config.exchange.sweep_interval_ms),
+            tasks_stopped.clone(),
+            move || {
+                let exchange = exchange.clone();
+                async move {
+                    exchange
+                        .sweep()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            },
+        )
+    };
+    let upkeep = {
+        let audit_log = audit_log.clone();
+        every(Duration::from_secs(1), tasks_stopped, move || {
+            let audit_log = audit_log.clone();
+            async move { audit_log.maintain().await.map_err(|e| e.to_string()) }
+        })
+    };
     // Room for the envelope around the largest allowed message.
     let max_frame = config.limits.max_message_bytes as usize + 64 * 1024;
 
@@ -126,7 +153,10 @@ pub async fn run(
         Duration::from_secs(config.server.handshake_timeout_secs),
     );
     let router = tonic::transport::Server::builder()
-        .layer(IdentityLayer::new(Resolver::new(directory.clone())))
+        .layer(IdentityLayer::new(Resolver::new(
+            directory.clone(),
+            store.clone(),
+        )))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
@@ -141,7 +171,9 @@ pub async fn run(
             directory.clone(),
             signing_key.clone(),
         )))
-        .add_service(AuditServer::new(api::audit::AuditService))
+        .add_service(AuditServer::new(api::audit::AuditService::new(
+            audit_log.clone(),
+        )))
         .add_service(AdminServer::new(api::admin::AdminService::new(
             directory,
             store.clone(),
@@ -164,10 +196,43 @@ pub async fn run(
             }
         }
     }
-    let _ = stop_sweeper.send(true);
+    let _ = stop_tasks.send(true);
     let _ = sweeper.await;
+    let _ = upkeep.await;
+    // A last checkpoint, so that a stopped gateway's log is signed to its head.
+    audit_log
+        .checkpoint_now()
+        .await
+        .context("final audit checkpoint")?;
     drop(exchange);
     store.flush().await.context("final flush of the store")?;
     tracing::info!("store flushed; gateway stopped");
     Ok(())
+}
+
+/// Runs `task` every `interval` until `stop` changes; failures are logged and
+/// the next round tries again.
+fn every<F, Fut>(
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    task: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = task().await {
+                        tracing::error!(error = %e, "periodic task failed");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    })
 }

@@ -17,4 +17,5 @@ pub mod v1 {
         tonic::include_file_descriptor_set!("schakel_v1_descriptor");
 }
 
+pub mod audit;
 pub mod receipt;

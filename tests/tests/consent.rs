@@ -457,7 +457,7 @@ async fn read_audit(gw: &TestGateway) -> Vec<schakel_gateway::audit::Entry> {
         1 << 20,
     )
     .unwrap();
-    store.audit_entries(1, u64::MAX).await.unwrap()
+    store.audit_entries(1, usize::MAX).await.unwrap()
 }
 
 #[tokio::test]

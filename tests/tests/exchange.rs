@@ -914,7 +914,7 @@ async fn purged_after_ack(retention_secs: u64) -> (bool, bool) {
     )
     .unwrap();
     let record = store.message(&sent.message_id).await.unwrap().unwrap();
-    let audit = store.audit_entries(1, u64::MAX).await.unwrap();
+    let audit = store.audit_entries(1, usize::MAX).await.unwrap();
     let purge_logged = audit.iter().any(|e| {
         e.action == schakel_gateway::audit::Action::Purged && e.message_id == sent.message_id
     });

@@ -2,9 +2,7 @@
 //! calls, the real binary on its embedded defaults, JSON logs, graceful
 //! shutdown on SIGTERM, and the `schakel` command line.
 
-use schakel_client::proto as pb;
 use schakel_tests::{GatewayProcess, TestGateway, org, workspace_binary, workspace_root};
-use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -71,23 +69,6 @@ async fn reflection_lists_the_schakel_services() {
             "{expected} missing from {names:?}"
         );
     }
-}
-
-#[tokio::test]
-async fn calls_of_later_capabilities_answer_unimplemented_after_authentication() {
-    let gw = TestGateway::start().await;
-    let operator = gw.client(org::OPERATOR).await;
-    let mut audit = pb::audit_client::AuditClient::new(operator.channel());
-    let status = audit
-        .verify(pb::AuditVerifyRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-    assert!(
-        status.message().contains("Audit.Verify"),
-        "{}",
-        status.message()
-    );
 }
 
 #[tokio::test]

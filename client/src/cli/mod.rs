@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch; one file per command group.
 
 mod admin;
+mod audit;
 mod consent;
 mod directory;
 mod inbox;
@@ -64,6 +65,9 @@ enum Command {
     /// Register, revoke and list consents.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// Inspect, verify and export the audit log (operators; offline verify for anyone).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Manage participants (operators only).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -101,6 +105,15 @@ async fn connect(cli: &Cli) -> anyhow::Result<Client> {
 }
 
 async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
+    // Offline verification of an export needs no gateway and no identity.
+    if let Command::Audit(audit::AuditCommand::Verify {
+        file: Some(file),
+        key: Some(key),
+        ..
+    }) = &cli.command
+    {
+        return audit::verify_offline(file, key, out);
+    }
     let client = connect(&cli).await?;
     match cli.command {
         Command::Whoami => directory::whoami(&client, out).await,
@@ -110,6 +123,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Status { id } => status::status(&id, &client, out).await,
         Command::Receipts { after, follow } => status::receipts(after, follow, &client, out).await,
         Command::Consent(c) => consent::run(c, &client, out).await,
+        Command::Audit(c) => audit::run(c, &client, out).await,
         Command::Admin(c) => admin::run(c, &client, out).await,
     }
 }

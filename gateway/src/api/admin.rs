@@ -43,7 +43,11 @@ impl AdminApi for AdminService {
         let actor = operator(&request)?.oin().to_owned();
         let r = request.into_inner();
         let p = participant_from_pb(r.oin, r.name, r.kind, r.codes, r.pinned_cert_sha256)?;
-        let added = self.directory.add(p).await.map_err(directory_status)?;
+        let added = self
+            .directory
+            .add(&actor, p)
+            .await
+            .map_err(directory_status)?;
         tracing::info!(actor = %actor, oin = %added.oin, kind = %added.kind, "participant added");
         Ok(reply(added))
     }
@@ -55,7 +59,11 @@ impl AdminApi for AdminService {
         let actor = operator(&request)?.oin().to_owned();
         let r = request.into_inner();
         let p = participant_from_pb(r.oin, r.name, r.kind, r.codes, r.pinned_cert_sha256)?;
-        let updated = self.directory.update(p).await.map_err(directory_status)?;
+        let updated = self
+            .directory
+            .update(&actor, p)
+            .await
+            .map_err(directory_status)?;
         tracing::info!(actor = %actor, oin = %updated.oin, "participant updated");
         Ok(reply(updated))
     }
@@ -73,7 +81,7 @@ impl AdminApi for AdminService {
         }
         let suspended = self
             .directory
-            .suspend(&r.oin, &r.reason)
+            .suspend(&actor, &r.oin, &r.reason)
             .await
             .map_err(directory_status)?;
         tracing::info!(actor = %actor, oin = %suspended.oin, "participant suspended");
@@ -88,7 +96,7 @@ impl AdminApi for AdminService {
         let oin = request.into_inner().oin;
         let reinstated = self
             .directory
-            .reinstate(&oin)
+            .reinstate(&actor, &oin)
             .await
             .map_err(directory_status)?;
         tracing::info!(actor = %actor, oin = %reinstated.oin, "participant reinstated");

@@ -7,7 +7,7 @@ use schakel_proto::v1 as pb;
 use schakel_proto::v1::consent_server::Consent as ConsentApi;
 use tonic::{Request, Response, Status};
 
-use super::convert::{kind_from_pb, kind_to_pb, org_kind_from_pb, org_kind_to_pb, timestamp_ms};
+use super::convert::{kind_from_pb, org_kind_from_pb, org_kind_to_pb, timestamp_ms};
 use super::exchange::status;
 use crate::consent::{ConsentRecord, ConsentState, Consents, Giver, Grant};
 use crate::identity::Caller;
@@ -67,7 +67,7 @@ fn record_to_pb(c: ConsentRecord) -> pb::ConsentRecord {
         message_kinds: c
             .message_kinds
             .into_iter()
-            .map(|k| kind_to_pb(k) as i32)
+            .map(|k| k.to_pb() as i32)
             .collect(),
         purpose: c.purpose,
         valid_from: Some(timestamp_ms(c.valid_from_ms)),

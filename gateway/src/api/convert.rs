@@ -107,33 +107,6 @@ pub fn timestamp_ms(ms: i64) -> prost_types::Timestamp {
     }
 }
 
-/// The wire form of a message kind.
-pub fn kind_to_pb(kind: crate::message::Kind) -> pb::MessageKind {
-    use crate::message::Kind;
-    match kind {
-        Kind::Signalering => pb::MessageKind::Signalering,
-        Kind::Overdrachtsdossier => pb::MessageKind::Overdrachtsdossier,
-        Kind::Consultatieverzoek => pb::MessageKind::Consultatieverzoek,
-        Kind::Consultatieantwoord => pb::MessageKind::Consultatieantwoord,
-    }
-}
-
-/// The wire form of a legal basis.
-pub fn legal_basis_to_pb(basis: &crate::message::LegalBasis) -> pb::LegalBasis {
-    use crate::message::{LegalBasis, Statute};
-    use pb::legal_basis::Basis;
-    pb::LegalBasis {
-        basis: Some(match basis {
-            LegalBasis::Consent(id) => Basis::ConsentId(id.clone()),
-            LegalBasis::Statute(s) => Basis::Statutory(match s {
-                Statute::OverdrachtPo => pb::StatutoryBasis::OverdrachtPo,
-                Statute::Verwijsindex => pb::StatutoryBasis::Verwijsindex,
-                Statute::MeldrechtVeiligThuis => pb::StatutoryBasis::MeldrechtVeiligThuis,
-            } as i32),
-        }),
-    }
-}
-
 /// A delivery as the recipient receives it.
 pub fn delivery_to_pb(d: crate::exchange::Delivery) -> pb::Delivery {
     let r = d.record;
@@ -141,8 +114,8 @@ pub fn delivery_to_pb(d: crate::exchange::Delivery) -> pb::Delivery {
         lease_expires_at: r.lease_until_ms.map(timestamp_ms),
         attempt: r.attempts,
         envelope: Some(pb::Envelope {
-            kind: kind_to_pb(r.kind) as i32,
-            legal_basis: Some(legal_basis_to_pb(&r.legal_basis)),
+            kind: r.kind.to_pb() as i32,
+            legal_basis: Some(r.legal_basis.to_pb()),
             created_at: Some(timestamp_ms(r.created_at_ms)),
             expires_at: Some(timestamp_ms(r.expires_at_ms)),
             payload: Some(d.payload),

@@ -9,7 +9,7 @@ use schakel_proto::v1::exchange_server::Exchange as ExchangeApi;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::convert::{delivery_to_pb, duration, kind_to_pb, timestamp_ms};
+use super::convert::{delivery_to_pb, duration, timestamp_ms};
 use super::{BoxStream, internal};
 use crate::exchange::{Exchange, ExchangeError};
 use crate::identity::Caller;
@@ -245,7 +245,7 @@ impl ExchangeApi for ExchangeService {
         Ok(Response::new(pb::MessageStatus {
             message_id: record.id,
             client_reference: record.client_reference,
-            kind: kind_to_pb(record.kind) as i32,
+            kind: record.kind.to_pb() as i32,
             recipient_oin: record.recipient,
             status: receipt_status(record.state) as i32,
             attempts: record.attempts,

@@ -33,13 +33,6 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal("internal error; the gateway's log has the details")
 }
 
-/// The answer of an RPC whose capability has not landed yet.
-pub(crate) fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!(
-        "{rpc} is part of the contract but not implemented by this gateway version"
-    ))
-}
-
 /// A boxed server stream, as the generated traits ask for streaming RPCs.
 pub(crate) type BoxStream<T> =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;

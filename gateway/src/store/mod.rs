@@ -12,7 +12,8 @@
 //! - leases are state in the store (PostgreSQL: rows taken with
 //!   `FOR UPDATE SKIP LOCKED`), never in memory;
 //! - receipts are signed inside the step, once their audit sequence number is
-//!   known, through the [`ReceiptSigner`] the caller passes in.
+//!   known, and audit checkpoints are signed, through the [`Signer`] the
+//!   caller passes in.
 
 pub mod group_commit;
 pub mod sled_store;
@@ -46,10 +47,10 @@ pub enum StoreError {
     },
 }
 
-/// Signs receipts; implemented by the gateway's signing key.
-pub trait ReceiptSigner: Send + Sync {
-    /// Fills `receipt.signature` over the receipt's other fields.
-    fn sign(&self, receipt: &mut pb::Receipt);
+/// Signs receipts and audit checkpoints; implemented by the gateway's key.
+pub trait Signer: Send + Sync {
+    /// The Ed25519 signature of `bytes`.
+    fn sign_bytes(&self, bytes: &[u8]) -> Vec<u8>;
 }
 
 /// A message to accept: its metadata and its sealed (encrypted) payload.
@@ -198,12 +199,23 @@ pub trait Store: Send + Sync + 'static {
     /// Every participant, ordered by OIN.
     async fn participants(&self) -> Result<Vec<Participant>, StoreError>;
 
-    /// Adds `p` unless its OIN is already present; returns whether it was
-    /// added. Atomic: two instances adding the same OIN cannot both succeed.
-    async fn insert_participant(&self, p: &Participant) -> Result<bool, StoreError>;
+    /// Adds `p` unless its OIN is already present, with its audit entry;
+    /// returns whether it was added. Atomic: two instances adding the same
+    /// OIN cannot both succeed.
+    async fn insert_participant(
+        &self,
+        p: &Participant,
+        audit: audit::Draft,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
 
-    /// Stores `p` over the entry with its OIN.
-    async fn put_participant(&self, p: &Participant) -> Result<(), StoreError>;
+    /// Stores `p` over the entry with its OIN, with its audit entry.
+    async fn put_participant(
+        &self,
+        p: &Participant,
+        audit: audit::Draft,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
 
     /// Accepts a message: checks the sender's client reference, stores the
     /// message, its payload, its ACCEPTED receipt and its audit entry
@@ -214,8 +226,39 @@ pub trait Store: Send + Sync + 'static {
         audit: audit::Draft,
         max_inbox: u64,
         now_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<AcceptOutcome, StoreError>;
+
+    /// The newest audit sequence number, and the newest one a checkpoint
+    /// covers.
+    async fn audit_head(&self) -> Result<(u64, u64), StoreError>;
+
+    /// Signs a checkpoint of the chain's head, if entries were added since
+    /// the last one; returns it.
+    async fn checkpoint(
+        &self,
+        now_ms: i64,
+        signer: &dyn Signer,
+    ) -> Result<Option<audit::Checkpoint>, StoreError>;
+
+    /// Up to `limit` audit entries from sequence `from` on, in order.
+    async fn audit_entries(&self, from: u64, limit: usize)
+    -> Result<Vec<audit::Entry>, StoreError>;
+
+    /// The checkpoints covering entries `from..=to`, in order.
+    async fn audit_checkpoints(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<audit::Checkpoint>, StoreError>;
+
+    /// The first sequence number still kept (1 unless old entries were
+    /// removed after their retention period).
+    async fn audit_start(&self) -> Result<u64, StoreError>;
+
+    /// Removes up to `max` of the oldest audit entries made before
+    /// `before_ms`, and the checkpoints before them; returns how many.
+    async fn prune_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
 
     /// Registers a consent with its audit entry.
     async fn grant_consent(
@@ -240,7 +283,7 @@ pub trait Store: Send + Sync + 'static {
         by: &str,
         reason: &str,
         now_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<Revoked, StoreError>;
 
     /// Appends audit entries that go with no state change (a refused send).
@@ -256,7 +299,7 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
         now_ms: i64,
         lease_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<Vec<Leased>, StoreError>;
 
     /// Ends `recipient`'s lease of a message with `outcome`. A repeated,
@@ -269,7 +312,7 @@ pub trait Store: Send + Sync + 'static {
         outcome: Outcome,
         now_ms: i64,
         retention_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<Finished, StoreError>;
 
     /// Returns expired leases to their inboxes, expires undelivered messages
@@ -279,7 +322,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         now_ms: i64,
         retention_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<SweepReport, StoreError>;
 
     /// One message's metadata.
@@ -299,9 +342,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Figures per recipient with undelivered messages.
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError>;
-
-    /// Every audit entry with a sequence number in `from..=to`, in order.
-    async fn audit_entries(&self, from: u64, to: u64) -> Result<Vec<audit::Entry>, StoreError>;
 
     /// Makes every write so far durable; called on shutdown.
     async fn flush(&self) -> Result<(), StoreError>;

@@ -30,6 +30,7 @@
 //! | `n` | registering OIN, consent id | (): an organisation's consents |
 //! | `w` | consent id, message id | (): the messages under a consent |
 //! | `e` | valid-until ms, consent id | (): consents by end of validity |
+//! | `K` | sequence | audit checkpoint (JSON) |
 //! | `M` | name | counters |
 
 use std::collections::HashMap;
@@ -44,8 +45,8 @@ use serde::{Deserialize, Serialize};
 
 use super::group_commit::GroupCommit;
 use super::{
-    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, ReceiptSigner, Store,
-    StoreError, SweepReport, receipt_status,
+    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, Signer, Store, StoreError,
+    SweepReport, receipt_status,
 };
 use super::{Revoked, Withdrawn};
 use crate::audit::{self, Action, Entry, GATEWAY_ACTOR, GENESIS_HASH};
@@ -72,6 +73,7 @@ const CONSENT: u8 = b'C';
 const CONSENT_BY_ORG: u8 = b'n';
 const MESSAGES_UNDER_CONSENT: u8 = b'w';
 const CONSENT_END: u8 = b'e';
+const CHECKPOINT: u8 = b'K';
 const COUNTERS: &[u8] = b"counters";
 
 /// How many items one sweep handles per kind, to bound the time the writer
@@ -136,6 +138,12 @@ struct Counters {
     receipt_cursor: u64,
     audit_seq: u64,
     audit_hash: String,
+    /// The newest entry a checkpoint covers.
+    #[serde(default)]
+    checkpoint_seq: u64,
+    /// Entries up to here were removed after their retention period.
+    #[serde(default)]
+    pruned_through: u64,
 }
 
 impl Default for Counters {
@@ -145,6 +153,8 @@ impl Default for Counters {
             receipt_cursor: 0,
             audit_seq: 0,
             audit_hash: hex::encode(GENESIS_HASH),
+            checkpoint_seq: 0,
+            pruned_through: 0,
         }
     }
 }
@@ -237,7 +247,7 @@ impl<'a> Step<'a> {
         status: pb::ReceiptStatus,
         detail: &str,
         audit_seq: u64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> pb::Receipt {
         let mut receipt = pb::Receipt {
             message_id: r.id.clone(),
@@ -253,7 +263,7 @@ impl<'a> Step<'a> {
             detail: detail.to_owned(),
             signature: vec![],
         };
-        signer.sign(&mut receipt);
+        receipt.signature = signer.sign_bytes(&schakel_proto::receipt::signing_bytes(&receipt));
         self.counters.receipt_cursor += 1;
         let cursor = be(self.counters.receipt_cursor);
         let bytes = receipt.encode_to_vec();
@@ -275,7 +285,7 @@ impl<'a> Step<'a> {
         actor: &str,
         action: Action,
         detail: &str,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> pb::Receipt {
         match r.state {
             State::Ready => {
@@ -355,7 +365,7 @@ impl<'a> Step<'a> {
         r: &mut MessageRecord,
         actor: &str,
         detail: &str,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Withdrawn {
         let was_leased = r.state == State::Leased;
         let receipt = self.finalise(
@@ -380,7 +390,7 @@ impl<'a> Step<'a> {
         consent_id: &str,
         actor: &str,
         detail: &str,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<Vec<Withdrawn>, StoreError> {
         let keys: Vec<_> = self
             .tree
@@ -532,21 +542,33 @@ impl Store for SledStore {
             .collect()
     }
 
-    async fn insert_participant(&self, p: &Participant) -> Result<bool, StoreError> {
+    async fn insert_participant(
+        &self,
+        p: &Participant,
+        audit: audit::Draft,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let k = key(PARTICIPANT, &[p.oin.as_bytes()]);
-        self.step(0, |step| {
+        self.step(now_ms, |step| {
             if step.tree.contains_key(&k).map_err(engine)? {
                 return Ok(false);
             }
             step.insert(k, encode(p));
+            step.audit(audit);
             Ok(true)
         })
         .await
     }
 
-    async fn put_participant(&self, p: &Participant) -> Result<(), StoreError> {
-        self.step(0, |step| {
+    async fn put_participant(
+        &self,
+        p: &Participant,
+        audit: audit::Draft,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.step(now_ms, |step| {
             step.insert(key(PARTICIPANT, &[p.oin.as_bytes()]), encode(p));
+            step.audit(audit);
             Ok(())
         })
         .await
@@ -558,7 +580,7 @@ impl Store for SledStore {
         audit: audit::Draft,
         max_inbox: u64,
         now_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<AcceptOutcome, StoreError> {
         let NewMessage {
             mut record,
@@ -668,7 +690,7 @@ impl Store for SledStore {
         by: &str,
         reason: &str,
         now_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<Revoked, StoreError> {
         self.step(now_ms, |step| {
             let Some(mut c) = step.consent(consent_id)? else {
@@ -721,7 +743,7 @@ impl Store for SledStore {
         max: usize,
         now_ms: i64,
         lease_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<Vec<Leased>, StoreError> {
         self.step(now_ms, |step| {
             let mut leased = Vec::new();
@@ -820,7 +842,7 @@ impl Store for SledStore {
         outcome: Outcome,
         now_ms: i64,
         retention_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<Finished, StoreError> {
         self.step(now_ms, |step| {
             let Some(mut r) = step.record(message_id)? else {
@@ -883,7 +905,7 @@ impl Store for SledStore {
         &self,
         now_ms: i64,
         retention_ms: i64,
-        signer: &dyn ReceiptSigner,
+        signer: &dyn Signer,
     ) -> Result<SweepReport, StoreError> {
         self.step(now_ms, |step| {
             let mut report = SweepReport::default();
@@ -1049,14 +1071,98 @@ impl Store for SledStore {
             .collect()
     }
 
-    async fn audit_entries(&self, from: u64, to: u64) -> Result<Vec<audit::Entry>, StoreError> {
+    async fn audit_head(&self) -> Result<(u64, u64), StoreError> {
+        let c = self.inner.writer.lock().expect("writer lock");
+        Ok((c.audit_seq, c.checkpoint_seq))
+    }
+
+    async fn checkpoint(
+        &self,
+        now_ms: i64,
+        signer: &dyn Signer,
+    ) -> Result<Option<audit::Checkpoint>, StoreError> {
+        self.step(now_ms, |step| {
+            let c = &step.counters;
+            if c.audit_seq == 0 || c.audit_seq <= c.checkpoint_seq {
+                return Ok(None);
+            }
+            let hash: [u8; 32] = hex::decode(&c.audit_hash)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: "counters".into(),
+                    message: "audit head hash is not 32 bytes of hex".into(),
+                })?;
+            let checkpoint = audit::Checkpoint::sign(c.audit_seq, &hash, now_ms, signer);
+            step.counters.checkpoint_seq = checkpoint.seq;
+            step.insert(key(CHECKPOINT, &[&be(checkpoint.seq)]), encode(&checkpoint));
+            Ok(Some(checkpoint))
+        })
+        .await
+    }
+
+    async fn audit_entries(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<audit::Entry>, StoreError> {
         self.tree()
-            .range(key(AUDIT, &[&be(from)])..=key(AUDIT, &[&be(to)]))
+            .range(key(AUDIT, &[&be(from)])..=key(AUDIT, &[&be(u64::MAX)]))
+            .take(limit)
             .map(|kv| {
                 let (k, v) = kv.map_err(engine)?;
                 decode(&k, &v)
             })
             .collect()
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<audit::Checkpoint>, StoreError> {
+        self.tree()
+            .range(key(CHECKPOINT, &[&be(from)])..=key(CHECKPOINT, &[&be(to)]))
+            .map(|kv| {
+                let (k, v) = kv.map_err(engine)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    async fn audit_start(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .inner
+            .writer
+            .lock()
+            .expect("writer lock")
+            .pruned_through
+            + 1)
+    }
+
+    async fn prune_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.step(before_ms, |step| {
+            let mut removed = 0;
+            let oldest: Vec<_> = step
+                .tree
+                .scan_prefix([AUDIT])
+                .take(max)
+                .map(|kv| kv.map_err(engine))
+                .collect::<Result<_, _>>()?;
+            for (k, v) in oldest {
+                let entry: audit::Entry = decode(&k, &v)?;
+                // Never the newest entry: it anchors the chain that follows.
+                if entry.time_ms >= before_ms || entry.seq >= step.counters.audit_seq {
+                    break;
+                }
+                step.remove(k.to_vec());
+                step.remove(key(CHECKPOINT, &[&be(entry.seq)]));
+                step.counters.pruned_through = entry.seq;
+                removed += 1;
+            }
+            Ok(removed)
+        })
+        .await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
