@@ -262,3 +262,79 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
     .await;
     assert_eq!(revoked[0]["status"], "revoked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_follows_a_child_exports_the_log_and_catches_a_changed_byte() {
+    let gw = TestGateway::start().await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let sent = school
+        .send(fixtures::signalering("child-1", &gw.oin(org::JGT)))
+        .await
+        .unwrap();
+    school
+        .send(fixtures::dossier("other-child", &gw.oin(org::SCHOOL_VO)))
+        .await
+        .unwrap();
+
+    // Every event about the child, by BSN.
+    let events = schakel(
+        &gw,
+        org::OPERATOR,
+        &["audit", "query", "--child", fixtures::BSN[0]],
+    )
+    .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["message_id"], sent.message_id.as_str());
+    assert_eq!(events[0]["action"], "AUDIT_ACTION_SEND_ACCEPTED");
+
+    // Export to a file, as `schakel audit export > file` does.
+    let exported = schakel(&gw, org::OPERATOR, &["audit", "export"]).await;
+    let lines: Vec<String> = exported.iter().map(|v| v.to_string()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let key = schakel(&gw, org::OPERATOR, &["directory", "gateway-key"]).await;
+    let key = key[0]["ed25519_public_key"].as_str().unwrap().to_owned();
+    let ok = schakel(
+        &gw,
+        org::OPERATOR,
+        &[
+            "audit",
+            "verify",
+            "--file",
+            file.to_str().unwrap(),
+            "--key",
+            &key,
+        ],
+    )
+    .await;
+    assert_eq!(ok[0]["ok"], true);
+
+    // Change one byte of the entry that accepted the signal.
+    let seq = events[0]["sequence"].as_u64().unwrap();
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    let needle = format!("\"sequence\":{seq},");
+    let at = text
+        .lines()
+        .position(|l| l.contains("\"type\":\"entry\"") && l.contains(&needle))
+        .unwrap();
+    let mut altered: Vec<String> = text.lines().map(String::from).collect();
+    altered[at] = altered[at].replacen("00000099100000000001", "00000099100000000002", 1);
+    text = altered.join("\n");
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(workspace_binary("schakel"))
+        .args([
+            "--json",
+            "audit",
+            "verify",
+            "--file",
+            file.to_str().unwrap(),
+            "--key",
+            &key,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let verdict: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["first_broken_sequence"], seq);
+}
