@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "schakel/v1/directory.proto",
         "schakel/v1/audit.proto",
         "schakel/v1/admin.proto",
+        "schakel/v1/bench.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

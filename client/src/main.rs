@@ -1,5 +1,6 @@
 //! The `schakel` command line: parses arguments and calls the client library.
 
+mod bench;
 mod cli;
 
 fn main() -> std::process::ExitCode {

@@ -1,0 +1,331 @@
+//! The four scenarios: send, roundtrip, dossier, backlog.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use schakel_client::Client;
+use schakel_client::proto as pb;
+
+use super::load::{Samples, drive, progress};
+use super::target::Target;
+
+/// Settings shared by the scenarios.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Messages to send.
+    pub count: u64,
+    /// Concurrent senders.
+    pub concurrency: usize,
+    /// TLS connections the senders share.
+    pub connections: usize,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Offered rate (messages/s), open loop; None: as fast as possible.
+    pub rate: Option<f64>,
+    /// Concurrent receivers (roundtrip, backlog drain).
+    pub receivers: usize,
+    /// Where to write each accepted message id as it is answered.
+    pub ids_out: Option<std::path::PathBuf>,
+}
+
+fn date(days: i64) -> String {
+    let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn contact() -> pb::Contact {
+    pb::Contact {
+        name: "Benchmark".into(),
+        role: "intern begeleider".into(),
+        phone: "+31 71 123 4567".into(),
+        email: String::new(),
+    }
+}
+
+/// A consultatieverzoek whose question makes the whole request about `size`
+/// bytes, on the statutory basis meldrecht_veilig_thuis (no consent lookup).
+/// A signalering carries no free text by design (about 300 bytes), so the
+/// byte-sized scenarios use this kind.
+pub fn consult(reference: String, to: &str, size: usize) -> pb::SendRequest {
+    let question = "x".repeat(size.saturating_sub(330).clamp(1, 4000));
+    pb::SendRequest {
+        client_reference: reference,
+        recipient_oin: to.to_owned(),
+        case_id: String::new(),
+        in_reply_to: String::new(),
+        legal_basis: Some(pb::LegalBasis {
+            basis: Some(pb::legal_basis::Basis::Statutory(
+                pb::StatutoryBasis::MeldrechtVeiligThuis as i32,
+            )),
+        }),
+        expires_at: None,
+        payload: Some(pb::Payload {
+            body: Some(pb::payload::Body::Consultatieverzoek(
+                pb::Consultatieverzoek {
+                    bsn: "111222333".into(),
+                    question,
+                    urgency: pb::Urgency::Routine as i32,
+                    requested_role: String::new(),
+                    respond_by: date(14),
+                    contact: Some(contact()),
+                },
+            )),
+            attachments: vec![],
+        }),
+        sender_oin: String::new(),
+    }
+}
+
+/// A PO-VO transfer dossier with one attachment of `size` bytes.
+pub fn dossier(reference: String, to: &str, attachment: &[u8]) -> pb::SendRequest {
+    pb::SendRequest {
+        client_reference: reference,
+        recipient_oin: to.to_owned(),
+        case_id: String::new(),
+        in_reply_to: String::new(),
+        legal_basis: Some(pb::LegalBasis {
+            basis: Some(pb::legal_basis::Basis::Statutory(
+                pb::StatutoryBasis::OverdrachtPo as i32,
+            )),
+        }),
+        expires_at: None,
+        payload: Some(pb::Payload {
+            body: Some(pb::payload::Body::Overdrachtsdossier(
+                pb::Overdrachtsdossier {
+                    profile: pb::DossierProfile::PoVo as i32,
+                    school_year: "2026-2027".into(),
+                    pupil: Some(pb::Pupil {
+                        bsn: "123456782".into(),
+                        given_names: "Sam".into(),
+                        family_name: "Jansen".into(),
+                        birth_date: date(-12 * 365),
+                    }),
+                    parents_viewed: true,
+                    contact: Some(contact()),
+                    ..Default::default()
+                },
+            )),
+            attachments: vec![schakel_client::attachment(
+                "bijlage.pdf",
+                "application/pdf",
+                attachment.to_vec(),
+            )],
+        }),
+        sender_oin: String::new(),
+    }
+}
+
+async fn clients(target: &Target, org: &str, n: usize) -> anyhow::Result<Vec<Client>> {
+    let mut out = Vec::new();
+    for _ in 0..n.max(1) {
+        out.push(target.client(org).await?);
+    }
+    Ok(out)
+}
+
+/// Writes accepted message ids, one per line, as they are answered.
+#[derive(Clone)]
+struct IdsOut(Option<Arc<Mutex<std::fs::File>>>);
+
+impl IdsOut {
+    fn open(path: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        Ok(Self(match path {
+            Some(p) => Some(Arc::new(Mutex::new(std::fs::File::create(p)?))),
+            None => None,
+        }))
+    }
+
+    fn write(&self, id: &str) -> anyhow::Result<()> {
+        if let Some(f) = &self.0 {
+            // One write per line, unbuffered: a crash test reads what was answered.
+            f.lock()
+                .expect("ids lock")
+                .write_all(format!("{id}\n").as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends `count` messages built by `build`, returning the samples.
+async fn send_many(
+    label: &str,
+    target: &Target,
+    s: &Settings,
+    build: impl Fn(u64, &str) -> pb::SendRequest + Send + Sync + 'static,
+    bytes_each: u64,
+) -> anyhow::Result<Samples> {
+    let senders = clients(target, "school-po", s.connections).await?;
+    let to = target.oin(if label == "dossier" {
+        "school-vo"
+    } else {
+        "jgt"
+    })?;
+    let ids = IdsOut::open(s.ids_out.as_deref())?;
+    drive(label, s.count, s.concurrency, s.rate, move |i| {
+        let client = senders[i as usize % senders.len()].clone();
+        let request = build(i, &to);
+        let ids = ids.clone();
+        async move {
+            let sent = client.send(request).await?;
+            ids.write(&sent.message_id)?;
+            Ok(bytes_each)
+        }
+    })
+    .await
+}
+
+/// `send`: many concurrent senders, durable ACCEPTED answers.
+pub async fn send(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
+    let size = s.size;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    send_many(
+        "send",
+        target,
+        s,
+        move |i, to| consult(format!("send-{run}-{i}"), to, size),
+        size as u64,
+    )
+    .await
+}
+
+/// `dossier`: large transfer dossiers with one attachment each.
+pub async fn dossier_run(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
+    let attachment: Arc<Vec<u8>> = Arc::new((0..s.size).map(|i| (i * 31 % 251) as u8).collect());
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let a = attachment.clone();
+    send_many(
+        "dossier",
+        target,
+        s,
+        move |i, to| dossier(format!("dossier-{run}-{i}"), to, &a),
+        s.size as u64,
+    )
+    .await
+}
+
+/// Pulls and acknowledges until `total` messages are done; returns the
+/// send-to-ack latency of each, in microseconds, measured from the start
+/// instant encoded in the client reference.
+async fn drain(
+    target: &Target,
+    total: u64,
+    receivers: usize,
+    started: Instant,
+) -> anyhow::Result<Vec<u64>> {
+    let jgts = clients(target, "jgt", receivers).await?;
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let bar = progress("drain", total);
+    let mut tasks = Vec::new();
+    for jgt in jgts {
+        let (done, bar) = (done.clone(), bar.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while done.load(std::sync::atomic::Ordering::Relaxed) < total {
+                let batch = jgt
+                    .pull(256, Duration::from_millis(200), Duration::from_secs(300))
+                    .await?;
+                let acks = batch.into_iter().map(|d| {
+                    let jgt = jgt.clone();
+                    async move {
+                        let env = d.envelope.unwrap_or_default();
+                        jgt.ack(&env.message_id).await?;
+                        Ok::<_, anyhow::Error>(env.client_reference)
+                    }
+                });
+                for reference in futures::future::try_join_all(acks).await? {
+                    let sent_us = reference
+                        .split('-')
+                        .nth(2)
+                        .and_then(|t| t.parse::<u64>().ok());
+                    if let Some(sent_us) = sent_us {
+                        latencies
+                            .push((started.elapsed().as_micros() as u64).saturating_sub(sent_us));
+                    }
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    all.sort_unstable();
+    Ok(all)
+}
+
+/// `roundtrip`: senders and receivers at once; latency from send to ack.
+pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
+    let started = Instant::now();
+    let size = s.size;
+    let drainer = {
+        let (total, receivers) = (s.count, s.receivers);
+        let target_url = target.url.clone();
+        let pki = target.pki.clone();
+        tokio::spawn(async move {
+            let t = Target::external(&target_url, &pki);
+            drain(&t, total, receivers, started).await
+        })
+    };
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let sent = send_many(
+        "roundtrip",
+        target,
+        s,
+        move |i, to| {
+            consult(
+                format!("rt-{}-{}-{i}", run, started.elapsed().as_micros()),
+                to,
+                size,
+            )
+        },
+        size as u64,
+    )
+    .await?;
+    let latencies = drainer.await??;
+    Ok(Samples {
+        latencies_us: latencies,
+        bytes: sent.bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// What the backlog scenario measured.
+pub struct Backlog {
+    /// Filling the inbox.
+    pub fill: Samples,
+    /// From the restart to the first answered call.
+    pub startup: Duration,
+    /// The gateway's RSS right after the restart, with the backlog queued.
+    pub rss_after_restart: Option<u64>,
+    /// Draining the inbox (lease and ack).
+    pub drain: Samples,
+}
+
+/// `backlog`: fill an inbox, restart the gateway, measure start-up and drain.
+pub async fn backlog(target: &mut Target, s: &Settings) -> anyhow::Result<Backlog> {
+    let fill = send(target, s).await?;
+    let startup = target.restart().await?;
+    let rss_after_restart = target.rss().map(|r| r.current);
+    let started = Instant::now();
+    let latencies = drain(target, s.count, s.receivers, started).await?;
+    let drain = Samples {
+        latencies_us: latencies,
+        bytes: fill.bytes,
+        elapsed: started.elapsed(),
+    };
+    Ok(Backlog {
+        fill,
+        startup,
+        rss_after_restart,
+        drain,
+    })
+}

@@ -1,0 +1,79 @@
+//! The storage ceiling: the gateway's own sled store accepting the same
+//! records (metadata, encrypted payload of the same size, signed receipt,
+//! audit entry) with the same group commit (flush and fsync), concurrently,
+//! but without network, TLS, gRPC or validation.
+
+use std::sync::Arc;
+
+use schakel_gateway::audit::{Action, Draft};
+use schakel_gateway::crypto::{PayloadKey, SigningKey};
+use schakel_gateway::message::{Kind, LegalBasis, MessageRecord, State, Statute};
+use schakel_gateway::store::sled_store::SledStore;
+use schakel_gateway::store::{NewMessage, Store};
+
+use super::load::{Samples, drive};
+
+/// Measures `n` accepts of `size`-byte payloads, `concurrency` at a time.
+pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<Samples> {
+    let tmp = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&tmp.path().join("store"), 64 << 20)?);
+    let signer = Arc::new(SigningKey::load_or_create(tmp.path())?);
+    let payload_key = Arc::new(PayloadKey::load_or_create(tmp.path())?);
+    let payload = vec![7u8; size];
+    let samples = drive("storage", n, concurrency, None, move |i| {
+        let (store, signer, payload_key, payload) = (
+            store.clone(),
+            signer.clone(),
+            payload_key.clone(),
+            payload.clone(),
+        );
+        async move {
+            let id = uuid::Uuid::now_v7().to_string();
+            let now = schakel_gateway::exchange::now_ms();
+            let record = MessageRecord {
+                id: id.clone(),
+                sender: "00000099100000000001".into(),
+                recipient: "00000099300000000001".into(),
+                client_reference: format!("ceiling-{i}"),
+                kind: Kind::Consultatieverzoek,
+                case_id: String::new(),
+                in_reply_to: String::new(),
+                legal_basis: LegalBasis::Statute(Statute::MeldrechtVeiligThuis),
+                child_ref: Some("0".repeat(64)),
+                created_at_ms: now,
+                expires_at_ms: now + 86_400_000,
+                payload_digest: hex::encode(schakel_gateway::crypto::sha256(&payload)),
+                request_digest: hex::encode(schakel_gateway::crypto::sha256(id.as_bytes())),
+                payload_bytes: payload.len() as u64,
+                state: State::Ready,
+                attempts: 0,
+                lease_until_ms: None,
+                queue_seq: 0,
+                final_at_ms: None,
+                payload_purged: false,
+                final_detail: String::new(),
+            };
+            let draft = Draft {
+                actor: record.sender.clone(),
+                action: Some(Action::SendAccepted),
+                message_id: id.clone(),
+                counterpart: record.recipient.clone(),
+                kind: Some(record.kind),
+                child_ref: record.child_ref.clone(),
+                legal_basis: Some(record.legal_basis.clone()),
+                detail: String::new(),
+            };
+            let sealed_payload = payload_key.seal(&id, &payload);
+            let message = NewMessage {
+                record,
+                sealed_payload,
+            };
+            store
+                .accept(message, draft, u64::MAX, now, signer.as_ref())
+                .await?;
+            Ok(payload.len() as u64)
+        }
+    })
+    .await?;
+    Ok(samples)
+}

@@ -1,0 +1,83 @@
+//! A short smoke of every benchmark scenario, so that the benchmark keeps
+//! working. Figures are printed, never asserted: speed is measured by
+//! `schakel bench` on a quiet machine (docs/PERFORMANCE.md), not by tests.
+
+use schakel_tests::workspace_binary;
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let out = std::process::Command::new(workspace_binary("schakel"))
+        .args(["--json", "bench"])
+        .args(args)
+        .args(["--spawn"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!("{report}");
+    report
+}
+
+#[test]
+fn send_smoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = dir.path().join("ids.txt");
+    let r = bench(&[
+        "send",
+        "--count",
+        "40",
+        "--concurrency",
+        "8",
+        "--ids-out",
+        ids.to_str().unwrap(),
+    ]);
+    assert_eq!(r["messages"], 40);
+    assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["echo"]["msgs_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["storage"]["msgs_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["ratio_to_echo"].as_f64().is_some());
+    assert!(r["gateway_peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(r["store_bytes_on_disk"].as_u64().unwrap() > 0);
+    // Every accepted message id was written as it was answered.
+    assert_eq!(std::fs::read_to_string(&ids).unwrap().lines().count(), 40);
+}
+
+#[test]
+fn roundtrip_smoke() {
+    let r = bench(&[
+        "roundtrip",
+        "--count",
+        "40",
+        "--concurrency",
+        "4",
+        "--receivers",
+        "2",
+    ]);
+    assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn dossier_smoke() {
+    let r = bench(&[
+        "dossier",
+        "--count",
+        "4",
+        "--concurrency",
+        "2",
+        "--size",
+        "1048576",
+    ]);
+    assert!(r["mb_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["rss_growth_per_in_flight_byte"].as_f64().is_some());
+}
+
+#[test]
+fn backlog_smoke() {
+    let r = bench(&["backlog", "--count", "50", "--concurrency", "8"]);
+    assert!(r["startup_secs"].as_f64().unwrap() > 0.0);
+    assert!(r["drain_msgs_per_s"].as_f64().unwrap() > 0.0);
+}
