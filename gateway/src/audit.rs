@@ -368,7 +368,7 @@ impl AuditLog {
     /// Signs a checkpoint of the head now, if there are new entries.
     pub async fn checkpoint_now(&self) -> Result<Option<Checkpoint>, crate::store::StoreError> {
         let now = crate::exchange::now_ms();
-        let c = self.store.checkpoint(now, self.signer.as_ref()).await?;
+        let c = self.store.checkpoint(now).await?;
         if c.is_some() {
             self.last_checkpoint_ms
                 .store(now, std::sync::atomic::Ordering::Relaxed);
@@ -506,9 +506,12 @@ pub async fn verify_data_dir(
 ) -> anyhow::Result<schakel_proto::audit::Verdict> {
     use anyhow::Context;
     let public_key = crate::crypto::SigningKey::public_key_in(data_dir)?;
+    // The key exists (checked above), so this loads it and creates nothing.
+    let signer = std::sync::Arc::new(crate::crypto::SigningKey::load_or_create(data_dir)?);
     let store = crate::store::sled_store::SledStore::open(
         &data_dir.join(crate::server::STORE_DIR),
         64 << 20,
+        signer,
     )
     .with_context(|| {
         format!(

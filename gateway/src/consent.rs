@@ -369,7 +369,6 @@ impl StatutePolicy {
 pub struct Consents {
     store: std::sync::Arc<dyn crate::store::Store>,
     child_key: std::sync::Arc<crate::crypto::ChildKey>,
-    signer: std::sync::Arc<crate::crypto::SigningKey>,
     exchange: std::sync::Arc<crate::exchange::Exchange>,
 }
 
@@ -378,13 +377,11 @@ impl Consents {
     pub fn new(
         store: std::sync::Arc<dyn crate::store::Store>,
         child_key: std::sync::Arc<crate::crypto::ChildKey>,
-        signer: std::sync::Arc<crate::crypto::SigningKey>,
         exchange: std::sync::Arc<crate::exchange::Exchange>,
     ) -> Self {
         Self {
             store,
             child_key,
-            signer,
             exchange,
         }
     }
@@ -455,7 +452,7 @@ impl Consents {
         }
         match self
             .store
-            .revoke_consent(consent_id, by, reason, now_ms(), self.signer.as_ref())
+            .revoke_consent(consent_id, by, reason, now_ms())
             .await?
         {
             crate::store::Revoked::NotFound => Err(ExchangeError::NotFound(format!(

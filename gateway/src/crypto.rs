@@ -259,6 +259,12 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
         .expect("SHA-256 is 32 bytes")
 }
 
+impl crate::store::Signer for SigningKey {
+    fn sign_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        self.sign(bytes)
+    }
+}
+
 /// The key id of an Ed25519 public key (see [`SigningKey::key_id`]).
 pub fn key_id(public_key: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, public_key);

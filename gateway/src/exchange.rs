@@ -16,15 +16,13 @@ use schakel_proto::v1 as pb;
 use crate::audit::{self, Action};
 use crate::config::{ExchangeConfig, LimitsConfig};
 use crate::consent::StatutePolicy;
-use crate::crypto::{ChildKey, PayloadKey, SigningKey, sha256};
+use crate::crypto::{ChildKey, PayloadKey, sha256};
 use crate::directory::{Directory, DirectoryError, Participant};
 use crate::message::LegalBasis;
 use crate::message::{MessageRecord, State};
 use crate::notify::{Notifier, WithdrawalNotice};
 use crate::routing::{Policy, RouteRefused};
-use crate::store::{
-    AcceptOutcome, Finished, Leased, NewMessage, Outcome, Signer, Store, StoreError,
-};
+use crate::store::{AcceptOutcome, Finished, Leased, NewMessage, Outcome, Store, StoreError};
 use crate::validation::{self, ExpiryRule, Refusal};
 
 /// How often waiting calls look at the store even without a wake-up, so that
@@ -98,18 +96,11 @@ pub struct Ended {
     pub detail: String,
 }
 
-impl Signer for SigningKey {
-    fn sign_bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        self.sign(bytes)
-    }
-}
-
 /// Everything the exchange needs, built once at start.
 pub struct Exchange {
     store: Arc<dyn Store>,
     directory: Directory,
     policy: Policy,
-    signer: Arc<SigningKey>,
     payload_key: Arc<PayloadKey>,
     child_key: Arc<ChildKey>,
     statutes: StatutePolicy,
@@ -130,7 +121,6 @@ impl Exchange {
         store: Arc<dyn Store>,
         directory: Directory,
         policy: Policy,
-        signer: Arc<SigningKey>,
         payload_key: Arc<PayloadKey>,
         child_key: Arc<ChildKey>,
         statutes: StatutePolicy,
@@ -142,7 +132,6 @@ impl Exchange {
             store,
             directory,
             policy,
-            signer,
             payload_key,
             child_key,
             statutes,
@@ -295,7 +284,6 @@ impl Exchange {
                 draft,
                 self.limits.max_inbox_messages,
                 now,
-                self.signer.as_ref(),
             )
             .await?;
         match outcome {
@@ -443,10 +431,7 @@ impl Exchange {
         max: usize,
         lease_ms: i64,
     ) -> Result<Vec<Delivery>, ExchangeError> {
-        let leased = self
-            .store
-            .lease(recipient, max, now_ms(), lease_ms, self.signer.as_ref())
-            .await?;
+        let leased = self.store.lease(recipient, max, now_ms(), lease_ms).await?;
         leased.into_iter().map(|l| self.open(l)).collect()
     }
 
@@ -508,7 +493,6 @@ impl Exchange {
                 outcome,
                 now_ms(),
                 self.retention_ms(),
-                self.signer.as_ref(),
             )
             .await?;
         self.notifier.wake_receipts();
@@ -616,10 +600,7 @@ impl Exchange {
     /// One sweep: expired leases back to their inboxes, expired messages
     /// finished, payloads past retention destroyed.
     pub async fn sweep(&self) -> Result<crate::store::SweepReport, ExchangeError> {
-        let report = self
-            .store
-            .sweep(now_ms(), self.retention_ms(), self.signer.as_ref())
-            .await?;
+        let report = self.store.sweep(now_ms(), self.retention_ms()).await?;
         for r in &report.woken_recipients {
             self.notifier.wake_inbox(r);
         }

@@ -47,10 +47,12 @@ pub async fn run(
         .mode(0o700)
         .create(data_dir)
         .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+    let signing_key = Arc::new(SigningKey::load_or_create(data_dir)?);
     let store: Arc<dyn Store> = Arc::new(
         SledStore::open(
             &data_dir.join(STORE_DIR),
             config.storage.cache_capacity_mib * 1024 * 1024,
+            signing_key.clone(),
         )
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
     );
@@ -58,7 +60,6 @@ pub async fn run(
     let seed = read_seed_file(&config.directory.file)?;
     let seeded = seed.len();
     let added = directory.seed(seed).await?;
-    let signing_key = Arc::new(SigningKey::load_or_create(data_dir)?);
     let payload_key = Arc::new(PayloadKey::load_or_create(data_dir)?);
     let child_key = Arc::new(ChildKey::load_or_create(data_dir)?);
     let tls_config = tls::server_config(&config.tls)?;
@@ -66,7 +67,6 @@ pub async fn run(
         store.clone(),
         directory.clone(),
         Policy::new(config.routing.clone()),
-        signing_key.clone(),
         payload_key,
         child_key.clone(),
         StatutePolicy::new(config.statutes.clone()),
@@ -77,7 +77,6 @@ pub async fn run(
     let consents = Arc::new(Consents::new(
         store.clone(),
         child_key.clone(),
-        signing_key.clone(),
         exchange.clone(),
     ));
     let audit_log = Arc::new(AuditLog::new(

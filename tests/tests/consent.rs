@@ -455,6 +455,10 @@ async fn read_audit(gw: &TestGateway) -> Vec<schakel_gateway::audit::Entry> {
             .data_dir
             .join(schakel_gateway::server::STORE_DIR),
         1 << 20,
+        std::sync::Arc::new(
+            schakel_gateway::crypto::SigningKey::load_or_create(&gw.config.storage.data_dir)
+                .unwrap(),
+        ),
     )
     .unwrap();
     store.audit_entries(1, usize::MAX).await.unwrap()

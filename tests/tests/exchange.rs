@@ -911,6 +911,10 @@ async fn purged_after_ack(retention_secs: u64) -> (bool, bool) {
             .data_dir
             .join(schakel_gateway::server::STORE_DIR),
         1 << 20,
+        std::sync::Arc::new(
+            schakel_gateway::crypto::SigningKey::load_or_create(&gw.config.storage.data_dir)
+                .unwrap(),
+        ),
     )
     .unwrap();
     let record = store.message(&sent.message_id).await.unwrap().unwrap();

@@ -16,17 +16,17 @@ use super::load::{Samples, drive};
 /// Measures `n` accepts of `size`-byte payloads, `concurrency` at a time.
 pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<Samples> {
     let tmp = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&tmp.path().join("store"), 64 << 20)?);
     let signer = Arc::new(SigningKey::load_or_create(tmp.path())?);
+    let sled = Arc::new(SledStore::open(
+        &tmp.path().join("store"),
+        64 << 20,
+        signer,
+    )?);
+    let store: Arc<dyn Store> = sled.clone();
     let payload_key = Arc::new(PayloadKey::load_or_create(tmp.path())?);
     let payload = vec![7u8; size];
     let samples = drive("storage", n, concurrency, None, move |i| {
-        let (store, signer, payload_key, payload) = (
-            store.clone(),
-            signer.clone(),
-            payload_key.clone(),
-            payload.clone(),
-        );
+        let (store, payload_key, payload) = (store.clone(), payload_key.clone(), payload.clone());
         async move {
             let id = uuid::Uuid::now_v7().to_string();
             let now = schakel_gateway::exchange::now_ms();
@@ -68,12 +68,22 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
                 record,
                 sealed_payload,
             };
-            store
-                .accept(message, draft, u64::MAX, now, signer.as_ref())
-                .await?;
+            store.accept(message, draft, u64::MAX, now).await?;
             Ok(payload.len() as u64)
         }
     })
     .await?;
+    if std::env::var_os("SCHAKEL_BENCH_DEBUG").is_some() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = sled.commit_stats();
+        let flushes = st.flushes.load(Relaxed).max(1);
+        eprintln!(
+            "storage ceiling: {} commits in {} flushes ({:.1} per flush), {:.2} ms per flush",
+            st.requests.load(Relaxed),
+            flushes,
+            st.requests.load(Relaxed) as f64 / flushes as f64,
+            st.flush_nanos.load(Relaxed) as f64 / flushes as f64 / 1e6
+        );
+    }
     Ok(samples)
 }

@@ -12,8 +12,8 @@
 //! - leases are state in the store (PostgreSQL: rows taken with
 //!   `FOR UPDATE SKIP LOCKED`), never in memory;
 //! - receipts are signed inside the step, once their audit sequence number is
-//!   known, and audit checkpoints are signed, through the [`Signer`] the
-//!   caller passes in.
+//!   known, and audit checkpoints are signed, by the [`Signer`] the store was
+//!   opened with.
 
 pub mod group_commit;
 pub mod sled_store;
@@ -226,7 +226,6 @@ pub trait Store: Send + Sync + 'static {
         audit: audit::Draft,
         max_inbox: u64,
         now_ms: i64,
-        signer: &dyn Signer,
     ) -> Result<AcceptOutcome, StoreError>;
 
     /// The newest audit sequence number, and the newest one a checkpoint
@@ -235,11 +234,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Signs a checkpoint of the chain's head, if entries were added since
     /// the last one; returns it.
-    async fn checkpoint(
-        &self,
-        now_ms: i64,
-        signer: &dyn Signer,
-    ) -> Result<Option<audit::Checkpoint>, StoreError>;
+    async fn checkpoint(&self, now_ms: i64) -> Result<Option<audit::Checkpoint>, StoreError>;
 
     /// Up to `limit` audit entries from sequence `from` on, in order.
     async fn audit_entries(&self, from: u64, limit: usize)
@@ -283,7 +278,6 @@ pub trait Store: Send + Sync + 'static {
         by: &str,
         reason: &str,
         now_ms: i64,
-        signer: &dyn Signer,
     ) -> Result<Revoked, StoreError>;
 
     /// Appends audit entries that go with no state change (a refused send).
@@ -299,7 +293,6 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
         now_ms: i64,
         lease_ms: i64,
-        signer: &dyn Signer,
     ) -> Result<Vec<Leased>, StoreError>;
 
     /// Ends `recipient`'s lease of a message with `outcome`. A repeated,
@@ -312,18 +305,12 @@ pub trait Store: Send + Sync + 'static {
         outcome: Outcome,
         now_ms: i64,
         retention_ms: i64,
-        signer: &dyn Signer,
     ) -> Result<Finished, StoreError>;
 
     /// Returns expired leases to their inboxes, expires undelivered messages
     /// past their expiry, withdraws undelivered messages whose consent
     /// lapsed, and destroys payloads whose retention has passed.
-    async fn sweep(
-        &self,
-        now_ms: i64,
-        retention_ms: i64,
-        signer: &dyn Signer,
-    ) -> Result<SweepReport, StoreError>;
+    async fn sweep(&self, now_ms: i64, retention_ms: i64) -> Result<SweepReport, StoreError>;
 
     /// One message's metadata.
     async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError>;

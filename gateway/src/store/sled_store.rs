@@ -1,8 +1,13 @@
 //! The sled implementation of [`Store`], the embedded default.
 //!
-//! Everything lives in one sled tree, under one-byte key prefixes, so that a
-//! state change, its receipt and its audit entry go into one atomic
-//! `sled::Batch`. A writer mutex orders the steps (sled holds an exclusive
+//! Everything but the payloads lives in one sled tree, under one-byte key
+//! prefixes, so that a state change, its receipt and its audit entry go into
+//! one atomic `sled::Batch`. Payloads (the large values) live in a tree of
+//! their own, which keeps the main tree's pages small: a payload is written
+//! *before* the batch that refers to it (a crash between leaves only an
+//! unreferenced payload), and destroyed *before* the batch that records its
+//! destruction (a crash between never leaves a payload that the log says is
+//! gone). A writer mutex orders the steps (sled holds an exclusive
 //! lock on its folder, so one process is the only writer there is); it is held
 //! only while a step is applied in memory. Durability comes after, from
 //! [`GroupCommit`]: sled's `flush()` followed by `sync_all()` of the data file
@@ -16,7 +21,7 @@
 //! | --- | --- | --- |
 //! | `P` | OIN | participant (JSON) |
 //! | `m` | id | message record (JSON) |
-//! | `p` | id | sealed payload |
+//! | (tree `payloads`) | id | sealed payload |
 //! | `i` | recipient, queue seq | id: the FIFO inbox of ready messages |
 //! | `l` | lease end ms, id | recipient: leases by end time |
 //! | `x` | expiry ms, id | (): undelivered messages by expiry |
@@ -56,9 +61,9 @@ use crate::message::LegalBasis;
 use crate::message::{MessageRecord, State};
 
 const TREE: &str = "schakel";
+const PAYLOADS: &str = "payloads";
 const PARTICIPANT: u8 = b'P';
 const MESSAGE: u8 = b'm';
-const PAYLOAD: u8 = b'p';
 const INBOX: u8 = b'i';
 const LEASE: u8 = b'l';
 const EXPIRY: u8 = b'x';
@@ -119,8 +124,31 @@ fn decode_receipt(key: &[u8], bytes: &[u8]) -> Result<pb::Receipt, StoreError> {
     })
 }
 
+/// The keys under a time-ordered index (`prefix`, then a big-endian
+/// millisecond time) that are due at `cutoff`, oldest first, at most
+/// [`SWEEP_BATCH`]. Stops at the first key not yet due.
+fn due(tree: &sled::Tree, prefix: u8, cutoff: i64) -> Result<Vec<sled::IVec>, StoreError> {
+    let mut out = Vec::new();
+    for kv in tree.scan_prefix([prefix]).take(SWEEP_BATCH) {
+        let (k, _) = kv.map_err(engine)?;
+        if read_u64(&k[1..9]) as i64 > cutoff {
+            break;
+        }
+        out.push(k);
+    }
+    Ok(out)
+}
+
 fn read_record(tree: &sled::Tree, id: &str) -> Result<Option<MessageRecord>, StoreError> {
     let k = key(MESSAGE, &[id.as_bytes()]);
+    match tree.get(&k).map_err(engine)? {
+        Some(v) => Ok(Some(decode(&k, &v)?)),
+        None => Ok(None),
+    }
+}
+
+fn read_consent(tree: &sled::Tree, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+    let k = key(CONSENT, &[id.as_bytes()]);
     match tree.get(&k).map_err(engine)? {
         Some(v) => Ok(Some(decode(&k, &v)?)),
         None => Ok(None),
@@ -168,13 +196,29 @@ pub struct SledStore {
 struct Inner {
     db: sled::Db,
     tree: sled::Tree,
-    writer: Mutex<Counters>,
-    commit: GroupCommit,
+    /// The counters as of the last applied step, for readers; the writer
+    /// thread updates them.
+    counters: Arc<Mutex<Counters>>,
+    commit: GroupCommit<Writer>,
+}
+
+/// What the writer thread works with.
+struct Writer {
+    tree: sled::Tree,
+    payloads: sled::Tree,
+    counters: Arc<Mutex<Counters>>,
+    signer: Arc<dyn Signer>,
+    db: sled::Db,
+    data_file: File,
 }
 
 /// One step being built: the batch and what it changes.
 struct Step<'a> {
     tree: &'a sled::Tree,
+    payloads: &'a sled::Tree,
+    signer: &'a dyn Signer,
+    /// Payload writes and removals, applied before the batch.
+    payload_ops: Vec<(String, Option<Vec<u8>>)>,
     batch: sled::Batch,
     counters: Counters,
     counts: HashMap<String, (i64, i64)>,
@@ -186,9 +230,18 @@ struct Step<'a> {
 }
 
 impl<'a> Step<'a> {
-    fn new(tree: &'a sled::Tree, counters: &Counters, now_ms: i64) -> Self {
+    fn new(
+        tree: &'a sled::Tree,
+        payloads: &'a sled::Tree,
+        signer: &'a dyn Signer,
+        counters: &Counters,
+        now_ms: i64,
+    ) -> Self {
         Self {
             tree,
+            payloads,
+            signer,
+            payload_ops: Vec::new(),
             batch: sled::Batch::default(),
             counters: counters.clone(),
             counts: HashMap::new(),
@@ -196,6 +249,11 @@ impl<'a> Step<'a> {
             now_ms,
             changed: false,
         }
+    }
+
+    /// The signer for this step's receipts and checkpoints.
+    fn signer(&self) -> &'a dyn Signer {
+        self.signer
     }
 
     fn insert(&mut self, k: Vec<u8>, v: impl Into<sled::IVec>) {
@@ -334,7 +392,8 @@ impl<'a> Step<'a> {
         if r.payload_purged {
             return;
         }
-        self.remove(key(PAYLOAD, &[r.id.as_bytes()]));
+        self.payload_ops.push((r.id.clone(), None));
+        self.changed = true;
         r.payload_purged = true;
         self.audit(audit::Draft {
             actor: GATEWAY_ACTOR.into(),
@@ -351,11 +410,7 @@ impl<'a> Step<'a> {
 
     /// A consent as this step sees it.
     fn consent(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
-        let k = key(CONSENT, &[id.as_bytes()]);
-        match self.tree.get(&k).map_err(engine)? {
-            Some(v) => Ok(Some(decode(&k, &v)?)),
-            None => Ok(None),
-        }
+        read_consent(self.tree, id)
     }
 
     /// Withdraws one undelivered message: WITHDRAWN receipt, audit entry, and
@@ -416,6 +471,12 @@ impl<'a> Step<'a> {
         if !self.changed {
             return Ok(self.counters);
         }
+        for (id, value) in std::mem::take(&mut self.payload_ops) {
+            match value {
+                Some(v) => self.payloads.insert(id.as_bytes(), v).map_err(engine)?,
+                None => self.payloads.remove(id.as_bytes()).map_err(engine)?,
+            };
+        }
         for (recipient, (d_ready, d_leased)) in std::mem::take(&mut self.counts) {
             let k = key(COUNTS, &[recipient.as_bytes()]);
             let (ready, leased) = match self.tree.get(&k).map_err(engine)? {
@@ -441,8 +502,12 @@ impl<'a> Step<'a> {
 
 impl SledStore {
     /// Opens (or creates) the store in `dir` with a page cache of
-    /// `cache_capacity` bytes.
-    pub fn open(dir: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
+    /// `cache_capacity` bytes; `signer` signs receipts and checkpoints.
+    pub fn open(
+        dir: &Path,
+        cache_capacity: u64,
+        signer: Arc<dyn Signer>,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
         let db = sled::Config::new()
             .path(dir)
@@ -455,6 +520,7 @@ impl SledStore {
             .open()
             .map_err(engine)?;
         let tree = db.open_tree(TREE).map_err(engine)?;
+        let payloads = db.open_tree(PAYLOADS).map_err(engine)?;
         let counters = match tree.get(key(META, &[COUNTERS])).map_err(engine)? {
             Some(v) => decode(COUNTERS, &v)?,
             None => Counters::default(),
@@ -462,64 +528,81 @@ impl SledStore {
         let data_file = File::open(dir.join("db"))?;
         // Make the folder entries of a new store durable too.
         File::open(dir)?.sync_all()?;
-        let sync_db = db.clone();
-        let commit = GroupCommit::start(move || {
-            sync_db.flush().map_err(|e| e.to_string())?;
-            data_file.sync_all().map_err(|e| e.to_string())
+        let counters = Arc::new(Mutex::new(counters));
+        let writer = Writer {
+            tree: tree.clone(),
+            payloads,
+            counters: counters.clone(),
+            signer,
+            db: db.clone(),
+            data_file,
+        };
+        let commit = GroupCommit::start(writer, |w: &mut Writer| {
+            w.db.flush().map_err(|e| e.to_string())?;
+            w.data_file.sync_all().map_err(|e| e.to_string())
         });
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 tree,
-                writer: Mutex::new(counters),
+                counters,
                 commit,
             }),
         })
+    }
+
+    /// The group committer's counters.
+    pub fn commit_stats(&self) -> &super::group_commit::Stats {
+        self.inner.commit.stats()
     }
 
     fn tree(&self) -> &sled::Tree {
         &self.inner.tree
     }
 
-    /// Runs `f` as one step under the writer lock, applies it, then waits
-    /// until it is durable.
-    async fn step<T>(
+    /// Runs `f` as one step on the writer thread, applies it, and answers
+    /// once it is durable.
+    async fn step<T: Send + 'static>(
         &self,
         now_ms: i64,
-        f: impl FnOnce(&mut Step<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Step<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let out = {
-            let mut counters = self.inner.writer.lock().expect("writer lock");
-            let mut step = Step::new(&self.inner.tree, &counters, now_ms);
-            let out = f(&mut step)?;
-            *counters = step.apply()?;
-            out
-        };
-        self.inner.commit.commit().await?;
-        Ok(out)
+        self.inner
+            .commit
+            .run(move |w: &mut Writer| {
+                let current = w.counters.lock().expect("counters lock").clone();
+                let mut step = Step::new(&w.tree, &w.payloads, w.signer.as_ref(), &current, now_ms);
+                let out = f(&mut step)?;
+                let next = step.apply()?;
+                *w.counters.lock().expect("counters lock") = next;
+                Ok(out)
+            })
+            .await
     }
 
     fn receipts_of(&self, id: &str) -> Result<Vec<pb::Receipt>, StoreError> {
-        self.tree()
-            .scan_prefix(key(RECEIPT_BY_MESSAGE, &[id.as_bytes()]))
-            .map(|kv| {
-                let (k, v) = kv.map_err(engine)?;
-                decode_receipt(&k, &v)
-            })
-            .collect()
+        receipts_of(self.tree(), id)
     }
+}
 
-    fn last_receipt(
-        &self,
-        id: &str,
-        status: pb::ReceiptStatus,
-    ) -> Result<Option<pb::Receipt>, StoreError> {
-        Ok(self
-            .receipts_of(id)?
-            .into_iter()
-            .rev()
-            .find(|r| r.status == status as i32))
-    }
+fn receipts_of(tree: &sled::Tree, id: &str) -> Result<Vec<pb::Receipt>, StoreError> {
+    tree.scan_prefix(key(RECEIPT_BY_MESSAGE, &[id.as_bytes()]))
+        .map(|kv| {
+            let (k, v) = kv.map_err(engine)?;
+            decode_receipt(&k, &v)
+        })
+        .collect()
+}
+
+fn last_receipt(
+    tree: &sled::Tree,
+    id: &str,
+    status: pb::ReceiptStatus,
+) -> Result<Option<pb::Receipt>, StoreError> {
+    Ok(receipts_of(tree, id)?
+        .into_iter()
+        .rev()
+        .find(|r| r.status == status as i32))
 }
 
 #[async_trait]
@@ -549,11 +632,12 @@ impl Store for SledStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let k = key(PARTICIPANT, &[p.oin.as_bytes()]);
-        self.step(now_ms, |step| {
+        let value = encode(p);
+        self.step(now_ms, move |step| {
             if step.tree.contains_key(&k).map_err(engine)? {
                 return Ok(false);
             }
-            step.insert(k, encode(p));
+            step.insert(k, value);
             step.audit(audit);
             Ok(true)
         })
@@ -566,8 +650,9 @@ impl Store for SledStore {
         audit: audit::Draft,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.step(now_ms, |step| {
-            step.insert(key(PARTICIPANT, &[p.oin.as_bytes()]), encode(p));
+        let (k, value) = (key(PARTICIPANT, &[p.oin.as_bytes()]), encode(p));
+        self.step(now_ms, move |step| {
+            step.insert(k, value);
             step.audit(audit);
             Ok(())
         })
@@ -580,13 +665,12 @@ impl Store for SledStore {
         audit: audit::Draft,
         max_inbox: u64,
         now_ms: i64,
-        signer: &dyn Signer,
     ) -> Result<AcceptOutcome, StoreError> {
         let NewMessage {
             mut record,
             sealed_payload,
         } = message;
-        self.step(now_ms, |step| {
+        self.step(now_ms, move |step| {
             let idem = key(
                 IDEMPOTENCY,
                 &[record.sender.as_bytes(), record.client_reference.as_bytes()],
@@ -600,8 +684,7 @@ impl Store for SledStore {
                 if earlier.request_digest != record.request_digest {
                     return Ok(AcceptOutcome::Conflict { message_id: id });
                 }
-                let receipt = self
-                    .last_receipt(&id, pb::ReceiptStatus::Accepted)?
+                let receipt = last_receipt(step.tree, &id, pb::ReceiptStatus::Accepted)?
                     .ok_or_else(|| StoreError::Corrupt {
                         key: id.clone(),
                         message: "accepted message without ACCEPTED receipt".into(),
@@ -625,7 +708,8 @@ impl Store for SledStore {
             step.counters.queue_seq += 1;
             record.queue_seq = step.counters.queue_seq;
             let id = record.id.as_bytes();
-            step.insert(key(PAYLOAD, &[id]), sealed_payload);
+            step.payload_ops
+                .push((record.id.clone(), Some(sealed_payload)));
             step.insert(
                 key(INBOX, &[record.recipient.as_bytes(), &be(record.queue_seq)]),
                 id,
@@ -640,6 +724,7 @@ impl Store for SledStore {
             }
             step.count(&record.recipient, 1, 0);
             let seq = step.audit(audit);
+            let signer = step.signer();
             let receipt = step.receipt(&record, pb::ReceiptStatus::Accepted, "", seq, signer);
             step.put_record(&record);
             Ok(AcceptOutcome::Accepted(receipt))
@@ -653,9 +738,10 @@ impl Store for SledStore {
         audit: audit::Draft,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.step(now_ms, |step| {
+        let consent = consent.clone();
+        self.step(now_ms, move |step| {
             let id = consent.id.as_bytes();
-            step.insert(key(CONSENT, &[id]), encode(consent));
+            step.insert(key(CONSENT, &[id]), encode(&consent));
             step.insert(
                 key(CONSENT_BY_ORG, &[consent.registered_by.as_bytes(), id]),
                 vec![],
@@ -668,7 +754,7 @@ impl Store for SledStore {
     }
 
     async fn consent(&self, consent_id: &str) -> Result<Option<ConsentRecord>, StoreError> {
-        Step::new(self.tree(), &Counters::default(), 0).consent(consent_id)
+        read_consent(self.tree(), consent_id)
     }
 
     async fn consents_of(&self, oin: &str) -> Result<Vec<ConsentRecord>, StoreError> {
@@ -690,9 +776,11 @@ impl Store for SledStore {
         by: &str,
         reason: &str,
         now_ms: i64,
-        signer: &dyn Signer,
     ) -> Result<Revoked, StoreError> {
-        self.step(now_ms, |step| {
+        let (consent_id, by, reason) = (consent_id.to_owned(), by.to_owned(), reason.to_owned());
+        self.step(now_ms, move |step| {
+            let signer = step.signer();
+            let (consent_id, by, reason) = (consent_id.as_str(), by.as_str(), reason.as_str());
             let Some(mut c) = step.consent(consent_id)? else {
                 return Ok(Revoked::NotFound);
             };
@@ -728,7 +816,7 @@ impl Store for SledStore {
     }
 
     async fn append_audit(&self, drafts: Vec<audit::Draft>, now_ms: i64) -> Result<(), StoreError> {
-        self.step(now_ms, |step| {
+        self.step(now_ms, move |step| {
             for d in drafts {
                 step.audit(d);
             }
@@ -743,9 +831,11 @@ impl Store for SledStore {
         max: usize,
         now_ms: i64,
         lease_ms: i64,
-        signer: &dyn Signer,
     ) -> Result<Vec<Leased>, StoreError> {
-        self.step(now_ms, |step| {
+        let recipient = recipient.to_owned();
+        self.step(now_ms, move |step| {
+            let signer = step.signer();
+            let recipient = recipient.as_str();
             let mut leased = Vec::new();
             let mut withdrawn = Vec::new();
             for kv in step.tree.scan_prefix(key(INBOX, &[recipient.as_bytes()])) {
@@ -788,11 +878,7 @@ impl Store for SledStore {
                         continue;
                     }
                 }
-                let Some(payload) = step
-                    .tree
-                    .get(key(PAYLOAD, &[id.as_bytes()]))
-                    .map_err(engine)?
-                else {
+                let Some(payload) = step.payloads.get(id.as_bytes()).map_err(engine)? else {
                     return Err(StoreError::Corrupt {
                         key: id,
                         message: "queued message without payload".into(),
@@ -842,9 +928,11 @@ impl Store for SledStore {
         outcome: Outcome,
         now_ms: i64,
         retention_ms: i64,
-        signer: &dyn Signer,
     ) -> Result<Finished, StoreError> {
-        self.step(now_ms, |step| {
+        let (recipient, message_id) = (recipient.to_owned(), message_id.to_owned());
+        self.step(now_ms, move |step| {
+            let signer = step.signer();
+            let (recipient, message_id) = (recipient.as_str(), message_id.as_str());
             let Some(mut r) = step.record(message_id)? else {
                 return Ok(Finished::NotFound);
             };
@@ -876,7 +964,7 @@ impl Store for SledStore {
                         detail: "acknowledged after withdrawal: the recipient was told to delete its copy".into(),
                     });
                 }
-                let receipt = self.last_receipt(message_id, receipt_status(r.state))?;
+                let receipt = last_receipt(step.tree, message_id, receipt_status(r.state))?;
                 let same = r.state == state;
                 return Ok(match (same, receipt) {
                     (true, Some(receipt)) => Finished::Done {
@@ -901,25 +989,12 @@ impl Store for SledStore {
         .await
     }
 
-    async fn sweep(
-        &self,
-        now_ms: i64,
-        retention_ms: i64,
-        signer: &dyn Signer,
-    ) -> Result<SweepReport, StoreError> {
-        self.step(now_ms, |step| {
+    async fn sweep(&self, now_ms: i64, retention_ms: i64) -> Result<SweepReport, StoreError> {
+        self.step(now_ms, move |step| {
+            let signer = step.signer();
             let mut report = SweepReport::default();
-            let lease_keys: Vec<_> = step
-                .tree
-                .scan_prefix([LEASE])
-                .take(SWEEP_BATCH)
-                .map(|kv| kv.map_err(engine))
-                .collect::<Result<_, _>>()?;
-            for (k, _) in lease_keys {
+            for k in due(step.tree, LEASE, now_ms)? {
                 let until = read_u64(&k[1..9]) as i64;
-                if until > now_ms {
-                    break;
-                }
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
                 let Some(mut r) = step.record(&id)? else {
@@ -941,16 +1016,7 @@ impl Store for SledStore {
                     report.woken_recipients.push(r.recipient.clone());
                 }
             }
-            let expiry_keys: Vec<_> = step
-                .tree
-                .scan_prefix([EXPIRY])
-                .take(SWEEP_BATCH)
-                .map(|kv| kv.map_err(engine))
-                .collect::<Result<_, _>>()?;
-            for (k, _) in expiry_keys {
-                if read_u64(&k[1..9]) as i64 > now_ms {
-                    break;
-                }
+            for k in due(step.tree, EXPIRY, now_ms)? {
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
                 let Some(mut r) = step.record(&id)? else {
@@ -969,16 +1035,7 @@ impl Store for SledStore {
                 );
                 report.expired += 1;
             }
-            let ends: Vec<_> = step
-                .tree
-                .scan_prefix([CONSENT_END])
-                .take(SWEEP_BATCH)
-                .map(|kv| kv.map_err(engine))
-                .collect::<Result<_, _>>()?;
-            for (k, _) in ends {
-                if read_u64(&k[1..9]) as i64 > now_ms {
-                    break;
-                }
+            for k in due(step.tree, CONSENT_END, now_ms)? {
                 let consent_id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
                 let detail = format!("consent {consent_id} lapsed");
@@ -989,16 +1046,7 @@ impl Store for SledStore {
                     signer,
                 )?);
             }
-            let purge_keys: Vec<_> = step
-                .tree
-                .scan_prefix([PURGE])
-                .take(SWEEP_BATCH)
-                .map(|kv| kv.map_err(engine))
-                .collect::<Result<_, _>>()?;
-            for (k, _) in purge_keys {
-                if read_u64(&k[1..9]) as i64 + retention_ms > now_ms {
-                    break;
-                }
+            for k in due(step.tree, PURGE, now_ms - retention_ms)? {
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
                 let Some(mut r) = step.record(&id)? else {
@@ -1072,16 +1120,12 @@ impl Store for SledStore {
     }
 
     async fn audit_head(&self) -> Result<(u64, u64), StoreError> {
-        let c = self.inner.writer.lock().expect("writer lock");
+        let c = self.inner.counters.lock().expect("counters lock");
         Ok((c.audit_seq, c.checkpoint_seq))
     }
 
-    async fn checkpoint(
-        &self,
-        now_ms: i64,
-        signer: &dyn Signer,
-    ) -> Result<Option<audit::Checkpoint>, StoreError> {
-        self.step(now_ms, |step| {
+    async fn checkpoint(&self, now_ms: i64) -> Result<Option<audit::Checkpoint>, StoreError> {
+        self.step(now_ms, move |step| {
             let c = &step.counters;
             if c.audit_seq == 0 || c.audit_seq <= c.checkpoint_seq {
                 return Ok(None);
@@ -1093,7 +1137,7 @@ impl Store for SledStore {
                     key: "counters".into(),
                     message: "audit head hash is not 32 bytes of hex".into(),
                 })?;
-            let checkpoint = audit::Checkpoint::sign(c.audit_seq, &hash, now_ms, signer);
+            let checkpoint = audit::Checkpoint::sign(c.audit_seq, &hash, now_ms, step.signer());
             step.counters.checkpoint_seq = checkpoint.seq;
             step.insert(key(CHECKPOINT, &[&be(checkpoint.seq)]), encode(&checkpoint));
             Ok(Some(checkpoint))
@@ -1133,7 +1177,7 @@ impl Store for SledStore {
     async fn audit_start(&self) -> Result<u64, StoreError> {
         Ok(self
             .inner
-            .writer
+            .counters
             .lock()
             .expect("writer lock")
             .pruned_through
@@ -1141,7 +1185,7 @@ impl Store for SledStore {
     }
 
     async fn prune_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.step(before_ms, |step| {
+        self.step(before_ms, move |step| {
             let mut removed = 0;
             let oldest: Vec<_> = step
                 .tree
@@ -1166,7 +1210,7 @@ impl Store for SledStore {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.commit.commit().await
+        self.inner.commit.run(|_: &mut Writer| Ok(())).await
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {
