@@ -186,44 +186,39 @@ impl PayloadKey {
         })
     }
 
-    /// Encrypts `plaintext` for message `message_id`: nonce, ciphertext, tag.
-    pub fn seal(&self, message_id: &str, plaintext: &[u8]) -> Vec<u8> {
+    /// Bytes sealing adds to a payload: the 16-byte tag and the 12-byte nonce.
+    pub const OVERHEAD: usize = 16 + 12;
+
+    /// Encrypts `plaintext` for message `message_id`, in place: the result
+    /// is ciphertext, tag, nonce. Give a buffer with [`Self::OVERHEAD`] bytes
+    /// of spare capacity and no byte of a large payload is copied.
+    pub fn seal(&self, message_id: &str, mut plaintext: Vec<u8>) -> Vec<u8> {
         let nonce_bytes: [u8; 12] = random_bytes::<12>().try_into().expect("12 bytes");
         let nonce = ring::aead::Nonce::assume_unique_for_key(nonce_bytes);
-        let mut out = Vec::with_capacity(12 + plaintext.len() + 16);
-        out.extend_from_slice(&nonce_bytes);
-        out.extend_from_slice(plaintext);
         let tag = self
             .key
-            .seal_in_place_separate_tag(
-                nonce,
-                ring::aead::Aad::from(message_id.as_bytes()),
-                &mut out[12..],
-            )
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(message_id.as_bytes()), &mut plaintext)
             .expect("AES-GCM sealing works for payloads within the size limit");
-        out.extend_from_slice(tag.as_ref());
-        out
+        plaintext.extend_from_slice(tag.as_ref());
+        plaintext.extend_from_slice(&nonce_bytes);
+        plaintext
     }
 
     /// Decrypts what [`PayloadKey::seal`] produced for `message_id`.
     pub fn open(&self, message_id: &str, sealed: &[u8]) -> Result<Vec<u8>, DecryptError> {
         let fail = || DecryptError(message_id.to_owned());
-        if sealed.len() < 12 + 16 {
+        if sealed.len() < Self::OVERHEAD {
             return Err(fail());
         }
-        let nonce =
-            ring::aead::Nonce::try_assume_unique_for_key(&sealed[..12]).map_err(|_| fail())?;
-        let mut buf = sealed[12..].to_vec();
-        let plain = self
+        let (body, nonce) = sealed.split_at(sealed.len() - 12);
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
+        let mut buf = body.to_vec();
+        let plain_len = self
             .key
-            .open_in_place(
-                nonce,
-                ring::aead::Aad::from(message_id.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| fail())?;
-        let len = plain.len();
-        buf.truncate(len);
+            .open_in_place(nonce, ring::aead::Aad::from(message_id.as_bytes()), &mut buf)
+            .map_err(|_| fail())?
+            .len();
+        buf.truncate(plain_len);
         Ok(buf)
     }
 }
@@ -296,7 +291,7 @@ mod tests {
     fn payloads_round_trip_and_are_bound_to_their_message() {
         let dir = tempfile::tempdir().unwrap();
         let key = PayloadKey::load_or_create(dir.path()).unwrap();
-        let sealed = key.seal("m1", b"dossier");
+        let sealed = key.seal("m1", b"dossier".to_vec());
         assert!(!sealed.windows(7).any(|w| w == b"dossier"));
         assert_eq!(key.open("m1", &sealed).unwrap(), b"dossier");
         assert!(key.open("m2", &sealed).is_err());

@@ -235,6 +235,17 @@ impl Exchange {
             )
             .await?;
         let id = uuid::Uuid::now_v7().to_string();
+        // What tells a retry from a conflicting reuse of the reference: the
+        // request without its payload, and the payload's digest (so that a
+        // large payload is hashed once and never re-encoded).
+        let payload_digest = sha256(&checked.payload);
+        let request_digest = {
+            let payload = request.payload.take();
+            let mut head = request.encode_to_vec();
+            request.payload = payload;
+            head.extend_from_slice(&payload_digest);
+            sha256(&head)
+        };
         let record = MessageRecord {
             id: id.clone(),
             sender: sender.oin.clone(),
@@ -247,8 +258,8 @@ impl Exchange {
             child_ref: child_ref.clone(),
             created_at_ms: now,
             expires_at_ms: checked.expires_at_ms,
-            payload_digest: hex::encode(sha256(&checked.payload)),
-            request_digest: hex::encode(sha256(&request.encode_to_vec())),
+            payload_digest: hex::encode(payload_digest),
+            request_digest: hex::encode(request_digest),
             payload_bytes: checked.payload.len() as u64,
             state: State::Ready,
             attempts: 0,
@@ -258,7 +269,7 @@ impl Exchange {
             payload_purged: false,
             final_detail: String::new(),
         };
-        let sealed_payload = self.payload_key.seal(&id, &checked.payload);
+        let sealed_payload = self.payload_key.seal(&id, checked.payload);
         let draft = audit::Draft {
             actor: sender.oin.clone(),
             action: Some(Action::SendAccepted),

@@ -552,6 +552,11 @@ pub fn check_send(
         legal_basis,
         dossier_from_po,
         expires_at_ms,
-        payload: payload.encode_to_vec(),
+        payload: {
+            // Room for the encryption's tag and nonce, so sealing copies nothing.
+            let mut buf = Vec::with_capacity(payload.encoded_len() + crate::crypto::PayloadKey::OVERHEAD);
+            payload.encode(&mut buf).expect("a Vec grows as needed");
+            buf
+        },
     })
 }

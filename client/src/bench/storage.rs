@@ -63,7 +63,7 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
                 legal_basis: Some(record.legal_basis.clone()),
                 detail: String::new(),
             };
-            let sealed_payload = payload_key.seal(&id, &payload);
+            let sealed_payload = payload_key.seal(&id, payload.clone());
             let message = NewMessage {
                 record,
                 sealed_payload,
