@@ -197,7 +197,11 @@ impl PayloadKey {
         let nonce = ring::aead::Nonce::assume_unique_for_key(nonce_bytes);
         let tag = self
             .key
-            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(message_id.as_bytes()), &mut plaintext)
+            .seal_in_place_separate_tag(
+                nonce,
+                ring::aead::Aad::from(message_id.as_bytes()),
+                &mut plaintext,
+            )
             .expect("AES-GCM sealing works for payloads within the size limit");
         plaintext.extend_from_slice(tag.as_ref());
         plaintext.extend_from_slice(&nonce_bytes);
@@ -215,7 +219,11 @@ impl PayloadKey {
         let mut buf = body.to_vec();
         let plain_len = self
             .key
-            .open_in_place(nonce, ring::aead::Aad::from(message_id.as_bytes()), &mut buf)
+            .open_in_place(
+                nonce,
+                ring::aead::Aad::from(message_id.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| fail())?
             .len();
         buf.truncate(plain_len);

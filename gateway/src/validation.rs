@@ -554,7 +554,8 @@ pub fn check_send(
         expires_at_ms,
         payload: {
             // Room for the encryption's tag and nonce, so sealing copies nothing.
-            let mut buf = Vec::with_capacity(payload.encoded_len() + crate::crypto::PayloadKey::OVERHEAD);
+            let mut buf =
+                Vec::with_capacity(payload.encoded_len() + crate::crypto::PayloadKey::OVERHEAD);
             payload.encode(&mut buf).expect("a Vec grows as needed");
             buf
         },

@@ -390,3 +390,21 @@ pub fn status_of<T: std::fmt::Debug>(result: Result<T, ClientError>) -> tonic::S
         Err(e) => panic!("expected an error status, got {e}"),
     }
 }
+
+/// The next `n` receipts of a Receipts stream, each within ten seconds.
+pub async fn next_receipts<S>(stream: &mut S, n: usize) -> Vec<schakel_client::proto::Receipt>
+where
+    S: futures::Stream<Item = Result<schakel_client::proto::ReceiptEvent, ClientError>> + Unpin,
+{
+    use futures::StreamExt;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("a receipt within ten seconds")
+            .expect("the stream stays open")
+            .expect("a verified receipt");
+        out.push(event.receipt.expect("an event carries a receipt"));
+    }
+    out
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use schakel_client::proto as pb;
 use schakel_tests::fixtures::{self, BSN, UNKNOWN_CONSENT_ID, consent_grant};
-use schakel_tests::{TestGateway, code_of, org, status_of};
+use schakel_tests::{TestGateway, code_of, next_receipts, org, status_of};
 use tonic::Code;
 
 fn ts_in_ms(ms: i64) -> prost_types::Timestamp {
@@ -344,15 +344,11 @@ async fn revoking_withdraws_a_queued_message_and_the_sender_holds_a_signed_recei
         "{}",
         last.detail
     );
-    let mut seen = Vec::new();
-    while seen.len() < 2 {
-        let e = tokio::time::timeout(Duration::from_secs(10), receipts.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        seen.push(e.receipt.unwrap().status);
-    }
+    let seen: Vec<_> = next_receipts(&mut receipts, 2)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(
         seen,
         vec![
@@ -508,16 +504,11 @@ async fn a_lapsed_consent_withdraws_its_messages_without_anyone_pulling() {
     swv.send(fixtures::consult("q", &gw.oin(org::JGT), &consent))
         .await
         .unwrap();
-    let mut seen = Vec::new();
-    while seen.len() < 2 {
-        let e = tokio::time::timeout(Duration::from_secs(10), receipts.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let r = e.receipt.unwrap();
-        seen.push((r.status, r.detail));
-    }
+    let seen: Vec<_> = next_receipts(&mut receipts, 2)
+        .await
+        .into_iter()
+        .map(|r| (r.status, r.detail))
+        .collect();
     assert_eq!(seen[1].0, pb::ReceiptStatus::Withdrawn as i32);
     assert!(seen[1].1.contains("lapsed"), "{}", seen[1].1);
 }

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use schakel_client::proto as pb;
 use schakel_client::{ClientError, verify_receipt};
 use schakel_tests::fixtures::{self, UNKNOWN_CONSENT_ID};
-use schakel_tests::{TestGateway, code_of, org, status_of};
+use schakel_tests::{TestGateway, code_of, next_receipts, org, status_of};
 use tonic::Code;
 
 fn body(d: &pb::Delivery) -> pb::payload::Body {
@@ -856,15 +856,11 @@ async fn an_undelivered_message_expires_and_the_sender_is_told() {
     });
     let mut receipts = school.receipts(0, true).await.unwrap();
     let sent = school.send(request).await.unwrap();
-    let mut statuses = Vec::new();
-    while statuses.len() < 2 {
-        let e = tokio::time::timeout(Duration::from_secs(10), receipts.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        statuses.push(e.receipt.unwrap().status);
-    }
+    let statuses: Vec<_> = next_receipts(&mut receipts, 2)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(
         statuses,
         vec![

@@ -43,77 +43,78 @@ fn contact() -> pb::Contact {
     }
 }
 
-/// A consultatieverzoek whose question makes the whole request about `size`
-/// bytes, on the statutory basis meldrecht_veilig_thuis (no consent lookup).
-/// A signalering carries no free text by design (about 300 bytes), so the
-/// byte-sized scenarios use this kind.
-pub fn consult(reference: String, to: &str, size: usize) -> pb::SendRequest {
-    let question = "x".repeat(size.saturating_sub(330).clamp(1, 4000));
+/// A request on a statutory basis (no consent lookup) with `body` and
+/// `attachments`.
+fn statutory(
+    reference: String,
+    to: &str,
+    basis: pb::StatutoryBasis,
+    body: pb::payload::Body,
+    attachments: Vec<pb::Attachment>,
+) -> pb::SendRequest {
     pb::SendRequest {
         client_reference: reference,
         recipient_oin: to.to_owned(),
         case_id: String::new(),
         in_reply_to: String::new(),
         legal_basis: Some(pb::LegalBasis {
-            basis: Some(pb::legal_basis::Basis::Statutory(
-                pb::StatutoryBasis::MeldrechtVeiligThuis as i32,
-            )),
+            basis: Some(pb::legal_basis::Basis::Statutory(basis as i32)),
         }),
         expires_at: None,
         payload: Some(pb::Payload {
-            body: Some(pb::payload::Body::Consultatieverzoek(
-                pb::Consultatieverzoek {
-                    bsn: "111222333".into(),
-                    question,
-                    urgency: pb::Urgency::Routine as i32,
-                    requested_role: String::new(),
-                    respond_by: date(14),
-                    contact: Some(contact()),
-                },
-            )),
-            attachments: vec![],
+            body: Some(body),
+            attachments,
         }),
         sender_oin: String::new(),
     }
 }
 
-/// A PO-VO transfer dossier with one attachment of `size` bytes.
+/// A consultatieverzoek whose question makes the whole request about `size`
+/// bytes, on the statutory basis meldrecht_veilig_thuis. A signalering
+/// carries no free text by design (about 300 bytes), so the byte-sized
+/// scenarios use this kind.
+pub fn consult(reference: String, to: &str, size: usize) -> pb::SendRequest {
+    let body = pb::payload::Body::Consultatieverzoek(pb::Consultatieverzoek {
+        bsn: "111222333".into(),
+        question: "x".repeat(size.saturating_sub(330).clamp(1, 4000)),
+        urgency: pb::Urgency::Routine as i32,
+        requested_role: String::new(),
+        respond_by: date(14),
+        contact: Some(contact()),
+    });
+    statutory(
+        reference,
+        to,
+        pb::StatutoryBasis::MeldrechtVeiligThuis,
+        body,
+        vec![],
+    )
+}
+
+/// A PO-VO transfer dossier with one attachment.
 pub fn dossier(reference: String, to: &str, attachment: &[u8]) -> pb::SendRequest {
-    pb::SendRequest {
-        client_reference: reference,
-        recipient_oin: to.to_owned(),
-        case_id: String::new(),
-        in_reply_to: String::new(),
-        legal_basis: Some(pb::LegalBasis {
-            basis: Some(pb::legal_basis::Basis::Statutory(
-                pb::StatutoryBasis::OverdrachtPo as i32,
-            )),
+    let body = pb::payload::Body::Overdrachtsdossier(pb::Overdrachtsdossier {
+        profile: pb::DossierProfile::PoVo as i32,
+        school_year: "2026-2027".into(),
+        pupil: Some(pb::Pupil {
+            bsn: "123456782".into(),
+            given_names: "Sam".into(),
+            family_name: "Jansen".into(),
+            birth_date: date(-12 * 365),
         }),
-        expires_at: None,
-        payload: Some(pb::Payload {
-            body: Some(pb::payload::Body::Overdrachtsdossier(
-                pb::Overdrachtsdossier {
-                    profile: pb::DossierProfile::PoVo as i32,
-                    school_year: "2026-2027".into(),
-                    pupil: Some(pb::Pupil {
-                        bsn: "123456782".into(),
-                        given_names: "Sam".into(),
-                        family_name: "Jansen".into(),
-                        birth_date: date(-12 * 365),
-                    }),
-                    parents_viewed: true,
-                    contact: Some(contact()),
-                    ..Default::default()
-                },
-            )),
-            attachments: vec![schakel_client::attachment(
-                "bijlage.pdf",
-                "application/pdf",
-                attachment.to_vec(),
-            )],
-        }),
-        sender_oin: String::new(),
-    }
+        parents_viewed: true,
+        contact: Some(contact()),
+        ..Default::default()
+    });
+    let attachment =
+        schakel_client::attachment("bijlage.pdf", "application/pdf", attachment.to_vec());
+    statutory(
+        reference,
+        to,
+        pb::StatutoryBasis::OverdrachtPo,
+        body,
+        vec![attachment],
+    )
 }
 
 async fn clients(target: &Target, org: &str, n: usize) -> anyhow::Result<Vec<Client>> {

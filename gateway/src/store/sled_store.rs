@@ -117,6 +117,17 @@ fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T,
     })
 }
 
+/// Decodes every value of a scan.
+fn decode_all<T: serde::de::DeserializeOwned>(
+    scan: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+) -> Result<Vec<T>, StoreError> {
+    scan.map(|kv| {
+        let (k, v) = kv.map_err(engine)?;
+        decode(&k, &v)
+    })
+    .collect()
+}
+
 fn decode_receipt(key: &[u8], bytes: &[u8]) -> Result<pb::Receipt, StoreError> {
     pb::Receipt::decode(bytes).map_err(|e| StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
@@ -616,13 +627,7 @@ impl Store for SledStore {
     }
 
     async fn participants(&self) -> Result<Vec<Participant>, StoreError> {
-        self.tree()
-            .scan_prefix([PARTICIPANT])
-            .map(|kv| {
-                let (k, v) = kv.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
+        decode_all(self.tree().scan_prefix([PARTICIPANT]))
     }
 
     async fn insert_participant(
@@ -1150,14 +1155,11 @@ impl Store for SledStore {
         from: u64,
         limit: usize,
     ) -> Result<Vec<audit::Entry>, StoreError> {
-        self.tree()
-            .range(key(AUDIT, &[&be(from)])..=key(AUDIT, &[&be(u64::MAX)]))
-            .take(limit)
-            .map(|kv| {
-                let (k, v) = kv.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
+        decode_all(
+            self.tree()
+                .range(key(AUDIT, &[&be(from)])..=key(AUDIT, &[&be(u64::MAX)]))
+                .take(limit),
+        )
     }
 
     async fn audit_checkpoints(
@@ -1165,13 +1167,10 @@ impl Store for SledStore {
         from: u64,
         to: u64,
     ) -> Result<Vec<audit::Checkpoint>, StoreError> {
-        self.tree()
-            .range(key(CHECKPOINT, &[&be(from)])..=key(CHECKPOINT, &[&be(to)]))
-            .map(|kv| {
-                let (k, v) = kv.map_err(engine)?;
-                decode(&k, &v)
-            })
-            .collect()
+        decode_all(
+            self.tree()
+                .range(key(CHECKPOINT, &[&be(from)])..=key(CHECKPOINT, &[&be(to)])),
+        )
     }
 
     async fn audit_start(&self) -> Result<u64, StoreError> {
