@@ -201,6 +201,20 @@ impl TestGateway {
         }
     }
 
+    /// The sled store of this gateway, opened directly; call [`Self::stop`]
+    /// first (sled allows one process, one open).
+    pub fn open_store(&self) -> schakel_gateway::store::sled_store::SledStore {
+        let data = &self.config.storage.data_dir;
+        let key =
+            schakel_gateway::crypto::SigningKey::load_or_create(data).expect("the gateway's key");
+        schakel_gateway::store::sled_store::SledStore::open(
+            &data.join(schakel_gateway::server::STORE_DIR),
+            1 << 20,
+            Arc::new(key),
+        )
+        .expect("the stopped gateway's store opens")
+    }
+
     /// Stops the gateway and starts a new one on the same PKI, configuration
     /// and data folder, on a new port.
     pub async fn restart(mut self) -> Self {

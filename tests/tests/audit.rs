@@ -215,12 +215,12 @@ async fn every_decision_is_one_entry_with_the_right_fields() {
     // Expired.
     let mut short = fixtures::signalering("a5", &gw.oin(org::JGT));
     short.expires_at = Some(prost_types::Timestamp {
-        seconds: time::OffsetDateTime::now_utc().unix_timestamp() + 1,
+        seconds: time::OffsetDateTime::now_utc().unix_timestamp() + 2,
         nanos: 0,
     });
     let expiring = school.send(short).await.unwrap();
     let mut found = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         found = query(
             &operator,
             pb::AuditQueryRequest {
@@ -244,10 +244,11 @@ async fn every_decision_is_one_entry_with_the_right_fields() {
         let text = format!("{e:?}");
         assert!(BSN.iter().all(|b| !text.contains(b)), "{text}");
     }
-    // And the whole chain verifies.
+    // And the whole chain verifies (the sweeper may have added an entry,
+    // such as the expired message's purge, since the query).
     let verdict = operator.audit_verify(0, 0).await.unwrap();
     assert!(verdict.ok, "{}", verdict.problem);
-    assert_eq!(verdict.entries_checked, all.len() as u64);
+    assert!(verdict.entries_checked >= all.len() as u64);
 }
 
 #[tokio::test]
@@ -655,7 +656,7 @@ async fn entries_past_retention_are_removed_and_the_rest_still_verifies() {
     let operator = gw.client(org::OPERATOR).await;
     // The upkeep runs every second; wait until it has removed the old entries.
     let mut remaining = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         remaining = query(&operator, pb::AuditQueryRequest::default()).await;
         if remaining.first().is_some_and(|e| e.sequence > 1) {
             break;

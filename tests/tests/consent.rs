@@ -110,9 +110,9 @@ async fn a_covering_consent_is_required_and_each_failed_condition_is_named() {
     assert!(m.contains("was revoked"), "{m}");
     // Expired (lapsed): valid for a moment only.
     let mut brief = consent_grant(BSN[2]);
-    brief.valid_until = Some(ts_in_ms(300));
+    brief.valid_until = Some(ts_in_ms(1500));
     let brief = swv.grant_consent(brief).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let m = refused(
         &gw,
         org::SWV,
@@ -445,19 +445,7 @@ async fn a_leased_message_whose_consent_is_revoked_is_announced_and_its_ack_says
 
 async fn read_audit(gw: &TestGateway) -> Vec<schakel_gateway::audit::Entry> {
     use schakel_gateway::store::Store;
-    let store = schakel_gateway::store::sled_store::SledStore::open(
-        &gw.config
-            .storage
-            .data_dir
-            .join(schakel_gateway::server::STORE_DIR),
-        1 << 20,
-        std::sync::Arc::new(
-            schakel_gateway::crypto::SigningKey::load_or_create(&gw.config.storage.data_dir)
-                .unwrap(),
-        ),
-    )
-    .unwrap();
-    store.audit_entries(1, usize::MAX).await.unwrap()
+    gw.open_store().audit_entries(1, usize::MAX).await.unwrap()
 }
 
 #[tokio::test]
@@ -466,13 +454,13 @@ async fn a_consent_that_lapses_before_delivery_is_checked_again_at_delivery() {
     let gw = TestGateway::start_with(|_, c| c.exchange.sweep_interval_ms = 3_600_000).await;
     let swv = gw.client(org::SWV).await;
     let mut brief = consent_grant(BSN[2]);
-    brief.valid_until = Some(ts_in_ms(500));
+    brief.valid_until = Some(ts_in_ms(2000));
     let consent = swv.grant_consent(brief).await.unwrap().consent_id;
     let sent = swv
         .send(fixtures::consult("q", &gw.oin(org::JGT), &consent))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(
         gw.client(org::JGT)
             .await
@@ -498,7 +486,7 @@ async fn a_lapsed_consent_withdraws_its_messages_without_anyone_pulling() {
     let gw = TestGateway::start_with(|_, c| c.exchange.sweep_interval_ms = 50).await;
     let swv = gw.client(org::SWV).await;
     let mut brief = consent_grant(BSN[2]);
-    brief.valid_until = Some(ts_in_ms(300));
+    brief.valid_until = Some(ts_in_ms(2000));
     let consent = swv.grant_consent(brief).await.unwrap().consent_id;
     let mut receipts = swv.receipts(0, true).await.unwrap();
     swv.send(fixtures::consult("q", &gw.oin(org::JGT), &consent))

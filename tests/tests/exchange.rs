@@ -851,7 +851,7 @@ async fn an_undelivered_message_expires_and_the_sender_is_told() {
     let mut request = fixtures::signalering("exp", &gw.oin(org::JGT));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     request.expires_at = Some(prost_types::Timestamp {
-        seconds: now + 1,
+        seconds: now + 2,
         nanos: 0,
     });
     let mut receipts = school.receipts(0, true).await.unwrap();
@@ -901,18 +901,7 @@ async fn purged_after_ack(retention_secs: u64) -> (bool, bool) {
     gw.stop().await;
 
     use schakel_gateway::store::Store;
-    let store = schakel_gateway::store::sled_store::SledStore::open(
-        &gw.config
-            .storage
-            .data_dir
-            .join(schakel_gateway::server::STORE_DIR),
-        1 << 20,
-        std::sync::Arc::new(
-            schakel_gateway::crypto::SigningKey::load_or_create(&gw.config.storage.data_dir)
-                .unwrap(),
-        ),
-    )
-    .unwrap();
+    let store = gw.open_store();
     let record = store.message(&sent.message_id).await.unwrap().unwrap();
     let audit = store.audit_entries(1, usize::MAX).await.unwrap();
     let purge_logged = audit.iter().any(|e| {

@@ -395,6 +395,19 @@ impl<'a> Step<'a> {
         receipt
     }
 
+    /// Expires an undelivered message: EXPIRED receipt and audit entry.
+    fn expire(&mut self, r: &mut MessageRecord) {
+        let signer = self.signer();
+        self.finalise(
+            r,
+            State::Expired,
+            GATEWAY_ACTOR,
+            Action::Expired,
+            "not delivered before its expiry",
+            signer,
+        );
+    }
+
     /// Destroys a finished message's payload.
     fn purge(&mut self, r: &mut MessageRecord, detail: &str) {
         if let Some(at) = r.final_at_ms {
@@ -858,14 +871,7 @@ impl Store for SledStore {
                     continue;
                 }
                 if r.expires_at_ms <= now_ms {
-                    step.finalise(
-                        &mut r,
-                        State::Expired,
-                        GATEWAY_ACTOR,
-                        Action::Expired,
-                        "not delivered before its expiry",
-                        signer,
-                    );
+                    step.expire(&mut r);
                     continue;
                 }
                 if let LegalBasis::Consent(consent_id) = &r.legal_basis {
@@ -1030,14 +1036,7 @@ impl Store for SledStore {
                 if r.state.is_final() {
                     continue;
                 }
-                step.finalise(
-                    &mut r,
-                    State::Expired,
-                    GATEWAY_ACTOR,
-                    Action::Expired,
-                    "not delivered before its expiry",
-                    signer,
-                );
+                step.expire(&mut r);
                 report.expired += 1;
             }
             for k in due(step.tree, CONSENT_END, now_ms)? {
