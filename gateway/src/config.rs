@@ -74,6 +74,10 @@ pub struct LimitsConfig {
     pub max_attachments: u32,
     /// Most undelivered messages in one inbox.
     pub max_inbox_messages: u64,
+    /// Average calls a second per participant; 0 turns the limit off.
+    pub requests_per_second: u32,
+    /// Calls a participant may make at once.
+    pub request_burst: u32,
 }
 
 /// Expiry, leases and retention.

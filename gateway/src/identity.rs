@@ -121,6 +121,7 @@ pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, Status> {
 pub struct Resolver {
     directory: Directory,
     store: Arc<dyn Store>,
+    limiter: Arc<crate::rate_limit::RateLimiter>,
 }
 
 /// Why a call was refused, and by whom, when the caller is a known
@@ -144,8 +145,16 @@ impl From<Status> for Refused {
 impl Resolver {
     /// A resolver over `directory`, recording refusals of known
     /// participants in `store`'s audit log.
-    pub fn new(directory: Directory, store: Arc<dyn Store>) -> Self {
-        Self { directory, store }
+    pub fn new(
+        directory: Directory,
+        store: Arc<dyn Store>,
+        limiter: crate::rate_limit::RateLimiter,
+    ) -> Self {
+        Self {
+            directory,
+            store,
+            limiter: Arc::new(limiter),
+        }
     }
 
     /// Records that a known participant's call to `path` was refused.
@@ -206,6 +215,7 @@ impl Resolver {
                 id.sha256, id.oin
             ))));
         }
+        self.limiter.check(&participant.oin)?;
         Ok(Caller {
             participant,
             cert_sha256: id.sha256,

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod message;
 pub mod notify;
 pub mod pki;
+pub mod rate_limit;
 pub mod routing;
 pub mod server;
 pub mod store;

@@ -26,6 +26,7 @@ use crate::directory::{Directory, read_seed_file};
 use crate::exchange::Exchange;
 use crate::identity::{IdentityLayer, Resolver};
 use crate::notify::Notifier;
+use crate::rate_limit::RateLimiter;
 use crate::routing::Policy;
 use crate::store::Store;
 use crate::store::sled_store::SledStore;
@@ -155,6 +156,10 @@ pub async fn run(
         .layer(IdentityLayer::new(Resolver::new(
             directory.clone(),
             store.clone(),
+            RateLimiter::new(
+                config.limits.requests_per_second,
+                config.limits.request_burst,
+            ),
         )))
         .add_service(health_service)
         .add_service(reflection)

@@ -270,3 +270,25 @@ async fn a_forged_ca_with_the_same_name_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_participant_over_its_request_rate_is_told_to_slow_down() {
+    let gw = TestGateway::start_with(|_, c| {
+        c.limits.requests_per_second = 1;
+        c.limits.request_burst = 3;
+    })
+    .await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    for _ in 0..3 {
+        school.whoami().await.unwrap();
+    }
+    let status = status_of(school.whoami().await);
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status.message().contains("rate limit"),
+        "{}",
+        status.message()
+    );
+    // Another participant has its own allowance.
+    gw.client(org::JGT).await.whoami().await.unwrap();
+}

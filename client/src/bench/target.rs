@@ -84,6 +84,8 @@ fn start(pki: &Path, data: &Path) -> anyhow::Result<(Child, String)> {
         .env("SCHAKEL_TLS__CLIENT_CA", pki.join("ca/ca.pem"))
         .env("SCHAKEL_DIRECTORY__FILE", pki.join("directory.toml"))
         .env("SCHAKEL_STORAGE__DATA_DIR", data)
+        // The benchmark measures capacity, not the per-participant limit.
+        .env("SCHAKEL_LIMITS__REQUESTS_PER_SECOND", "0")
         .env("SCHAKEL_LOG__FILTER", "warn,schakel_gateway::server=info")
         .env("SCHAKEL_LOG__FORMAT", "json")
         .stdin(Stdio::null())

@@ -1,0 +1,75 @@
+//! Request-rate limits per participant: a token bucket per OIN, so that one
+//! organisation's runaway system cannot crowd out the others. A call over
+//! the limit gets RESOURCE_EXHAUSTED naming the limit, and changes nothing.
+//!
+//! The buckets live in this process: with several gateway instances each
+//! enforces the limit on the calls it serves (a per-instance limit).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use tonic::Status;
+
+/// The limiter.
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// At most `per_second` calls a second per participant on average, and
+    /// `burst` at once; `per_second` 0 turns the limit off.
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        Self {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one call from `oin`'s bucket, or refuses it.
+    pub fn check(&self, oin: &str) -> Result<(), Status> {
+        if self.per_second == 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("rate limiter lock");
+        let (tokens, last) = buckets.entry(oin.to_owned()).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(Status::resource_exhausted(format!(
+                "rate limit: at most {} calls a second (bursts of {}) for OIN {oin}; slow down and retry",
+                self.per_second, self.burst
+            )));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_the_rate() {
+        let limiter = RateLimiter::new(1, 3);
+        for _ in 0..3 {
+            limiter.check("a").unwrap();
+        }
+        let refused = limiter.check("a").unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(refused.message().contains("at most 1 calls a second"));
+        // Others have their own bucket.
+        limiter.check("b").unwrap();
+        // Off.
+        let off = RateLimiter::new(0, 0);
+        for _ in 0..1000 {
+            off.check("a").unwrap();
+        }
+    }
+}
