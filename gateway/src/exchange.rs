@@ -479,14 +479,7 @@ impl Exchange {
 
     /// Leased, unfinished messages that `recipient` holds now.
     pub async fn leased_count(&self, recipient: &str) -> Result<u64, ExchangeError> {
-        Ok(self
-            .store
-            .inbox_figures()
-            .await?
-            .into_iter()
-            .find(|f| f.recipient == recipient)
-            .map(|f| f.leased)
-            .unwrap_or(0))
+        Ok(self.store.inbox_counts(recipient).await?.1)
     }
 
     async fn finish(

@@ -330,6 +330,10 @@ pub trait Store: Send + Sync + 'static {
     /// Figures per recipient with undelivered messages.
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError>;
 
+    /// One recipient's (ready, leased) counts: a single read, for the inbox
+    /// stream's flow control.
+    async fn inbox_counts(&self, recipient: &str) -> Result<(u64, u64), StoreError>;
+
     /// Makes every write so far durable; called on shutdown.
     async fn flush(&self) -> Result<(), StoreError>;
 

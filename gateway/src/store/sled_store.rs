@@ -221,6 +221,9 @@ struct Writer {
     signer: Arc<dyn Signer>,
     db: sled::Db,
     data_file: File,
+    /// Whether a step changed anything since the last sync; an idle sweep
+    /// then costs no fsync.
+    dirty: bool,
 }
 
 /// One step being built: the batch and what it changes.
@@ -560,10 +563,16 @@ impl SledStore {
             signer,
             db: db.clone(),
             data_file,
+            dirty: false,
         };
         let commit = GroupCommit::start(writer, |w: &mut Writer| {
+            if !w.dirty {
+                return Ok(());
+            }
             w.db.flush().map_err(|e| e.to_string())?;
-            w.data_file.sync_all().map_err(|e| e.to_string())
+            w.data_file.sync_all().map_err(|e| e.to_string())?;
+            w.dirty = false;
+            Ok(())
         });
         Ok(Self {
             inner: Arc::new(Inner {
@@ -597,6 +606,7 @@ impl SledStore {
                 let current = w.counters.lock().expect("counters lock").clone();
                 let mut step = Step::new(&w.tree, &w.payloads, w.signer.as_ref(), &current, now_ms);
                 let out = f(&mut step)?;
+                w.dirty |= step.changed;
                 let next = step.apply()?;
                 *w.counters.lock().expect("counters lock") = next;
                 Ok(out)
@@ -1093,6 +1103,19 @@ impl Store for SledStore {
                 Ok((read_u64(&k[k.len() - 8..]), decode_receipt(&k, &v)?))
             })
             .collect()
+    }
+
+    async fn inbox_counts(&self, recipient: &str) -> Result<(u64, u64), StoreError> {
+        Ok(
+            match self
+                .tree()
+                .get(key(COUNTS, &[recipient.as_bytes()]))
+                .map_err(engine)?
+            {
+                Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
+                _ => (0, 0),
+            },
+        )
     }
 
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError> {
