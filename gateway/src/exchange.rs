@@ -236,13 +236,20 @@ impl Exchange {
             .await?;
         let id = uuid::Uuid::now_v7().to_string();
         // What tells a retry from a conflicting reuse of the reference: the
-        // request without its payload, and the payload's digest (so that a
-        // large payload is hashed once and never re-encoded).
-        let payload_digest = sha256(&checked.payload);
+        // request without its payload, and the payload's digest (which
+        // covers attachments through their checked digests, so a large
+        // payload is hashed once and never re-encoded). The decoded payload
+        // is dropped here: `checked.payload` holds its encoding, and a
+        // dossier should not sit in memory twice while it is stored.
+        let payload_digest = schakel_proto::payload::digest(
+            request
+                .payload
+                .as_ref()
+                .expect("validation requires a payload"),
+        );
         let request_digest = {
-            let payload = request.payload.take();
+            drop(request.payload.take());
             let mut head = request.encode_to_vec();
-            request.payload = payload;
             head.extend_from_slice(&payload_digest);
             sha256(&head)
         };

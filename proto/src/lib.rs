@@ -18,4 +18,5 @@ pub mod v1 {
 }
 
 pub mod audit;
+pub mod payload;
 pub mod receipt;

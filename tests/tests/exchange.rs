@@ -920,3 +920,92 @@ async fn retention_zero_destroys_the_payload_at_delivery_and_keeps_the_metadata(
 async fn within_retention_the_payload_is_kept() {
     assert_eq!(purged_after_ack(3600).await, (false, false));
 }
+
+/// The files in the store's folder for large payloads.
+fn payload_files(gw: &TestGateway) -> Vec<std::path::PathBuf> {
+    let dir = gw
+        .config
+        .storage
+        .data_dir
+        .join(schakel_gateway::server::STORE_DIR)
+        .join("payloads");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_large_dossier_lives_in_its_own_encrypted_file_until_it_is_destroyed() {
+    let gw = TestGateway::start_with(|_, c| c.exchange.retention_secs = 0).await;
+    let vo = gw.oin(org::SCHOOL_VO);
+    let school = gw.client(org::SCHOOL_PO).await;
+    // 1 MiB of recognisable text: well over the size kept inside sled.
+    let content = b"LEERLING-DOSSIER ".repeat(64 * 1024);
+    let dossier = |reference: &str| {
+        let mut r = fixtures::dossier(reference, &vo);
+        r.payload.as_mut().unwrap().attachments = vec![schakel_client::attachment(
+            "dossier.pdf",
+            "application/pdf",
+            content.clone(),
+        )];
+        r
+    };
+    let first = school.send(dossier("groot-1")).await.unwrap();
+    let files = payload_files(&gw);
+    assert_eq!(files.len(), 1, "one file for one large payload: {files:?}");
+    assert!(files[0].ends_with(&first.message_id));
+    let on_disk = std::fs::read(&files[0]).unwrap();
+    assert!(on_disk.len() >= content.len());
+    assert!(
+        !on_disk.windows(16).any(|w| w == b"LEERLING-DOSSIER"),
+        "the file holds the payload encrypted"
+    );
+
+    // A file left by a send that crashed before its step is removed at start;
+    // the accepted dossier's file survives the restart and is delivered.
+    let stray = files[0].with_file_name("0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee");
+    std::fs::write(&stray, b"half a payload").unwrap();
+    drop(school);
+    let gw = gw.restart().await;
+    let vo_school = gw.client(org::SCHOOL_VO).await;
+    let got = vo_school
+        .pull(1, Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(payload_files(&gw), files, "the stray file is gone");
+    assert_eq!(id(&got[0]), first.message_id);
+    let attachments = &got[0]
+        .envelope
+        .as_ref()
+        .unwrap()
+        .payload
+        .as_ref()
+        .unwrap()
+        .attachments;
+    assert_eq!(attachments[0].content, content);
+
+    // Retention 0: acknowledging destroys the payload, file and all.
+    vo_school.ack(&first.message_id).await.unwrap();
+    assert!(payload_files(&gw).is_empty());
+}
+
+#[tokio::test]
+async fn a_retried_large_dossier_leaves_no_second_file() {
+    let gw = TestGateway::start().await;
+    let vo = gw.oin(org::SCHOOL_VO);
+    let school = gw.client(org::SCHOOL_PO).await;
+    let mut r = fixtures::dossier("groot-retry", &vo);
+    r.payload.as_mut().unwrap().attachments = vec![schakel_client::attachment(
+        "dossier.pdf",
+        "application/pdf",
+        vec![42; 512 * 1024],
+    )];
+    let first = school.send(r.clone()).await.unwrap();
+    let again = school.send(r).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.message_id, first.message_id);
+    assert_eq!(payload_files(&gw).len(), 1);
+}

@@ -91,8 +91,8 @@ pub fn consult(reference: String, to: &str, size: usize) -> pb::SendRequest {
     )
 }
 
-/// A PO-VO transfer dossier with one attachment.
-pub fn dossier(reference: String, to: &str, attachment: &[u8]) -> pb::SendRequest {
+/// A PO-VO transfer dossier with one attachment (digest included).
+pub fn dossier(reference: String, to: &str, attachment: &pb::Attachment) -> pb::SendRequest {
     let body = pb::payload::Body::Overdrachtsdossier(pb::Overdrachtsdossier {
         profile: pb::DossierProfile::PoVo as i32,
         school_year: "2026-2027".into(),
@@ -106,14 +106,12 @@ pub fn dossier(reference: String, to: &str, attachment: &[u8]) -> pb::SendReques
         contact: Some(contact()),
         ..Default::default()
     });
-    let attachment =
-        schakel_client::attachment("bijlage.pdf", "application/pdf", attachment.to_vec());
     statutory(
         reference,
         to,
         pb::StatutoryBasis::OverdrachtPo,
         body,
-        vec![attachment],
+        vec![attachment.clone()],
     )
 }
 
@@ -192,7 +190,13 @@ pub async fn send(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
 
 /// `dossier`: large transfer dossiers with one attachment each.
 pub async fn dossier_run(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
-    let attachment: Arc<Vec<u8>> = Arc::new((0..s.size).map(|i| (i * 31 % 251) as u8).collect());
+    // One file, hashed once, as a school system would attach it: the load
+    // generator should not spend the machine's CPU re-hashing it per send.
+    let attachment = Arc::new(schakel_client::attachment(
+        "bijlage.pdf",
+        "application/pdf",
+        (0..s.size).map(|i| (i * 31 % 251) as u8).collect(),
+    ));
     let run = uuid::Uuid::now_v7().simple().to_string();
     let a = attachment.clone();
     send_many(

@@ -2,12 +2,12 @@
 //!
 //! Everything but the payloads lives in one sled tree, under one-byte key
 //! prefixes, so that a state change, its receipt and its audit entry go into
-//! one atomic `sled::Batch`. Payloads (the large values) live in a tree of
-//! their own, which keeps the main tree's pages small: a payload is written
-//! *before* the batch that refers to it (a crash between leaves only an
-//! unreferenced payload), and destroyed *before* the batch that records its
-//! destruction (a crash between never leaves a payload that the log says is
-//! gone). A writer mutex orders the steps (sled holds an exclusive
+//! one atomic `sled::Batch`. Payloads live apart ([`Payloads`]: a tree of
+//! their own for small ones, files for large ones), which keeps the main
+//! tree's pages small: a payload is written *before* the batch that refers to
+//! it (a crash between leaves only an unreferenced payload), and destroyed
+//! *before* the batch that records its destruction (a crash between never
+//! leaves a payload that the log says is gone). A writer mutex orders the steps (sled holds an exclusive
 //! lock on its folder, so one process is the only writer there is); it is held
 //! only while a step is applied in memory. Durability comes after, from
 //! [`GroupCommit`]: sled's `flush()` followed by `sync_all()` of the data file
@@ -21,7 +21,7 @@
 //! | --- | --- | --- |
 //! | `P` | OIN | participant (JSON) |
 //! | `m` | id | message record (JSON) |
-//! | (tree `payloads`) | id | sealed payload |
+//! | (tree `payloads`) | id | sealed payload, or empty: in file `payloads/<id>` |
 //! | `i` | recipient, queue seq | id: the FIFO inbox of ready messages |
 //! | `l` | lease end ms, id | recipient: leases by end time |
 //! | `x` | expiry ms, id | (): undelivered messages by expiry |
@@ -49,6 +49,7 @@ use schakel_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 
 use super::group_commit::GroupCommit;
+use super::payloads::{Payloads, Stored};
 use super::{
     AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, Signer, Store, StoreError,
     SweepReport, receipt_status,
@@ -170,6 +171,14 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise")
 }
 
+/// What a step does to a payload.
+enum PayloadOp {
+    /// Stores it (or records its file, already written).
+    Store(Stored),
+    /// Destroys it.
+    Destroy,
+}
+
 /// Sequence numbers and the audit head, written with every step that moves them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Counters {
@@ -211,12 +220,14 @@ struct Inner {
     /// thread updates them.
     counters: Arc<Mutex<Counters>>,
     commit: GroupCommit<Writer>,
+    /// For writing large payloads' files before their steps.
+    payloads: Arc<Payloads>,
 }
 
 /// What the writer thread works with.
 struct Writer {
     tree: sled::Tree,
-    payloads: sled::Tree,
+    payloads: Arc<Payloads>,
     counters: Arc<Mutex<Counters>>,
     signer: Arc<dyn Signer>,
     db: sled::Db,
@@ -229,10 +240,11 @@ struct Writer {
 /// One step being built: the batch and what it changes.
 struct Step<'a> {
     tree: &'a sled::Tree,
-    payloads: &'a sled::Tree,
+    payloads: &'a Payloads,
     signer: &'a dyn Signer,
-    /// Payload writes and removals, applied before the batch.
-    payload_ops: Vec<(String, Option<Vec<u8>>)>,
+    /// Payload writes (`None`: already in its file) and removals, applied
+    /// before the batch.
+    payload_ops: Vec<(String, PayloadOp)>,
     batch: sled::Batch,
     counters: Counters,
     counts: HashMap<String, (i64, i64)>,
@@ -246,7 +258,7 @@ struct Step<'a> {
 impl<'a> Step<'a> {
     fn new(
         tree: &'a sled::Tree,
-        payloads: &'a sled::Tree,
+        payloads: &'a Payloads,
         signer: &'a dyn Signer,
         counters: &Counters,
         now_ms: i64,
@@ -419,7 +431,7 @@ impl<'a> Step<'a> {
         if r.payload_purged {
             return;
         }
-        self.payload_ops.push((r.id.clone(), None));
+        self.payload_ops.push((r.id.clone(), PayloadOp::Destroy));
         self.changed = true;
         r.payload_purged = true;
         self.audit(audit::Draft {
@@ -500,9 +512,9 @@ impl<'a> Step<'a> {
         }
         for (id, value) in std::mem::take(&mut self.payload_ops) {
             match value {
-                Some(v) => self.payloads.insert(id.as_bytes(), v).map_err(engine)?,
-                None => self.payloads.remove(id.as_bytes()).map_err(engine)?,
-            };
+                PayloadOp::Store(sealed) => self.payloads.insert(&id, sealed)?,
+                PayloadOp::Destroy => self.payloads.remove(&id)?,
+            }
         }
         for (recipient, (d_ready, d_leased)) in std::mem::take(&mut self.counts) {
             let k = key(COUNTS, &[recipient.as_bytes()]);
@@ -547,7 +559,10 @@ impl SledStore {
             .open()
             .map_err(engine)?;
         let tree = db.open_tree(TREE).map_err(engine)?;
-        let payloads = db.open_tree(PAYLOADS).map_err(engine)?;
+        let payloads = Arc::new(Payloads::open(
+            db.open_tree(PAYLOADS).map_err(engine)?,
+            &dir.join(PAYLOADS),
+        )?);
         let counters = match tree.get(key(META, &[COUNTERS])).map_err(engine)? {
             Some(v) => decode(COUNTERS, &v)?,
             None => Counters::default(),
@@ -558,7 +573,7 @@ impl SledStore {
         let counters = Arc::new(Mutex::new(counters));
         let writer = Writer {
             tree: tree.clone(),
-            payloads,
+            payloads: payloads.clone(),
             counters: counters.clone(),
             signer,
             db: db.clone(),
@@ -580,6 +595,7 @@ impl SledStore {
                 tree,
                 counters,
                 commit,
+                payloads,
             }),
         })
     }
@@ -698,66 +714,85 @@ impl Store for SledStore {
             mut record,
             sealed_payload,
         } = message;
-        self.step(now_ms, move |step| {
-            let idem = key(
-                IDEMPOTENCY,
-                &[record.sender.as_bytes(), record.client_reference.as_bytes()],
+        let id = record.id.clone();
+        let in_file = Payloads::is_large(sealed_payload.len());
+        let payload = if in_file {
+            let (payloads, id, len) = (
+                self.inner.payloads.clone(),
+                id.clone(),
+                sealed_payload.len(),
             );
-            if let Some(id) = step.tree.get(&idem).map_err(engine)? {
-                let id = String::from_utf8_lossy(&id).into_owned();
-                let earlier = step.record(&id)?.ok_or_else(|| StoreError::Corrupt {
-                    key: id.clone(),
-                    message: "idempotency key points to no message".into(),
-                })?;
-                if earlier.request_digest != record.request_digest {
-                    return Ok(AcceptOutcome::Conflict { message_id: id });
-                }
-                let receipt = last_receipt(step.tree, &id, pb::ReceiptStatus::Accepted)?
-                    .ok_or_else(|| StoreError::Corrupt {
-                        key: id.clone(),
-                        message: "accepted message without ACCEPTED receipt".into(),
-                    })?;
-                return Ok(AcceptOutcome::Duplicate {
-                    record: Box::new(earlier),
-                    receipt,
-                });
-            }
-            let queued = match step
-                .tree
-                .get(key(COUNTS, &[record.recipient.as_bytes()]))
-                .map_err(engine)?
-            {
-                Some(v) if v.len() == 16 => read_u64(&v[..8]) + read_u64(&v[8..]),
-                _ => 0,
-            };
-            if queued >= max_inbox {
-                return Ok(AcceptOutcome::InboxFull { limit: max_inbox });
-            }
-            step.counters.queue_seq += 1;
-            record.queue_seq = step.counters.queue_seq;
-            let id = record.id.as_bytes();
-            step.payload_ops
-                .push((record.id.clone(), Some(sealed_payload)));
-            step.insert(
-                key(INBOX, &[record.recipient.as_bytes(), &be(record.queue_seq)]),
-                id,
-            );
-            step.insert(key(EXPIRY, &[&ms(record.expires_at_ms), id]), vec![]);
-            step.insert(idem, id);
-            if let LegalBasis::Consent(consent_id) = &record.legal_basis {
-                step.insert(
-                    key(MESSAGES_UNDER_CONSENT, &[consent_id.as_bytes(), id]),
-                    vec![],
+            tokio::task::spawn_blocking(move || payloads.write_file(&id, &sealed_payload))
+                .await
+                .map_err(|e| StoreError::Engine(format!("payload writer: {e}")))??;
+            PayloadOp::Store(Stored::File(len))
+        } else {
+            PayloadOp::Store(Stored::Inline(sealed_payload))
+        };
+        let outcome = self
+            .step(now_ms, move |step| {
+                let idem = key(
+                    IDEMPOTENCY,
+                    &[record.sender.as_bytes(), record.client_reference.as_bytes()],
                 );
-            }
-            step.count(&record.recipient, 1, 0);
-            let seq = step.audit(audit);
-            let signer = step.signer();
-            let receipt = step.receipt(&record, pb::ReceiptStatus::Accepted, "", seq, signer);
-            step.put_record(&record);
-            Ok(AcceptOutcome::Accepted(receipt))
-        })
-        .await
+                if let Some(id) = step.tree.get(&idem).map_err(engine)? {
+                    let id = String::from_utf8_lossy(&id).into_owned();
+                    let earlier = step.record(&id)?.ok_or_else(|| StoreError::Corrupt {
+                        key: id.clone(),
+                        message: "idempotency key points to no message".into(),
+                    })?;
+                    if earlier.request_digest != record.request_digest {
+                        return Ok(AcceptOutcome::Conflict { message_id: id });
+                    }
+                    let receipt = last_receipt(step.tree, &id, pb::ReceiptStatus::Accepted)?
+                        .ok_or_else(|| StoreError::Corrupt {
+                            key: id.clone(),
+                            message: "accepted message without ACCEPTED receipt".into(),
+                        })?;
+                    return Ok(AcceptOutcome::Duplicate {
+                        record: Box::new(earlier),
+                        receipt,
+                    });
+                }
+                let queued = match step
+                    .tree
+                    .get(key(COUNTS, &[record.recipient.as_bytes()]))
+                    .map_err(engine)?
+                {
+                    Some(v) if v.len() == 16 => read_u64(&v[..8]) + read_u64(&v[8..]),
+                    _ => 0,
+                };
+                if queued >= max_inbox {
+                    return Ok(AcceptOutcome::InboxFull { limit: max_inbox });
+                }
+                step.counters.queue_seq += 1;
+                record.queue_seq = step.counters.queue_seq;
+                let id = record.id.as_bytes();
+                step.payload_ops.push((record.id.clone(), payload));
+                step.insert(
+                    key(INBOX, &[record.recipient.as_bytes(), &be(record.queue_seq)]),
+                    id,
+                );
+                step.insert(key(EXPIRY, &[&ms(record.expires_at_ms), id]), vec![]);
+                step.insert(idem, id);
+                if let LegalBasis::Consent(consent_id) = &record.legal_basis {
+                    step.insert(
+                        key(MESSAGES_UNDER_CONSENT, &[consent_id.as_bytes(), id]),
+                        vec![],
+                    );
+                }
+                step.count(&record.recipient, 1, 0);
+                let seq = step.audit(audit);
+                let signer = step.signer();
+                let receipt = step.receipt(&record, pb::ReceiptStatus::Accepted, "", seq, signer);
+                step.put_record(&record);
+                Ok(AcceptOutcome::Accepted(receipt))
+            })
+            .await;
+        if in_file && !matches!(outcome, Ok(AcceptOutcome::Accepted(_))) {
+            self.inner.payloads.discard_file(&id)?;
+        }
+        outcome
     }
 
     async fn grant_consent(
@@ -899,7 +934,7 @@ impl Store for SledStore {
                         continue;
                     }
                 }
-                let Some(payload) = step.payloads.get(id.as_bytes()).map_err(engine)? else {
+                let Some(payload) = step.payloads.get(&id)? else {
                     return Err(StoreError::Corrupt {
                         key: id,
                         message: "queued message without payload".into(),
@@ -928,7 +963,7 @@ impl Store for SledStore {
                 step.put_record(&r);
                 leased.push(Leased {
                     record: r,
-                    sealed_payload: payload.to_vec(),
+                    sealed_payload: payload,
                 });
             }
             if !withdrawn.is_empty() {
