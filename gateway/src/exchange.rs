@@ -275,6 +275,7 @@ impl Exchange {
             final_at_ms: None,
             payload_purged: false,
             final_detail: String::new(),
+            receipt_cursors: Vec::new(),
         };
         let sealed_payload = self.payload_key.seal(&id, checked.payload);
         let draft = audit::Draft {

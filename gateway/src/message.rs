@@ -181,4 +181,9 @@ pub struct MessageRecord {
     pub payload_purged: bool,
     /// The reason code or cause of a final state other than delivery.
     pub final_detail: String,
+    /// The cursors of its receipts in the sender's receipt stream, oldest
+    /// first: how the store finds one message's receipts without keeping a
+    /// second copy of each.
+    #[serde(default)]
+    pub receipt_cursors: Vec<u64>,
 }

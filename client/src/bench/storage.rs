@@ -52,6 +52,7 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
                 final_at_ms: None,
                 payload_purged: false,
                 final_detail: String::new(),
+                receipt_cursors: Vec::new(),
             };
             let draft = Draft {
                 actor: record.sender.clone(),
