@@ -8,9 +8,11 @@
 //! as soon as it is on disk.
 //!
 //! The order keeps a crash harmless:
-//! - a large payload's file is written and fsynced (with its folder) *before*
-//!   the step that refers to it; a crash between leaves a file that no record
-//!   refers to, and [`Payloads::open`] removes such files;
+//! - a large payload's file is written and fsynced *before* the step that
+//!   refers to it, and its folder entry is made durable by the group commit
+//!   of that step ([`Payloads::sync_folder`], once for all files of a group);
+//!   a crash between leaves a file that no record refers to, or none, and
+//!   [`Payloads::open`] removes files nobody refers to;
 //! - the tree always holds an entry for a stored payload: the sealed bytes, or
 //!   for a payload in a file its length as 8 bytes (a sealed payload is never
 //!   that short: its tag and nonce alone are 28 bytes);
@@ -30,6 +32,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::StoreError;
 
@@ -62,6 +65,8 @@ fn engine(e: sled::Error) -> StoreError {
 pub struct Payloads {
     tree: sled::Tree,
     dir: PathBuf,
+    /// Whether a file was created since the folder was last fsynced.
+    folder_changed: AtomicBool,
 }
 
 impl Payloads {
@@ -73,6 +78,7 @@ impl Payloads {
         let payloads = Self {
             tree,
             dir: dir.to_owned(),
+            folder_changed: AtomicBool::new(false),
         };
         let mut removed = 0usize;
         for entry in std::fs::read_dir(dir)? {
@@ -105,9 +111,10 @@ impl Payloads {
         self.dir.join(id)
     }
 
-    /// Writes a large payload's file and makes it durable (the file and its
-    /// folder entry). Blocking: call it off the async threads, before the
-    /// step that refers to it.
+    /// Writes a large payload's file and makes its content durable; its
+    /// folder entry becomes durable with the group commit of the step that
+    /// refers to it. Blocking: call it off the async threads, before that
+    /// step.
     pub fn write_file(&self, id: &str, sealed: &[u8]) -> Result<(), StoreError> {
         let path = self.path(id);
         let direct = std::fs::OpenOptions::new()
@@ -126,8 +133,17 @@ impl Payloads {
             }
             Err(e) => return Err(e.into()),
         };
-        file.sync_all()?;
-        File::open(&self.dir)?.sync_all()?;
+        file.sync_data()?;
+        self.folder_changed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Makes the folder entries of files written so far durable, if any
+    /// was; the group commit calls it before it answers a group.
+    pub fn sync_folder(&self) -> std::io::Result<()> {
+        if self.folder_changed.swap(false, Ordering::SeqCst) {
+            File::open(&self.dir)?.sync_all()?;
+        }
         Ok(())
     }
 

@@ -598,6 +598,7 @@ impl SledStore {
             if !w.dirty {
                 return Ok(());
             }
+            w.payloads.sync_folder().map_err(|e| e.to_string())?;
             w.db.flush().map_err(|e| e.to_string())?;
             w.data_file.sync_all().map_err(|e| e.to_string())?;
             w.dirty = false;
