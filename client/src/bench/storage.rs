@@ -79,11 +79,12 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
         let st = sled.commit_stats();
         let flushes = st.flushes.load(Relaxed).max(1);
         eprintln!(
-            "storage ceiling: {} commits in {} flushes ({:.1} per flush), {:.2} ms per flush",
+            "storage ceiling: {} commits in {} flushes ({:.1} per flush), {:.2} ms per flush, {:.0} µs applying each step",
             st.requests.load(Relaxed),
             flushes,
             st.requests.load(Relaxed) as f64 / flushes as f64,
-            st.flush_nanos.load(Relaxed) as f64 / flushes as f64 / 1e6
+            st.flush_nanos.load(Relaxed) as f64 / flushes as f64 / 1e6,
+            st.apply_nanos.load(Relaxed) as f64 / st.requests.load(Relaxed).max(1) as f64 / 1e3
         );
     }
     Ok(samples)
