@@ -14,7 +14,12 @@
 use std::time::{Duration, Instant};
 
 const STEPS: usize = 20_000;
-fn steps() -> usize { std::env::var("P_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(STEPS) }
+fn steps() -> usize {
+    std::env::var("P_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(STEPS)
+}
 const GROUP: usize = 64;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,7 +64,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{keys} keys per step ({}): {:.1} µs per step, {:.1} µs per insert; \
          {:.2} ms per flush and fsync; {} MiB on disk",
-        if batched { "one batch" } else { "plain inserts" },
+        if batched {
+            "one batch"
+        } else {
+            "plain inserts"
+        },
         applying.as_micros() as f64 / steps() as f64,
         applying.as_micros() as f64 / (steps() * keys) as f64,
         flushing.as_secs_f64() * 1e3 / (steps() / GROUP).max(1) as f64,

@@ -1009,3 +1009,38 @@ async fn a_retried_large_dossier_leaves_no_second_file() {
     assert_eq!(again.message_id, first.message_id);
     assert_eq!(payload_files(&gw).len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_retries_store_one_message_and_concurrent_pulls_lease_each_once() {
+    // Steps that arrive together are committed as one group; each must see
+    // what the ones before it in the group did.
+    let gw = TestGateway::start().await;
+    let jgt_oin = gw.oin(org::JGT);
+    let school = gw.client(org::SCHOOL_PO).await;
+    let sends = (0..24).map(|_| school.send(fixtures::signalering("samen", &jgt_oin)));
+    let sent: Vec<_> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(sent.iter().filter(|s| !s.duplicate).count(), 1);
+    assert!(sent.iter().all(|s| s.message_id == sent[0].message_id));
+
+    let more = (0..15).map(|i| school.send(fixtures::signalering(&format!("los-{i}"), &jgt_oin)));
+    for r in futures::future::join_all(more).await {
+        r.unwrap();
+    }
+    let jgt = gw.client(org::JGT).await;
+    let pulls = (0..16).map(|_| jgt.pull(2, Duration::ZERO, Duration::ZERO));
+    let mut ids: Vec<String> = futures::future::join_all(pulls)
+        .await
+        .into_iter()
+        .flat_map(|r| r.unwrap())
+        .map(|d| id(&d))
+        .collect();
+    let leased = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), leased, "no message was leased twice");
+    assert_eq!(leased, 16, "all 16 messages were leased");
+}

@@ -71,10 +71,9 @@ impl<C: Send + 'static> GroupCommit<C> {
                         }
                     }
                     let started = Instant::now();
-                    counters.apply_nanos.fetch_add(
-                        (started - applying).as_nanos() as u64,
-                        Ordering::Relaxed,
-                    );
+                    counters
+                        .apply_nanos
+                        .fetch_add((started - applying).as_nanos() as u64, Ordering::Relaxed);
                     let result = sync(&mut context);
                     counters.flushes.fetch_add(1, Ordering::Relaxed);
                     counters

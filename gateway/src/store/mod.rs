@@ -16,6 +16,7 @@
 //!   opened with.
 
 pub mod group_commit;
+pub mod overlay;
 pub mod payloads;
 pub mod sled_store;
 

@@ -2,7 +2,9 @@
 //!
 //! Everything but the payloads lives in one sled tree, under one-byte key
 //! prefixes, so that a state change, its receipt and its audit entry go into
-//! one atomic `sled::Batch`. Payloads live apart ([`Payloads`]: a tree of
+//! one atomic `sled::Batch`: the batch of the whole commit group the step
+//! belongs to (later steps of a group read earlier ones' writes through an
+//! [`Overlay`]; a step that fails adds nothing to it). Payloads live apart ([`Payloads`]: a tree of
 //! their own for small ones, files for large ones), which keeps the main
 //! tree's pages small: a payload is written *before* the batch that refers to
 //! it (a crash between leaves only an unreferenced payload), and destroyed
@@ -53,6 +55,7 @@ use schakel_proto::v1 as pb;
 use serde::Serialize;
 
 use super::group_commit::GroupCommit;
+use super::overlay::{Overlay, View};
 use super::payloads::{Payloads, Stored};
 use super::{
     AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, Signer, Store, StoreError,
@@ -140,10 +143,10 @@ fn decode_receipt(key: &[u8], bytes: &[u8]) -> Result<pb::Receipt, StoreError> {
 /// The keys under a time-ordered index (`prefix`, then a big-endian
 /// millisecond time) that are due at `cutoff`, oldest first, at most
 /// [`SWEEP_BATCH`]. Stops at the first key not yet due.
-fn due(tree: &sled::Tree, prefix: u8, cutoff: i64) -> Result<Vec<sled::IVec>, StoreError> {
+fn due(view: &View, prefix: u8, cutoff: i64) -> Result<Vec<sled::IVec>, StoreError> {
     let mut out = Vec::new();
-    for kv in tree.scan_prefix([prefix]).take(SWEEP_BATCH) {
-        let (k, _) = kv.map_err(engine)?;
+    for kv in view.scan_prefix(&[prefix]).take(SWEEP_BATCH) {
+        let (k, _) = kv?;
         if read_u64(&k[1..9]) as i64 > cutoff {
             break;
         }
@@ -152,17 +155,17 @@ fn due(tree: &sled::Tree, prefix: u8, cutoff: i64) -> Result<Vec<sled::IVec>, St
     Ok(out)
 }
 
-fn read_record(tree: &sled::Tree, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+fn read_record(view: &View, id: &str) -> Result<Option<MessageRecord>, StoreError> {
     let k = key(MESSAGE, &[id.as_bytes()]);
-    match tree.get(&k).map_err(engine)? {
+    match view.get(&k)? {
         Some(v) => Ok(Some(decode(&k, &v)?)),
         None => Ok(None),
     }
 }
 
-fn read_consent(tree: &sled::Tree, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+fn read_consent(view: &View, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
     let k = key(CONSENT, &[id.as_bytes()]);
-    match tree.get(&k).map_err(engine)? {
+    match view.get(&k)? {
         Some(v) => Ok(Some(decode(&k, &v)?)),
         None => Ok(None),
     }
@@ -255,17 +258,45 @@ struct Writer {
     /// Whether a step changed anything since the last sync; an idle sweep
     /// then costs no fsync.
     dirty: bool,
+    /// The writes of the current group's steps, applied as one batch before
+    /// the group's flush.
+    pending: Overlay,
 }
 
-/// One step being built: the batch and what it changes.
+impl Writer {
+    /// Applies the group's writes to the tree as one atomic batch. On a
+    /// failure nothing of the group is kept: the pending writes are dropped
+    /// and the counters read back from the tree.
+    fn apply_pending(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in std::mem::take(&mut self.pending) {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        if let Err(e) = self.tree.apply_batch(batch) {
+            *self.counters.lock().expect("counters lock") = Counters::recover(&self.tree)?;
+            return Err(engine(e));
+        }
+        Ok(())
+    }
+}
+
+/// One step being built: its writes and what it changes.
 struct Step<'a> {
     tree: &'a sled::Tree,
+    /// Writes of earlier steps of the same group, not yet in the tree.
+    group: &'a Overlay,
     payloads: &'a Payloads,
     signer: &'a dyn Signer,
     /// Payload writes (`None`: already in its file) and removals, applied
     /// before the batch.
     payload_ops: Vec<(String, PayloadOp)>,
-    batch: sled::Batch,
+    writes: Overlay,
     counters: Counters,
     counts: HashMap<String, (i64, i64)>,
     /// Records written in this step, so that later reads in the same step
@@ -278,6 +309,7 @@ struct Step<'a> {
 impl<'a> Step<'a> {
     fn new(
         tree: &'a sled::Tree,
+        group: &'a Overlay,
         payloads: &'a Payloads,
         signer: &'a dyn Signer,
         counters: &Counters,
@@ -285,10 +317,11 @@ impl<'a> Step<'a> {
     ) -> Self {
         Self {
             tree,
+            group,
             payloads,
             signer,
             payload_ops: Vec::new(),
-            batch: sled::Batch::default(),
+            writes: Overlay::new(),
             counters: counters.clone(),
             counts: HashMap::new(),
             records: HashMap::new(),
@@ -302,13 +335,19 @@ impl<'a> Step<'a> {
         self.signer
     }
 
+    /// The store as this step sees it: its own writes, the group's, the
+    /// tree.
+    fn view(&self) -> View<'_> {
+        View::layered(self.tree, &self.writes, self.group)
+    }
+
     fn insert(&mut self, k: Vec<u8>, v: impl Into<sled::IVec>) {
-        self.batch.insert(k, v);
+        self.writes.insert(k, Some(v.into()));
         self.changed = true;
     }
 
     fn remove(&mut self, k: Vec<u8>) {
-        self.batch.remove(k);
+        self.writes.insert(k, None);
         self.changed = true;
     }
 
@@ -321,7 +360,7 @@ impl<'a> Step<'a> {
     fn record(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         match self.records.get(id) {
             Some(r) => Ok(Some(r.clone())),
-            None => read_record(self.tree, id),
+            None => read_record(&self.view(), id),
         }
     }
 
@@ -468,7 +507,7 @@ impl<'a> Step<'a> {
 
     /// A consent as this step sees it.
     fn consent(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
-        read_consent(self.tree, id)
+        read_consent(&self.view(), id)
     }
 
     /// Withdraws one undelivered message: WITHDRAWN receipt, audit entry, and
@@ -506,9 +545,9 @@ impl<'a> Step<'a> {
         signer: &dyn Signer,
     ) -> Result<Vec<Withdrawn>, StoreError> {
         let keys: Vec<_> = self
-            .tree
-            .scan_prefix(key(MESSAGES_UNDER_CONSENT, &[consent_id.as_bytes()]))
-            .map(|kv| kv.map(|(k, _)| k).map_err(engine))
+            .view()
+            .scan_prefix(&key(MESSAGES_UNDER_CONSENT, &[consent_id.as_bytes()]))
+            .map(|kv| kv.map(|(k, _)| k))
             .collect::<Result<_, _>>()?;
         let mut out = Vec::new();
         for k in keys {
@@ -524,10 +563,11 @@ impl<'a> Step<'a> {
         Ok(out)
     }
 
-    /// Applies the step; returns the counters to keep.
-    fn apply(mut self) -> Result<Counters, StoreError> {
+    /// Finishes the step: applies its payload operations and returns the
+    /// counters to keep and the writes to add to the group's batch.
+    fn apply(mut self) -> Result<(Counters, Overlay), StoreError> {
         if !self.changed {
-            return Ok(self.counters);
+            return Ok((self.counters, Overlay::new()));
         }
         for (id, value) in std::mem::take(&mut self.payload_ops) {
             match value {
@@ -537,22 +577,21 @@ impl<'a> Step<'a> {
         }
         for (recipient, (d_ready, d_leased)) in std::mem::take(&mut self.counts) {
             let k = key(COUNTS, &[recipient.as_bytes()]);
-            let (ready, leased) = match self.tree.get(&k).map_err(engine)? {
+            let (ready, leased) = match self.view().get(&k)? {
                 Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
                 _ => (0, 0),
             };
             let ready = (ready as i64 + d_ready).max(0) as u64;
             let leased = (leased as i64 + d_leased).max(0) as u64;
             if ready == 0 && leased == 0 {
-                self.batch.remove(k);
+                self.writes.insert(k, None);
             } else {
                 let mut v = be(ready).to_vec();
                 v.extend_from_slice(&be(leased));
-                self.batch.insert(k, v);
+                self.writes.insert(k, Some(v.into()));
             }
         }
-        self.tree.apply_batch(self.batch).map_err(engine)?;
-        Ok(self.counters)
+        Ok((self.counters, self.writes))
     }
 }
 
@@ -593,11 +632,13 @@ impl SledStore {
             db: db.clone(),
             data_file,
             dirty: false,
+            pending: Overlay::new(),
         };
         let commit = GroupCommit::start(writer, |w: &mut Writer| {
             if !w.dirty {
                 return Ok(());
             }
+            w.apply_pending().map_err(|e| e.to_string())?;
             w.payloads.sync_folder().map_err(|e| e.to_string())?;
             w.db.flush().map_err(|e| e.to_string())?;
             w.data_file.sync_all().map_err(|e| e.to_string())?;
@@ -635,10 +676,19 @@ impl SledStore {
             .commit
             .run(move |w: &mut Writer| {
                 let current = w.counters.lock().expect("counters lock").clone();
-                let mut step = Step::new(&w.tree, &w.payloads, w.signer.as_ref(), &current, now_ms);
+                let mut step = Step::new(
+                    &w.tree,
+                    &w.pending,
+                    &w.payloads,
+                    w.signer.as_ref(),
+                    &current,
+                    now_ms,
+                );
                 let out = f(&mut step)?;
-                w.dirty |= step.changed;
-                let next = step.apply()?;
+                let changed = step.changed;
+                let (next, writes) = step.apply()?;
+                w.dirty |= changed;
+                w.pending.extend(writes);
                 *w.counters.lock().expect("counters lock") = next;
                 Ok(out)
             })
@@ -648,11 +698,11 @@ impl SledStore {
 
 /// A message's receipts, oldest first, found through the cursors its record
 /// lists.
-fn receipts_of(tree: &sled::Tree, r: &MessageRecord) -> Result<Vec<pb::Receipt>, StoreError> {
+fn receipts_of(view: &View, r: &MessageRecord) -> Result<Vec<pb::Receipt>, StoreError> {
     let mut out = Vec::with_capacity(r.receipt_cursors.len());
     for cursor in &r.receipt_cursors {
         let k = key(RECEIPT_BY_SENDER, &[r.sender.as_bytes(), &be(*cursor)]);
-        if let Some(v) = tree.get(&k).map_err(engine)? {
+        if let Some(v) = view.get(&k)? {
             out.push(decode_receipt(&k, &v)?);
         }
     }
@@ -660,11 +710,11 @@ fn receipts_of(tree: &sled::Tree, r: &MessageRecord) -> Result<Vec<pb::Receipt>,
 }
 
 fn last_receipt(
-    tree: &sled::Tree,
+    view: &View,
     r: &MessageRecord,
     status: pb::ReceiptStatus,
 ) -> Result<Option<pb::Receipt>, StoreError> {
-    Ok(receipts_of(tree, r)?
+    Ok(receipts_of(view, r)?
         .into_iter()
         .rev()
         .find(|x| x.status == status as i32))
@@ -693,7 +743,7 @@ impl Store for SledStore {
         let k = key(PARTICIPANT, &[p.oin.as_bytes()]);
         let value = encode(p);
         self.step(now_ms, move |step| {
-            if step.tree.contains_key(&k).map_err(engine)? {
+            if step.view().get(&k)?.is_some() {
                 return Ok(false);
             }
             step.insert(k, value);
@@ -750,7 +800,7 @@ impl Store for SledStore {
                     IDEMPOTENCY,
                     &[record.sender.as_bytes(), record.client_reference.as_bytes()],
                 );
-                if let Some(id) = step.tree.get(&idem).map_err(engine)? {
+                if let Some(id) = step.view().get(&idem)? {
                     let id = String::from_utf8_lossy(&id).into_owned();
                     let earlier = step.record(&id)?.ok_or_else(|| StoreError::Corrupt {
                         key: id.clone(),
@@ -759,20 +809,20 @@ impl Store for SledStore {
                     if earlier.request_digest != record.request_digest {
                         return Ok(AcceptOutcome::Conflict { message_id: id });
                     }
-                    let receipt = last_receipt(step.tree, &earlier, pb::ReceiptStatus::Accepted)?
-                        .ok_or_else(|| StoreError::Corrupt {
-                        key: id.clone(),
-                        message: "accepted message without ACCEPTED receipt".into(),
-                    })?;
+                    let receipt =
+                        last_receipt(&step.view(), &earlier, pb::ReceiptStatus::Accepted)?
+                            .ok_or_else(|| StoreError::Corrupt {
+                                key: id.clone(),
+                                message: "accepted message without ACCEPTED receipt".into(),
+                            })?;
                     return Ok(AcceptOutcome::Duplicate {
                         record: Box::new(earlier),
                         receipt,
                     });
                 }
                 let queued = match step
-                    .tree
-                    .get(key(COUNTS, &[record.recipient.as_bytes()]))
-                    .map_err(engine)?
+                    .view()
+                    .get(&key(COUNTS, &[record.recipient.as_bytes()]))?
                 {
                     Some(v) if v.len() == 16 => read_u64(&v[..8]) + read_u64(&v[8..]),
                     _ => 0,
@@ -835,7 +885,7 @@ impl Store for SledStore {
     }
 
     async fn consent(&self, consent_id: &str) -> Result<Option<ConsentRecord>, StoreError> {
-        read_consent(self.tree(), consent_id)
+        read_consent(&View::plain(self.tree()), consent_id)
     }
 
     async fn consents_of(&self, oin: &str) -> Result<Vec<ConsentRecord>, StoreError> {
@@ -919,70 +969,80 @@ impl Store for SledStore {
             let recipient = recipient.as_str();
             let mut leased = Vec::new();
             let mut withdrawn = Vec::new();
-            for kv in step.tree.scan_prefix(key(INBOX, &[recipient.as_bytes()])) {
-                if leased.len() >= max {
+            let inbox = key(INBOX, &[recipient.as_bytes()]);
+            // Every entry handled below leaves the step's view of the inbox
+            // (leased, expired, withdrawn or stale), so each round's scan
+            // starts with entries not yet seen.
+            while leased.len() < max {
+                let round: Vec<_> = step
+                    .view()
+                    .scan_prefix(&inbox)
+                    .take(max - leased.len())
+                    .collect::<Result<_, _>>()?;
+                if round.is_empty() {
                     break;
                 }
-                let (k, id) = kv.map_err(engine)?;
-                let id = String::from_utf8_lossy(&id).into_owned();
-                let Some(mut r) = step.record(&id)? else {
-                    step.remove(k.to_vec());
-                    continue;
-                };
-                if r.state != State::Ready {
-                    step.remove(k.to_vec());
-                    continue;
-                }
-                if r.expires_at_ms <= now_ms {
-                    step.expire(&mut r);
-                    continue;
-                }
-                if let LegalBasis::Consent(consent_id) = &r.legal_basis {
-                    let problem = match step.consent(consent_id)? {
-                        None => Some(format!("consent {consent_id} is not registered")),
-                        Some(c) => c.unusable(now_ms),
+                for (k, id) in round {
+                    let id = String::from_utf8_lossy(&id).into_owned();
+                    let Some(mut r) = step.record(&id)? else {
+                        step.remove(k.to_vec());
+                        continue;
                     };
-                    if let Some(problem) = problem {
-                        withdrawn.push(step.withdraw(
-                            &mut r,
-                            GATEWAY_ACTOR,
-                            &format!("checked at delivery: {problem}"),
-                            signer,
-                        ));
+                    if r.state != State::Ready {
+                        step.remove(k.to_vec());
                         continue;
                     }
-                }
-                let Some(payload) = step.payloads.get(&id)? else {
-                    return Err(StoreError::Corrupt {
-                        key: id,
-                        message: "queued message without payload".into(),
+                    if r.expires_at_ms <= now_ms {
+                        step.expire(&mut r);
+                        continue;
+                    }
+                    if let LegalBasis::Consent(consent_id) = &r.legal_basis {
+                        let problem = match step.consent(consent_id)? {
+                            None => Some(format!("consent {consent_id} is not registered")),
+                            Some(c) => c.unusable(now_ms),
+                        };
+                        if let Some(problem) = problem {
+                            withdrawn.push(step.withdraw(
+                                &mut r,
+                                GATEWAY_ACTOR,
+                                &format!("checked at delivery: {problem}"),
+                                signer,
+                            ));
+                            continue;
+                        }
+                    }
+                    let Some(payload) = step.payloads.get(&id)? else {
+                        return Err(StoreError::Corrupt {
+                            key: id,
+                            message: "queued message without payload".into(),
+                        });
+                    };
+                    step.remove(k.to_vec());
+                    r.state = State::Leased;
+                    r.attempts += 1;
+                    let until = now_ms + lease_ms;
+                    r.lease_until_ms = Some(until);
+                    step.insert(
+                        key(LEASE, &[&ms(until), id.as_bytes()]),
+                        recipient.as_bytes(),
+                    );
+                    step.count(recipient, -1, 1);
+                    step.audit(audit::Draft {
+                        actor: recipient.to_owned(),
+                        action: Some(Action::Leased),
+                        message_id: r.id.clone(),
+                        counterpart: r.sender.clone(),
+                        kind: Some(r.kind),
+                        child_ref: r.child_ref.clone(),
+                        legal_basis: Some(r.legal_basis.clone()),
+                        detail: format!("attempt {}", r.attempts),
                     });
-                };
-                step.remove(k.to_vec());
-                r.state = State::Leased;
-                r.attempts += 1;
-                let until = now_ms + lease_ms;
-                r.lease_until_ms = Some(until);
-                step.insert(
-                    key(LEASE, &[&ms(until), id.as_bytes()]),
-                    recipient.as_bytes(),
-                );
-                step.count(recipient, -1, 1);
-                step.audit(audit::Draft {
-                    actor: recipient.to_owned(),
-                    action: Some(Action::Leased),
-                    message_id: r.id.clone(),
-                    counterpart: r.sender.clone(),
-                    kind: Some(r.kind),
-                    child_ref: r.child_ref.clone(),
-                    legal_basis: Some(r.legal_basis.clone()),
-                    detail: format!("attempt {}", r.attempts),
-                });
-                step.put_record(&r);
-                leased.push(Leased {
-                    record: r,
-                    sealed_payload: payload,
-                });
+                    step.put_record(&r);
+                    leased.push(Leased {
+                        record: r,
+                        sealed_payload: payload,
+                    });
+                }
             }
             if !withdrawn.is_empty() {
                 tracing::info!(
@@ -1038,7 +1098,7 @@ impl Store for SledStore {
                         detail: "acknowledged after withdrawal: the recipient was told to delete its copy".into(),
                     });
                 }
-                let receipt = last_receipt(step.tree, &r, receipt_status(r.state))?;
+                let receipt = last_receipt(&step.view(), &r, receipt_status(r.state))?;
                 let same = r.state == state;
                 return Ok(match (same, receipt) {
                     (true, Some(receipt)) => Finished::Done {
@@ -1067,7 +1127,7 @@ impl Store for SledStore {
         self.step(now_ms, move |step| {
             let signer = step.signer();
             let mut report = SweepReport::default();
-            for k in due(step.tree, LEASE, now_ms)? {
+            for k in due(&step.view(), LEASE, now_ms)? {
                 let until = read_u64(&k[1..9]) as i64;
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
@@ -1090,7 +1150,7 @@ impl Store for SledStore {
                     report.woken_recipients.push(r.recipient.clone());
                 }
             }
-            for k in due(step.tree, EXPIRY, now_ms)? {
+            for k in due(&step.view(), EXPIRY, now_ms)? {
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
                 let Some(mut r) = step.record(&id)? else {
@@ -1102,7 +1162,7 @@ impl Store for SledStore {
                 step.expire(&mut r);
                 report.expired += 1;
             }
-            for k in due(step.tree, CONSENT_END, now_ms)? {
+            for k in due(&step.view(), CONSENT_END, now_ms)? {
                 let consent_id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
                 let detail = format!("consent {consent_id} lapsed");
@@ -1113,7 +1173,7 @@ impl Store for SledStore {
                     signer,
                 )?);
             }
-            for k in due(step.tree, PURGE, now_ms - retention_ms)? {
+            for k in due(&step.view(), PURGE, now_ms - retention_ms)? {
                 let id = String::from_utf8_lossy(&k[9..]).into_owned();
                 step.remove(k.to_vec());
                 let Some(mut r) = step.record(&id)? else {
@@ -1130,12 +1190,13 @@ impl Store for SledStore {
     }
 
     async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError> {
-        read_record(self.tree(), message_id)
+        read_record(&View::plain(self.tree()), message_id)
     }
 
     async fn message_receipts(&self, message_id: &str) -> Result<Vec<pb::Receipt>, StoreError> {
-        match read_record(self.tree(), message_id)? {
-            Some(r) => receipts_of(self.tree(), &r),
+        let view = View::plain(self.tree());
+        match read_record(&view, message_id)? {
+            Some(r) => receipts_of(&view, &r),
             None => Ok(Vec::new()),
         }
     }
@@ -1187,7 +1248,7 @@ impl Store for SledStore {
                 {
                     Some(kv) => {
                         let (_, id) = kv.map_err(engine)?;
-                        read_record(self.tree(), &String::from_utf8_lossy(&id))?
+                        read_record(&View::plain(self.tree()), &String::from_utf8_lossy(&id))?
                             .map(|r| r.created_at_ms)
                     }
                     None => None,
@@ -1265,10 +1326,9 @@ impl Store for SledStore {
         self.step(before_ms, move |step| {
             let mut removed = 0;
             let oldest: Vec<_> = step
-                .tree
-                .scan_prefix([AUDIT])
+                .view()
+                .scan_prefix(&[AUDIT])
                 .take(max)
-                .map(|kv| kv.map_err(engine))
                 .collect::<Result<_, _>>()?;
             for (k, v) in oldest {
                 let entry: audit::Entry = decode(&k, &v)?;
