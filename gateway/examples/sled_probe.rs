@@ -1,26 +1,31 @@
-//! What one sled write costs on this machine, without the gateway: the figure
-//! behind docs/PERFORMANCE.md's "sled costs 12–18 µs per insert here".
+//! What one sled write costs on this machine, without the gateway: the
+//! figures behind docs/PERFORMANCE.md's "sled costs 10–20 µs per insert
+//! here" and the choice of one batch per commit group.
 //!
-//! Applies 20,000 steps of `KEYS` inserts of 700-byte values (the size of a
-//! message record), as one batch each or as plain inserts, with a flush and
-//! an fsync every 64 steps like the group committer under load, into a
-//! temporary folder.
+//! Applies `P_STEPS` (default 20,000) steps of `KEYS` inserts of 700-byte
+//! values (the size of a message record), as one batch each or as plain
+//! inserts, with a flush and an fsync every 64 steps like the group committer
+//! under load, into a temporary folder.
 //!
 //! ```sh
 //! cargo run --release -p schakel-gateway --example sled_probe -- 10 batch
 //! cargo run --release -p schakel-gateway --example sled_probe -- 10 plain
+//! P_STEPS=313 cargo run --release -p schakel-gateway --example sled_probe -- 640 batch
 //! ```
 
 use std::time::{Duration, Instant};
 
+/// Steps unless `P_STEPS` says otherwise.
 const STEPS: usize = 20_000;
+/// Steps per flush and fsync.
+const GROUP: usize = 64;
+
 fn steps() -> usize {
     std::env::var("P_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(STEPS)
 }
-const GROUP: usize = 64;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
