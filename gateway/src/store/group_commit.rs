@@ -1,9 +1,10 @@
 //! Group commit: many writers share one flush-and-fsync.
 //!
 //! Every write step is a job for one writer thread. The thread takes every
-//! job waiting at that moment, applies them one after the other, makes the
-//! store durable once (sled's flush and an fsync of its data file), and only
-//! then answers them all. Jobs that arrive during a flush wait in the queue,
+//! job waiting at that moment, runs them one after the other, makes the
+//! store durable once (the sled store applies the group's writes as one
+//! batch, then flushes and fsyncs its data file), and only then answers them
+//! all. Jobs that arrive during a flush wait in the queue,
 //! so under load the groups grow by themselves and hundreds of steps share
 //! one fsync. Applying on the same thread that flushes matters for sled: its
 //! writers block on a flush in progress, so applying from many threads would

@@ -3,17 +3,21 @@
 //! Everything but the payloads lives in one sled tree, under one-byte key
 //! prefixes, so that a state change, its receipt and its audit entry go into
 //! one atomic `sled::Batch`: the batch of the whole commit group the step
-//! belongs to (later steps of a group read earlier ones' writes through an
-//! [`Overlay`]; a step that fails adds nothing to it). Payloads live apart ([`Payloads`]: a tree of
-//! their own for small ones, files for large ones), which keeps the main
-//! tree's pages small: a payload is written *before* the batch that refers to
-//! it (a crash between leaves only an unreferenced payload), and destroyed
-//! *before* the batch that records its destruction (a crash between never
-//! leaves a payload that the log says is gone). A writer mutex orders the steps (sled holds an exclusive
-//! lock on its folder, so one process is the only writer there is); it is held
-//! only while a step is applied in memory. Durability comes after, from
-//! [`GroupCommit`]: sled's `flush()` followed by `sync_all()` of the data file
-//! `db`, because `flush()` alone does not fsync the data file in every case on
+//! belongs to. Later steps of a group read the earlier ones' writes through
+//! an [`Overlay`]; a step that fails adds nothing to it.
+//!
+//! Payloads live apart ([`Payloads`]: a tree of their own for small ones,
+//! files for large ones), which keeps the main tree's pages small: a payload
+//! is written *before* the batch that refers to it (a crash between leaves
+//! only an unreferenced payload), and destroyed *before* the batch that
+//! records its destruction (a crash between never leaves a payload that the
+//! log says is gone).
+//!
+//! One writer thread runs every step, in order ([`GroupCommit`]; sled holds
+//! an exclusive lock on its folder, so one process is the only writer there
+//! is). Before it answers a group it applies the group's batch, then makes it
+//! durable: sled's `flush()` followed by `sync_all()` of the data file `db`,
+//! because `flush()` alone does not fsync the data file in every case on
 //! Linux.
 //!
 //! Key layout (ids are UUID text, OINs 20 digits, numbers u64 big-endian so
