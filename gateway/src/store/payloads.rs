@@ -167,14 +167,23 @@ impl Payloads {
         Ok(())
     }
 
-    /// A payload's sealed bytes, wherever they are kept.
-    pub fn get(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(value) = self.tree.get(id.as_bytes()).map_err(engine)? else {
-            return Ok(None);
-        };
-        let Some(len) = in_file(&value) else {
-            return Ok(Some(value.to_vec()));
-        };
+    /// Where a payload is: its sealed bytes when kept in the tree, or the
+    /// sealed length of its file, which [`Payloads::read_file`] reads (off
+    /// the writer thread: a dossier takes milliseconds to read).
+    pub fn locate(&self, id: &str) -> Result<Option<Located>, StoreError> {
+        Ok(self
+            .tree
+            .get(id.as_bytes())
+            .map_err(engine)?
+            .map(|value| match in_file(&value) {
+                Some(len) => Located::File(len),
+                None => Located::Inline(value.to_vec()),
+            }))
+    }
+
+    /// Reads a large payload's file: its first `len` bytes (the rest is the
+    /// padding of direct writes). Blocking.
+    pub fn read_file(&self, id: &str, len: usize) -> Result<Vec<u8>, StoreError> {
         let mut sealed = std::fs::read(self.path(id))?;
         if sealed.len() < len {
             return Err(StoreError::Corrupt {
@@ -183,7 +192,7 @@ impl Payloads {
             });
         }
         sealed.truncate(len);
-        Ok(Some(sealed))
+        Ok(sealed)
     }
 
     /// Destroys a payload, file and entry.
@@ -219,4 +228,12 @@ fn write_direct(mut file: File, sealed: &[u8]) -> std::io::Result<File> {
         file.write_all(&buffer[..padded])?;
     }
     Ok(file)
+}
+
+/// Where a stored payload is.
+pub enum Located {
+    /// In the tree: the sealed bytes.
+    Inline(Vec<u8>),
+    /// In its file: the sealed length.
+    File(usize),
 }

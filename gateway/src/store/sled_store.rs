@@ -60,7 +60,7 @@ use serde::Serialize;
 
 use super::group_commit::GroupCommit;
 use super::overlay::{Overlay, View};
-use super::payloads::{Payloads, Stored};
+use super::payloads::{Located, Payloads, Stored};
 use super::{
     AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, Outcome, Signer, Store, StoreError,
     SweepReport, receipt_status,
@@ -968,95 +968,121 @@ impl Store for SledStore {
         lease_ms: i64,
     ) -> Result<Vec<Leased>, StoreError> {
         let recipient = recipient.to_owned();
-        self.step(now_ms, move |step| {
-            let signer = step.signer();
-            let recipient = recipient.as_str();
-            let mut leased = Vec::new();
-            let mut withdrawn = Vec::new();
-            let inbox = key(INBOX, &[recipient.as_bytes()]);
-            // Every entry handled below leaves the step's view of the inbox
-            // (leased, expired, withdrawn or stale), so each round's scan
-            // starts with entries not yet seen.
-            while leased.len() < max {
-                let round: Vec<_> = step
-                    .view()
-                    .scan_prefix(&inbox)
-                    .take(max - leased.len())
-                    .collect::<Result<_, _>>()?;
-                if round.is_empty() {
-                    break;
-                }
-                for (k, id) in round {
-                    let id = String::from_utf8_lossy(&id).into_owned();
-                    let Some(mut r) = step.record(&id)? else {
-                        step.remove(k.to_vec());
-                        continue;
-                    };
-                    if r.state != State::Ready {
-                        step.remove(k.to_vec());
-                        continue;
+        // Large payloads' files are read after the step, off the writer.
+        let leased = self
+            .step(now_ms, move |step| {
+                let signer = step.signer();
+                let recipient = recipient.as_str();
+                let mut leased = Vec::new();
+                let mut withdrawn = Vec::new();
+                let inbox = key(INBOX, &[recipient.as_bytes()]);
+                // Every entry handled below leaves the step's view of the inbox
+                // (leased, expired, withdrawn or stale), so each round's scan
+                // starts with entries not yet seen.
+                while leased.len() < max {
+                    let round: Vec<_> = step
+                        .view()
+                        .scan_prefix(&inbox)
+                        .take(max - leased.len())
+                        .collect::<Result<_, _>>()?;
+                    if round.is_empty() {
+                        break;
                     }
-                    if r.expires_at_ms <= now_ms {
-                        step.expire(&mut r);
-                        continue;
-                    }
-                    if let LegalBasis::Consent(consent_id) = &r.legal_basis {
-                        let problem = match step.consent(consent_id)? {
-                            None => Some(format!("consent {consent_id} is not registered")),
-                            Some(c) => c.unusable(now_ms),
+                    for (k, id) in round {
+                        let id = String::from_utf8_lossy(&id).into_owned();
+                        let Some(mut r) = step.record(&id)? else {
+                            step.remove(k.to_vec());
+                            continue;
                         };
-                        if let Some(problem) = problem {
-                            withdrawn.push(step.withdraw(
-                                &mut r,
-                                GATEWAY_ACTOR,
-                                &format!("checked at delivery: {problem}"),
-                                signer,
-                            ));
+                        if r.state != State::Ready {
+                            step.remove(k.to_vec());
                             continue;
                         }
-                    }
-                    let Some(payload) = step.payloads.get(&id)? else {
-                        return Err(StoreError::Corrupt {
-                            key: id,
-                            message: "queued message without payload".into(),
+                        if r.expires_at_ms <= now_ms {
+                            step.expire(&mut r);
+                            continue;
+                        }
+                        if let LegalBasis::Consent(consent_id) = &r.legal_basis {
+                            let problem = match step.consent(consent_id)? {
+                                None => Some(format!("consent {consent_id} is not registered")),
+                                Some(c) => c.unusable(now_ms),
+                            };
+                            if let Some(problem) = problem {
+                                withdrawn.push(step.withdraw(
+                                    &mut r,
+                                    GATEWAY_ACTOR,
+                                    &format!("checked at delivery: {problem}"),
+                                    signer,
+                                ));
+                                continue;
+                            }
+                        }
+                        let Some(payload) = step.payloads.locate(&id)? else {
+                            return Err(StoreError::Corrupt {
+                                key: id,
+                                message: "queued message without payload".into(),
+                            });
+                        };
+                        step.remove(k.to_vec());
+                        r.state = State::Leased;
+                        r.attempts += 1;
+                        let until = now_ms + lease_ms;
+                        r.lease_until_ms = Some(until);
+                        step.insert(
+                            key(LEASE, &[&ms(until), id.as_bytes()]),
+                            recipient.as_bytes(),
+                        );
+                        step.count(recipient, -1, 1);
+                        step.audit(audit::Draft {
+                            actor: recipient.to_owned(),
+                            action: Some(Action::Leased),
+                            message_id: r.id.clone(),
+                            counterpart: r.sender.clone(),
+                            kind: Some(r.kind),
+                            child_ref: r.child_ref.clone(),
+                            legal_basis: Some(r.legal_basis.clone()),
+                            detail: format!("attempt {}", r.attempts),
                         });
-                    };
-                    step.remove(k.to_vec());
-                    r.state = State::Leased;
-                    r.attempts += 1;
-                    let until = now_ms + lease_ms;
-                    r.lease_until_ms = Some(until);
-                    step.insert(
-                        key(LEASE, &[&ms(until), id.as_bytes()]),
-                        recipient.as_bytes(),
-                    );
-                    step.count(recipient, -1, 1);
-                    step.audit(audit::Draft {
-                        actor: recipient.to_owned(),
-                        action: Some(Action::Leased),
-                        message_id: r.id.clone(),
-                        counterpart: r.sender.clone(),
-                        kind: Some(r.kind),
-                        child_ref: r.child_ref.clone(),
-                        legal_basis: Some(r.legal_basis.clone()),
-                        detail: format!("attempt {}", r.attempts),
-                    });
-                    step.put_record(&r);
-                    leased.push(Leased {
-                        record: r,
-                        sealed_payload: payload,
-                    });
+                        step.put_record(&r);
+                        leased.push((r, payload));
+                    }
                 }
-            }
-            if !withdrawn.is_empty() {
-                tracing::info!(
-                    count = withdrawn.len(),
-                    "withdrew messages whose consent no longer holds"
-                );
-            }
-            Ok(leased)
-        })
-        .await
+                if !withdrawn.is_empty() {
+                    tracing::info!(
+                        count = withdrawn.len(),
+                        "withdrew messages whose consent no longer holds"
+                    );
+                }
+                Ok(leased)
+            })
+            .await?;
+        let mut out = Vec::with_capacity(leased.len());
+        for (record, located) in leased {
+            let sealed_payload = match located {
+                Located::Inline(sealed) => sealed,
+                Located::File(len) => {
+                    let (payloads, id) = (self.inner.payloads.clone(), record.id.clone());
+                    let read = tokio::task::spawn_blocking(move || payloads.read_file(&id, len))
+                        .await
+                        .map_err(|e| StoreError::Engine(format!("payload reader: {e}")))?;
+                    match read {
+                        Ok(sealed) => sealed,
+                        // Withdrawn (payload destroyed) since the lease was
+                        // taken: the recipient is told through the
+                        // withdrawal notice, and its Ack answers WITHDRAWN.
+                        Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            out.push(Leased {
+                record,
+                sealed_payload,
+            });
+        }
+        Ok(out)
     }
 
     async fn finish(
