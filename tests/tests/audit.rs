@@ -668,4 +668,21 @@ async fn entries_past_retention_are_removed_and_the_rest_still_verifies() {
     assert!(verdict.ok, "{}", verdict.problem);
     let key = operator.gateway_key().await.unwrap().ed25519_public_key;
     assert!(verify_lines(&export(&operator).await, &key).ok());
+
+    // After a restart (with a retention that removes nothing more) the store
+    // finds where the kept chain begins and ends from the entries
+    // themselves, and the chain goes on from its head.
+    drop((school, operator));
+    let mut gw = gw;
+    gw.config.audit.retention_days = 3650;
+    let gw = gw.restart().await;
+    gw.client(org::SCHOOL_PO)
+        .await
+        .send(fixtures::signalering("na-herstart", &gw.oin(org::JGT)))
+        .await
+        .unwrap();
+    let operator = gw.client(org::OPERATOR).await;
+    let verdict = operator.audit_verify(0, 0).await.unwrap();
+    assert!(verdict.ok, "{}", verdict.problem);
+    assert!(verify_lines(&export(&operator).await, &key).ok());
 }

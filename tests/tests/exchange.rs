@@ -28,6 +28,16 @@ fn id(d: &pb::Delivery) -> String {
     d.envelope.as_ref().unwrap().message_id.clone()
 }
 
+fn attachments(d: &pb::Delivery) -> &[pb::Attachment] {
+    &d.envelope
+        .as_ref()
+        .unwrap()
+        .payload
+        .as_ref()
+        .unwrap()
+        .attachments
+}
+
 #[tokio::test]
 async fn every_kind_is_sent_delivered_and_acknowledged() {
     let gw = TestGateway::start().await;
@@ -75,14 +85,7 @@ async fn every_kind_is_sent_delivered_and_acknowledged() {
         .pull(1, Duration::ZERO, Duration::ZERO)
         .await
         .unwrap();
-    let attachments = &got[0]
-        .envelope
-        .as_ref()
-        .unwrap()
-        .payload
-        .as_ref()
-        .unwrap()
-        .attachments;
+    let attachments = attachments(&got[0]);
     assert_eq!(attachments[0].name, "dyslexieverklaring.pdf");
     assert_eq!(attachments[0].content, b"%PDF-1.4 voorbeeld");
     school_vo.ack(&sent.message_id).await.unwrap();
@@ -977,14 +980,7 @@ async fn a_large_dossier_lives_in_its_own_encrypted_file_until_it_is_destroyed()
         .unwrap();
     assert_eq!(payload_files(&gw), files, "the stray file is gone");
     assert_eq!(id(&got[0]), first.message_id);
-    let attachments = &got[0]
-        .envelope
-        .as_ref()
-        .unwrap()
-        .payload
-        .as_ref()
-        .unwrap()
-        .attachments;
+    let attachments = attachments(&got[0]);
     assert_eq!(attachments[0].content, content);
 
     // Retention 0: acknowledging destroys the payload, file and all.

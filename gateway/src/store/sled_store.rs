@@ -27,7 +27,7 @@
 //! | --- | --- | --- |
 //! | `P` | OIN | participant (JSON) |
 //! | `m` | id | message record (JSON) |
-//! | (tree `payloads`) | id | sealed payload, or empty: in file `payloads/<id>` |
+//! | (tree `payloads`) | id | sealed payload, or its length (8 bytes): in file `payloads/<id>` |
 //! | `i` | recipient, queue seq | id: the FIFO inbox of ready messages |
 //! | `l` | lease end ms, id | recipient: leases by end time |
 //! | `x` | expiry ms, id | (): undelivered messages by expiry |
@@ -175,6 +175,14 @@ fn read_consent(view: &View, id: &str) -> Result<Option<ConsentRecord>, StoreErr
     }
 }
 
+/// A recipient's (ready, leased) counts as stored under `c`.
+fn read_counts(view: &View, recipient: &str) -> Result<(u64, u64), StoreError> {
+    Ok(match view.get(&key(COUNTS, &[recipient.as_bytes()]))? {
+        Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
+        _ => (0, 0),
+    })
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise")
 }
@@ -297,14 +305,14 @@ struct Step<'a> {
     group: &'a Overlay,
     payloads: &'a Payloads,
     signer: &'a dyn Signer,
-    /// Payload writes (`None`: already in its file) and removals, applied
-    /// before the batch.
+    /// Payload writes (or records of files already written) and removals,
+    /// applied before the group's batch.
     payload_ops: Vec<(String, PayloadOp)>,
     writes: Overlay,
     counters: Counters,
     counts: HashMap<String, (i64, i64)>,
-    /// Records written in this step, so that later reads in the same step
-    /// see them (the batch is applied only at the end).
+    /// Records written in this step, decoded, so that later reads in the
+    /// same step need not decode them again from `writes`.
     records: HashMap<String, MessageRecord>,
     now_ms: i64,
     changed: bool,
@@ -580,11 +588,8 @@ impl<'a> Step<'a> {
             }
         }
         for (recipient, (d_ready, d_leased)) in std::mem::take(&mut self.counts) {
+            let (ready, leased) = read_counts(&self.view(), &recipient)?;
             let k = key(COUNTS, &[recipient.as_bytes()]);
-            let (ready, leased) = match self.view().get(&k)? {
-                Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
-                _ => (0, 0),
-            };
             let ready = (ready as i64 + d_ready).max(0) as u64;
             let leased = (leased as i64 + d_leased).max(0) as u64;
             if ready == 0 && leased == 0 {
@@ -784,7 +789,15 @@ impl Store for SledStore {
             sealed_payload,
         } = message;
         let id = record.id.clone();
-        let in_file = Payloads::is_large(sealed_payload.len());
+        let idem = key(
+            IDEMPOTENCY,
+            &[record.sender.as_bytes(), record.client_reference.as_bytes()],
+        );
+        // A retry of a request already stored gets its answer from the step
+        // (duplicate or conflict; idempotency keys are never removed), so a
+        // retried dossier is not written to disk only to be discarded.
+        let retry = self.tree().contains_key(&idem).map_err(engine)?;
+        let in_file = !retry && Payloads::is_large(sealed_payload.len());
         let payload = if in_file {
             let (payloads, id, len) = (
                 self.inner.payloads.clone(),
@@ -800,10 +813,6 @@ impl Store for SledStore {
         };
         let outcome = self
             .step(now_ms, move |step| {
-                let idem = key(
-                    IDEMPOTENCY,
-                    &[record.sender.as_bytes(), record.client_reference.as_bytes()],
-                );
                 if let Some(id) = step.view().get(&idem)? {
                     let id = String::from_utf8_lossy(&id).into_owned();
                     let earlier = step.record(&id)?.ok_or_else(|| StoreError::Corrupt {
@@ -824,14 +833,8 @@ impl Store for SledStore {
                         receipt,
                     });
                 }
-                let queued = match step
-                    .view()
-                    .get(&key(COUNTS, &[record.recipient.as_bytes()]))?
-                {
-                    Some(v) if v.len() == 16 => read_u64(&v[..8]) + read_u64(&v[8..]),
-                    _ => 0,
-                };
-                if queued >= max_inbox {
+                let (ready, leased) = read_counts(&step.view(), &record.recipient)?;
+                if ready + leased >= max_inbox {
                     return Ok(AcceptOutcome::InboxFull { limit: max_inbox });
                 }
                 // The accept's audit entry comes first: its sequence number
@@ -1253,16 +1256,7 @@ impl Store for SledStore {
     }
 
     async fn inbox_counts(&self, recipient: &str) -> Result<(u64, u64), StoreError> {
-        Ok(
-            match self
-                .tree()
-                .get(key(COUNTS, &[recipient.as_bytes()]))
-                .map_err(engine)?
-            {
-                Some(v) if v.len() == 16 => (read_u64(&v[..8]), read_u64(&v[8..])),
-                _ => (0, 0),
-            },
-        )
+        read_counts(&View::plain(self.tree()), recipient)
     }
 
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError> {
