@@ -49,6 +49,12 @@ pub enum StoreError {
     },
 }
 
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Engine(e.to_string())
+    }
+}
+
 /// Signs receipts and audit checkpoints; implemented by the gateway's key.
 pub trait Signer: Send + Sync {
     /// The Ed25519 signature of `bytes`.

@@ -16,10 +16,6 @@ use super::StoreError;
 /// Keys written (`Some`) or removed (`None`), in key order.
 pub type Overlay = BTreeMap<Vec<u8>, Option<sled::IVec>>;
 
-fn engine(e: sled::Error) -> StoreError {
-    StoreError::Engine(e.to_string())
-}
-
 /// The tree as seen through up to two overlays (the first wins).
 pub struct View<'a> {
     tree: &'a sled::Tree,
@@ -50,7 +46,7 @@ impl<'a> View<'a> {
                 return Ok(v.clone());
             }
         }
-        self.tree.get(k).map_err(engine)
+        self.tree.get(k).map_err(StoreError::from)
     }
 
     /// Every key under `prefix` with its value, in key order, lazily.
@@ -88,7 +84,7 @@ impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Iterator for Me
                 Some(Ok((k, _))) => Some(k.clone()),
                 Some(Err(_)) => {
                     let e = self.tree.next()?.err()?;
-                    return Some(Err(engine(e)));
+                    return Some(Err(e.into()));
                 }
                 None => None,
             };
@@ -99,7 +95,7 @@ impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Iterator for Me
                 (Some((ok, _)), Some(tk)) => ok.as_slice() <= tk.as_ref(),
             };
             if !overlay_first {
-                return self.tree.next().map(|kv| kv.map_err(engine));
+                return self.tree.next().map(|kv| kv.map_err(StoreError::from));
             }
             let (k, v) = self.overlay.next()?;
             if tree_key.as_deref() == Some(k.as_slice()) {

@@ -57,10 +57,6 @@ fn in_file(value: &[u8]) -> Option<usize> {
     Some(u64::from_be_bytes(bytes) as usize)
 }
 
-fn engine(e: sled::Error) -> StoreError {
-    StoreError::Engine(e.to_string())
-}
-
 /// Both places payloads are kept.
 pub struct Payloads {
     tree: sled::Tree,
@@ -85,7 +81,7 @@ impl Payloads {
             let entry = entry?;
             let name = entry.file_name();
             let id = name.to_string_lossy();
-            let referred = matches!(payloads.tree.get(id.as_bytes()).map_err(engine)?,
+            let referred = matches!(payloads.tree.get(id.as_bytes())?,
                 Some(v) if in_file(&v).is_some());
             if !referred {
                 std::fs::remove_file(entry.path())?;
@@ -163,7 +159,7 @@ impl Payloads {
             Stored::Inline(sealed) => sealed,
             Stored::File(len) => (len as u64).to_be_bytes().to_vec(),
         };
-        self.tree.insert(id.as_bytes(), value).map_err(engine)?;
+        self.tree.insert(id.as_bytes(), value)?;
         Ok(())
     }
 
@@ -173,8 +169,7 @@ impl Payloads {
     pub fn locate(&self, id: &str) -> Result<Option<Located>, StoreError> {
         Ok(self
             .tree
-            .get(id.as_bytes())
-            .map_err(engine)?
+            .get(id.as_bytes())?
             .map(|value| match in_file(&value) {
                 Some(len) => Located::File(len),
                 None => Located::Inline(value.to_vec()),
@@ -197,12 +192,12 @@ impl Payloads {
 
     /// Destroys a payload, file and entry.
     pub fn remove(&self, id: &str) -> Result<(), StoreError> {
-        if let Some(v) = self.tree.get(id.as_bytes()).map_err(engine)?
+        if let Some(v) = self.tree.get(id.as_bytes())?
             && in_file(&v).is_some()
         {
             self.discard_file(id)?;
         }
-        self.tree.remove(id.as_bytes()).map_err(engine)?;
+        self.tree.remove(id.as_bytes())?;
         Ok(())
     }
 }

@@ -115,10 +115,6 @@ fn read_u64(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"))
 }
 
-fn engine(e: sled::Error) -> StoreError {
-    StoreError::Engine(e.to_string())
-}
-
 fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
@@ -131,7 +127,7 @@ fn decode_all<T: serde::de::DeserializeOwned>(
     scan: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
 ) -> Result<Vec<T>, StoreError> {
     scan.map(|kv| {
-        let (k, v) = kv.map_err(engine)?;
+        let (k, v) = kv?;
         decode(&k, &v)
     })
     .collect()
@@ -214,17 +210,17 @@ impl Counters {
     fn recover(tree: &sled::Tree) -> Result<Self, StoreError> {
         let mut c = Self::default();
         if let Some(kv) = tree.scan_prefix([AUDIT]).next_back() {
-            let (k, v) = kv.map_err(engine)?;
+            let (k, v) = kv?;
             let head: Entry = decode(&k, &v)?;
             c.audit_seq = head.seq;
             c.audit_hash = hex::encode(head.hash());
         }
         if let Some(kv) = tree.scan_prefix([AUDIT]).next() {
-            let (k, _) = kv.map_err(engine)?;
+            let (k, _) = kv?;
             c.pruned_through = read_u64(&k[1..9]).saturating_sub(1);
         }
         if let Some(kv) = tree.scan_prefix([CHECKPOINT]).next_back() {
-            let (k, _) = kv.map_err(engine)?;
+            let (k, _) = kv?;
             c.checkpoint_seq = read_u64(&k[1..9]);
         }
         Ok(c)
@@ -292,7 +288,7 @@ impl Writer {
         }
         if let Err(e) = self.tree.apply_batch(batch) {
             *self.counters.lock().expect("counters lock") = Counters::recover(&self.tree)?;
-            return Err(engine(e));
+            return Err(e.into());
         }
         Ok(())
     }
@@ -621,11 +617,10 @@ impl SledStore {
             // flush would add nothing but work, and would hide a missing
             // commit from the crash tests.
             .flush_every_ms(None)
-            .open()
-            .map_err(engine)?;
-        let tree = db.open_tree(TREE).map_err(engine)?;
+            .open()?;
+        let tree = db.open_tree(TREE)?;
         let payloads = Arc::new(Payloads::open(
-            db.open_tree(PAYLOADS).map_err(engine)?,
+            db.open_tree(PAYLOADS)?,
             &dir.join(PAYLOADS),
         )?);
         let counters = Counters::recover(&tree)?;
@@ -733,7 +728,7 @@ fn last_receipt(
 impl Store for SledStore {
     async fn participant(&self, oin: &str) -> Result<Option<Participant>, StoreError> {
         let k = key(PARTICIPANT, &[oin.as_bytes()]);
-        match self.tree().get(&k).map_err(engine)? {
+        match self.tree().get(&k)? {
             Some(v) => Ok(Some(decode(&k, &v)?)),
             None => Ok(None),
         }
@@ -796,7 +791,7 @@ impl Store for SledStore {
         // A retry of a request already stored gets its answer from the step
         // (duplicate or conflict; idempotency keys are never removed), so a
         // retried dossier is not written to disk only to be discarded.
-        let retry = self.tree().contains_key(&idem).map_err(engine)?;
+        let retry = self.tree().contains_key(&idem)?;
         let in_file = !retry && Payloads::is_large(sealed_payload.len());
         let payload = if in_file {
             let (payloads, id, len) = (
@@ -899,7 +894,7 @@ impl Store for SledStore {
         let prefix = key(CONSENT_BY_ORG, &[oin.as_bytes()]);
         let mut out = Vec::new();
         for kv in self.tree().scan_prefix(&prefix).rev() {
-            let (k, _) = kv.map_err(engine)?;
+            let (k, _) = kv?;
             let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
             if let Some(c) = self.consent(&id).await? {
                 out.push(c);
@@ -1249,7 +1244,7 @@ impl Store for SledStore {
             .range(start..=end)
             .take(limit)
             .map(|kv| {
-                let (k, v) = kv.map_err(engine)?;
+                let (k, v) = kv?;
                 Ok((read_u64(&k[k.len() - 8..]), decode_receipt(&k, &v)?))
             })
             .collect()
@@ -1263,7 +1258,7 @@ impl Store for SledStore {
         self.tree()
             .scan_prefix([COUNTS])
             .map(|kv| {
-                let (k, v) = kv.map_err(engine)?;
+                let (k, v) = kv?;
                 let recipient = String::from_utf8_lossy(&k[1..]).into_owned();
                 let oldest_ready_ms = match self
                     .tree()
@@ -1271,7 +1266,7 @@ impl Store for SledStore {
                     .next()
                 {
                     Some(kv) => {
-                        let (_, id) = kv.map_err(engine)?;
+                        let (_, id) = kv?;
                         read_record(&View::plain(self.tree()), &String::from_utf8_lossy(&id))?
                             .map(|r| r.created_at_ms)
                     }
@@ -1375,6 +1370,6 @@ impl Store for SledStore {
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.inner.db.size_on_disk().map_err(engine)
+        self.inner.db.size_on_disk().map_err(StoreError::from)
     }
 }
