@@ -405,6 +405,26 @@ pub fn status_of<T: std::fmt::Debug>(result: Result<T, ClientError>) -> tonic::S
     }
 }
 
+/// Pulls from `client`'s inbox until `n` messages are leased, waiting up to
+/// ten seconds in all (messages may come back only once a sweep has returned
+/// their expired leases).
+pub async fn pull_until(client: &Client, n: usize) -> Vec<schakel_client::proto::Delivery> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.len() < n {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "only {} of {n} messages arrived: {got:?}", got.len());
+        let wait = left.min(std::time::Duration::from_secs(1));
+        got.extend(
+            client
+                .pull((n - got.len()) as u32, wait, std::time::Duration::ZERO)
+                .await
+                .expect("pull"),
+        );
+    }
+    got
+}
+
 /// The next `n` receipts of a Receipts stream, each within ten seconds.
 pub async fn next_receipts<S>(stream: &mut S, n: usize) -> Vec<schakel_client::proto::Receipt>
 where
