@@ -1,6 +1,5 @@
 //! The `schakel` command line: parses arguments and calls the client library.
 
-mod bench;
 mod cli;
 
 fn main() -> std::process::ExitCode {

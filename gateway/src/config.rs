@@ -103,9 +103,9 @@ pub struct ExchangeConfig {
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Organisation kinds that may send.
-    pub from: Vec<crate::directory::OrgKind>,
+    pub from: Vec<crate::model::OrgKind>,
     /// Organisation kinds that may receive.
-    pub to: Vec<crate::directory::OrgKind>,
+    pub to: Vec<crate::model::OrgKind>,
 }
 
 /// Audit checkpoints and retention.
@@ -125,9 +125,9 @@ pub struct AuditConfig {
 #[serde(deny_unknown_fields)]
 pub struct StatuteConfig {
     /// Message kinds it covers.
-    pub kinds: Vec<crate::message::Kind>,
+    pub kinds: Vec<crate::model::Kind>,
     /// Organisation kinds that may send on it.
-    pub from: Vec<crate::directory::OrgKind>,
+    pub from: Vec<crate::model::OrgKind>,
 }
 
 /// The statutory-basis policy.

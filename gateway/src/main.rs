@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use schakel_gateway::{Config, config::LogFormat, logging, pki, server, tls};
+use schakel_gateway::tools::{pki, verify};
+use schakel_gateway::transport::tls;
+use schakel_gateway::{Config, config::LogFormat, logging, server};
 
 /// Schakel gateway: consent-bound message exchange for education and youth care.
 #[derive(Parser)]
@@ -65,8 +67,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { data }) => {
-            let verdict = tokio::runtime::Runtime::new()?
-                .block_on(schakel_gateway::audit::verify_data_dir(&data))?;
+            let verdict =
+                tokio::runtime::Runtime::new()?.block_on(verify::verify_data_dir(&data))?;
             if verdict.ok() {
                 println!(
                     "audit log intact: {} entries, {} signed checkpoints, {} entries after the last checkpoint",

@@ -18,22 +18,19 @@ use schakel_proto::v1::exchange_server::ExchangeServer;
 use tokio::net::TcpListener;
 
 use crate::api;
-use crate::audit::AuditLog;
+use crate::api::identity_layer::IdentityLayer;
 use crate::config::Config;
-use crate::consent::{Consents, StatutePolicy};
 use crate::crypto::{ChildKey, PayloadKey, SigningKey};
-use crate::directory::{Directory, read_seed_file};
-use crate::exchange::Exchange;
-use crate::identity::{IdentityLayer, Resolver};
-use crate::notify::Notifier;
-use crate::rate_limit::RateLimiter;
-use crate::routing::Policy;
-use crate::store::Store;
-use crate::store::sled_store::SledStore;
-use crate::tls;
-
-/// Name of the store's folder inside the data folder.
-pub const STORE_DIR: &str = "store";
+use crate::service::audit_log::AuditLog;
+use crate::service::consents::Consents;
+use crate::service::directory::{Directory, read_seed_file};
+use crate::service::exchange::{Exchange, Keys};
+use crate::service::notify::Notifier;
+use crate::service::refusals::Refusals;
+use crate::store;
+use crate::transport::identity::Resolver;
+use crate::transport::rate_limit::RateLimiter;
+use crate::transport::tls;
 
 /// Runs the gateway on `listener` until `shutdown` completes, then lets open
 /// calls finish (up to the configured grace period) and flushes the store.
@@ -49,40 +46,37 @@ pub async fn run(
         .create(data_dir)
         .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
     let signing_key = Arc::new(SigningKey::load_or_create(data_dir)?);
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(
-            &data_dir.join(STORE_DIR),
-            config.storage.cache_capacity_mib * 1024 * 1024,
-            signing_key.clone(),
-        )
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
-    );
+    let store = store::open(&config.storage, signing_key.clone())
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let directory = Directory::new(store.clone());
     let seed = read_seed_file(&config.directory.file)?;
     let seeded = seed.len();
     let added = directory.seed(seed).await?;
-    let payload_key = Arc::new(PayloadKey::load_or_create(data_dir)?);
     let child_key = Arc::new(ChildKey::load_or_create(data_dir)?);
+    let keys = Keys {
+        payload: Arc::new(PayloadKey::load_or_create(data_dir)?),
+        child: child_key.clone(),
+    };
     let tls_config = tls::server_config(&config.tls)?;
+    let notifier = Arc::new(Notifier::default());
+    let refusals = Refusals::new(store.clone());
     let exchange = Arc::new(Exchange::new(
         store.clone(),
         directory.clone(),
-        Policy::new(config.routing.clone()),
-        payload_key,
-        child_key.clone(),
-        StatutePolicy::new(config.statutes.clone()),
-        config.limits.clone(),
-        config.exchange.clone(),
-        Arc::new(Notifier::default()),
+        keys,
+        &config,
+        notifier.clone(),
+        refusals.clone(),
     ));
     let consents = Arc::new(Consents::new(
         store.clone(),
         child_key.clone(),
-        exchange.clone(),
+        notifier,
+        refusals.clone(),
     ));
     let audit_log = Arc::new(AuditLog::new(
         store.clone(),
-        signing_key.clone(),
+        signing_key.public_key().to_vec(),
         child_key,
         config.audit.clone(),
     ));
@@ -155,7 +149,7 @@ pub async fn run(
     let router = tonic::transport::Server::builder()
         .layer(IdentityLayer::new(Resolver::new(
             directory.clone(),
-            store.clone(),
+            refusals.clone(),
             RateLimiter::new(
                 config.limits.requests_per_second,
                 config.limits.request_burst,
@@ -177,10 +171,12 @@ pub async fn run(
         )))
         .add_service(AuditServer::new(api::audit::AuditService::new(
             audit_log.clone(),
+            refusals.clone(),
         )))
         .add_service(AdminServer::new(api::admin::AdminService::new(
             directory,
-            store.clone(),
+            exchange.clone(),
+            refusals,
         )));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

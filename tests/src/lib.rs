@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use schakel_client::{Client, ClientError, Identity};
 use schakel_gateway::Config;
-use schakel_gateway::pki::{Ca, ClientSpec, ExampleOrg, Issued, generate_example, write_identity};
+use schakel_gateway::tools::pki::{
+    Ca, ClientSpec, ExampleOrg, Issued, generate_example, write_identity,
+};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -68,7 +70,7 @@ impl TestPki {
             .unwrap_or_else(|| panic!("no example organisation {org}"))
             .participant
             .oin
-            .clone()
+            .to_string()
     }
 
     /// The identity of an example organisation.
@@ -124,7 +126,7 @@ pub struct TestGateway {
 fn init_logging() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        schakel_gateway::tls::install_default_provider();
+        schakel_gateway::transport::tls::install_default_provider();
         if std::env::var_os("RUST_LOG").is_some() {
             schakel_gateway::logging::init(&Config::default().log);
         }
@@ -201,18 +203,29 @@ impl TestGateway {
         }
     }
 
-    /// The sled store of this gateway, opened directly; call [`Self::stop`]
+    /// The store of this gateway, opened directly; call [`Self::stop`]
     /// first (sled allows one process, one open).
-    pub fn open_store(&self) -> schakel_gateway::store::sled_store::SledStore {
+    pub fn open_store(&self) -> Arc<dyn schakel_gateway::store::Store> {
         let data = &self.config.storage.data_dir;
-        let key =
-            schakel_gateway::crypto::SigningKey::load_or_create(data).expect("the gateway's key");
-        schakel_gateway::store::sled_store::SledStore::open(
-            &data.join(schakel_gateway::server::STORE_DIR),
-            1 << 20,
-            Arc::new(key),
-        )
-        .expect("the stopped gateway's store opens")
+        let key = schakel_gateway::crypto::SigningKey::load(data).expect("the gateway's key");
+        schakel_gateway::store::open_in(data, 1 << 20, Arc::new(key))
+            .expect("the stopped gateway's store opens")
+    }
+
+    /// Every audit entry in the store of this stopped gateway.
+    pub async fn audit_entries(&self) -> Vec<schakel_gateway::model::Entry> {
+        self.open_store()
+            .audit_entries(1, usize::MAX)
+            .await
+            .expect("the audit log reads")
+    }
+
+    /// The folder of the store inside the data folder.
+    pub fn store_dir(&self) -> PathBuf {
+        self.config
+            .storage
+            .data_dir
+            .join(schakel_gateway::store::STORE_DIR)
     }
 
     /// Stops the gateway and starts a new one on the same PKI, configuration
@@ -413,7 +426,11 @@ pub async fn pull_until(client: &Client, n: usize) -> Vec<schakel_client::proto:
     let mut got = Vec::new();
     while got.len() < n {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        assert!(!left.is_zero(), "only {} of {n} messages arrived: {got:?}", got.len());
+        assert!(
+            !left.is_zero(),
+            "only {} of {n} messages arrived: {got:?}",
+            got.len()
+        );
         let wait = left.min(std::time::Duration::from_secs(1));
         got.extend(
             client

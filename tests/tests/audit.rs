@@ -522,11 +522,7 @@ async fn tampering_inside_the_store_is_found_by_verify() {
     gw.stop().await;
 
     // Alter entry 6 directly in the sled tree, as an intruder with disk access would.
-    let store_dir = gw
-        .config
-        .storage
-        .data_dir
-        .join(schakel_gateway::server::STORE_DIR);
+    let store_dir = gw.store_dir();
     {
         let db = sled::open(&store_dir).unwrap();
         let tree = db.open_tree("schakel").unwrap();

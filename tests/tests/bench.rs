@@ -1,13 +1,13 @@
 //! A short smoke of every benchmark scenario, so that the benchmark keeps
 //! working. Figures are printed, never asserted: speed is measured by
-//! `schakel bench` on a quiet machine (docs/PERFORMANCE.md), not by tests.
+//! `schakel-bench` on a quiet machine (docs/PERFORMANCE.md), not by tests.
 
 use schakel_tests::workspace_binary;
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> Value {
-    let out = std::process::Command::new(workspace_binary("schakel"))
-        .args(["--json", "bench"])
+    let out = std::process::Command::new(workspace_binary("schakel-bench"))
+        .arg("--json")
         .args(args)
         .args(["--spawn"])
         .output()

@@ -287,12 +287,12 @@ async fn statutory_bases_are_allowed_and_refused_per_policy() {
     let entries = read_audit(&gw).await;
     let accepted = entries
         .iter()
-        .find(|e| e.message_id == reported.message_id)
+        .find(|e| e.message_id.as_ref().map(|m| m.as_str()) == Some(reported.message_id.as_str()))
         .unwrap();
     assert_eq!(
         accepted.legal_basis,
-        Some(schakel_gateway::message::LegalBasis::Statute(
-            schakel_gateway::message::Statute::MeldrechtVeiligThuis
+        Some(schakel_gateway::model::LegalBasis::Statute(
+            schakel_gateway::model::Statute::MeldrechtVeiligThuis
         ))
     );
     assert!(
@@ -424,10 +424,13 @@ async fn a_leased_message_whose_consent_is_revoked_is_announced_and_its_ack_says
     let entries = read_audit(&gw).await;
     let about: Vec<_> = entries
         .iter()
-        .filter(|e| e.message_id == sent.message_id)
+        .filter(|e| e.message_id.as_ref().map(|m| m.as_str()) == Some(sent.message_id.as_str()))
         .collect();
-    let actions: Vec<_> = about.iter().map(|e| (e.action, e.actor.clone())).collect();
-    use schakel_gateway::audit::Action;
+    let actions: Vec<_> = about
+        .iter()
+        .map(|e| (e.action, e.actor.to_string()))
+        .collect();
+    use schakel_gateway::model::Action;
     assert!(
         actions.contains(&(Action::Withdrawn, gw.oin(org::SWV))),
         "{actions:?}"
@@ -443,9 +446,8 @@ async fn a_leased_message_whose_consent_is_revoked_is_announced_and_its_ack_says
     );
 }
 
-async fn read_audit(gw: &TestGateway) -> Vec<schakel_gateway::audit::Entry> {
-    use schakel_gateway::store::Store;
-    gw.open_store().audit_entries(1, usize::MAX).await.unwrap()
+async fn read_audit(gw: &TestGateway) -> Vec<schakel_gateway::model::Entry> {
+    gw.audit_entries().await
 }
 
 #[tokio::test]

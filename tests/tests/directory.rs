@@ -214,11 +214,13 @@ async fn admin_refuses_bad_input_by_field_and_rule_and_changes_nothing() {
 async fn a_participant_added_through_admin_can_connect_at_once() {
     let gw = TestGateway::start().await;
     let operator = gw.client(org::OPERATOR).await;
-    let (identity, _) = gw.pki.issue(&schakel_gateway::pki::ClientSpec::valid_for(
-        "00000099300000000099",
-        "Wijkteam Noord (test)",
-        1,
-    ));
+    let (identity, _) = gw
+        .pki
+        .issue(&schakel_gateway::tools::pki::ClientSpec::valid_for(
+            "00000099300000000099",
+            "Wijkteam Noord (test)",
+            1,
+        ));
     let newcomer = gw.connect(&identity).await.unwrap();
     assert_eq!(code_of(newcomer.whoami().await), Code::PermissionDenied);
     let added = operator.add_participant(new_jgt()).await.unwrap();

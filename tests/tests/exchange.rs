@@ -903,14 +903,12 @@ async fn purged_after_ack(retention_secs: u64) -> (bool, bool) {
     drop((school, jgt));
     gw.stop().await;
 
-    use schakel_gateway::store::Store;
-    let store = gw.open_store();
-    let record = store.message(&sent.message_id).await.unwrap().unwrap();
-    let audit = store.audit_entries(1, usize::MAX).await.unwrap();
-    let purge_logged = audit.iter().any(|e| {
-        e.action == schakel_gateway::audit::Action::Purged && e.message_id == sent.message_id
+    let id = schakel_gateway::model::MessageId::parse(&sent.message_id).unwrap();
+    let record = gw.open_store().message(&id).await.unwrap().unwrap();
+    let purge_logged = gw.audit_entries().await.iter().any(|e| {
+        e.action == schakel_gateway::model::Action::Purged && e.message_id.as_ref() == Some(&id)
     });
-    assert_eq!(record.state, schakel_gateway::message::State::Delivered);
+    assert_eq!(record.state, schakel_gateway::model::State::Delivered);
     (record.payload_purged, purge_logged)
 }
 
@@ -926,12 +924,7 @@ async fn within_retention_the_payload_is_kept() {
 
 /// The files in the store's folder for large payloads.
 fn payload_files(gw: &TestGateway) -> Vec<std::path::PathBuf> {
-    let dir = gw
-        .config
-        .storage
-        .data_dir
-        .join(schakel_gateway::server::STORE_DIR)
-        .join("payloads");
+    let dir = gw.store_dir().join("payloads");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

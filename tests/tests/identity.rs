@@ -3,7 +3,7 @@
 //! unknown OIN, a suspended participant, a certificate that is not the pinned one.
 
 use schakel_client::Client;
-use schakel_gateway::pki::{Ca, ClientSpec};
+use schakel_gateway::tools::pki::{Ca, ClientSpec};
 use schakel_tests::{TestGateway, org, status_of};
 use time::{Duration, OffsetDateTime};
 use tonic::Code;
@@ -27,7 +27,7 @@ async fn every_example_organisation_is_known_by_the_oin_in_its_certificate() {
     for o in &gw.pki.orgs {
         let me = gw.client(o.dir).await.whoami().await.unwrap();
         let p = me.participant.unwrap();
-        assert_eq!(p.oin, o.participant.oin);
+        assert_eq!(p.oin, o.participant.oin.as_str());
         assert_eq!(p.name, o.participant.name);
         assert_eq!(me.certificate_sha256.len(), 64);
     }
@@ -225,11 +225,13 @@ async fn the_gateway_speaks_tls_1_2_and_1_3_only_with_the_ring_provider() {
         .with_protocol_versions(&[&rustls::version::TLS12])
         .unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    for c in schakel_gateway::tls::read_certs("ca", &pki.dir.join("ca/ca.pem")).unwrap() {
+    for c in schakel_gateway::transport::tls::read_certs("ca", &pki.dir.join("ca/ca.pem")).unwrap()
+    {
         roots.add(c).unwrap();
     }
     use rustls::pki_types::pem::PemObject;
-    let certs = schakel_gateway::tls::read_certs("cert", &pki.dir.join("swv/cert.pem")).unwrap();
+    let certs =
+        schakel_gateway::transport::tls::read_certs("cert", &pki.dir.join("swv/cert.pem")).unwrap();
     let key =
         rustls::pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
     let config = config

@@ -71,7 +71,11 @@ async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
         .iter()
         .map(|d| {
             let e = d.envelope.as_ref().unwrap();
-            (e.message_id.as_str(), e.client_reference.as_str(), d.attempt)
+            (
+                e.message_id.as_str(),
+                e.client_reference.as_str(),
+                d.attempt,
+            )
         })
         .collect();
     assert_eq!(
@@ -82,7 +86,10 @@ async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
     // The reply waits for the SWV, linked to its request.
     let got = pull_until(&swv, 1).await;
     let reply = got[0].envelope.as_ref().unwrap();
-    assert_eq!((reply.message_id.as_str(), reply.in_reply_to.as_str()), (REPLY, REQUEST));
+    assert_eq!(
+        (reply.message_id.as_str(), reply.in_reply_to.as_str()),
+        (REPLY, REQUEST)
+    );
     // The large dossier's payload is read from its file and decrypts.
     let got = pull_until(&vo, 1).await;
     let envelope = got[0].envelope.as_ref().unwrap();

@@ -71,8 +71,6 @@ enum Command {
     /// Manage participants (operators only).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
-    /// Measure a gateway against the bare mTLS echo and the store alone.
-    Bench(crate::bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -116,9 +114,6 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     {
         return audit::verify_offline(file, key, out);
     }
-    if let Command::Bench(args) = cli.command {
-        return crate::bench::run(args, &cli.gateway, cli.json).await;
-    }
     let client = connect(&cli).await?;
     match cli.command {
         Command::Whoami => directory::whoami(&client, out).await,
@@ -130,7 +125,6 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Consent(c) => consent::run(c, &client, out).await,
         Command::Audit(c) => audit::run(c, &client, out).await,
         Command::Admin(c) => admin::run(c, &client, out).await,
-        Command::Bench(_) => unreachable!("handled before connecting"),
     }
 }
 

@@ -6,32 +6,46 @@ use schakel_proto::v1 as pb;
 use schakel_proto::v1::admin_server::Admin as AdminApi;
 use tonic::{Request, Response, Status};
 
-use super::convert::{participant_from_pb, participant_to_pb};
-use super::{directory_status, internal};
-use crate::directory::Directory;
-use crate::identity::Caller;
-use crate::store::Store;
+use super::caller;
+use super::convert::{oin, participant};
+use super::status::of;
+use crate::clock::now_ms;
+use crate::model::{Oin, Participant, wire};
+use crate::service::directory::Directory;
+use crate::service::exchange::Exchange;
+use crate::service::refusals::Refusals;
 
 /// The Admin service.
 pub struct AdminService {
     directory: Directory,
-    store: Arc<dyn Store>,
+    exchange: Arc<Exchange>,
+    refusals: Refusals,
 }
 
 impl AdminService {
-    /// A service over `directory` and `store`.
-    pub fn new(directory: Directory, store: Arc<dyn Store>) -> Self {
-        Self { directory, store }
+    /// A service over `directory` and the queues of `exchange`, for
+    /// operators only.
+    pub fn new(directory: Directory, exchange: Arc<Exchange>, refusals: Refusals) -> Self {
+        Self {
+            directory,
+            exchange,
+            refusals,
+        }
+    }
+
+    /// The operator behind a request, or PERMISSION_DENIED (recorded).
+    async fn operator<T>(&self, request: &Request<T>) -> Result<Oin, Status> {
+        let caller = caller(request)?;
+        self.refusals
+            .require_operator(&caller, "Admin")
+            .await
+            .map_err(of)?;
+        Ok(caller.participant.oin)
     }
 }
 
-/// The operator behind a request, or PERMISSION_DENIED.
-fn operator<T>(request: &Request<T>) -> Result<&Caller, Status> {
-    Caller::operator_of(request, "Admin")
-}
-
-fn reply(p: crate::directory::Participant) -> Response<pb::Participant> {
-    Response::new(participant_to_pb(&p, true))
+fn reply(p: Participant) -> Response<pb::Participant> {
+    Response::new(wire::participant(&p, true))
 }
 
 #[tonic::async_trait]
@@ -40,14 +54,10 @@ impl AdminApi for AdminService {
         &self,
         request: Request<pb::AddParticipantRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
-        let actor = operator(&request)?.oin().to_owned();
+        let actor = self.operator(&request).await?;
         let r = request.into_inner();
-        let p = participant_from_pb(r.oin, r.name, r.kind, r.codes, r.pinned_cert_sha256)?;
-        let added = self
-            .directory
-            .add(&actor, p)
-            .await
-            .map_err(directory_status)?;
+        let p = participant(&r.oin, r.name, r.kind, r.codes, r.pinned_cert_sha256)?;
+        let added = self.directory.add(&actor, p).await.map_err(of)?;
         tracing::info!(actor = %actor, oin = %added.oin, kind = %added.kind, "participant added");
         Ok(reply(added))
     }
@@ -56,14 +66,10 @@ impl AdminApi for AdminService {
         &self,
         request: Request<pb::UpdateParticipantRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
-        let actor = operator(&request)?.oin().to_owned();
+        let actor = self.operator(&request).await?;
         let r = request.into_inner();
-        let p = participant_from_pb(r.oin, r.name, r.kind, r.codes, r.pinned_cert_sha256)?;
-        let updated = self
-            .directory
-            .update(&actor, p)
-            .await
-            .map_err(directory_status)?;
+        let p = participant(&r.oin, r.name, r.kind, r.codes, r.pinned_cert_sha256)?;
+        let updated = self.directory.update(&actor, p).await.map_err(of)?;
         tracing::info!(actor = %actor, oin = %updated.oin, "participant updated");
         Ok(reply(updated))
     }
@@ -72,18 +78,14 @@ impl AdminApi for AdminService {
         &self,
         request: Request<pb::SuspendParticipantRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
-        let actor = operator(&request)?.oin().to_owned();
+        let actor = self.operator(&request).await?;
         let r = request.into_inner();
-        if r.oin == actor {
-            return Err(Status::failed_precondition(
-                "oin: an operator cannot suspend itself; ask another operator",
-            ));
-        }
+        let target = oin("oin", &r.oin)?;
         let suspended = self
             .directory
-            .suspend(&actor, &r.oin, &r.reason)
+            .suspend(&actor, &target, &r.reason)
             .await
-            .map_err(directory_status)?;
+            .map_err(of)?;
         tracing::info!(actor = %actor, oin = %suspended.oin, "participant suspended");
         Ok(reply(suspended))
     }
@@ -92,13 +94,13 @@ impl AdminApi for AdminService {
         &self,
         request: Request<pb::ReinstateParticipantRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
-        let actor = operator(&request)?.oin().to_owned();
-        let oin = request.into_inner().oin;
+        let actor = self.operator(&request).await?;
+        let target = oin("oin", &request.into_inner().oin)?;
         let reinstated = self
             .directory
-            .reinstate(&actor, &oin)
+            .reinstate(&actor, &target)
             .await
-            .map_err(directory_status)?;
+            .map_err(of)?;
         tracing::info!(actor = %actor, oin = %reinstated.oin, "participant reinstated");
         Ok(reply(reinstated))
     }
@@ -107,10 +109,10 @@ impl AdminApi for AdminService {
         &self,
         request: Request<pb::ListParticipantsRequest>,
     ) -> Result<Response<pb::ListParticipantsResponse>, Status> {
-        operator(&request)?;
-        let all = self.directory.all().await.map_err(directory_status)?;
+        self.operator(&request).await?;
+        let all = self.directory.all().await.map_err(of)?;
         Ok(Response::new(pb::ListParticipantsResponse {
-            participants: all.iter().map(|p| participant_to_pb(p, true)).collect(),
+            participants: all.iter().map(|p| wire::participant(p, true)).collect(),
         }))
     }
 
@@ -118,14 +120,14 @@ impl AdminApi for AdminService {
         &self,
         request: Request<pb::QueueStatsRequest>,
     ) -> Result<Response<pb::QueueStatsResponse>, Status> {
-        operator(&request)?;
-        let figures = self.store.inbox_figures().await.map_err(internal)?;
-        let now = crate::exchange::now_ms();
+        self.operator(&request).await?;
+        let (figures, store_bytes_on_disk) = self.exchange.queue_figures().await.map_err(of)?;
+        let now = now_ms();
         Ok(Response::new(pb::QueueStatsResponse {
             inboxes: figures
                 .into_iter()
                 .map(|f| pb::InboxStats {
-                    recipient_oin: f.recipient,
+                    recipient_oin: f.recipient.to_string(),
                     ready: f.ready,
                     leased: f.leased,
                     oldest_age_seconds: f
@@ -133,7 +135,7 @@ impl AdminApi for AdminService {
                         .map_or(0, |t| ((now - t).max(0) / 1000) as u64),
                 })
                 .collect(),
-            store_bytes_on_disk: self.store.size_on_disk().map_err(internal)?,
+            store_bytes_on_disk,
         }))
     }
 }

@@ -1,159 +1,214 @@
-//! Translation between the wire types of `schakel-proto` and the gateway's
-//! own types. Kept in one place so that every service maps a field the same
-//! way, and so that validation errors name wire field names.
+//! Requests into the use cases' inputs, and their answers into responses.
+//! Records convert through [`crate::model::wire`]; what is here adds the
+//! request's field names to every refusal, so that a client learns which
+//! field broke which rule.
 
 use schakel_proto::v1 as pb;
 use tonic::Status;
 
-use crate::directory::{Codes, OrgKind, Participant, Status as PStatus};
+use super::status::violation;
+use crate::model::{Codes, ConsentId, Kind, MessageId, Oin, OrgKind, Participant, wire};
+use crate::policy::consent::Grant;
+use crate::policy::{fields, invalid};
+use crate::service::audit_log::{AuditLog, Filter, Record};
+use crate::service::directory::Query;
+use crate::service::exchange::{Delivery, InboxEvent};
 
-/// A timestamp from Unix seconds.
-pub fn timestamp(secs: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: secs,
-        nanos: 0,
-    }
+/// An OIN field.
+pub fn oin(field: &str, value: &str) -> Result<Oin, Status> {
+    fields::oin(field, value).map_err(violation)
 }
 
-/// The wire kind of an organisation kind.
-pub fn org_kind_to_pb(kind: OrgKind) -> pb::OrganisationKind {
-    match kind {
-        OrgKind::School => pb::OrganisationKind::School,
-        OrgKind::Swv => pb::OrganisationKind::Swv,
-        OrgKind::Jgt => pb::OrganisationKind::Jgt,
-        OrgKind::Gemeente => pb::OrganisationKind::Gemeente,
-        OrgKind::Operator => pb::OrganisationKind::Operator,
-    }
+/// A message id field.
+pub fn message_id(field: &str, value: &str) -> Result<MessageId, Status> {
+    fields::message_id(field, value).map_err(violation)
 }
 
-/// The organisation kind of a wire value; `field` names it in the error.
-pub fn org_kind_from_pb(field: &str, value: i32) -> Result<OrgKind, Status> {
-    match pb::OrganisationKind::try_from(value) {
-        Ok(pb::OrganisationKind::School) => Ok(OrgKind::School),
-        Ok(pb::OrganisationKind::Swv) => Ok(OrgKind::Swv),
-        Ok(pb::OrganisationKind::Jgt) => Ok(OrgKind::Jgt),
-        Ok(pb::OrganisationKind::Gemeente) => Ok(OrgKind::Gemeente),
-        Ok(pb::OrganisationKind::Operator) => Ok(OrgKind::Operator),
-        _ => Err(Status::invalid_argument(format!(
-            "{field}: must be one of school, swv, jgt, gemeente, operator"
-        ))),
-    }
+/// A consent id field.
+pub fn consent_id(field: &str, value: &str) -> Result<ConsentId, Status> {
+    fields::consent_id(field, value).map_err(violation)
 }
 
-/// The wire form of a participant. Pins and the suspension reason are for
-/// operators only; others get them blanked.
-pub fn participant_to_pb(p: &Participant, for_operator: bool) -> pb::Participant {
-    pb::Participant {
-        oin: p.oin.clone(),
-        name: p.name.clone(),
-        kind: org_kind_to_pb(p.kind) as i32,
-        codes: Some(pb::OrganisationCodes {
-            brin: p.codes.brin.clone(),
-            vestiging: p.codes.vestiging.clone(),
-            agb: p.codes.agb.clone(),
-            gemeentecode: p.codes.gemeentecode.clone(),
-            swv_number: p.codes.swv_number.clone(),
-        }),
-        status: match p.status {
-            PStatus::Active => pb::ParticipantStatus::Active,
-            PStatus::Suspended => pb::ParticipantStatus::Suspended,
-        } as i32,
-        pinned_cert_sha256: if for_operator {
-            p.pinned_cert_sha256.clone()
-        } else {
-            vec![]
-        },
-        updated_at: Some(timestamp(p.updated_at)),
-        suspended_reason: if for_operator {
-            p.suspended_reason.clone()
-        } else {
-            String::new()
-        },
-    }
-}
-
-/// A participant from the fields of an Add or Update request.
-pub fn participant_from_pb(
-    oin: String,
-    name: String,
-    kind: i32,
-    codes: Option<pb::OrganisationCodes>,
-    pins: Vec<String>,
-) -> Result<Participant, Status> {
-    let codes = codes.unwrap_or_default();
-    Ok(Participant {
-        oin,
-        name,
-        kind: org_kind_from_pb("kind", kind)?,
-        codes: Codes {
-            brin: codes.brin,
-            vestiging: codes.vestiging,
-            agb: codes.agb,
-            gemeentecode: codes.gemeentecode,
-            swv_number: codes.swv_number,
-        },
-        status: PStatus::Active,
-        suspended_reason: String::new(),
-        pinned_cert_sha256: pins,
-        updated_at: 0,
+/// An organisation kind field.
+pub fn org_kind(field: &str, value: i32) -> Result<OrgKind, Status> {
+    wire::org_kind_of(value).ok_or_else(|| {
+        violation(invalid(
+            field,
+            "must be one of school, swv, jgt, gemeente, operator",
+        ))
     })
 }
 
-/// A timestamp from Unix milliseconds.
-pub fn timestamp_ms(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
+/// A message kind field.
+pub fn kind(field: &str, value: i32) -> Result<Kind, Status> {
+    wire::kind_of(value).ok_or_else(|| {
+        violation(invalid(
+            field,
+            "must be signalering, overdrachtsdossier, consultatieverzoek or consultatieantwoord",
+        ))
+    })
 }
 
-/// A delivery as the recipient receives it.
-pub fn delivery_to_pb(d: crate::exchange::Delivery) -> pb::Delivery {
-    let r = d.record;
-    pb::Delivery {
-        lease_expires_at: r.lease_until_ms.map(timestamp_ms),
-        attempt: r.attempts,
-        envelope: Some(pb::Envelope {
-            kind: r.kind.to_pb() as i32,
-            legal_basis: Some(r.legal_basis.to_pb()),
-            created_at: Some(timestamp_ms(r.created_at_ms)),
-            expires_at: Some(timestamp_ms(r.expires_at_ms)),
-            payload: Some(d.payload),
-            payload_digest: hex::decode(&r.payload_digest).unwrap_or_default(),
-            message_id: r.id,
-            client_reference: r.client_reference,
-            sender_oin: r.sender,
-            recipient_oin: r.recipient,
-            case_id: r.case_id,
-            in_reply_to: r.in_reply_to,
-        }),
-    }
-}
-
-/// A protobuf duration as a std one; negative is refused.
+/// A duration field; absent is zero, negative is refused.
 pub fn duration(
     field: &str,
     d: Option<prost_types::Duration>,
 ) -> Result<std::time::Duration, Status> {
     match d {
         None => Ok(std::time::Duration::ZERO),
-        Some(d) if d.seconds < 0 || d.nanos < 0 => Err(Status::invalid_argument(format!(
-            "{field}: must not be negative"
-        ))),
+        Some(d) if d.seconds < 0 || d.nanos < 0 => {
+            Err(violation(invalid(field, "must not be negative")))
+        }
         Some(d) => Ok(std::time::Duration::new(d.seconds as u64, d.nanos as u32)),
     }
 }
 
-/// The message kind of a wire value; `field` names it in the error.
-pub fn kind_from_pb(field: &str, value: i32) -> Result<crate::message::Kind, Status> {
-    use crate::message::Kind;
-    match pb::MessageKind::try_from(value) {
-        Ok(pb::MessageKind::Signalering) => Ok(Kind::Signalering),
-        Ok(pb::MessageKind::Overdrachtsdossier) => Ok(Kind::Overdrachtsdossier),
-        Ok(pb::MessageKind::Consultatieverzoek) => Ok(Kind::Consultatieverzoek),
-        Ok(pb::MessageKind::Consultatieantwoord) => Ok(Kind::Consultatieantwoord),
-        _ => Err(Status::invalid_argument(format!(
-            "{field}: must be signalering, overdrachtsdossier, consultatieverzoek or consultatieantwoord"
-        ))),
+/// A timestamp field in Unix ms, if given.
+pub fn time_ms(field: &str, t: Option<prost_types::Timestamp>) -> Result<Option<i64>, Status> {
+    t.map(|t| wire::ms_of(&t).ok_or_else(|| violation(invalid(field, "invalid timestamp"))))
+        .transpose()
+}
+
+/// A participant from the fields of an Add or Update request.
+pub fn participant(
+    oin_text: &str,
+    name: String,
+    kind: i32,
+    codes: Option<pb::OrganisationCodes>,
+    pins: Vec<String>,
+) -> Result<Participant, Status> {
+    let codes = codes.unwrap_or_default();
+    let mut p = Participant::new(oin("oin", oin_text)?, name, org_kind("kind", kind)?);
+    p.codes = Codes {
+        brin: codes.brin,
+        vestiging: codes.vestiging,
+        agb: codes.agb,
+        gemeentecode: codes.gemeentecode,
+        swv_number: codes.swv_number,
+    };
+    p.pinned_cert_sha256 = pins;
+    Ok(p)
+}
+
+/// A consent grant.
+pub fn grant(r: pb::GrantConsentRequest) -> Result<Grant, Status> {
+    Ok(Grant {
+        bsn: r.bsn,
+        birth_date: r.birth_date,
+        given_by: wire::giver_of(r.given_by),
+        given_on: r.given_on,
+        recipient_oins: r.recipient_oins,
+        recipient_kinds: r
+            .recipient_kinds
+            .into_iter()
+            .map(|k| org_kind("recipient_kinds", k))
+            .collect::<Result<_, _>>()?,
+        message_kinds: r
+            .message_kinds
+            .into_iter()
+            .map(|k| kind("message_kinds", k))
+            .collect::<Result<_, _>>()?,
+        purpose: r.purpose,
+        valid_from_ms: time_ms("valid_from", r.valid_from)?,
+        valid_until_ms: time_ms("valid_until", r.valid_until)?,
+    })
+}
+
+/// A directory query: exactly one criterion, not empty.
+pub fn query(q: Option<pb::lookup_request::Query>) -> Result<Query, Status> {
+    use pb::lookup_request::Query as Q;
+    let nonempty = |field: &str, v: String| {
+        if v.is_empty() {
+            Err(violation(invalid(field, "must not be empty")))
+        } else {
+            Ok(v)
+        }
+    };
+    Ok(match q {
+        None => {
+            return Err(violation(invalid(
+                "query",
+                "exactly one criterion must be set",
+            )));
+        }
+        Some(Q::Oin(v)) => Query::Oin(oin("oin", &nonempty("oin", v)?)?),
+        Some(Q::Brin(v)) => Query::Brin(nonempty("brin", v)?),
+        Some(Q::Agb(v)) => Query::Agb(nonempty("agb", v)?),
+        Some(Q::Gemeentecode(v)) => Query::Gemeentecode(nonempty("gemeentecode", v)?),
+        Some(Q::SwvNumber(v)) => Query::SwvNumber(nonempty("swv_number", v)?),
+        Some(Q::Kind(k)) => Query::Kind(org_kind("kind", k)?),
+    })
+}
+
+/// An audit query's filter.
+pub fn filter(r: &pb::AuditQueryRequest, log: &AuditLog) -> Result<Filter, Status> {
+    let child_ref = match r.child_bsn.as_str() {
+        "" => None,
+        bsn => Some(log.child_ref(bsn).map_err(super::status::of)?),
+    };
+    let actions = r
+        .actions
+        .iter()
+        .map(|a| {
+            wire::action_of(*a)
+                .ok_or_else(|| violation(invalid("actions", format!("{a} is not an audit action"))))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Filter {
+        from_ms: time_ms("from", r.from)?,
+        to_ms: time_ms("to", r.to)?,
+        org: (!r.org_oin.is_empty())
+            .then(|| oin("org_oin", &r.org_oin))
+            .transpose()?,
+        message_id: (!r.message_id.is_empty())
+            .then(|| message_id("message_id", &r.message_id))
+            .transpose()?,
+        child_ref,
+        actions,
+    })
+}
+
+/// A delivery as the recipient receives it.
+pub fn delivery(d: Delivery) -> pb::Delivery {
+    let lease_expires_at = d.record.lease_until_ms.map(wire::timestamp);
+    let attempt = d.record.attempts;
+    pb::Delivery {
+        lease_expires_at,
+        attempt,
+        envelope: Some(wire::envelope(d.record, d.payload)),
+    }
+}
+
+/// An event of an inbox stream.
+pub fn inbox_event(e: InboxEvent) -> pb::InboxEvent {
+    use pb::inbox_event::Event;
+    pb::InboxEvent {
+        event: Some(match e {
+            InboxEvent::Delivery(d) => Event::Delivery(delivery(*d)),
+            InboxEvent::Withdrawal(n) => Event::Withdrawal(pb::Withdrawal {
+                message_id: n.message_id.to_string(),
+                reason: format!("{}; delete what you hold of this message", n.reason),
+                time: Some(wire::timestamp(n.time_ms)),
+            }),
+        }),
+    }
+}
+
+/// A record of an audit export.
+pub fn export_record(r: Record) -> pb::AuditExportRecord {
+    use pb::audit_export_record::Record as R;
+    pb::AuditExportRecord {
+        record: Some(match r {
+            Record::Entry(e) => R::Entry(wire::audit_entry(&e)),
+            Record::Checkpoint(c) => R::Checkpoint(wire::checkpoint(&c)),
+        }),
+    }
+}
+
+/// An event of a receipt stream.
+pub fn receipt_event((cursor, receipt): (u64, pb::Receipt)) -> pb::ReceiptEvent {
+    pb::ReceiptEvent {
+        cursor,
+        receipt: Some(receipt),
     }
 }

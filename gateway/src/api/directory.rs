@@ -6,11 +6,12 @@ use schakel_proto::v1 as pb;
 use schakel_proto::v1::directory_server::Directory as DirectoryApi;
 use tonic::{Request, Response, Status};
 
-use super::convert::{org_kind_from_pb, participant_to_pb, timestamp};
-use super::directory_status;
+use super::caller;
+use super::convert::query;
+use super::status::of;
 use crate::crypto::SigningKey;
-use crate::directory::{Directory, OrgKind, Query};
-use crate::identity::Caller;
+use crate::model::wire;
+use crate::service::directory::Directory;
 
 /// The Directory service.
 pub struct DirectoryService {
@@ -28,43 +29,20 @@ impl DirectoryService {
     }
 }
 
-fn query_from_pb(q: Option<pb::lookup_request::Query>) -> Result<Query, Status> {
-    use pb::lookup_request::Query as Q;
-    let nonempty = |field: &str, v: String| {
-        if v.is_empty() {
-            Err(Status::invalid_argument(format!(
-                "{field}: must not be empty"
-            )))
-        } else {
-            Ok(v)
-        }
-    };
-    Ok(match q {
-        None => {
-            return Err(Status::invalid_argument(
-                "query: exactly one criterion must be set",
-            ));
-        }
-        Some(Q::Oin(v)) => Query::Oin(nonempty("oin", v)?),
-        Some(Q::Brin(v)) => Query::Brin(nonempty("brin", v)?),
-        Some(Q::Agb(v)) => Query::Agb(nonempty("agb", v)?),
-        Some(Q::Gemeentecode(v)) => Query::Gemeentecode(nonempty("gemeentecode", v)?),
-        Some(Q::SwvNumber(v)) => Query::SwvNumber(nonempty("swv_number", v)?),
-        Some(Q::Kind(k)) => Query::Kind(org_kind_from_pb("kind", k)?),
-    })
-}
-
 #[tonic::async_trait]
 impl DirectoryApi for DirectoryService {
     async fn who_am_i(
         &self,
         request: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
-        let caller = Caller::of(&request)?;
+        let caller = caller(&request)?;
         Ok(Response::new(pb::WhoAmIResponse {
-            participant: Some(participant_to_pb(&caller.participant, true)),
-            certificate_sha256: caller.cert_sha256.clone(),
-            certificate_not_after: Some(timestamp(caller.cert_not_after)),
+            participant: Some(wire::participant(&caller.participant, true)),
+            certificate_sha256: caller.cert_sha256,
+            certificate_not_after: Some(prost_types::Timestamp {
+                seconds: caller.cert_not_after,
+                nanos: 0,
+            }),
         }))
     }
 
@@ -72,17 +50,13 @@ impl DirectoryApi for DirectoryService {
         &self,
         request: Request<pb::LookupRequest>,
     ) -> Result<Response<pb::LookupResponse>, Status> {
-        let for_operator = Caller::of(&request)?.participant.kind == OrgKind::Operator;
-        let query = query_from_pb(request.into_inner().query)?;
-        let found = self
-            .directory
-            .lookup(&query)
-            .await
-            .map_err(directory_status)?;
+        let for_operator = caller(&request)?.participant.is_operator();
+        let query = query(request.into_inner().query)?;
+        let found = self.directory.lookup(&query).await.map_err(of)?;
         Ok(Response::new(pb::LookupResponse {
             participants: found
                 .iter()
-                .map(|p| participant_to_pb(p, for_operator))
+                .map(|p| wire::participant(p, for_operator))
                 .collect(),
         }))
     }

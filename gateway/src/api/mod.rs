@@ -1,6 +1,7 @@
-//! The tonic services. Each is thin: it takes the [`Caller`](crate::identity::Caller)
-//! the identity layer attached, translates the request into the concern's own
-//! types, calls that concern, and translates the answer or error back.
+//! The API: thin tonic services. Each takes the [`Caller`](crate::service::Caller)
+//! the [`identity_layer`] attached, turns the request into the use case's
+//! own types ([`convert`]), calls the use case, and turns the answer back,
+//! or the error into a status ([`status`], the one place that does).
 
 pub mod admin;
 pub mod audit;
@@ -8,31 +9,33 @@ pub mod consent;
 pub mod convert;
 pub mod directory;
 pub mod exchange;
+pub mod identity_layer;
+pub mod status;
 
-use tonic::Status;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Status};
 
-use crate::directory::DirectoryError;
-
-/// Maps a directory error to the status a client can act on.
-pub(crate) fn directory_status(e: DirectoryError) -> Status {
-    match e {
-        DirectoryError::Invalid(f) => Status::invalid_argument(f.to_string()),
-        DirectoryError::Exists(oin) => {
-            Status::already_exists(format!("participant {oin} already exists"))
-        }
-        DirectoryError::NotFound(oin) => {
-            Status::not_found(format!("participant {oin} is not in the directory"))
-        }
-        DirectoryError::SeedFile { .. } | DirectoryError::Store(_) => internal(e),
-    }
-}
-
-/// Logs an internal failure and answers a status that reveals nothing of it.
-pub(crate) fn internal(e: impl std::fmt::Display) -> Status {
-    tracing::error!(error = %e, "internal error");
-    Status::internal("internal error; the gateway's log has the details")
-}
+use crate::service::{Caller, ServiceError};
 
 /// A boxed server stream, as the generated traits ask for streaming RPCs.
-pub(crate) type BoxStream<T> =
+pub type BoxStream<T> =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The caller of a request that passed the identity layer.
+pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::internal("no caller identity on this request"))
+}
+
+/// A stream of a use case's results, each turned into its wire form.
+pub fn stream<T: Send + 'static, U: Send + 'static>(
+    rx: mpsc::Receiver<Result<T, ServiceError>>,
+    to_pb: fn(T) -> U,
+) -> BoxStream<U> {
+    Box::pin(ReceiverStream::new(rx).map(move |r| r.map(to_pb).map_err(status::of)))
+}

@@ -1,32 +1,48 @@
-//! The storage trait: everything the gateway keeps goes through [`Store`].
+//! The storage layer: everything the gateway keeps goes through [`Store`].
 //!
-//! sled is the embedded default ([`sled_store::SledStore`]), so one binary runs
-//! with nothing else installed. The trait is written so that a server database
-//! shared by several gateway instances (PostgreSQL) can implement it too:
+//! sled is the embedded default ([`sled::SledStore`]), so one binary runs
+//! with nothing else installed. The trait is written so that a server
+//! database shared by several gateway instances (PostgreSQL) can implement it
+//! too:
 //!
 //! - every method is one atomic, durable step: a state change, the receipt it
 //!   gives the sender and the audit entry that records it are written together
 //!   and are on disk when the method returns;
 //! - the audit chain is ordered by the store (one sequence, one head hash),
 //!   not by any one process;
-//! - leases are state in the store (PostgreSQL: rows taken with
-//!   `FOR UPDATE SKIP LOCKED`), never in memory;
-//! - receipts are signed inside the step, once their audit sequence number is
-//!   known, and audit checkpoints are signed, by the [`Signer`] the store was
-//!   opened with.
+//! - leases are state in the store, never in memory;
+//! - what a step does to a message is decided by the [`lifecycle`], written
+//!   once for every engine; receipts are made by [`receipts::signed`] once
+//!   their audit sequence number is known; checkpoints are signed by the
+//!   [`Signer`](crate::crypto::Signer) the store was opened with.
+//!
+//! The [`contract`] suite is one body of tests that every engine must pass.
 
-pub mod group_commit;
-pub mod overlay;
-pub mod payloads;
-pub mod sled_store;
+#[cfg(test)]
+#[macro_use]
+pub mod contract;
+pub mod lifecycle;
+mod outcome;
+pub mod receipts;
+pub mod sled;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use schakel_proto::v1 as pb;
 
-use crate::audit;
-use crate::consent::ConsentRecord;
-use crate::directory::Participant;
-use crate::message::{MessageRecord, State};
+pub use outcome::{
+    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked,
+    SweepReport, Withdrawn,
+};
+
+use crate::config::StorageConfig;
+use crate::crypto::Signer;
+use crate::model::{
+    Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin, Outcome,
+    Participant,
+};
 
 /// A failure of the storage layer. Callers cannot repair these; the API turns
 /// them into INTERNAL without leaking details to clients.
@@ -47,162 +63,26 @@ pub enum StoreError {
         /// What is wrong with it.
         message: String,
     },
-}
-
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        StoreError::Engine(e.to_string())
-    }
-}
-
-/// Signs receipts and audit checkpoints; implemented by the gateway's key.
-pub trait Signer: Send + Sync {
-    /// The Ed25519 signature of `bytes`.
-    fn sign_bytes(&self, bytes: &[u8]) -> Vec<u8>;
-}
-
-/// A message to accept: its metadata and its sealed (encrypted) payload.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    /// Metadata; `state` is Ready.
-    pub record: MessageRecord,
-    /// The encrypted payload.
-    pub sealed_payload: Vec<u8>,
-}
-
-/// What [`Store::accept`] did.
-#[derive(Debug, Clone)]
-pub enum AcceptOutcome {
-    /// Stored; here is the signed ACCEPTED receipt.
-    Accepted(pb::Receipt),
-    /// The sender already sent this request with this client reference: the
-    /// earlier message and its ACCEPTED receipt.
-    Duplicate {
-        /// The earlier message.
-        record: Box<MessageRecord>,
-        /// Its ACCEPTED receipt.
-        receipt: pb::Receipt,
+    /// The store was written by a newer gateway, in a format this one does
+    /// not know.
+    #[error(
+        "the store in {path} has format version {found}; this gateway reads versions up to {supported}: run a gateway at least as new as the one that wrote it"
+    )]
+    TooNew {
+        /// The store's folder.
+        path: String,
+        /// The version found.
+        found: u64,
+        /// The newest version this gateway reads.
+        supported: u64,
     },
-    /// The client reference was used before for a different request.
-    Conflict {
-        /// The message that holds the reference.
-        message_id: String,
-    },
-    /// The recipient's inbox holds as many undelivered messages as allowed.
-    InboxFull {
-        /// The limit.
-        limit: u64,
-    },
-}
-
-/// A leased message with its sealed payload.
-#[derive(Debug, Clone)]
-pub struct Leased {
-    /// Metadata, as leased (attempts and lease_until updated).
-    pub record: MessageRecord,
-    /// The encrypted payload.
-    pub sealed_payload: Vec<u8>,
-}
-
-/// How a recipient ends a lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Acknowledged.
-    Delivered,
-    /// Refused with a reason code and an optional note.
-    Rejected {
-        /// The reason code name, e.g. "TECHNICAL".
-        reason: String,
-        /// A short note.
-        detail: String,
-    },
-}
-
-/// What [`Store::finish`] did.
-#[derive(Debug, Clone)]
-pub enum Finished {
-    /// The message reached the asked state (now, or already on an earlier,
-    /// identical call); here is the sender's receipt for it.
-    Done {
-        /// The message.
-        record: Box<MessageRecord>,
-        /// The receipt.
-        receipt: pb::Receipt,
-    },
-    /// No message with this id for this recipient (or never leased by it).
-    NotFound,
-    /// The message is already in another final state.
-    AlreadyFinal {
-        /// The message.
-        record: Box<MessageRecord>,
-        /// The receipt of its final state.
-        receipt: Option<pb::Receipt>,
-    },
-}
-
-/// What a sweep did.
-#[derive(Debug, Clone, Default)]
-pub struct SweepReport {
-    /// Leases that ran out; their messages are back in their inboxes.
-    pub requeued: usize,
-    /// Messages that expired undelivered.
-    pub expired: usize,
-    /// Payloads destroyed after their retention period.
-    pub purged: usize,
-    /// Recipients whose inbox got a message back, to wake their waiters.
-    pub woken_recipients: Vec<String>,
-    /// Messages withdrawn because their consent lapsed.
-    pub withdrawn: Vec<Withdrawn>,
-}
-
-/// A message withdrawn because its consent was revoked or lapsed.
-#[derive(Debug, Clone)]
-pub struct Withdrawn {
-    /// The message, now Withdrawn, its payload destroyed.
-    pub record: MessageRecord,
-    /// Whether the recipient held it on a lease: then the recipient must be
-    /// told to delete what it has.
-    pub was_leased: bool,
-    /// The sender's WITHDRAWN receipt.
-    pub receipt: pb::Receipt,
-}
-
-/// What [`Store::revoke_consent`] did.
-#[derive(Debug, Clone)]
-pub enum Revoked {
-    /// No consent with that id.
-    NotFound,
-    /// Registered by another organisation.
-    NotYours,
-    /// Revoked now; these undelivered messages were withdrawn.
-    Done {
-        /// The consent, revoked.
-        consent: Box<ConsentRecord>,
-        /// The messages withdrawn.
-        withdrawn: Vec<Withdrawn>,
-    },
-    /// It was already revoked.
-    Already(Box<ConsentRecord>),
-}
-
-/// Figures of one recipient's inbox.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InboxFigures {
-    /// The recipient.
-    pub recipient: String,
-    /// Messages waiting to be leased.
-    pub ready: u64,
-    /// Messages leased and not yet finished.
-    pub leased: u64,
-    /// When the oldest waiting message was accepted (Unix ms).
-    pub oldest_ready_ms: Option<i64>,
 }
 
 /// Durable state of the gateway.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The participant with this OIN.
-    async fn participant(&self, oin: &str) -> Result<Option<Participant>, StoreError>;
+    async fn participant(&self, oin: &Oin) -> Result<Option<Participant>, StoreError>;
 
     /// Every participant, ordered by OIN.
     async fn participants(&self) -> Result<Vec<Participant>, StoreError>;
@@ -213,17 +93,19 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_participant(
         &self,
         p: &Participant,
-        audit: audit::Draft,
+        audit: Draft,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Stores `p` over the entry with its OIN, with its audit entry.
-    async fn put_participant(
+    /// Changes the participant with this OIN with `edit` and records the
+    /// audit entry it returns, in one step, so that concurrent edits of one
+    /// participant are applied one after the other; None if there is none.
+    async fn update_participant(
         &self,
-        p: &Participant,
-        audit: audit::Draft,
+        oin: &Oin,
+        edit: ParticipantEdit,
         now_ms: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Option<Participant>, StoreError>;
 
     /// Accepts a message: checks the sender's client reference, stores the
     /// message, its payload, its ACCEPTED receipt and its audit entry
@@ -231,7 +113,7 @@ pub trait Store: Send + Sync + 'static {
     async fn accept(
         &self,
         message: NewMessage,
-        audit: audit::Draft,
+        audit: Draft,
         max_inbox: u64,
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError>;
@@ -242,18 +124,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Signs a checkpoint of the chain's head, if entries were added since
     /// the last one; returns it.
-    async fn checkpoint(&self, now_ms: i64) -> Result<Option<audit::Checkpoint>, StoreError>;
+    async fn checkpoint(&self, now_ms: i64) -> Result<Option<Checkpoint>, StoreError>;
 
     /// Up to `limit` audit entries from sequence `from` on, in order.
-    async fn audit_entries(&self, from: u64, limit: usize)
-    -> Result<Vec<audit::Entry>, StoreError>;
+    async fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError>;
 
     /// The checkpoints covering entries `from..=to`, in order.
-    async fn audit_checkpoints(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<audit::Checkpoint>, StoreError>;
+    async fn audit_checkpoints(&self, from: u64, to: u64) -> Result<Vec<Checkpoint>, StoreError>;
 
     /// The first sequence number still kept (1 unless old entries were
     /// removed after their retention period).
@@ -267,37 +144,37 @@ pub trait Store: Send + Sync + 'static {
     async fn grant_consent(
         &self,
         consent: &ConsentRecord,
-        audit: audit::Draft,
+        audit: Draft,
         now_ms: i64,
     ) -> Result<(), StoreError>;
 
     /// One consent.
-    async fn consent(&self, consent_id: &str) -> Result<Option<ConsentRecord>, StoreError>;
+    async fn consent(&self, consent_id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError>;
 
     /// The consents an organisation registered, newest first.
-    async fn consents_of(&self, oin: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    async fn consents_of(&self, oin: &Oin) -> Result<Vec<ConsentRecord>, StoreError>;
 
     /// Revokes a consent registered by `by`, and in the same step withdraws
     /// every undelivered message under it: payload destroyed, WITHDRAWN
     /// receipt, audit entries.
     async fn revoke_consent(
         &self,
-        consent_id: &str,
-        by: &str,
+        consent_id: &ConsentId,
+        by: &Oin,
         reason: &str,
         now_ms: i64,
     ) -> Result<Revoked, StoreError>;
 
-    /// Appends audit entries that go with no state change (a refused send).
-    async fn append_audit(&self, drafts: Vec<audit::Draft>, now_ms: i64) -> Result<(), StoreError>;
+    /// Appends audit entries that go with no state change (a refusal).
+    async fn append_audit(&self, drafts: Vec<Draft>, now_ms: i64) -> Result<(), StoreError>;
 
     /// Leases up to `max` messages of `recipient`'s inbox, oldest first, until
     /// `now_ms + lease_ms`. Messages found past their expiry on the way are
     /// expired instead, and messages whose consent no longer holds are
-    /// withdrawn instead (consent is checked again at delivery).
+    /// withdrawn instead ([`lifecycle::lease`]).
     async fn lease(
         &self,
-        recipient: &str,
+        recipient: &Oin,
         max: usize,
         now_ms: i64,
         lease_ms: i64,
@@ -308,8 +185,8 @@ pub trait Store: Send + Sync + 'static {
     /// payload is destroyed in the same step.
     async fn finish(
         &self,
-        recipient: &str,
-        message_id: &str,
+        recipient: &Oin,
+        message_id: &MessageId,
         outcome: Outcome,
         now_ms: i64,
         retention_ms: i64,
@@ -321,16 +198,19 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep(&self, now_ms: i64, retention_ms: i64) -> Result<SweepReport, StoreError>;
 
     /// One message's metadata.
-    async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError>;
+    async fn message(&self, message_id: &MessageId) -> Result<Option<MessageRecord>, StoreError>;
 
     /// Every receipt of one message, oldest first.
-    async fn message_receipts(&self, message_id: &str) -> Result<Vec<pb::Receipt>, StoreError>;
+    async fn message_receipts(
+        &self,
+        message_id: &MessageId,
+    ) -> Result<Vec<pb::Receipt>, StoreError>;
 
     /// Up to `limit` receipts for `sender` after `after_cursor`, with their
     /// cursors, oldest first.
     async fn receipts_after(
         &self,
-        sender: &str,
+        sender: &Oin,
         after_cursor: u64,
         limit: usize,
     ) -> Result<Vec<(u64, pb::Receipt)>, StoreError>;
@@ -340,7 +220,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// One recipient's (ready, leased) counts: a single read, for the inbox
     /// stream's flow control.
-    async fn inbox_counts(&self, recipient: &str) -> Result<(u64, u64), StoreError>;
+    async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError>;
 
     /// Makes every write so far durable; called on shutdown.
     async fn flush(&self) -> Result<(), StoreError>;
@@ -349,13 +229,29 @@ pub trait Store: Send + Sync + 'static {
     fn size_on_disk(&self) -> Result<u64, StoreError>;
 }
 
-/// The receipt status that a final message state gives the sender.
-pub fn receipt_status(state: State) -> pb::ReceiptStatus {
-    match state {
-        State::Ready | State::Leased => pb::ReceiptStatus::Accepted,
-        State::Delivered => pb::ReceiptStatus::Delivered,
-        State::Rejected => pb::ReceiptStatus::Rejected,
-        State::Expired => pb::ReceiptStatus::Expired,
-        State::Withdrawn => pb::ReceiptStatus::Withdrawn,
-    }
+/// Name of the store's folder inside the data folder.
+pub const STORE_DIR: &str = "store";
+
+/// Opens the store configured in `config` inside the data folder, with
+/// `signer` for receipts and checkpoints.
+pub fn open(config: &StorageConfig, signer: Arc<dyn Signer>) -> Result<Arc<dyn Store>, StoreError> {
+    open_in(
+        &config.data_dir,
+        config.cache_capacity_mib * 1024 * 1024,
+        signer,
+    )
+}
+
+/// Opens the store inside data folder `data_dir` with a cache of
+/// `cache_bytes`.
+pub fn open_in(
+    data_dir: &Path,
+    cache_bytes: u64,
+    signer: Arc<dyn Signer>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(sled::SledStore::open(
+        &data_dir.join(STORE_DIR),
+        cache_bytes,
+        signer,
+    )?))
 }

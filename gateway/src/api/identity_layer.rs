@@ -1,0 +1,103 @@
+//! The tower layer in front of every service: it resolves the caller from
+//! the connection's client certificate ([`Resolver`]) and puts it on the
+//! request, or answers with the status that says why there is none. No
+//! handler can forget it.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+use super::status;
+use crate::transport::identity::Resolver;
+
+/// Paths that need a verified certificate but no directory entry: health
+/// checks and reflection, so that monitoring works with any trusted client
+/// certificate.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
+}
+
+/// The layer.
+#[derive(Clone)]
+pub struct IdentityLayer {
+    resolver: Arc<Resolver>,
+}
+
+impl IdentityLayer {
+    /// A layer resolving callers with `resolver`.
+    pub fn new(resolver: Resolver) -> Self {
+        Self {
+            resolver: Arc::new(resolver),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for IdentityLayer {
+    type Service = IdentityService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        IdentityService {
+            inner,
+            resolver: self.resolver.clone(),
+        }
+    }
+}
+
+/// The service [`IdentityLayer`] wraps around the routes.
+#[derive(Clone)]
+pub struct IdentityService<S> {
+    inner: S,
+    resolver: Arc<Resolver>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for IdentityService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        // The clone is not ready; keep the ready one for this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let resolver = self.resolver.clone();
+        Box::pin(async move {
+            let path = req.uri().path().to_owned();
+            if is_public(&path) {
+                return inner.call(req).await;
+            }
+            let certs = req
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.peer_certs());
+            match resolver
+                .resolve(certs.as_deref().map(Vec::as_slice), &path)
+                .await
+            {
+                Ok(caller) => {
+                    tracing::debug!(oin = %caller.oin(), %path, "call");
+                    req.extensions_mut().insert(caller);
+                    inner.call(req).await
+                }
+                Err(refused) => {
+                    let status = status::access(refused);
+                    tracing::info!(%path, code = ?status.code(), message = status.message(), "call refused");
+                    Ok(status.into_http())
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! Fixed-size byte values: digests, child references, signatures. Typed so
+//! that a hash is never confused with text, and stored as lowercase hex, as
+//! the data folders of every release so far hold them.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+macro_rules! hex_bytes {
+    ($(#[$doc:meta])* $name:ident, $len:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            /// The bytes.
+            pub fn as_bytes(&self) -> &[u8] {
+                &self.0
+            }
+
+            /// Lowercase hex.
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+
+            /// The value of exactly this many bytes, if `bytes` has them.
+            pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+                bytes.try_into().ok().map(Self)
+            }
+
+            /// The value of a lowercase or uppercase hex text of this length.
+            pub fn from_hex(text: &str) -> Option<Self> {
+                let mut out = [0u8; $len];
+                hex::decode_to_slice(text, &mut out).ok()?;
+                Some(Self(out))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_hex())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Self::from_hex(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "{} must be {} bytes of hex, not {text:?}",
+                        stringify!($name),
+                        $len
+                    ))
+                })
+            }
+        }
+    };
+}
+
+hex_bytes!(
+    /// A SHA-256 digest: of a payload, a request, an audit entry.
+    Digest,
+    32
+);
+
+hex_bytes!(
+    /// A child reference: HMAC-SHA256 of a BSN under the gateway's secret.
+    /// It links messages and consents about one child without the BSN.
+    ChildRef,
+    32
+);
+
+hex_bytes!(
+    /// An Ed25519 signature.
+    Signature,
+    64
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_wrong_lengths_are_refused() {
+        let d = Digest([0xab; 32]);
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, format!("\"{}\"", "ab".repeat(32)));
+        assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), d);
+        assert!(serde_json::from_str::<Digest>("\"abcd\"").is_err());
+        assert!(serde_json::from_str::<Digest>(&format!("\"{}\"", "zz".repeat(32))).is_err());
+        assert!(serde_json::from_str::<Signature>(&json).is_err());
+        assert_eq!(Digest::from_slice(&[1; 32]), Some(Digest([1; 32])));
+        assert_eq!(Digest::from_slice(&[1; 31]), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! Child references: the gateway keeps a keyed hash of a BSN, never the BSN.
+
+use std::path::Path;
+
+use super::{ChildRef, KeyError, load_or_create_secret, random_bytes};
+
+/// File name of the HMAC-SHA256 secret that turns a BSN into a child reference.
+pub const CHILD_KEY_FILE: &str = "child-reference.key";
+
+/// Turns a BSN into a child reference: HMAC-SHA256 under a gateway secret.
+/// The reference lets the gateway link messages and consents about the same
+/// child without storing the BSN; without the secret it cannot be reversed by
+/// trying all 10^9 BSNs.
+pub struct ChildKey {
+    key: ring::hmac::Key,
+}
+
+impl ChildKey {
+    /// Loads the secret from the data folder, creating it on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        let bytes = load_or_create_secret(&data_dir.join(CHILD_KEY_FILE), || {
+            random_bytes::<32>().to_vec()
+        })?;
+        Ok(Self {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes),
+        })
+    }
+
+    /// The child reference of `bsn`.
+    pub fn child_ref(&self, bsn: &str) -> ChildRef {
+        let tag = ring::hmac::sign(&self.key, bsn.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        ChildRef(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_references_are_stable_and_keyed() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let ka = ChildKey::load_or_create(a.path()).unwrap();
+        let kb = ChildKey::load_or_create(b.path()).unwrap();
+        assert_eq!(ka.child_ref("111222333"), ka.child_ref("111222333"));
+        assert_ne!(ka.child_ref("111222333"), kb.child_ref("111222333"));
+        assert!(!ka.child_ref("111222333").to_hex().contains("111222333"));
+        let reloaded = ChildKey::load_or_create(a.path()).unwrap();
+        assert_eq!(ka.child_ref("111222333"), reloaded.child_ref("111222333"));
+    }
+}

@@ -1,0 +1,167 @@
+//! A consent: who may send what about one child, to whom, for which purpose
+//! and period, as registered by the organisation that obtained it.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use super::{ConsentId, Kind, Oin, OrgKind};
+use crate::crypto::ChildRef;
+
+/// Who gave a consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Giver {
+    /// The holders of parental authority (child under 12).
+    Parents,
+    /// Parents and child together (child 12 to 15).
+    ParentsAndChild,
+    /// The young person alone (16 or older).
+    YoungPerson,
+}
+
+impl Giver {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Giver::Parents => "parents",
+            Giver::ParentsAndChild => "parents_and_child",
+            Giver::YoungPerson => "young_person",
+        }
+    }
+}
+
+/// The state of a consent at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentState {
+    /// Not valid yet.
+    Pending,
+    /// In force.
+    Active,
+    /// Withdrawn.
+    Revoked,
+    /// Past its end.
+    Lapsed,
+}
+
+/// A stored consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    /// UUID v7.
+    pub id: ConsentId,
+    /// The organisation that registered it.
+    pub registered_by: Oin,
+    /// Keyed hash of the child's BSN.
+    pub child_ref: ChildRef,
+    /// Who gave it.
+    pub given_by: Giver,
+    /// The date it was given.
+    #[serde(with = "iso_date")]
+    pub given_on: Date,
+    /// Recipients covered by OIN.
+    pub recipient_oins: Vec<Oin>,
+    /// Recipients covered by kind.
+    pub recipient_kinds: Vec<OrgKind>,
+    /// Message kinds covered.
+    pub message_kinds: Vec<Kind>,
+    /// The purpose, as told to the parents.
+    pub purpose: String,
+    /// Start of validity (Unix ms).
+    pub valid_from_ms: i64,
+    /// End of validity (Unix ms).
+    pub valid_until_ms: i64,
+    /// When it was registered (Unix ms).
+    pub created_at_ms: i64,
+    /// When it was revoked (Unix ms).
+    pub revoked_at_ms: Option<i64>,
+    /// Why it was revoked.
+    pub revoke_reason: String,
+}
+
+impl ConsentRecord {
+    /// Its state at `now_ms`.
+    pub fn state(&self, now_ms: i64) -> ConsentState {
+        if self.revoked_at_ms.is_some() {
+            ConsentState::Revoked
+        } else if now_ms < self.valid_from_ms {
+            ConsentState::Pending
+        } else if now_ms >= self.valid_until_ms {
+            ConsentState::Lapsed
+        } else {
+            ConsentState::Active
+        }
+    }
+}
+
+/// Serde for a date written "YYYY-MM-DD", as stored consents hold it.
+pub mod iso_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+
+    const FORMAT: &[time::format_description::FormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]");
+
+    /// Parses "YYYY-MM-DD".
+    pub fn parse(text: &str) -> Option<Date> {
+        Date::parse(text, FORMAT).ok()
+    }
+
+    /// Writes "YYYY-MM-DD".
+    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(d)
+    }
+
+    /// Reads "YYYY-MM-DD".
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not YYYY-MM-DD")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn consent() -> ConsentRecord {
+        ConsentRecord {
+            id: ConsentId::parse("0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d").unwrap(),
+            registered_by: Oin::parse("00000099200000000001").unwrap(),
+            child_ref: ChildRef([1; 32]),
+            given_by: Giver::Parents,
+            given_on: date!(2026 - 01 - 31),
+            recipient_oins: vec![],
+            recipient_kinds: vec![OrgKind::Jgt],
+            message_kinds: vec![Kind::Consultatieverzoek],
+            purpose: "p".into(),
+            valid_from_ms: 100,
+            valid_until_ms: 200,
+            created_at_ms: 50,
+            revoked_at_ms: None,
+            revoke_reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_state_follows_the_period_and_revocation() {
+        let mut c = consent();
+        assert_eq!(c.state(99), ConsentState::Pending);
+        assert_eq!(c.state(100), ConsentState::Active);
+        assert_eq!(c.state(199), ConsentState::Active);
+        assert_eq!(c.state(200), ConsentState::Lapsed);
+        c.revoked_at_ms = Some(150);
+        assert_eq!(c.state(120), ConsentState::Revoked);
+    }
+
+    #[test]
+    fn the_date_it_was_given_is_stored_as_text() {
+        let json = serde_json::to_value(consent()).unwrap();
+        assert_eq!(json["given_on"], "2026-01-31");
+        let mut bad = json.clone();
+        bad["given_on"] = "31-01-2026".into();
+        assert!(serde_json::from_value::<ConsentRecord>(bad).is_err());
+        assert_eq!(
+            serde_json::from_value::<ConsentRecord>(json).unwrap(),
+            consent()
+        );
+    }
+}

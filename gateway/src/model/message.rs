@@ -1,0 +1,303 @@
+//! A message as the gateway keeps it: its metadata and its place in the
+//! delivery life cycle. The payload itself is stored apart, encrypted, and
+//! destroyed after delivery plus the retention period; this record stays for
+//! the audit trail.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::empty_as_none;
+use super::{ConsentId, MessageId, Oin};
+use crate::crypto::{ChildRef, Digest};
+
+/// The four kinds of message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A signal of concern.
+    Signalering,
+    /// A transfer dossier.
+    Overdrachtsdossier,
+    /// A request for consultation.
+    Consultatieverzoek,
+    /// A reply to a request for consultation.
+    Consultatieantwoord,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 4] = [
+        Kind::Signalering,
+        Kind::Overdrachtsdossier,
+        Kind::Consultatieverzoek,
+        Kind::Consultatieantwoord,
+    ];
+
+    /// The lowercase name used in configuration, logs and audit entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Signalering => "signalering",
+            Kind::Overdrachtsdossier => "overdrachtsdossier",
+            Kind::Consultatieverzoek => "consultatieverzoek",
+            Kind::Consultatieantwoord => "consultatieantwoord",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A statutory basis from the fixed list in the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statute {
+    /// A primary school's transfer dossier (WPO art. 42).
+    OverdrachtPo,
+    /// A signal in the Verwijsindex (Jeugdwet ch. 7.1).
+    Verwijsindex,
+    /// The reporting right towards Veilig Thuis (Wmo 2015 art. 5.2.6).
+    MeldrechtVeiligThuis,
+}
+
+impl Statute {
+    /// The name used in configuration, the CLI and audit entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Statute::OverdrachtPo => "overdracht_po",
+            Statute::Verwijsindex => "verwijsindex",
+            Statute::MeldrechtVeiligThuis => "meldrecht_veilig_thuis",
+        }
+    }
+}
+
+/// Why a message may flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    /// A registered consent, by id.
+    Consent(ConsentId),
+    /// A statutory basis.
+    Statute(Statute),
+}
+
+impl std::fmt::Display for LegalBasis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LegalBasis::Consent(id) => write!(f, "consent {id}"),
+            LegalBasis::Statute(s) => write!(f, "statute {}", s.as_str()),
+        }
+    }
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// In the recipient's inbox, waiting to be leased.
+    Ready,
+    /// Leased to the recipient until `lease_until_ms`.
+    Leased,
+    /// Acknowledged by the recipient.
+    Delivered,
+    /// Refused by the recipient.
+    Rejected,
+    /// Not delivered before its expiry.
+    Expired,
+    /// Its consent was revoked or lapsed before delivery.
+    Withdrawn,
+}
+
+impl State {
+    /// Whether the message has reached the end of its life.
+    pub fn is_final(self) -> bool {
+        !matches!(self, State::Ready | State::Leased)
+    }
+}
+
+/// Why a recipient refuses a message (the return codes of iJw messaging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Technically unreadable or unprocessable.
+    Technical,
+    /// Received but not assessed.
+    NotAssessed,
+    /// Sent to the wrong organisation.
+    WrongRecipient,
+    /// Already received under another id.
+    Duplicate,
+    /// The content is not valid for the recipient.
+    InvalidContent,
+}
+
+impl RejectReason {
+    /// The code as receipts and audit entries write it, e.g. "WRONG_RECIPIENT".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Technical => "TECHNICAL",
+            RejectReason::NotAssessed => "NOT_ASSESSED",
+            RejectReason::WrongRecipient => "WRONG_RECIPIENT",
+            RejectReason::Duplicate => "DUPLICATE",
+            RejectReason::InvalidContent => "INVALID_CONTENT",
+        }
+    }
+}
+
+/// How a recipient ends its lease of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Acknowledged: the recipient holds the message.
+    Delivered,
+    /// Refused, with a reason code and a short note.
+    Rejected {
+        /// The reason code.
+        reason: RejectReason,
+        /// A one-line note, possibly empty.
+        detail: String,
+    },
+}
+
+/// The stored metadata of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// UUID v7, given by the gateway.
+    pub id: MessageId,
+    /// The sender's OIN.
+    pub sender: Oin,
+    /// The recipient's OIN.
+    pub recipient: Oin,
+    /// The sender's own reference (idempotency key).
+    pub client_reference: String,
+    /// The kind.
+    pub kind: Kind,
+    /// The case the message belongs to.
+    pub case_id: String,
+    /// The request a reply answers.
+    #[serde(with = "empty_as_none")]
+    pub in_reply_to: Option<MessageId>,
+    /// Why it may flow.
+    pub legal_basis: LegalBasis,
+    /// Keyed hash of the child's BSN, if the message names a child.
+    pub child_ref: Option<ChildRef>,
+    /// When it was accepted (Unix ms).
+    pub created_at_ms: i64,
+    /// When it expires if undelivered (Unix ms).
+    pub expires_at_ms: i64,
+    /// The payload digest named in envelopes and receipts.
+    pub payload_digest: Digest,
+    /// SHA-256 of the Send request as received: tells a retry from a
+    /// conflicting reuse of the client reference.
+    pub request_digest: Digest,
+    /// Size of the encoded payload in bytes.
+    pub payload_bytes: u64,
+    /// Where it is in its life.
+    pub state: State,
+    /// How many times it was leased.
+    pub attempts: u32,
+    /// Until when the current lease holds (Unix ms), when leased.
+    pub lease_until_ms: Option<i64>,
+    /// Position in the recipient's FIFO inbox; kept when a lease expires so
+    /// that a redelivered message keeps its place.
+    pub queue_seq: u64,
+    /// When it reached a final state (Unix ms).
+    pub final_at_ms: Option<i64>,
+    /// Whether the payload has been destroyed.
+    pub payload_purged: bool,
+    /// The reason code or cause of a final state other than delivery.
+    pub final_detail: String,
+    /// The cursors of its receipts in the sender's receipt stream, oldest
+    /// first: how the store finds one message's receipts without keeping a
+    /// second copy of each.
+    #[serde(default)]
+    pub receipt_cursors: Vec<u64>,
+}
+
+/// What is fixed about a message when it is accepted; [`MessageRecord::new`]
+/// adds the life-cycle fields as they start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageHead {
+    /// UUID v7, given by the gateway.
+    pub id: MessageId,
+    /// The sender's OIN.
+    pub sender: Oin,
+    /// The recipient's OIN.
+    pub recipient: Oin,
+    /// The sender's own reference (idempotency key).
+    pub client_reference: String,
+    /// The kind.
+    pub kind: Kind,
+    /// The case the message belongs to.
+    pub case_id: String,
+    /// The request a reply answers.
+    pub in_reply_to: Option<MessageId>,
+    /// Why it may flow.
+    pub legal_basis: LegalBasis,
+    /// Keyed hash of the child's BSN, if the message names a child.
+    pub child_ref: Option<ChildRef>,
+    /// When it was accepted (Unix ms).
+    pub created_at_ms: i64,
+    /// When it expires if undelivered (Unix ms).
+    pub expires_at_ms: i64,
+    /// The payload digest named in envelopes and receipts.
+    pub payload_digest: Digest,
+    /// SHA-256 of the Send request as received.
+    pub request_digest: Digest,
+    /// Size of the encoded payload in bytes.
+    pub payload_bytes: u64,
+}
+
+impl MessageRecord {
+    /// A new message, ready in its recipient's inbox; its place in the queue
+    /// is set when the store accepts it.
+    pub fn new(head: MessageHead) -> Self {
+        let MessageHead {
+            id,
+            sender,
+            recipient,
+            client_reference,
+            kind,
+            case_id,
+            in_reply_to,
+            legal_basis,
+            child_ref,
+            created_at_ms,
+            expires_at_ms,
+            payload_digest,
+            request_digest,
+            payload_bytes,
+        } = head;
+        Self {
+            id,
+            sender,
+            recipient,
+            client_reference,
+            kind,
+            case_id,
+            in_reply_to,
+            legal_basis,
+            child_ref,
+            created_at_ms,
+            expires_at_ms,
+            payload_digest,
+            request_digest,
+            payload_bytes,
+            state: State::Ready,
+            attempts: 0,
+            lease_until_ms: None,
+            queue_seq: 0,
+            final_at_ms: None,
+            payload_purged: false,
+            final_detail: String::new(),
+            receipt_cursors: Vec::new(),
+        }
+    }
+
+    /// The consent it travels under, if any.
+    pub fn consent_id(&self) -> Option<&ConsentId> {
+        match &self.legal_basis {
+            LegalBasis::Consent(id) => Some(id),
+            LegalBasis::Statute(_) => None,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The records the gateway keeps and the enums they are made of: participant,
+//! message, consent, audit entry, and the identifiers that name them. Data
+//! and the conversions to the contract's wire form only; no rule that decides
+//! anything, and no I/O.
+
+mod audit;
+mod consent;
+mod ids;
+mod message;
+mod participant;
+pub mod wire;
+
+pub use audit::{Action, Checkpoint, Draft, Entry, GENESIS_HASH};
+pub use consent::{ConsentRecord, ConsentState, Giver, iso_date};
+pub use ids::{
+    Actor, BadId, ConsentId, GATEWAY_ACTOR, MessageId, OIN_RULE, Oin, UUID_RULE, empty_as_none,
+};
+pub use message::{
+    Kind, LegalBasis, MessageHead, MessageRecord, Outcome, RejectReason, State, Statute,
+};
+pub use participant::{Codes, OrgKind, Participant, Status};

@@ -1,0 +1,391 @@
+//! Records in the contract's wire form (`schakel-proto`), and back: the one
+//! place where a model type meets a generated one.
+//!
+//! It sits in the model, below the API, because receipts, audit entries and
+//! checkpoints are hashed and signed in their wire form (the canonical
+//! encodings of `schakel_proto::receipt` and `schakel_proto::audit`), and the
+//! store does that. The API layer builds its answers with these functions and
+//! turns their `None` into a status that names the field.
+
+use schakel_proto::v1 as pb;
+
+use super::{
+    Action, Checkpoint, ConsentRecord, ConsentState, Entry, Giver, Kind, LegalBasis, MessageRecord,
+    OrgKind, Participant, RejectReason, State, Status, Statute,
+};
+use crate::crypto::Digest;
+
+/// A timestamp from Unix milliseconds.
+pub fn timestamp(ms: i64) -> prost_types::Timestamp {
+    schakel_proto::audit::timestamp(ms)
+}
+
+/// Unix milliseconds of a timestamp; None when its nanoseconds are out of
+/// range.
+pub fn ms_of(t: &prost_types::Timestamp) -> Option<i64> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return None;
+    }
+    Some(t.seconds.saturating_mul(1000) + i64::from(t.nanos) / 1_000_000)
+}
+
+/// The wire kind of a message kind.
+pub fn kind(k: Kind) -> pb::MessageKind {
+    match k {
+        Kind::Signalering => pb::MessageKind::Signalering,
+        Kind::Overdrachtsdossier => pb::MessageKind::Overdrachtsdossier,
+        Kind::Consultatieverzoek => pb::MessageKind::Consultatieverzoek,
+        Kind::Consultatieantwoord => pb::MessageKind::Consultatieantwoord,
+    }
+}
+
+/// The message kind of a wire value, if it names one.
+pub fn kind_of(value: i32) -> Option<Kind> {
+    Kind::ALL.into_iter().find(|k| kind(*k) as i32 == value)
+}
+
+/// The wire kind of an organisation kind.
+pub fn org_kind(k: OrgKind) -> pb::OrganisationKind {
+    match k {
+        OrgKind::School => pb::OrganisationKind::School,
+        OrgKind::Swv => pb::OrganisationKind::Swv,
+        OrgKind::Jgt => pb::OrganisationKind::Jgt,
+        OrgKind::Gemeente => pb::OrganisationKind::Gemeente,
+        OrgKind::Operator => pb::OrganisationKind::Operator,
+    }
+}
+
+/// The organisation kind of a wire value, if it names one.
+pub fn org_kind_of(value: i32) -> Option<OrgKind> {
+    OrgKind::ALL
+        .into_iter()
+        .find(|k| org_kind(*k) as i32 == value)
+}
+
+fn statute(s: Statute) -> pb::StatutoryBasis {
+    match s {
+        Statute::OverdrachtPo => pb::StatutoryBasis::OverdrachtPo,
+        Statute::Verwijsindex => pb::StatutoryBasis::Verwijsindex,
+        Statute::MeldrechtVeiligThuis => pb::StatutoryBasis::MeldrechtVeiligThuis,
+    }
+}
+
+/// The statute of a wire value, if it names one.
+pub fn statute_of(value: i32) -> Option<Statute> {
+    [
+        Statute::OverdrachtPo,
+        Statute::Verwijsindex,
+        Statute::MeldrechtVeiligThuis,
+    ]
+    .into_iter()
+    .find(|s| statute(*s) as i32 == value)
+}
+
+/// The wire form of a legal basis.
+pub fn legal_basis(b: &LegalBasis) -> pb::LegalBasis {
+    use pb::legal_basis::Basis;
+    pb::LegalBasis {
+        basis: Some(match b {
+            LegalBasis::Consent(id) => Basis::ConsentId(id.to_string()),
+            LegalBasis::Statute(s) => Basis::Statutory(statute(*s) as i32),
+        }),
+    }
+}
+
+/// The wire form of an audit action.
+pub fn action(a: Action) -> pb::AuditAction {
+    match a {
+        Action::SendAccepted => pb::AuditAction::SendAccepted,
+        Action::SendRefused => pb::AuditAction::SendRefused,
+        Action::Leased => pb::AuditAction::Leased,
+        Action::Delivered => pb::AuditAction::Delivered,
+        Action::Rejected => pb::AuditAction::Rejected,
+        Action::Expired => pb::AuditAction::Expired,
+        Action::Withdrawn => pb::AuditAction::Withdrawn,
+        Action::Purged => pb::AuditAction::Purged,
+        Action::ConsentGranted => pb::AuditAction::ConsentGranted,
+        Action::ConsentRevoked => pb::AuditAction::ConsentRevoked,
+        Action::DirectoryChanged => pb::AuditAction::DirectoryChanged,
+        Action::AccessRefused => pb::AuditAction::AccessRefused,
+    }
+}
+
+/// The audit action of a wire value, if it names one.
+pub fn action_of(value: i32) -> Option<Action> {
+    use Action as A;
+    [
+        A::SendAccepted,
+        A::SendRefused,
+        A::Leased,
+        A::Delivered,
+        A::Rejected,
+        A::Expired,
+        A::Withdrawn,
+        A::Purged,
+        A::ConsentGranted,
+        A::ConsentRevoked,
+        A::DirectoryChanged,
+        A::AccessRefused,
+    ]
+    .into_iter()
+    .find(|a| action(*a) as i32 == value)
+}
+
+/// The receipt status that a message state gives the sender.
+pub fn receipt_status(state: State) -> pb::ReceiptStatus {
+    match state {
+        State::Ready | State::Leased => pb::ReceiptStatus::Accepted,
+        State::Delivered => pb::ReceiptStatus::Delivered,
+        State::Rejected => pb::ReceiptStatus::Rejected,
+        State::Expired => pb::ReceiptStatus::Expired,
+        State::Withdrawn => pb::ReceiptStatus::Withdrawn,
+    }
+}
+
+/// The reject reason of a wire value, if it names one.
+pub fn reject_reason_of(value: i32) -> Option<RejectReason> {
+    Some(match pb::RejectReason::try_from(value).ok()? {
+        pb::RejectReason::Unspecified => return None,
+        pb::RejectReason::Technical => RejectReason::Technical,
+        pb::RejectReason::NotAssessed => RejectReason::NotAssessed,
+        pb::RejectReason::WrongRecipient => RejectReason::WrongRecipient,
+        pb::RejectReason::Duplicate => RejectReason::Duplicate,
+        pb::RejectReason::InvalidContent => RejectReason::InvalidContent,
+    })
+}
+
+/// The giver of a wire value, if it names one.
+pub fn giver_of(value: i32) -> Option<Giver> {
+    match pb::ConsentGiver::try_from(value).ok()? {
+        pb::ConsentGiver::Unspecified => None,
+        pb::ConsentGiver::Parents => Some(Giver::Parents),
+        pb::ConsentGiver::ParentsAndChild => Some(Giver::ParentsAndChild),
+        pb::ConsentGiver::YoungPerson => Some(Giver::YoungPerson),
+    }
+}
+
+fn consent_state(s: ConsentState) -> pb::ConsentStatus {
+    match s {
+        ConsentState::Pending => pb::ConsentStatus::Pending,
+        ConsentState::Active => pb::ConsentStatus::Active,
+        ConsentState::Revoked => pb::ConsentStatus::Revoked,
+        ConsentState::Lapsed => pb::ConsentStatus::Lapsed,
+    }
+}
+
+/// The consent state of a wire value; None for "unspecified" or unknown.
+pub fn consent_state_of(value: i32) -> Option<ConsentState> {
+    [
+        ConsentState::Pending,
+        ConsentState::Active,
+        ConsentState::Revoked,
+        ConsentState::Lapsed,
+    ]
+    .into_iter()
+    .find(|s| consent_state(*s) as i32 == value)
+}
+
+/// The wire form of a consent, with its state at `now_ms`.
+pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
+    pb::ConsentRecord {
+        status: consent_state(c.state(now_ms)) as i32,
+        consent_id: c.id.to_string(),
+        registered_by_oin: c.registered_by.to_string(),
+        child_ref: c.child_ref.to_hex(),
+        given_by: match c.given_by {
+            Giver::Parents => pb::ConsentGiver::Parents,
+            Giver::ParentsAndChild => pb::ConsentGiver::ParentsAndChild,
+            Giver::YoungPerson => pb::ConsentGiver::YoungPerson,
+        } as i32,
+        given_on: c.given_on.to_string(),
+        recipient_oins: c.recipient_oins.iter().map(ToString::to_string).collect(),
+        recipient_kinds: c
+            .recipient_kinds
+            .into_iter()
+            .map(|k| org_kind(k) as i32)
+            .collect(),
+        message_kinds: c
+            .message_kinds
+            .into_iter()
+            .map(|k| kind(k) as i32)
+            .collect(),
+        purpose: c.purpose,
+        valid_from: Some(timestamp(c.valid_from_ms)),
+        valid_until: Some(timestamp(c.valid_until_ms)),
+        created_at: Some(timestamp(c.created_at_ms)),
+        revoked_at: c.revoked_at_ms.map(timestamp),
+        revoke_reason: c.revoke_reason,
+    }
+}
+
+/// The wire form of a participant. Pins and the suspension reason are for
+/// operators only; others get them blanked.
+pub fn participant(p: &Participant, for_operator: bool) -> pb::Participant {
+    pb::Participant {
+        oin: p.oin.to_string(),
+        name: p.name.clone(),
+        kind: org_kind(p.kind) as i32,
+        codes: Some(pb::OrganisationCodes {
+            brin: p.codes.brin.clone(),
+            vestiging: p.codes.vestiging.clone(),
+            agb: p.codes.agb.clone(),
+            gemeentecode: p.codes.gemeentecode.clone(),
+            swv_number: p.codes.swv_number.clone(),
+        }),
+        status: match p.status {
+            Status::Active => pb::ParticipantStatus::Active,
+            Status::Suspended => pb::ParticipantStatus::Suspended,
+        } as i32,
+        pinned_cert_sha256: if for_operator {
+            p.pinned_cert_sha256.clone()
+        } else {
+            vec![]
+        },
+        updated_at: Some(prost_types::Timestamp {
+            seconds: p.updated_at,
+            nanos: 0,
+        }),
+        suspended_reason: if for_operator {
+            p.suspended_reason.clone()
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// The envelope of a message as its recipient receives it.
+pub fn envelope(r: MessageRecord, payload: pb::Payload) -> pb::Envelope {
+    pb::Envelope {
+        kind: kind(r.kind) as i32,
+        legal_basis: Some(legal_basis(&r.legal_basis)),
+        created_at: Some(timestamp(r.created_at_ms)),
+        expires_at: Some(timestamp(r.expires_at_ms)),
+        payload: Some(payload),
+        payload_digest: r.payload_digest.as_bytes().to_vec(),
+        message_id: r.id.to_string(),
+        client_reference: r.client_reference,
+        sender_oin: r.sender.to_string(),
+        recipient_oin: r.recipient.to_string(),
+        case_id: r.case_id,
+        in_reply_to: r.in_reply_to.map(String::from).unwrap_or_default(),
+    }
+}
+
+/// A receipt for the sender of `r`, not yet signed: `status` at `time_ms`,
+/// naming the audit entry `audit_seq` of its event.
+pub fn unsigned_receipt(
+    r: &MessageRecord,
+    status: pb::ReceiptStatus,
+    detail: &str,
+    audit_seq: u64,
+    time_ms: i64,
+) -> pb::Receipt {
+    pb::Receipt {
+        message_id: r.id.to_string(),
+        status: status as i32,
+        time: Some(timestamp(time_ms)),
+        payload_digest: r.payload_digest.as_bytes().to_vec(),
+        sender_oin: r.sender.to_string(),
+        recipient_oin: r.recipient.to_string(),
+        audit_sequence: audit_seq,
+        detail: detail.to_owned(),
+        signature: vec![],
+    }
+}
+
+/// The wire form of an audit entry, which is also what the chain hashes.
+pub fn audit_entry(e: &Entry) -> pb::AuditEntry {
+    pb::AuditEntry {
+        sequence: e.seq,
+        time: Some(timestamp(e.time_ms)),
+        actor_oin: e.actor.to_string(),
+        action: action(e.action) as i32,
+        message_id: e
+            .message_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        counterpart_oin: e
+            .counterpart
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        kind: e.kind.map_or(0, |k| kind(k) as i32),
+        child_ref: e.child_ref.map(|c| c.to_hex()).unwrap_or_default(),
+        legal_basis: e.legal_basis.as_ref().map(legal_basis),
+        detail: e.detail.clone(),
+        prev_hash: e.prev_hash.as_bytes().to_vec(),
+    }
+}
+
+/// The wire form of a checkpoint, which is also what its signature covers
+/// (without the signature).
+pub fn checkpoint(c: &Checkpoint) -> pb::AuditCheckpoint {
+    pb::AuditCheckpoint {
+        sequence: c.seq,
+        head_hash: c.head_hash.as_bytes().to_vec(),
+        time: Some(timestamp(c.time_ms)),
+        signature: c.signature.as_bytes().to_vec(),
+    }
+}
+
+/// The digest a wire field holds, if it holds 32 bytes.
+pub fn digest_of(bytes: &[u8]) -> Option<Digest> {
+    Digest::from_slice(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_enum_round_trips_and_unspecified_is_none() {
+        for k in Kind::ALL {
+            assert_eq!(kind_of(kind(k) as i32), Some(k));
+        }
+        for k in OrgKind::ALL {
+            assert_eq!(org_kind_of(org_kind(k) as i32), Some(k));
+        }
+        for s in [
+            Statute::OverdrachtPo,
+            Statute::Verwijsindex,
+            Statute::MeldrechtVeiligThuis,
+        ] {
+            assert_eq!(statute_of(statute(s) as i32), Some(s));
+        }
+        for v in 1..=12 {
+            let a = action_of(v).unwrap();
+            assert_eq!(action(a) as i32, v);
+        }
+        assert_eq!(kind_of(0), None);
+        assert_eq!(org_kind_of(0), None);
+        assert_eq!(statute_of(0), None);
+        assert_eq!(action_of(0), None);
+        assert_eq!(action_of(99), None);
+        assert_eq!(reject_reason_of(0), None);
+        assert_eq!(
+            reject_reason_of(pb::RejectReason::WrongRecipient as i32),
+            Some(RejectReason::WrongRecipient)
+        );
+        assert_eq!(giver_of(0), None);
+        assert_eq!(consent_state_of(0), None);
+        assert_eq!(
+            consent_state_of(pb::ConsentStatus::Lapsed as i32),
+            Some(ConsentState::Lapsed)
+        );
+    }
+
+    #[test]
+    fn timestamps_in_milliseconds() {
+        assert_eq!(ms_of(&timestamp(-1500)), Some(-1500));
+        assert_eq!(
+            ms_of(&timestamp(1_700_000_000_123)),
+            Some(1_700_000_000_123)
+        );
+        let bad = prost_types::Timestamp {
+            seconds: 1,
+            nanos: -1,
+        };
+        assert_eq!(ms_of(&bad), None);
+    }
+}

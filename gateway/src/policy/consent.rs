@@ -1,0 +1,257 @@
+//! When a consent is valid and what it covers: the age rules (who must give
+//! it), the scope of a grant, and the conditions a message must meet to
+//! travel under it. Each refusal says which condition failed.
+
+use time::Date;
+
+use super::fields::{BSN_RULE, date, oin};
+use super::{Violation, bsn, invalid};
+use crate::clock::date_of_ms;
+use crate::crypto::ChildRef;
+use crate::model::{ConsentRecord, ConsentState, Giver, Kind, Oin, OrgKind, Participant};
+
+/// Full years between `birth` and `on`.
+pub fn age_on(birth: Date, on: Date) -> i32 {
+    let mut age = on.year() - birth.year();
+    if (on.month() as u8, on.day()) < (birth.month() as u8, birth.day()) {
+        age -= 1;
+    }
+    age
+}
+
+/// Who must consent for a child of `age` full years: under 12 the parents,
+/// 12 to 15 parents and child together, from 16 the young person alone.
+pub fn required_giver(age: i32) -> Giver {
+    match age {
+        ..12 => Giver::Parents,
+        12..=15 => Giver::ParentsAndChild,
+        _ => Giver::YoungPerson,
+    }
+}
+
+/// A consent to register, as the registering organisation states it.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The child's BSN (turned into a child reference before storing).
+    pub bsn: String,
+    /// The child's date of birth, "YYYY-MM-DD" (checked, never stored).
+    pub birth_date: String,
+    /// Who gave it.
+    pub given_by: Option<Giver>,
+    /// The date it was given, "YYYY-MM-DD" (empty: today).
+    pub given_on: String,
+    /// Recipients by OIN.
+    pub recipient_oins: Vec<String>,
+    /// Recipients by kind.
+    pub recipient_kinds: Vec<OrgKind>,
+    /// Message kinds.
+    pub message_kinds: Vec<Kind>,
+    /// The purpose.
+    pub purpose: String,
+    /// Start (Unix ms; None: now).
+    pub valid_from_ms: Option<i64>,
+    /// End (Unix ms).
+    pub valid_until_ms: Option<i64>,
+}
+
+/// A grant that passed every rule.
+#[derive(Debug, Clone)]
+pub struct CheckedGrant {
+    /// The child's BSN.
+    pub bsn: String,
+    /// Who gave it, as the age rules ask.
+    pub given_by: Giver,
+    /// The date it was given.
+    pub given_on: Date,
+    /// Recipients by OIN.
+    pub recipient_oins: Vec<Oin>,
+    /// Recipients by kind.
+    pub recipient_kinds: Vec<OrgKind>,
+    /// Message kinds.
+    pub message_kinds: Vec<Kind>,
+    /// The purpose, trimmed.
+    pub purpose: String,
+    /// Start (Unix ms).
+    pub valid_from_ms: i64,
+    /// End (Unix ms).
+    pub valid_until_ms: i64,
+}
+
+impl Grant {
+    /// Checks the grant against the age rules and its scope, on `today` at
+    /// `now_ms`.
+    pub fn check(self, today: Date, now_ms: i64) -> Result<CheckedGrant, Violation> {
+        if !bsn::is_valid(&self.bsn) {
+            return Err(invalid("bsn", BSN_RULE));
+        }
+        if self.birth_date.is_empty() {
+            return Err(invalid(
+                "birth_date",
+                "is required, to check who must consent",
+            ));
+        }
+        let birth = date("birth_date", &self.birth_date)?;
+        let given_on = if self.given_on.is_empty() {
+            today
+        } else {
+            date("given_on", &self.given_on)?
+        };
+        if given_on > today {
+            return Err(invalid("given_on", "must not be in the future"));
+        }
+        if birth > given_on {
+            return Err(invalid(
+                "birth_date",
+                "must be before the date the consent was given",
+            ));
+        }
+        let given_by = self.given_by.ok_or_else(|| {
+            invalid(
+                "given_by",
+                "is required: parents, parents_and_child or young_person",
+            )
+        })?;
+        let age = age_on(birth, given_on);
+        let required = required_giver(age);
+        if given_by != required {
+            return Err(invalid(
+                "given_by",
+                format!(
+                    "a child of {age} on {given_on} consents as {} (under 12: the parents; 12 to 15: parents and child; from 16: the young person alone)",
+                    required.as_str()
+                ),
+            ));
+        }
+        if self.recipient_oins.is_empty() && self.recipient_kinds.is_empty() {
+            return Err(invalid(
+                "recipient_oins",
+                "name at least one recipient organisation or kind of organisation",
+            ));
+        }
+        let recipient_oins = self
+            .recipient_oins
+            .iter()
+            .map(|o| oin("recipient_oins", o))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.recipient_kinds.contains(&OrgKind::Operator) {
+            return Err(invalid(
+                "recipient_kinds",
+                "the operator receives no messages about children",
+            ));
+        }
+        if self.message_kinds.is_empty() {
+            return Err(invalid(
+                "message_kinds",
+                "name at least one kind of message",
+            ));
+        }
+        let purpose = self.purpose.trim();
+        if purpose.is_empty() || self.purpose.chars().count() > 512 {
+            return Err(invalid(
+                "purpose",
+                "must be 1 to 512 characters, as told to the parents",
+            ));
+        }
+        let from = self.valid_from_ms.unwrap_or(now_ms);
+        let until = self.valid_until_ms.ok_or_else(|| {
+            invalid(
+                "valid_until",
+                "is required: a consent is given for a period",
+            )
+        })?;
+        if until <= from {
+            return Err(invalid("valid_until", "must be after valid_from"));
+        }
+        if until <= now_ms {
+            return Err(invalid("valid_until", "must be in the future"));
+        }
+        Ok(CheckedGrant {
+            purpose: purpose.to_owned(),
+            bsn: self.bsn,
+            given_by,
+            given_on,
+            recipient_oins,
+            recipient_kinds: self.recipient_kinds,
+            message_kinds: self.message_kinds,
+            valid_from_ms: from,
+            valid_until_ms: until,
+        })
+    }
+}
+
+/// The reason given for a revocation: one line of at most 256 characters.
+pub fn revocation_reason(reason: &str) -> Result<String, Violation> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 256 || reason.chars().any(char::is_control) {
+        return Err(invalid(
+            "reason",
+            "is required: one line of at most 256 characters, without personal data",
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+/// Why `c` cannot carry a message at `now_ms`, if it cannot: revoked,
+/// lapsed or not yet valid.
+pub fn unusable(c: &ConsentRecord, now_ms: i64) -> Option<String> {
+    let when = |ms: i64| date_of_ms(ms).map(|d| d.to_string()).unwrap_or_default();
+    match c.state(now_ms) {
+        ConsentState::Active => None,
+        ConsentState::Revoked => Some(format!(
+            "consent {} was revoked on {}",
+            c.id,
+            when(c.revoked_at_ms.unwrap_or_default())
+        )),
+        ConsentState::Lapsed => Some(format!(
+            "consent {} lapsed on {}",
+            c.id,
+            when(c.valid_until_ms)
+        )),
+        ConsentState::Pending => Some(format!(
+            "consent {} is not valid until {}",
+            c.id,
+            when(c.valid_from_ms)
+        )),
+    }
+}
+
+/// Checks that `c` carries a message of `kind` from `sender` to `recipient`
+/// about the child `child_ref` (None: the message names no child, as an
+/// anonymous consultation) at `now_ms`. The error names the condition.
+pub fn covers(
+    c: &ConsentRecord,
+    sender: &Oin,
+    recipient: &Participant,
+    kind: Kind,
+    child_ref: Option<&ChildRef>,
+    now_ms: i64,
+) -> Result<(), String> {
+    if c.registered_by != *sender {
+        return Err(format!(
+            "consent {} was registered by another organisation; only the organisation that registered a consent sends under it",
+            c.id
+        ));
+    }
+    if let Some(reason) = unusable(c, now_ms) {
+        return Err(reason);
+    }
+    if child_ref.is_some_and(|r| *r != c.child_ref) {
+        return Err(format!("consent {} is for another child", c.id));
+    }
+    let to_covered =
+        c.recipient_oins.contains(&recipient.oin) || c.recipient_kinds.contains(&recipient.kind);
+    if !to_covered {
+        return Err(format!(
+            "consent {} does not cover recipient {} (a {})",
+            c.id, recipient.oin, recipient.kind
+        ));
+    }
+    if !c.message_kinds.contains(&kind) {
+        return Err(format!("consent {} does not cover a {kind}", c.id));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "consent_tests.rs"]
+mod tests;

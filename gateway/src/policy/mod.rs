@@ -1,0 +1,55 @@
+//! The rules: pure functions that decide whether a request, a route, a legal
+//! basis or a consent is acceptable. No I/O, no clock (the caller passes
+//! `now`), no store; each refusal names the field and the rule, so that it
+//! can go to the client as it is.
+//!
+//! A reader should find the rule that refused a message by opening the file
+//! named after it: [`send`] and [`payloads`] (content), [`routing`] (who may
+//! send what to whom), [`statutes`] (statutory bases), [`consent`] (age rules
+//! and what a consent covers), [`participant`] (directory entries),
+//! [`requests`] (the small requests: leases, rejections, reasons).
+
+pub mod bsn;
+pub mod consent;
+pub mod fields;
+pub mod participant;
+pub mod payloads;
+pub mod requests;
+pub mod routing;
+pub mod send;
+pub mod statutes;
+
+/// A request that breaks a rule: a field (INVALID_ARGUMENT) or a size limit
+/// (RESOURCE_EXHAUSTED). Its text names the field and the rule, or the limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// A field breaks a rule.
+    #[error("{field}: {rule}")]
+    Field {
+        /// The field, with its path, e.g. `payload.signalering.bsn`.
+        field: String,
+        /// The rule.
+        rule: String,
+    },
+    /// A size limit is exceeded.
+    #[error("{0}")]
+    Limit(String),
+}
+
+impl Violation {
+    /// The field a field violation names.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Violation::Field { field, .. } => Some(field),
+            Violation::Limit(_) => None,
+        }
+    }
+}
+
+/// A violation of `rule` by `field`.
+pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Violation {
+    Violation::Field {
+        field: field.into(),
+        rule: rule.into(),
+    }
+}

@@ -1,0 +1,227 @@
+//! The routing policy: which kind of organisation may send which kind of
+//! message to which other kind. The defaults (docs/DOMAIN.md) are set in the
+//! configuration; the reply rule is fixed.
+//!
+//! A refusal is PERMISSION_DENIED and names the rule that refused.
+
+use crate::config::{RouteConfig, RoutingConfig};
+use crate::model::{Kind, MessageRecord, OrgKind, Participant};
+
+/// Why the policy refused a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("routing: {0}")]
+pub struct RouteRefused(pub String);
+
+/// The configured policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    config: RoutingConfig,
+}
+
+fn names(kinds: &[OrgKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_route(
+    kind: Kind,
+    rule: &RouteConfig,
+    from: &Participant,
+    to: &Participant,
+) -> Result<(), RouteRefused> {
+    if !rule.from.contains(&from.kind) {
+        return Err(RouteRefused(format!(
+            "a {kind} may be sent by {} only, not by a {}",
+            names(&rule.from),
+            from.kind
+        )));
+    }
+    if !rule.to.contains(&to.kind) {
+        return Err(RouteRefused(format!(
+            "a {kind} may be sent to {} only, not to a {}",
+            names(&rule.to),
+            to.kind
+        )));
+    }
+    Ok(())
+}
+
+impl Policy {
+    /// The policy of `config`.
+    pub fn new(config: RoutingConfig) -> Self {
+        Self { config }
+    }
+
+    /// Checks a message of `kind` from `from` to `to`. For a reply,
+    /// `request` is the consultatieverzoek it answers, if the sender received
+    /// one with that id.
+    pub fn check(
+        &self,
+        kind: Kind,
+        from: &Participant,
+        to: &Participant,
+        request: Option<&MessageRecord>,
+    ) -> Result<(), RouteRefused> {
+        if from.oin == to.oin {
+            return Err(RouteRefused(
+                "a participant cannot send a message to itself".into(),
+            ));
+        }
+        match kind {
+            Kind::Signalering => check_route(kind, &self.config.signalering, from, to),
+            Kind::Overdrachtsdossier => {
+                check_route(kind, &self.config.overdrachtsdossier, from, to)
+            }
+            Kind::Consultatieverzoek => {
+                check_route(kind, &self.config.consultatieverzoek, from, to)
+            }
+            Kind::Consultatieantwoord => {
+                let request = request
+                    .filter(|r| r.kind == Kind::Consultatieverzoek && r.recipient == from.oin);
+                match request {
+                    None => Err(RouteRefused(
+                        "a consultatieantwoord must answer a consultatieverzoek that the sender received (in_reply_to)"
+                            .into(),
+                    )),
+                    Some(r) if r.sender != to.oin => Err(RouteRefused(format!(
+                        "a consultatieantwoord goes only to the sender of the request it answers ({})",
+                        r.sender
+                    ))),
+                    Some(_) => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::model::{MessageHead, MessageId, Oin};
+
+    fn p(n: u8, kind: OrgKind) -> Participant {
+        let oin = Oin::parse(&format!("{:020}", n)).unwrap();
+        Participant::new(oin, format!("org {n}"), kind)
+    }
+
+    fn request(from: &Participant, to: &Participant, kind: Kind) -> MessageRecord {
+        MessageRecord::new(MessageHead {
+            id: MessageId::new_v7(),
+            sender: from.oin.clone(),
+            recipient: to.oin.clone(),
+            client_reference: "r".into(),
+            kind,
+            case_id: String::new(),
+            in_reply_to: None,
+            legal_basis: crate::model::LegalBasis::Statute(crate::model::Statute::Verwijsindex),
+            child_ref: None,
+            created_at_ms: 0,
+            expires_at_ms: 0,
+            payload_digest: crate::crypto::Digest([0; 32]),
+            request_digest: crate::crypto::Digest([0; 32]),
+            payload_bytes: 0,
+        })
+    }
+
+    #[test]
+    fn the_default_table() {
+        let policy = Policy::new(Config::default().routing);
+        let school = p(1, OrgKind::School);
+        let school2 = p(2, OrgKind::School);
+        let swv = p(3, OrgKind::Swv);
+        let jgt = p(4, OrgKind::Jgt);
+        let gemeente = p(5, OrgKind::Gemeente);
+        let operator = p(6, OrgKind::Operator);
+        use Kind::*;
+        let allowed = [
+            (Signalering, &school, &jgt),
+            (Signalering, &school, &gemeente),
+            (Signalering, &school, &swv),
+            (Signalering, &jgt, &swv),
+            (Signalering, &swv, &jgt),
+            (Overdrachtsdossier, &school, &school2),
+            (Overdrachtsdossier, &school, &swv),
+            (Overdrachtsdossier, &swv, &school),
+            (Consultatieverzoek, &gemeente, &school),
+            (Consultatieverzoek, &school, &jgt),
+            (Consultatieverzoek, &jgt, &gemeente),
+        ];
+        for (kind, from, to) in allowed {
+            assert_eq!(
+                policy.check(kind, from, to, None),
+                Ok(()),
+                "{kind} {} -> {}",
+                from.kind,
+                to.kind
+            );
+        }
+        let refused = [
+            (
+                Signalering,
+                &school,
+                &school2,
+                "routing: a signalering may be sent to jgt, gemeente, swv only, not to a school",
+            ),
+            (
+                Signalering,
+                &gemeente,
+                &jgt,
+                "routing: a signalering may be sent by school, swv, jgt only, not by a gemeente",
+            ),
+            (
+                Overdrachtsdossier,
+                &school,
+                &jgt,
+                "may be sent to school, swv only, not to a jgt",
+            ),
+            (
+                Overdrachtsdossier,
+                &jgt,
+                &school,
+                "may be sent by school, swv only, not by a jgt",
+            ),
+            (Consultatieverzoek, &operator, &school, "not by a operator"),
+            (Consultatieverzoek, &school, &operator, "not to a operator"),
+            (
+                Consultatieverzoek,
+                &school,
+                &school,
+                "a participant cannot send a message to itself",
+            ),
+        ];
+        for (kind, from, to, text) in refused {
+            let e = policy.check(kind, from, to, None).unwrap_err().to_string();
+            assert!(e.contains(text), "{e} should contain {text}");
+        }
+    }
+
+    #[test]
+    fn a_reply_answers_a_request_the_replier_received_and_goes_to_its_sender() {
+        let policy = Policy::new(Config::default().routing);
+        let swv = p(3, OrgKind::Swv);
+        let jgt = p(4, OrgKind::Jgt);
+        let gemeente = p(5, OrgKind::Gemeente);
+        let school = p(1, OrgKind::School);
+        let req = request(&swv, &jgt, Kind::Consultatieverzoek);
+        let reply = Kind::Consultatieantwoord;
+        assert_eq!(policy.check(reply, &jgt, &swv, Some(&req)), Ok(()));
+        let e = policy.check(reply, &jgt, &school, Some(&req)).unwrap_err();
+        assert!(
+            e.0.contains("goes only to the sender of the request it answers"),
+            "{e}"
+        );
+        let e = policy
+            .check(reply, &gemeente, &swv, Some(&req))
+            .unwrap_err();
+        assert!(e.0.contains("that the sender received"), "{e}");
+        let e = policy.check(reply, &jgt, &swv, None).unwrap_err();
+        assert!(e.0.contains("that the sender received"), "{e}");
+        // Only a consultatieverzoek is answered.
+        let signal = request(&swv, &jgt, Kind::Signalering);
+        assert!(policy.check(reply, &jgt, &swv, Some(&signal)).is_err());
+    }
+}

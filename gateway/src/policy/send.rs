@@ -1,0 +1,287 @@
+//! The rules of a Send request as a whole: the envelope fields, the payload
+//! of its kind, the legal basis it names, its expiry and its size. A request
+//! that passes becomes a [`ValidSend`], which nothing else can make: the
+//! exchange works only with requests that passed every rule here.
+
+use prost::Message as _;
+use schakel_proto::v1 as pb;
+use time::{Date, Duration};
+
+use super::fields::{consent_id, message_id, oin, one_line};
+use super::{Violation, invalid, payloads};
+use crate::config::LimitsConfig;
+use crate::crypto::{Digest, PayloadKey, sha256};
+use crate::model::{Kind, LegalBasis, MessageId, Oin, wire};
+
+/// Limits on expiry, from the exchange configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpiryRule {
+    /// Expiry when the sender gives none.
+    pub default: Duration,
+    /// The latest expiry a sender may ask for.
+    pub max: Duration,
+}
+
+/// The legal basis a valid request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendBasis {
+    /// A consent or a statute, named by the sender.
+    Named(LegalBasis),
+    /// A reply travels under the basis of the request it answers; it may
+    /// name that basis, and must then name the same one.
+    OfRequest(Option<LegalBasis>),
+}
+
+/// A Send request that passed every content rule. Only [`check`] makes one.
+#[derive(Debug)]
+pub struct ValidSend {
+    kind: Kind,
+    recipient: Oin,
+    client_reference: String,
+    case_id: String,
+    in_reply_to: Option<MessageId>,
+    basis: SendBasis,
+    bsn: Option<String>,
+    dossier_from_po: bool,
+    expires_at_ms: i64,
+    payload: Vec<u8>,
+    payload_digest: Digest,
+    request_digest: Digest,
+}
+
+impl ValidSend {
+    /// The kind, from the payload.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The recipient named.
+    pub fn recipient(&self) -> &Oin {
+        &self.recipient
+    }
+
+    /// The sender's reference (idempotency key).
+    pub fn client_reference(&self) -> &str {
+        &self.client_reference
+    }
+
+    /// The case.
+    pub fn case_id(&self) -> &str {
+        &self.case_id
+    }
+
+    /// The request a reply answers (always set for a reply, never otherwise).
+    pub fn in_reply_to(&self) -> Option<&MessageId> {
+        self.in_reply_to.as_ref()
+    }
+
+    /// The legal basis named.
+    pub fn basis(&self) -> &SendBasis {
+        &self.basis
+    }
+
+    /// The child's BSN, if the message names one: used only to compute the
+    /// child reference, never stored.
+    pub fn bsn(&self) -> Option<&str> {
+        self.bsn.as_deref()
+    }
+
+    /// For a dossier: whether its profile starts in primary education.
+    pub fn dossier_from_po(&self) -> bool {
+        self.dossier_from_po
+    }
+
+    /// When the message expires (Unix ms).
+    pub fn expires_at_ms(&self) -> i64 {
+        self.expires_at_ms
+    }
+
+    /// The digest of the payload as envelopes and receipts name it.
+    pub fn payload_digest(&self) -> Digest {
+        self.payload_digest
+    }
+
+    /// The digest of the request as sent: tells a retry from a conflicting
+    /// reuse of the client reference.
+    pub fn request_digest(&self) -> Digest {
+        self.request_digest
+    }
+
+    /// The payload's length in bytes.
+    pub fn payload_len(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// The payload's protobuf encoding, with room to seal it in place.
+    pub fn into_payload(self) -> Vec<u8> {
+        self.payload
+    }
+}
+
+fn legal_basis(basis: Option<&pb::LegalBasis>) -> Result<Option<LegalBasis>, Violation> {
+    use pb::legal_basis::Basis;
+    Ok(Some(match basis.and_then(|b| b.basis.as_ref()) {
+        None => return Ok(None),
+        Some(Basis::ConsentId(id)) => {
+            LegalBasis::Consent(consent_id("legal_basis.consent_id", id)?)
+        }
+        Some(Basis::Statutory(s)) => {
+            LegalBasis::Statute(wire::statute_of(*s).ok_or_else(|| {
+                invalid(
+                    "legal_basis.statutory",
+                    "must be overdracht_po, verwijsindex or meldrecht_veilig_thuis",
+                )
+            })?)
+        }
+    }))
+}
+
+fn client_reference(r: &str) -> Result<(), Violation> {
+    let ok = (1..=128).contains(&r.len()) && r.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "client_reference",
+            "must be 1 to 128 printable ASCII characters without spaces",
+        ))
+    }
+}
+
+fn expiry(
+    t: Option<&prost_types::Timestamp>,
+    rule: ExpiryRule,
+    now_ms: i64,
+) -> Result<i64, Violation> {
+    let Some(t) = t else {
+        return Ok(now_ms + rule.default.whole_milliseconds() as i64);
+    };
+    let ms = wire::ms_of(t).ok_or_else(|| invalid("expires_at", "is not a valid timestamp"))?;
+    if ms <= now_ms {
+        return Err(invalid("expires_at", "must be in the future"));
+    }
+    if ms > now_ms + rule.max.whole_milliseconds() as i64 {
+        return Err(invalid(
+            "expires_at",
+            format!("must be at most {} days ahead", rule.max.whole_days()),
+        ));
+    }
+    Ok(ms)
+}
+
+/// Checks a Send request whose `sender_oin` the caller has already checked
+/// and cleared. `today` and `now_ms` are the gateway's clock.
+pub fn check(
+    mut r: pb::SendRequest,
+    limits: &LimitsConfig,
+    expiry_rule: ExpiryRule,
+    today: Date,
+    now_ms: i64,
+) -> Result<ValidSend, Violation> {
+    let encoded_len = r.encoded_len() as u64;
+    if encoded_len > limits.max_message_bytes {
+        return Err(Violation::Limit(format!(
+            "the message is {encoded_len} bytes; the limit is {} bytes",
+            limits.max_message_bytes
+        )));
+    }
+    client_reference(&r.client_reference)?;
+    let recipient = oin("recipient_oin", &r.recipient_oin)?;
+    one_line("case_id", &r.case_id, 0, 128)?;
+    let named = legal_basis(r.legal_basis.as_ref())?;
+    let payload = r
+        .payload
+        .take()
+        .ok_or_else(|| invalid("payload", "is required"))?;
+    use pb::payload::Body;
+    let (kind, bsn) = match payload.body.as_ref() {
+        None => {
+            return Err(invalid(
+                "payload",
+                "must hold one of signalering, overdrachtsdossier, consultatieverzoek, consultatieantwoord",
+            ));
+        }
+        Some(Body::Signalering(s)) => {
+            payloads::signalering(s, today)?;
+            (Kind::Signalering, Some(s.bsn.clone()))
+        }
+        Some(Body::Overdrachtsdossier(d)) => {
+            payloads::overdrachtsdossier(d, today)?;
+            (
+                Kind::Overdrachtsdossier,
+                d.pupil.as_ref().map(|p| p.bsn.clone()),
+            )
+        }
+        Some(Body::Consultatieverzoek(c)) => {
+            payloads::consultatieverzoek(c, today)?;
+            (
+                Kind::Consultatieverzoek,
+                Some(c.bsn.clone()).filter(|b| !b.is_empty()),
+            )
+        }
+        Some(Body::Consultatieantwoord(a)) => {
+            payloads::consultatieantwoord(a)?;
+            (Kind::Consultatieantwoord, None)
+        }
+    };
+    payloads::attachments(kind, &payload.attachments, limits)?;
+    let basis = match (kind, named) {
+        (Kind::Consultatieantwoord, named) => SendBasis::OfRequest(named),
+        (_, Some(named)) => SendBasis::Named(named),
+        (_, None) => {
+            return Err(invalid(
+                "legal_basis",
+                "is required: a consent id or a statutory basis",
+            ));
+        }
+    };
+    let dossier_from_po = matches!(
+        payload.body.as_ref(),
+        Some(Body::Overdrachtsdossier(d)) if d.profile == pb::DossierProfile::PoVo as i32 || d.profile == pb::DossierProfile::PoPo as i32
+    );
+    let in_reply_to = if kind == Kind::Consultatieantwoord {
+        Some(message_id("in_reply_to", &r.in_reply_to)?)
+    } else if !r.in_reply_to.is_empty() {
+        return Err(invalid(
+            "in_reply_to",
+            "only a consultatieantwoord answers another message",
+        ));
+    } else {
+        None
+    };
+    let expires_at_ms = expiry(r.expires_at.as_ref(), expiry_rule, now_ms)?;
+    // What tells a retry from a conflicting reuse of the reference: the
+    // request without its payload, and the payload's digest (which covers
+    // attachments through their checked digests, so a large payload is
+    // hashed once). The decoded payload is dropped once it is encoded, so a
+    // dossier does not sit in memory twice while it is stored.
+    let payload_digest = Digest(schakel_proto::payload::digest(&payload));
+    let request_digest = {
+        let mut head = r.encode_to_vec();
+        head.extend_from_slice(payload_digest.as_bytes());
+        sha256(&head)
+    };
+    // Room for the encryption's tag and nonce, so sealing copies nothing.
+    let mut encoded = Vec::with_capacity(payload.encoded_len() + PayloadKey::OVERHEAD);
+    payload
+        .encode(&mut encoded)
+        .map_err(|e| Violation::Limit(format!("payload: {e}")))?;
+    Ok(ValidSend {
+        kind,
+        recipient,
+        client_reference: r.client_reference,
+        case_id: r.case_id,
+        in_reply_to,
+        basis,
+        bsn,
+        dossier_from_po,
+        expires_at_ms,
+        payload: encoded,
+        payload_digest,
+        request_digest,
+    })
+}
+
+#[cfg(test)]
+#[path = "send_tests.rs"]
+mod tests;

@@ -1,0 +1,377 @@
+//! The audit log as operators see it (query, verify, export) and its upkeep
+//! (checkpoints, retention). The chain itself is kept by the store; its
+//! records are in [`crate::model`], its canonical encoding and verifier in
+//! `schakel_proto::audit`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use schakel_proto::audit::{Verdict, Verifier};
+use tokio::sync::mpsc;
+
+use super::ServiceError;
+use crate::clock::now_ms;
+use crate::config::AuditConfig;
+use crate::crypto::{ChildKey, ChildRef};
+use crate::model::{Action, Checkpoint, Entry, MessageId, Oin, wire};
+use crate::policy::fields::BSN_RULE;
+use crate::policy::{bsn, invalid};
+use crate::store::{Store, StoreError};
+
+/// Entries read from the store per page.
+pub const PAGE: usize = 1000;
+
+/// One record of the chain in order: an entry, or the checkpoint that
+/// follows the entry it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// An entry.
+    Entry(Entry),
+    /// A checkpoint.
+    Checkpoint(Checkpoint),
+}
+
+/// What an operator filters a query on; every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Entries at or after this time (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Entries before this time (Unix ms).
+    pub to_ms: Option<i64>,
+    /// Entries where this OIN is actor or counterpart.
+    pub org: Option<Oin>,
+    /// Entries about this message.
+    pub message_id: Option<MessageId>,
+    /// Entries about this child (reference).
+    pub child_ref: Option<ChildRef>,
+    /// Only these actions (empty: all).
+    pub actions: Vec<Action>,
+}
+
+impl Filter {
+    /// Whether `e` matches.
+    pub fn matches(&self, e: &Entry) -> bool {
+        self.from_ms.is_none_or(|t| e.time_ms >= t)
+            && self.to_ms.is_none_or(|t| e.time_ms < t)
+            && self
+                .org
+                .as_ref()
+                .is_none_or(|o| e.actor.oin() == Some(o) || e.counterpart.as_ref() == Some(o))
+            && self
+                .message_id
+                .as_ref()
+                .is_none_or(|m| e.message_id.as_ref() == Some(m))
+            && self.child_ref.is_none_or(|c| e.child_ref == Some(c))
+            && (self.actions.is_empty() || self.actions.contains(&e.action))
+    }
+}
+
+/// The audit log.
+pub struct AuditLog {
+    store: Arc<dyn Store>,
+    public_key: Vec<u8>,
+    child_key: Arc<ChildKey>,
+    config: AuditConfig,
+    last_checkpoint_ms: AtomicI64,
+}
+
+impl AuditLog {
+    /// The log over `store`, whose checkpoints `public_key` verifies.
+    pub fn new(
+        store: Arc<dyn Store>,
+        public_key: Vec<u8>,
+        child_key: Arc<ChildKey>,
+        config: AuditConfig,
+    ) -> Self {
+        Self {
+            store,
+            public_key,
+            child_key,
+            config,
+            last_checkpoint_ms: AtomicI64::new(now_ms()),
+        }
+    }
+
+    /// The child reference of a BSN, for queries by child.
+    pub fn child_ref(&self, bsn: &str) -> Result<ChildRef, ServiceError> {
+        if !bsn::is_valid(bsn) {
+            return Err(invalid("child_bsn", BSN_RULE).into());
+        }
+        Ok(self.child_key.child_ref(bsn))
+    }
+
+    /// The entries after `after` that match `filter`, at most `limit`, sent
+    /// in order on the returned channel as they are read.
+    pub fn query(
+        self: &Arc<Self>,
+        filter: Filter,
+        after: u64,
+        limit: u64,
+    ) -> mpsc::Receiver<Result<Entry, ServiceError>> {
+        let (tx, rx) = mpsc::channel(256);
+        let log = self.clone();
+        tokio::spawn(async move {
+            let mut after = after;
+            let mut sent = 0u64;
+            loop {
+                let (page, next) = match log.query_page(&filter, after).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                for e in page {
+                    if sent == limit || tx.send(Ok(e)).await.is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                match next {
+                    Some(n) => after = n,
+                    None => return,
+                }
+            }
+        });
+        rx
+    }
+
+    /// The next page of entries after `after` that match `filter`, and the
+    /// sequence number to continue after (None at the end of the log).
+    async fn query_page(
+        &self,
+        filter: &Filter,
+        after: u64,
+    ) -> Result<(Vec<Entry>, Option<u64>), StoreError> {
+        let from = (after + 1).max(self.store.audit_start().await?);
+        let page = self.store.audit_entries(from, PAGE).await?;
+        let next = (page.len() == PAGE)
+            .then(|| page.last().map(|e| e.seq))
+            .flatten();
+        Ok((
+            page.into_iter().filter(|e| filter.matches(e)).collect(),
+            next,
+        ))
+    }
+
+    /// Signs a checkpoint of the head now, if there are new entries.
+    pub async fn checkpoint_now(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let now = now_ms();
+        let c = self.store.checkpoint(now).await?;
+        if c.is_some() {
+            self.last_checkpoint_ms.store(now, Ordering::Relaxed);
+        }
+        Ok(c)
+    }
+
+    /// The range an operator asked for, with 0 meaning "from the start" and
+    /// "to the head". Signs a checkpoint of the head first, so that the whole
+    /// range can be covered by a signature.
+    pub async fn range(&self, from: u64, to: u64) -> Result<(u64, u64), ServiceError> {
+        self.checkpoint_now().await?;
+        let (head, _) = self.store.audit_head().await?;
+        let start = self.store.audit_start().await?;
+        Ok((from.max(start), if to == 0 { head } else { to.min(head) }))
+    }
+
+    /// The records of `from..=to` (see [`AuditLog::range`]), in order, sent
+    /// on the returned channel as they are read.
+    pub fn export(
+        self: &Arc<Self>,
+        from: u64,
+        to: u64,
+    ) -> mpsc::Receiver<Result<Record, ServiceError>> {
+        let (tx, rx) = mpsc::channel(256);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut after = from.saturating_sub(1);
+            loop {
+                let (records, last) = match records_page(store.as_ref(), after, to).await {
+                    Ok(Some(page)) => page,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                for record in records {
+                    if tx.send(Ok(record)).await.is_err() {
+                        return;
+                    }
+                }
+                after = last;
+            }
+        });
+        rx
+    }
+
+    /// Signs the head, then recomputes the chain over `from..=to` and checks
+    /// its checkpoints.
+    pub async fn verify(&self, from: u64, to: u64) -> Result<Verdict, ServiceError> {
+        let (from, to) = self.range(from, to).await?;
+        Ok(verify_chain(self.store.as_ref(), &self.public_key, from, to).await?)
+    }
+
+    /// Upkeep, run periodically: a checkpoint when enough entries or time
+    /// have passed, and removal of entries past the retention period.
+    pub async fn maintain(&self) -> Result<(), StoreError> {
+        let (head, signed) = self.store.audit_head().await?;
+        let now = now_ms();
+        let since = now - self.last_checkpoint_ms.load(Ordering::Relaxed);
+        if head > signed
+            && (head - signed >= self.config.checkpoint_every
+                || since >= self.config.checkpoint_interval_secs as i64 * 1000)
+        {
+            self.checkpoint_now().await?;
+        }
+        let cutoff = now - (self.config.retention_days as i64).saturating_mul(86_400_000);
+        let start = self.store.audit_start().await?;
+        let oldest = self.store.audit_entries(start, 1).await?;
+        if oldest
+            .first()
+            .is_some_and(|e| e.time_ms < cutoff && e.seq < head)
+        {
+            let removed = self.store.prune_audit(cutoff, PAGE).await?;
+            tracing::info!(
+                removed,
+                "audit entries removed after their retention period"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The records of `store` up to `to` after `after`, a page at a time, each
+/// checkpoint after the entry it covers; None when the range is done.
+pub async fn records_page(
+    store: &dyn Store,
+    after: u64,
+    to: u64,
+) -> Result<Option<(Vec<Record>, u64)>, StoreError> {
+    let from = (after + 1).max(store.audit_start().await?);
+    if from > to {
+        return Ok(None);
+    }
+    let entries = store.audit_entries(from, PAGE).await?;
+    let entries: Vec<_> = entries.into_iter().take_while(|e| e.seq <= to).collect();
+    let Some(last) = entries.last().map(|e| e.seq) else {
+        return Ok(None);
+    };
+    let mut checkpoints = store
+        .audit_checkpoints(from, last)
+        .await?
+        .into_iter()
+        .peekable();
+    let mut out = Vec::with_capacity(entries.len() + 1);
+    for e in entries {
+        let seq = e.seq;
+        out.push(Record::Entry(e));
+        while let Some(c) = checkpoints.next_if(|c| c.seq == seq) {
+            out.push(Record::Checkpoint(c));
+        }
+    }
+    Ok(Some((out, last)))
+}
+
+/// Recomputes the chain of `store` over `from..=to` and checks its
+/// checkpoints against `public_key`. Reads only: usable on a stopped
+/// gateway's store.
+pub async fn verify_chain(
+    store: &dyn Store,
+    public_key: &[u8],
+    from: u64,
+    to: u64,
+) -> Result<Verdict, StoreError> {
+    let from = from.max(store.audit_start().await?);
+    let mut verifier = Verifier::new(public_key, from == 1);
+    let mut after = from - 1;
+    while let Some((records, last)) = records_page(store, after, to).await? {
+        for r in &records {
+            match r {
+                Record::Entry(e) => verifier.entry(&wire::audit_entry(e)),
+                Record::Checkpoint(c) => verifier.checkpoint(&wire::checkpoint(c)),
+            }
+        }
+        if !verifier.intact() {
+            break;
+        }
+        after = last;
+    }
+    Ok(verifier.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, Draft, GENESIS_HASH};
+
+    #[test]
+    fn a_filter_matches_every_criterion_given() {
+        let org = Oin::parse("00000099100000000001").unwrap();
+        let other = Oin::parse("00000099300000000001").unwrap();
+        let id = MessageId::new_v7();
+        let mut draft = Draft::new(Actor::Gateway, Action::Expired).counterpart(other.clone());
+        draft.message_id = Some(id.clone());
+        draft.child_ref = Some(ChildRef([1; 32]));
+        let e = Entry::place(draft, 0, GENESIS_HASH, 1000);
+        assert!(Filter::default().matches(&e));
+        let yes = [
+            Filter {
+                from_ms: Some(1000),
+                ..Filter::default()
+            },
+            Filter {
+                to_ms: Some(1001),
+                ..Filter::default()
+            },
+            Filter {
+                org: Some(other.clone()),
+                ..Filter::default()
+            },
+            Filter {
+                message_id: Some(id),
+                ..Filter::default()
+            },
+            Filter {
+                child_ref: Some(ChildRef([1; 32])),
+                ..Filter::default()
+            },
+            Filter {
+                actions: vec![Action::Leased, Action::Expired],
+                ..Filter::default()
+            },
+        ];
+        for f in yes {
+            assert!(f.matches(&e), "{f:?}");
+        }
+        let no = [
+            Filter {
+                from_ms: Some(1001),
+                ..Filter::default()
+            },
+            Filter {
+                to_ms: Some(1000),
+                ..Filter::default()
+            },
+            Filter {
+                org: Some(org),
+                ..Filter::default()
+            },
+            Filter {
+                message_id: Some(MessageId::new_v7()),
+                ..Filter::default()
+            },
+            Filter {
+                child_ref: Some(ChildRef([2; 32])),
+                ..Filter::default()
+            },
+            Filter {
+                actions: vec![Action::Leased],
+                ..Filter::default()
+            },
+        ];
+        for f in no {
+            assert!(!f.matches(&e), "{f:?}");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The consent registry: grant, revoke and list, over the store. A consent
+//! is registered by the organisation that obtained it, for one child (kept
+//! as a child reference, never the BSN); revocation withdraws what is in
+//! flight under it in the same durable step. The rules are in
+//! [`crate::policy::consent`].
+
+use std::sync::Arc;
+
+use super::notify::Notifier;
+use super::refusals::{Cause, Refusals};
+use super::{Caller, ServiceError};
+use crate::clock::{now_ms, today};
+use crate::crypto::ChildKey;
+use crate::model::{Action, ConsentId, ConsentRecord, ConsentState, Draft, LegalBasis, Oin};
+use crate::policy::consent::{Grant, revocation_reason};
+use crate::policy::fields::BSN_RULE;
+use crate::policy::{bsn, invalid};
+use crate::store::{Revoked, Store};
+
+/// The consent registry.
+pub struct Consents {
+    store: Arc<dyn Store>,
+    child_key: Arc<ChildKey>,
+    notifier: Arc<Notifier>,
+    refusals: Refusals,
+}
+
+impl Consents {
+    /// The registry, announcing withdrawals through `notifier`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        child_key: Arc<ChildKey>,
+        notifier: Arc<Notifier>,
+        refusals: Refusals,
+    ) -> Self {
+        Self {
+            store,
+            child_key,
+            notifier,
+            refusals,
+        }
+    }
+
+    /// Registers a consent obtained by the caller.
+    pub async fn grant(
+        &self,
+        caller: &Caller,
+        grant: Grant,
+    ) -> Result<ConsentRecord, ServiceError> {
+        if caller.participant.is_operator() {
+            let message =
+                "the operator registers no consents: it exchanges no messages about children";
+            return Err(self
+                .refusals
+                .deny(caller, Cause::OperatorConsent, message.into())
+                .await);
+        }
+        let now = now_ms();
+        let g = grant.check(today(), now)?;
+        let record = ConsentRecord {
+            id: ConsentId::new_v7(),
+            registered_by: caller.oin().clone(),
+            child_ref: self.child_key.child_ref(&g.bsn),
+            given_by: g.given_by,
+            given_on: g.given_on,
+            recipient_oins: g.recipient_oins,
+            recipient_kinds: g.recipient_kinds,
+            message_kinds: g.message_kinds,
+            purpose: g.purpose,
+            valid_from_ms: g.valid_from_ms,
+            valid_until_ms: g.valid_until_ms,
+            created_at_ms: now,
+            revoked_at_ms: None,
+            revoke_reason: String::new(),
+        };
+        let draft = Draft {
+            child_ref: Some(record.child_ref),
+            legal_basis: Some(LegalBasis::Consent(record.id.clone())),
+            ..Draft::new(caller.oin().clone(), Action::ConsentGranted)
+        }
+        .detail(format!("given by {}", record.given_by.as_str()));
+        self.store.grant_consent(&record, draft, now).await?;
+        Ok(record)
+    }
+
+    /// Revokes a consent the caller registered, withdrawing every undelivered
+    /// message under it at once; returns it and how many were withdrawn.
+    pub async fn revoke(
+        &self,
+        caller: &Caller,
+        consent_id: &ConsentId,
+        reason: &str,
+    ) -> Result<(ConsentRecord, usize), ServiceError> {
+        let reason = revocation_reason(reason)?;
+        match self
+            .store
+            .revoke_consent(consent_id, caller.oin(), &reason, now_ms())
+            .await?
+        {
+            Revoked::NotFound => Err(ServiceError::NotFound(format!(
+                "consent_id: no consent {consent_id} is registered"
+            ))),
+            Revoked::NotYours => {
+                let message = format!(
+                    "consent {consent_id} was registered by another organisation; only it can revoke it"
+                );
+                Err(self
+                    .refusals
+                    .deny(caller, Cause::NotRegistrant, message)
+                    .await)
+            }
+            Revoked::Already(c) => Ok((*c, 0)),
+            Revoked::Done { consent, withdrawn } => {
+                self.notifier.announce_withdrawals(&withdrawn);
+                Ok((*consent, withdrawn.len()))
+            }
+        }
+    }
+
+    /// The consents `by` registered, newest first, optionally for one child
+    /// and in one state.
+    pub async fn list(
+        &self,
+        by: &Oin,
+        bsn: Option<&str>,
+        state: Option<ConsentState>,
+    ) -> Result<Vec<ConsentRecord>, ServiceError> {
+        let child = match bsn {
+            Some(b) if !bsn::is_valid(b) => return Err(invalid("bsn", BSN_RULE).into()),
+            Some(b) => Some(self.child_key.child_ref(b)),
+            None => None,
+        };
+        let now = now_ms();
+        Ok(self
+            .store
+            .consents_of(by)
+            .await?
+            .into_iter()
+            .filter(|c| child.is_none_or(|r| r == c.child_ref))
+            .filter(|c| state.is_none_or(|s| c.state(now) == s))
+            .collect())
+    }
+}

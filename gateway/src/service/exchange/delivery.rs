@@ -1,0 +1,220 @@
+//! Delivery to the recipient: Pull (lease, waiting for the first message),
+//! Subscribe (a stream that leases as messages arrive, within a number in
+//! flight), and the end of a lease: Ack or Reject.
+
+use std::time::Duration;
+
+use prost::Message as _;
+use schakel_proto::v1 as pb;
+use tokio::sync::mpsc;
+
+use super::{Delivery, Ended, Exchange};
+use crate::clock::now_ms;
+use crate::model::{MessageId, Oin, Outcome, RejectReason, State};
+use crate::policy::requests;
+use crate::service::ServiceError;
+use crate::service::notify::{POLL_INTERVAL, WithdrawalNotice};
+use crate::store::{Finished, Leased, StoreError};
+
+/// What an inbox stream carries.
+#[derive(Debug, Clone)]
+pub enum InboxEvent {
+    /// A message, leased to the subscriber.
+    Delivery(Box<Delivery>),
+    /// A message the subscriber holds was withdrawn: delete it.
+    Withdrawal(WithdrawalNotice),
+}
+
+impl Exchange {
+    /// The lease length for a requested one (zero: the default).
+    pub fn lease_ms(&self, requested: Duration) -> Result<i64, ServiceError> {
+        Ok(requests::lease_ms(
+            requested,
+            self.config.default_lease_secs,
+            self.config.max_lease_secs,
+        )?)
+    }
+
+    fn open(&self, leased: Leased) -> Result<Delivery, ServiceError> {
+        let id = leased.record.id.as_str();
+        let plain = self.keys.payload.open(id, &leased.sealed_payload)?;
+        let payload = pb::Payload::decode(plain.as_slice()).map_err(|e| StoreError::Corrupt {
+            key: id.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(Delivery {
+            record: leased.record,
+            payload,
+        })
+    }
+
+    /// Leases up to `max` messages of `recipient`'s inbox now.
+    async fn lease_now(
+        &self,
+        recipient: &Oin,
+        max: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<Delivery>, ServiceError> {
+        let leased = self.store.lease(recipient, max, now_ms(), lease_ms).await?;
+        leased.into_iter().map(|l| self.open(l)).collect()
+    }
+
+    /// Leases up to `max` messages of `recipient`'s inbox, waiting up to
+    /// `wait` for the first one when the inbox is empty.
+    pub async fn pull(
+        &self,
+        recipient: &Oin,
+        max: usize,
+        wait: Duration,
+        lease_ms: i64,
+    ) -> Result<Vec<Delivery>, ServiceError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let notify = self.notifier.inbox(recipient);
+        loop {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let got = self.lease_now(recipient, max, lease_ms).await?;
+            let now = tokio::time::Instant::now();
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            let _ = tokio::time::timeout((deadline - now).min(POLL_INTERVAL), notified).await;
+        }
+    }
+
+    /// Streams `recipient`'s inbox: leases messages as they arrive while
+    /// fewer than `max_in_flight` are held unfinished, and passes on notices
+    /// of withdrawn messages it holds. Ends when the receiver is dropped.
+    pub fn subscribe(
+        self: &std::sync::Arc<Self>,
+        recipient: Oin,
+        max_in_flight: u64,
+        lease_ms: i64,
+    ) -> mpsc::Receiver<Result<InboxEvent, ServiceError>> {
+        let (tx, rx) = mpsc::channel(16);
+        let exchange = self.clone();
+        let mut withdrawals = exchange.notifier.withdrawals(&recipient);
+        tokio::spawn(async move {
+            let me = &recipient;
+            loop {
+                if tx.is_closed() {
+                    break;
+                }
+                while let Ok(notice) = withdrawals.try_recv() {
+                    if tx.send(Ok(InboxEvent::Withdrawal(notice))).await.is_err() {
+                        return;
+                    }
+                }
+                let held = match exchange.store.inbox_counts(me).await {
+                    Ok((_, leased)) => leased,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        break;
+                    }
+                };
+                let room = max_in_flight.saturating_sub(held) as usize;
+                let got = if room == 0 {
+                    Vec::new()
+                } else {
+                    match exchange.lease_now(me, room, lease_ms).await {
+                        Ok(got) => got,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            break;
+                        }
+                    }
+                };
+                if got.is_empty() {
+                    tokio::select! {
+                        _ = exchange.notifier.inbox_changed(me) => {}
+                        Ok(notice) = withdrawals.recv() => {
+                            if tx.send(Ok(InboxEvent::Withdrawal(notice))).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ = tx.closed() => break,
+                    }
+                    continue;
+                }
+                for d in got {
+                    if tx
+                        .send(Ok(InboxEvent::Delivery(Box::new(d))))
+                        .await
+                        .is_err()
+                    {
+                        // The subscriber left; its leases run out and the
+                        // messages are offered again.
+                        return;
+                    }
+                }
+            }
+        });
+        rx
+    }
+
+    async fn finish(
+        &self,
+        recipient: &Oin,
+        message_id: &MessageId,
+        outcome: Outcome,
+    ) -> Result<Ended, ServiceError> {
+        let finished = self
+            .store
+            .finish(
+                recipient,
+                message_id,
+                outcome,
+                now_ms(),
+                self.retention_ms(),
+            )
+            .await?;
+        self.notifier.wake_receipts();
+        self.notifier.wake_inbox(recipient);
+        match finished {
+            Finished::NotFound => Err(ServiceError::NotFound(format!(
+                "message_id: no message {message_id} was delivered to you"
+            ))),
+            Finished::Done { record, receipt } => Ok(Ended {
+                state: record.state,
+                receipt,
+                detail: record.final_detail,
+            }),
+            Finished::AlreadyFinal { record, receipt } => match (record.state, receipt) {
+                (State::Withdrawn, Some(receipt)) => Ok(Ended {
+                    state: State::Withdrawn,
+                    receipt,
+                    detail: record.final_detail,
+                }),
+                (state, _) => Err(ServiceError::FailedPrecondition(format!(
+                    "message_id: message {message_id} is already {state:?}, it cannot change any more"
+                ))),
+            },
+        }
+    }
+
+    /// Acknowledges a leased message.
+    pub async fn ack(
+        &self,
+        recipient: &Oin,
+        message_id: &MessageId,
+    ) -> Result<Ended, ServiceError> {
+        self.finish(recipient, message_id, Outcome::Delivered).await
+    }
+
+    /// Rejects a leased message with a reason code and a note.
+    pub async fn reject(
+        &self,
+        recipient: &Oin,
+        message_id: &MessageId,
+        reason: Option<RejectReason>,
+        detail: &str,
+    ) -> Result<Ended, ServiceError> {
+        let reason = requests::rejection(reason, detail)?;
+        let outcome = Outcome::Rejected {
+            reason,
+            detail: detail.to_owned(),
+        };
+        self.finish(recipient, message_id, outcome).await
+    }
+}

@@ -1,0 +1,128 @@
+//! The exchange: send, pull, subscribe, acknowledge, reject, the sender's
+//! view of its messages and receipts, and the sweeper.
+//!
+//! This is where the concerns meet: the rules (content, routing, statutes,
+//! consent), the directory, the keys (child reference, payload encryption)
+//! and the store (one durable step per decision).
+//!
+//! | file | part |
+//! | --- | --- |
+//! | `send` | a Send, from the checked request to the stored message |
+//! | `delivery` | pull, subscribe, ack, reject |
+//! | `tracking` | status and the receipt stream of a sender |
+//! | `sweep` | leases that ran out, expiry, lapsed consents, retention |
+
+mod delivery;
+mod send;
+mod sweep;
+mod tracking;
+
+use std::sync::Arc;
+
+use schakel_proto::v1 as pb;
+
+pub use delivery::InboxEvent;
+
+use super::directory::Directory;
+use super::notify::Notifier;
+use super::refusals::Refusals;
+use crate::config::{Config, ExchangeConfig, LimitsConfig};
+use crate::crypto::{ChildKey, PayloadKey};
+use crate::model::{MessageId, MessageRecord, State};
+use crate::policy::routing::Policy;
+use crate::policy::send::ExpiryRule;
+use crate::policy::statutes::StatutePolicy;
+use crate::store::Store;
+
+/// The answer to a send.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The message id.
+    pub message_id: MessageId,
+    /// The signed ACCEPTED receipt.
+    pub receipt: pb::Receipt,
+    /// True when this repeated an earlier identical send.
+    pub duplicate: bool,
+}
+
+/// A leased message, decrypted, ready to hand to the recipient.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The stored metadata.
+    pub record: MessageRecord,
+    /// The payload.
+    pub payload: pb::Payload,
+}
+
+/// What an Ack or Reject achieved.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    /// The message's final state.
+    pub state: State,
+    /// The sender's receipt for it.
+    pub receipt: pb::Receipt,
+    /// A human explanation.
+    pub detail: String,
+}
+
+/// The gateway's own keys the exchange uses.
+pub struct Keys {
+    /// Encrypts payloads at rest.
+    pub payload: Arc<PayloadKey>,
+    /// Turns a BSN into a child reference.
+    pub child: Arc<ChildKey>,
+}
+
+/// Everything the exchange needs, built once at start.
+pub struct Exchange {
+    store: Arc<dyn Store>,
+    directory: Directory,
+    routing: Policy,
+    statutes: StatutePolicy,
+    keys: Keys,
+    limits: LimitsConfig,
+    config: ExchangeConfig,
+    notifier: Arc<Notifier>,
+    refusals: Refusals,
+}
+
+impl Exchange {
+    /// Assembles the exchange from the configuration's routing, statutes,
+    /// limits and exchange sections.
+    pub fn new(
+        store: Arc<dyn Store>,
+        directory: Directory,
+        keys: Keys,
+        config: &Config,
+        notifier: Arc<Notifier>,
+        refusals: Refusals,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            routing: Policy::new(config.routing.clone()),
+            statutes: StatutePolicy::new(config.statutes.clone()),
+            keys,
+            limits: config.limits.clone(),
+            config: config.exchange.clone(),
+            notifier,
+            refusals,
+        }
+    }
+
+    /// The wake-up hub.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    fn expiry_rule(&self) -> ExpiryRule {
+        ExpiryRule {
+            default: time::Duration::days(i64::from(self.config.default_expiry_days)),
+            max: time::Duration::days(i64::from(self.config.max_expiry_days)),
+        }
+    }
+
+    fn retention_ms(&self) -> i64 {
+        (self.config.retention_secs as i64).saturating_mul(1000)
+    }
+}

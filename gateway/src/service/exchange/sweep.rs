@@ -1,0 +1,26 @@
+//! The sweeper's round: leases that ran out back to their inboxes, expired
+//! messages finished, lapsed consents' messages withdrawn, payloads past
+//! their retention destroyed; and the wake-ups that go with them.
+
+use super::Exchange;
+use crate::clock::now_ms;
+use crate::service::ServiceError;
+use crate::store::SweepReport;
+
+impl Exchange {
+    /// One sweep.
+    pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
+        let report = self.store.sweep(now_ms(), self.retention_ms()).await?;
+        for r in &report.woken_recipients {
+            self.notifier.wake_inbox(r);
+        }
+        if report.expired > 0 {
+            self.notifier.wake_receipts();
+        }
+        self.notifier.announce_withdrawals(&report.withdrawn);
+        if report.requeued + report.expired + report.purged + report.withdrawn.len() > 0 {
+            tracing::debug!(?report, "sweep");
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,436 @@
+//! Every transition of the life cycle, and the ones that must not happen.
+
+use super::*;
+use crate::crypto::{ChildRef, Digest};
+use crate::model::{
+    ConsentId, Giver, Kind, LegalBasis, MessageHead, MessageId, OrgKind, RejectReason, Statute,
+};
+
+const NOW: i64 = 1_800_000_000_000;
+const LEASE: i64 = 60_000;
+
+fn oin(n: u8) -> Oin {
+    Oin::parse(&format!("{n:020}")).unwrap()
+}
+
+fn consent_id() -> ConsentId {
+    ConsentId::parse("0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d").unwrap()
+}
+
+fn message(basis: LegalBasis) -> MessageRecord {
+    MessageRecord::new(MessageHead {
+        id: MessageId::new_v7(),
+        sender: oin(1),
+        recipient: oin(2),
+        client_reference: "ref".into(),
+        kind: Kind::Consultatieverzoek,
+        case_id: String::new(),
+        in_reply_to: None,
+        legal_basis: basis,
+        child_ref: Some(ChildRef([3; 32])),
+        created_at_ms: NOW,
+        expires_at_ms: NOW + 1_000_000,
+        payload_digest: Digest([4; 32]),
+        request_digest: Digest([5; 32]),
+        payload_bytes: 10,
+    })
+}
+
+fn statutory() -> MessageRecord {
+    message(LegalBasis::Statute(Statute::MeldrechtVeiligThuis))
+}
+
+fn consent(valid_until_ms: i64) -> ConsentRecord {
+    ConsentRecord {
+        id: consent_id(),
+        registered_by: oin(1),
+        child_ref: ChildRef([3; 32]),
+        given_by: Giver::Parents,
+        given_on: time::macros::date!(2026 - 01 - 01),
+        recipient_oins: vec![],
+        recipient_kinds: vec![OrgKind::Jgt],
+        message_kinds: vec![Kind::Consultatieverzoek],
+        purpose: "p".into(),
+        valid_from_ms: 0,
+        valid_until_ms,
+        created_at_ms: 0,
+        revoked_at_ms: None,
+        revoke_reason: String::new(),
+    }
+}
+
+fn accepted(mut r: MessageRecord) -> MessageRecord {
+    let audit = Draft::about(r.sender.clone(), Action::SendAccepted, &r);
+    accept(&mut r, 7, audit).unwrap();
+    r
+}
+
+fn leased(r: MessageRecord) -> MessageRecord {
+    let mut r = accepted(r);
+    let in_force = consent(NOW + LEASE);
+    let Leasing::Leased(_) = lease(&mut r, Some(&in_force), NOW, LEASE).unwrap() else {
+        panic!("leased");
+    };
+    r
+}
+
+fn audit_of(c: &Change) -> &Draft {
+    &c.event.as_ref().unwrap().audit
+}
+
+#[test]
+fn accept_puts_a_new_message_in_the_inbox_with_a_receipt() {
+    let mut r = statutory();
+    let audit = Draft::about(r.sender.clone(), Action::SendAccepted, &r);
+    let c = accept(&mut r, 7, audit.clone()).unwrap();
+    assert_eq!(r.queue_seq, 7);
+    assert_eq!(r.state, State::Ready);
+    assert_eq!(c.enters, Some(Place::Inbox { queue_seq: 7 }));
+    assert_eq!(c.leaves, None);
+    assert_eq!(c.expiry, Some(Schedule::Add(r.expires_at_ms)));
+    assert_eq!(
+        c.event,
+        Some(Event {
+            audit,
+            receipt: Some(String::new())
+        })
+    );
+    // Only once.
+    let again = Draft::about(r.sender.clone(), Action::SendAccepted, &r);
+    assert_eq!(accept(&mut r, 8, again), Err(Illegal::NotNew));
+}
+
+#[test]
+fn lease_moves_a_waiting_message_to_its_recipient_and_counts_the_attempt() {
+    let mut r = accepted(statutory());
+    let Leasing::Leased(c) = lease(&mut r, None, NOW, LEASE).unwrap() else {
+        panic!("expected a lease");
+    };
+    assert_eq!(r.state, State::Leased);
+    assert_eq!(r.attempts, 1);
+    assert_eq!(r.lease_until_ms, Some(NOW + LEASE));
+    assert_eq!(c.leaves, Some(Place::Inbox { queue_seq: 7 }));
+    assert_eq!(
+        c.enters,
+        Some(Place::Leased {
+            until_ms: NOW + LEASE
+        })
+    );
+    let audit = audit_of(&c);
+    assert_eq!(audit.action, Action::Leased);
+    assert_eq!(audit.actor, Actor::Org(oin(2)));
+    assert_eq!(audit.counterpart, Some(oin(1)));
+    assert_eq!(audit.detail, "attempt 1");
+    assert_eq!(
+        c.event.as_ref().unwrap().receipt,
+        None,
+        "no receipt for a lease"
+    );
+    // A leased message is not leased again.
+    assert_eq!(
+        lease(&mut r, None, NOW, LEASE),
+        Err(Illegal::NotReady(State::Leased))
+    );
+}
+
+#[test]
+fn a_message_past_its_expiry_expires_instead_of_being_leased() {
+    let mut r = accepted(statutory());
+    let at = r.expires_at_ms;
+    let Leasing::Expired(c) = lease(&mut r, None, at, LEASE).unwrap() else {
+        panic!("expected expiry");
+    };
+    assert_eq!(r.state, State::Expired);
+    assert_eq!(r.attempts, 0);
+    assert_eq!(audit_of(&c).action, Action::Expired);
+    assert_eq!(audit_of(&c).actor, Actor::Gateway);
+}
+
+#[test]
+fn consent_is_checked_again_at_delivery() {
+    let under = || accepted(message(LegalBasis::Consent(consent_id())));
+    // In force: leased.
+    let mut r = under();
+    let c = consent(NOW + 10);
+    assert!(matches!(
+        lease(&mut r, Some(&c), NOW, LEASE),
+        Ok(Leasing::Leased(_))
+    ));
+    // Lapsed, revoked or unknown: withdrawn, payload destroyed at once.
+    let mut revoked = consent(NOW + 10);
+    revoked.revoked_at_ms = Some(NOW - 1);
+    for (consent, text) in [
+        (Some(consent(NOW)), "lapsed"),
+        (Some(revoked), "was revoked"),
+        (None, "is not registered"),
+    ] {
+        let mut r = under();
+        let Leasing::Withdrawn(changes) = lease(&mut r, consent.as_ref(), NOW, LEASE).unwrap()
+        else {
+            panic!("expected a withdrawal");
+        };
+        assert_eq!(r.state, State::Withdrawn);
+        assert!(r.payload_purged);
+        assert!(
+            r.final_detail.starts_with("checked at delivery: "),
+            "{}",
+            r.final_detail
+        );
+        assert!(r.final_detail.contains(text), "{}", r.final_detail);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(audit_of(&changes[0]).action, Action::Withdrawn);
+        assert_eq!(
+            changes[0].event.as_ref().unwrap().receipt.as_deref(),
+            Some(r.final_detail.as_str())
+        );
+        assert!(changes[1].destroy_payload);
+        assert_eq!(audit_of(&changes[1]).action, Action::Purged);
+    }
+}
+
+#[test]
+fn requeue_returns_a_message_whose_lease_ran_out_to_its_place() {
+    let mut r = leased(statutory());
+    assert_eq!(requeue(&mut r, NOW + LEASE + 1), Err(Illegal::StaleLease));
+    let c = requeue(&mut r, NOW + LEASE).unwrap();
+    assert_eq!(r.state, State::Ready);
+    assert_eq!(r.lease_until_ms, None);
+    assert_eq!(r.attempts, 1, "the attempt stays counted");
+    assert_eq!(
+        c.leaves,
+        Some(Place::Leased {
+            until_ms: NOW + LEASE
+        })
+    );
+    assert_eq!(c.enters, Some(Place::Inbox { queue_seq: 7 }));
+    assert_eq!(c.event, None);
+    // A message not leased is not requeued.
+    assert_eq!(requeue(&mut r, NOW + LEASE), Err(Illegal::StaleLease));
+    // The next lease is attempt 2.
+    let Leasing::Leased(c) = lease(&mut r, None, NOW + 2 * LEASE, LEASE).unwrap() else {
+        panic!("leased");
+    };
+    assert_eq!(audit_of(&c).detail, "attempt 2");
+}
+
+#[test]
+fn ack_delivers_and_reject_names_its_reason() {
+    let mut r = leased(statutory());
+    let Finish::Now(changes) = finish(&mut r, &oin(2), &Outcome::Delivered, NOW + 5, 3600) else {
+        panic!("finished");
+    };
+    assert_eq!(r.state, State::Delivered);
+    assert_eq!(r.final_at_ms, Some(NOW + 5));
+    assert_eq!(changes.len(), 1, "within retention the payload stays");
+    let c = &changes[0];
+    assert_eq!(
+        c.leaves,
+        Some(Place::Leased {
+            until_ms: NOW + LEASE
+        })
+    );
+    assert_eq!(c.expiry, Some(Schedule::Remove(r.expires_at_ms)));
+    assert_eq!(c.retention, Some(Schedule::Add(NOW + 5)));
+    assert_eq!(audit_of(c).action, Action::Delivered);
+    assert_eq!(c.event.as_ref().unwrap().receipt.as_deref(), Some(""));
+
+    for (detail, expected) in [
+        ("", "WRONG_RECIPIENT"),
+        ("niet onze wijk", "WRONG_RECIPIENT: niet onze wijk"),
+    ] {
+        let mut r = leased(statutory());
+        let outcome = Outcome::Rejected {
+            reason: RejectReason::WrongRecipient,
+            detail: detail.into(),
+        };
+        let Finish::Now(changes) = finish(&mut r, &oin(2), &outcome, NOW, 3600) else {
+            panic!("finished");
+        };
+        assert_eq!(r.state, State::Rejected);
+        assert_eq!(r.final_detail, expected);
+        assert_eq!(audit_of(&changes[0]).action, Action::Rejected);
+        assert_eq!(
+            changes[0].event.as_ref().unwrap().receipt.as_deref(),
+            Some(expected)
+        );
+    }
+}
+
+#[test]
+fn with_retention_zero_the_payload_goes_at_delivery() {
+    let mut r = leased(statutory());
+    let Finish::Now(changes) = finish(&mut r, &oin(2), &Outcome::Delivered, NOW, 0) else {
+        panic!("finished");
+    };
+    assert!(r.payload_purged);
+    assert_eq!(changes.len(), 2);
+    assert!(changes[1].destroy_payload);
+    assert_eq!(
+        audit_of(&changes[1]).detail,
+        "payload destroyed at delivery (retention 0)"
+    );
+}
+
+#[test]
+fn only_the_recipient_that_leased_it_can_finish_a_message() {
+    let mut waiting = accepted(statutory());
+    assert_eq!(
+        finish(&mut waiting, &oin(2), &Outcome::Delivered, NOW, 0),
+        Finish::NotFound
+    );
+    let mut r = leased(statutory());
+    assert_eq!(
+        finish(&mut r, &oin(1), &Outcome::Delivered, NOW, 0),
+        Finish::NotFound
+    );
+    assert_eq!(
+        finish(&mut r, &oin(3), &Outcome::Delivered, NOW, 0),
+        Finish::NotFound
+    );
+    assert_eq!(r.state, State::Leased);
+}
+
+#[test]
+fn a_finished_message_does_not_change_again() {
+    let mut r = leased(statutory());
+    finish(&mut r, &oin(2), &Outcome::Delivered, NOW, 3600);
+    let before = r.clone();
+    assert_eq!(
+        finish(&mut r, &oin(2), &Outcome::Delivered, NOW + 9, 3600),
+        Finish::Already {
+            same: true,
+            notice: None
+        }
+    );
+    let reject = Outcome::Rejected {
+        reason: RejectReason::Duplicate,
+        detail: String::new(),
+    };
+    assert_eq!(
+        finish(&mut r, &oin(2), &reject, NOW + 9, 3600),
+        Finish::Already {
+            same: false,
+            notice: None
+        }
+    );
+    assert_eq!(r, before);
+    assert_eq!(expire(&mut r, NOW), Err(Illegal::Final(State::Delivered)));
+    assert_eq!(
+        withdraw(&mut r, Actor::Gateway, "x", NOW),
+        Err(Illegal::Final(State::Delivered))
+    );
+    assert_eq!(
+        lease(&mut r, None, NOW, LEASE),
+        Err(Illegal::NotReady(State::Delivered))
+    );
+}
+
+#[test]
+fn an_ack_after_withdrawal_is_recorded_and_answered_with_the_withdrawal() {
+    let mut r = leased(message(LegalBasis::Consent(consent_id())));
+    let changes = withdraw(&mut r, Actor::Org(oin(1)), "consent revoked: x", NOW).unwrap();
+    assert_eq!(
+        changes[0].leaves,
+        Some(Place::Leased {
+            until_ms: NOW + LEASE
+        })
+    );
+    assert_eq!(audit_of(&changes[0]).actor, Actor::Org(oin(1)));
+    assert_eq!(audit_of(&changes[0]).counterpart, Some(oin(2)));
+    let Finish::Already {
+        same: false,
+        notice: Some(notice),
+    } = finish(&mut r, &oin(2), &Outcome::Delivered, NOW, 0)
+    else {
+        panic!("expected a notice");
+    };
+    let audit = audit_of(&notice);
+    assert_eq!(
+        (audit.action, &audit.actor),
+        (Action::Withdrawn, &Actor::Org(oin(2)))
+    );
+    assert!(audit.detail.contains("told to delete its copy"));
+    // A rejection after withdrawal is not recorded as such.
+    let reject = Outcome::Rejected {
+        reason: RejectReason::Technical,
+        detail: String::new(),
+    };
+    assert_eq!(
+        finish(&mut r, &oin(2), &reject, NOW, 0),
+        Finish::Already {
+            same: false,
+            notice: None
+        }
+    );
+}
+
+#[test]
+fn purge_destroys_a_finished_payload_once() {
+    let mut waiting = accepted(statutory());
+    assert_eq!(
+        purge(&mut waiting, "x"),
+        Err(Illegal::NotFinal(State::Ready))
+    );
+    let mut r = leased(statutory());
+    finish(&mut r, &oin(2), &Outcome::Delivered, NOW + 1, 3600);
+    let c = purge(&mut r, "payload destroyed after its retention period").unwrap();
+    assert!(r.payload_purged);
+    assert!(c.destroy_payload);
+    assert_eq!(c.retention, Some(Schedule::Remove(NOW + 1)));
+    let audit = audit_of(&c);
+    assert_eq!(
+        (audit.action, &audit.actor),
+        (Action::Purged, &Actor::Gateway)
+    );
+    assert_eq!(
+        audit.counterpart,
+        Some(oin(1)),
+        "the sender is the counterpart"
+    );
+    assert_eq!(audit.legal_basis, None);
+    assert_eq!(purge(&mut r, "again"), Err(Illegal::AlreadyPurged));
+}
+
+#[test]
+fn expire_finishes_a_waiting_or_leased_message() {
+    for mut r in [accepted(statutory()), leased(statutory())] {
+        let was = r.state;
+        let c = expire(&mut r, NOW + 3).unwrap();
+        assert_eq!(r.state, State::Expired);
+        assert_eq!(r.final_detail, "not delivered before its expiry");
+        let left = if was == State::Ready {
+            Place::Inbox { queue_seq: 7 }
+        } else {
+            Place::Leased {
+                until_ms: NOW + LEASE,
+            }
+        };
+        assert_eq!(c.leaves, Some(left));
+        assert_eq!(c.retention, Some(Schedule::Add(NOW + 3)));
+    }
+}
+
+#[test]
+fn a_consent_is_revoked_once_and_by_its_registrant_only() {
+    let mut c = consent(NOW + 10);
+    assert_eq!(revoke(&mut c, &oin(9), "x", NOW), Err(NotRevoked::NotYours));
+    assert_eq!(c.revoked_at_ms, None);
+    let (audit, detail) = revoke(&mut c, &oin(1), "ouders trekken in", NOW).unwrap();
+    assert_eq!(c.revoked_at_ms, Some(NOW));
+    assert_eq!(c.revoke_reason, "ouders trekken in");
+    assert_eq!(audit.action, Action::ConsentRevoked);
+    assert_eq!(audit.detail, "ouders trekken in");
+    assert_eq!(audit.legal_basis, Some(LegalBasis::Consent(consent_id())));
+    assert_eq!(
+        detail,
+        format!("consent {} revoked: ouders trekken in", consent_id())
+    );
+    assert_eq!(
+        revoke(&mut c, &oin(1), "again", NOW),
+        Err(NotRevoked::Already)
+    );
+    assert_eq!(
+        lapse_detail(&consent_id()),
+        format!("consent {} lapsed", consent_id())
+    );
+}

@@ -1,0 +1,134 @@
+//! What the store's steps answer: the outcome types of the [`Store`](super::Store)
+//! trait, shared by every engine.
+
+use schakel_proto::v1 as pb;
+
+use crate::model::{ConsentRecord, Draft, MessageId, MessageRecord, Oin, Participant};
+
+/// A message to accept: its metadata and its sealed (encrypted) payload.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Metadata, as [`MessageRecord::new`] makes it.
+    pub record: MessageRecord,
+    /// The encrypted payload.
+    pub sealed_payload: Vec<u8>,
+}
+
+/// What [`Store::accept`](super::Store::accept) did.
+#[derive(Debug, Clone)]
+pub enum AcceptOutcome {
+    /// Stored; here is the signed ACCEPTED receipt.
+    Accepted(pb::Receipt),
+    /// The sender already sent this request with this client reference: the
+    /// earlier message and its ACCEPTED receipt.
+    Duplicate {
+        /// The earlier message.
+        record: Box<MessageRecord>,
+        /// Its ACCEPTED receipt.
+        receipt: pb::Receipt,
+    },
+    /// The client reference was used before for a different request.
+    Conflict {
+        /// The message that holds the reference.
+        message_id: MessageId,
+    },
+    /// The recipient's inbox holds as many undelivered messages as allowed.
+    InboxFull {
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// A leased message with its sealed payload.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    /// Metadata, as leased (attempts and lease_until updated).
+    pub record: MessageRecord,
+    /// The encrypted payload.
+    pub sealed_payload: Vec<u8>,
+}
+
+/// What [`Store::finish`](super::Store::finish) did.
+#[derive(Debug, Clone)]
+pub enum Finished {
+    /// The message reached the asked state (now, or already on an earlier,
+    /// identical call); here is the sender's receipt for it.
+    Done {
+        /// The message.
+        record: Box<MessageRecord>,
+        /// The receipt.
+        receipt: pb::Receipt,
+    },
+    /// No message with this id for this recipient (or never leased by it).
+    NotFound,
+    /// The message is already in another final state.
+    AlreadyFinal {
+        /// The message.
+        record: Box<MessageRecord>,
+        /// The receipt of its final state.
+        receipt: Option<pb::Receipt>,
+    },
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default)]
+pub struct SweepReport {
+    /// Leases that ran out; their messages are back in their inboxes.
+    pub requeued: usize,
+    /// Messages that expired undelivered.
+    pub expired: usize,
+    /// Payloads destroyed after their retention period.
+    pub purged: usize,
+    /// Recipients whose inbox got a message back, to wake their waiters.
+    pub woken_recipients: Vec<Oin>,
+    /// Messages withdrawn because their consent lapsed.
+    pub withdrawn: Vec<Withdrawn>,
+}
+
+/// A message withdrawn because its consent was revoked or lapsed.
+#[derive(Debug, Clone)]
+pub struct Withdrawn {
+    /// The message, now Withdrawn, its payload destroyed.
+    pub record: MessageRecord,
+    /// Whether the recipient held it on a lease: then the recipient must be
+    /// told to delete what it has.
+    pub was_leased: bool,
+    /// The sender's WITHDRAWN receipt.
+    pub receipt: pb::Receipt,
+}
+
+/// What [`Store::revoke_consent`](super::Store::revoke_consent) did.
+#[derive(Debug, Clone)]
+pub enum Revoked {
+    /// No consent with that id.
+    NotFound,
+    /// Registered by another organisation.
+    NotYours,
+    /// Revoked now; these undelivered messages were withdrawn.
+    Done {
+        /// The consent, revoked.
+        consent: Box<ConsentRecord>,
+        /// The messages withdrawn.
+        withdrawn: Vec<Withdrawn>,
+    },
+    /// It was already revoked.
+    Already(Box<ConsentRecord>),
+}
+
+/// Figures of one recipient's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxFigures {
+    /// The recipient.
+    pub recipient: Oin,
+    /// Messages waiting to be leased.
+    pub ready: u64,
+    /// Messages leased and not yet finished.
+    pub leased: u64,
+    /// When the oldest waiting message was accepted (Unix ms).
+    pub oldest_ready_ms: Option<i64>,
+}
+
+/// An edit of one participant, run inside the store's step so that two
+/// concurrent edits cannot overwrite each other. It changes the entry and
+/// returns the audit entry that records the change.
+pub type ParticipantEdit = Box<dyn FnOnce(&mut Participant) -> Draft + Send>;

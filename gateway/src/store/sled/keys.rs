@@ -1,0 +1,188 @@
+//! The sled store's keys and codecs. Everything but the payloads lives in
+//! one tree under one-byte prefixes, so that a state change, its receipt and
+//! its audit entry go into one atomic batch. Ids are UUID text, OINs 20
+//! digits, numbers u64 big-endian so that byte order is numeric order:
+//!
+//! | prefix | key | value |
+//! | --- | --- | --- |
+//! | `V` | "format" | the store format version (u64) |
+//! | `P` | OIN | participant (JSON) |
+//! | `m` | id | message record (JSON) |
+//! | (tree `payloads`) | id | sealed payload, or its length (8 bytes): in file `payloads/<id>` |
+//! | `i` | recipient, queue seq | id: the FIFO inbox of ready messages |
+//! | `l` | lease end ms, id | recipient: leases by end time |
+//! | `x` | expiry ms, id | (): undelivered messages by expiry |
+//! | `g` | final ms, id | (): payloads waiting for their retention to pass |
+//! | `k` | sender, client reference | id: idempotency |
+//! | `r` | sender, cursor | receipt (protobuf): a sender's receipt stream; a message's record lists its cursors |
+//! | `a` | sequence | audit entry (JSON) |
+//! | `c` | recipient | ready and leased counts |
+//! | `C` | consent id | consent (JSON) |
+//! | `n` | registering OIN, consent id | (): an organisation's consents |
+//! | `w` | consent id, message id | (): the messages under a consent |
+//! | `e` | valid-until ms, consent id | (): consents by end of validity |
+//! | `K` | sequence | audit checkpoint (JSON) |
+
+use prost::Message as _;
+use schakel_proto::v1 as pb;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::store::StoreError;
+
+pub(super) const TREE: &str = "schakel";
+pub(super) const PAYLOADS: &str = "payloads";
+pub(super) const FORMAT: u8 = b'V';
+pub(super) const PARTICIPANT: u8 = b'P';
+pub(super) const MESSAGE: u8 = b'm';
+pub(super) const INBOX: u8 = b'i';
+pub(super) const LEASE: u8 = b'l';
+pub(super) const EXPIRY: u8 = b'x';
+pub(super) const PURGE: u8 = b'g';
+pub(super) const IDEMPOTENCY: u8 = b'k';
+pub(super) const RECEIPT_BY_SENDER: u8 = b'r';
+pub(super) const AUDIT: u8 = b'a';
+pub(super) const COUNTS: u8 = b'c';
+pub(super) const CONSENT: u8 = b'C';
+pub(super) const CONSENT_BY_ORG: u8 = b'n';
+pub(super) const MESSAGES_UNDER_CONSENT: u8 = b'w';
+pub(super) const CONSENT_END: u8 = b'e';
+pub(super) const CHECKPOINT: u8 = b'K';
+
+/// A key: `prefix` followed by `parts`.
+pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// A number in key order.
+pub(super) fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+/// A time in key order (times before 1970 sort first).
+pub(super) fn ms(n: i64) -> [u8; 8] {
+    (n.max(0) as u64).to_be_bytes()
+}
+
+fn corrupt(key: &[u8], message: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: message.into(),
+    }
+}
+
+/// The big-endian number at `at..at + 8` of `bytes` (a key or a value).
+pub(super) fn u64_at(bytes: &[u8], at: usize) -> Result<u64, StoreError> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| corrupt(bytes, format!("expected 8 bytes at offset {at}")))
+}
+
+/// The text of `bytes` from `at` on (the id at the end of a key).
+pub(super) fn text_from(bytes: &[u8], at: usize) -> Result<&str, StoreError> {
+    bytes
+        .get(at..)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .ok_or_else(|| corrupt(bytes, format!("expected text from offset {at}")))
+}
+
+/// Parses the text of `bytes` from `at` on as a `T` (an id or an OIN).
+pub(super) fn parse_from<T: std::str::FromStr>(bytes: &[u8], at: usize) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text_from(bytes, at)?
+        .parse()
+        .map_err(|e: T::Err| corrupt(bytes, e.to_string()))
+}
+
+/// Decodes a JSON record.
+pub(super) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(key, e.to_string()))
+}
+
+/// Encodes a record as JSON.
+pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Engine(format!("encoding a record: {e}")))
+}
+
+/// Decodes a stored receipt.
+pub(super) fn decode_receipt(key: &[u8], bytes: &[u8]) -> Result<pb::Receipt, StoreError> {
+    pb::Receipt::decode(bytes).map_err(|e| corrupt(key, e.to_string()))
+}
+
+/// Decodes every value of a scan.
+pub(super) fn decode_all<T: DeserializeOwned>(
+    scan: impl Iterator<Item = Result<(::sled::IVec, ::sled::IVec), StoreError>>,
+) -> Result<Vec<T>, StoreError> {
+    scan.map(|kv| {
+        let (k, v) = kv?;
+        decode(&k, &v)
+    })
+    .collect()
+}
+
+/// A recipient's (ready, leased) counts as stored under `c`.
+pub(super) fn counts(key: &[u8], value: Option<&[u8]>) -> Result<(u64, u64), StoreError> {
+    match value {
+        None => Ok((0, 0)),
+        Some(v) if v.len() == 16 => Ok((u64_at(v, 0)?, u64_at(v, 8)?)),
+        Some(v) => Err(corrupt(key, format!("counts of {} bytes, not 16", v.len()))),
+    }
+}
+
+/// The stored form of (ready, leased) counts.
+pub(super) fn counts_value(ready: u64, leased: u64) -> Vec<u8> {
+    let mut v = be(ready).to_vec();
+    v.extend_from_slice(&be(leased));
+    v
+}
+
+impl From<::sled::Error> for StoreError {
+    fn from(e: ::sled::Error) -> Self {
+        StoreError::Engine(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_or_garbled_bytes_are_corrupt_not_a_panic() {
+        assert_eq!(u64_at(&key(AUDIT, &[&be(7)]), 1).unwrap(), 7);
+        assert!(matches!(
+            u64_at(b"a123", 1),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            text_from(&[b'm', 0xff], 1),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            parse_from::<crate::model::MessageId>(b"mnot-an-id", 1),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert_eq!(counts(b"c", None).unwrap(), (0, 0));
+        assert_eq!(counts(b"c", Some(&counts_value(3, 4))).unwrap(), (3, 4));
+        assert!(matches!(
+            counts(b"c", Some(&[1, 2, 3])),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            decode::<crate::model::Entry>(b"a", b"{}"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            decode_receipt(b"r", &[0xff, 0xff]),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}

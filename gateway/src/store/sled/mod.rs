@@ -1,0 +1,361 @@
+//! The sled engine of [`Store`], the embedded default.
+//!
+//! Everything but the payloads lives in one sled tree under one-byte key
+//! prefixes ([`keys`]), so that a state change, its receipt and its audit
+//! entry go into one atomic `sled::Batch`: the batch of the whole commit
+//! group the step belongs to. Later steps of a group read the earlier ones'
+//! writes through an overlay ([`overlay`]); a step that fails adds nothing
+//! to it.
+//!
+//! Payloads live apart ([`payloads`]: a tree of their own for small ones,
+//! files for large ones), which keeps the main tree's pages small: a payload
+//! is written *before* the batch that refers to it (a crash between leaves
+//! only an unreferenced payload), and destroyed *before* the batch that
+//! records its destruction (a crash between never leaves a payload that the
+//! log says is gone).
+//!
+//! One writer thread runs every step, in order ([`group_commit`]; sled holds
+//! an exclusive lock on its folder, so one process is the only writer there
+//! is). Before it answers a group it applies the group's batch, then makes it
+//! durable (see [`step::Writer::sync`]).
+//!
+//! | file | concern |
+//! | --- | --- |
+//! | [`keys`] | key layout and codecs |
+//! | [`recovery`] | format version and migration, counters read back at open |
+//! | [`step`] | the write set of one step, and how a life-cycle change is written |
+//! | `transitions` | the write steps of the trait |
+//! | `reads` | the reads of the trait |
+//! | [`group_commit`] | the writer thread: many steps, one fsync |
+//! | [`overlay`] | reads that see the group's writes not yet applied |
+//! | [`payloads`] | small payloads in a tree, large ones in files |
+
+pub mod group_commit;
+pub mod keys;
+pub mod overlay;
+pub mod payloads;
+mod reads;
+pub mod recovery;
+pub mod step;
+mod transitions;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use schakel_proto::v1 as pb;
+
+use self::group_commit::GroupCommit;
+use self::keys::{PAYLOADS, TREE};
+use self::overlay::Overlay;
+use self::payloads::Payloads;
+use self::recovery::Counters;
+use self::step::{Step, Writer, lock};
+use crate::crypto::Signer;
+use crate::model::{
+    Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin, Outcome,
+    Participant,
+};
+use crate::store::{
+    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked, Store,
+    StoreError, SweepReport,
+};
+
+/// The sled store.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: ::sled::Db,
+    tree: ::sled::Tree,
+    /// The counters as of the last applied step, for readers; the writer
+    /// thread updates them.
+    counters: Arc<Mutex<Counters>>,
+    commit: GroupCommit<Writer>,
+    /// For writing large payloads' files before their steps.
+    payloads: Arc<Payloads>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir` with a page cache of
+    /// `cache_capacity` bytes; `signer` signs receipts and checkpoints. A
+    /// store written by an earlier release is brought to the current format.
+    pub fn open(
+        dir: &Path,
+        cache_capacity: u64,
+        signer: Arc<dyn Signer>,
+    ) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let db = ::sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity)
+            .mode(::sled::Mode::HighThroughput)
+            // Every step is made durable by the group commit; a timer-driven
+            // flush would add nothing but work, and would hide a missing
+            // commit from the crash tests.
+            .flush_every_ms(None)
+            .open()?;
+        let tree = db.open_tree(TREE)?;
+        recovery::migrate(&tree, dir)?;
+        let payloads = Arc::new(Payloads::open(
+            db.open_tree(PAYLOADS)?,
+            &dir.join(PAYLOADS),
+        )?);
+        let counters = Counters::recover(&tree)?;
+        db.flush()?;
+        let data_file = File::open(dir.join("db"))?;
+        data_file.sync_all()?;
+        // Make the folder entries of a new store durable too.
+        File::open(dir)?.sync_all()?;
+        let counters = Arc::new(Mutex::new(counters));
+        let writer = Writer {
+            tree: tree.clone(),
+            payloads: payloads.clone(),
+            counters: counters.clone(),
+            signer,
+            db: db.clone(),
+            data_file,
+            dirty: false,
+            pending: Overlay::new(),
+        };
+        let commit =
+            GroupCommit::start(writer, |w: &mut Writer| w.sync().map_err(|e| e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                counters,
+                commit,
+                payloads,
+            }),
+        })
+    }
+
+    /// The group committer's counters.
+    pub fn commit_stats(&self) -> &group_commit::Stats {
+        self.inner.commit.stats()
+    }
+
+    fn tree(&self) -> &::sled::Tree {
+        &self.inner.tree
+    }
+
+    fn payloads(&self) -> &Arc<Payloads> {
+        &self.inner.payloads
+    }
+
+    fn counters(&self) -> &Mutex<Counters> {
+        &self.inner.counters
+    }
+
+    /// Runs `f` as one step on the writer thread, applies it, and answers
+    /// once it is durable.
+    async fn step<T: Send + 'static>(
+        &self,
+        now_ms: i64,
+        f: impl FnOnce(&mut Step<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.inner
+            .commit
+            .run(move |w: &mut Writer| {
+                let mut step = Step::new(w, now_ms);
+                let out = f(&mut step)?;
+                let changed = step.changed();
+                let (next, writes) = step.into_writes()?;
+                w.dirty |= changed;
+                w.pending.extend(writes);
+                *lock(&w.counters) = next;
+                Ok(out)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn participant(&self, oin: &Oin) -> Result<Option<Participant>, StoreError> {
+        self.participant_read(oin)
+    }
+
+    async fn participants(&self) -> Result<Vec<Participant>, StoreError> {
+        self.participants_read()
+    }
+
+    async fn insert_participant(
+        &self,
+        p: &Participant,
+        audit: Draft,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.insert_participant_step(p, audit, now_ms).await
+    }
+
+    async fn update_participant(
+        &self,
+        oin: &Oin,
+        edit: ParticipantEdit,
+        now_ms: i64,
+    ) -> Result<Option<Participant>, StoreError> {
+        self.update_participant_step(oin, edit, now_ms).await
+    }
+
+    async fn accept(
+        &self,
+        message: NewMessage,
+        audit: Draft,
+        max_inbox: u64,
+        now_ms: i64,
+    ) -> Result<AcceptOutcome, StoreError> {
+        self.accept_step(message, audit, max_inbox, now_ms).await
+    }
+
+    async fn audit_head(&self) -> Result<(u64, u64), StoreError> {
+        Ok(self.audit_head_read())
+    }
+
+    async fn checkpoint(&self, now_ms: i64) -> Result<Option<Checkpoint>, StoreError> {
+        self.checkpoint_step(now_ms).await
+    }
+
+    async fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.audit_entries_read(from, limit)
+    }
+
+    async fn audit_checkpoints(&self, from: u64, to: u64) -> Result<Vec<Checkpoint>, StoreError> {
+        self.audit_checkpoints_read(from, to)
+    }
+
+    async fn audit_start(&self) -> Result<u64, StoreError> {
+        Ok(self.audit_start_read())
+    }
+
+    async fn prune_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.prune_audit_step(before_ms, max).await
+    }
+
+    async fn grant_consent(
+        &self,
+        consent: &ConsentRecord,
+        audit: Draft,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.grant_consent_step(consent, audit, now_ms).await
+    }
+
+    async fn consent(&self, consent_id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
+        self.consent_read(consent_id)
+    }
+
+    async fn consents_of(&self, oin: &Oin) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.consents_of_read(oin)
+    }
+
+    async fn revoke_consent(
+        &self,
+        consent_id: &ConsentId,
+        by: &Oin,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Revoked, StoreError> {
+        self.revoke_consent_step(consent_id, by, reason, now_ms)
+            .await
+    }
+
+    async fn append_audit(&self, drafts: Vec<Draft>, now_ms: i64) -> Result<(), StoreError> {
+        self.append_audit_step(drafts, now_ms).await
+    }
+
+    async fn lease(
+        &self,
+        recipient: &Oin,
+        max: usize,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Leased>, StoreError> {
+        self.lease_step(recipient, max, now_ms, lease_ms).await
+    }
+
+    async fn finish(
+        &self,
+        recipient: &Oin,
+        message_id: &MessageId,
+        outcome: Outcome,
+        now_ms: i64,
+        retention_ms: i64,
+    ) -> Result<Finished, StoreError> {
+        self.finish_step(recipient, message_id, outcome, now_ms, retention_ms)
+            .await
+    }
+
+    async fn sweep(&self, now_ms: i64, retention_ms: i64) -> Result<SweepReport, StoreError> {
+        self.sweep_step(now_ms, retention_ms).await
+    }
+
+    async fn message(&self, message_id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        self.message_read(message_id)
+    }
+
+    async fn message_receipts(
+        &self,
+        message_id: &MessageId,
+    ) -> Result<Vec<pb::Receipt>, StoreError> {
+        self.message_receipts_read(message_id)
+    }
+
+    async fn receipts_after(
+        &self,
+        sender: &Oin,
+        after_cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, pb::Receipt)>, StoreError> {
+        self.receipts_after_read(sender, after_cursor, limit)
+    }
+
+    async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError> {
+        self.inbox_figures_read()
+    }
+
+    async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError> {
+        self.inbox_counts_read(recipient)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.commit.run(|_: &mut Writer| Ok(())).await
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner.db.size_on_disk().map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> Arc<dyn Store> {
+        let key = crate::crypto::SigningKey::load_or_create(dir).unwrap();
+        Arc::new(SledStore::open(&dir.join("store"), 1 << 20, Arc::new(key)).unwrap())
+    }
+
+    store_contract!(open);
+
+    #[test]
+    fn a_store_of_a_newer_format_is_refused_with_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
+        let dir = tmp.path().join("store");
+        drop(SledStore::open(&dir, 1 << 20, key.clone()).unwrap());
+        {
+            let db = ::sled::open(&dir).unwrap();
+            let tree = db.open_tree(TREE).unwrap();
+            tree.insert(b"Vformat", keys::be(recovery::CURRENT_FORMAT + 1).to_vec())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let e = SledStore::open(&dir, 1 << 20, key).err().expect("refused");
+        assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
+    }
+}

@@ -1,0 +1,175 @@
+//! The sled store's reads: straight from the tree (a read never waits for
+//! the writer thread), or through a step's view where a step needs them.
+
+use schakel_proto::v1 as pb;
+
+use super::SledStore;
+use super::keys::{
+    AUDIT, CHECKPOINT, CONSENT_BY_ORG, COUNTS, INBOX, PARTICIPANT, RECEIPT_BY_SENDER, be, counts,
+    decode, decode_all, decode_receipt, key, parse_from, u64_at,
+};
+use super::overlay::View;
+use super::step::{lock, read_consent, read_record};
+use crate::model::{
+    Checkpoint, ConsentId, ConsentRecord, Entry, MessageId, MessageRecord, Oin, Participant,
+};
+use crate::store::{InboxFigures, StoreError};
+
+/// A message's receipts, oldest first, found through the cursors its record
+/// lists.
+pub(super) fn receipts_of(view: &View, r: &MessageRecord) -> Result<Vec<pb::Receipt>, StoreError> {
+    let mut out = Vec::with_capacity(r.receipt_cursors.len());
+    for cursor in &r.receipt_cursors {
+        let k = key(
+            RECEIPT_BY_SENDER,
+            &[r.sender.as_str().as_bytes(), &be(*cursor)],
+        );
+        if let Some(v) = view.get(&k)? {
+            out.push(decode_receipt(&k, &v)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A recipient's (ready, leased) counts, as `view` sees them.
+pub(super) fn counts_of(view: &View, recipient: &Oin) -> Result<(u64, u64), StoreError> {
+    let k = key(COUNTS, &[recipient.as_str().as_bytes()]);
+    counts(&k, view.get(&k)?.as_deref())
+}
+
+impl SledStore {
+    fn plain(&self) -> View<'_> {
+        View::plain(self.tree())
+    }
+
+    pub(super) fn participant_read(&self, oin: &Oin) -> Result<Option<Participant>, StoreError> {
+        let k = key(PARTICIPANT, &[oin.as_str().as_bytes()]);
+        self.tree().get(&k)?.map(|v| decode(&k, &v)).transpose()
+    }
+
+    pub(super) fn participants_read(&self) -> Result<Vec<Participant>, StoreError> {
+        decode_all(self.plain().scan_prefix(&[PARTICIPANT]))
+    }
+
+    pub(super) fn consent_read(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
+        read_consent(&self.plain(), id)
+    }
+
+    pub(super) fn consents_of_read(&self, oin: &Oin) -> Result<Vec<ConsentRecord>, StoreError> {
+        let prefix = key(CONSENT_BY_ORG, &[oin.as_str().as_bytes()]);
+        let mut out = Vec::new();
+        for kv in self.tree().scan_prefix(&prefix).rev() {
+            let (k, _) = kv?;
+            let id: ConsentId = parse_from(&k, prefix.len())?;
+            if let Some(c) = self.consent_read(&id)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn message_read(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        read_record(&self.plain(), id)
+    }
+
+    pub(super) fn message_receipts_read(
+        &self,
+        id: &MessageId,
+    ) -> Result<Vec<pb::Receipt>, StoreError> {
+        match self.message_read(id)? {
+            Some(r) => receipts_of(&self.plain(), &r),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub(super) fn receipts_after_read(
+        &self,
+        sender: &Oin,
+        after_cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, pb::Receipt)>, StoreError> {
+        let sender = sender.as_str().as_bytes();
+        let start = key(
+            RECEIPT_BY_SENDER,
+            &[sender, &be(after_cursor.saturating_add(1))],
+        );
+        let end = key(RECEIPT_BY_SENDER, &[sender, &be(u64::MAX)]);
+        self.tree()
+            .range(start..=end)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((u64_at(&k, k.len() - 8)?, decode_receipt(&k, &v)?))
+            })
+            .collect()
+    }
+
+    pub(super) fn inbox_counts_read(&self, recipient: &Oin) -> Result<(u64, u64), StoreError> {
+        counts_of(&self.plain(), recipient)
+    }
+
+    pub(super) fn inbox_figures_read(&self) -> Result<Vec<InboxFigures>, StoreError> {
+        self.tree()
+            .scan_prefix([COUNTS])
+            .map(|kv| {
+                let (k, v) = kv?;
+                let recipient: Oin = parse_from(&k, 1)?;
+                let (ready, leased) = counts(&k, Some(&v))?;
+                let oldest_ready_ms = match self
+                    .tree()
+                    .scan_prefix(key(INBOX, &[recipient.as_str().as_bytes()]))
+                    .next()
+                {
+                    Some(kv) => {
+                        let (_, id) = kv?;
+                        self.message_read(&parse_from(&id, 0)?)?
+                            .map(|r| r.created_at_ms)
+                    }
+                    None => None,
+                };
+                Ok(InboxFigures {
+                    recipient,
+                    ready,
+                    leased,
+                    oldest_ready_ms,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn audit_head_read(&self) -> (u64, u64) {
+        let c = lock(self.counters());
+        (c.audit_seq, c.checkpoint_seq)
+    }
+
+    pub(super) fn audit_start_read(&self) -> u64 {
+        lock(self.counters()).pruned_through + 1
+    }
+
+    pub(super) fn audit_entries_read(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let range = key(AUDIT, &[&be(from)])..=key(AUDIT, &[&be(u64::MAX)]);
+        decode_all(
+            self.tree()
+                .range(range)
+                .take(limit)
+                .map(|kv| kv.map_err(StoreError::from)),
+        )
+    }
+
+    pub(super) fn audit_checkpoints_read(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let range = key(CHECKPOINT, &[&be(from)])..=key(CHECKPOINT, &[&be(to)]);
+        decode_all(
+            self.tree()
+                .range(range)
+                .map(|kv| kv.map_err(StoreError::from)),
+        )
+    }
+}

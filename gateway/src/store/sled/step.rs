@@ -1,0 +1,349 @@
+//! The write step: what one call of the store writes, built on the writer
+//! thread, read back through the group's overlay by later steps of the same
+//! group, and applied with the whole group as one batch.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+
+use prost::Message as _;
+use schakel_proto::v1 as pb;
+
+use super::keys::{
+    AUDIT, CONSENT, COUNTS, EXPIRY, INBOX, LEASE, MESSAGE, PURGE, RECEIPT_BY_SENDER, be, counts,
+    counts_value, decode, encode, key, ms,
+};
+use super::overlay::{Overlay, View};
+use super::payloads::{Payloads, Stored};
+use super::recovery::Counters;
+use crate::crypto::Signer;
+use crate::model::{ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin};
+use crate::store::lifecycle::{Change, Event, Place, Schedule};
+use crate::store::{StoreError, receipts};
+
+/// The counters, locked; a lock poisoned by a panic elsewhere still holds
+/// valid counters (they are replaced whole).
+pub(super) fn lock(counters: &Mutex<Counters>) -> std::sync::MutexGuard<'_, Counters> {
+    counters
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the writer thread works with.
+pub(super) struct Writer {
+    pub tree: ::sled::Tree,
+    pub payloads: Arc<Payloads>,
+    pub counters: Arc<Mutex<Counters>>,
+    pub signer: Arc<dyn Signer>,
+    pub db: ::sled::Db,
+    pub data_file: File,
+    /// Whether a step changed anything since the last sync; an idle sweep
+    /// then costs no fsync.
+    pub dirty: bool,
+    /// The writes of the current group's steps, applied as one batch before
+    /// the group's flush.
+    pub pending: Overlay,
+}
+
+impl Writer {
+    /// Applies the group's writes to the tree as one atomic batch. On a
+    /// failure nothing of the group is kept: the pending writes are dropped
+    /// and the counters read back from the tree.
+    fn apply_pending(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut batch = ::sled::Batch::default();
+        for (k, v) in std::mem::take(&mut self.pending) {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        if let Err(e) = self.tree.apply_batch(batch) {
+            *lock(&self.counters) = Counters::recover(&self.tree)?;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Makes everything applied so far durable: the group's batch, the
+    /// payload folder, sled's log, and the data file (sled's `flush()` does
+    /// not fsync it in every case on Linux).
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.apply_pending()?;
+        self.payloads.sync_folder()?;
+        self.db.flush()?;
+        self.data_file.sync_all()?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+/// What a step does to a payload.
+pub(super) enum PayloadOp {
+    /// Stores it (or records its file, already written).
+    Store(Stored),
+    /// Destroys it.
+    Destroy,
+}
+
+/// One step being built: its writes and what it changes.
+pub(super) struct Step<'a> {
+    tree: &'a ::sled::Tree,
+    /// Writes of earlier steps of the same group, not yet in the tree.
+    group: &'a Overlay,
+    payloads: &'a Payloads,
+    signer: &'a dyn Signer,
+    /// Payload writes (or records of files already written) and removals,
+    /// applied before the group's batch.
+    payload_ops: Vec<(MessageId, PayloadOp)>,
+    writes: Overlay,
+    /// The audit counters as this step leaves them.
+    pub counters: Counters,
+    counts: HashMap<Oin, (i64, i64)>,
+    /// Records written in this step, decoded, so that later reads in the
+    /// same step need not decode them again from `writes`.
+    records: HashMap<MessageId, MessageRecord>,
+    now_ms: i64,
+    changed: bool,
+}
+
+impl<'a> Step<'a> {
+    /// A step of the writer `w`, at `now_ms`.
+    pub fn new(w: &'a Writer, now_ms: i64) -> Self {
+        Self {
+            tree: &w.tree,
+            group: &w.pending,
+            payloads: &w.payloads,
+            signer: w.signer.as_ref(),
+            payload_ops: Vec::new(),
+            writes: Overlay::new(),
+            counters: lock(&w.counters).clone(),
+            counts: HashMap::new(),
+            records: HashMap::new(),
+            now_ms,
+            changed: false,
+        }
+    }
+
+    /// The signer for this step's checkpoints.
+    pub fn signer(&self) -> &'a dyn Signer {
+        self.signer
+    }
+
+    /// The store as this step sees it: its own writes, the group's, the
+    /// tree.
+    pub fn view(&self) -> View<'_> {
+        View::layered(self.tree, &self.writes, self.group)
+    }
+
+    /// Writes `v` under `k`.
+    pub fn insert(&mut self, k: Vec<u8>, v: impl Into<::sled::IVec>) {
+        self.writes.insert(k, Some(v.into()));
+        self.changed = true;
+    }
+
+    /// Removes `k`.
+    pub fn remove(&mut self, k: Vec<u8>) {
+        self.writes.insert(k, None);
+        self.changed = true;
+    }
+
+    /// Stores a payload (before the group's batch).
+    pub fn store_payload(&mut self, id: MessageId, stored: Stored) {
+        self.payload_ops.push((id, PayloadOp::Store(stored)));
+        self.changed = true;
+    }
+
+    /// Stores a message record.
+    pub fn put_record(&mut self, r: &MessageRecord) -> Result<(), StoreError> {
+        self.insert(key(MESSAGE, &[r.id.as_str().as_bytes()]), encode(r)?);
+        self.records.insert(r.id.clone(), r.clone());
+        Ok(())
+    }
+
+    /// A message record as this step sees it.
+    pub fn record(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        match self.records.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => read_record(&self.view(), id),
+        }
+    }
+
+    /// A consent as this step sees it.
+    pub fn consent(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
+        read_consent(&self.view(), id)
+    }
+
+    /// Adds to a recipient's (ready, leased) counts.
+    pub fn count(&mut self, recipient: &Oin, ready: i64, leased: i64) {
+        let e = self.counts.entry(recipient.clone()).or_default();
+        e.0 += ready;
+        e.1 += leased;
+    }
+
+    /// The sequence number the next audit entry of this step gets.
+    pub fn next_audit_seq(&self) -> u64 {
+        self.counters.audit_seq + 1
+    }
+
+    /// Places an audit entry in the chain; returns its sequence number.
+    pub fn audit(&mut self, draft: Draft) -> Result<u64, StoreError> {
+        let entry = Entry::place(
+            draft,
+            self.counters.audit_seq,
+            self.counters.audit_hash,
+            self.now_ms,
+        );
+        self.counters.audit_seq = entry.seq;
+        self.counters.audit_hash = entry.hash();
+        self.insert(key(AUDIT, &[&be(entry.seq)]), encode(&entry)?);
+        Ok(entry.seq)
+    }
+
+    /// Signs and stores the sender's receipt for the state `r` is in, under
+    /// the cursor `audit_seq`, and lists the cursor in `r`.
+    fn receipt(&mut self, r: &mut MessageRecord, detail: &str, audit_seq: u64) -> pb::Receipt {
+        let receipt = receipts::signed(r, detail, audit_seq, self.now_ms, self.signer);
+        r.receipt_cursors.push(audit_seq);
+        self.insert(
+            key(
+                RECEIPT_BY_SENDER,
+                &[r.sender.as_str().as_bytes(), &be(audit_seq)],
+            ),
+            receipt.encode_to_vec(),
+        );
+        receipt
+    }
+
+    fn place(&mut self, r: &MessageRecord, place: Place, enter: bool) {
+        let id = r.id.as_str().as_bytes();
+        let sign = if enter { 1 } else { -1 };
+        let (k, value, ready, leased) = match place {
+            Place::Inbox { queue_seq } => (
+                key(INBOX, &[r.recipient.as_str().as_bytes(), &be(queue_seq)]),
+                id,
+                sign,
+                0,
+            ),
+            Place::Leased { until_ms } => (
+                key(LEASE, &[&ms(until_ms), id]),
+                r.recipient.as_str().as_bytes(),
+                0,
+                sign,
+            ),
+        };
+        if enter {
+            self.insert(k, value);
+        } else {
+            self.remove(k);
+        }
+        self.count(&r.recipient, ready, leased);
+    }
+
+    fn schedule(&mut self, prefix: u8, schedule: Option<Schedule>, id: &MessageId) {
+        match schedule {
+            Some(Schedule::Add(at)) => {
+                self.insert(key(prefix, &[&ms(at), id.as_str().as_bytes()]), vec![])
+            }
+            Some(Schedule::Remove(at)) => {
+                self.remove(key(prefix, &[&ms(at), id.as_str().as_bytes()]))
+            }
+            None => {}
+        }
+    }
+
+    /// Applies what a life-cycle transition of `r` changes, stores `r`, and
+    /// returns the receipt it gave the sender, if any.
+    pub fn apply(
+        &mut self,
+        r: &mut MessageRecord,
+        change: Change,
+    ) -> Result<Option<pb::Receipt>, StoreError> {
+        if let Some(place) = change.leaves {
+            self.place(r, place, false);
+        }
+        if let Some(place) = change.enters {
+            self.place(r, place, true);
+        }
+        self.schedule(EXPIRY, change.expiry, &r.id);
+        self.schedule(PURGE, change.retention, &r.id);
+        if change.destroy_payload {
+            self.payload_ops.push((r.id.clone(), PayloadOp::Destroy));
+            self.changed = true;
+        }
+        let receipt = match change.event {
+            Some(Event { audit, receipt }) => {
+                let seq = self.audit(audit)?;
+                receipt.map(|detail| self.receipt(r, &detail, seq))
+            }
+            None => None,
+        };
+        self.put_record(r)?;
+        Ok(receipt)
+    }
+
+    /// Applies several changes of `r` in order; returns the first receipt.
+    pub fn apply_all(
+        &mut self,
+        r: &mut MessageRecord,
+        changes: Vec<Change>,
+    ) -> Result<Option<pb::Receipt>, StoreError> {
+        let mut first = None;
+        for change in changes {
+            let receipt = self.apply(r, change)?;
+            first = first.or(receipt);
+        }
+        Ok(first)
+    }
+
+    /// Whether the step wrote anything.
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
+    /// Finishes the step: applies its payload operations and returns the
+    /// counters to keep and the writes to add to the group's batch.
+    pub fn into_writes(mut self) -> Result<(Counters, Overlay), StoreError> {
+        if !self.changed {
+            return Ok((self.counters, Overlay::new()));
+        }
+        for (id, op) in std::mem::take(&mut self.payload_ops) {
+            match op {
+                PayloadOp::Store(stored) => self.payloads.insert(id.as_str(), stored)?,
+                PayloadOp::Destroy => self.payloads.remove(id.as_str())?,
+            }
+        }
+        for (recipient, (d_ready, d_leased)) in std::mem::take(&mut self.counts) {
+            let k = key(COUNTS, &[recipient.as_str().as_bytes()]);
+            let (ready, leased) = counts(&k, self.view().get(&k)?.as_deref())?;
+            let ready = (ready as i64 + d_ready).max(0) as u64;
+            let leased = (leased as i64 + d_leased).max(0) as u64;
+            let value = (ready > 0 || leased > 0).then(|| counts_value(ready, leased).into());
+            self.writes.insert(k, value);
+        }
+        Ok((self.counters, self.writes))
+    }
+}
+
+/// A message record, as `view` sees it.
+pub(super) fn read_record(
+    view: &View,
+    id: &MessageId,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let k = key(MESSAGE, &[id.as_str().as_bytes()]);
+    view.get(&k)?.map(|v| decode(&k, &v)).transpose()
+}
+
+/// A consent, as `view` sees it.
+pub(super) fn read_consent(
+    view: &View,
+    id: &ConsentId,
+) -> Result<Option<ConsentRecord>, StoreError> {
+    let k = key(CONSENT, &[id.as_str().as_bytes()]);
+    view.get(&k)?.map(|v| decode(&k, &v)).transpose()
+}

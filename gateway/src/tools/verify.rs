@@ -1,0 +1,32 @@
+//! Offline verification of a stopped gateway's audit log, from its data
+//! folder and the key in it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use schakel_proto::audit::Verdict;
+
+use crate::crypto::SigningKey;
+use crate::service::audit_log::verify_chain;
+use crate::store;
+
+/// Verifies the whole audit chain of a stopped gateway's data folder with
+/// the public half of the key in that folder. Opens the store, so the gateway
+/// must not be running; creates nothing.
+pub async fn verify_data_dir(data_dir: &Path) -> anyhow::Result<Verdict> {
+    let key = SigningKey::load(data_dir)
+        .with_context(|| format!("{} holds no gateway signing key", data_dir.display()))?;
+    let public_key = key.public_key().to_vec();
+    if !data_dir.join(store::STORE_DIR).is_dir() {
+        anyhow::bail!("{} holds no store", data_dir.display());
+    }
+    let store = store::open_in(data_dir, 64 << 20, Arc::new(key)).with_context(|| {
+        format!(
+            "cannot open the store in {} (is the gateway still running?)",
+            data_dir.display()
+        )
+    })?;
+    let (head, _) = store.audit_head().await?;
+    Ok(verify_chain(store.as_ref(), &public_key, 1, head).await?)
+}

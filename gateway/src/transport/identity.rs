@@ -1,0 +1,149 @@
+//! Who is calling: the OIN in the client certificate, looked up in the
+//! directory, as a [`Caller`] for every service.
+//!
+//! The TLS layer has already proved that the certificate chains to the
+//! trusted CA, is within its validity and is not revoked. This adds what
+//! rustls cannot know: the certificate must carry an OIN (20 digits) in its
+//! Subject serialNumber, as PKIoverheid certificates do; that OIN must be an
+//! active participant; and where the directory pins certificates for it, this
+//! must be one of them. It runs on every call, so a suspension takes effect
+//! at the next call on every gateway instance.
+
+use rustls_pki_types::CertificateDer;
+use x509_parser::prelude::*;
+
+use super::AccessError;
+use super::rate_limit::RateLimiter;
+use crate::crypto::sha256;
+use crate::model::Oin;
+use crate::service::Caller;
+use crate::service::directory::Directory;
+use crate::service::refusals::{Cause, Refusals};
+
+/// What a client certificate says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertIdentity {
+    /// The OIN from the Subject serialNumber.
+    pub oin: Oin,
+    /// SHA-256 of the DER, lowercase hex.
+    pub sha256: String,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+}
+
+fn unauthenticated(message: impl Into<String>) -> AccessError {
+    AccessError::Unauthenticated(message.into())
+}
+
+/// Reads the OIN and fingerprint from a DER certificate. The OIN must stand in
+/// the Subject's serialNumber attribute (OID 2.5.4.5), exactly once, as 20
+/// digits.
+pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, AccessError> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|_| unauthenticated("the client certificate cannot be parsed"))?;
+    let mut serials = cert
+        .subject()
+        .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER);
+    let attr = serials.next().ok_or_else(|| {
+        unauthenticated(
+            "the client certificate has no OIN: its Subject lacks a serialNumber attribute",
+        )
+    })?;
+    if serials.next().is_some() {
+        return Err(unauthenticated(
+            "the client certificate's Subject has more than one serialNumber attribute",
+        ));
+    }
+    let oin = attr
+        .as_str()
+        .map_err(|_| unauthenticated("the client certificate's serialNumber is not a string"))?;
+    let oin = Oin::parse(oin).map_err(|e| {
+        unauthenticated(format!(
+            "the client certificate has no valid OIN: certificate subject serialNumber: {e}"
+        ))
+    })?;
+    Ok(CertIdentity {
+        oin,
+        sha256: sha256(der).to_hex(),
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
+/// Turns a connection's peer certificates into a [`Caller`].
+pub struct Resolver {
+    directory: Directory,
+    refusals: Refusals,
+    limiter: RateLimiter,
+}
+
+impl Resolver {
+    /// A resolver over `directory`, recording refusals of known participants
+    /// with `refusals`, limiting each participant's rate with `limiter`.
+    pub fn new(directory: Directory, refusals: Refusals, limiter: RateLimiter) -> Self {
+        Self {
+            directory,
+            refusals,
+            limiter,
+        }
+    }
+
+    /// Records the refusal of a known participant; the refusal is answered
+    /// even if it cannot be recorded.
+    async fn refuse(&self, oin: &Oin, cause: Cause, rpc: &str, message: String) -> AccessError {
+        let detail = format!("{rpc}: {message}");
+        if let Err(e) = self.refusals.record(oin, cause, None, detail).await {
+            tracing::error!(error = %e, "could not record a refused call in the audit log");
+        }
+        AccessError::PermissionDenied(message)
+    }
+
+    /// Resolves the leaf certificate of a verified TLS connection making the
+    /// call `rpc`.
+    pub async fn resolve(
+        &self,
+        peer_certs: Option<&[CertificateDer<'static>]>,
+        rpc: &str,
+    ) -> Result<Caller, AccessError> {
+        let leaf = peer_certs
+            .and_then(|c| c.first())
+            .ok_or_else(|| unauthenticated("a client certificate is required"))?;
+        let id = cert_identity(leaf)?;
+        let participant = self
+            .directory
+            .get(&id.oin)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "directory lookup failed");
+                AccessError::Unavailable("the directory is not available; try again".into())
+            })?
+            .ok_or_else(|| {
+                AccessError::PermissionDenied(format!(
+                    "OIN {} is not a participant of this gateway",
+                    id.oin
+                ))
+            })?;
+        if !participant.is_active() {
+            let message = format!(
+                "participant {} ({}) is suspended",
+                participant.name, participant.oin
+            );
+            return Err(self.refuse(&id.oin, Cause::Suspended, rpc, message).await);
+        }
+        if !participant.pinned_cert_sha256.is_empty()
+            && !participant.pinned_cert_sha256.contains(&id.sha256)
+        {
+            let message = format!(
+                "this certificate (SHA-256 {}) is not one pinned for OIN {}",
+                id.sha256, id.oin
+            );
+            return Err(self.refuse(&id.oin, Cause::NotPinned, rpc, message).await);
+        }
+        self.limiter.check(&participant.oin)?;
+        Ok(Caller {
+            participant,
+            cert_sha256: id.sha256,
+            cert_not_after: id.not_after,
+            rpc: rpc.to_owned(),
+        })
+    }
+}

@@ -1,0 +1,25 @@
+//! The transport: mutual TLS (the server configuration and the accept
+//! loop), who a connection's certificate says the caller is, and the limits
+//! per caller. It knows rustls, not tonic: the API layer turns its answers
+//! into gRPC statuses.
+
+pub mod identity;
+pub mod rate_limit;
+pub mod tls;
+
+/// Why a call is refused before it reaches a service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// No usable identity: no certificate, or no valid OIN in it.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A known or unknown OIN that may not call now.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Over the rate limit.
+    #[error("{0}")]
+    Exhausted(String),
+    /// The directory could not be read.
+    #[error("{0}")]
+    Unavailable(String),
+}

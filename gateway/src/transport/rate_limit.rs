@@ -1,0 +1,80 @@
+//! Request-rate limits per participant: a token bucket per OIN, so that one
+//! organisation's runaway system cannot crowd out the others. A call over
+//! the limit is refused with a message naming the limit, and changes
+//! nothing.
+//!
+//! The buckets live in this process: with several gateway instances each
+//! enforces the limit on the calls it serves (a per-instance limit).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use super::AccessError;
+use crate::model::Oin;
+
+/// The limiter.
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<Oin, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// At most `per_second` calls a second per participant on average, and
+    /// `burst` at once; `per_second` 0 turns the limit off.
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        Self {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one call from `oin`'s bucket, or refuses it.
+    pub fn check(&self, oin: &Oin) -> Result<(), AccessError> {
+        if self.per_second == 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tokens, last) = buckets.entry(oin.clone()).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(AccessError::Exhausted(format!(
+                "rate limit: at most {} calls a second (bursts of {}) for OIN {oin}; slow down and retry",
+                self.per_second, self.burst
+            )));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_the_rate() {
+        let a = Oin::parse("00000099100000000001").unwrap();
+        let b = Oin::parse("00000099100000000002").unwrap();
+        let limiter = RateLimiter::new(1, 3);
+        for _ in 0..3 {
+            limiter.check(&a).unwrap();
+        }
+        let AccessError::Exhausted(refused) = limiter.check(&a).unwrap_err() else {
+            panic!("exhausted");
+        };
+        assert!(refused.contains("at most 1 calls a second"), "{refused}");
+        // Others have their own bucket.
+        limiter.check(&b).unwrap();
+        // Off.
+        let off = RateLimiter::new(0, 0);
+        for _ in 0..1000 {
+            off.check(&a).unwrap();
+        }
+    }
+}
