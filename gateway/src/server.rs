@@ -46,7 +46,7 @@ pub async fn run(
         .create(data_dir)
         .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
     let signing_key = Arc::new(SigningKey::load_or_create(data_dir)?);
-    let store = store::open(&config.storage, signing_key.clone())
+    let store = store::engine::open(&config.storage, signing_key.clone())
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let directory = Directory::new(store.clone());
     let seed = read_seed_file(&config.directory.file)?;

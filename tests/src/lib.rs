@@ -208,7 +208,7 @@ impl TestGateway {
     pub fn open_store(&self) -> Arc<dyn schakel_gateway::store::Store> {
         let data = &self.config.storage.data_dir;
         let key = schakel_gateway::crypto::SigningKey::load(data).expect("the gateway's key");
-        schakel_gateway::store::open_in(data, 1 << 20, Arc::new(key))
+        schakel_gateway::store::engine::open_in(data, 1 << 20, Arc::new(key))
             .expect("the stopped gateway's store opens")
     }
 
@@ -225,7 +225,7 @@ impl TestGateway {
         self.config
             .storage
             .data_dir
-            .join(schakel_gateway::store::STORE_DIR)
+            .join(schakel_gateway::store::engine::STORE_DIR)
     }
 
     /// Stops the gateway and starts a new one on the same PKI, configuration

@@ -1,4 +1,5 @@
-//! Fixed-size byte values: digests, child references, signatures. Typed so
+//! Fixed-size byte values (digests, child references, signatures) and the
+//! functions that make them from bytes: SHA-256, key ids, random bytes. Typed so
 //! that a hash is never confused with text, and stored as lowercase hex, as
 //! the data folders of every release so far hold them.
 
@@ -85,6 +86,30 @@ hex_bytes!(
     Signature,
     64
 );
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Digest {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    Digest(out)
+}
+
+/// The key id of an Ed25519 public key: the first 8 bytes of its SHA-256,
+/// in hex. Lets a verifier tell keys apart after a rotation.
+pub fn key_id(public_key: &[u8]) -> String {
+    hex::encode(&sha256(public_key).0[..8])
+}
+
+/// `N` bytes from the system's random source.
+pub(super) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // A machine without a working random source cannot keep secrets at all:
+    // failing loudly is the only safe answer.
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system random source works");
+    bytes
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use super::{ChildRef, KeyError, load_or_create_secret, random_bytes};
+use super::bytes::{ChildRef, random_bytes};
+use super::secret_file::{KeyError, load_or_create_secret};
 
 /// File name of the HMAC-SHA256 secret that turns a BSN into a child reference.
 pub const CHILD_KEY_FILE: &str = "child-reference.key";

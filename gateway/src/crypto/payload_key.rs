@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use super::{KeyError, load_or_create_secret, random_bytes};
+use super::bytes::random_bytes;
+use super::secret_file::{KeyError, load_or_create_secret};
 
 /// File name of the AES-256-GCM key that encrypts payloads at rest.
 pub const PAYLOAD_KEY_FILE: &str = "payload-encryption.key";

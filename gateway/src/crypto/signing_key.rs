@@ -4,10 +4,18 @@ use std::path::Path;
 
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
-use super::{KeyError, Signature, Signer, key_id, load_or_create_secret};
+use super::bytes::{Signature, key_id};
+use super::secret_file::{KeyError, load_or_create_secret};
 
 /// File name of the Ed25519 signing key (PKCS#8 DER) inside the data folder.
 pub const SIGNING_KEY_FILE: &str = "gateway-signing.key";
+
+/// Signs receipts and audit checkpoints. The store and the services sign
+/// through this trait, so that they need not know where the key lives.
+pub trait Signer: Send + Sync {
+    /// The Ed25519 signature of `bytes`.
+    fn sign_bytes(&self, bytes: &[u8]) -> Signature;
+}
 
 /// The gateway's Ed25519 signing key.
 pub struct SigningKey {

@@ -8,9 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::empty_as_none;
-use super::{Actor, Kind, LegalBasis, MessageId, MessageRecord, Oin, wire};
-use crate::crypto::{ChildRef, Digest, Signature, Signer};
+use super::ids::{Actor, MessageId, Oin, empty_as_none};
+use super::message::{Kind, LegalBasis, MessageRecord};
+use crate::crypto::{ChildRef, Digest, Signature};
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -160,11 +160,6 @@ impl Entry {
             prev_hash,
         }
     }
-
-    /// SHA-256 of the canonical encoding, which the next entry carries.
-    pub fn hash(&self) -> Digest {
-        Digest(schakel_proto::audit::entry_hash(&wire::audit_entry(self)))
-    }
 }
 
 /// A signed statement of the chain's head at one entry.
@@ -180,22 +175,6 @@ pub struct Checkpoint {
     pub signature: Signature,
 }
 
-impl Checkpoint {
-    /// Signs the head `(seq, hash)` with the gateway key.
-    pub fn sign(seq: u64, head_hash: Digest, time_ms: i64, key: &dyn Signer) -> Self {
-        let mut c = Self {
-            seq,
-            head_hash,
-            time_ms,
-            signature: Signature([0; 64]),
-        };
-        c.signature = key.sign_bytes(&schakel_proto::audit::checkpoint_bytes(&wire::checkpoint(
-            &c,
-        )));
-        c
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,17 +185,6 @@ mod tests {
             Action::SendAccepted,
         )
         .detail(detail)
-    }
-
-    #[test]
-    fn entries_chain_by_hash() {
-        let first = Entry::place(draft("a"), 0, GENESIS_HASH, 1);
-        let second = Entry::place(draft("b"), first.seq, first.hash(), 2);
-        assert_eq!(second.seq, 2);
-        assert_eq!(second.prev_hash, first.hash());
-        let mut altered = first.clone();
-        altered.detail = "A".into();
-        assert_ne!(altered.hash(), first.hash());
     }
 
     #[test]

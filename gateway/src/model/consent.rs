@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use super::{ConsentId, Kind, Oin, OrgKind};
+use super::ids::{ConsentId, Oin};
+use super::message::Kind;
+use super::participant::OrgKind;
 use crate::crypto::ChildRef;
 
 /// Who gave a consent.

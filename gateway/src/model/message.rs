@@ -5,8 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::empty_as_none;
-use super::{ConsentId, MessageId, Oin};
+use super::ids::{ConsentId, MessageId, Oin, empty_as_none};
 use crate::crypto::{ChildRef, Digest};
 
 /// The four kinds of message.

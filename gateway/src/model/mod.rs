@@ -4,6 +4,7 @@
 //! anything, and no I/O.
 
 mod audit;
+mod chain;
 mod consent;
 mod ids;
 mod message;

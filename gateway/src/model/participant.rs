@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Oin;
+use super::ids::Oin;
 
 /// The kind of organisation, as routing policy and consent scopes name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -9,10 +9,10 @@
 
 use schakel_proto::v1 as pb;
 
-use super::{
-    Action, Checkpoint, ConsentRecord, ConsentState, Entry, Giver, Kind, LegalBasis, MessageRecord,
-    OrgKind, Participant, RejectReason, State, Status, Statute,
-};
+use super::audit::{Action, Checkpoint, Entry};
+use super::consent::{ConsentRecord, ConsentState, Giver};
+use super::message::{Kind, LegalBasis, MessageRecord, RejectReason, State, Statute};
+use super::participant::{OrgKind, Participant, Status};
 use crate::crypto::Digest;
 
 /// A timestamp from Unix milliseconds.

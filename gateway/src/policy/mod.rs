@@ -18,6 +18,8 @@ pub mod requests;
 pub mod routing;
 pub mod send;
 pub mod statutes;
+#[cfg(test)]
+pub(crate) mod test_requests;
 
 /// A request that breaks a rule: a field (INVALID_ARGUMENT) or a size limit
 /// (RESOURCE_EXHAUSTED). Its text names the field and the rule, or the limit.

@@ -21,13 +21,11 @@
 #[cfg(test)]
 #[macro_use]
 pub mod contract;
+pub mod engine;
 pub mod lifecycle;
 mod outcome;
 pub mod receipts;
 pub mod sled;
-
-use std::path::Path;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use schakel_proto::v1 as pb;
@@ -37,8 +35,6 @@ pub use outcome::{
     SweepReport, Withdrawn,
 };
 
-use crate::config::StorageConfig;
-use crate::crypto::Signer;
 use crate::model::{
     Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin, Outcome,
     Participant,
@@ -227,31 +223,4 @@ pub trait Store: Send + Sync + 'static {
 
     /// Bytes the store occupies on disk, for metrics and the Admin service.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
-}
-
-/// Name of the store's folder inside the data folder.
-pub const STORE_DIR: &str = "store";
-
-/// Opens the store configured in `config` inside the data folder, with
-/// `signer` for receipts and checkpoints.
-pub fn open(config: &StorageConfig, signer: Arc<dyn Signer>) -> Result<Arc<dyn Store>, StoreError> {
-    open_in(
-        &config.data_dir,
-        config.cache_capacity_mib * 1024 * 1024,
-        signer,
-    )
-}
-
-/// Opens the store inside data folder `data_dir` with a cache of
-/// `cache_bytes`.
-pub fn open_in(
-    data_dir: &Path,
-    cache_bytes: u64,
-    signer: Arc<dyn Signer>,
-) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(sled::SledStore::open(
-        &data_dir.join(STORE_DIR),
-        cache_bytes,
-        signer,
-    )?))
 }

@@ -18,10 +18,10 @@ pub async fn verify_data_dir(data_dir: &Path) -> anyhow::Result<Verdict> {
     let key = SigningKey::load(data_dir)
         .with_context(|| format!("{} holds no gateway signing key", data_dir.display()))?;
     let public_key = key.public_key().to_vec();
-    if !data_dir.join(store::STORE_DIR).is_dir() {
+    if !data_dir.join(store::engine::STORE_DIR).is_dir() {
         anyhow::bail!("{} holds no store", data_dir.display());
     }
-    let store = store::open_in(data_dir, 64 << 20, Arc::new(key)).with_context(|| {
+    let store = store::engine::open_in(data_dir, 64 << 20, Arc::new(key)).with_context(|| {
         format!(
             "cannot open the store in {} (is the gateway still running?)",
             data_dir.display()

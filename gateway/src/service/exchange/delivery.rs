@@ -8,22 +8,13 @@ use prost::Message as _;
 use schakel_proto::v1 as pb;
 use tokio::sync::mpsc;
 
-use super::{Delivery, Ended, Exchange};
+use super::{Delivery, Ended, Exchange, InboxEvent};
 use crate::clock::now_ms;
 use crate::model::{MessageId, Oin, Outcome, RejectReason, State};
 use crate::policy::requests;
 use crate::service::ServiceError;
-use crate::service::notify::{POLL_INTERVAL, WithdrawalNotice};
+use crate::service::notify::POLL_INTERVAL;
 use crate::store::{Finished, Leased, StoreError};
-
-/// What an inbox stream carries.
-#[derive(Debug, Clone)]
-pub enum InboxEvent {
-    /// A message, leased to the subscriber.
-    Delivery(Box<Delivery>),
-    /// A message the subscriber holds was withdrawn: delete it.
-    Withdrawal(WithdrawalNotice),
-}
 
 impl Exchange {
     /// The lease length for a requested one (zero: the default).

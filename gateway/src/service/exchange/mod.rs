@@ -21,10 +21,8 @@ use std::sync::Arc;
 
 use schakel_proto::v1 as pb;
 
-pub use delivery::InboxEvent;
-
 use super::directory::Directory;
-use super::notify::Notifier;
+use super::notify::{Notifier, WithdrawalNotice};
 use super::refusals::Refusals;
 use crate::config::{Config, ExchangeConfig, LimitsConfig};
 use crate::crypto::{ChildKey, PayloadKey};
@@ -63,6 +61,15 @@ pub struct Ended {
     pub receipt: pb::Receipt,
     /// A human explanation.
     pub detail: String,
+}
+
+/// What an inbox stream carries.
+#[derive(Debug, Clone)]
+pub enum InboxEvent {
+    /// A message, leased to the subscriber.
+    Delivery(Box<Delivery>),
+    /// A message the subscriber holds was withdrawn: delete it.
+    Withdrawal(WithdrawalNotice),
 }
 
 /// The gateway's own keys the exchange uses.

@@ -1,0 +1,132 @@
+//! What the contract tests are made of: messages, consents, and the steps
+//! they repeat.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use schakel_proto::v1 as pb;
+
+use crate::crypto::{ChildRef, Digest};
+use crate::model::{
+    Action, ConsentId, ConsentRecord, Draft, Giver, Kind, LegalBasis, MessageHead, MessageId,
+    MessageRecord, Oin, OrgKind, State, Statute,
+};
+use crate::store::{AcceptOutcome, NewMessage, Store};
+
+/// How a contract test opens the engine under test in a folder.
+pub type Open = fn(&Path) -> Arc<dyn Store>;
+
+pub(super) const NOW: i64 = 1_800_000_000_000;
+pub(super) const MINUTE: i64 = 60_000;
+pub(super) const MAX: u64 = 1_000_000;
+
+pub(super) fn oin(n: u8) -> Oin {
+    Oin::parse(&format!("{n:020}")).unwrap()
+}
+
+pub(super) const SENDER: u8 = 1;
+pub(super) const RECIPIENT: u8 = 2;
+
+pub(super) fn message(reference: &str, basis: LegalBasis, digest: u8) -> NewMessage {
+    message_of(reference, basis, digest, 64)
+}
+
+pub(super) fn message_of(
+    reference: &str,
+    basis: LegalBasis,
+    digest: u8,
+    size: usize,
+) -> NewMessage {
+    NewMessage {
+        record: MessageRecord::new(MessageHead {
+            id: MessageId::new_v7(),
+            sender: oin(SENDER),
+            recipient: oin(RECIPIENT),
+            client_reference: reference.into(),
+            kind: Kind::Consultatieverzoek,
+            case_id: String::new(),
+            in_reply_to: None,
+            legal_basis: basis,
+            child_ref: Some(ChildRef([9; 32])),
+            created_at_ms: NOW,
+            expires_at_ms: NOW + 60 * MINUTE,
+            payload_digest: Digest([digest; 32]),
+            request_digest: Digest([digest; 32]),
+            payload_bytes: size as u64,
+        }),
+        sealed_payload: (0..size).map(|i| (i % 251) as u8).collect(),
+    }
+}
+
+pub(super) fn statute() -> LegalBasis {
+    LegalBasis::Statute(Statute::MeldrechtVeiligThuis)
+}
+
+pub(super) fn draft(m: &NewMessage) -> Draft {
+    Draft::about(m.record.sender.clone(), Action::SendAccepted, &m.record)
+}
+
+/// Accepts `m`; its id.
+pub(super) async fn accept(store: &dyn Store, m: NewMessage, now: i64) -> MessageId {
+    let id = m.record.id.clone();
+    let d = draft(&m);
+    match store.accept(m, d, MAX, now).await.unwrap() {
+        AcceptOutcome::Accepted(_) => id,
+        other => panic!("expected an accept, got {other:?}"),
+    }
+}
+
+pub(super) async fn lease_ids(
+    store: &dyn Store,
+    max: usize,
+    now: i64,
+    lease_ms: i64,
+) -> Vec<MessageId> {
+    store
+        .lease(&oin(RECIPIENT), max, now, lease_ms)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.record.id)
+        .collect()
+}
+
+pub(super) async fn state_of(store: &dyn Store, id: &MessageId) -> State {
+    store.message(id).await.unwrap().unwrap().state
+}
+
+pub(super) fn statuses(receipts: &[pb::Receipt]) -> Vec<pb::ReceiptStatus> {
+    receipts
+        .iter()
+        .map(|r| pb::ReceiptStatus::try_from(r.status).unwrap())
+        .collect()
+}
+
+pub(super) fn consent(id: &ConsentId, until: i64) -> ConsentRecord {
+    ConsentRecord {
+        id: id.clone(),
+        registered_by: oin(SENDER),
+        child_ref: ChildRef([9; 32]),
+        given_by: Giver::Parents,
+        given_on: time::macros::date!(2026 - 01 - 01),
+        recipient_oins: vec![],
+        recipient_kinds: vec![OrgKind::Jgt],
+        message_kinds: vec![Kind::Consultatieverzoek],
+        purpose: "p".into(),
+        valid_from_ms: 0,
+        valid_until_ms: until,
+        created_at_ms: NOW,
+        revoked_at_ms: None,
+        revoke_reason: String::new(),
+    }
+}
+
+pub(super) async fn grant(store: &dyn Store, until: i64) -> ConsentId {
+    let id = ConsentId::new_v7();
+    let audit = Draft::new(oin(SENDER), Action::ConsentGranted);
+    store
+        .grant_consent(&consent(&id, until), audit, NOW)
+        .await
+        .unwrap();
+    id
+}

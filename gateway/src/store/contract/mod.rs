@@ -1,0 +1,45 @@
+//! The contract every storage engine keeps: one body of tests, generic over
+//! the engine. An engine's tests call [`store_contract!`] with a function
+//! that opens its store in a folder (and opens it again on the same folder
+//! after it was dropped), and every test below runs against it.
+
+mod fixtures;
+mod queue;
+mod records;
+
+pub use queue::*;
+pub use records::*;
+
+pub use fixtures::Open;
+
+/// Generates one `#[tokio::test]` per contract test for the engine that
+/// `$open` opens.
+macro_rules! store_contract {
+    ($open:path) => {
+        store_contract!(@tests $open;
+            accepts_once_per_reference,
+            a_full_inbox_refuses_more,
+            leases_in_order_and_each_message_once,
+            a_lease_that_runs_out_comes_back_in_its_place,
+            finish_delivers_rejects_and_answers_repeats,
+            messages_expire_at_lease_and_by_sweep,
+            payloads_are_destroyed_after_retention,
+            revoking_a_consent_withdraws_what_is_undelivered,
+            a_lapsed_consent_is_noticed_at_lease_and_by_sweep,
+            participants_are_added_once_and_edited_one_after_another,
+            the_audit_chain_links_is_checkpointed_and_pruned,
+            receipts_are_paged_by_cursor,
+            everything_survives_a_reopen,
+            a_large_payload_round_trips,
+            concurrent_steps_see_each_other
+        );
+    };
+    (@tests $open:path; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::store::contract::$name($open).await
+            }
+        )*
+    };
+}
