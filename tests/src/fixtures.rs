@@ -195,3 +195,70 @@ pub fn consent_grant(bsn: &str) -> pb::GrantConsentRequest {
         valid_until: Some(in_days(365)),
     }
 }
+
+/// The parents' consent for child [`BSN`]`[2]` ([`consent_grant`]),
+/// registered by `registrant`; its id.
+pub async fn granted(registrant: &schakel_client::Client) -> String {
+    registrant
+        .grant_consent(consent_grant(BSN[2]))
+        .await
+        .expect("the consent is registered")
+        .consent_id
+}
+
+/// A moment `secs` seconds from now (to the millisecond), as a timestamp.
+pub fn in_seconds(secs: f64) -> prost_types::Timestamp {
+    let ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+        + (secs * 1000.0) as i64;
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// The signal in a request made by [`signalering`].
+pub fn signal(r: &mut pb::SendRequest) -> &mut pb::Signalering {
+    match r.payload.as_mut().and_then(|p| p.body.as_mut()) {
+        Some(pb::payload::Body::Signalering(s)) => s,
+        _ => panic!("not a signalering"),
+    }
+}
+
+/// The consultation request in a request made by [`consult`].
+pub fn request_body(r: &mut pb::SendRequest) -> &mut pb::Consultatieverzoek {
+    match r.payload.as_mut().and_then(|p| p.body.as_mut()) {
+        Some(pb::payload::Body::Consultatieverzoek(c)) => c,
+        _ => panic!("not a consultatieverzoek"),
+    }
+}
+
+/// The dossier in a request made by [`dossier`].
+pub fn dossier_body(r: &mut pb::SendRequest) -> &mut pb::Overdrachtsdossier {
+    match r.payload.as_mut().and_then(|p| p.body.as_mut()) {
+        Some(pb::payload::Body::Overdrachtsdossier(d)) => d,
+        _ => panic!("not an overdrachtsdossier"),
+    }
+}
+
+/// A [`dossier`] whose one attachment is `content`, as a PDF.
+pub fn dossier_with(to: &str, reference: &str, content: Vec<u8>) -> pb::SendRequest {
+    let mut r = dossier(reference, to);
+    r.payload.as_mut().expect("a payload").attachments = vec![schakel_client::attachment(
+        "dossier.pdf",
+        "application/pdf",
+        content,
+    )];
+    r
+}
+
+/// The public half of a fresh Ed25519 key that is not the gateway's.
+pub fn other_public_key() -> Vec<u8> {
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .expect("a key is generated");
+    Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .expect("the key parses")
+        .public_key()
+        .as_ref()
+        .to_vec()
+}

@@ -2,7 +2,7 @@
 //! working. Figures are printed, never asserted: speed is measured by
 //! `schakel-bench` on a quiet machine (docs/PERFORMANCE.md), not by tests.
 
-use schakel_tests::workspace_binary;
+use schakel_tests::{succeeded, workspace_binary};
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> Value {
@@ -12,12 +12,7 @@ fn bench(args: &[&str]) -> Value {
         .args(["--spawn"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "bench {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: Value = serde_json::from_str(&succeeded(out)).unwrap();
     println!("{report}");
     report
 }

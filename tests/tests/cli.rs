@@ -2,32 +2,22 @@
 //! reaches the JGT's inbox, is acknowledged, and the school holds a verified
 //! DELIVERED receipt, all through the CLI with `--json`.
 
-use schakel_tests::{TestGateway, fixtures, org, workspace_binary};
+use schakel_tests::process::Cli;
+use schakel_tests::{TestGateway, fixtures, org};
 use serde_json::Value;
 
-/// Runs `schakel --gateway URL --identity DIR --json ARGS...` and returns its
-/// JSON lines; panics with its error output if it fails.
+/// Runs `schakel --gateway URL --identity DIR --json ARGS...` as `who` and
+/// returns its JSON lines; panics with its error output if it fails.
 async fn schakel(gw: &TestGateway, who: &str, args: &[&str]) -> Vec<Value> {
-    let mut cmd = std::process::Command::new(workspace_binary("schakel"));
-    cmd.arg("--gateway")
-        .arg(gw.url())
-        .arg("--identity")
-        .arg(gw.pki.dir.join(who))
-        .arg("--json")
-        .args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    let cli = Cli::as_org(&gw.url(), &gw.pki.dir.join(who)).args(args);
+    tokio::task::spawn_blocking(move || cli.json())
         .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "schakel {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
         .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+}
+
+/// The message id a `send` answered.
+fn id(sent: &[Value]) -> String {
+    sent[0]["message_id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,37 +26,16 @@ async fn a_signal_travels_from_school_to_jgt_through_the_cli() {
     let jgt = gw.oin(org::JGT);
     let birth = fixtures::date(-3000);
     let until = fixtures::date(300);
-    let sent = schakel(
-        &gw,
-        org::SCHOOL_PO,
-        &[
-            "send",
-            "signalering",
-            "--to",
-            &jgt,
-            "--bsn",
-            fixtures::BSN[0],
-            "--birth-date",
-            &birth,
-            "--valid-until",
-            &until,
-            "--parents-informed",
-            "--contact-name",
-            "J. de Vries",
-            "--contact-role",
-            "intern begeleider",
-            "--contact-phone",
-            "071 1234567",
-            "--legal-basis",
-            "verwijsindex",
-            "--reference",
-            "cli-1",
-        ],
-    )
-    .await;
+    #[rustfmt::skip]
+    let sent = schakel(&gw, org::SCHOOL_PO, &[
+        "send", "signalering", "--to", &jgt, "--bsn", fixtures::BSN[0],
+        "--birth-date", &birth, "--valid-until", &until, "--parents-informed",
+        "--contact-name", "J. de Vries", "--contact-role", "intern begeleider",
+        "--contact-phone", "071 1234567", "--legal-basis", "verwijsindex", "--reference", "cli-1",
+    ]).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["status"], "accepted");
-    let id = sent[0]["message_id"].as_str().unwrap().to_owned();
+    let id = id(&sent);
 
     let inbox = schakel(&gw, org::JGT, &["inbox", "pull"]).await;
     assert_eq!(inbox.len(), 1);
@@ -111,51 +80,27 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
     std::fs::write(&dossier, body.to_string()).unwrap();
     let pdf = dir.path().join("verklaring.pdf");
     std::fs::write(&pdf, b"%PDF-1.4 test").unwrap();
+    let (dossier, pdf) = (dossier.to_str().unwrap(), pdf.to_str().unwrap());
     let vo = gw.oin(org::SCHOOL_VO);
-    let sent = schakel(
-        &gw,
-        org::SCHOOL_PO,
-        &[
-            "send",
-            "dossier",
-            "--to",
-            &vo,
-            "--legal-basis",
-            "overdracht_po",
-            "--file",
-            dossier.to_str().unwrap(),
-            "--attach",
-            pdf.to_str().unwrap(),
-        ],
-    )
-    .await;
-    let dossier_id = sent[0]["message_id"].as_str().unwrap().to_owned();
+    #[rustfmt::skip]
+    let sent = schakel(&gw, org::SCHOOL_PO, &[
+        "send", "dossier", "--to", &vo, "--legal-basis", "overdracht_po",
+        "--file", dossier, "--attach", pdf,
+    ]).await;
+    let dossier_id = id(&sent);
     let save = dir.path().join("saved");
-    let got = schakel(
-        &gw,
-        org::SCHOOL_VO,
-        &["inbox", "pull", "--save", save.to_str().unwrap()],
-    )
-    .await;
+    let pull = ["inbox", "pull", "--save", save.to_str().unwrap()];
+    let got = schakel(&gw, org::SCHOOL_VO, &pull).await;
     assert_eq!(got[0]["attachments"][0]["media_type"], "application/pdf");
     assert_eq!(
         std::fs::read(save.join(&dossier_id).join("verklaring.pdf")).unwrap(),
         b"%PDF-1.4 test"
     );
-    let rejected = schakel(
-        &gw,
-        org::SCHOOL_VO,
-        &[
-            "inbox",
-            "reject",
-            &dossier_id,
-            "--reason",
-            "not_assessed",
-            "--detail",
-            "leerling niet ingeschreven",
-        ],
-    )
-    .await;
+    #[rustfmt::skip]
+    let rejected = schakel(&gw, org::SCHOOL_VO, &[
+        "inbox", "reject", &dossier_id, "--reason", "not_assessed",
+        "--detail", "leerling niet ingeschreven",
+    ]).await;
     assert_eq!(rejected[0]["status"], "rejected");
     assert_eq!(
         rejected[0]["detail"],
@@ -167,99 +112,40 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
     let respond_by = fixtures::date(10);
     let birth = fixtures::date(-3000);
     let until = fixtures::date(200);
-    let granted = schakel(
-        &gw,
-        org::SWV,
-        &[
-            "consent",
-            "grant",
-            "--child",
-            fixtures::BSN[2],
-            "--birth-date",
-            &birth,
-            "--by",
-            "parents",
-            "--recipient",
-            "jgt",
-            "--kinds",
-            "consultatieverzoek",
-            "--purpose",
-            "Afstemming thuis en school",
-            "--until",
-            &until,
-        ],
-    )
-    .await;
+    #[rustfmt::skip]
+    let granted = schakel(&gw, org::SWV, &[
+        "consent", "grant", "--child", fixtures::BSN[2], "--birth-date", &birth,
+        "--by", "parents", "--recipient", "jgt", "--kinds", "consultatieverzoek",
+        "--purpose", "Afstemming thuis en school", "--until", &until,
+    ]).await;
     assert_eq!(granted[0]["status"], "active");
     let consent = granted[0]["consent_id"].as_str().unwrap().to_owned();
-    let listed = schakel(
-        &gw,
-        org::SWV,
-        &["consent", "list", "--child", fixtures::BSN[2]],
-    )
-    .await;
-    assert_eq!(listed.len(), 1);
-    let request = schakel(
-        &gw,
-        org::SWV,
-        &[
-            "send",
-            "consult",
-            "--to",
-            &jgt,
-            "--question",
-            "Meedenken over thuissituatie?",
-            "--urgency",
-            "soon",
-            "--respond-by",
-            &respond_by,
-            "--contact-name",
-            "A. Bakker",
-            "--contact-role",
-            "orthopedagoog",
-            "--contact-email",
-            "a.bakker@example.org",
-            "--consent",
-            &consent,
-        ],
-    )
-    .await;
-    let request_id = request[0]["message_id"].as_str().unwrap().to_owned();
+    let list = ["consent", "list", "--child", fixtures::BSN[2]];
+    assert_eq!(schakel(&gw, org::SWV, &list).await.len(), 1);
+    #[rustfmt::skip]
+    let request = schakel(&gw, org::SWV, &[
+        "send", "consult", "--to", &jgt, "--question", "Meedenken over thuissituatie?",
+        "--urgency", "soon", "--respond-by", &respond_by, "--contact-name", "A. Bakker",
+        "--contact-role", "orthopedagoog", "--contact-email", "a.bakker@example.org",
+        "--consent", &consent,
+    ]).await;
+    let request_id = id(&request);
     schakel(&gw, org::JGT, &["inbox", "pull"]).await;
     schakel(&gw, org::JGT, &["inbox", "ack", &request_id]).await;
-    let reply = schakel(
-        &gw,
-        org::JGT,
-        &[
-            "send",
-            "reply",
-            "--to",
-            &swv,
-            "--in-reply-to",
-            &request_id,
-            "--outcome",
-            "accepted",
-            "--contact-name",
-            "K. Smit",
-            "--contact-role",
-            "jeugdverpleegkundige",
-            "--contact-phone",
-            "0612345678",
-        ],
-    )
-    .await;
+    #[rustfmt::skip]
+    let reply = schakel(&gw, org::JGT, &[
+        "send", "reply", "--to", &swv, "--in-reply-to", &request_id, "--outcome", "accepted",
+        "--contact-name", "K. Smit", "--contact-role", "jeugdverpleegkundige",
+        "--contact-phone", "0612345678",
+    ]).await;
     assert_eq!(reply[0]["status"], "accepted");
     let got = schakel(&gw, org::SWV, &["inbox", "pull"]).await;
     assert_eq!(got[0]["in_reply_to"], request_id.as_str());
     assert_eq!(got[0]["body"]["outcome"], "accepted");
 
     // Revoking the consent through the CLI.
-    let revoked = schakel(
-        &gw,
-        org::SWV,
-        &["consent", "revoke", &consent, "--reason", "ingetrokken"],
-    )
-    .await;
+    let revoke = ["consent", "revoke", &consent, "--reason", "ingetrokken"];
+    let revoked = schakel(&gw, org::SWV, &revoke).await;
     assert_eq!(revoked[0]["status"], "revoked");
 }
 
@@ -277,12 +163,8 @@ async fn an_operator_follows_a_child_exports_the_log_and_catches_a_changed_byte(
         .unwrap();
 
     // Every event about the child, by BSN.
-    let events = schakel(
-        &gw,
-        org::OPERATOR,
-        &["audit", "query", "--child", fixtures::BSN[0]],
-    )
-    .await;
+    let by_child = ["audit", "query", "--child", fixtures::BSN[0]];
+    let events = schakel(&gw, org::OPERATOR, &by_child).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["message_id"], sent.message_id.as_str());
     assert_eq!(events[0]["action"], "AUDIT_ACTION_SEND_ACCEPTED");
@@ -295,45 +177,26 @@ async fn an_operator_follows_a_child_exports_the_log_and_catches_a_changed_byte(
     std::fs::write(&file, lines.join("\n")).unwrap();
     let key = schakel(&gw, org::OPERATOR, &["directory", "gateway-key"]).await;
     let key = key[0]["ed25519_public_key"].as_str().unwrap().to_owned();
-    let ok = schakel(
-        &gw,
-        org::OPERATOR,
-        &[
-            "audit",
-            "verify",
-            "--file",
-            file.to_str().unwrap(),
-            "--key",
-            &key,
-        ],
-    )
-    .await;
+    let file_arg = file.to_str().unwrap();
+    let verify = ["audit", "verify", "--file", file_arg, "--key", &key];
+    let ok = schakel(&gw, org::OPERATOR, &verify).await;
     assert_eq!(ok[0]["ok"], true);
 
     // Change one byte of the entry that accepted the signal.
     let seq = events[0]["sequence"].as_u64().unwrap();
-    let mut text = std::fs::read_to_string(&file).unwrap();
     let needle = format!("\"sequence\":{seq},");
-    let at = text
-        .lines()
-        .position(|l| l.contains("\"type\":\"entry\"") && l.contains(&needle))
-        .unwrap();
-    let mut altered: Vec<String> = text.lines().map(String::from).collect();
-    altered[at] = altered[at].replacen("00000099100000000001", "00000099100000000002", 1);
-    text = altered.join("\n");
-    std::fs::write(&file, text).unwrap();
-    let out = std::process::Command::new(workspace_binary("schakel"))
-        .args([
-            "--json",
-            "audit",
-            "verify",
-            "--file",
-            file.to_str().unwrap(),
-            "--key",
-            &key,
-        ])
-        .output()
-        .unwrap();
+    let altered: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            if l.contains("\"type\":\"entry\"") && l.contains(&needle) {
+                l.replacen("00000099100000000001", "00000099100000000002", 1)
+            } else {
+                l.clone()
+            }
+        })
+        .collect();
+    std::fs::write(&file, altered.join("\n")).unwrap();
+    let out = Cli::new().args(["--json"]).args(verify).output();
     assert!(!out.status.success());
     let verdict: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verdict["first_broken_sequence"], seq);

@@ -4,7 +4,7 @@
 
 use schakel_client::Client;
 use schakel_gateway::tools::pki::{Ca, ClientSpec};
-use schakel_tests::{TestGateway, org, status_of};
+use schakel_tests::{TestGateway, org, refusal};
 use time::{Duration, OffsetDateTime};
 use tonic::Code;
 use tonic::transport::{Certificate, ClientTlsConfig};
@@ -112,23 +112,14 @@ async fn a_revoked_certificate_is_refused() {
 #[tokio::test]
 async fn a_certificate_without_an_oin_is_unauthenticated() {
     let gw = TestGateway::start().await;
-    let mut spec = ClientSpec::valid_for("00000099100000000001", "Zonder OIN", 1);
-    spec.oin = None;
-    let (identity, _) = gw.pki.issue(&spec);
-    let status = status_of(gw.connect(&identity).await.unwrap().whoami().await);
-    assert_eq!(status.code(), Code::Unauthenticated);
-    assert!(status.message().contains("no OIN"), "{}", status.message());
-
-    let mut spec = ClientSpec::valid_for("12345", "Kort OIN", 1);
-    spec.oin = Some("12345".into());
-    let (identity, _) = gw.pki.issue(&spec);
-    let status = status_of(gw.connect(&identity).await.unwrap().whoami().await);
-    assert_eq!(status.code(), Code::Unauthenticated);
-    assert!(
-        status.message().contains("20 digits"),
-        "{}",
-        status.message()
-    );
+    for (oin, text) in [(None, "no OIN"), (Some("12345"), "20 digits")] {
+        let mut spec = ClientSpec::valid_for("00000099100000000001", "Zonder geldig OIN", 1);
+        spec.oin = oin.map(String::from);
+        let (identity, _) = gw.pki.issue(&spec);
+        let whoami = gw.connect(&identity).await.unwrap().whoami().await;
+        let m = refusal(whoami, Code::Unauthenticated);
+        assert!(m.contains(text), "{m}");
+    }
 }
 
 #[tokio::test]
@@ -139,13 +130,9 @@ async fn an_oin_that_is_not_in_the_directory_is_permission_denied() {
         "Onbekend",
         1,
     ));
-    let status = status_of(gw.connect(&identity).await.unwrap().whoami().await);
-    assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(
-        status.message().contains("not a participant"),
-        "{}",
-        status.message()
-    );
+    let whoami = gw.connect(&identity).await.unwrap().whoami().await;
+    let m = refusal(whoami, Code::PermissionDenied);
+    assert!(m.contains("not a participant"), "{m}");
 }
 
 #[tokio::test]
@@ -161,13 +148,8 @@ async fn a_suspended_participant_is_refused_from_its_next_call_on() {
     assert_eq!(suspended.suspended_reason, "certificate compromised");
 
     // Same connection, next call.
-    let status = status_of(school.whoami().await);
-    assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(
-        status.message().contains("suspended"),
-        "{}",
-        status.message()
-    );
+    let m = refusal(school.whoami().await, Code::PermissionDenied);
+    assert!(m.contains("suspended"), "{m}");
     // Other participants are not affected.
     gw.client(org::JGT).await.whoami().await.unwrap();
 
@@ -208,9 +190,8 @@ async fn a_pinned_participant_accepts_only_its_pinned_certificate() {
         .unwrap();
 
     pinned.whoami().await.unwrap();
-    let status = status_of(other.whoami().await);
-    assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("pinned"), "{}", status.message());
+    let m = refusal(other.whoami().await, Code::PermissionDenied);
+    assert!(m.contains("pinned"), "{m}");
 }
 
 #[tokio::test]
@@ -284,13 +265,8 @@ async fn a_participant_over_its_request_rate_is_told_to_slow_down() {
     for _ in 0..3 {
         school.whoami().await.unwrap();
     }
-    let status = status_of(school.whoami().await);
-    assert_eq!(status.code(), Code::ResourceExhausted);
-    assert!(
-        status.message().contains("rate limit"),
-        "{}",
-        status.message()
-    );
+    let m = refusal(school.whoami().await, Code::ResourceExhausted);
+    assert!(m.contains("rate limit"), "{m}");
     // Another participant has its own allowance.
     gw.client(org::JGT).await.whoami().await.unwrap();
 }

@@ -2,7 +2,8 @@
 //! calls, the real binary on its embedded defaults, JSON logs, graceful
 //! shutdown on SIGTERM, and the `schakel` command line.
 
-use schakel_tests::{GatewayProcess, TestGateway, org, workspace_binary, workspace_root};
+use schakel_tests::process::Cli;
+use schakel_tests::{GatewayProcess, TestGateway, org, workspace_root};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -105,24 +106,9 @@ fn the_binary_serves_on_its_embedded_defaults_and_stops_cleanly_on_sigterm() {
     assert!(log.contains("certs-example/ca/ca.pem"), "{log}");
 
     // The schakel CLI answers whoami for the example school.
-    let out = std::process::Command::new(workspace_binary("schakel"))
-        .current_dir(workspace_root())
-        .args([
-            "--gateway",
-            &gw.url(),
-            "--identity",
-            "certs-example/school-po",
-            "--json",
-            "whoami",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let identity = std::path::Path::new("certs-example/school-po");
+    let me = Cli::as_org(&gw.url(), identity).args(["whoami"]).json();
+    let me = &me[0];
     assert_eq!(me["oin"], "00000099100000000001");
     assert_eq!(me["kind"], "school");
     assert_eq!(me["name"], "Basisschool De Regenboog (voorbeeld)");
@@ -166,13 +152,10 @@ fn the_cli_explains_errors_in_words_and_json() {
     let data = tempfile::tempdir().unwrap();
     let gw = spawn_on_defaults(data.path(), &[]);
     let run = |args: &[&str]| {
-        std::process::Command::new(workspace_binary("schakel"))
-            .current_dir(workspace_root())
-            .arg("--gateway")
-            .arg(gw.url())
+        Cli::new()
+            .args(["--gateway", &gw.url()])
             .args(args)
             .output()
-            .unwrap()
     };
     let out = run(&["--identity", "certs-example/school-po", "admin", "list"]);
     assert!(!out.status.success());

@@ -122,25 +122,9 @@ pub mod iso_date {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::date;
 
     fn consent() -> ConsentRecord {
-        ConsentRecord {
-            id: ConsentId::parse("0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d").unwrap(),
-            registered_by: Oin::parse("00000099200000000001").unwrap(),
-            child_ref: ChildRef([1; 32]),
-            given_by: Giver::Parents,
-            given_on: date!(2026 - 01 - 31),
-            recipient_oins: vec![],
-            recipient_kinds: vec![OrgKind::Jgt],
-            message_kinds: vec![Kind::Consultatieverzoek],
-            purpose: "p".into(),
-            valid_from_ms: 100,
-            valid_until_ms: 200,
-            created_at_ms: 50,
-            revoked_at_ms: None,
-            revoke_reason: String::new(),
-        }
+        crate::model::examples::consent(crate::model::examples::oin(2), 100, 200)
     }
 
     #[test]

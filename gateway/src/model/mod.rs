@@ -6,6 +6,8 @@
 mod audit;
 mod chain;
 mod consent;
+#[cfg(test)]
+pub(crate) mod examples;
 mod ids;
 mod message;
 mod participant;

@@ -2,16 +2,13 @@
 
 use super::*;
 use crate::crypto::ChildRef;
-use crate::model::ConsentId;
 use time::macros::date;
 
 const TODAY: Date = date!(2026 - 11 - 24);
 const NOW: i64 = 1_795_478_400_000; // 2026-11-24T00:00:00Z
 const DAY: i64 = 86_400_000;
 
-fn oin(n: u8) -> Oin {
-    Oin::parse(&format!("{n:020}")).unwrap()
-}
+use crate::model::examples::{self, oin};
 
 #[test]
 fn the_age_rules() {
@@ -159,20 +156,9 @@ fn a_revocation_needs_one_line_of_reason() {
 
 fn consent() -> ConsentRecord {
     ConsentRecord {
-        id: ConsentId::parse("0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d").unwrap(),
         registered_by: oin(2),
-        child_ref: ChildRef([7; 32]),
-        given_by: Giver::Parents,
-        given_on: TODAY,
         recipient_oins: vec![oin(9)],
-        recipient_kinds: vec![OrgKind::Jgt],
-        message_kinds: vec![Kind::Consultatieverzoek],
-        purpose: "p".into(),
-        valid_from_ms: NOW,
-        valid_until_ms: NOW + 30 * DAY,
-        created_at_ms: NOW,
-        revoked_at_ms: None,
-        revoke_reason: String::new(),
+        ..examples::consent(oin(2), NOW, NOW + 30 * DAY)
     }
 }
 
@@ -182,7 +168,7 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
     let jgt = Participant::new(oin(4), "jgt", OrgKind::Jgt);
     let named = Participant::new(oin(9), "named", OrgKind::School);
     let gemeente = Participant::new(oin(5), "gemeente", OrgKind::Gemeente);
-    let child = ChildRef([7; 32]);
+    let child = examples::CHILD;
     let kind = Kind::Consultatieverzoek;
     let at = NOW + DAY;
     assert_eq!(covers(&c, &oin(2), &jgt, kind, Some(&child), at), Ok(()));

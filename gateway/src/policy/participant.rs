@@ -92,21 +92,8 @@ pub fn check(p: &Participant) -> Result<(), Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Codes, Oin};
-
-    fn school() -> Participant {
-        let mut p = Participant::new(
-            Oin::parse("00000099100000000001").unwrap(),
-            "Basisschool De Regenboog",
-            OrgKind::School,
-        );
-        p.codes = Codes {
-            brin: "99AA".into(),
-            vestiging: "00".into(),
-            ..Codes::default()
-        };
-        p
-    }
+    use crate::model::Codes;
+    use crate::model::examples::school;
 
     #[test]
     fn a_valid_school_passes() {

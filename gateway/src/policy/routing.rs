@@ -101,29 +101,18 @@ impl Policy {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::model::{MessageHead, MessageId, Oin};
+    use crate::model::examples;
+    use crate::model::{LegalBasis, MessageHead, Statute};
 
     fn p(n: u8, kind: OrgKind) -> Participant {
-        let oin = Oin::parse(&format!("{:020}", n)).unwrap();
-        Participant::new(oin, format!("org {n}"), kind)
+        Participant::new(examples::oin(n), format!("org {n}"), kind)
     }
 
     fn request(from: &Participant, to: &Participant, kind: Kind) -> MessageRecord {
+        let basis = LegalBasis::Statute(Statute::Verwijsindex);
         MessageRecord::new(MessageHead {
-            id: MessageId::new_v7(),
-            sender: from.oin.clone(),
-            recipient: to.oin.clone(),
-            client_reference: "r".into(),
             kind,
-            case_id: String::new(),
-            in_reply_to: None,
-            legal_basis: crate::model::LegalBasis::Statute(crate::model::Statute::Verwijsindex),
-            child_ref: None,
-            created_at_ms: 0,
-            expires_at_ms: 0,
-            payload_digest: crate::crypto::Digest([0; 32]),
-            request_digest: crate::crypto::Digest([0; 32]),
-            payload_bytes: 0,
+            ..examples::head(from.oin.clone(), to.oin.clone(), basis)
         })
     }
 

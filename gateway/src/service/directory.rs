@@ -249,20 +249,7 @@ impl Directory {
 mod tests {
     use super::*;
     use crate::model::Codes;
-
-    fn school() -> Participant {
-        let mut p = Participant::new(
-            Oin::parse("00000099100000000001").unwrap(),
-            "Basisschool De Regenboog",
-            OrgKind::School,
-        );
-        p.codes = Codes {
-            brin: "99AA".into(),
-            vestiging: "00".into(),
-            ..Codes::default()
-        };
-        p
-    }
+    use crate::model::examples::school;
 
     #[test]
     fn the_seed_file_round_trips_and_refuses_duplicates_and_bad_entries() {

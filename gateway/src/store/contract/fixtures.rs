@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use schakel_proto::v1 as pb;
 
-use crate::crypto::{ChildRef, Digest};
+use crate::crypto::Digest;
 use crate::model::{
-    Action, ConsentId, ConsentRecord, Draft, Giver, Kind, LegalBasis, MessageHead, MessageId,
-    MessageRecord, Oin, OrgKind, State, Statute,
+    Action, ConsentId, ConsentRecord, Draft, LegalBasis, MessageHead, MessageId, MessageRecord,
+    State, Statute,
 };
 use crate::store::{AcceptOutcome, NewMessage, Store};
 
@@ -20,9 +20,8 @@ pub(super) const NOW: i64 = 1_800_000_000_000;
 pub(super) const MINUTE: i64 = 60_000;
 pub(super) const MAX: u64 = 1_000_000;
 
-pub(super) fn oin(n: u8) -> Oin {
-    Oin::parse(&format!("{n:020}")).unwrap()
-}
+use crate::model::examples;
+pub(super) use crate::model::examples::oin;
 
 pub(super) const SENDER: u8 = 1;
 pub(super) const RECIPIENT: u8 = 2;
@@ -39,20 +38,13 @@ pub(super) fn message_of(
 ) -> NewMessage {
     NewMessage {
         record: MessageRecord::new(MessageHead {
-            id: MessageId::new_v7(),
-            sender: oin(SENDER),
-            recipient: oin(RECIPIENT),
             client_reference: reference.into(),
-            kind: Kind::Consultatieverzoek,
-            case_id: String::new(),
-            in_reply_to: None,
-            legal_basis: basis,
-            child_ref: Some(ChildRef([9; 32])),
             created_at_ms: NOW,
             expires_at_ms: NOW + 60 * MINUTE,
             payload_digest: Digest([digest; 32]),
             request_digest: Digest([digest; 32]),
             payload_bytes: size as u64,
+            ..examples::head(oin(SENDER), oin(RECIPIENT), basis)
         }),
         sealed_payload: (0..size).map(|i| (i % 251) as u8).collect(),
     }
@@ -105,19 +97,8 @@ pub(super) fn statuses(receipts: &[pb::Receipt]) -> Vec<pb::ReceiptStatus> {
 pub(super) fn consent(id: &ConsentId, until: i64) -> ConsentRecord {
     ConsentRecord {
         id: id.clone(),
-        registered_by: oin(SENDER),
-        child_ref: ChildRef([9; 32]),
-        given_by: Giver::Parents,
-        given_on: time::macros::date!(2026 - 01 - 01),
-        recipient_oins: vec![],
-        recipient_kinds: vec![OrgKind::Jgt],
-        message_kinds: vec![Kind::Consultatieverzoek],
-        purpose: "p".into(),
-        valid_from_ms: 0,
-        valid_until_ms: until,
         created_at_ms: NOW,
-        revoked_at_ms: None,
-        revoke_reason: String::new(),
+        ..examples::consent(oin(SENDER), 0, until)
     }
 }
 

@@ -1,38 +1,21 @@
 //! Every transition of the life cycle, and the ones that must not happen.
 
 use super::*;
-use crate::crypto::{ChildRef, Digest};
-use crate::model::{
-    ConsentId, Giver, Kind, LegalBasis, MessageHead, MessageId, OrgKind, RejectReason, Statute,
-};
+use crate::model::examples::{self, oin};
+use crate::model::{ConsentId, LegalBasis, MessageHead, RejectReason, Statute};
 
 const NOW: i64 = 1_800_000_000_000;
 const LEASE: i64 = 60_000;
 
-fn oin(n: u8) -> Oin {
-    Oin::parse(&format!("{n:020}")).unwrap()
-}
-
 fn consent_id() -> ConsentId {
-    ConsentId::parse("0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d").unwrap()
+    ConsentId::parse(examples::CONSENT_ID).unwrap()
 }
 
 fn message(basis: LegalBasis) -> MessageRecord {
     MessageRecord::new(MessageHead {
-        id: MessageId::new_v7(),
-        sender: oin(1),
-        recipient: oin(2),
-        client_reference: "ref".into(),
-        kind: Kind::Consultatieverzoek,
-        case_id: String::new(),
-        in_reply_to: None,
-        legal_basis: basis,
-        child_ref: Some(ChildRef([3; 32])),
         created_at_ms: NOW,
         expires_at_ms: NOW + 1_000_000,
-        payload_digest: Digest([4; 32]),
-        request_digest: Digest([5; 32]),
-        payload_bytes: 10,
+        ..examples::head(oin(1), oin(2), basis)
     })
 }
 
@@ -41,22 +24,7 @@ fn statutory() -> MessageRecord {
 }
 
 fn consent(valid_until_ms: i64) -> ConsentRecord {
-    ConsentRecord {
-        id: consent_id(),
-        registered_by: oin(1),
-        child_ref: ChildRef([3; 32]),
-        given_by: Giver::Parents,
-        given_on: time::macros::date!(2026 - 01 - 01),
-        recipient_oins: vec![],
-        recipient_kinds: vec![OrgKind::Jgt],
-        message_kinds: vec![Kind::Consultatieverzoek],
-        purpose: "p".into(),
-        valid_from_ms: 0,
-        valid_until_ms,
-        created_at_ms: 0,
-        revoked_at_ms: None,
-        revoke_reason: String::new(),
-    }
+    examples::consent(oin(1), 0, valid_until_ms)
 }
 
 fn accepted(mut r: MessageRecord) -> MessageRecord {

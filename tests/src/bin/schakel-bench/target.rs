@@ -2,11 +2,11 @@
 //! a fresh PKI and a temporary data folder, or one already running.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use schakel_client::{Client, Identity};
+use schakel_tests::{GatewayProcess, TestPki};
 
 /// A gateway to drive.
 pub struct Target {
@@ -18,9 +18,23 @@ pub struct Target {
 }
 
 struct Spawned {
-    child: Child,
+    process: GatewayProcess,
+    pki: TestPki,
     data: PathBuf,
     _tmp: tempfile::TempDir,
+}
+
+/// Starts the gateway binary on `pki` and `data`, with the per-participant
+/// rate limit off (the benchmark measures capacity) and a quiet log.
+fn start(pki: &TestPki, data: &Path) -> GatewayProcess {
+    GatewayProcess::spawn_with(
+        pki,
+        data,
+        &[
+            ("SCHAKEL_LIMITS__REQUESTS_PER_SECOND", "0".into()),
+            ("RUST_LOG", "warn,schakel_gateway::server=info".into()),
+        ],
+    )
 }
 
 /// Resident set size figures of a process, in bytes.
@@ -64,68 +78,19 @@ pub fn size_on_disk(dir: &Path) -> u64 {
         .sum()
 }
 
-fn gateway_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let path = exe.with_file_name("schakel-gateway");
-    anyhow::ensure!(
-        path.exists(),
-        "{} not found: build it first (cargo build --release -p schakel-gateway)",
-        path.display()
-    );
-    Ok(path)
-}
-
-fn start(pki: &Path, data: &Path) -> anyhow::Result<(Child, String)> {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(gateway_binary()?)
-        .env("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0")
-        .env("SCHAKEL_TLS__CERT", pki.join("gateway/cert.pem"))
-        .env("SCHAKEL_TLS__KEY", pki.join("gateway/key.pem"))
-        .env("SCHAKEL_TLS__CLIENT_CA", pki.join("ca/ca.pem"))
-        .env("SCHAKEL_DIRECTORY__FILE", pki.join("directory.toml"))
-        .env("SCHAKEL_STORAGE__DATA_DIR", data)
-        // The benchmark measures capacity, not the per-participant limit.
-        .env("SCHAKEL_LIMITS__REQUESTS_PER_SECOND", "0")
-        .env("SCHAKEL_LOG__FILTER", "warn,schakel_gateway::server=info")
-        .env("SCHAKEL_LOG__FORMAT", "json")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting schakel-gateway")?;
-    let stderr = child.stderr.take().expect("piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let Some(line) = lines.next() else {
-            anyhow::bail!("the gateway exited before it served");
-        };
-        let line = line?;
-        if let Some(rest) = line.split("https://").nth(1) {
-            let addr: String = rest
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != '"')
-                .collect();
-            break format!("https://{addr}");
-        }
-    };
-    // Keep draining its log so that it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Ok((child, url))
-}
-
 impl Target {
     /// Starts a gateway on a fresh PKI and temporary data folder.
     pub fn spawn() -> anyhow::Result<Self> {
         let tmp = tempfile::tempdir()?;
-        let pki = tmp.path().join("pki");
-        schakel_gateway::tools::pki::generate_example(&pki)?;
+        let pki = TestPki::generate(&tmp.path().join("pki"));
         let data = tmp.path().join("data");
-        let (child, url) = start(&pki, &data)?;
+        let process = start(&pki, &data);
         Ok(Self {
-            url,
-            pki,
+            url: process.url(),
+            pki: pki.dir.clone(),
             spawned: Some(Spawned {
-                child,
+                process,
+                pki,
                 data,
                 _tmp: tmp,
             }),
@@ -149,12 +114,12 @@ impl Target {
 
     /// The gateway's process id, when this benchmark started it.
     pub fn pid(&self) -> Option<u32> {
-        self.spawned.as_ref().map(|s| s.child.id())
+        self.spawned.as_ref().map(|s| s.process.pid())
     }
 
     /// The gateway process's memory, when this benchmark started it.
     pub fn rss(&self) -> Option<Rss> {
-        self.spawned.as_ref().and_then(|s| rss_of(s.child.id()))
+        self.spawned.as_ref().and_then(|s| rss_of(s.process.pid()))
     }
 
     /// The data folder's size, when this benchmark started the gateway.
@@ -169,13 +134,11 @@ impl Target {
             .spawned
             .as_mut()
             .context("--spawn is needed to restart the gateway")?;
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
-        s.child.wait()?;
+        s.process.signal(libc::SIGTERM);
+        s.process.wait();
         let started = Instant::now();
-        let (child, url) = start(&self.pki, &s.data)?;
-        s.child = child;
-        self.url = url;
+        s.process = start(&s.pki, &s.data);
+        self.url = s.process.url();
         let client = self.client("jgt").await?;
         client.whoami().await?;
         Ok(started.elapsed())
@@ -192,14 +155,5 @@ impl Target {
             .participant
             .oin
             .to_string())
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Some(s) = &mut self.spawned {
-            let _ = s.child.kill();
-            let _ = s.child.wait();
-        }
     }
 }

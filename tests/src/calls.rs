@@ -1,0 +1,227 @@
+//! The calls tests repeat, as one call each.
+
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use schakel_client::proto as pb;
+use schakel_client::{Client, ClientError};
+
+/// How long a test waits for something the gateway should do at once.
+pub const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// The gRPC code of a failed client call, for assertions.
+pub fn code_of<T: std::fmt::Debug>(result: Result<T, ClientError>) -> tonic::Code {
+    status_of(result).code()
+}
+
+/// The status of a failed client call, for assertions on code and message.
+pub fn status_of<T: std::fmt::Debug>(result: Result<T, ClientError>) -> tonic::Status {
+    match result {
+        Ok(v) => panic!("expected an error status, got {v:?}"),
+        Err(ClientError::Status(s)) => s,
+        Err(e) => panic!("expected an error status, got {e}"),
+    }
+}
+
+/// The message of a call refused with `code`; panics on another outcome.
+pub fn refusal<T: std::fmt::Debug>(result: Result<T, ClientError>, code: tonic::Code) -> String {
+    let status = status_of(result);
+    assert_eq!(status.code(), code, "{}", status.message());
+    status.message().to_owned()
+}
+
+/// The next item of a stream, which must come within [`PROMPTLY`].
+pub async fn next_event<S, T, E>(stream: &mut S) -> T
+where
+    S: Stream<Item = Result<T, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    tokio::time::timeout(PROMPTLY, stream.next())
+        .await
+        .expect("an event within ten seconds")
+        .expect("the stream stays open")
+        .expect("a good event")
+}
+
+/// The next `n` receipts of a Receipts stream, each within [`PROMPTLY`].
+pub async fn next_receipts<S>(stream: &mut S, n: usize) -> Vec<pb::Receipt>
+where
+    S: Stream<Item = Result<pb::ReceiptEvent, ClientError>> + Unpin,
+{
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let event = next_event(stream).await;
+        out.push(event.receipt.expect("an event carries a receipt"));
+    }
+    out
+}
+
+/// Pulls from `client`'s inbox until `n` messages are leased, waiting up to
+/// [`PROMPTLY`] in all (messages may come back only once a sweep has
+/// returned their expired leases).
+pub async fn pull_until(client: &Client, n: usize) -> Vec<pb::Delivery> {
+    let deadline = std::time::Instant::now() + PROMPTLY;
+    let mut got = Vec::new();
+    while got.len() < n {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "only {} of {n} messages arrived: {got:?}",
+            got.len()
+        );
+        let wait = left.min(Duration::from_secs(1));
+        got.extend(
+            client
+                .pull((n - got.len()) as u32, wait, Duration::ZERO)
+                .await
+                .expect("pull"),
+        );
+    }
+    got
+}
+
+/// A message sent, pulled and acknowledged.
+#[derive(Debug)]
+pub struct Delivered {
+    /// The sender's answer.
+    pub sent: pb::SendResponse,
+    /// What the recipient received.
+    pub delivery: pb::Delivery,
+    /// The recipient's acknowledgement.
+    pub ack: pb::AckResponse,
+}
+
+/// Sends `request` from `sender`, pulls it as `recipient` (whose inbox must
+/// hold nothing before it) and acknowledges it.
+pub async fn deliver(sender: &Client, recipient: &Client, request: pb::SendRequest) -> Delivered {
+    let sent = sender.send(request).await.expect("send");
+    let mut got = pull_until(recipient, 1).await;
+    let delivery = got.remove(0);
+    assert_eq!(id_of(&delivery), sent.message_id, "the message just sent");
+    let ack = recipient.ack(&sent.message_id).await.expect("ack");
+    Delivered {
+        sent,
+        delivery,
+        ack,
+    }
+}
+
+/// The message id of a delivery.
+pub fn id_of(d: &pb::Delivery) -> String {
+    envelope(d).message_id.clone()
+}
+
+/// The envelope of a delivery.
+pub fn envelope(d: &pb::Delivery) -> &pb::Envelope {
+    d.envelope.as_ref().expect("a delivery has an envelope")
+}
+
+/// The payload of a delivery.
+pub fn payload(d: &pb::Delivery) -> &pb::Payload {
+    envelope(d)
+        .payload
+        .as_ref()
+        .expect("a delivery has a payload")
+}
+
+/// The statuses of receipts, in order.
+pub fn statuses(receipts: &[pb::Receipt]) -> Vec<pb::ReceiptStatus> {
+    receipts
+        .iter()
+        .map(|r| pb::ReceiptStatus::try_from(r.status).expect("a known status"))
+        .collect()
+}
+
+/// The audit entries an operator's query returns.
+pub async fn audit_query(operator: &Client, request: pb::AuditQueryRequest) -> Vec<pb::AuditEntry> {
+    let stream = operator.audit_query(request).await.expect("query");
+    stream.map(|e| e.expect("an entry")).collect().await
+}
+
+/// The audit entries of these actions.
+pub async fn audit_of(operator: &Client, actions: &[pb::AuditAction]) -> Vec<pb::AuditEntry> {
+    audit_query(
+        operator,
+        pb::AuditQueryRequest {
+            actions: actions.iter().map(|a| *a as i32).collect(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The audit log exported, one JSON line per record.
+pub async fn export_lines(operator: &Client) -> Vec<String> {
+    let stream = operator.audit_export(0, 0).await.expect("export");
+    stream
+        .map(|r| schakel_client::audit_file::to_json(&r.expect("a record")).to_string())
+        .collect()
+        .await
+}
+
+/// The offline verifier's verdict on exported lines.
+pub fn verify_lines(lines: &[String], key: &[u8]) -> schakel_proto::audit::Verdict {
+    schakel_client::audit_file::verify(std::io::Cursor::new(lines.join("\n")), key)
+        .expect("the lines parse")
+}
+
+/// Calls `probe` every 50 ms until it returns something, for at most
+/// [`PROMPTLY`]: for what the gateway does on its own time (a sweep, the
+/// audit upkeep).
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + PROMPTLY;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within ten seconds"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The audit entries about one message.
+pub async fn audit_about(operator: &Client, message_id: &str) -> Vec<pb::AuditEntry> {
+    audit_query(
+        operator,
+        pb::AuditQueryRequest {
+            message_id: message_id.to_owned(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The action of an audit entry.
+pub fn action(e: &pb::AuditEntry) -> pb::AuditAction {
+    pb::AuditAction::try_from(e.action).expect("a known action")
+}
+
+/// The gateway's verdict on its whole audit log, which must be intact.
+pub async fn log_intact(operator: &Client) -> pb::AuditVerifyResponse {
+    let verdict = operator.audit_verify(0, 0).await.expect("verify");
+    assert!(verdict.ok, "{}", verdict.problem);
+    verdict
+}
+
+/// Sends `n` signals from `sender` to `to`, with references `prefix-0`,
+/// `prefix-1`, …; their answers.
+pub async fn send_signals(
+    sender: &Client,
+    to: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<pb::SendResponse> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let signal = crate::fixtures::signalering(&format!("{prefix}-{i}"), to);
+        out.push(sender.send(signal).await.expect("accepted"));
+    }
+    out
+}

@@ -1,0 +1,252 @@
+//! A PKI and a gateway inside the test process.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use schakel_client::proto as pb;
+use schakel_client::{Client, ClientError, Identity};
+use schakel_gateway::Config;
+use schakel_gateway::tools::pki::{
+    Ca, ClientSpec, ExampleOrg, Issued, generate_example, write_identity,
+};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A fresh PKI and directory in a temporary folder.
+pub struct TestPki {
+    /// The CA that signed everything; issue more certificates with it.
+    pub ca: Ca,
+    /// The example organisations and their directory entries.
+    pub orgs: Vec<ExampleOrg>,
+    /// The folder holding ca/, gateway/, one folder per organisation, and
+    /// directory.toml.
+    pub dir: PathBuf,
+}
+
+impl TestPki {
+    /// Generates a PKI into `dir`.
+    pub fn generate(dir: &Path) -> Self {
+        let (ca, orgs) = generate_example(dir).expect("PKI generation works");
+        Self {
+            ca,
+            orgs,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The OIN of an example organisation, by folder name.
+    pub fn oin(&self, org: &str) -> String {
+        self.orgs
+            .iter()
+            .find(|o| o.dir == org)
+            .unwrap_or_else(|| panic!("no example organisation {org}"))
+            .participant
+            .oin
+            .to_string()
+    }
+
+    /// The identity of an example organisation.
+    pub fn identity(&self, org: &str) -> Identity {
+        Identity::from_dir(&self.dir.join(org)).expect("identity folder is readable")
+    }
+
+    /// An identity with a certificate issued now by this PKI's CA.
+    pub fn issue(&self, spec: &ClientSpec) -> (Identity, Issued) {
+        let issued = self.ca.issue_client(spec).expect("issuing works");
+        let identity = Identity {
+            cert_pem: issued.cert_pem.clone(),
+            key_pem: issued.key_pem.clone(),
+            ca_pem: self.ca.cert_pem(),
+        };
+        (identity, issued)
+    }
+
+    /// Writes an identity folder for `issued` under this PKI's folder.
+    pub fn write_identity(&self, name: &str, issued: &Issued) -> PathBuf {
+        let dir = self.dir.join(name);
+        write_identity(&dir, issued, &self.ca.cert_pem()).expect("identity folder is writable");
+        dir
+    }
+
+    /// A gateway configuration for this PKI and `data_dir`.
+    pub fn config(&self, data_dir: &Path) -> Config {
+        let mut config = Config::default();
+        config.tls.cert = self.dir.join("gateway/cert.pem");
+        config.tls.key = self.dir.join("gateway/key.pem");
+        config.tls.client_ca = self.dir.join("ca/ca.pem");
+        config.directory.file = self.dir.join("directory.toml");
+        config.storage.data_dir = data_dir.to_owned();
+        config.server.shutdown_grace_secs = 5;
+        config
+    }
+
+    /// The settings of a gateway on this PKI and `data_dir`, as environment
+    /// variables (the way a container would configure it).
+    pub fn env(&self, data_dir: &Path) -> Vec<(&'static str, String)> {
+        let path = |p: &str| self.dir.join(p).display().to_string();
+        vec![
+            ("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0".to_string()),
+            ("SCHAKEL_TLS__CERT", path("gateway/cert.pem")),
+            ("SCHAKEL_TLS__KEY", path("gateway/key.pem")),
+            ("SCHAKEL_TLS__CLIENT_CA", path("ca/ca.pem")),
+            ("SCHAKEL_DIRECTORY__FILE", path("directory.toml")),
+            ("SCHAKEL_STORAGE__DATA_DIR", data_dir.display().to_string()),
+        ]
+    }
+}
+
+/// A gateway running inside the test process.
+pub struct TestGateway {
+    /// The PKI the gateway trusts.
+    pub pki: Arc<TestPki>,
+    /// The address it serves on.
+    pub addr: std::net::SocketAddr,
+    /// The configuration it runs with.
+    pub config: Config,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _tmp: Arc<TempDir>,
+}
+
+/// Makes log output of the gateway visible in failing tests (`RUST_LOG`).
+fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        schakel_gateway::transport::tls::install_default_provider();
+        if std::env::var_os("RUST_LOG").is_some() {
+            schakel_gateway::logging::init(&Config::default().log);
+        }
+    });
+}
+
+impl TestGateway {
+    /// Starts a gateway with a fresh PKI and data folder.
+    pub async fn start() -> Self {
+        Self::start_with(|_, _| {}).await
+    }
+
+    /// Starts a gateway with a fresh PKI and data folder, after `adjust` has
+    /// changed the configuration (and made files with the PKI if it needs to).
+    pub async fn start_with(adjust: impl FnOnce(&TestPki, &mut Config)) -> Self {
+        init_logging();
+        let tmp = Arc::new(tempfile::tempdir().expect("temporary folder"));
+        let pki = Arc::new(TestPki::generate(&tmp.path().join("pki")));
+        let mut config = pki.config(&tmp.path().join("data"));
+        adjust(&pki, &mut config);
+        Self::launch(pki, config, tmp).await
+    }
+
+    async fn launch(pki: Arc<TestPki>, config: Config, tmp: Arc<TempDir>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(schakel_gateway::run(config.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            pki,
+            addr,
+            config,
+            shutdown: Some(tx),
+            task: Some(task),
+            _tmp: tmp,
+        }
+    }
+
+    /// The gateway's URL.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The OIN of an example organisation.
+    pub fn oin(&self, org: &str) -> String {
+        self.pki.oin(org)
+    }
+
+    /// A client connected as an example organisation.
+    pub async fn client(&self, org: &str) -> Client {
+        self.connect(&self.pki.identity(org))
+            .await
+            .expect("client connects")
+    }
+
+    /// A client connected with any identity.
+    pub async fn connect(&self, identity: &Identity) -> Result<Client, ClientError> {
+        Client::connect(&self.url(), identity).await
+    }
+
+    /// Sends `request` as an example organisation; it must be accepted.
+    pub async fn send(&self, org: &str, request: pb::SendRequest) -> pb::SendResponse {
+        self.client(org)
+            .await
+            .send(request)
+            .await
+            .expect("accepted")
+    }
+
+    /// Everything waiting in an example organisation's inbox now, leased.
+    pub async fn inbox(&self, org: &str) -> Vec<pb::Delivery> {
+        self.client(org)
+            .await
+            .pull(256, Duration::ZERO, Duration::ZERO)
+            .await
+            .expect("pull")
+    }
+
+    /// Stops the gateway gracefully and waits until it has flushed its store.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("gateway task")
+                .expect("gateway stopped cleanly");
+        }
+    }
+
+    /// The store of this gateway, opened directly; call [`Self::stop`]
+    /// first (sled allows one process, one open).
+    pub fn open_store(&self) -> Arc<dyn schakel_gateway::store::Store> {
+        let data = &self.config.storage.data_dir;
+        let key = schakel_gateway::crypto::SigningKey::load(data).expect("the gateway's key");
+        schakel_gateway::store::engine::open_in(data, 1 << 20, Arc::new(key))
+            .expect("the stopped gateway's store opens")
+    }
+
+    /// Every audit entry in the store of this stopped gateway.
+    pub async fn audit_entries(&self) -> Vec<schakel_gateway::model::Entry> {
+        self.open_store()
+            .audit_entries(1, usize::MAX)
+            .await
+            .expect("the audit log reads")
+    }
+
+    /// The folder of the store inside the data folder.
+    pub fn store_dir(&self) -> PathBuf {
+        self.config
+            .storage
+            .data_dir
+            .join(schakel_gateway::store::engine::STORE_DIR)
+    }
+
+    /// Stops the gateway and starts a new one on the same PKI, configuration
+    /// and data folder, on a new port.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await;
+        let tmp = self._tmp.clone();
+        Self::launch(self.pki.clone(), self.config.clone(), tmp).await
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

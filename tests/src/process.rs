@@ -1,0 +1,226 @@
+//! The real binaries, run as processes.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use schakel_client::Client;
+
+use crate::gateway::TestPki;
+
+/// Path of a binary of this workspace, built beside the running executable.
+///
+/// `cargo test --workspace` builds every binary of a package that has
+/// integration tests before it runs any test; the gateway, client and tests
+/// crates each have such tests, so their binaries are there. Running this
+/// crate alone needs `cargo build --bins` first.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("the executable's folder");
+    // A test runs from target/<profile>/deps, a binary from target/<profile>.
+    [dir.join(name), dir.join("..").join(name)]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} not found beside {}: run `cargo build --bins` (or `cargo test --workspace`) first",
+                exe.display()
+            )
+        })
+}
+
+/// The workspace root, where certs-example/ lives.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+/// The standard output of a command that must have succeeded; panics with
+/// its error output if it did not.
+pub fn succeeded(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "the command failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// The real `schakel-gateway` binary running as a child process, for tests
+/// that send it signals or kill it.
+pub struct GatewayProcess {
+    child: Child,
+    /// The address it announced in its log.
+    pub addr: SocketAddr,
+    /// Log lines it wrote to standard error so far (collected by a thread).
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+/// The address a log line announces the gateway at, if it does.
+fn announced(line: &str) -> Option<SocketAddr> {
+    line.split("https://").nth(1).and_then(|rest| {
+        rest.split(|c: char| c.is_whitespace() || c == '"' || c == '\u{1b}')
+            .next()
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+    })
+}
+
+impl GatewayProcess {
+    /// Starts the binary in `cwd` with extra environment variables, and waits
+    /// until its log names the address it serves on. The listen address should
+    /// be 127.0.0.1:0 (set through `SCHAKEL_SERVER__LISTEN`). `RUST_LOG` is
+    /// `info` unless `env` sets it.
+    pub fn spawn(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(workspace_binary("schakel-gateway"));
+        cmd.current_dir(cwd)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("gateway binary starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let addr = announced(&line);
+                // Keep the line before announcing the address, so that the
+                // log a test reads then includes it.
+                sink.lock().expect("log lock").push(line);
+                if let Some(addr) = addr
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "gateway did not announce its address; log: {:?}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    /// Starts the binary in the workspace root on `pki` and `data_dir`,
+    /// configured through environment variables only (the way a container
+    /// would run it).
+    pub fn spawn_with(pki: &TestPki, data_dir: &Path, extra_env: &[(&str, String)]) -> Self {
+        let mut env = pki.env(data_dir);
+        env.extend(extra_env.iter().cloned());
+        Self::spawn(&workspace_root(), &[], &env)
+    }
+
+    /// A client of this process connected as an example organisation.
+    pub async fn client(&self, pki: &TestPki, org: &str) -> Client {
+        Client::connect(&self.url(), &pki.identity(org))
+            .await
+            .expect("client connects")
+    }
+
+    /// The gateway's URL.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({signal}) failed");
+    }
+
+    /// Waits for the process to exit and returns its exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for gateway")
+    }
+
+    /// The log so far, as one string.
+    pub fn log_text(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `schakel` command line.
+pub struct Cli {
+    cmd: Command,
+}
+
+impl Cli {
+    /// `schakel` run in the workspace root.
+    pub fn new() -> Self {
+        let mut cmd = Command::new(workspace_binary("schakel"));
+        cmd.current_dir(workspace_root());
+        Self { cmd }
+    }
+
+    /// `schakel --gateway URL --identity DIR`.
+    pub fn as_org(gateway: &str, identity: &Path) -> Self {
+        let mut cli = Self::new();
+        cli.cmd
+            .arg("--gateway")
+            .arg(gateway)
+            .arg("--identity")
+            .arg(identity);
+        cli
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Runs it and returns what it did.
+    pub fn output(mut self) -> Output {
+        self.cmd.output().expect("schakel runs")
+    }
+
+    /// Runs it with `--json`; it must succeed, and each line of its output
+    /// is one JSON value.
+    pub fn json(mut self) -> Vec<serde_json::Value> {
+        self.cmd.arg("--json");
+        succeeded(self.output())
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+impl Default for Cli {
+    fn default() -> Self {
+        Self::new()
+    }
+}
