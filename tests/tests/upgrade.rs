@@ -6,21 +6,22 @@
 use std::path::Path;
 
 use schakel_client::proto as pb;
+use schakel_tests::calls::{audit_of, log_intact};
 use schakel_tests::{TestGateway, code_of, org, pull_until, status_of};
 use tonic::Code;
 
 /// The messages in the 0.1.0 folder, by client reference.
 mod v0_1_0 {
-    pub const DELIVERED: &str = "01a20d0d-eae9-753d-bad9-17d91b3cb82e";
-    pub const REJECTED: &str = "01a20d0d-eaec-70ec-8cc2-bc057f126cc1";
-    pub const REQUEST: &str = "01a20d0d-eaef-71d8-b2a0-3611111f399f";
-    pub const REPLY: &str = "01a20d0d-eaf2-758b-9b46-ffc6b176a147";
-    pub const WITHDRAWN: &str = "01a20d0d-eaf4-77d3-83f5-07853a188207";
-    pub const LEASED: &str = "01a20d0d-eaf5-757b-a11e-fa8935063b1c";
-    pub const READY: &str = "01a20d0d-eaf7-742e-ab93-c95db7aba6d5";
-    pub const DOSSIER: &str = "01a20d0d-eafb-7391-9fbe-fde084e1827e";
-    pub const CONSENT_A: &str = "01a20d0d-eaef-71d8-b2a0-36101493dc5c";
-    pub const CONSENT_B: &str = "01a20d0d-eaf3-7214-80b3-91f1f3e7adbb";
+    pub const DELIVERED: &str = "01a20d4f-fe2c-7315-a5c9-3b1bbd251e3f";
+    pub const REJECTED: &str = "01a20d4f-fe2f-7155-b804-4a4e2130dd9d";
+    pub const REQUEST: &str = "01a20d4f-fe32-7342-b98c-80bd8315c768";
+    pub const REPLY: &str = "01a20d4f-fe34-7431-a2d8-ab9560fb72b0";
+    pub const WITHDRAWN: &str = "01a20d4f-fe36-74ed-8009-590a156484fa";
+    pub const LEASED: &str = "01a20d4f-fe37-7670-9131-15e3677c7a12";
+    pub const READY: &str = "01a20d4f-fe39-7608-a5d0-568bcc8cd967";
+    pub const DOSSIER: &str = "01a20d4f-fe3c-75d9-a3d0-8982134843a8";
+    pub const CONSENT_A: &str = "01a20d4f-fe31-742e-bb7d-64104e85fbcc";
+    pub const CONSENT_B: &str = "01a20d4f-fe35-7620-ae81-35b8acaf0300";
 }
 
 /// Unpacks a fixture's `data/` folder into `into`.
@@ -59,10 +60,13 @@ async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
     let vo = gw.client(org::SCHOOL_VO).await;
     let operator = gw.client(org::OPERATOR).await;
 
-    // The old log verifies under the old key, before anything new is added.
-    let verdict = operator.audit_verify(0, 0).await.unwrap();
-    assert!(verdict.ok, "{}", verdict.problem);
+    // The old log verifies under the old key, before anything new is added,
+    // and reads back whole: also the refusal of a recipient that was no OIN.
+    let verdict = log_intact(&operator).await;
     assert!(verdict.entries_checked >= 25, "{verdict:?}");
+    let refused = audit_of(&operator, &[pb::AuditAction::SendRefused]).await;
+    let counterparts: Vec<_> = refused.iter().map(|e| e.counterpart_oin.as_str()).collect();
+    assert_eq!(counterparts, ["123", gw.oin(org::SCHOOL_VO).as_str()]);
 
     // The waiting message and the one whose lease ran out are delivered, in
     // their order; the latter on its second attempt.
@@ -148,7 +152,5 @@ async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
         ))
         .await
         .unwrap();
-    let verdict = operator.audit_verify(0, 0).await.unwrap();
-    assert!(verdict.ok, "{}", verdict.problem);
-    assert_eq!(verdict.first_broken_sequence, 0);
+    log_intact(&operator).await;
 }

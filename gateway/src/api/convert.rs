@@ -9,7 +9,7 @@ use tonic::Status;
 use super::status::violation;
 use crate::model::{Codes, ConsentId, Kind, MessageId, Oin, OrgKind, Participant, wire};
 use crate::policy::consent::Grant;
-use crate::policy::{fields, invalid};
+use crate::policy::{self, fields, invalid};
 use crate::service::audit_log::{AuditLog, Filter, Record};
 use crate::service::directory::Query;
 use crate::service::exchange::{Delivery, InboxEvent};
@@ -86,7 +86,11 @@ pub fn participant(
         gemeentecode: codes.gemeentecode,
         swv_number: codes.swv_number,
     };
-    p.pinned_cert_sha256 = pins;
+    p.pinned_cert_sha256 = pins
+        .iter()
+        .map(|pin| policy::participant::pin(pin))
+        .collect::<Result<_, _>>()
+        .map_err(violation)?;
     Ok(p)
 }
 

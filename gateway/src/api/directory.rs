@@ -38,11 +38,8 @@ impl DirectoryApi for DirectoryService {
         let caller = caller(&request)?;
         Ok(Response::new(pb::WhoAmIResponse {
             participant: Some(wire::participant(&caller.participant, true)),
-            certificate_sha256: caller.cert_sha256,
-            certificate_not_after: Some(prost_types::Timestamp {
-                seconds: caller.cert_not_after,
-                nanos: 0,
-            }),
+            certificate_sha256: caller.cert_sha256.to_hex(),
+            certificate_not_after: Some(wire::timestamp_secs(caller.cert_not_after)),
         }))
     }
 

@@ -27,8 +27,12 @@ macro_rules! hex_bytes {
                 bytes.try_into().ok().map(Self)
             }
 
-            /// The value of a lowercase or uppercase hex text of this length.
+            /// The value of a lowercase hex text of this length: the one
+            /// form the gateway writes, so that one value has one text.
             pub fn from_hex(text: &str) -> Option<Self> {
+                if !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                    return None;
+                }
                 let mut out = [0u8; $len];
                 hex::decode_to_slice(text, &mut out).ok()?;
                 Some(Self(out))
@@ -58,9 +62,8 @@ macro_rules! hex_bytes {
                 let text = String::deserialize(d)?;
                 Self::from_hex(&text).ok_or_else(|| {
                     serde::de::Error::custom(format!(
-                        "{} must be {} bytes of hex, not {text:?}",
-                        stringify!($name),
-                        $len
+                        "must be {} lowercase hex characters, not {text:?}",
+                        2 * $len
                     ))
                 })
             }
@@ -102,7 +105,7 @@ pub fn key_id(public_key: &[u8]) -> String {
 }
 
 /// `N` bytes from the system's random source.
-pub(super) fn random_bytes<const N: usize>() -> [u8; N] {
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // A machine without a working random source cannot keep secrets at all:
     // failing loudly is the only safe answer.
@@ -123,6 +126,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), d);
         assert!(serde_json::from_str::<Digest>("\"abcd\"").is_err());
         assert!(serde_json::from_str::<Digest>(&format!("\"{}\"", "zz".repeat(32))).is_err());
+        assert!(serde_json::from_str::<Digest>(&format!("\"{}\"", "AB".repeat(32))).is_err());
         assert!(serde_json::from_str::<Signature>(&json).is_err());
         assert_eq!(Digest::from_slice(&[1; 32]), Some(Digest([1; 32])));
         assert_eq!(Digest::from_slice(&[1; 31]), None);

@@ -127,9 +127,10 @@ pub struct Entry {
     /// The message concerned.
     #[serde(with = "empty_as_none")]
     pub message_id: Option<MessageId>,
-    /// The other organisation.
-    #[serde(with = "empty_as_none")]
-    pub counterpart: Option<Oin>,
+    /// The other organisation's OIN, or empty. Kept as the text the chain
+    /// hashes: entries written by release 0.1.0 for a refused send hold
+    /// whatever recipient the request named, OIN or not.
+    pub counterpart: String,
     /// The message kind.
     pub kind: Option<Kind>,
     /// The child reference.
@@ -152,7 +153,7 @@ impl Entry {
             actor: draft.actor,
             action: draft.action,
             message_id: draft.message_id,
-            counterpart: draft.counterpart,
+            counterpart: draft.counterpart.map(String::from).unwrap_or_default(),
             kind: draft.kind,
             child_ref: draft.child_ref,
             legal_basis: draft.legal_basis,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::Oin;
+use crate::crypto::Digest;
 
 /// The kind of organisation, as routing policy and consent scopes name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -100,10 +101,11 @@ pub struct Participant {
     /// Why it was suspended.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub suspended_reason: String,
-    /// Accepted certificate fingerprints (SHA-256 of the DER, lowercase hex);
-    /// empty accepts any certificate for this OIN from the trusted CA.
+    /// Accepted certificate fingerprints (SHA-256 of the DER; written as
+    /// lowercase hex); empty accepts any certificate for this OIN from the
+    /// trusted CA.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pinned_cert_sha256: Vec<String>,
+    pub pinned_cert_sha256: Vec<Digest>,
     /// When the entry last changed (Unix seconds).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub updated_at: i64,

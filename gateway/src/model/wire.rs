@@ -20,13 +20,25 @@ pub fn timestamp(ms: i64) -> prost_types::Timestamp {
     schakel_proto::audit::timestamp(ms)
 }
 
+/// A timestamp from Unix seconds.
+pub fn timestamp_secs(secs: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: secs,
+        nanos: 0,
+    }
+}
+
 /// Unix milliseconds of a timestamp; None when its nanoseconds are out of
 /// range.
 pub fn ms_of(t: &prost_types::Timestamp) -> Option<i64> {
     if !(0..1_000_000_000).contains(&t.nanos) {
         return None;
     }
-    Some(t.seconds.saturating_mul(1000) + i64::from(t.nanos) / 1_000_000)
+    Some(
+        t.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(t.nanos) / 1_000_000),
+    )
 }
 
 /// The wire kind of a message kind.
@@ -237,14 +249,11 @@ pub fn participant(p: &Participant, for_operator: bool) -> pb::Participant {
             Status::Suspended => pb::ParticipantStatus::Suspended,
         } as i32,
         pinned_cert_sha256: if for_operator {
-            p.pinned_cert_sha256.clone()
+            p.pinned_cert_sha256.iter().map(Digest::to_hex).collect()
         } else {
             vec![]
         },
-        updated_at: Some(prost_types::Timestamp {
-            seconds: p.updated_at,
-            nanos: 0,
-        }),
+        updated_at: Some(timestamp_secs(p.updated_at)),
         suspended_reason: if for_operator {
             p.suspended_reason.clone()
         } else {
@@ -305,11 +314,7 @@ pub fn audit_entry(e: &Entry) -> pb::AuditEntry {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default(),
-        counterpart_oin: e
-            .counterpart
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
+        counterpart_oin: e.counterpart.clone(),
         kind: e.kind.map_or(0, |k| kind(k) as i32),
         child_ref: e.child_ref.map(|c| c.to_hex()).unwrap_or_default(),
         legal_basis: e.legal_basis.as_ref().map(legal_basis),

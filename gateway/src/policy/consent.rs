@@ -191,28 +191,31 @@ pub fn revocation_reason(reason: &str) -> Result<String, Violation> {
     Ok(reason.to_owned())
 }
 
+/// A condition of a consent that a message does not meet; its text names
+/// the consent and the condition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unmet(pub String);
+
 /// Why `c` cannot carry a message at `now_ms`, if it cannot: revoked,
 /// lapsed or not yet valid.
-pub fn unusable(c: &ConsentRecord, now_ms: i64) -> Option<String> {
+pub fn unusable(c: &ConsentRecord, now_ms: i64) -> Option<Unmet> {
     let when = |ms: i64| date_of_ms(ms).map(|d| d.to_string()).unwrap_or_default();
-    match c.state(now_ms) {
-        ConsentState::Active => None,
-        ConsentState::Revoked => Some(format!(
+    let why = match c.state(now_ms) {
+        ConsentState::Active => return None,
+        ConsentState::Revoked => format!(
             "consent {} was revoked on {}",
             c.id,
             when(c.revoked_at_ms.unwrap_or_default())
-        )),
-        ConsentState::Lapsed => Some(format!(
-            "consent {} lapsed on {}",
-            c.id,
-            when(c.valid_until_ms)
-        )),
-        ConsentState::Pending => Some(format!(
+        ),
+        ConsentState::Lapsed => format!("consent {} lapsed on {}", c.id, when(c.valid_until_ms)),
+        ConsentState::Pending => format!(
             "consent {} is not valid until {}",
             c.id,
             when(c.valid_from_ms)
-        )),
-    }
+        ),
+    };
+    Some(Unmet(why))
 }
 
 /// Checks that `c` carries a message of `kind` from `sender` to `recipient`
@@ -225,9 +228,10 @@ pub fn covers(
     kind: Kind,
     child_ref: Option<&ChildRef>,
     now_ms: i64,
-) -> Result<(), String> {
+) -> Result<(), Unmet> {
+    let unmet = |why: String| Err(Unmet(why));
     if c.registered_by != *sender {
-        return Err(format!(
+        return unmet(format!(
             "consent {} was registered by another organisation; only the organisation that registered a consent sends under it",
             c.id
         ));
@@ -236,18 +240,18 @@ pub fn covers(
         return Err(reason);
     }
     if child_ref.is_some_and(|r| *r != c.child_ref) {
-        return Err(format!("consent {} is for another child", c.id));
+        return unmet(format!("consent {} is for another child", c.id));
     }
     let to_covered =
         c.recipient_oins.contains(&recipient.oin) || c.recipient_kinds.contains(&recipient.kind);
     if !to_covered {
-        return Err(format!(
+        return unmet(format!(
             "consent {} does not cover recipient {} (a {})",
             c.id, recipient.oin, recipient.kind
         ));
     }
     if !c.message_kinds.contains(&kind) {
-        return Err(format!("consent {} does not cover a {kind}", c.id));
+        return unmet(format!("consent {} does not cover a {kind}", c.id));
     }
     Ok(())
 }

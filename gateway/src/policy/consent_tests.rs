@@ -202,12 +202,14 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
         ),
     ];
     for (result, text) in refusals {
-        let e = result.unwrap_err();
+        let e = result.unwrap_err().to_string();
         assert!(e.contains(text), "{e} should contain {text}");
     }
     let mut revoked = consent();
     revoked.revoked_at_ms = Some(NOW + 2 * DAY);
-    let e = covers(&revoked, &oin(2), &jgt, kind, Some(&child), NOW + 3 * DAY).unwrap_err();
+    let e = covers(&revoked, &oin(2), &jgt, kind, Some(&child), NOW + 3 * DAY)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("was revoked on 2026-11-26"), "{e}");
     assert_eq!(unusable(&c, at), None);
 }

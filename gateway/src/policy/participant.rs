@@ -3,6 +3,7 @@
 
 use super::fields::{is_brin, is_digits};
 use super::{Violation, invalid};
+use crate::crypto::Digest;
 use crate::model::{OrgKind, Participant};
 
 /// The reason given for a suspension: one line of 1 to 256 characters.
@@ -12,6 +13,17 @@ pub fn suspension_reason(reason: &str) -> Result<String, Violation> {
         return Err(invalid("reason", "must be 1 to 256 characters"));
     }
     Ok(reason.to_owned())
+}
+
+/// A certificate fingerprint to pin: the SHA-256 of the certificate's DER,
+/// written as 64 lowercase hex characters.
+pub fn pin(value: &str) -> Result<Digest, Violation> {
+    Digest::from_hex(value).ok_or_else(|| {
+        invalid(
+            "pinned_cert_sha256",
+            "each pin must be 64 lowercase hex characters",
+        )
+    })
 }
 
 /// Checks every field of `p` and the codes its kind needs.
@@ -74,18 +86,6 @@ pub fn check(p: &Participant) -> Result<(), Violation> {
         }
         _ => {}
     }
-    let pin_ok = |pin: &String| {
-        pin.len() == 64
-            && pin
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    if !p.pinned_cert_sha256.iter().all(pin_ok) {
-        return Err(invalid(
-            "pinned_cert_sha256",
-            "each pin must be 64 lowercase hex characters",
-        ));
-    }
     Ok(())
 }
 
@@ -122,14 +122,6 @@ mod tests {
             ),
             (|p| p.codes.swv_number = "2801".into(), "codes.swv_number"),
             (|p| p.codes = Codes::default(), "codes.brin"),
-            (
-                |p| p.pinned_cert_sha256 = vec!["XYZ".into()],
-                "pinned_cert_sha256",
-            ),
-            (
-                |p| p.pinned_cert_sha256 = vec!["A".repeat(64)],
-                "pinned_cert_sha256",
-            ),
             (|p| p.kind = OrgKind::Gemeente, "codes.gemeentecode"),
             (|p| p.kind = OrgKind::Swv, "codes.swv_number"),
         ];
@@ -137,6 +129,17 @@ mod tests {
             let mut p = school();
             edit(&mut p);
             assert_eq!(check(&p).unwrap_err().field(), Some(field));
+        }
+    }
+
+    #[test]
+    fn a_pin_is_64_lowercase_hex_characters() {
+        assert!(pin(&"ab".repeat(32)).is_ok());
+        for bad in ["XYZ".to_string(), "A".repeat(64), "ab".repeat(31)] {
+            assert_eq!(
+                pin(&bad).unwrap_err().to_string(),
+                "pinned_cert_sha256: each pin must be 64 lowercase hex characters"
+            );
         }
     }
 

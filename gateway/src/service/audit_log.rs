@@ -14,8 +14,7 @@ use crate::clock::now_ms;
 use crate::config::AuditConfig;
 use crate::crypto::{ChildKey, ChildRef};
 use crate::model::{Action, Checkpoint, Entry, MessageId, Oin, wire};
-use crate::policy::fields::BSN_RULE;
-use crate::policy::{bsn, invalid};
+use crate::policy::fields;
 use crate::store::{Store, StoreError};
 
 /// Entries read from the store per page.
@@ -56,7 +55,7 @@ impl Filter {
             && self
                 .org
                 .as_ref()
-                .is_none_or(|o| e.actor.oin() == Some(o) || e.counterpart.as_ref() == Some(o))
+                .is_none_or(|o| e.actor.oin() == Some(o) || e.counterpart == o.as_str())
             && self
                 .message_id
                 .as_ref()
@@ -94,9 +93,7 @@ impl AuditLog {
 
     /// The child reference of a BSN, for queries by child.
     pub fn child_ref(&self, bsn: &str) -> Result<ChildRef, ServiceError> {
-        if !bsn::is_valid(bsn) {
-            return Err(invalid("child_bsn", BSN_RULE).into());
-        }
+        fields::bsn("child_bsn", bsn)?;
         Ok(self.child_key.child_ref(bsn))
     }
 

@@ -13,8 +13,7 @@ use crate::clock::{now_ms, today};
 use crate::crypto::ChildKey;
 use crate::model::{Action, ConsentId, ConsentRecord, ConsentState, Draft, LegalBasis, Oin};
 use crate::policy::consent::{Grant, revocation_reason};
-use crate::policy::fields::BSN_RULE;
-use crate::policy::{bsn, invalid};
+use crate::policy::fields;
 use crate::store::{Revoked, Store};
 
 /// The consent registry.
@@ -126,8 +125,10 @@ impl Consents {
         state: Option<ConsentState>,
     ) -> Result<Vec<ConsentRecord>, ServiceError> {
         let child = match bsn {
-            Some(b) if !bsn::is_valid(b) => return Err(invalid("bsn", BSN_RULE).into()),
-            Some(b) => Some(self.child_key.child_ref(b)),
+            Some(b) => {
+                fields::bsn("bsn", b)?;
+                Some(self.child_key.child_ref(b))
+            }
             None => None,
         };
         let now = now_ms();

@@ -19,7 +19,7 @@ pub mod exchange;
 pub mod notify;
 pub mod refusals;
 
-use crate::crypto::{DecryptError, SealError};
+use crate::crypto::{DecryptError, Digest, SealError};
 use crate::model::{Oin, Participant};
 use crate::policy::Violation;
 use crate::policy::routing::RouteRefused;
@@ -31,8 +31,8 @@ use crate::store::StoreError;
 pub struct Caller {
     /// Its directory entry, as read at the start of this call.
     pub participant: Participant,
-    /// SHA-256 of the client certificate's DER, lowercase hex.
-    pub cert_sha256: String,
+    /// SHA-256 of the client certificate's DER.
+    pub cert_sha256: Digest,
     /// The certificate's notAfter, Unix seconds.
     pub cert_not_after: i64,
     /// The call's path, e.g. `/schakel.v1.Admin/ListParticipants`, as

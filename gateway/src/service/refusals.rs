@@ -78,11 +78,21 @@ impl Refusals {
     /// Refuses `caller`'s call for `cause` with PERMISSION_DENIED and
     /// `message`, and records it with the call's path.
     pub async fn deny(&self, caller: &Caller, cause: Cause, message: String) -> ServiceError {
-        let detail = format!("{}: {message}", caller.rpc);
-        if let Err(e) = self.record(caller.oin(), cause, None, detail).await {
-            return e;
-        }
+        self.record_denial(caller.oin(), cause, &caller.rpc, &message)
+            .await;
         ServiceError::PermissionDenied(message)
+    }
+
+    /// Records that the call `rpc` of `actor` is refused for `cause` with
+    /// `message`. A failure to record is logged, not returned: the refusal
+    /// is answered all the same, because a caller who may not do something
+    /// must not get in because the log is unavailable. (The transport calls
+    /// this for the refusals it decides, before a service runs.)
+    pub async fn record_denial(&self, actor: &Oin, cause: Cause, rpc: &str, message: &str) {
+        let detail = format!("{rpc}: {message}");
+        if let Err(e) = self.record(actor, cause, None, detail).await {
+            tracing::error!(error = %e, "could not record a refused call in the audit log");
+        }
     }
 
     /// Refuses every caller that is not an operator, naming the service.

@@ -67,11 +67,8 @@ pub struct Ca {
 }
 
 fn random_serial() -> u64 {
-    let mut bytes = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("system random works");
     // Keep it positive and non-zero as RFC 5280 asks.
-    (u64::from_be_bytes(bytes) >> 1) | 1
+    (u64::from_be_bytes(crate::crypto::random_bytes::<8>()) >> 1) | 1
 }
 
 fn distinguished_name(pairs: Vec<(DnType, DnValue)>) -> DistinguishedName {
@@ -128,7 +125,10 @@ impl Ca {
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::days(1);
         params.not_after = now + Duration::days(3650);
-        params.distinguished_name = distinguished_name(vec![(DnType::CommonName, hosts[0].into())]);
+        // The names it serves are in the subject alternative names; the
+        // common name only says what it is.
+        params.distinguished_name =
+            distinguished_name(vec![(DnType::CommonName, "Schakel gateway".into())]);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.issue(params)

@@ -13,7 +13,9 @@ use crate::store;
 
 /// Verifies the whole audit chain of a stopped gateway's data folder with
 /// the public half of the key in that folder. Opens the store, so the gateway
-/// must not be running; creates nothing.
+/// must not be running. It creates no key; opening a store records its format
+/// version if it has none, and removes payload files no message refers to,
+/// as every start of the gateway does.
 pub async fn verify_data_dir(data_dir: &Path) -> anyhow::Result<Verdict> {
     let key = SigningKey::load(data_dir)
         .with_context(|| format!("{} holds no gateway signing key", data_dir.display()))?;

@@ -14,7 +14,7 @@ use x509_parser::prelude::*;
 
 use super::AccessError;
 use super::rate_limit::RateLimiter;
-use crate::crypto::sha256;
+use crate::crypto::{Digest, sha256};
 use crate::model::Oin;
 use crate::service::Caller;
 use crate::service::directory::Directory;
@@ -25,8 +25,8 @@ use crate::service::refusals::{Cause, Refusals};
 pub struct CertIdentity {
     /// The OIN from the Subject serialNumber.
     pub oin: Oin,
-    /// SHA-256 of the DER, lowercase hex.
-    pub sha256: String,
+    /// SHA-256 of the DER.
+    pub sha256: Digest,
     /// notAfter, Unix seconds.
     pub not_after: i64,
 }
@@ -64,7 +64,7 @@ pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, AccessError> {
     })?;
     Ok(CertIdentity {
         oin,
-        sha256: sha256(der).to_hex(),
+        sha256: sha256(der),
         not_after: cert.validity().not_after.timestamp(),
     })
 }
@@ -90,10 +90,7 @@ impl Resolver {
     /// Records the refusal of a known participant; the refusal is answered
     /// even if it cannot be recorded.
     async fn refuse(&self, oin: &Oin, cause: Cause, rpc: &str, message: String) -> AccessError {
-        let detail = format!("{rpc}: {message}");
-        if let Err(e) = self.refusals.record(oin, cause, None, detail).await {
-            tracing::error!(error = %e, "could not record a refused call in the audit log");
-        }
+        self.refusals.record_denial(oin, cause, rpc, &message).await;
         AccessError::PermissionDenied(message)
     }
 

@@ -19,7 +19,7 @@
 //! engines meet those only through stale index entries, and skip them.
 
 use crate::model::{Action, Actor, ConsentRecord, Draft, MessageRecord, Oin, Outcome, State};
-use crate::policy::consent::unusable;
+use crate::policy::consent::{Unmet, unusable};
 
 /// Where an undelivered message waits; what engines index it by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,9 @@ pub enum Place {
     },
     /// Leased to its recipient until this moment.
     Leased {
-        /// Unix ms.
-        until_ms: i64,
+        /// Unix ms. None only for a damaged record that lost its lease end:
+        /// it leaves its lease all the same.
+        until_ms: Option<i64>,
     },
 }
 
@@ -147,7 +148,7 @@ pub fn lease(
     }
     if let Some(id) = r.consent_id() {
         let problem = match consent {
-            None => Some(format!("consent {id} is not registered")),
+            None => Some(Unmet(format!("consent {id} is not registered"))),
             Some(c) => unusable(c, now_ms),
         };
         if let Some(problem) = problem {
@@ -166,7 +167,9 @@ pub fn lease(
         .detail(format!("attempt {}", r.attempts));
     Ok(Leasing::Leased(Change {
         leaves: Some(leaves),
-        enters: Some(Place::Leased { until_ms }),
+        enters: Some(Place::Leased {
+            until_ms: Some(until_ms),
+        }),
         event: Some(Event {
             audit,
             receipt: None,
@@ -184,7 +187,9 @@ pub fn requeue(r: &mut MessageRecord, until_ms: i64) -> Result<Change, Illegal> 
     r.state = State::Ready;
     r.lease_until_ms = None;
     Ok(Change {
-        leaves: Some(Place::Leased { until_ms }),
+        leaves: Some(Place::Leased {
+            until_ms: Some(until_ms),
+        }),
         enters: Some(Place::Inbox {
             queue_seq: r.queue_seq,
         }),
@@ -201,12 +206,14 @@ fn finalise(
     detail: &str,
     now_ms: i64,
 ) -> Result<Change, Illegal> {
-    let leaves = match (r.state, r.lease_until_ms) {
-        (State::Ready, _) => Place::Inbox {
+    let leaves = match r.state {
+        State::Ready => Place::Inbox {
             queue_seq: r.queue_seq,
         },
-        (State::Leased, Some(until_ms)) => Place::Leased { until_ms },
-        (state, _) => return Err(Illegal::Final(state)),
+        State::Leased => Place::Leased {
+            until_ms: r.lease_until_ms,
+        },
+        state => return Err(Illegal::Final(state)),
     };
     r.state = state;
     r.lease_until_ms = None;
@@ -252,6 +259,10 @@ pub fn withdraw(
         detail,
         now_ms,
     )?;
+    if r.payload_purged {
+        // Only a damaged record is purged before it is final; nothing to destroy.
+        return Ok(vec![finalised]);
+    }
     let purged = purge(r, "payload destroyed: its consent no longer holds")?;
     Ok(vec![finalised, purged])
 }

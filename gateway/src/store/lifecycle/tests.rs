@@ -81,7 +81,7 @@ fn lease_moves_a_waiting_message_to_its_recipient_and_counts_the_attempt() {
     assert_eq!(
         c.enters,
         Some(Place::Leased {
-            until_ms: NOW + LEASE
+            until_ms: Some(NOW + LEASE)
         })
     );
     let audit = audit_of(&c);
@@ -167,7 +167,7 @@ fn requeue_returns_a_message_whose_lease_ran_out_to_its_place() {
     assert_eq!(
         c.leaves,
         Some(Place::Leased {
-            until_ms: NOW + LEASE
+            until_ms: Some(NOW + LEASE)
         })
     );
     assert_eq!(c.enters, Some(Place::Inbox { queue_seq: 7 }));
@@ -194,7 +194,7 @@ fn ack_delivers_and_reject_names_its_reason() {
     assert_eq!(
         c.leaves,
         Some(Place::Leased {
-            until_ms: NOW + LEASE
+            until_ms: Some(NOW + LEASE)
         })
     );
     assert_eq!(c.expiry, Some(Schedule::Remove(r.expires_at_ms)));
@@ -300,7 +300,7 @@ fn an_ack_after_withdrawal_is_recorded_and_answered_with_the_withdrawal() {
     assert_eq!(
         changes[0].leaves,
         Some(Place::Leased {
-            until_ms: NOW + LEASE
+            until_ms: Some(NOW + LEASE)
         })
     );
     assert_eq!(audit_of(&changes[0]).actor, Actor::Org(oin(1)));
@@ -370,7 +370,7 @@ fn expire_finishes_a_waiting_or_leased_message() {
             Place::Inbox { queue_seq: 7 }
         } else {
             Place::Leased {
-                until_ms: NOW + LEASE,
+                until_ms: Some(NOW + LEASE),
             }
         };
         assert_eq!(c.leaves, Some(left));
@@ -401,4 +401,21 @@ fn a_consent_is_revoked_once_and_by_its_registrant_only() {
         lapse_detail(&consent_id()),
         format!("consent {} lapsed", consent_id())
     );
+}
+
+#[test]
+fn a_damaged_record_still_leaves_the_queue_and_is_withdrawn() {
+    // A leased record that lost its lease end leaves its lease all the same.
+    let mut r = leased(statutory());
+    r.lease_until_ms = None;
+    let c = expire(&mut r, NOW).unwrap();
+    assert_eq!(c.leaves, Some(Place::Leased { until_ms: None }));
+    assert_eq!(r.state, State::Expired);
+    // An undelivered record already marked purged is withdrawn without a
+    // second destruction.
+    let mut r = accepted(message(LegalBasis::Consent(consent_id())));
+    r.payload_purged = true;
+    let changes = withdraw(&mut r, Actor::Gateway, "x", NOW).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(r.state, State::Withdrawn);
 }

@@ -56,10 +56,12 @@ impl<C: Send + 'static> GroupCommit<C> {
     ///
     /// A step or a sync that panics is caught: its callers get an error and
     /// the thread goes on, so that one bad record cannot stop every write of
-    /// the gateway.
+    /// the gateway. After a sync panicked, `reset` brings the context back in
+    /// line with what is durable (the panic may have come half-way).
     pub fn start(
         mut context: C,
         sync: impl Fn(&mut C) -> Result<(), String> + Send + 'static,
+        reset: impl Fn(&mut C) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job<C>>();
         let stats = Arc::new(Stats::default());
@@ -93,8 +95,14 @@ impl<C: Send + 'static> GroupCommit<C> {
                     counters
                         .apply_nanos
                         .fetch_add((started - applying).as_nanos() as u64, Ordering::Relaxed);
-                    let result = catch_unwind(AssertUnwindSafe(|| sync(&mut context)))
-                        .unwrap_or_else(|_| Err("the commit of a group panicked".into()));
+                    let result = match catch_unwind(AssertUnwindSafe(|| sync(&mut context))) {
+                        Ok(result) => result,
+                        Err(_) => {
+                            tracing::error!("the commit of a group panicked; its steps failed");
+                            reset(&mut context);
+                            Err("the commit of a group failed unexpectedly".into())
+                        }
+                    };
                     counters.flushes.fetch_add(1, Ordering::Relaxed);
                     counters
                         .requests
@@ -164,7 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_step_that_panics_fails_alone_and_the_writer_goes_on() {
-        let commit = GroupCommit::start(0u32, |_| Ok(())).unwrap();
+        let commit = GroupCommit::start(0u32, |_| Ok(()), |_| {}).unwrap();
         let bad = commit
             .run(|_: &mut u32| -> Result<(), StoreError> { panic!("a bad record") })
             .await;
@@ -178,5 +186,28 @@ mod tests {
             .unwrap();
         assert_eq!(good, 1);
         assert_eq!(commit.stats().requests.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_panics_fails_its_group_and_resets_the_context() {
+        // The context counts steps applied but not yet durable; a sync that
+        // panics leaves them unknown, and the reset starts over.
+        let commit = GroupCommit::start(
+            0u32,
+            |pending: &mut u32| {
+                assert!(*pending < 2, "a damaged commit");
+                *pending = 0;
+                Ok(())
+            },
+            |pending: &mut u32| *pending = 0,
+        )
+        .unwrap();
+        let step = |n: &mut u32| {
+            *n += 2;
+            Ok(())
+        };
+        assert!(matches!(commit.run(step).await, Err(StoreError::Engine(_))));
+        let after = commit.run(|n: &mut u32| Ok(*n)).await.unwrap();
+        assert_eq!(after, 0, "the context was reset");
     }
 }

@@ -24,7 +24,8 @@
 //! | [`keys`] | key layout and codecs |
 //! | [`recovery`] | format version and migration, counters read back at open |
 //! | [`step`] | the write set of one step, and how a life-cycle change is written |
-//! | `transitions` | the write steps of the trait |
+//! | `transitions` | the write steps of a message's life (and a consent's revocation) |
+//! | `records` | the write steps of the directory, consents and the audit chain's upkeep |
 //! | `reads` | the reads of the trait |
 //! | [`group_commit`] | the writer thread: many steps, one fsync |
 //! | [`overlay`] | reads that see the group's writes not yet applied |
@@ -35,6 +36,7 @@ pub mod keys;
 pub mod overlay;
 pub mod payloads;
 mod reads;
+mod records;
 pub mod recovery;
 pub mod step;
 mod transitions;
@@ -121,8 +123,11 @@ impl SledStore {
             dirty: false,
             pending: Overlay::new(),
         };
-        let commit =
-            GroupCommit::start(writer, |w: &mut Writer| w.sync().map_err(|e| e.to_string()))?;
+        let commit = GroupCommit::start(
+            writer,
+            |w: &mut Writer| w.sync().map_err(|e| e.to_string()),
+            Writer::reset,
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -341,6 +346,28 @@ mod tests {
     }
 
     store_contract!(open);
+
+    #[tokio::test]
+    async fn a_damaged_index_key_is_dropped_and_the_sweep_goes_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
+        let dir = tmp.path().join("store");
+        {
+            let db = ::sled::open(&dir).unwrap();
+            let tree = db.open_tree(TREE).unwrap();
+            tree.insert([keys::LEASE, 0, 0], vec![]).unwrap();
+            let mut expiry = vec![keys::EXPIRY];
+            expiry.extend_from_slice(&keys::be(1));
+            expiry.extend_from_slice(b"not-an-id");
+            tree.insert(expiry.clone(), vec![]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(&dir, 1 << 20, key).unwrap();
+        let report = store.sweep(i64::MAX / 2, 0).await.unwrap();
+        assert_eq!((report.requeued, report.expired), (0, 0));
+        assert!(store.tree().scan_prefix([keys::LEASE]).next().is_none());
+        assert!(store.tree().scan_prefix([keys::EXPIRY]).next().is_none());
+    }
 
     #[test]
     fn a_store_of_a_newer_format_is_refused_with_what_to_do() {

@@ -34,6 +34,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::model::MessageId;
 use crate::store::StoreError;
 
 /// Payloads of at least this many sealed bytes are kept as files. Small
@@ -103,15 +104,15 @@ impl Payloads {
         len >= FILE_FROM_BYTES
     }
 
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(id)
+    fn path(&self, id: &MessageId) -> PathBuf {
+        self.dir.join(id.as_str())
     }
 
     /// Writes a large payload's file and makes its content durable; its
     /// folder entry becomes durable with the group commit of the step that
     /// refers to it. Blocking: call it off the async threads, before that
     /// step.
-    pub fn write_file(&self, id: &str, sealed: &[u8]) -> Result<(), StoreError> {
+    pub fn write_file(&self, id: &MessageId, sealed: &[u8]) -> Result<(), StoreError> {
         let path = self.path(id);
         let direct = std::fs::OpenOptions::new()
             .write(true)
@@ -145,7 +146,7 @@ impl Payloads {
 
     /// Removes a file written for a step that then stored nothing (a
     /// duplicate, a conflict, a full inbox).
-    pub fn discard_file(&self, id: &str) -> Result<(), StoreError> {
+    pub fn discard_file(&self, id: &MessageId) -> Result<(), StoreError> {
         match std::fs::remove_file(self.path(id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -154,22 +155,22 @@ impl Payloads {
 
     /// Records a payload as stored: its sealed bytes, or, for a large
     /// payload whose file is already written, its sealed length.
-    pub fn insert(&self, id: &str, stored: Stored) -> Result<(), StoreError> {
+    pub fn insert(&self, id: &MessageId, stored: Stored) -> Result<(), StoreError> {
         let value = match stored {
             Stored::Inline(sealed) => sealed,
             Stored::File(len) => (len as u64).to_be_bytes().to_vec(),
         };
-        self.tree.insert(id.as_bytes(), value)?;
+        self.tree.insert(id.as_str().as_bytes(), value)?;
         Ok(())
     }
 
     /// Where a payload is: its sealed bytes when kept in the tree, or the
     /// sealed length of its file, which [`Payloads::read_file`] reads (off
     /// the writer thread: a dossier takes milliseconds to read).
-    pub fn locate(&self, id: &str) -> Result<Option<Located>, StoreError> {
+    pub fn locate(&self, id: &MessageId) -> Result<Option<Located>, StoreError> {
         Ok(self
             .tree
-            .get(id.as_bytes())?
+            .get(id.as_str().as_bytes())?
             .map(|value| match in_file(&value) {
                 Some(len) => Located::File(len),
                 None => Located::Inline(value.to_vec()),
@@ -178,11 +179,11 @@ impl Payloads {
 
     /// Reads a large payload's file: its first `len` bytes (the rest is the
     /// padding of direct writes). Blocking.
-    pub fn read_file(&self, id: &str, len: usize) -> Result<Vec<u8>, StoreError> {
+    pub fn read_file(&self, id: &MessageId, len: usize) -> Result<Vec<u8>, StoreError> {
         let mut sealed = std::fs::read(self.path(id))?;
         if sealed.len() < len {
             return Err(StoreError::Corrupt {
-                key: id.to_owned(),
+                key: id.to_string(),
                 message: format!("payload file holds {} of {len} bytes", sealed.len()),
             });
         }
@@ -191,13 +192,13 @@ impl Payloads {
     }
 
     /// Destroys a payload, file and entry.
-    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
-        if let Some(v) = self.tree.get(id.as_bytes())?
+    pub fn remove(&self, id: &MessageId) -> Result<(), StoreError> {
+        if let Some(v) = self.tree.get(id.as_str().as_bytes())?
             && in_file(&v).is_some()
         {
             self.discard_file(id)?;
         }
-        self.tree.remove(id.as_bytes())?;
+        self.tree.remove(id.as_str().as_bytes())?;
         Ok(())
     }
 }

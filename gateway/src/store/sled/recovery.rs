@@ -27,10 +27,12 @@ const FORMAT_KEY: &[u8] = b"Vformat";
 /// [`CURRENT_FORMAT`]; refuses a store written in a newer format.
 pub fn migrate(tree: &::sled::Tree, dir: &Path) -> Result<u64, StoreError> {
     debug_assert_eq!(FORMAT_KEY[0], FORMAT);
-    let found = match tree.get(FORMAT_KEY)? {
-        Some(v) => u64_at(&v, 0)?,
-        // Every release that wrote data before versions existed wrote
-        // format 1; a new, empty store starts at the current format.
+    let stored = tree.get(FORMAT_KEY)?;
+    let found = match &stored {
+        Some(v) => u64_at(v, 0)?,
+        // A new, empty store starts at the current format; every release
+        // that wrote data before versions existed wrote format 1.
+        None if tree.is_empty() => CURRENT_FORMAT,
         None => 1,
     };
     if found > CURRENT_FORMAT {
@@ -42,7 +44,7 @@ pub fn migrate(tree: &::sled::Tree, dir: &Path) -> Result<u64, StoreError> {
     }
     // Migrations from `found` to CURRENT_FORMAT go here, one step per
     // version, each in one batch with the version it reaches.
-    if tree.get(FORMAT_KEY)?.is_none() {
+    if stored.is_none() || found < CURRENT_FORMAT {
         tree.insert(FORMAT_KEY, be(CURRENT_FORMAT).to_vec())?;
         tracing::info!(
             from = found,
@@ -114,6 +116,8 @@ mod tests {
     fn an_unversioned_store_is_format_1_and_a_newer_one_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let t = tree(tmp.path());
+        // Data written by 0.1.0, without a version.
+        t.insert(b"P00000099100000000001", b"{}".to_vec()).unwrap();
         assert_eq!(migrate(&t, tmp.path()).unwrap(), CURRENT_FORMAT);
         assert_eq!(u64_at(&t.get(FORMAT_KEY).unwrap().unwrap(), 0).unwrap(), 1);
         t.insert(FORMAT_KEY, be(CURRENT_FORMAT + 1).to_vec())

@@ -67,6 +67,18 @@ impl Writer {
         Ok(())
     }
 
+    /// After a commit that panicked half-way: forgets the group's writes
+    /// and reads the counters back from the tree, so that the next entry
+    /// chains on to the last one that is really stored.
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.dirty = true;
+        match Counters::recover(&self.tree) {
+            Ok(c) => *lock(&self.counters) = c,
+            Err(e) => tracing::error!(error = %e, "could not read the audit counters back"),
+        }
+    }
+
     /// Makes everything applied so far durable: the group's batch, the
     /// payload folder, sled's log, and the data file (sled's `flush()` does
     /// not fsync it in every case on Linux).
@@ -230,7 +242,14 @@ impl<'a> Step<'a> {
                 sign,
                 0,
             ),
-            Place::Leased { until_ms } => (
+            Place::Leased { until_ms: None } => {
+                // A damaged record without its lease end: no key to move.
+                self.count(&r.recipient, 0, sign);
+                return;
+            }
+            Place::Leased {
+                until_ms: Some(until_ms),
+            } => (
                 key(LEASE, &[&ms(until_ms), id]),
                 r.recipient.as_str().as_bytes(),
                 0,
@@ -314,8 +333,8 @@ impl<'a> Step<'a> {
         }
         for (id, op) in std::mem::take(&mut self.payload_ops) {
             match op {
-                PayloadOp::Store(stored) => self.payloads.insert(id.as_str(), stored)?,
-                PayloadOp::Destroy => self.payloads.remove(id.as_str())?,
+                PayloadOp::Store(stored) => self.payloads.insert(&id, stored)?,
+                PayloadOp::Destroy => self.payloads.remove(&id)?,
             }
         }
         for (recipient, (d_ready, d_leased)) in std::mem::take(&mut self.counts) {

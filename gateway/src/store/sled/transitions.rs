@@ -6,20 +6,17 @@ use schakel_proto::v1 as pb;
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, EXPIRY, IDEMPOTENCY, INBOX, LEASE,
-    MESSAGES_UNDER_CONSENT, PARTICIPANT, PURGE, be, decode, encode, key, ms, parse_from, u64_at,
+    CONSENT, CONSENT_END, EXPIRY, IDEMPOTENCY, INBOX, LEASE, MESSAGES_UNDER_CONSENT, PURGE, encode,
+    key, ms, parse_from, u64_at,
 };
 use super::payloads::{Located, Payloads, Stored};
 use super::reads::receipts_of;
 use super::step::Step;
-use crate::model::{
-    Actor, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
-    Outcome, Participant, State, wire,
-};
+use crate::model::{Actor, ConsentId, Draft, MessageId, MessageRecord, Oin, Outcome, State, wire};
 use crate::store::lifecycle::{self, Finish, Illegal, Leasing, NotRevoked};
 use crate::store::{
-    AcceptOutcome, Finished, Leased, NewMessage, ParticipantEdit, Revoked, StoreError, SweepReport,
-    Withdrawn, receipts,
+    AcceptOutcome, Finished, Leased, NewMessage, Revoked, StoreError, SweepReport, Withdrawn,
+    receipts,
 };
 
 /// How many items one sweep handles per kind, to bound the time the writer
@@ -28,17 +25,47 @@ const SWEEP_BATCH: usize = 10_000;
 
 /// The keys under a time-ordered index (`prefix`, then a big-endian
 /// millisecond time, then an id) that are due at `cutoff`, oldest first, at
-/// most [`SWEEP_BATCH`]. Stops at the first key not yet due.
-fn due(step: &Step, prefix: u8, cutoff: i64) -> Result<Vec<::sled::IVec>, StoreError> {
+/// most [`SWEEP_BATCH`], each with its time and id. Stops at the first key
+/// not yet due. A damaged key is removed on the way (see [`drop_damaged`]).
+fn due<T: std::str::FromStr>(
+    step: &mut Step,
+    prefix: u8,
+    cutoff: i64,
+) -> Result<Vec<(i64, T)>, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let keys: Vec<_> = step
+        .view()
+        .scan_prefix(&[prefix])
+        .take(SWEEP_BATCH)
+        .map(|kv| kv.map(|(k, _)| k))
+        .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for kv in step.view().scan_prefix(&[prefix]).take(SWEEP_BATCH) {
-        let (k, _) = kv?;
-        if u64_at(&k, 1)? as i64 > cutoff {
-            break;
+    for k in keys {
+        let parsed = u64_at(&k, 1).and_then(|at| Ok((at as i64, parse_from::<T>(&k, 9)?)));
+        match parsed {
+            Ok((at, _)) if at > cutoff => break,
+            Ok(entry) => {
+                step.remove(k.to_vec());
+                out.push(entry);
+            }
+            Err(e) => drop_damaged(step, &k, e),
         }
-        out.push(k);
     }
     Ok(out)
+}
+
+/// Removes an index key that does not hold what the layout says (a damaged
+/// store), and says so in the log: an index can be rebuilt from the records,
+/// and one bad key must not stop every sweep, or one inbox, for good.
+fn drop_damaged(step: &mut Step, k: &[u8], e: StoreError) {
+    tracing::error!(
+        key = %String::from_utf8_lossy(k),
+        error = %e,
+        "removed a damaged index key"
+    );
+    step.remove(k.to_vec());
 }
 
 /// The receipt of `r`'s current state, as stored.
@@ -85,8 +112,14 @@ fn withdraw_under(
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
     for k in keys {
+        let id: MessageId = match parse_from(&k, prefix.len()) {
+            Ok(id) => id,
+            Err(e) => {
+                drop_damaged(step, &k, e);
+                continue;
+            }
+        };
         step.remove(k.to_vec());
-        let id: MessageId = parse_from(&k, prefix.len())?;
         let Some(mut r) = step.record(&id)? else {
             continue;
         };
@@ -111,45 +144,6 @@ fn illegal(r: &MessageRecord, e: Illegal) -> StoreError {
 }
 
 impl SledStore {
-    pub(super) async fn insert_participant_step(
-        &self,
-        p: &Participant,
-        audit: Draft,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let k = key(PARTICIPANT, &[p.oin.as_str().as_bytes()]);
-        let value = encode(p)?;
-        self.step(now_ms, move |step| {
-            if step.view().get(&k)?.is_some() {
-                return Ok(false);
-            }
-            step.insert(k, value);
-            step.audit(audit)?;
-            Ok(true)
-        })
-        .await
-    }
-
-    pub(super) async fn update_participant_step(
-        &self,
-        oin: &Oin,
-        edit: ParticipantEdit,
-        now_ms: i64,
-    ) -> Result<Option<Participant>, StoreError> {
-        let k = key(PARTICIPANT, &[oin.as_str().as_bytes()]);
-        self.step(now_ms, move |step| {
-            let Some(v) = step.view().get(&k)? else {
-                return Ok(None);
-            };
-            let mut p: Participant = decode(&k, &v)?;
-            let audit = edit(&mut p);
-            step.insert(k, encode(&p)?);
-            step.audit(audit)?;
-            Ok(Some(p))
-        })
-        .await
-    }
-
     pub(super) async fn accept_step(
         &self,
         message: NewMessage,
@@ -176,7 +170,7 @@ impl SledStore {
         let in_file = !retry && Payloads::is_large(sealed_payload.len());
         let payload = if in_file {
             let (payloads, id, len) = (self.payloads().clone(), id.clone(), sealed_payload.len());
-            tokio::task::spawn_blocking(move || payloads.write_file(id.as_str(), &sealed_payload))
+            tokio::task::spawn_blocking(move || payloads.write_file(&id, &sealed_payload))
                 .await
                 .map_err(|e| StoreError::Engine(format!("payload writer: {e}")))??;
             Stored::File(len)
@@ -237,33 +231,9 @@ impl SledStore {
             })
             .await;
         if in_file && !matches!(outcome, Ok(AcceptOutcome::Accepted(_))) {
-            self.payloads().discard_file(id.as_str())?;
+            self.payloads().discard_file(&id)?;
         }
         outcome
-    }
-
-    pub(super) async fn grant_consent_step(
-        &self,
-        consent: &ConsentRecord,
-        audit: Draft,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let consent = consent.clone();
-        self.step(now_ms, move |step| {
-            let id = consent.id.as_str().as_bytes();
-            step.insert(key(CONSENT, &[id]), encode(&consent)?);
-            step.insert(
-                key(
-                    CONSENT_BY_ORG,
-                    &[consent.registered_by.as_str().as_bytes(), id],
-                ),
-                vec![],
-            );
-            step.insert(key(CONSENT_END, &[&ms(consent.valid_until_ms), id]), vec![]);
-            step.audit(audit)?;
-            Ok(())
-        })
-        .await
     }
 
     pub(super) async fn revoke_consent_step(
@@ -296,20 +266,6 @@ impl SledStore {
         .await
     }
 
-    pub(super) async fn append_audit_step(
-        &self,
-        drafts: Vec<Draft>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.step(now_ms, move |step| {
-            for d in drafts {
-                step.audit(d)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
     pub(super) async fn lease_step(
         &self,
         recipient: &Oin,
@@ -338,7 +294,13 @@ impl SledStore {
                         break;
                     }
                     for (k, id) in round {
-                        let id: MessageId = parse_from(&id, 0)?;
+                        let id: MessageId = match parse_from(&id, 0) {
+                            Ok(id) => id,
+                            Err(e) => {
+                                drop_damaged(step, &k, e);
+                                continue;
+                            }
+                        };
                         let Some(mut r) = step.record(&id)? else {
                             step.remove(k.to_vec());
                             continue;
@@ -350,7 +312,7 @@ impl SledStore {
                         let was_leased = r.state == State::Leased;
                         match lifecycle::lease(&mut r, consent.as_ref(), now_ms, lease_ms) {
                             Ok(Leasing::Leased(change)) => {
-                                let Some(payload) = payloads.locate(id.as_str())? else {
+                                let Some(payload) = payloads.locate(&id)? else {
                                     return Err(StoreError::Corrupt {
                                         key: id.to_string(),
                                         message: "queued message without payload".into(),
@@ -367,7 +329,8 @@ impl SledStore {
                                 withdrawn += 1;
                             }
                             // A stale inbox entry: the message moved on.
-                            Err(_) => step.remove(k.to_vec()),
+                            Err(Illegal::NotReady(_)) => step.remove(k.to_vec()),
+                            Err(e) => return Err(illegal(&r, e)),
                         }
                     }
                 }
@@ -386,10 +349,9 @@ impl SledStore {
                 Located::Inline(sealed) => sealed,
                 Located::File(len) => {
                     let (payloads, id) = (self.payloads().clone(), record.id.clone());
-                    let read =
-                        tokio::task::spawn_blocking(move || payloads.read_file(id.as_str(), len))
-                            .await
-                            .map_err(|e| StoreError::Engine(format!("payload reader: {e}")))?;
+                    let read = tokio::task::spawn_blocking(move || payloads.read_file(&id, len))
+                        .await
+                        .map_err(|e| StoreError::Engine(format!("payload reader: {e}")))?;
                     match read {
                         Ok(sealed) => sealed,
                         // Withdrawn (payload destroyed) since the lease was
@@ -462,10 +424,7 @@ impl SledStore {
     ) -> Result<SweepReport, StoreError> {
         self.step(now_ms, move |step| {
             let mut report = SweepReport::default();
-            for k in due(step, LEASE, now_ms)? {
-                step.remove(k.to_vec());
-                let until = u64_at(&k, 1)? as i64;
-                let id: MessageId = parse_from(&k, 9)?;
+            for (until, id) in due::<MessageId>(step, LEASE, now_ms)? {
                 let Some(mut r) = step.record(&id)? else {
                     continue;
                 };
@@ -480,9 +439,7 @@ impl SledStore {
                     report.woken_recipients.push(r.recipient.clone());
                 }
             }
-            for k in due(step, EXPIRY, now_ms)? {
-                step.remove(k.to_vec());
-                let id: MessageId = parse_from(&k, 9)?;
+            for (_, id) in due::<MessageId>(step, EXPIRY, now_ms)? {
                 let Some(mut r) = step.record(&id)? else {
                     continue;
                 };
@@ -491,9 +448,7 @@ impl SledStore {
                     report.expired += 1;
                 }
             }
-            for k in due(step, CONSENT_END, now_ms)? {
-                step.remove(k.to_vec());
-                let consent_id: ConsentId = parse_from(&k, 9)?;
+            for (_, consent_id) in due::<ConsentId>(step, CONSENT_END, now_ms)? {
                 let detail = lifecycle::lapse_detail(&consent_id);
                 report.withdrawn.extend(withdraw_under(
                     step,
@@ -503,9 +458,7 @@ impl SledStore {
                     now_ms,
                 )?);
             }
-            for k in due(step, PURGE, now_ms - retention_ms)? {
-                step.remove(k.to_vec());
-                let id: MessageId = parse_from(&k, 9)?;
+            for (_, id) in due::<MessageId>(step, PURGE, now_ms - retention_ms)? {
                 let Some(mut r) = step.record(&id)? else {
                     continue;
                 };
@@ -517,54 +470,6 @@ impl SledStore {
                 }
             }
             Ok(report)
-        })
-        .await
-    }
-
-    pub(super) async fn checkpoint_step(
-        &self,
-        now_ms: i64,
-    ) -> Result<Option<Checkpoint>, StoreError> {
-        self.step(now_ms, move |step| {
-            let c = &step.counters;
-            if c.audit_seq == 0 || c.audit_seq <= c.checkpoint_seq {
-                return Ok(None);
-            }
-            let checkpoint = Checkpoint::sign(c.audit_seq, c.audit_hash, now_ms, step.signer());
-            step.counters.checkpoint_seq = checkpoint.seq;
-            step.insert(
-                key(CHECKPOINT, &[&be(checkpoint.seq)]),
-                encode(&checkpoint)?,
-            );
-            Ok(Some(checkpoint))
-        })
-        .await
-    }
-
-    pub(super) async fn prune_audit_step(
-        &self,
-        before_ms: i64,
-        max: usize,
-    ) -> Result<usize, StoreError> {
-        self.step(before_ms, move |step| {
-            let mut removed = 0;
-            let oldest: Vec<_> = step
-                .view()
-                .scan_prefix(&[AUDIT])
-                .take(max)
-                .collect::<Result<_, _>>()?;
-            for (k, v) in oldest {
-                let entry: Entry = decode(&k, &v)?;
-                // Never the newest entry: it anchors the chain that follows.
-                if entry.time_ms >= before_ms || entry.seq >= step.counters.audit_seq {
-                    break;
-                }
-                step.remove(k.to_vec());
-                step.remove(key(CHECKPOINT, &[&be(entry.seq)]));
-                step.counters.pruned_through = entry.seq;
-                removed += 1;
-            }
-            Ok(removed)
         })
         .await
     }

@@ -1,0 +1,138 @@
+//! The sled store's write steps for what is not a message's life: the
+//! directory, registering a consent, and the audit chain's own upkeep
+//! (entries that go with no change, checkpoints, retention).
+
+use super::SledStore;
+use super::keys::{
+    AUDIT, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, PARTICIPANT, be, decode, encode, key,
+    ms,
+};
+use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Oin, Participant};
+use crate::store::{ParticipantEdit, StoreError};
+
+impl SledStore {
+    pub(super) async fn insert_participant_step(
+        &self,
+        p: &Participant,
+        audit: Draft,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let k = key(PARTICIPANT, &[p.oin.as_str().as_bytes()]);
+        let value = encode(p)?;
+        self.step(now_ms, move |step| {
+            if step.view().get(&k)?.is_some() {
+                return Ok(false);
+            }
+            step.insert(k, value);
+            step.audit(audit)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub(super) async fn update_participant_step(
+        &self,
+        oin: &Oin,
+        edit: ParticipantEdit,
+        now_ms: i64,
+    ) -> Result<Option<Participant>, StoreError> {
+        let k = key(PARTICIPANT, &[oin.as_str().as_bytes()]);
+        self.step(now_ms, move |step| {
+            let Some(v) = step.view().get(&k)? else {
+                return Ok(None);
+            };
+            let mut p: Participant = decode(&k, &v)?;
+            let audit = edit(&mut p);
+            step.insert(k, encode(&p)?);
+            step.audit(audit)?;
+            Ok(Some(p))
+        })
+        .await
+    }
+
+    pub(super) async fn grant_consent_step(
+        &self,
+        consent: &ConsentRecord,
+        audit: Draft,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let consent = consent.clone();
+        self.step(now_ms, move |step| {
+            let id = consent.id.as_str().as_bytes();
+            step.insert(key(CONSENT, &[id]), encode(&consent)?);
+            step.insert(
+                key(
+                    CONSENT_BY_ORG,
+                    &[consent.registered_by.as_str().as_bytes(), id],
+                ),
+                vec![],
+            );
+            step.insert(key(CONSENT_END, &[&ms(consent.valid_until_ms), id]), vec![]);
+            step.audit(audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn append_audit_step(
+        &self,
+        drafts: Vec<Draft>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.step(now_ms, move |step| {
+            for d in drafts {
+                step.audit(d)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn checkpoint_step(
+        &self,
+        now_ms: i64,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        self.step(now_ms, move |step| {
+            let c = &step.counters;
+            if c.audit_seq == 0 || c.audit_seq <= c.checkpoint_seq {
+                return Ok(None);
+            }
+            let checkpoint = Checkpoint::sign(c.audit_seq, c.audit_hash, now_ms, step.signer());
+            step.counters.checkpoint_seq = checkpoint.seq;
+            step.insert(
+                key(CHECKPOINT, &[&be(checkpoint.seq)]),
+                encode(&checkpoint)?,
+            );
+            Ok(Some(checkpoint))
+        })
+        .await
+    }
+
+    pub(super) async fn prune_audit_step(
+        &self,
+        before_ms: i64,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        self.step(before_ms, move |step| {
+            let mut removed = 0;
+            let oldest: Vec<_> = step
+                .view()
+                .scan_prefix(&[AUDIT])
+                .take(max)
+                .collect::<Result<_, _>>()?;
+            for (k, v) in oldest {
+                let entry: Entry = decode(&k, &v)?;
+                // Never the newest entry: it anchors the chain that follows.
+                if entry.time_ms >= before_ms || entry.seq >= step.counters.audit_seq {
+                    break;
+                }
+                step.remove(k.to_vec());
+                step.remove(key(CHECKPOINT, &[&be(entry.seq)]));
+                step.counters.pruned_through = entry.seq;
+                removed += 1;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+}
