@@ -119,18 +119,7 @@ pub fn verify_receipt(public_key: &[u8], receipt: &pb::Receipt) -> Result<(), Cl
         })
 }
 
-/// An attachment with its SHA-256 filled in.
-pub fn attachment(name: &str, media_type: &str, content: Vec<u8>) -> pb::Attachment {
-    let sha256 = ring::digest::digest(&ring::digest::SHA256, &content)
-        .as_ref()
-        .to_vec();
-    pb::Attachment {
-        name: name.to_owned(),
-        media_type: media_type.to_owned(),
-        content,
-        sha256,
-    }
-}
+pub use schakel_proto::payload::attachment;
 
 fn proto_duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration {

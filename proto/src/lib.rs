@@ -18,5 +18,7 @@ pub mod v1 {
 }
 
 pub mod audit;
+#[cfg(feature = "examples")]
+pub mod examples;
 pub mod payload;
 pub mod receipt;

@@ -12,6 +12,20 @@ use prost::Message as _;
 
 use crate::v1 as pb;
 
+/// An attachment with the SHA-256 of its content filled in, as the gateway
+/// checks it.
+pub fn attachment(name: &str, media_type: &str, content: Vec<u8>) -> pb::Attachment {
+    let sha256 = ring::digest::digest(&ring::digest::SHA256, &content)
+        .as_ref()
+        .to_vec();
+    pb::Attachment {
+        name: name.to_owned(),
+        media_type: media_type.to_owned(),
+        content,
+        sha256,
+    }
+}
+
 /// The digest of `payload` as envelopes and receipts name it.
 pub fn digest(payload: &pb::Payload) -> [u8; 32] {
     let skeleton = pb::Payload {

@@ -1,171 +1,43 @@
-//! Valid messages of every kind, for tests to send and to break one field at
-//! a time.
+//! Valid messages of every kind for the end-to-end tests, dated around
+//! today: the shared examples of `schakel_proto::examples`, plus the grants
+//! and small edits the tests repeat.
 
 use schakel_client::proto as pb;
+use schakel_proto::examples;
 use time::OffsetDateTime;
 
-/// BSNs that pass the elfproef.
-pub const BSN: [&str; 3] = ["111222333", "123456782", "999999990"];
+pub use examples::{BSN, consent, contact, statute};
 
-/// Today's date, "YYYY-MM-DD".
-pub fn today() -> String {
-    date(0)
+/// Today's date (UTC).
+fn today_date() -> time::Date {
+    OffsetDateTime::now_utc().date()
 }
 
 /// The date `days` from today, "YYYY-MM-DD".
 pub fn date(days: i64) -> String {
-    let d = OffsetDateTime::now_utc().date() + time::Duration::days(days);
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
-/// A contact with a phone number.
-pub fn contact() -> pb::Contact {
-    pb::Contact {
-        name: "J. de Vries".into(),
-        role: "intern begeleider".into(),
-        phone: "+31 71 123 4567".into(),
-        email: String::new(),
-    }
-}
-
-/// A statutory basis.
-pub fn statute(s: pb::StatutoryBasis) -> Option<pb::LegalBasis> {
-    Some(pb::LegalBasis {
-        basis: Some(pb::legal_basis::Basis::Statutory(s as i32)),
-    })
-}
-
-/// A consent basis.
-pub fn consent(id: &str) -> Option<pb::LegalBasis> {
-    Some(pb::LegalBasis {
-        basis: Some(pb::legal_basis::Basis::ConsentId(id.into())),
-    })
-}
-
-fn request(
-    reference: &str,
-    to: &str,
-    basis: Option<pb::LegalBasis>,
-    body: pb::payload::Body,
-) -> pb::SendRequest {
-    pb::SendRequest {
-        client_reference: reference.into(),
-        recipient_oin: to.into(),
-        case_id: "zaak-2026-001".into(),
-        in_reply_to: String::new(),
-        legal_basis: basis,
-        expires_at: None,
-        payload: Some(pb::Payload {
-            body: Some(body),
-            attachments: vec![],
-        }),
-        sender_oin: String::new(),
-    }
+    examples::date(today_date(), days)
 }
 
 /// A valid signal of concern about a ten-year-old, under the Verwijsindex basis.
 pub fn signalering(reference: &str, to: &str) -> pb::SendRequest {
-    request(
-        reference,
-        to,
-        statute(pb::StatutoryBasis::Verwijsindex),
-        pb::payload::Body::Signalering(pb::Signalering {
-            bsn: BSN[0].into(),
-            birth_date: date(-10 * 365),
-            contact: Some(contact()),
-            signal_date: today(),
-            valid_until: date(365),
-            parents_informed: true,
-            child_informed: false,
-        }),
-    )
+    examples::signalering(today_date(), reference, to)
 }
 
 /// A valid PO-VO transfer dossier with one attachment, under the primary
 /// school transfer basis.
 pub fn dossier(reference: &str, to: &str) -> pb::SendRequest {
-    let mut r = request(
-        reference,
-        to,
-        statute(pb::StatutoryBasis::OverdrachtPo),
-        pb::payload::Body::Overdrachtsdossier(pb::Overdrachtsdossier {
-            profile: pb::DossierProfile::PoVo as i32,
-            school_year: "2026-2027".into(),
-            pupil: Some(pb::Pupil {
-                bsn: BSN[1].into(),
-                given_names: "Sam".into(),
-                family_name: "Jansen".into(),
-                birth_date: date(-12 * 365),
-            }),
-            school_history: vec![pb::SchoolHistoryEntry {
-                brin: "99AA".into(),
-                vestiging: "00".into(),
-                school_name: "De Regenboog".into(),
-                from_date: date(-8 * 365),
-                until_date: String::new(),
-                group: "groep 8".into(),
-            }],
-            school_advice: Some(pb::SchoolAdvice {
-                advice: "havo/vwo".into(),
-                date: date(-60),
-                revised: false,
-            }),
-            test_results: vec![pb::TestResult {
-                test_code: "DOORSTROOMTOETS".into(),
-                score: "1F/2F".into(),
-                date: date(-90),
-            }],
-            support_needs: "Extra tijd bij toetsen.".into(),
-            absence: Some(pb::Absence {
-                authorised_days: 3,
-                unauthorised_days: 0,
-            }),
-            parents_viewed: true,
-            parents_comment: String::new(),
-            contact: Some(contact()),
-        }),
-    );
-    r.payload.as_mut().unwrap().attachments = vec![schakel_client::attachment(
-        "dyslexieverklaring.pdf",
-        "application/pdf",
-        b"%PDF-1.4 voorbeeld".to_vec(),
-    )];
-    r
+    examples::dossier(today_date(), reference, to)
 }
 
 /// A valid request for consultation under consent `consent_id`.
 pub fn consult(reference: &str, to: &str, consent_id: &str) -> pb::SendRequest {
-    request(
-        reference,
-        to,
-        consent(consent_id),
-        pb::payload::Body::Consultatieverzoek(pb::Consultatieverzoek {
-            bsn: BSN[2].into(),
-            question: "Kunnen we samen kijken naar de ondersteuning thuis en op school?".into(),
-            urgency: pb::Urgency::Soon as i32,
-            requested_role: "jeugdverpleegkundige".into(),
-            respond_by: date(14),
-            contact: Some(contact()),
-        }),
-    )
+    examples::consult(today_date(), reference, to, consent_id)
 }
 
 /// A valid reply to request `in_reply_to`; it travels under the request's
 /// legal basis, so it names none.
 pub fn reply(reference: &str, to: &str, in_reply_to: &str) -> pb::SendRequest {
-    let mut r = request(
-        reference,
-        to,
-        None,
-        pb::payload::Body::Consultatieantwoord(pb::Consultatieantwoord {
-            outcome: pb::ReplyOutcome::Answered as i32,
-            answer: "Ja, we plannen een gesprek met ouders.".into(),
-            contact: Some(contact()),
-            proposed_coordinator_oin: String::new(),
-        }),
-    );
-    r.in_reply_to = in_reply_to.into();
-    r
+    examples::reply(reference, to, in_reply_to)
 }
 
 /// A consent id in the right shape that no consent has.

@@ -193,7 +193,8 @@ fn cases() -> Vec<Case> {
         (
             signalering,
             Box::new(|r| {
-                r.payload.as_mut().unwrap().attachments = vec![attachment("a.txt", b"zorg")]
+                r.payload.as_mut().unwrap().attachments =
+                    vec![attachment("a.txt", "text/plain", b"zorg".to_vec())]
             }),
             FIELD,
             "payload.attachments: a signalering carries no attachments",
@@ -399,8 +400,11 @@ fn cases() -> Vec<Case> {
         (
             dossier,
             Box::new(|r| {
-                r.payload.as_mut().unwrap().attachments =
-                    vec![attachment("groot.pdf", &[7; 100 * 1024])]
+                r.payload.as_mut().unwrap().attachments = vec![attachment(
+                    "groot.pdf",
+                    "application/pdf",
+                    vec![7; 100 * 1024],
+                )]
             }),
             LIMIT,
             "the limit is 65536 bytes",

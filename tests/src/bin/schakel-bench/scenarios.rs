@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use schakel_client::Client;
 use schakel_client::proto as pb;
+use schakel_proto::examples;
+use schakel_proto::examples::contact;
 
 use super::load::{Samples, drive, progress};
 use super::target::Target;
@@ -30,17 +32,7 @@ pub struct Settings {
 }
 
 fn date(days: i64) -> String {
-    let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
-fn contact() -> pb::Contact {
-    pb::Contact {
-        name: "Benchmark".into(),
-        role: "intern begeleider".into(),
-        phone: "+31 71 123 4567".into(),
-        email: String::new(),
-    }
+    examples::date(time::OffsetDateTime::now_utc().date(), days)
 }
 
 /// A request on a statutory basis (no consent lookup) with `body` and
@@ -52,21 +44,11 @@ fn statutory(
     body: pb::payload::Body,
     attachments: Vec<pb::Attachment>,
 ) -> pb::SendRequest {
-    pb::SendRequest {
-        client_reference: reference,
-        recipient_oin: to.to_owned(),
-        case_id: String::new(),
-        in_reply_to: String::new(),
-        legal_basis: Some(pb::LegalBasis {
-            basis: Some(pb::legal_basis::Basis::Statutory(basis as i32)),
-        }),
-        expires_at: None,
-        payload: Some(pb::Payload {
-            body: Some(body),
-            attachments,
-        }),
-        sender_oin: String::new(),
+    let mut r = examples::request(&reference, to, examples::statute(basis), body);
+    if let Some(p) = r.payload.as_mut() {
+        p.attachments = attachments;
     }
+    r
 }
 
 /// A consultatieverzoek whose question makes the whole request about `size`

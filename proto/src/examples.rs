@@ -1,0 +1,176 @@
+//! Valid requests of every kind, around a given day, for tests and
+//! benchmarks to send as they are or to break one field at a time. The
+//! gateway's unit tests, the end-to-end tests and the benchmark all build
+//! their messages here, so that "a valid signal" means one thing.
+//!
+//! Only with the `examples` feature.
+
+use time::{Date, Duration};
+
+pub use crate::payload::attachment;
+use crate::v1 as pb;
+
+/// BSNs that pass the elfproef (test numbers, no real children).
+pub const BSN: [&str; 3] = ["111222333", "123456782", "999999990"];
+
+/// The date `days` after `today`, "YYYY-MM-DD".
+pub fn date(today: Date, days: i64) -> String {
+    let d = today + Duration::days(days);
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// A contact with a phone number.
+pub fn contact() -> pb::Contact {
+    pb::Contact {
+        name: "J. de Vries".into(),
+        role: "intern begeleider".into(),
+        phone: "+31 71 123 4567".into(),
+        email: String::new(),
+    }
+}
+
+/// A statutory basis.
+pub fn statute(s: pb::StatutoryBasis) -> Option<pb::LegalBasis> {
+    Some(pb::LegalBasis {
+        basis: Some(pb::legal_basis::Basis::Statutory(s as i32)),
+    })
+}
+
+/// A consent basis.
+pub fn consent(id: &str) -> Option<pb::LegalBasis> {
+    Some(pb::LegalBasis {
+        basis: Some(pb::legal_basis::Basis::ConsentId(id.into())),
+    })
+}
+
+/// A request of `body` to `to` on `basis`, with client reference
+/// `reference`, in case `zaak-2026-001`.
+pub fn request(
+    reference: &str,
+    to: &str,
+    basis: Option<pb::LegalBasis>,
+    body: pb::payload::Body,
+) -> pb::SendRequest {
+    pb::SendRequest {
+        client_reference: reference.into(),
+        recipient_oin: to.into(),
+        case_id: "zaak-2026-001".into(),
+        in_reply_to: String::new(),
+        legal_basis: basis,
+        expires_at: None,
+        payload: Some(pb::Payload {
+            body: Some(body),
+            attachments: vec![],
+        }),
+        sender_oin: String::new(),
+    }
+}
+
+/// A signal of concern about a ten-year-old ([`BSN`]`[0]`), given
+/// `today` and valid for a year, under the Verwijsindex basis.
+pub fn signalering(today: Date, reference: &str, to: &str) -> pb::SendRequest {
+    request(
+        reference,
+        to,
+        statute(pb::StatutoryBasis::Verwijsindex),
+        pb::payload::Body::Signalering(pb::Signalering {
+            bsn: BSN[0].into(),
+            birth_date: date(today, -10 * 365),
+            contact: Some(contact()),
+            signal_date: date(today, 0),
+            valid_until: date(today, 365),
+            parents_informed: true,
+            child_informed: false,
+        }),
+    )
+}
+
+/// A PO-VO transfer dossier about [`BSN`]`[1]`, shown to the parents, with
+/// one small PDF attachment, under the primary school transfer basis.
+pub fn dossier(today: Date, reference: &str, to: &str) -> pb::SendRequest {
+    let mut r = request(
+        reference,
+        to,
+        statute(pb::StatutoryBasis::OverdrachtPo),
+        pb::payload::Body::Overdrachtsdossier(pb::Overdrachtsdossier {
+            profile: pb::DossierProfile::PoVo as i32,
+            school_year: "2026-2027".into(),
+            pupil: Some(pb::Pupil {
+                bsn: BSN[1].into(),
+                given_names: "Sam".into(),
+                family_name: "Jansen".into(),
+                birth_date: date(today, -12 * 365),
+            }),
+            school_history: vec![pb::SchoolHistoryEntry {
+                brin: "99AA".into(),
+                vestiging: "00".into(),
+                school_name: "De Regenboog".into(),
+                from_date: date(today, -8 * 365),
+                until_date: String::new(),
+                group: "groep 8".into(),
+            }],
+            school_advice: Some(pb::SchoolAdvice {
+                advice: "havo/vwo".into(),
+                date: date(today, -60),
+                revised: false,
+            }),
+            test_results: vec![pb::TestResult {
+                test_code: "DOORSTROOMTOETS".into(),
+                score: "1F/2F".into(),
+                date: date(today, -90),
+            }],
+            support_needs: "Extra tijd bij toetsen.".into(),
+            absence: Some(pb::Absence {
+                authorised_days: 3,
+                unauthorised_days: 0,
+            }),
+            parents_viewed: true,
+            parents_comment: String::new(),
+            contact: Some(contact()),
+        }),
+    );
+    if let Some(p) = r.payload.as_mut() {
+        p.attachments = vec![attachment(
+            "dyslexieverklaring.pdf",
+            "application/pdf",
+            b"%PDF-1.4 voorbeeld".to_vec(),
+        )];
+    }
+    r
+}
+
+/// A request for consultation about [`BSN`]`[2]`, to be answered within two
+/// weeks, under consent `consent_id`.
+pub fn consult(today: Date, reference: &str, to: &str, consent_id: &str) -> pb::SendRequest {
+    request(
+        reference,
+        to,
+        consent(consent_id),
+        pb::payload::Body::Consultatieverzoek(pb::Consultatieverzoek {
+            bsn: BSN[2].into(),
+            question: "Kunnen we samen kijken naar de ondersteuning thuis en op school?".into(),
+            urgency: pb::Urgency::Soon as i32,
+            requested_role: "jeugdverpleegkundige".into(),
+            respond_by: date(today, 14),
+            contact: Some(contact()),
+        }),
+    )
+}
+
+/// A reply to request `in_reply_to`; it travels under the request's legal
+/// basis, so it names none.
+pub fn reply(reference: &str, to: &str, in_reply_to: &str) -> pb::SendRequest {
+    let mut r = request(
+        reference,
+        to,
+        None,
+        pb::payload::Body::Consultatieantwoord(pb::Consultatieantwoord {
+            outcome: pb::ReplyOutcome::Answered as i32,
+            answer: "Ja, we plannen een gesprek met ouders.".into(),
+            contact: Some(contact()),
+            proposed_coordinator_oin: String::new(),
+        }),
+    );
+    r.in_reply_to = in_reply_to.into();
+    r
+}
