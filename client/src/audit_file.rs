@@ -1,7 +1,8 @@
-//! The audit export file: one JSON object per line, first the range, then
-//! entries and checkpoints in chain order. It holds everything the offline
-//! verifier needs; with the gateway's public key anyone can check it without
-//! the gateway, and find the first altered, missing or reordered entry.
+//! The audit export file: one JSON object per line, first the signed range,
+//! then entries and checkpoints in chain order. It holds everything the
+//! offline verifier needs; with the gateway's public key anyone can check it
+//! without the gateway, and find the first altered, missing or reordered
+//! entry, or entries cut off either end of the signed range.
 
 use std::io::BufRead;
 
@@ -26,22 +27,68 @@ pub enum FileError {
 }
 
 fn basis_json(b: Option<&pb::LegalBasis>) -> Value {
-    match b.and_then(|b| b.basis.as_ref()) {
-        None => Value::Null,
+    let Some(b) = b else {
+        return Value::Null;
+    };
+    let mut v = match &b.basis {
+        None => json!({}),
         Some(pb::legal_basis::Basis::ConsentId(id)) => json!({"consent_id": id}),
         Some(pb::legal_basis::Basis::Statutory(s)) => json!({
             "statutory": pb::StatutoryBasis::try_from(*s).unwrap_or_default().as_str_name()
         }),
+        Some(pb::legal_basis::Basis::NoPersonalData(_)) => json!({"no_personal_data": true}),
+    };
+    if b.purpose != 0 {
+        v["purpose"] = pb::ConsentPurpose::try_from(b.purpose)
+            .unwrap_or_default()
+            .as_str_name()
+            .into();
     }
+    if b.necessity_declared {
+        v["necessity_declared"] = true.into();
+    }
+    v
+}
+
+fn basis_from_json(b: &Value) -> Result<pb::LegalBasis, String> {
+    use pb::legal_basis::Basis;
+    let basis = if let Some(id) = b.get("consent_id").and_then(Value::as_str) {
+        Some(Basis::ConsentId(id.to_owned()))
+    } else if let Some(s) = b.get("statutory").and_then(Value::as_str) {
+        Some(Basis::Statutory(
+            pb::StatutoryBasis::from_str_name(s).ok_or("legal_basis.statutory: unknown")? as i32,
+        ))
+    } else if b.get("no_personal_data").and_then(Value::as_bool) == Some(true) {
+        Some(Basis::NoPersonalData(pb::NoPersonalData {}))
+    } else {
+        None
+    };
+    let purpose = match b.get("purpose").and_then(Value::as_str) {
+        None => 0,
+        Some(p) => {
+            pb::ConsentPurpose::from_str_name(p).ok_or("legal_basis.purpose: unknown")? as i32
+        }
+    };
+    Ok(pb::LegalBasis {
+        basis,
+        purpose,
+        necessity_declared: b.get("necessity_declared").and_then(Value::as_bool) == Some(true),
+    })
 }
 
 /// One export record as JSON.
 pub fn to_json(record: &pb::AuditExportRecord) -> Value {
     use pb::audit_export_record::Record;
     match &record.record {
-        Some(Record::Range(r)) => {
-            json!({"type": "range", "from_sequence": r.from_sequence, "to_sequence": r.to_sequence})
-        }
+        Some(Record::Range(r)) => json!({
+            "type": "range",
+            "from_sequence": r.from_sequence,
+            "to_sequence": r.to_sequence,
+            "prev_hash": hex::encode(&r.prev_hash),
+            "last_hash": hex::encode(&r.last_hash),
+            "time_ms": time_ms(r.time),
+            "signature": hex::encode(&r.signature),
+        }),
         Some(Record::Entry(e)) => entry_json(e),
         Some(Record::Checkpoint(c)) => json!({
             "type": "checkpoint",
@@ -69,6 +116,10 @@ pub fn entry_json(e: &pb::AuditEntry) -> Value {
         "legal_basis": basis_json(e.legal_basis.as_ref()),
         "detail": e.detail,
         "prev_hash": hex::encode(&e.prev_hash),
+        "format": e.format,
+        "case_id": e.case_id,
+        "child_ref_salt": hex::encode(&e.child_ref_salt),
+        "child_ref_commitment": hex::encode(&e.child_ref_commitment),
     })
 }
 
@@ -89,6 +140,18 @@ fn bytes(v: &Value, field: &str) -> Result<Vec<u8>, String> {
     hex::decode(text(v, field)?).map_err(|_| format!("{field}: not hex"))
 }
 
+/// A field that lines of the first format did not have: empty when absent.
+fn optional_text(v: &Value, field: &str) -> Result<String, String> {
+    match v.get(field) {
+        None => Ok(String::new()),
+        Some(_) => text(v, field),
+    }
+}
+
+fn optional_bytes(v: &Value, field: &str) -> Result<Vec<u8>, String> {
+    hex::decode(optional_text(v, field)?).map_err(|_| format!("{field}: not hex"))
+}
+
 /// Reads one export line back into a record.
 pub fn from_json(v: &Value) -> Result<pb::AuditExportRecord, String> {
     use pb::audit_export_record::Record;
@@ -96,6 +159,12 @@ pub fn from_json(v: &Value) -> Result<pb::AuditExportRecord, String> {
         "range" => Record::Range(pb::AuditExportRange {
             from_sequence: number(v, "from_sequence")? as u64,
             to_sequence: number(v, "to_sequence")? as u64,
+            prev_hash: optional_bytes(v, "prev_hash")?,
+            last_hash: optional_bytes(v, "last_hash")?,
+            time: Some(timestamp(
+                v.get("time_ms").and_then(Value::as_i64).unwrap_or(0),
+            )),
+            signature: optional_bytes(v, "signature")?,
         }),
         "checkpoint" => Record::Checkpoint(pb::AuditCheckpoint {
             sequence: number(v, "sequence")? as u64,
@@ -109,20 +178,7 @@ pub fn from_json(v: &Value) -> Result<pb::AuditExportRecord, String> {
             let kind = pb::MessageKind::from_str_name(&text(v, "kind")?).ok_or("kind: unknown")?;
             let legal_basis = match v.get("legal_basis") {
                 None | Some(Value::Null) => None,
-                Some(b) => Some(pb::LegalBasis {
-                    basis: Some(
-                        if let Some(id) = b.get("consent_id").and_then(Value::as_str) {
-                            pb::legal_basis::Basis::ConsentId(id.to_owned())
-                        } else {
-                            let s = text(b, "statutory")?;
-                            pb::legal_basis::Basis::Statutory(
-                                pb::StatutoryBasis::from_str_name(&s)
-                                    .ok_or("legal_basis.statutory: unknown")?
-                                    as i32,
-                            )
-                        },
-                    ),
-                }),
+                Some(b) => Some(basis_from_json(b)?),
             };
             Record::Entry(pb::AuditEntry {
                 sequence: number(v, "sequence")? as u64,
@@ -136,6 +192,10 @@ pub fn from_json(v: &Value) -> Result<pb::AuditExportRecord, String> {
                 legal_basis,
                 detail: text(v, "detail")?,
                 prev_hash: bytes(v, "prev_hash")?,
+                format: v.get("format").and_then(Value::as_u64).unwrap_or(1) as u32,
+                case_id: optional_text(v, "case_id")?,
+                child_ref_salt: optional_bytes(v, "child_ref_salt")?,
+                child_ref_commitment: optional_bytes(v, "child_ref_commitment")?,
             })
         }
         other => return Err(format!("type: unknown record type {other:?}")),
@@ -164,7 +224,7 @@ pub fn verify(reader: impl BufRead, public_key: &[u8]) -> Result<Verdict, FileEr
         let record = from_json(&value).map_err(format)?;
         match record.record {
             Some(Record::Range(r)) => {
-                verifier.get_or_insert_with(|| Verifier::new(public_key, r.from_sequence <= 1));
+                verifier.get_or_insert_with(|| Verifier::for_range(public_key, &r));
             }
             Some(Record::Entry(e)) => {
                 verifier

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::OrgKind;
+
 /// The commented default configuration, as shipped.
 pub const DEFAULT_TOML: &str = include_str!("../schakel.toml");
 
@@ -120,7 +122,8 @@ pub struct AuditConfig {
     pub retention_days: u64,
 }
 
-/// What one statutory basis may carry.
+/// What one statutory basis may carry here: at most what the law lets it
+/// carry ([`crate::model::Statute::law`]), which [`Config::validate`] checks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatuteConfig {
@@ -128,6 +131,45 @@ pub struct StatuteConfig {
     pub kinds: Vec<crate::model::Kind>,
     /// Organisation kinds that may send on it.
     pub from: Vec<crate::model::OrgKind>,
+    /// Organisation kinds that may receive on it.
+    pub to: Vec<crate::model::OrgKind>,
+}
+
+impl StatutesConfig {
+    /// The configuration of one statute.
+    pub fn of(&self, statute: crate::model::Statute) -> &StatuteConfig {
+        use crate::model::Statute;
+        match statute {
+            Statute::OverdrachtPo => &self.overdracht_po,
+            Statute::Verwijsindex => &self.verwijsindex,
+            Statute::MeldrechtVeiligThuis => &self.meldrecht_veilig_thuis,
+        }
+    }
+
+    /// Refuses a statute configured wider than the law allows.
+    fn check_within_the_law(&self) -> Result<(), String> {
+        for statute in crate::model::Statute::ALL {
+            let (config, law) = (self.of(statute), statute.law());
+            let name = statute.as_str();
+            let beyond = |field: &str, what: String, allowed: String| {
+                format!(
+                    "statutes.{name}.{field}: {what} is beyond what {} allows ({allowed}); the configuration may narrow a statute, never widen it",
+                    law.citation
+                )
+            };
+            if let Some(k) = config.kinds.iter().find(|k| !law.kinds.contains(k)) {
+                let allowed = law.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>();
+                return Err(beyond("kinds", k.to_string(), allowed.join(", ")));
+            }
+            if let Some(k) = config.from.iter().find(|k| !law.from.contains(k)) {
+                return Err(beyond("from", k.to_string(), OrgKind::names(law.from)));
+            }
+            if let Some(k) = config.to.iter().find(|k| !law.to.contains(k)) {
+                return Err(beyond("to", k.to_string(), OrgKind::names(law.to)));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The statutory-basis policy.
@@ -316,6 +358,9 @@ impl Config {
         if x.sweep_interval_ms == 0 {
             return Err(invalid("exchange.sweep_interval_ms must be at least 1"));
         }
+        self.statutes
+            .check_within_the_law()
+            .map_err(|m| invalid(&m))?;
         Ok(())
     }
 }
@@ -432,6 +477,40 @@ mod tests {
         assert!(e.to_string().contains("lissen"), "{e}");
         let e = Config::from_layers(None, env(&[("SCHAKEL_SERVER__PORT", "1")])).unwrap_err();
         assert!(e.to_string().contains("SCHAKEL_SERVER__PORT"), "{e}");
+    }
+
+    #[test]
+    fn a_statute_can_be_narrowed_but_not_widened() {
+        let narrowed = Config::from_layers(
+            Some((
+                "t.toml",
+                "[statutes.verwijsindex]\nfrom = [\"jgt\"]\nto = [\"verwijsindex\"]\nkinds = [\"signalering\"]\n",
+            )),
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(narrowed.statutes.verwijsindex.from, vec![OrgKind::Jgt]);
+        let wider = [
+            (
+                "[statutes.verwijsindex]\nto = [\"verwijsindex\", \"jgt\"]\n",
+                "statutes.verwijsindex.to: jgt is beyond what Jeugdwet ch. 7.1 allows (verwijsindex)",
+            ),
+            (
+                "[statutes.meldrecht_veilig_thuis]\nkinds = [\"overdrachtsdossier\"]\n",
+                "statutes.meldrecht_veilig_thuis.kinds: overdrachtsdossier is beyond what Wmo 2015 art. 5.2.6 allows",
+            ),
+            (
+                "[statutes.overdracht_po]\nfrom = [\"school\", \"swv\"]\n",
+                "statutes.overdracht_po.from: swv is beyond what WPO art. 42; WEC art. 43 allows (school)",
+            ),
+        ];
+        for (file, message) in wider {
+            let e = Config::from_layers(Some(("t.toml", file)), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(message), "{e}");
+            assert!(e.contains("never widen it"), "{e}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::api;
 use crate::api::identity_layer::IdentityLayer;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{ChildKey, PayloadKey, SigningKey};
 use crate::service::audit_log::AuditLog;
@@ -39,6 +40,16 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    run_with_clock(config, Clock::system(), listener, shutdown).await
+}
+
+/// [`run`] on `clock`: tests that need days to pass give a clock they move.
+pub async fn run_with_clock(
+    config: Config,
+    clock: Clock,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let data_dir = &config.storage.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -48,7 +59,7 @@ pub async fn run(
     let signing_key = Arc::new(SigningKey::load_or_create(data_dir)?);
     let store = store::engine::open(&config.storage, signing_key.clone())
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-    let directory = Directory::new(store.clone());
+    let directory = Directory::new(store.clone(), clock.clone());
     let seed = read_seed_file(&config.directory.file)?;
     let seeded = seed.len();
     let added = directory.seed(seed).await?;
@@ -59,7 +70,7 @@ pub async fn run(
     };
     let tls_config = tls::server_config(&config.tls)?;
     let notifier = Arc::new(Notifier::default());
-    let refusals = Refusals::new(store.clone());
+    let refusals = Refusals::new(store.clone(), clock.clone());
     let exchange = Arc::new(Exchange::new(
         store.clone(),
         directory.clone(),
@@ -67,18 +78,21 @@ pub async fn run(
         &config,
         notifier.clone(),
         refusals.clone(),
+        clock.clone(),
     ));
     let consents = Arc::new(Consents::new(
         store.clone(),
         child_key.clone(),
         notifier,
         refusals.clone(),
+        clock.clone(),
     ));
     let audit_log = Arc::new(AuditLog::new(
         store.clone(),
-        signing_key.public_key().to_vec(),
+        signing_key.clone(),
         child_key,
         config.audit.clone(),
+        clock,
     ));
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     let sweeper = {

@@ -36,12 +36,14 @@ fn pki_example_writes_a_complete_example_pki() {
         "gateway/key.pem",
         "directory.toml",
         "school-po/cert.pem",
+        "veilig-thuis/cert.pem",
+        "verwijsindex/key.pem",
         "operator/key.pem",
     ] {
         assert!(dir.path().join(f).exists(), "{f} missing");
     }
     let listed = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(listed.lines().count(), 6);
+    assert_eq!(listed.lines().count(), 8);
 }
 
 #[test]

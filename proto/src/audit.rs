@@ -6,17 +6,26 @@
 use std::collections::HashMap;
 
 use crate::v1::{
-    AuditAction, AuditCheckpoint, AuditEntry, LegalBasis, MessageKind, StatutoryBasis, legal_basis,
+    AuditAction, AuditCheckpoint, AuditEntry, AuditExportRange, ConsentPurpose, LegalBasis,
+    MessageKind, StatutoryBasis, legal_basis,
 };
 
-/// Tag that starts an entry's canonical encoding.
+/// Tag that starts an entry's canonical encoding in the first format.
 pub const ENTRY_TAG: &str = "schakel-audit-v1";
+/// Tag that starts an entry's canonical encoding in the current format.
+pub const ENTRY_TAG_V2: &str = "schakel-audit-v2";
+/// The current entry format.
+pub const FORMAT: u32 = 2;
 /// Tag that starts a checkpoint's signed encoding.
 pub const CHECKPOINT_TAG: &str = "schakel-checkpoint-v1";
+/// Tag that starts an export range's signed encoding.
+pub const RANGE_TAG: &str = "schakel-range-v1";
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
-fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Appends `bytes` as a 4-byte big-endian length and the bytes: how every
+/// signed or hashed encoding of the contract writes a field.
+pub fn field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(bytes);
 }
@@ -48,7 +57,37 @@ pub fn legal_basis_text(basis: Option<&LegalBasis>) -> String {
                 .trim_start_matches("STATUTORY_BASIS_")
                 .to_ascii_lowercase()
         ),
+        Some(legal_basis::Basis::NoPersonalData(_)) => "no_personal_data".into(),
     }
+}
+
+/// The text of a legal basis in the format-2 encoding: as in format 1, with
+/// the purpose and the declaration appended where they are set.
+pub fn legal_basis_text_v2(basis: Option<&LegalBasis>) -> String {
+    let mut text = legal_basis_text(basis);
+    if let Some(b) = basis {
+        let purpose = ConsentPurpose::try_from(b.purpose).unwrap_or_default();
+        if purpose != ConsentPurpose::Unspecified {
+            text.push_str(" purpose ");
+            text.push_str(purpose.as_str_name().trim_start_matches("CONSENT_PURPOSE_"));
+        }
+        if b.necessity_declared {
+            text.push_str(" declared");
+        }
+    }
+    text
+}
+
+/// The commitment a format-2 entry hashes instead of its child reference:
+/// SHA-256 of the salt followed by the reference's 32 bytes.
+pub fn child_commitment(salt: &[u8], child_ref: &[u8]) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(salt);
+    ctx.update(child_ref);
+    ctx.finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
 }
 
 /// The name of an action in the canonical encoding, e.g. "SEND_ACCEPTED".
@@ -67,8 +106,12 @@ pub fn kind_name(kind: i32) -> &'static str {
     }
 }
 
-/// The canonical encoding of an entry (see the comment on `AuditEntry`).
+/// The canonical encoding of an entry (see the comment on `AuditEntry`), in
+/// the entry's own format.
 pub fn canonical(e: &AuditEntry) -> Vec<u8> {
+    if e.format >= 2 {
+        return canonical_v2(e);
+    }
     let mut out = Vec::with_capacity(320);
     field(&mut out, ENTRY_TAG.as_bytes());
     field(&mut out, e.sequence.to_string().as_bytes());
@@ -88,6 +131,46 @@ pub fn canonical(e: &AuditEntry) -> Vec<u8> {
     out
 }
 
+fn canonical_v2(e: &AuditEntry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(360);
+    field(&mut out, ENTRY_TAG_V2.as_bytes());
+    field(&mut out, e.sequence.to_string().as_bytes());
+    field(&mut out, time_ms(e.time).to_string().as_bytes());
+    field(&mut out, e.actor_oin.as_bytes());
+    field(&mut out, action_name(e.action).as_bytes());
+    field(&mut out, e.message_id.as_bytes());
+    field(&mut out, e.counterpart_oin.as_bytes());
+    field(&mut out, kind_name(e.kind).as_bytes());
+    field(&mut out, hex::encode(&e.child_ref_commitment).as_bytes());
+    field(
+        &mut out,
+        legal_basis_text_v2(e.legal_basis.as_ref()).as_bytes(),
+    );
+    field(&mut out, e.detail.as_bytes());
+    field(&mut out, e.case_id.as_bytes());
+    field(&mut out, hex::encode(&e.prev_hash).as_bytes());
+    out
+}
+
+/// What is wrong with a format-2 entry's child reference, if anything: it
+/// must match the commitment the entry hashed (or be erased).
+fn child_ref_problem(e: &AuditEntry) -> Option<String> {
+    if e.child_ref.is_empty() {
+        return None;
+    }
+    let bytes = hex::decode(&e.child_ref).ok().filter(|b| b.len() == 32);
+    let ok = bytes.is_some_and(|b| {
+        e.child_ref_salt.len() == 16
+            && child_commitment(&e.child_ref_salt, &b).as_slice() == e.child_ref_commitment
+    });
+    (!ok).then(|| {
+        format!(
+            "entry {} was altered: its child reference does not match the commitment it hashed",
+            e.sequence
+        )
+    })
+}
+
 /// SHA-256 of an entry's canonical encoding.
 pub fn entry_hash(e: &AuditEntry) -> [u8; 32] {
     ring::digest::digest(&ring::digest::SHA256, &canonical(e))
@@ -104,6 +187,26 @@ pub fn checkpoint_bytes(c: &AuditCheckpoint) -> Vec<u8> {
     field(&mut out, &c.head_hash);
     field(&mut out, time_ms(c.time).to_string().as_bytes());
     out
+}
+
+/// The bytes an export range's signature covers.
+pub fn range_bytes(r: &AuditExportRange) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    field(&mut out, RANGE_TAG.as_bytes());
+    field(&mut out, r.from_sequence.to_string().as_bytes());
+    field(&mut out, r.to_sequence.to_string().as_bytes());
+    field(&mut out, &r.prev_hash);
+    field(&mut out, &r.last_hash);
+    field(&mut out, time_ms(r.time).to_string().as_bytes());
+    out
+}
+
+/// Whether `signature` is the Ed25519 signature of `message` under
+/// `public_key`.
+pub fn signed_by(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
+        .verify(message, signature)
+        .is_ok()
 }
 
 /// The outcome of a verification.
@@ -136,6 +239,8 @@ pub struct Verifier {
     prev: Option<(u64, [u8; 32])>,
     hashes: HashMap<u64, [u8; 32]>,
     last_signed: u64,
+    /// The signed range's end, when a signed range opened the walk.
+    range_end: Option<(u64, Vec<u8>)>,
     verdict: Verdict,
 }
 
@@ -151,8 +256,31 @@ impl Verifier {
             prev: starts_at_genesis.then_some((0, GENESIS_HASH)),
             hashes: HashMap::new(),
             last_signed: 0,
+            range_end: None,
             verdict: Verdict::default(),
         }
+    }
+
+    /// A verifier of an export that opens with the signed range `r`: the
+    /// range's signature must verify, the first entry must be its first and
+    /// chain on to its `prev_hash`, and the last entry must be its last with
+    /// its `last_hash`, so that entries cut off either end are found.
+    pub fn for_range(public_key: &[u8], r: &AuditExportRange) -> Self {
+        let mut v = Self::new(public_key, false);
+        if !signed_by(public_key, &range_bytes(r), &r.signature) {
+            v.fail(
+                r.from_sequence,
+                "the export's range is not signed by this key: its ends cannot be trusted".into(),
+            );
+            return v;
+        }
+        let prev: Option<[u8; 32]> = r.prev_hash.as_slice().try_into().ok();
+        v.next_seq = Some(r.from_sequence);
+        v.prev = prev.map(|h| (r.from_sequence.saturating_sub(1), h));
+        // The signed range vouches for the hash before its first entry.
+        v.last_signed = r.from_sequence.saturating_sub(1);
+        v.range_end = Some((r.to_sequence, r.last_hash.clone()));
+        v
     }
 
     fn fail(&mut self, seq: u64, problem: String) {
@@ -212,6 +340,20 @@ impl Verifier {
             };
             return self.fail(seq, what);
         }
+        if e.format > FORMAT {
+            return self.fail(
+                e.sequence,
+                format!(
+                    "entry {} has format {}, which this verifier does not know: use a newer one",
+                    e.sequence, e.format
+                ),
+            );
+        }
+        if e.format >= 2
+            && let Some(problem) = child_ref_problem(e)
+        {
+            return self.fail(e.sequence, problem);
+        }
         let hash = entry_hash(e);
         self.hashes.insert(e.sequence, hash);
         self.prev = Some((e.sequence, hash));
@@ -225,11 +367,7 @@ impl Verifier {
         if !self.intact() {
             return;
         }
-        let signed =
-            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &self.public_key)
-                .verify(&checkpoint_bytes(c), &c.signature)
-                .is_ok();
-        if !signed {
+        if !signed_by(&self.public_key, &checkpoint_bytes(c), &c.signature) {
             return self.fail(
                 c.sequence,
                 format!(
@@ -262,11 +400,182 @@ impl Verifier {
 
     /// The verdict.
     pub fn finish(mut self) -> Verdict {
+        if let Some((to, last_hash)) = self.range_end.take()
+            && self.intact()
+        {
+            let last = self.prev.map(|(s, h)| (s, h.to_vec()));
+            match last {
+                Some((seq, hash)) if seq == to && hash == last_hash => {
+                    // The signed range vouches for its last entry.
+                    self.last_signed = self.last_signed.max(to);
+                }
+                Some((seq, _)) if seq < to => self.fail(
+                    seq + 1,
+                    format!(
+                        "the export ends at entry {seq}, but its signed range runs to entry {to}: entries were cut off the end"
+                    ),
+                ),
+                Some((seq, _)) => self.fail(
+                    seq,
+                    format!("entry {seq} was altered: it does not match the signed range"),
+                ),
+                None => self.fail(to, "the export holds no entries of its signed range".into()),
+            }
+        }
         if self.verdict.entries_checked > 0 {
             let last = self.prev.map(|(s, _)| s).unwrap_or(0);
             let first = last + 1 - self.verdict.entries_checked;
             self.verdict.unsigned_tail = last - self.last_signed.max(first - 1).min(last);
         }
         self.verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    fn key() -> Ed25519KeyPair {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap()
+    }
+
+    /// A chain of `n` format-2 entries, each about a child.
+    fn chain(n: u64) -> Vec<AuditEntry> {
+        let mut prev = GENESIS_HASH;
+        (1..=n)
+            .map(|seq| {
+                let salt = vec![seq as u8; 16];
+                let child = [9u8; 32];
+                let e = AuditEntry {
+                    sequence: seq,
+                    time: Some(timestamp(1000 + seq as i64)),
+                    actor_oin: "00000099100000000001".into(),
+                    action: AuditAction::SendAccepted as i32,
+                    child_ref: hex::encode(child),
+                    child_ref_commitment: child_commitment(&salt, &child).to_vec(),
+                    child_ref_salt: salt,
+                    case_id: "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d".into(),
+                    format: FORMAT,
+                    prev_hash: prev.to_vec(),
+                    ..AuditEntry::default()
+                };
+                prev = entry_hash(&e);
+                e
+            })
+            .collect()
+    }
+
+    fn walk(v: &mut Verifier, entries: &[AuditEntry]) {
+        for e in entries {
+            v.entry(e);
+        }
+    }
+
+    #[test]
+    fn an_erased_child_reference_keeps_the_chain_and_an_altered_one_breaks_it() {
+        let mut entries = chain(3);
+        let mut v = Verifier::new(&[0; 32], true);
+        walk(&mut v, &entries);
+        assert!(v.finish().ok());
+
+        entries[1].child_ref.clear();
+        entries[1].child_ref_salt.clear();
+        let mut v = Verifier::new(&[0; 32], true);
+        walk(&mut v, &entries);
+        assert!(v.finish().ok(), "erasure keeps the chain intact");
+
+        let mut altered = chain(3);
+        altered[1].child_ref = hex::encode([8u8; 32]);
+        let mut v = Verifier::new(&[0; 32], true);
+        walk(&mut v, &altered);
+        let verdict = v.finish();
+        assert_eq!(verdict.first_broken, Some(2));
+        assert!(
+            verdict.problem.contains("child reference"),
+            "{}",
+            verdict.problem
+        );
+
+        // The case id is hashed: altering it breaks the link to the next entry.
+        let mut case = chain(3);
+        case[1].case_id = "another".into();
+        let mut v = Verifier::new(&[0; 32], true);
+        walk(&mut v, &case);
+        assert_eq!(v.finish().first_broken, Some(2));
+    }
+
+    fn signed_range(key: &Ed25519KeyPair, entries: &[AuditEntry]) -> AuditExportRange {
+        let (first, last) = (&entries[0], &entries[entries.len() - 1]);
+        let mut r = AuditExportRange {
+            from_sequence: first.sequence,
+            to_sequence: last.sequence,
+            prev_hash: first.prev_hash.clone(),
+            last_hash: entry_hash(last).to_vec(),
+            time: Some(timestamp(5000)),
+            signature: vec![],
+        };
+        r.signature = key.sign(&range_bytes(&r)).as_ref().to_vec();
+        r
+    }
+
+    #[test]
+    fn a_signed_range_finds_entries_cut_off_either_end() {
+        let key = key();
+        let public = key.public_key().as_ref().to_vec();
+        let entries = chain(5);
+        let range = signed_range(&key, &entries[1..4]);
+
+        let mut v = Verifier::for_range(&public, &range);
+        walk(&mut v, &entries[1..4]);
+        let verdict = v.finish();
+        assert!(verdict.ok(), "{}", verdict.problem);
+        assert_eq!(verdict.unsigned_tail, 0);
+
+        let mut v = Verifier::for_range(&public, &range);
+        walk(&mut v, &entries[2..4]);
+        let verdict = v.finish();
+        assert_eq!(verdict.first_broken, Some(2), "{}", verdict.problem);
+
+        let mut v = Verifier::for_range(&public, &range);
+        walk(&mut v, &entries[1..3]);
+        let verdict = v.finish();
+        assert_eq!(verdict.first_broken, Some(4), "{}", verdict.problem);
+        assert!(
+            verdict.problem.contains("cut off the end"),
+            "{}",
+            verdict.problem
+        );
+
+        let mut forged = range.clone();
+        forged.to_sequence = 3;
+        let v = Verifier::for_range(&public, &forged);
+        assert!(v.finish().problem.contains("not signed"));
+    }
+
+    #[test]
+    fn the_legal_basis_of_format_2_names_purpose_and_declaration() {
+        let basis = LegalBasis {
+            basis: Some(legal_basis::Basis::ConsentId("c".into())),
+            purpose: ConsentPurpose::Consultation as i32,
+            necessity_declared: false,
+        };
+        assert_eq!(legal_basis_text(Some(&basis)), "consent c");
+        assert_eq!(
+            legal_basis_text_v2(Some(&basis)),
+            "consent c purpose CONSULTATION"
+        );
+        let declared = LegalBasis {
+            basis: Some(legal_basis::Basis::Statutory(
+                StatutoryBasis::MeldrechtVeiligThuis as i32,
+            )),
+            purpose: 0,
+            necessity_declared: true,
+        };
+        assert_eq!(
+            legal_basis_text_v2(Some(&declared)),
+            "statute meldrecht_veilig_thuis declared"
+        );
     }
 }

@@ -29,10 +29,23 @@ pub fn contact() -> pb::Contact {
     }
 }
 
-/// A statutory basis.
+/// A statutory basis, without a declaration.
 pub fn statute(s: pb::StatutoryBasis) -> Option<pb::LegalBasis> {
     Some(pb::LegalBasis {
         basis: Some(pb::legal_basis::Basis::Statutory(s as i32)),
+        ..pb::LegalBasis::default()
+    })
+}
+
+/// The reporting right towards Veilig Thuis, with the sender's declaration
+/// that the information is necessary.
+pub fn meldrecht() -> Option<pb::LegalBasis> {
+    Some(pb::LegalBasis {
+        basis: Some(pb::legal_basis::Basis::Statutory(
+            pb::StatutoryBasis::MeldrechtVeiligThuis as i32,
+        )),
+        necessity_declared: true,
+        ..pb::LegalBasis::default()
     })
 }
 
@@ -40,6 +53,17 @@ pub fn statute(s: pb::StatutoryBasis) -> Option<pb::LegalBasis> {
 pub fn consent(id: &str) -> Option<pb::LegalBasis> {
     Some(pb::LegalBasis {
         basis: Some(pb::legal_basis::Basis::ConsentId(id.into())),
+        ..pb::LegalBasis::default()
+    })
+}
+
+/// The basis of a message without personal data.
+pub fn no_personal_data() -> Option<pb::LegalBasis> {
+    Some(pb::LegalBasis {
+        basis: Some(pb::legal_basis::Basis::NoPersonalData(
+            pb::NoPersonalData {},
+        )),
+        ..pb::LegalBasis::default()
     })
 }
 
@@ -63,11 +87,13 @@ pub fn request(
             attachments: vec![],
         }),
         sender_oin: String::new(),
+        case_reference: String::new(),
     }
 }
 
 /// A signal of concern about a ten-year-old ([`BSN`]`[0]`), given
-/// `today` and valid for a year, under the Verwijsindex basis.
+/// `today` and valid for a year, the parents informed, under the
+/// Verwijsindex basis (so for the Verwijsindex as `to`).
 pub fn signalering(today: Date, reference: &str, to: &str) -> pb::SendRequest {
     request(
         reference,
@@ -81,6 +107,7 @@ pub fn signalering(today: Date, reference: &str, to: &str) -> pb::SendRequest {
             valid_until: date(today, 365),
             parents_informed: true,
             child_informed: false,
+            informing_postponed_reason: String::new(),
         }),
     )
 }

@@ -18,7 +18,9 @@ pub mod v1 {
 }
 
 pub mod audit;
+pub mod calendar;
 #[cfg(feature = "examples")]
 pub mod examples;
 pub mod payload;
 pub mod receipt;
+pub mod report;

@@ -6,7 +6,7 @@ use schakel_client::proto as pb;
 use schakel_proto::examples;
 use time::OffsetDateTime;
 
-pub use examples::{BSN, consent, contact, statute};
+pub use examples::{BSN, consent, contact, meldrecht, no_personal_data, statute};
 
 /// Today's date (UTC).
 fn today_date() -> time::Date {
@@ -65,6 +65,7 @@ pub fn consent_grant(bsn: &str) -> pb::GrantConsentRequest {
         purpose: "Afstemming ondersteuning school en thuis".into(),
         valid_from: None,
         valid_until: Some(in_days(365)),
+        purpose_code: pb::ConsentPurpose::Consultation as i32,
     }
 }
 

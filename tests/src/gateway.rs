@@ -7,6 +7,7 @@ use std::time::Duration;
 use schakel_client::proto as pb;
 use schakel_client::{Client, ClientError, Identity};
 use schakel_gateway::Config;
+use schakel_gateway::clock::Clock;
 use schakel_gateway::tools::pki::{
     Ca, ClientSpec, ExampleOrg, Issued, generate_example, write_identity,
 };
@@ -105,6 +106,8 @@ pub struct TestGateway {
     pub addr: std::net::SocketAddr,
     /// The configuration it runs with.
     pub config: Config,
+    /// Its clock: move it forward to test what happens days from now.
+    pub clock: Clock,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _tmp: Arc<TempDir>,
@@ -135,22 +138,28 @@ impl TestGateway {
         let pki = Arc::new(TestPki::generate(&tmp.path().join("pki")));
         let mut config = pki.config(&tmp.path().join("data"));
         adjust(&pki, &mut config);
-        Self::launch(pki, config, tmp).await
+        Self::launch(pki, config, tmp, Clock::system()).await
     }
 
-    async fn launch(pki: Arc<TestPki>, config: Config, tmp: Arc<TempDir>) -> Self {
+    async fn launch(pki: Arc<TestPki>, config: Config, tmp: Arc<TempDir>, clock: Clock) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local address");
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(schakel_gateway::run(config.clone(), listener, async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(schakel_gateway::server::run_with_clock(
+            config.clone(),
+            clock.clone(),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             pki,
             addr,
             config,
+            clock,
             shutdown: Some(tx),
             task: Some(task),
             _tmp: tmp,
@@ -239,7 +248,13 @@ impl TestGateway {
     pub async fn restart(mut self) -> Self {
         self.stop().await;
         let tmp = self._tmp.clone();
-        Self::launch(self.pki.clone(), self.config.clone(), tmp).await
+        Self::launch(
+            self.pki.clone(),
+            self.config.clone(),
+            tmp,
+            self.clock.clone(),
+        )
+        .await
     }
 }
 

@@ -30,6 +30,10 @@ pub mod org {
     pub const JGT: &str = "jgt";
     /// A gemeente.
     pub const GEMEENTE: &str = "gemeente";
+    /// Veilig Thuis.
+    pub const VEILIG_THUIS: &str = "veilig-thuis";
+    /// The Verwijsindex, where signals on the verwijsindex basis go.
+    pub const VERWIJSINDEX: &str = "verwijsindex";
     /// The operator.
     pub const OPERATOR: &str = "operator";
 }

@@ -25,15 +25,15 @@ async fn every_decision_is_one_entry_with_the_right_fields() {
     })
     .await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let jgt = gw.client(org::JGT).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
     let swv = gw.client(org::SWV).await;
     let operator = gw.client(org::OPERATOR).await;
 
     // Accepted, leased, delivered, purged (retention 0).
     let sent = deliver(
         &school,
-        &jgt,
-        fixtures::signalering("a1", &gw.oin(org::JGT)),
+        &index,
+        fixtures::signalering("a1", &gw.oin(org::VERWIJSINDEX)),
     )
     .await
     .sent;
@@ -45,15 +45,15 @@ async fn every_decision_is_one_entry_with_the_right_fields() {
     );
     let accepted = &entries[0];
     assert_eq!(accepted.actor_oin, gw.oin(org::SCHOOL_PO));
-    assert_eq!(accepted.counterpart_oin, gw.oin(org::JGT));
+    assert_eq!(accepted.counterpart_oin, gw.oin(org::VERWIJSINDEX));
     assert_eq!(accepted.kind, pb::MessageKind::Signalering as i32);
     assert_eq!(accepted.child_ref.len(), 64);
     assert_eq!(
         accepted.legal_basis,
         fixtures::statute(pb::StatutoryBasis::Verwijsindex)
     );
-    assert_eq!(entries[1].actor_oin, gw.oin(org::JGT));
-    assert_eq!(entries[2].actor_oin, gw.oin(org::JGT));
+    assert_eq!(entries[1].actor_oin, gw.oin(org::VERWIJSINDEX));
+    assert_eq!(entries[2].actor_oin, gw.oin(org::VERWIJSINDEX));
     assert_eq!(entries[3].actor_oin, "gateway");
     // The receipts name the audit entries of their events.
     let receipts = school.status(&sent.message_id).await.unwrap().receipts;
@@ -62,11 +62,12 @@ async fn every_decision_is_one_entry_with_the_right_fields() {
 
     // Rejected.
     let rejected = school
-        .send(fixtures::signalering("a2", &gw.oin(org::JGT)))
+        .send(fixtures::signalering("a2", &gw.oin(org::VERWIJSINDEX)))
         .await
         .unwrap();
-    schakel_tests::pull_until(&jgt, 1).await;
-    jgt.reject(&rejected.message_id, pb::RejectReason::Duplicate, "")
+    schakel_tests::pull_until(&index, 1).await;
+    index
+        .reject(&rejected.message_id, pb::RejectReason::Duplicate, "")
         .await
         .unwrap();
     let entries = audit_about(&operator, &rejected.message_id).await;
@@ -150,7 +151,7 @@ async fn every_decision_is_one_entry_with_the_right_fields() {
     assert!(refusals[1].detail.contains("suspended"));
 
     // Expired.
-    let mut short = fixtures::signalering("a5", &gw.oin(org::JGT));
+    let mut short = fixtures::signalering("a5", &gw.oin(org::VERWIJSINDEX));
     short.expires_at = Some(fixtures::in_seconds(2.0));
     let expiring = school.send(short).await.unwrap();
     let found = eventually("the expiry", || async {
@@ -201,9 +202,13 @@ async fn queries_filter_by_time_org_message_child_and_action_with_paging() {
     let before = time::OffsetDateTime::now_utc();
     let mut sent = Vec::new();
     for request in [
-        fixtures::signalering("q1", &gw.oin(org::JGT)),
+        fixtures::signalering("q1", &gw.oin(org::VERWIJSINDEX)),
         fixtures::dossier("q2", &gw.oin(org::SCHOOL_VO)),
-        fixtures::signalering("q3", &gw.oin(org::SWV)),
+        {
+            let mut report = fixtures::signalering("q3", &gw.oin(org::VEILIG_THUIS));
+            report.legal_basis = schakel_tests::fixtures::meldrecht();
+            report
+        },
     ] {
         sent.push(school.send(request).await.unwrap().message_id);
     }
@@ -223,7 +228,7 @@ async fn queries_filter_by_time_org_message_child_and_action_with_paging() {
     // By organisation (as counterpart): its entry in the directory (seeded
     // at start), then the signal to it.
     let by_org = q(pb::AuditQueryRequest {
-        org_oin: gw.oin(org::SWV),
+        org_oin: gw.oin(org::VEILIG_THUIS),
         ..Default::default()
     })
     .await;
@@ -292,7 +297,7 @@ fn edited(lines: &[String], seq: u64, edit: impl FnOnce(&mut serde_json::Value))
 async fn the_offline_verifier_names_a_changed_a_deleted_and_a_swapped_entry() {
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
-    send_signals(&school, &gw.oin(org::JGT), "v", 6).await;
+    send_signals(&school, &gw.oin(org::VERWIJSINDEX), "v", 6).await;
     let operator = gw.client(org::OPERATOR).await;
     let key = operator.gateway_key().await.unwrap().ed25519_public_key;
     let lines = export_lines(&operator).await;
@@ -334,11 +339,27 @@ async fn the_offline_verifier_names_a_changed_a_deleted_and_a_swapped_entry() {
     let verdict = verify_lines(&swapped, &key);
     assert_eq!(verdict.first_broken, Some(5), "{}", verdict.problem);
 
-    // Another key: the checkpoints fail.
+    // Entries cut off either end: the signed range that opens the export
+    // tells. (The tail cut here includes its checkpoint.)
+    let mut no_head = lines.clone();
+    no_head.truncate(line_of(&no_head, head));
+    let verdict = verify_lines(&no_head, &key);
+    assert_eq!(verdict.first_broken, Some(head), "{}", verdict.problem);
+    assert!(
+        verdict.problem.contains("cut off the end"),
+        "{}",
+        verdict.problem
+    );
+    let mut no_start = lines.clone();
+    no_start.remove(line_of(&no_start, 1));
+    let verdict = verify_lines(&no_start, &key);
+    assert_eq!(verdict.first_broken, Some(1), "{}", verdict.problem);
+
+    // Another key: the signed range and the checkpoints fail.
     let verdict = verify_lines(&lines, &fixtures::other_public_key());
     assert!(!verdict.ok());
     assert!(
-        verdict.problem.contains("no valid signature"),
+        verdict.problem.contains("not signed by this key"),
         "{}",
         verdict.problem
     );
@@ -367,7 +388,7 @@ async fn the_offline_verifier_names_a_changed_a_deleted_and_a_swapped_entry() {
 async fn tampering_inside_the_store_is_found_by_verify() {
     let mut gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
-    send_signals(&school, &gw.oin(org::JGT), "t", 5).await;
+    send_signals(&school, &gw.oin(org::VERWIJSINDEX), "t", 5).await;
     drop(school);
     gw.stop().await;
 
@@ -412,13 +433,13 @@ async fn the_chain_continues_across_a_graceful_restart() {
     let gw = TestGateway::start().await;
     gw.send(
         org::SCHOOL_PO,
-        fixtures::signalering("r1", &gw.oin(org::JGT)),
+        fixtures::signalering("r1", &gw.oin(org::VERWIJSINDEX)),
     )
     .await;
     let gw = gw.restart().await;
     gw.send(
         org::SCHOOL_PO,
-        fixtures::signalering("r2", &gw.oin(org::JGT)),
+        fixtures::signalering("r2", &gw.oin(org::VERWIJSINDEX)),
     )
     .await;
     let operator = gw.client(org::OPERATOR).await;
@@ -435,7 +456,7 @@ async fn the_chain_survives_sigkill_and_continues() {
     let data = tmp.path().join("data");
     let mut gw = GatewayProcess::spawn_with(&pki, &data, &[]);
     let school = gw.client(&pki, org::SCHOOL_PO).await;
-    let accepted = send_signals(&school, &pki.oin(org::JGT), "k", 50).await;
+    let accepted = send_signals(&school, &pki.oin(org::VERWIJSINDEX), "k", 50).await;
     gw.signal(libc::SIGKILL);
     gw.wait();
     drop(school);
@@ -443,7 +464,7 @@ async fn the_chain_survives_sigkill_and_continues() {
     let gw = GatewayProcess::spawn_with(&pki, &data, &[]);
     let school = gw.client(&pki, org::SCHOOL_PO).await;
     school
-        .send(fixtures::signalering("after", &pki.oin(org::JGT)))
+        .send(fixtures::signalering("after", &pki.oin(org::VERWIJSINDEX)))
         .await
         .unwrap();
     let operator = gw.client(&pki, org::OPERATOR).await;
@@ -466,7 +487,7 @@ async fn the_chain_survives_sigkill_and_continues() {
 async fn entries_past_retention_are_removed_and_the_rest_still_verifies() {
     let gw = TestGateway::start_with(|_, c| c.audit.retention_days = 0).await;
     let school = gw.client(org::SCHOOL_PO).await;
-    send_signals(&school, &gw.oin(org::JGT), "p", 3).await;
+    send_signals(&school, &gw.oin(org::VERWIJSINDEX), "p", 3).await;
     let operator = gw.client(org::OPERATOR).await;
     // The upkeep runs every second; wait until it has removed the old entries.
     eventually("the removal of old entries", || async {
@@ -487,7 +508,7 @@ async fn entries_past_retention_are_removed_and_the_rest_still_verifies() {
     let gw = gw.restart().await;
     gw.send(
         org::SCHOOL_PO,
-        fixtures::signalering("na-herstart", &gw.oin(org::JGT)),
+        fixtures::signalering("na-herstart", &gw.oin(org::VERWIJSINDEX)),
     )
     .await;
     let operator = gw.client(org::OPERATOR).await;

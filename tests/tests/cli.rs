@@ -1,6 +1,6 @@
-//! The `schakel` command line against a real gateway: a school's message
-//! reaches the JGT's inbox, is acknowledged, and the school holds a verified
-//! DELIVERED receipt, all through the CLI with `--json`.
+//! The `schakel` command line against a real gateway: a school's signal
+//! reaches the Verwijsindex's inbox, is acknowledged, and the school holds a
+//! verified DELIVERED receipt, all through the CLI with `--json`.
 
 use schakel_tests::process::Cli;
 use schakel_tests::{TestGateway, fixtures, org};
@@ -21,14 +21,14 @@ fn id(sent: &[Value]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signal_travels_from_school_to_jgt_through_the_cli() {
+async fn a_signal_travels_from_school_to_the_verwijsindex_through_the_cli() {
     let gw = TestGateway::start().await;
-    let jgt = gw.oin(org::JGT);
+    let index = gw.oin(org::VERWIJSINDEX);
     let birth = fixtures::date(-3000);
     let until = fixtures::date(300);
     #[rustfmt::skip]
     let sent = schakel(&gw, org::SCHOOL_PO, &[
-        "send", "signalering", "--to", &jgt, "--bsn", fixtures::BSN[0],
+        "send", "signalering", "--to", &index, "--bsn", fixtures::BSN[0],
         "--birth-date", &birth, "--valid-until", &until, "--parents-informed",
         "--contact-name", "J. de Vries", "--contact-role", "intern begeleider",
         "--contact-phone", "071 1234567", "--legal-basis", "verwijsindex", "--reference", "cli-1",
@@ -37,13 +37,13 @@ async fn a_signal_travels_from_school_to_jgt_through_the_cli() {
     assert_eq!(sent[0]["status"], "accepted");
     let id = id(&sent);
 
-    let inbox = schakel(&gw, org::JGT, &["inbox", "pull"]).await;
+    let inbox = schakel(&gw, org::VERWIJSINDEX, &["inbox", "pull"]).await;
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0]["message_id"], id.as_str());
     assert_eq!(inbox[0]["kind"], "signalering");
     assert_eq!(inbox[0]["body"]["bsn"], fixtures::BSN[0]);
 
-    let acked = schakel(&gw, org::JGT, &["inbox", "ack", &id]).await;
+    let acked = schakel(&gw, org::VERWIJSINDEX, &["inbox", "ack", &id]).await;
     assert_eq!(acked[0]["status"], "delivered");
 
     let status = schakel(&gw, org::SCHOOL_PO, &["status", &id]).await;
@@ -116,7 +116,8 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
     let granted = schakel(&gw, org::SWV, &[
         "consent", "grant", "--child", fixtures::BSN[2], "--birth-date", &birth,
         "--by", "parents", "--recipient", "jgt", "--kinds", "consultatieverzoek",
-        "--purpose", "Afstemming thuis en school", "--until", &until,
+        "--purpose", "Afstemming thuis en school", "--purpose-code", "consultation",
+        "--until", &until,
     ]).await;
     assert_eq!(granted[0]["status"], "active");
     let consent = granted[0]["consent_id"].as_str().unwrap().to_owned();
@@ -124,10 +125,11 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
     assert_eq!(schakel(&gw, org::SWV, &list).await.len(), 1);
     #[rustfmt::skip]
     let request = schakel(&gw, org::SWV, &[
-        "send", "consult", "--to", &jgt, "--question", "Meedenken over thuissituatie?",
+        "send", "consult", "--to", &jgt, "--bsn", fixtures::BSN[2],
+        "--question", "Meedenken over thuissituatie?",
         "--urgency", "soon", "--respond-by", &respond_by, "--contact-name", "A. Bakker",
         "--contact-role", "orthopedagoog", "--contact-email", "a.bakker@example.org",
-        "--consent", &consent,
+        "--consent", &consent, "--purpose", "consultation",
     ]).await;
     let request_id = id(&request);
     schakel(&gw, org::JGT, &["inbox", "pull"]).await;
@@ -154,7 +156,7 @@ async fn an_operator_follows_a_child_exports_the_log_and_catches_a_changed_byte(
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
     let sent = school
-        .send(fixtures::signalering("child-1", &gw.oin(org::JGT)))
+        .send(fixtures::signalering("child-1", &gw.oin(org::VERWIJSINDEX)))
         .await
         .unwrap();
     school

@@ -132,53 +132,6 @@ async fn grants_follow_the_rules_and_are_listed_and_revoked_by_their_owner_only(
 }
 
 #[tokio::test]
-async fn statutory_bases_are_allowed_and_refused_per_policy() {
-    let mut gw = TestGateway::start().await;
-    let school = gw.client(org::SCHOOL_PO).await;
-    // Verwijsindex carries a signal, not a consultation.
-    school
-        .send(fixtures::signalering("vi", &gw.oin(org::JGT)))
-        .await
-        .unwrap();
-    let mut consult = fixtures::consult("vi-consult", &gw.oin(org::JGT), UNKNOWN_CONSENT_ID);
-    consult.legal_basis = fixtures::statute(pb::StatutoryBasis::Verwijsindex);
-    let m = unmet(&gw, org::SCHOOL_PO, consult).await;
-    assert!(m.contains("verwijsindex covers signalering only"), "{m}");
-    // A primary school's dossier rests on the law; a VO-VO dossier does not.
-    school
-        .send(fixtures::dossier("po-vo", &gw.oin(org::SCHOOL_VO)))
-        .await
-        .unwrap();
-    let mut vo_vo = fixtures::dossier("vo-vo", &gw.oin(org::SCHOOL_PO));
-    fixtures::dossier_body(&mut vo_vo).profile = pb::DossierProfile::VoVo as i32;
-    let m = unmet(&gw, org::SCHOOL_VO, vo_vo).await;
-    assert!(m.contains("primary school's dossier only"), "{m}");
-    // The reporting right covers a consultation, also from a gemeente.
-    let mut report = fixtures::consult("veilig-thuis", &gw.oin(org::JGT), UNKNOWN_CONSENT_ID);
-    report.legal_basis = fixtures::statute(pb::StatutoryBasis::MeldrechtVeiligThuis);
-    let reported = gw.client(org::GEMEENTE).await.send(report).await.unwrap();
-    drop(school);
-    gw.stop().await;
-
-    // The audit trail shows that the message rested on the law, not on consent.
-    let entries = gw.audit_entries().await;
-    let accepted = about(&entries, &reported.message_id)[0];
-    assert_eq!(
-        accepted.legal_basis,
-        Some(schakel_gateway::model::LegalBasis::Statute(
-            schakel_gateway::model::Statute::MeldrechtVeiligThuis
-        ))
-    );
-    assert!(
-        accepted
-            .detail
-            .contains("statutory basis meldrecht_veilig_thuis, without consent"),
-        "{}",
-        accepted.detail
-    );
-}
-
-#[tokio::test]
 async fn revoking_withdraws_a_queued_message_and_the_sender_holds_a_signed_receipt() {
     let gw = TestGateway::start().await;
     let swv = gw.client(org::SWV).await;
@@ -334,7 +287,7 @@ async fn no_bsn_is_stored_in_clear_anywhere_in_the_data_folder() {
     let school = gw.client(org::SCHOOL_PO).await;
     let swv = gw.client(org::SWV).await;
     school
-        .send(fixtures::signalering("s", &gw.oin(org::JGT)))
+        .send(fixtures::signalering("s", &gw.oin(org::VERWIJSINDEX)))
         .await
         .unwrap();
     school

@@ -14,7 +14,7 @@ async fn sigkill_loses_no_accepted_message() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = TestPki::generate(&tmp.path().join("pki"));
     let data = tmp.path().join("data");
-    let jgt_oin = pki.oin(org::JGT);
+    let index_oin = pki.oin(org::VERWIJSINDEX);
 
     let mut gw = GatewayProcess::spawn_with(&pki, &data, &[]);
     let school = gw.client(&pki, org::SCHOOL_PO).await;
@@ -28,7 +28,7 @@ async fn sigkill_loses_no_accepted_message() {
             school.clone(),
             accepted.clone(),
             enough.clone(),
-            jgt_oin.clone(),
+            index_oin.clone(),
         );
         tasks.push(tokio::spawn(async move {
             for i in 0.. {
@@ -60,12 +60,12 @@ async fn sigkill_loses_no_accepted_message() {
     let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
     assert!(accepted.len() >= KILL_AFTER);
 
-    // Restart on the same data folder and drain the JGT's inbox.
+    // Restart on the same data folder and drain the Verwijsindex's inbox.
     let gw = GatewayProcess::spawn_with(&pki, &data, &[]);
-    let jgt = gw.client(&pki, org::JGT).await;
+    let index = gw.client(&pki, org::VERWIJSINDEX).await;
     let mut found = HashSet::new();
     loop {
-        let got = jgt
+        let got = index
             .pull(256, Duration::ZERO, Duration::from_secs(300))
             .await
             .unwrap();

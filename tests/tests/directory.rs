@@ -15,6 +15,7 @@ fn new_jgt() -> pb::AddParticipantRequest {
             ..Default::default()
         }),
         pinned_cert_sha256: vec![],
+        sector: 0,
     }
 }
 
@@ -158,6 +159,30 @@ async fn admin_refuses_bad_input_by_field_and_rule_and_changes_nothing() {
             },
             Code::InvalidArgument,
             "codes.agb: must be 8 digits",
+        ),
+        (
+            pb::AddParticipantRequest {
+                sector: pb::SchoolSector::Po as i32,
+                ..new_jgt()
+            },
+            Code::InvalidArgument,
+            "sector: only a school has a sector",
+        ),
+        (
+            pb::AddParticipantRequest {
+                sector: 42,
+                ..new_jgt()
+            },
+            Code::InvalidArgument,
+            "sector: must be one of po, sbo, so, vso, vo",
+        ),
+        (
+            pb::AddParticipantRequest {
+                oin: "00000000000000000000".into(),
+                ..new_jgt()
+            },
+            Code::InvalidArgument,
+            "oin: 00000000000000000000 is reserved for the gateway's own notices",
         ),
         (
             pb::AddParticipantRequest {

@@ -23,15 +23,16 @@ async fn every_kind_is_sent_delivered_and_acknowledged() {
     let school_vo = gw.client(org::SCHOOL_VO).await;
     let swv = gw.client(org::SWV).await;
     let jgt = gw.client(org::JGT).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
 
-    // Signalering: school -> JGT.
-    let signal = fixtures::signalering("sig-1", &gw.oin(org::JGT));
+    // Signalering: school -> the Verwijsindex.
+    let signal = fixtures::signalering("sig-1", &gw.oin(org::VERWIJSINDEX));
     let expected = payload_of(&signal);
-    let d = deliver(&school, &jgt, signal).await;
+    let d = deliver(&school, &index, signal).await;
     assert!(!d.sent.duplicate);
     let receipt = d.sent.receipt.unwrap();
     assert_eq!(receipt.status, R::Accepted as i32);
-    assert_eq!(receipt.recipient_oin, gw.oin(org::JGT));
+    assert_eq!(receipt.recipient_oin, gw.oin(org::VERWIJSINDEX));
     assert_eq!(d.delivery.attempt, 1);
     let env = d.delivery.envelope.as_ref().unwrap();
     assert_eq!(env.sender_oin, gw.oin(org::SCHOOL_PO));
@@ -128,12 +129,12 @@ async fn refusals_cross_the_wire_with_their_code_and_rule_and_store_nothing() {
 async fn the_routing_policy_refuses_by_rule() {
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
-    // A signal goes to JGT, gemeente or SWV, not to another school.
+    // A signal does not go to another school.
     let to_school = fixtures::signalering("r1", &gw.oin(org::SCHOOL_VO));
     let message = refusal(school.send(to_school).await, Code::PermissionDenied);
     assert!(
         message.contains(
-            "routing: a signalering may be sent to jgt, gemeente, swv only, not to a school"
+            "routing: a signalering may be sent to jgt, gemeente, swv, verwijsindex, veilig_thuis only, not to a school"
         ),
         "{message}"
     );
@@ -174,15 +175,15 @@ async fn the_routing_policy_refuses_by_rule() {
 async fn a_body_that_names_another_sender_is_refused() {
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let mut forged = fixtures::signalering("forged", &gw.oin(org::JGT));
+    let mut forged = fixtures::signalering("forged", &gw.oin(org::VERWIJSINDEX));
     forged.sender_oin = gw.oin(org::SWV);
     let message = refusal(school.send(forged).await, Code::PermissionDenied);
     assert!(message.contains("sender_oin"), "{message}");
     // Naming itself is fine, and the stored sender is the certificate's.
-    let mut honest = fixtures::signalering("honest", &gw.oin(org::JGT));
+    let mut honest = fixtures::signalering("honest", &gw.oin(org::VERWIJSINDEX));
     honest.sender_oin = gw.oin(org::SCHOOL_PO);
     school.send(honest).await.unwrap();
-    let got = gw.inbox(org::JGT).await;
+    let got = gw.inbox(org::VERWIJSINDEX).await;
     assert_eq!(got.len(), 1);
     assert_eq!(
         got[0].envelope.as_ref().unwrap().sender_oin,
@@ -194,7 +195,7 @@ async fn a_body_that_names_another_sender_is_refused() {
 async fn a_retry_returns_the_same_message_and_a_conflicting_reuse_is_refused() {
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let signal = || fixtures::signalering("retry-1", &gw.oin(org::JGT));
+    let signal = || fixtures::signalering("retry-1", &gw.oin(org::VERWIJSINDEX));
     let first = school.send(signal()).await.unwrap();
     let again = school.send(signal()).await.unwrap();
     assert_eq!(again.message_id, first.message_id);
@@ -208,34 +209,34 @@ async fn a_retry_returns_the_same_message_and_a_conflicting_reuse_is_refused() {
 
     // Another sender may use the same reference.
     gw.client(org::SWV).await.send(signal()).await.unwrap();
-    assert_eq!(gw.inbox(org::JGT).await.len(), 2);
+    assert_eq!(gw.inbox(org::VERWIJSINDEX).await.len(), 2);
 }
 
 #[tokio::test]
 async fn the_inbox_is_fifo_and_an_expired_lease_redelivers() {
     let gw = TestGateway::start_with(|_, c| c.exchange.sweep_interval_ms = 50).await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let jgt = gw.client(org::JGT).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let signal = fixtures::signalering(&format!("fifo-{i}"), &gw.oin(org::JGT));
+        let signal = fixtures::signalering(&format!("fifo-{i}"), &gw.oin(org::VERWIJSINDEX));
         ids.push(school.send(signal).await.unwrap().message_id);
     }
-    let got = jgt
+    let got = index
         .pull(3, Duration::ZERO, Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(got.iter().map(id_of).collect::<Vec<_>>(), ids[..3]);
-    let rest = jgt
+    let rest = index
         .pull(10, Duration::ZERO, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(rest.iter().map(id_of).collect::<Vec<_>>(), ids[3..]);
-    jgt.ack(&ids[1]).await.unwrap();
+    index.ack(&ids[1]).await.unwrap();
 
     // The unacknowledged leases of 1 s run out; those messages come back, in
     // their original order, with the attempt raised.
-    let again = schakel_tests::pull_until(&jgt, 2).await;
+    let again = schakel_tests::pull_until(&index, 2).await;
     let seen: Vec<_> = again.iter().map(|d| (id_of(d), d.attempt)).collect();
     assert_eq!(seen, vec![(ids[0].clone(), 2), (ids[2].clone(), 2)]);
     let status = school.status(&ids[0]).await.unwrap();
@@ -246,16 +247,20 @@ async fn the_inbox_is_fifo_and_an_expired_lease_redelivers() {
 async fn a_waiting_pull_and_a_subscription_get_new_messages_at_once() {
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let jgt = gw.client(org::JGT).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
     let waiting = {
-        let jgt = jgt.clone();
-        tokio::spawn(async move { jgt.pull(10, Duration::from_secs(30), Duration::ZERO).await })
+        let index = index.clone();
+        tokio::spawn(async move {
+            index
+                .pull(10, Duration::from_secs(30), Duration::ZERO)
+                .await
+        })
     };
-    let gemeente = gw.client(org::GEMEENTE).await;
-    let mut inbox = gemeente.subscribe(4, Duration::ZERO).await.unwrap();
+    let vo_school = gw.client(org::SCHOOL_VO).await;
+    let mut inbox = vo_school.subscribe(4, Duration::ZERO).await.unwrap();
     let started = std::time::Instant::now();
     let sent = school
-        .send(fixtures::signalering("wait-1", &gw.oin(org::JGT)))
+        .send(fixtures::signalering("wait-1", &gw.oin(org::VERWIJSINDEX)))
         .await
         .unwrap();
     let got = waiting.await.unwrap().unwrap();
@@ -267,14 +272,14 @@ async fn a_waiting_pull_and_a_subscription_get_new_messages_at_once() {
     assert!(started.elapsed() < Duration::from_secs(10));
 
     let sent = school
-        .send(fixtures::signalering("sub-1", &gw.oin(org::GEMEENTE)))
+        .send(fixtures::dossier("sub-1", &gw.oin(org::SCHOOL_VO)))
         .await
         .unwrap();
     let Some(pb::inbox_event::Event::Delivery(d)) = next_event(&mut inbox).await.event else {
         panic!("expected a delivery");
     };
     assert_eq!(id_of(&d), sent.message_id);
-    gemeente.ack(&sent.message_id).await.unwrap();
+    vo_school.ack(&sent.message_id).await.unwrap();
 }
 
 #[tokio::test]
@@ -284,11 +289,11 @@ async fn nobody_touches_another_organisations_messages() {
     let sent = gw
         .send(
             org::SCHOOL_PO,
-            fixtures::signalering("mine", &gw.oin(org::JGT)),
+            fixtures::signalering("mine", &gw.oin(org::VERWIJSINDEX)),
         )
         .await;
-    let jgt = gw.client(org::JGT).await;
-    jgt.pull(1, Duration::ZERO, Duration::ZERO).await.unwrap();
+    let index = gw.client(org::VERWIJSINDEX).await;
+    index.pull(1, Duration::ZERO, Duration::ZERO).await.unwrap();
 
     let gemeente = gw.client(org::GEMEENTE).await;
     // Its own inbox does not hold it.
@@ -300,35 +305,35 @@ async fn nobody_touches_another_organisations_messages() {
             .await
             .map(|_| ()),
         gemeente.status(&sent.message_id).await.map(|_| ()),
-        jgt.status(&sent.message_id).await.map(|_| ()),
+        index.status(&sent.message_id).await.map(|_| ()),
         school.ack(&sent.message_id).await.map(|_| ()),
     ] {
         let message = refusal(result, Code::NotFound);
         assert!(
-            !message.contains(&gw.oin(org::JGT)),
+            !message.contains(&gw.oin(org::VERWIJSINDEX)),
             "reveals nothing: {message}"
         );
     }
     // And the real recipient can still finish it.
-    jgt.ack(&sent.message_id).await.unwrap();
+    index.ack(&sent.message_id).await.unwrap();
 }
 
 #[tokio::test]
 async fn reject_gives_the_sender_a_rejected_receipt_with_the_reason() {
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let jgt = gw.client(org::JGT).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
     let sent = school
-        .send(fixtures::signalering("rej", &gw.oin(org::JGT)))
+        .send(fixtures::signalering("rej", &gw.oin(org::VERWIJSINDEX)))
         .await
         .unwrap();
-    jgt.pull(1, Duration::ZERO, Duration::ZERO).await.unwrap();
-    let unspecified = jgt
+    index.pull(1, Duration::ZERO, Duration::ZERO).await.unwrap();
+    let unspecified = index
         .reject(&sent.message_id, pb::RejectReason::Unspecified, "")
         .await;
     let message = refusal(unspecified, Code::InvalidArgument);
     assert!(message.contains("reason: is required"), "{message}");
-    let rejected = jgt
+    let rejected = index
         .reject(
             &sent.message_id,
             pb::RejectReason::WrongRecipient,
@@ -341,7 +346,7 @@ async fn reject_gives_the_sender_a_rejected_receipt_with_the_reason() {
     assert_eq!(receipt.detail, "WRONG_RECIPIENT: niet onze wijk");
     // A rejected message cannot be acknowledged afterwards.
     assert_eq!(
-        code_of(jgt.ack(&sent.message_id).await),
+        code_of(index.ack(&sent.message_id).await),
         Code::FailedPrecondition
     );
     let status = school.status(&sent.message_id).await.unwrap();
@@ -355,7 +360,7 @@ async fn receipts_verify_and_a_tampered_receipt_fails() {
     let sent = gw
         .send(
             org::SCHOOL_PO,
-            fixtures::signalering("sig", &gw.oin(org::JGT)),
+            fixtures::signalering("sig", &gw.oin(org::VERWIJSINDEX)),
         )
         .await;
     let receipt = sent.receipt.unwrap();
@@ -385,15 +390,20 @@ async fn receipts_verify_and_a_tampered_receipt_fails() {
 async fn receipts_and_messages_survive_a_restart_and_the_stream_catches_up() {
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let jgt = gw.client(org::JGT).await;
-    let a = deliver(&school, &jgt, fixtures::signalering("a", &gw.oin(org::JGT))).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
+    let a = deliver(
+        &school,
+        &index,
+        fixtures::signalering("a", &gw.oin(org::VERWIJSINDEX)),
+    )
+    .await;
     let a = a.sent.message_id;
     let b = school
-        .send(fixtures::signalering("b", &gw.oin(org::JGT)))
+        .send(fixtures::signalering("b", &gw.oin(org::VERWIJSINDEX)))
         .await
         .unwrap()
         .message_id;
-    drop((school, jgt));
+    drop((school, index));
 
     let gw = gw.restart().await;
     let school = gw.client(org::SCHOOL_PO).await;
@@ -422,16 +432,19 @@ async fn receipts_and_messages_survive_a_restart_and_the_stream_catches_up() {
         .collect()
         .await;
     assert_eq!(after.len(), 1);
-    // The unacknowledged message is still there for the JGT.
+    // The unacknowledged message is still there for the Verwijsindex.
     let status = school.status(&b).await.unwrap();
     assert_eq!(status.status, R::Accepted as i32);
-    let jgt = gw.client(org::JGT).await;
-    let got = jgt.pull(10, Duration::ZERO, Duration::ZERO).await.unwrap();
+    let index = gw.client(org::VERWIJSINDEX).await;
+    let got = index
+        .pull(10, Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(got.iter().map(id_of).collect::<Vec<_>>(), vec![b.clone()]);
 
     // A following stream sees a new receipt as it happens.
     let mut follow = school.receipts(events[2].cursor, true).await.unwrap();
-    jgt.ack(&b).await.unwrap();
+    index.ack(&b).await.unwrap();
     let next = next_receipts(&mut follow, 1).await;
     assert_eq!(next[0].status, R::Delivered as i32);
 }
@@ -440,13 +453,13 @@ async fn receipts_and_messages_survive_a_restart_and_the_stream_catches_up() {
 async fn an_undelivered_message_expires_and_the_sender_is_told() {
     let gw = TestGateway::start_with(|_, c| c.exchange.sweep_interval_ms = 50).await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let mut request = fixtures::signalering("exp", &gw.oin(org::JGT));
+    let mut request = fixtures::signalering("exp", &gw.oin(org::VERWIJSINDEX));
     request.expires_at = Some(fixtures::in_seconds(2.0));
     let mut receipts = school.receipts(0, true).await.unwrap();
     let sent = school.send(request).await.unwrap();
     let seen = statuses(&next_receipts(&mut receipts, 2).await);
     assert_eq!(seen, [R::Accepted, R::Expired]);
-    assert!(gw.inbox(org::JGT).await.is_empty());
+    assert!(gw.inbox(org::VERWIJSINDEX).await.is_empty());
     let status = school.status(&sent.message_id).await.unwrap();
     assert_eq!(status.status, R::Expired as i32);
 }
@@ -460,15 +473,15 @@ async fn purged_after_ack(retention_secs: u64) -> (bool, bool) {
     })
     .await;
     let school = gw.client(org::SCHOOL_PO).await;
-    let jgt = gw.client(org::JGT).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
     let sent = deliver(
         &school,
-        &jgt,
-        fixtures::signalering("ret", &gw.oin(org::JGT)),
+        &index,
+        fixtures::signalering("ret", &gw.oin(org::VERWIJSINDEX)),
     )
     .await
     .sent;
-    drop((school, jgt));
+    drop((school, index));
     gw.stop().await;
 
     let id = schakel_gateway::model::MessageId::parse(&sent.message_id).unwrap();
@@ -556,9 +569,9 @@ async fn concurrent_retries_store_one_message_and_concurrent_pulls_lease_each_on
     // what the ones before it in the group did. (The store contract tests
     // the same below the wire.)
     let gw = TestGateway::start().await;
-    let jgt_oin = gw.oin(org::JGT);
+    let index_oin = gw.oin(org::VERWIJSINDEX);
     let school = gw.client(org::SCHOOL_PO).await;
-    let sends = (0..24).map(|_| school.send(fixtures::signalering("samen", &jgt_oin)));
+    let sends = (0..24).map(|_| school.send(fixtures::signalering("samen", &index_oin)));
     let sent: Vec<_> = futures::future::join_all(sends)
         .await
         .into_iter()
@@ -567,12 +580,12 @@ async fn concurrent_retries_store_one_message_and_concurrent_pulls_lease_each_on
     assert_eq!(sent.iter().filter(|s| !s.duplicate).count(), 1);
     assert!(sent.iter().all(|s| s.message_id == sent[0].message_id));
 
-    let more = (0..15).map(|i| school.send(fixtures::signalering(&format!("los-{i}"), &jgt_oin)));
+    let more = (0..15).map(|i| school.send(fixtures::signalering(&format!("los-{i}"), &index_oin)));
     for r in futures::future::join_all(more).await {
         r.unwrap();
     }
-    let jgt = gw.client(org::JGT).await;
-    let pulls = (0..16).map(|_| jgt.pull(2, Duration::ZERO, Duration::ZERO));
+    let index = gw.client(org::VERWIJSINDEX).await;
+    let pulls = (0..16).map(|_| index.pull(2, Duration::ZERO, Duration::ZERO));
     let mut ids: Vec<String> = futures::future::join_all(pulls)
         .await
         .into_iter()

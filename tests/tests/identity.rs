@@ -185,6 +185,7 @@ async fn a_pinned_participant_accepts_only_its_pinned_certificate() {
             kind: p.kind,
             codes: p.codes,
             pinned_cert_sha256: vec![pin],
+            sector: p.sector,
         })
         .await
         .unwrap();

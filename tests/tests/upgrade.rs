@@ -143,12 +143,19 @@ async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
     // The suspension made through Admin survives.
     let gemeente = gw.client(org::GEMEENTE).await;
     assert_eq!(code_of(gemeente.whoami().await), Code::PermissionDenied);
+    // The schools, stored without a sector, took theirs from the directory
+    // file, and the new kinds of participant were added from it.
+    let listed = operator.list_participants().await.unwrap();
+    let sector = |o: &str| listed.iter().find(|p| p.oin == gw.oin(o)).map(|p| p.sector);
+    assert_eq!(sector(org::SCHOOL_PO), Some(pb::SchoolSector::Po as i32));
+    assert_eq!(sector(org::SCHOOL_VO), Some(pb::SchoolSector::Vo as i32));
+    assert!(sector(org::VERWIJSINDEX).is_some() && sector(org::VEILIG_THUIS).is_some());
 
     // New work chains on to the old log.
     school
         .send(schakel_tests::fixtures::signalering(
             "after-upgrade",
-            &gw.oin(org::JGT),
+            &gw.oin(org::VERWIJSINDEX),
         ))
         .await
         .unwrap();

@@ -16,7 +16,7 @@ pub enum AdminCommand {
     List,
     /// Add a participant.
     Add(ParticipantArgs),
-    /// Replace a participant's name, kind, codes and pins.
+    /// Replace a participant's name, kind, sector, codes and pins.
     Update(ParticipantArgs),
     /// Suspend a participant: refused from its next call on.
     Suspend {
@@ -44,9 +44,13 @@ pub struct ParticipantArgs {
     /// The legal name.
     #[arg(long)]
     name: String,
-    /// school, swv, jgt, gemeente or operator.
+    /// school, swv, jgt, gemeente, veilig_thuis, verwijsindex or operator.
     #[arg(long)]
     kind: String,
+    /// A school's sector: po, sbo, so, vso or vo (the onderwijskundig rapport
+    /// is for po, sbo, so and vso).
+    #[arg(long)]
+    sector: Option<String>,
     /// BRIN (schools).
     #[arg(long, default_value = "")]
     brin: String,
@@ -68,6 +72,16 @@ pub struct ParticipantArgs {
 }
 
 impl ParticipantArgs {
+    fn sector(&self) -> anyhow::Result<i32> {
+        let Some(name) = &self.sector else {
+            return Ok(0);
+        };
+        pb::SchoolSector::from_str_name(&format!("SCHOOL_SECTOR_{}", name.to_ascii_uppercase()))
+            .filter(|s| *s != pb::SchoolSector::Unspecified)
+            .map(|s| s as i32)
+            .ok_or_else(|| anyhow::anyhow!("--sector {name:?}: use po, sbo, so, vso or vo"))
+    }
+
     fn codes(&self) -> pb::OrganisationCodes {
         pb::OrganisationCodes {
             brin: self.brin.clone(),
@@ -93,6 +107,7 @@ pub async fn run(command: AdminCommand, client: &Client, out: &Output) -> anyhow
         AdminCommand::Add(a) => {
             let request = pb::AddParticipantRequest {
                 kind: parse_kind(&a.kind)? as i32,
+                sector: a.sector()?,
                 codes: Some(a.codes()),
                 oin: a.oin,
                 name: a.name,
@@ -103,6 +118,7 @@ pub async fn run(command: AdminCommand, client: &Client, out: &Output) -> anyhow
         AdminCommand::Update(a) => {
             let request = pb::UpdateParticipantRequest {
                 kind: parse_kind(&a.kind)? as i32,
+                sector: a.sector()?,
                 codes: Some(a.codes()),
                 oin: a.oin,
                 name: a.name,

@@ -24,7 +24,7 @@ pub enum ConsentCommand {
         /// Who consented: parents (under 12), child (12 to 15: parents and child), youth (16 and older).
         #[arg(long)]
         by: String,
-        /// A recipient: an OIN, or a kind (school, swv, jgt, gemeente). Repeatable.
+        /// A recipient: an OIN, or a kind (school, swv, jgt, gemeente, veilig_thuis). Repeatable.
         #[arg(long = "recipient", required = true)]
         recipients: Vec<String>,
         /// Message kinds covered, comma-separated: signalering, overdrachtsdossier, consultatieverzoek.
@@ -33,7 +33,12 @@ pub enum ConsentCommand {
         /// The purpose, as told to the parents.
         #[arg(long)]
         purpose: String,
-        /// Last day of validity, YYYY-MM-DD.
+        /// The purpose from the fixed list: support_at_school, youth_care,
+        /// consultation, school_placement or care_coordination. Messages under
+        /// the consent name the same (`send --purpose`).
+        #[arg(long)]
+        purpose_code: String,
+        /// Last day of validity, YYYY-MM-DD (at most 2 years after it was given, by default).
         #[arg(long)]
         until: String,
         /// First day of validity, YYYY-MM-DD (default now).
@@ -43,7 +48,8 @@ pub enum ConsentCommand {
         #[arg(long, default_value = "")]
         given_on: String,
     },
-    /// Revoke a consent you registered: undelivered messages under it are withdrawn at once.
+    /// Revoke a consent you registered, or one you received messages under when the
+    /// parents tell you: undelivered messages under it are withdrawn at once.
     Revoke {
         /// The consent id.
         id: String,
@@ -65,19 +71,31 @@ pub enum ConsentCommand {
 const DATE: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
-/// The start (`end` false) or the end (`end` true) of a day, UTC.
+/// The start of a Dutch day (`end` false), or the end of it, which is the
+/// start of the next (`end` true).
 fn day(field: &str, value: &str, end: bool) -> anyhow::Result<prost_types::Timestamp> {
     let date = time::Date::parse(value, DATE)
         .map_err(|_| anyhow::anyhow!("--{field} {value:?}: write YYYY-MM-DD"))?;
-    let t = if end {
-        date.with_hms(23, 59, 59)?
+    let date = if end {
+        date.next_day()
+            .ok_or_else(|| anyhow::anyhow!("--{field} {value:?}: too far ahead"))?
     } else {
-        date.midnight()
+        date
     };
-    Ok(prost_types::Timestamp {
-        seconds: t.assume_utc().unix_timestamp(),
-        nanos: 0,
-    })
+    Ok(schakel_proto::audit::timestamp(
+        schakel_proto::calendar::start_of_day_ms(date),
+    ))
+}
+
+/// A purpose code by its short name, e.g. "consultation".
+pub fn purpose_code(name: &str) -> anyhow::Result<pb::ConsentPurpose> {
+    pb::ConsentPurpose::from_str_name(&format!("CONSENT_PURPOSE_{}", name.to_ascii_uppercase()))
+        .filter(|p| *p != pb::ConsentPurpose::Unspecified)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "purpose {name:?}: use support_at_school, youth_care, consultation, school_placement or care_coordination"
+            )
+        })
 }
 
 fn message_kind(name: &str) -> anyhow::Result<i32> {
@@ -110,9 +128,14 @@ fn record_json(c: &pb::ConsentRecord) -> serde_json::Value {
         "recipient_kinds": c.recipient_kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
         "message_kinds": c.message_kinds.iter().map(|k| enum_name(pb::MessageKind::try_from(*k).unwrap_or_default().as_str_name(), "MESSAGE_KIND_")).collect::<Vec<_>>(),
         "purpose": c.purpose,
+        "purpose_code": enum_name(pb::ConsentPurpose::try_from(c.purpose_code).unwrap_or_default().as_str_name(), "CONSENT_PURPOSE_"),
         "valid_from": time_text(c.valid_from),
         "valid_until": time_text(c.valid_until),
+        "lapses_on": c.lapses_on,
+        "lapse_reason": c.lapse_reason,
+        "reconfirm_on": c.reconfirm_on,
         "revoked_at": c.revoked_at.map(|t| time_text(Some(t))),
+        "revoked_by_oin": c.revoked_by_oin,
         "revoke_reason": c.revoke_reason,
     })
 }
@@ -140,8 +163,20 @@ fn record_line(c: &pb::ConsentRecord) -> String {
         .join(", "),
         c.purpose
     );
+    if !c.lapses_on.is_empty() {
+        line.push_str(&format!("  lapses on {}: {}", c.lapses_on, c.lapse_reason));
+    }
+    if !c.reconfirm_on.is_empty() {
+        line.push_str(&format!(
+            "  reconfirm with the young person on {}",
+            c.reconfirm_on
+        ));
+    }
     if !c.revoke_reason.is_empty() {
-        line.push_str(&format!("  revoked: {}", c.revoke_reason));
+        line.push_str(&format!(
+            "  revoked by {}: {}",
+            c.revoked_by_oin, c.revoke_reason
+        ));
     }
     line
 }
@@ -155,6 +190,7 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
             recipients,
             kinds,
             purpose,
+            purpose_code: code,
             until,
             from,
             given_on,
@@ -177,6 +213,7 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
                     .map(|k| message_kind(k))
                     .collect::<Result<_, _>>()?,
                 purpose,
+                purpose_code: purpose_code(&code)? as i32,
                 valid_from: from.as_deref().map(|f| day("from", f, false)).transpose()?,
                 valid_until: Some(day("until", &until, true)?),
             };

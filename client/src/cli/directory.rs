@@ -36,7 +36,7 @@ pub struct LookupArgs {
     /// By SWV number, e.g. "PO 2801".
     #[arg(long)]
     swv: Option<String>,
-    /// All of one kind: school, swv, jgt, gemeente or operator.
+    /// All of one kind: school, swv, jgt, gemeente, veilig_thuis, verwijsindex or operator.
     #[arg(long)]
     kind: Option<String>,
 }
@@ -46,7 +46,9 @@ pub fn parse_kind(name: &str) -> anyhow::Result<pb::OrganisationKind> {
     pb::OrganisationKind::from_str_name(&format!("ORGANISATION_KIND_{}", name.to_ascii_uppercase()))
         .filter(|k| *k != pb::OrganisationKind::Unspecified)
         .ok_or_else(|| {
-            anyhow::anyhow!("unknown kind {name:?}: use school, swv, jgt, gemeente or operator")
+            anyhow::anyhow!(
+                "unknown kind {name:?}: use school, swv, jgt, gemeente, veilig_thuis, verwijsindex or operator"
+            )
         })
 }
 

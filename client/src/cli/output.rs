@@ -50,6 +50,15 @@ pub fn kind_name(kind: i32) -> String {
         .unwrap_or_else(|_| kind.to_string())
 }
 
+/// The name of a school's sector, or "" when it has none.
+pub fn sector_name(sector: i32) -> String {
+    match pb::SchoolSector::try_from(sector) {
+        Ok(pb::SchoolSector::Unspecified) => String::new(),
+        Ok(s) => enum_name(s.as_str_name(), "SCHOOL_SECTOR_"),
+        Err(_) => sector.to_string(),
+    }
+}
+
 /// The name of a participant status.
 pub fn status_name(status: i32) -> String {
     pb::ParticipantStatus::try_from(status)
@@ -64,6 +73,7 @@ pub fn participant_json(p: &pb::Participant) -> Value {
         "oin": p.oin,
         "name": p.name,
         "kind": kind_name(p.kind),
+        "sector": sector_name(p.sector),
         "status": status_name(p.status),
         "codes": {
             "brin": codes.brin,
@@ -80,7 +90,9 @@ pub fn participant_json(p: &pb::Participant) -> Value {
 /// A participant as one readable line.
 pub fn participant_line(p: &pb::Participant) -> String {
     let codes = p.codes.clone().unwrap_or_default();
+    let sector = sector_name(p.sector);
     let code = [
+        (!sector.is_empty()).then(|| format!("sector {sector}")),
         (!codes.brin.is_empty()).then(|| format!("BRIN {}{}", codes.brin, codes.vestiging)),
         (!codes.agb.is_empty()).then(|| format!("AGB {}", codes.agb)),
         (!codes.gemeentecode.is_empty()).then(|| codes.gemeentecode.clone()),
@@ -91,7 +103,7 @@ pub fn participant_line(p: &pb::Participant) -> String {
     .collect::<Vec<_>>()
     .join(", ");
     let mut line = format!(
-        "{}  {:<9} {:<10} {}",
+        "{}  {:<12} {:<10} {}",
         p.oin,
         kind_name(p.kind),
         status_name(p.status),

@@ -1,5 +1,5 @@
 //! The JSON form of the four payloads, for `--file` and for printing what
-//! arrives. Field names are the proto field names; enums are lowercase words
+//! arrives (and of the gateway's notices, for printing). Field names are the proto field names; enums are lowercase words
 //! ("po_vo", "soon", "answered"); dates are "YYYY-MM-DD".
 
 use schakel_client::proto as pb;
@@ -50,6 +50,19 @@ pub struct Signalering {
     pub valid_until: String,
     pub parents_informed: bool,
     pub child_informed: bool,
+    pub informing_postponed_reason: String,
+}
+
+/// A notice from the gateway, as printed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Notice {
+    #[serde(rename = "type")]
+    pub notice_type: String,
+    pub consent_id: String,
+    pub message_ids: Vec<String>,
+    pub due_on: String,
+    pub text: String,
+    pub revoked_by_oin: String,
 }
 
 /// A pupil.
@@ -218,6 +231,7 @@ impl Signalering {
             valid_until: self.valid_until,
             parents_informed: self.parents_informed,
             child_informed: self.child_informed,
+            informing_postponed_reason: self.informing_postponed_reason,
         }
     }
 }
@@ -273,6 +287,7 @@ pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) 
                 valid_until: s.valid_until.clone(),
                 parents_informed: s.parents_informed,
                 child_informed: s.child_informed,
+                informing_postponed_reason: s.informing_postponed_reason.clone(),
             }),
         ),
         Body::Overdrachtsdossier(d) => {
@@ -359,6 +374,22 @@ pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) 
                 answer: a.answer.clone(),
                 contact: contact(&a.contact),
                 proposed_coordinator_oin: a.proposed_coordinator_oin.clone(),
+            }),
+        ),
+        Body::Notice(n) => (
+            "notice",
+            serde_json::to_value(Notice {
+                notice_type: enum_name(
+                    pb::NoticeType::try_from(n.r#type)
+                        .unwrap_or_default()
+                        .as_str_name(),
+                    "NOTICE_TYPE_",
+                ),
+                consent_id: n.consent_id.clone(),
+                message_ids: n.message_ids.clone(),
+                due_on: n.due_on.clone(),
+                text: n.text.clone(),
+                revoked_by_oin: n.revoked_by_oin.clone(),
             }),
         ),
     };

@@ -38,6 +38,10 @@ pub enum SendCommand {
         /// The child was informed.
         #[arg(long)]
         child_informed: bool,
+        /// Why informing the parents or the child was postponed (impossible, or
+        /// against the child's interest).
+        #[arg(long)]
+        informing_postponed: Option<String>,
         #[command(flatten)]
         contact: ContactArgs,
     },
@@ -98,15 +102,28 @@ pub struct Common {
     /// Your own reference; sending again with the same one is safe (default: a new UUID).
     #[arg(long)]
     reference: Option<String>,
-    /// The case ("one child, one plan") the message belongs to.
+    /// To continue a case: its id as the gateway gave it (default: a new case;
+    /// a reply joins its request's).
     #[arg(long, default_value = "")]
     case: String,
+    /// Your own reference for the case, kept beside the gateway's case id.
+    #[arg(long, default_value = "")]
+    case_ref: String,
     /// The consent this message rests on.
     #[arg(long, conflicts_with = "legal_basis")]
     consent: Option<String>,
-    /// The statutory basis instead: overdracht_po, verwijsindex, meldrecht_veilig_thuis.
+    /// With --consent: the consent's purpose code (support_at_school, youth_care,
+    /// consultation, school_placement, care_coordination).
+    #[arg(long, requires = "consent")]
+    purpose: Option<String>,
+    /// The basis instead: overdracht_po, verwijsindex, meldrecht_veilig_thuis, or
+    /// no_personal_data (an anonymous consultation).
     #[arg(long)]
     legal_basis: Option<String>,
+    /// With meldrecht_veilig_thuis: declare that the information is necessary to end,
+    /// or investigate a reasonable suspicion of, domestic violence or child abuse.
+    #[arg(long)]
+    declare_necessity: bool,
     /// The body as JSON (the fields of the kind, as in the proto).
     #[arg(long)]
     file: Option<PathBuf>,
@@ -188,22 +205,38 @@ fn legal_basis(common: &Common, is_reply: bool) -> anyhow::Result<Option<pb::Leg
     let basis = match (&common.consent, &common.legal_basis) {
         (None, None) if is_reply => return Ok(None),
         (Some(id), _) => Basis::ConsentId(id.clone()),
+        (None, Some(name)) if name == "no_personal_data" => {
+            Basis::NoPersonalData(pb::NoPersonalData {})
+        }
         (None, Some(name)) => Basis::Statutory(
             pb::StatutoryBasis::from_str_name(&format!("STATUTORY_BASIS_{}", name.to_ascii_uppercase()))
                 .filter(|b| *b != pb::StatutoryBasis::Unspecified)
                 .ok_or_else(|| {
                     anyhow::anyhow!(
-                        "--legal-basis {name:?}: use overdracht_po, verwijsindex or meldrecht_veilig_thuis"
+                        "--legal-basis {name:?}: use overdracht_po, verwijsindex, meldrecht_veilig_thuis or no_personal_data"
                     )
                 })? as i32,
         ),
-        (None, None) => anyhow::bail!("every message needs --consent ID or --legal-basis NAME"),
+        (None, None) => anyhow::bail!(
+            "every message needs --consent ID (with --purpose) or --legal-basis NAME"
+        ),
     };
-    Ok(Some(pb::LegalBasis { basis: Some(basis) }))
+    let purpose = match &common.purpose {
+        Some(p) => super::consent::purpose_code(p)? as i32,
+        None => 0,
+    };
+    Ok(Some(pb::LegalBasis {
+        basis: Some(basis),
+        purpose,
+        necessity_declared: common.declare_necessity,
+    }))
 }
 
+/// Today in the Netherlands, "YYYY-MM-DD".
 fn today() -> String {
-    let d = time::OffsetDateTime::now_utc().date();
+    let now = time::OffsetDateTime::now_utc();
+    let d = schakel_proto::calendar::local_date_of_ms(schakel_proto::calendar::ms_of(now))
+        .unwrap_or(now.date());
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
@@ -219,6 +252,7 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             valid_until,
             parents_informed,
             child_informed,
+            informing_postponed,
             contact,
         } => {
             let s = match &common.file {
@@ -231,6 +265,7 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
                     valid_until: valid_until.unwrap_or_default(),
                     parents_informed,
                     child_informed,
+                    informing_postponed_reason: informing_postponed.unwrap_or_default(),
                 },
             };
             (common, Body::Signalering(s.into_pb()), String::new())
@@ -303,6 +338,7 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
         recipient_oin: common.to.clone(),
         case_id: common.case.clone(),
+        case_reference: common.case_ref.clone(),
         in_reply_to,
         expires_at: None,
         payload: Some(pb::Payload {

@@ -9,7 +9,6 @@ use tonic::{Request, Response, Status};
 use super::caller;
 use super::convert::{oin, participant};
 use super::status::of;
-use crate::clock::now_ms;
 use crate::model::{Oin, Participant, wire};
 use crate::service::directory::Directory;
 use crate::service::exchange::Exchange;
@@ -56,7 +55,14 @@ impl AdminApi for AdminService {
     ) -> Result<Response<pb::Participant>, Status> {
         let actor = self.operator(&request).await?;
         let r = request.into_inner();
-        let p = participant(&r.oin, r.name, r.kind, r.codes, r.pinned_cert_sha256)?;
+        let p = participant(
+            &r.oin,
+            r.name,
+            r.kind,
+            r.codes,
+            r.pinned_cert_sha256,
+            r.sector,
+        )?;
         let added = self.directory.add(&actor, p).await.map_err(of)?;
         tracing::info!(actor = %actor, oin = %added.oin, kind = %added.kind, "participant added");
         Ok(reply(added))
@@ -68,7 +74,14 @@ impl AdminApi for AdminService {
     ) -> Result<Response<pb::Participant>, Status> {
         let actor = self.operator(&request).await?;
         let r = request.into_inner();
-        let p = participant(&r.oin, r.name, r.kind, r.codes, r.pinned_cert_sha256)?;
+        let p = participant(
+            &r.oin,
+            r.name,
+            r.kind,
+            r.codes,
+            r.pinned_cert_sha256,
+            r.sector,
+        )?;
         let updated = self.directory.update(&actor, p).await.map_err(of)?;
         tracing::info!(actor = %actor, oin = %updated.oin, "participant updated");
         Ok(reply(updated))
@@ -122,7 +135,7 @@ impl AdminApi for AdminService {
     ) -> Result<Response<pb::QueueStatsResponse>, Status> {
         self.operator(&request).await?;
         let (figures, store_bytes_on_disk) = self.exchange.queue_figures().await.map_err(of)?;
-        let now = now_ms();
+        let now = self.exchange.clock().now_ms();
         Ok(Response::new(pb::QueueStatsResponse {
             inboxes: figures
                 .into_iter()

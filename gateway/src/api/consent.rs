@@ -9,7 +9,6 @@ use tonic::{Request, Response, Status};
 use super::caller;
 use super::convert::{consent_id, grant};
 use super::status::of;
-use crate::clock::now_ms;
 use crate::model::wire;
 use crate::service::consents::Consents;
 
@@ -34,7 +33,10 @@ impl ConsentApi for ConsentService {
         let caller = caller(&request)?;
         let grant = grant(request.into_inner())?;
         let record = self.consents.grant(&caller, grant).await.map_err(of)?;
-        Ok(Response::new(wire::consent(record, now_ms())))
+        Ok(Response::new(wire::consent(
+            record,
+            self.consents.clock().now_ms(),
+        )))
     }
 
     async fn revoke(
@@ -50,7 +52,10 @@ impl ConsentApi for ConsentService {
             .await
             .map_err(of)?;
         tracing::info!(consent = %record.id, withdrawn, "consent revoked");
-        Ok(Response::new(wire::consent(record, now_ms())))
+        Ok(Response::new(wire::consent(
+            record,
+            self.consents.clock().now_ms(),
+        )))
     }
 
     async fn list(
@@ -62,7 +67,7 @@ impl ConsentApi for ConsentService {
         let state = wire::consent_state_of(r.status);
         let bsn = Some(r.bsn.as_str()).filter(|b| !b.is_empty());
         let list = self.consents.list(&by, bsn, state).await.map_err(of)?;
-        let now = now_ms();
+        let now = self.consents.clock().now_ms();
         Ok(Response::new(pb::ListConsentsResponse {
             consents: list.into_iter().map(|c| wire::consent(c, now)).collect(),
         }))

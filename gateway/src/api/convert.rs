@@ -34,7 +34,7 @@ pub fn org_kind(field: &str, value: i32) -> Result<OrgKind, Status> {
     wire::org_kind_of(value).ok_or_else(|| {
         violation(invalid(
             field,
-            "must be one of school, swv, jgt, gemeente, operator",
+            "must be one of school, swv, jgt, gemeente, veilig_thuis, verwijsindex, operator",
         ))
     })
 }
@@ -76,9 +76,12 @@ pub fn participant(
     kind: i32,
     codes: Option<pb::OrganisationCodes>,
     pins: Vec<String>,
+    sector: i32,
 ) -> Result<Participant, Status> {
     let codes = codes.unwrap_or_default();
     let mut p = Participant::new(oin("oin", oin_text)?, name, org_kind("kind", kind)?);
+    p.sector = wire::sector_of(sector)
+        .map_err(|_| violation(invalid("sector", "must be one of po, sbo, so, vso, vo")))?;
     p.codes = Codes {
         brin: codes.brin,
         vestiging: codes.vestiging,
@@ -180,6 +183,7 @@ pub fn delivery(d: Delivery) -> pb::Delivery {
         lease_expires_at,
         attempt,
         envelope: Some(wire::envelope(d.record, d.payload)),
+        consent: None,
     }
 }
 

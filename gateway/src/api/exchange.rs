@@ -44,6 +44,7 @@ impl ExchangeApi for ExchangeService {
             message_id: sent.message_id.to_string(),
             receipt: Some(sent.receipt),
             duplicate: sent.duplicate,
+            case_id: String::new(),
         }))
     }
 
@@ -142,6 +143,7 @@ impl ExchangeApi for ExchangeService {
             status: wire::receipt_status(record.state) as i32,
             attempts: record.attempts,
             receipts,
+            ..pb::MessageStatus::default()
         }))
     }
 
@@ -153,5 +155,12 @@ impl ExchangeApi for ExchangeService {
         let r = request.into_inner();
         let events = self.exchange.receipts(me, r.after_cursor, r.follow);
         Ok(Response::new(stream(events, receipt_event)))
+    }
+
+    async fn list_case(
+        &self,
+        _request: Request<pb::ListCaseRequest>,
+    ) -> Result<Response<pb::ListCaseResponse>, Status> {
+        Err(Status::unimplemented("cases are being built"))
     }
 }

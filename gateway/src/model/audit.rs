@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{Actor, MessageId, Oin, empty_as_none};
-use super::message::{Kind, LegalBasis, MessageRecord};
+use super::kind::Kind;
+use super::message::{LegalBasis, MessageRecord};
 use crate::crypto::{ChildRef, Digest, Signature};
 
 /// What an entry records.
@@ -161,6 +162,24 @@ impl Entry {
             prev_hash,
         }
     }
+}
+
+/// A signed statement of the range of entries an export (or an access
+/// report) holds: its ends, so that entries cut off either end are found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Range {
+    /// The first entry's sequence number.
+    pub from: u64,
+    /// The last entry's sequence number.
+    pub to: u64,
+    /// The hash before the first entry (its `prev_hash`).
+    pub prev_hash: Digest,
+    /// The last entry's hash.
+    pub last_hash: Digest,
+    /// When it was signed (Unix ms).
+    pub time_ms: i64,
+    /// The gateway's Ed25519 signature.
+    pub signature: Signature,
 }
 
 /// A signed statement of the chain's head at one entry.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::ids::{ConsentId, Oin};
-use super::message::Kind;
+use super::kind::Kind;
 use super::participant::OrgKind;
 use crate::crypto::ChildRef;
 

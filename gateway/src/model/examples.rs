@@ -5,7 +5,8 @@ use time::macros::date;
 
 use super::consent::{ConsentRecord, Giver};
 use super::ids::{ConsentId, MessageId, Oin};
-use super::message::{Kind, LegalBasis, MessageHead};
+use super::kind::Kind;
+use super::message::{LegalBasis, MessageHead};
 use super::participant::{Codes, OrgKind, Participant};
 use crate::crypto::{ChildRef, Digest};
 
@@ -32,6 +33,7 @@ pub fn school() -> Participant {
         vestiging: "00".into(),
         ..Codes::default()
     };
+    p.sector = Some(super::participant::Sector::Po);
     p
 }
 

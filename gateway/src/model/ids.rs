@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 #[error("{0}")]
 pub struct BadId(pub &'static str);
 
+/// The OIN the gateway's own notices come from: 20 zeros, a number no
+/// registry issues, so that it can never be an organisation's. The directory
+/// refuses it.
+pub const GATEWAY_OIN: &str = "00000000000000000000";
+
 /// The rule an OIN follows, as refusals name it.
 pub const OIN_RULE: &str = "must be an OIN of exactly 20 digits";
 /// The rule an id follows, as refusals name it.

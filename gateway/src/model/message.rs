@@ -6,70 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ConsentId, MessageId, Oin, empty_as_none};
+use super::kind::Kind;
+use super::statute::Statute;
 use crate::crypto::{ChildRef, Digest};
-
-/// The four kinds of message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A signal of concern.
-    Signalering,
-    /// A transfer dossier.
-    Overdrachtsdossier,
-    /// A request for consultation.
-    Consultatieverzoek,
-    /// A reply to a request for consultation.
-    Consultatieantwoord,
-}
-
-impl Kind {
-    /// Every kind.
-    pub const ALL: [Kind; 4] = [
-        Kind::Signalering,
-        Kind::Overdrachtsdossier,
-        Kind::Consultatieverzoek,
-        Kind::Consultatieantwoord,
-    ];
-
-    /// The lowercase name used in configuration, logs and audit entries.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Signalering => "signalering",
-            Kind::Overdrachtsdossier => "overdrachtsdossier",
-            Kind::Consultatieverzoek => "consultatieverzoek",
-            Kind::Consultatieantwoord => "consultatieantwoord",
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A statutory basis from the fixed list in the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Statute {
-    /// A primary school's transfer dossier (WPO art. 42).
-    OverdrachtPo,
-    /// A signal in the Verwijsindex (Jeugdwet ch. 7.1).
-    Verwijsindex,
-    /// The reporting right towards Veilig Thuis (Wmo 2015 art. 5.2.6).
-    MeldrechtVeiligThuis,
-}
-
-impl Statute {
-    /// The name used in configuration, the CLI and audit entries.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Statute::OverdrachtPo => "overdracht_po",
-            Statute::Verwijsindex => "verwijsindex",
-            Statute::MeldrechtVeiligThuis => "meldrecht_veilig_thuis",
-        }
-    }
-}
 
 /// Why a message may flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +18,9 @@ pub enum LegalBasis {
     Consent(ConsentId),
     /// A statutory basis.
     Statute(Statute),
+    /// The message holds no personal data (an anonymous consultation and
+    /// its reply, the gateway's notices): no consent is needed.
+    NoPersonalData,
 }
 
 impl std::fmt::Display for LegalBasis {
@@ -86,6 +28,7 @@ impl std::fmt::Display for LegalBasis {
         match self {
             LegalBasis::Consent(id) => write!(f, "consent {id}"),
             LegalBasis::Statute(s) => write!(f, "statute {}", s.as_str()),
+            LegalBasis::NoPersonalData => f.write_str("no personal data"),
         }
     }
 }
@@ -296,7 +239,7 @@ impl MessageRecord {
     pub fn consent_id(&self) -> Option<&ConsentId> {
         match &self.legal_basis {
             LegalBasis::Consent(id) => Some(id),
-            LegalBasis::Statute(_) => None,
+            LegalBasis::Statute(_) | LegalBasis::NoPersonalData => None,
         }
     }
 }

@@ -9,16 +9,19 @@ mod consent;
 #[cfg(test)]
 pub(crate) mod examples;
 mod ids;
+mod kind;
 mod message;
 mod participant;
+mod statute;
 pub mod wire;
 
-pub use audit::{Action, Checkpoint, Draft, Entry, GENESIS_HASH};
+pub use audit::{Action, Checkpoint, Draft, Entry, GENESIS_HASH, Range};
 pub use consent::{ConsentRecord, ConsentState, Giver, iso_date};
 pub use ids::{
-    Actor, BadId, ConsentId, GATEWAY_ACTOR, MessageId, OIN_RULE, Oin, UUID_RULE, empty_as_none,
+    Actor, BadId, ConsentId, GATEWAY_ACTOR, GATEWAY_OIN, MessageId, OIN_RULE, Oin, UUID_RULE,
+    empty_as_none,
 };
-pub use message::{
-    Kind, LegalBasis, MessageHead, MessageRecord, Outcome, RejectReason, State, Statute,
-};
-pub use participant::{Codes, OrgKind, Participant, Status};
+pub use kind::Kind;
+pub use message::{LegalBasis, MessageHead, MessageRecord, Outcome, RejectReason, State};
+pub use participant::{Codes, OrgKind, Participant, Sector, Status};
+pub use statute::{Law, Statute};

@@ -20,16 +20,37 @@ pub enum OrgKind {
     Gemeente,
     /// The party that runs the gateway.
     Operator,
+    /// Veilig Thuis: the regional advice and reporting centre for domestic
+    /// violence and child abuse (Wmo 2015 art. 4.1.1), the one recipient of
+    /// the reporting right of art. 5.2.6.
+    #[serde(rename = "veilig_thuis")]
+    VeiligThuis,
+    /// The national Verwijsindex risicojongeren (Jeugdwet ch. 7.1): the one
+    /// recipient of signals on the Verwijsindex basis.
+    Verwijsindex,
 }
 
 impl OrgKind {
     /// Every kind, in the order they are listed to users.
-    pub const ALL: [OrgKind; 5] = [
+    pub const ALL: [OrgKind; 7] = [
         OrgKind::School,
         OrgKind::Swv,
         OrgKind::Jgt,
         OrgKind::Gemeente,
         OrgKind::Operator,
+        OrgKind::VeiligThuis,
+        OrgKind::Verwijsindex,
+    ];
+
+    /// The kinds that are professional organisations working with children
+    /// (everyone but the operator and the national index): those the
+    /// reporting right towards Veilig Thuis applies to.
+    pub const PROFESSIONAL: [OrgKind; 5] = [
+        OrgKind::School,
+        OrgKind::Swv,
+        OrgKind::Jgt,
+        OrgKind::Gemeente,
+        OrgKind::VeiligThuis,
     ];
 
     /// The lowercase name used in files, the CLI and messages.
@@ -40,7 +61,58 @@ impl OrgKind {
             OrgKind::Jgt => "jgt",
             OrgKind::Gemeente => "gemeente",
             OrgKind::Operator => "operator",
+            OrgKind::VeiligThuis => "veilig_thuis",
+            OrgKind::Verwijsindex => "verwijsindex",
         }
+    }
+
+    /// The names of `kinds`, comma-separated, for refusals.
+    pub fn names(kinds: &[OrgKind]) -> String {
+        kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A school's sector, as DUO's BRIN data name it. The law treats them
+/// differently: the onderwijskundig rapport of WPO art. 42 and WEC art. 43
+/// is for primary and special education.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sector {
+    /// Primary education (basisonderwijs).
+    Po,
+    /// Special primary education (speciaal basisonderwijs).
+    Sbo,
+    /// Special education (speciaal onderwijs).
+    So,
+    /// Secondary special education (voortgezet speciaal onderwijs).
+    Vso,
+    /// Secondary education (voortgezet onderwijs).
+    Vo,
+}
+
+impl Sector {
+    /// Every sector.
+    pub const ALL: [Sector; 5] = [Sector::Po, Sector::Sbo, Sector::So, Sector::Vso, Sector::Vo];
+
+    /// The lowercase name used in files, the CLI and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sector::Po => "po",
+            Sector::Sbo => "sbo",
+            Sector::So => "so",
+            Sector::Vso => "vso",
+            Sector::Vo => "vo",
+        }
+    }
+}
+
+impl std::fmt::Display for Sector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -95,6 +167,11 @@ pub struct Participant {
     /// Other identifiers.
     #[serde(default)]
     pub codes: Codes,
+    /// A school's sector; None for other kinds, and for schools registered
+    /// before the directory knew sectors (the statutes that depend on it
+    /// then refuse, naming what to set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<Sector>,
     /// Active or suspended.
     #[serde(default)]
     pub status: Status,
@@ -123,6 +200,7 @@ impl Participant {
             name: name.into(),
             kind,
             codes: Codes::default(),
+            sector: None,
             status: Status::Active,
             suspended_reason: String::new(),
             pinned_cert_sha256: Vec::new(),

@@ -9,10 +9,12 @@
 
 use schakel_proto::v1 as pb;
 
-use super::audit::{Action, Checkpoint, Entry};
+use super::audit::{Action, Checkpoint, Entry, Range};
 use super::consent::{ConsentRecord, ConsentState, Giver};
-use super::message::{Kind, LegalBasis, MessageRecord, RejectReason, State, Statute};
-use super::participant::{OrgKind, Participant, Status};
+use super::kind::Kind;
+use super::message::{LegalBasis, MessageRecord, RejectReason, State};
+use super::participant::{OrgKind, Participant, Sector, Status};
+use super::statute::Statute;
 use crate::crypto::Digest;
 
 /// A timestamp from Unix milliseconds.
@@ -64,6 +66,8 @@ pub fn org_kind(k: OrgKind) -> pb::OrganisationKind {
         OrgKind::Jgt => pb::OrganisationKind::Jgt,
         OrgKind::Gemeente => pb::OrganisationKind::Gemeente,
         OrgKind::Operator => pb::OrganisationKind::Operator,
+        OrgKind::VeiligThuis => pb::OrganisationKind::VeiligThuis,
+        OrgKind::Verwijsindex => pb::OrganisationKind::Verwijsindex,
     }
 }
 
@@ -72,6 +76,35 @@ pub fn org_kind_of(value: i32) -> Option<OrgKind> {
     OrgKind::ALL
         .into_iter()
         .find(|k| org_kind(*k) as i32 == value)
+}
+
+/// The wire sector of a school's sector (None: unspecified).
+pub fn sector(s: Option<Sector>) -> pb::SchoolSector {
+    match s {
+        None => pb::SchoolSector::Unspecified,
+        Some(Sector::Po) => pb::SchoolSector::Po,
+        Some(Sector::Sbo) => pb::SchoolSector::Sbo,
+        Some(Sector::So) => pb::SchoolSector::So,
+        Some(Sector::Vso) => pb::SchoolSector::Vso,
+        Some(Sector::Vo) => pb::SchoolSector::Vo,
+    }
+}
+
+/// A wire value that names no school sector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} names no school sector")]
+pub struct NoSuchSector(pub i32);
+
+/// The sector of a wire value: None for unspecified.
+pub fn sector_of(value: i32) -> Result<Option<Sector>, NoSuchSector> {
+    if value == 0 {
+        return Ok(None);
+    }
+    Sector::ALL
+        .into_iter()
+        .find(|s| sector(Some(*s)) as i32 == value)
+        .map(Some)
+        .ok_or(NoSuchSector(value))
 }
 
 fn statute(s: Statute) -> pb::StatutoryBasis {
@@ -84,13 +117,9 @@ fn statute(s: Statute) -> pb::StatutoryBasis {
 
 /// The statute of a wire value, if it names one.
 pub fn statute_of(value: i32) -> Option<Statute> {
-    [
-        Statute::OverdrachtPo,
-        Statute::Verwijsindex,
-        Statute::MeldrechtVeiligThuis,
-    ]
-    .into_iter()
-    .find(|s| statute(*s) as i32 == value)
+    Statute::ALL
+        .into_iter()
+        .find(|s| statute(*s) as i32 == value)
 }
 
 /// The wire form of a legal basis.
@@ -100,7 +129,9 @@ pub fn legal_basis(b: &LegalBasis) -> pb::LegalBasis {
         basis: Some(match b {
             LegalBasis::Consent(id) => Basis::ConsentId(id.to_string()),
             LegalBasis::Statute(s) => Basis::Statutory(statute(*s) as i32),
+            LegalBasis::NoPersonalData => Basis::NoPersonalData(pb::NoPersonalData {}),
         }),
+        ..pb::LegalBasis::default()
     }
 }
 
@@ -227,6 +258,7 @@ pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
         created_at: Some(timestamp(c.created_at_ms)),
         revoked_at: c.revoked_at_ms.map(timestamp),
         revoke_reason: c.revoke_reason,
+        ..pb::ConsentRecord::default()
     }
 }
 
@@ -259,6 +291,7 @@ pub fn participant(p: &Participant, for_operator: bool) -> pb::Participant {
         } else {
             String::new()
         },
+        sector: sector(p.sector) as i32,
     }
 }
 
@@ -277,6 +310,7 @@ pub fn envelope(r: MessageRecord, payload: pb::Payload) -> pb::Envelope {
         recipient_oin: r.recipient.to_string(),
         case_id: r.case_id,
         in_reply_to: r.in_reply_to.map(String::from).unwrap_or_default(),
+        case_reference: String::new(),
     }
 }
 
@@ -320,6 +354,7 @@ pub fn audit_entry(e: &Entry) -> pb::AuditEntry {
         legal_basis: e.legal_basis.as_ref().map(legal_basis),
         detail: e.detail.clone(),
         prev_hash: e.prev_hash.as_bytes().to_vec(),
+        ..pb::AuditEntry::default()
     }
 }
 
@@ -331,6 +366,19 @@ pub fn checkpoint(c: &Checkpoint) -> pb::AuditCheckpoint {
         head_hash: c.head_hash.as_bytes().to_vec(),
         time: Some(timestamp(c.time_ms)),
         signature: c.signature.as_bytes().to_vec(),
+    }
+}
+
+/// The wire form of a signed range, which is also what its signature
+/// covers (without the signature).
+pub fn range(r: &Range) -> pb::AuditExportRange {
+    pb::AuditExportRange {
+        from_sequence: r.from,
+        to_sequence: r.to,
+        prev_hash: r.prev_hash.as_bytes().to_vec(),
+        last_hash: r.last_hash.as_bytes().to_vec(),
+        time: Some(timestamp(r.time_ms)),
+        signature: r.signature.as_bytes().to_vec(),
     }
 }
 
@@ -351,13 +399,14 @@ mod tests {
         for k in OrgKind::ALL {
             assert_eq!(org_kind_of(org_kind(k) as i32), Some(k));
         }
-        for s in [
-            Statute::OverdrachtPo,
-            Statute::Verwijsindex,
-            Statute::MeldrechtVeiligThuis,
-        ] {
+        for s in Statute::ALL {
             assert_eq!(statute_of(statute(s) as i32), Some(s));
         }
+        for s in Sector::ALL {
+            assert_eq!(sector_of(sector(Some(s)) as i32), Ok(Some(s)));
+        }
+        assert_eq!(sector_of(0), Ok(None));
+        assert_eq!(sector_of(99), Err(NoSuchSector(99)));
         for v in 1..=12 {
             let a = action_of(v).unwrap();
             assert_eq!(action(a) as i32, v);

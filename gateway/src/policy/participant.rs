@@ -4,7 +4,7 @@
 use super::fields::{is_brin, is_digits};
 use super::{Violation, invalid};
 use crate::crypto::Digest;
-use crate::model::{OrgKind, Participant};
+use crate::model::{GATEWAY_OIN, OrgKind, Participant};
 
 /// The reason given for a suspension: one line of 1 to 256 characters.
 pub fn suspension_reason(reason: &str) -> Result<String, Violation> {
@@ -28,6 +28,12 @@ pub fn pin(value: &str) -> Result<Digest, Violation> {
 
 /// Checks every field of `p` and the codes its kind needs.
 pub fn check(p: &Participant) -> Result<(), Violation> {
+    if p.oin.as_str() == GATEWAY_OIN {
+        return Err(invalid(
+            "oin",
+            format!("{GATEWAY_OIN} is reserved for the gateway's own notices"),
+        ));
+    }
     let name = p.name.trim();
     if name.is_empty() || p.name.chars().count() > 200 {
         return Err(invalid("name", "must be 1 to 200 characters"));
@@ -86,6 +92,9 @@ pub fn check(p: &Participant) -> Result<(), Violation> {
         }
         _ => {}
     }
+    if p.kind != OrgKind::School && p.sector.is_some() {
+        return Err(invalid("sector", "only a school has a sector"));
+    }
     Ok(())
 }
 
@@ -124,6 +133,17 @@ mod tests {
             (|p| p.codes = Codes::default(), "codes.brin"),
             (|p| p.kind = OrgKind::Gemeente, "codes.gemeentecode"),
             (|p| p.kind = OrgKind::Swv, "codes.swv_number"),
+            (
+                |p| {
+                    p.kind = OrgKind::VeiligThuis;
+                    p.codes = Codes::default();
+                },
+                "sector",
+            ),
+            (
+                |p| p.oin = crate::model::Oin::parse(GATEWAY_OIN).unwrap(),
+                "oin",
+            ),
         ];
         for (edit, field) in cases {
             let mut p = school();

@@ -65,7 +65,12 @@ pub fn signalering(s: &pb::Signalering, today: Date) -> Result<(), Violation> {
             "a signal lapses before the child's 23rd birthday",
         ));
     }
-    Ok(())
+    one_line(
+        &format!("{F}.informing_postponed_reason"),
+        &s.informing_postponed_reason,
+        0,
+        512,
+    )
 }
 
 /// A transfer dossier: profile, school year, pupil, history, advice, tests,

@@ -18,14 +18,6 @@ pub struct Policy {
     config: RoutingConfig,
 }
 
-fn names(kinds: &[OrgKind]) -> String {
-    kinds
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn check_route(
     kind: Kind,
     rule: &RouteConfig,
@@ -35,14 +27,14 @@ fn check_route(
     if !rule.from.contains(&from.kind) {
         return Err(RouteRefused(format!(
             "a {kind} may be sent by {} only, not by a {}",
-            names(&rule.from),
+            OrgKind::names(&rule.from),
             from.kind
         )));
     }
     if !rule.to.contains(&to.kind) {
         return Err(RouteRefused(format!(
             "a {kind} may be sent to {} only, not to a {}",
-            names(&rule.to),
+            OrgKind::names(&rule.to),
             to.kind
         )));
     }
@@ -125,6 +117,8 @@ mod tests {
         let jgt = p(4, OrgKind::Jgt);
         let gemeente = p(5, OrgKind::Gemeente);
         let operator = p(6, OrgKind::Operator);
+        let vt = p(7, OrgKind::VeiligThuis);
+        let index = p(8, OrgKind::Verwijsindex);
         use Kind::*;
         let allowed = [
             (Signalering, &school, &jgt),
@@ -132,6 +126,11 @@ mod tests {
             (Signalering, &school, &swv),
             (Signalering, &jgt, &swv),
             (Signalering, &swv, &jgt),
+            (Signalering, &gemeente, &jgt),
+            (Signalering, &school, &index),
+            (Signalering, &jgt, &vt),
+            (Consultatieverzoek, &vt, &school),
+            (Consultatieverzoek, &gemeente, &vt),
             (Overdrachtsdossier, &school, &school2),
             (Overdrachtsdossier, &school, &swv),
             (Overdrachtsdossier, &swv, &school),
@@ -153,14 +152,15 @@ mod tests {
                 Signalering,
                 &school,
                 &school2,
-                "routing: a signalering may be sent to jgt, gemeente, swv only, not to a school",
+                "routing: a signalering may be sent to jgt, gemeente, swv, verwijsindex, veilig_thuis only, not to a school",
             ),
             (
                 Signalering,
-                &gemeente,
+                &index,
                 &jgt,
-                "routing: a signalering may be sent by school, swv, jgt only, not by a gemeente",
+                "routing: a signalering may be sent by school, swv, jgt, gemeente only, not by a verwijsindex",
             ),
+            (Consultatieverzoek, &school, &index, "not to a verwijsindex"),
             (
                 Overdrachtsdossier,
                 &school,

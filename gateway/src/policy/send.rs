@@ -8,10 +8,11 @@ use schakel_proto::v1 as pb;
 use time::{Date, Duration};
 
 use super::fields::{consent_id, message_id, oin, one_line};
-use super::{Violation, invalid, payloads};
+use super::statutes::{Facts, Informing, ProfileStart};
+use super::{Violation, consent::age_on, invalid, payloads};
 use crate::config::LimitsConfig;
 use crate::crypto::{Digest, PayloadKey, sha256};
-use crate::model::{Kind, LegalBasis, MessageId, Oin, wire};
+use crate::model::{Kind, LegalBasis, MessageId, Oin, iso_date, wire};
 
 /// Limits on expiry, from the exchange configuration.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +43,7 @@ pub struct ValidSend {
     in_reply_to: Option<MessageId>,
     basis: SendBasis,
     bsn: Option<String>,
-    dossier_from_po: bool,
+    facts: Facts,
     expires_at_ms: i64,
     payload: Vec<u8>,
     payload_digest: Digest,
@@ -86,9 +87,9 @@ impl ValidSend {
         self.bsn.as_deref()
     }
 
-    /// For a dossier: whether its profile starts in primary education.
-    pub fn dossier_from_po(&self) -> bool {
-        self.dossier_from_po
+    /// What a statute's condition looks at.
+    pub fn facts(&self) -> &Facts {
+        &self.facts
     }
 
     /// When the message expires (Unix ms).
@@ -133,6 +134,7 @@ fn legal_basis(basis: Option<&pb::LegalBasis>) -> Result<Option<LegalBasis>, Vio
                 )
             })?)
         }
+        Some(Basis::NoPersonalData(_)) => LegalBasis::NoPersonalData,
     }))
 }
 
@@ -167,6 +169,33 @@ fn expiry(
         ));
     }
     Ok(ms)
+}
+
+/// What the statutes' conditions look at in a checked payload.
+fn facts(body: Option<&pb::payload::Body>, necessity_declared: bool, today: Date) -> Facts {
+    use pb::payload::Body;
+    let dossier_start = match body {
+        Some(Body::Overdrachtsdossier(d)) => match pb::DossierProfile::try_from(d.profile) {
+            Ok(pb::DossierProfile::PoVo | pb::DossierProfile::PoPo) => Some(ProfileStart::Primary),
+            Ok(pb::DossierProfile::VoVo) => Some(ProfileStart::Secondary),
+            _ => Some(ProfileStart::Swv),
+        },
+        _ => None,
+    };
+    let informing = match body {
+        Some(Body::Signalering(s)) => iso_date::parse(&s.birth_date).map(|birth| Informing {
+            age: age_on(birth, today),
+            parents: s.parents_informed,
+            youth: s.child_informed,
+            postponed: !s.informing_postponed_reason.trim().is_empty(),
+        }),
+        _ => None,
+    };
+    Facts {
+        dossier_start,
+        informing,
+        necessity_declared,
+    }
 }
 
 /// Checks a Send request whose `sender_oin` the caller has already checked
@@ -223,6 +252,12 @@ pub fn check(
             payloads::consultatieantwoord(a)?;
             (Kind::Consultatieantwoord, None)
         }
+        Some(Body::Notice(_)) => {
+            return Err(invalid(
+                "payload.notice",
+                "notices come from the gateway only; send a signalering, overdrachtsdossier, consultatieverzoek or consultatieantwoord",
+            ));
+        }
     };
     payloads::attachments(kind, &payload.attachments, limits)?;
     let basis = match (kind, named) {
@@ -235,9 +270,10 @@ pub fn check(
             ));
         }
     };
-    let dossier_from_po = matches!(
+    let facts = facts(
         payload.body.as_ref(),
-        Some(Body::Overdrachtsdossier(d)) if d.profile == pb::DossierProfile::PoVo as i32 || d.profile == pb::DossierProfile::PoPo as i32
+        r.legal_basis.as_ref().is_some_and(|b| b.necessity_declared),
+        today,
     );
     let in_reply_to = if kind == Kind::Consultatieantwoord {
         Some(message_id("in_reply_to", &r.in_reply_to)?)
@@ -274,7 +310,7 @@ pub fn check(
         in_reply_to,
         basis,
         bsn,
-        dossier_from_po,
+        facts,
         expires_at_ms,
         payload: encoded,
         payload_digest,

@@ -5,6 +5,7 @@ use super::*;
 use crate::config::Config;
 use time::macros::date;
 
+use crate::policy::statutes::ProfileStart;
 use crate::policy::test_requests::*;
 
 fn limits() -> LimitsConfig {
@@ -67,8 +68,20 @@ fn valid_requests_of_every_kind_pass() {
     let v = run(dossier()).unwrap();
     assert_eq!(v.kind(), Kind::Overdrachtsdossier);
     assert_eq!(v.bsn(), Some("123456782"));
-    assert!(v.dossier_from_po());
+    assert_eq!(v.facts().dossier_start, Some(ProfileStart::Primary));
     assert_eq!(v.recipient().as_str(), VO);
+    let v = run(signalering()).unwrap();
+    let informing = v.facts().informing.unwrap();
+    assert_eq!(
+        (informing.age, informing.parents, informing.youth),
+        (9, true, false)
+    );
+    assert!(!informing.postponed && !v.facts().necessity_declared);
+    let mut declared = signalering();
+    declared.legal_basis = schakel_proto::examples::meldrecht();
+    sig(&mut declared).informing_postponed_reason = "gevaar voor het kind".into();
+    let v = run(declared).unwrap();
+    assert!(v.facts().necessity_declared && v.facts().informing.unwrap().postponed);
     let v = run(reply()).unwrap();
     assert_eq!(v.basis(), &SendBasis::OfRequest(None));
     assert_eq!(v.in_reply_to().unwrap().as_str(), ID);
@@ -210,6 +223,7 @@ fn cases() -> Vec<Case> {
             Box::new(|r| {
                 r.legal_basis = Some(pb::LegalBasis {
                     basis: Some(pb::legal_basis::Basis::ConsentId("not-a-uuid".into())),
+                    ..pb::LegalBasis::default()
                 })
             }),
             FIELD,

@@ -10,10 +10,10 @@ use schakel_proto::audit::{Verdict, Verifier};
 use tokio::sync::mpsc;
 
 use super::ServiceError;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::config::AuditConfig;
-use crate::crypto::{ChildKey, ChildRef};
-use crate::model::{Action, Checkpoint, Entry, MessageId, Oin, wire};
+use crate::crypto::{ChildKey, ChildRef, SigningKey};
+use crate::model::{Action, Checkpoint, Entry, MessageId, Oin, Range, wire};
 use crate::policy::fields;
 use crate::store::{Store, StoreError};
 
@@ -68,26 +68,29 @@ impl Filter {
 /// The audit log.
 pub struct AuditLog {
     store: Arc<dyn Store>,
-    public_key: Vec<u8>,
+    key: Arc<SigningKey>,
     child_key: Arc<ChildKey>,
     config: AuditConfig,
     last_checkpoint_ms: AtomicI64,
+    clock: Clock,
 }
 
 impl AuditLog {
-    /// The log over `store`, whose checkpoints `public_key` verifies.
+    /// The log over `store`, whose checkpoints `key` signs.
     pub fn new(
         store: Arc<dyn Store>,
-        public_key: Vec<u8>,
+        key: Arc<SigningKey>,
         child_key: Arc<ChildKey>,
         config: AuditConfig,
+        clock: Clock,
     ) -> Self {
         Self {
             store,
-            public_key,
+            key,
             child_key,
             config,
-            last_checkpoint_ms: AtomicI64::new(now_ms()),
+            last_checkpoint_ms: AtomicI64::new(clock.now_ms()),
+            clock,
         }
     }
 
@@ -153,7 +156,7 @@ impl AuditLog {
 
     /// Signs a checkpoint of the head now, if there are new entries.
     pub async fn checkpoint_now(&self) -> Result<Option<Checkpoint>, StoreError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let c = self.store.checkpoint(now).await?;
         if c.is_some() {
             self.last_checkpoint_ms.store(now, Ordering::Relaxed);
@@ -169,6 +172,25 @@ impl AuditLog {
         let (head, _) = self.store.audit_head().await?;
         let start = self.store.audit_start().await?;
         Ok((from.max(start), if to == 0 { head } else { to.min(head) }))
+    }
+
+    /// The signed range `from..=to` (see [`AuditLog::range`]) that opens an
+    /// export; None when it holds no entries.
+    pub async fn signed_range(&self, from: u64, to: u64) -> Result<Option<Range>, ServiceError> {
+        if from > to {
+            return Ok(None);
+        }
+        let first = self.store.audit_entries(from, 1).await?;
+        let last = self.store.audit_entries(to, 1).await?;
+        Ok(match (first.first(), last.first()) {
+            (Some(first), Some(last)) if first.seq == from && last.seq == to => Some(Range::sign(
+                first,
+                last,
+                self.clock.now_ms(),
+                self.key.as_ref(),
+            )),
+            _ => None,
+        })
     }
 
     /// The records of `from..=to` (see [`AuditLog::range`]), in order, sent
@@ -206,14 +228,14 @@ impl AuditLog {
     /// its checkpoints.
     pub async fn verify(&self, from: u64, to: u64) -> Result<Verdict, ServiceError> {
         let (from, to) = self.range(from, to).await?;
-        Ok(verify_chain(self.store.as_ref(), &self.public_key, from, to).await?)
+        Ok(verify_chain(self.store.as_ref(), self.key.public_key(), from, to).await?)
     }
 
     /// Upkeep, run periodically: a checkpoint when enough entries or time
     /// have passed, and removal of entries past the retention period.
     pub async fn maintain(&self) -> Result<(), StoreError> {
         let (head, signed) = self.store.audit_head().await?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let since = now - self.last_checkpoint_ms.load(Ordering::Relaxed);
         if head > signed
             && (head - signed >= self.config.checkpoint_every

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::notify::Notifier;
 use super::refusals::{Cause, Refusals};
 use super::{Caller, ServiceError};
-use crate::clock::{now_ms, today};
+use crate::clock::Clock;
 use crate::crypto::ChildKey;
 use crate::model::{Action, ConsentId, ConsentRecord, ConsentState, Draft, LegalBasis, Oin};
 use crate::policy::consent::{Grant, revocation_reason};
@@ -22,6 +22,7 @@ pub struct Consents {
     child_key: Arc<ChildKey>,
     notifier: Arc<Notifier>,
     refusals: Refusals,
+    clock: Clock,
 }
 
 impl Consents {
@@ -31,13 +32,20 @@ impl Consents {
         child_key: Arc<ChildKey>,
         notifier: Arc<Notifier>,
         refusals: Refusals,
+        clock: Clock,
     ) -> Self {
         Self {
             store,
             child_key,
             notifier,
             refusals,
+            clock,
         }
+    }
+
+    /// The clock consents are dated and checked by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Registers a consent obtained by the caller.
@@ -54,8 +62,8 @@ impl Consents {
                 .deny(caller, Cause::OperatorConsent, message.into())
                 .await);
         }
-        let now = now_ms();
-        let g = grant.check(today(), now)?;
+        let now = self.clock.now_ms();
+        let g = grant.check(self.clock.today(), now)?;
         let record = ConsentRecord {
             id: ConsentId::new_v7(),
             registered_by: caller.oin().clone(),
@@ -93,7 +101,7 @@ impl Consents {
         let reason = revocation_reason(reason)?;
         match self
             .store
-            .revoke_consent(consent_id, caller.oin(), &reason, now_ms())
+            .revoke_consent(consent_id, caller.oin(), &reason, self.clock.now_ms())
             .await?
         {
             Revoked::NotFound => Err(ServiceError::NotFound(format!(
@@ -131,7 +139,7 @@ impl Consents {
             }
             None => None,
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         Ok(self
             .store
             .consents_of(by)

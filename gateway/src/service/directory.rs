@@ -13,8 +13,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::ServiceError;
-use crate::clock::{now_ms, now_secs};
-use crate::model::{Action, Actor, Draft, Oin, OrgKind, Participant, Status};
+use crate::clock::Clock;
+use crate::model::{Action, Actor, Draft, Oin, OrgKind, Participant, Sector, Status};
 use crate::policy;
 use crate::store::Store;
 
@@ -96,6 +96,7 @@ impl Query {
 #[derive(Clone)]
 pub struct Directory {
     store: Arc<dyn Store>,
+    clock: Clock,
 }
 
 /// The audit entry of a directory change.
@@ -110,23 +111,53 @@ fn not_found(oin: &Oin) -> ServiceError {
 }
 
 impl Directory {
-    /// A directory backed by `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// A directory backed by `store`, dating its changes by `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Self { store, clock }
     }
 
     /// Adds the seed file's participants that the store does not know yet;
-    /// returns how many were added.
+    /// returns how many were added. A school stored before the directory
+    /// kept sectors takes its sector from the file (nothing an operator set
+    /// is overwritten: there was no sector to set).
     pub async fn seed(&self, participants: Vec<Participant>) -> Result<usize, ServiceError> {
         let mut added = 0;
         for mut p in participants {
-            p.updated_at = now_secs();
+            p.updated_at = self.clock.now_secs();
             let draft = change_entry(Actor::Gateway, &p, "added from the directory file".into());
-            if self.store.insert_participant(&p, draft, now_ms()).await? {
+            if self
+                .store
+                .insert_participant(&p, draft, self.clock.now_ms())
+                .await?
+            {
                 added += 1;
+            } else if let Some(sector) = p.sector {
+                self.adopt_sector(&p.oin, sector).await?;
             }
         }
         Ok(added)
+    }
+
+    /// Gives a stored school without a sector the sector `sector`.
+    async fn adopt_sector(&self, oin: &Oin, sector: Sector) -> Result<(), ServiceError> {
+        let stored = self.store.participant(oin).await?;
+        if stored.is_none_or(|s| s.kind != OrgKind::School || s.sector.is_some()) {
+            return Ok(());
+        }
+        let now_secs = self.clock.now_secs();
+        let edit = Box::new(move |cur: &mut Participant| {
+            cur.sector = Some(sector);
+            cur.updated_at = now_secs;
+            change_entry(
+                Actor::Gateway,
+                cur,
+                format!("sector {sector} taken from the directory file"),
+            )
+        });
+        self.store
+            .update_participant(oin, edit, self.clock.now_ms())
+            .await?;
+        Ok(())
     }
 
     /// The participant with this OIN, if any.
@@ -157,13 +188,17 @@ impl Directory {
         policy::participant::check(&p)?;
         p.status = Status::Active;
         p.suspended_reason.clear();
-        p.updated_at = now_secs();
+        p.updated_at = self.clock.now_secs();
         let draft = change_entry(
             actor.clone(),
             &p,
             format!("added as {}: {}", p.kind, p.name),
         );
-        if !self.store.insert_participant(&p, draft, now_ms()).await? {
+        if !self
+            .store
+            .insert_participant(&p, draft, self.clock.now_ms())
+            .await?
+        {
             return Err(ServiceError::AlreadyExists(format!(
                 "participant {} already exists",
                 p.oin
@@ -172,8 +207,8 @@ impl Directory {
         Ok(p)
     }
 
-    /// Replaces name, kind, codes and pins of an existing participant; its
-    /// status stays as it is.
+    /// Replaces name, kind, codes, sector and pins of an existing
+    /// participant; its status stays as it is.
     pub async fn update(&self, actor: &Oin, p: Participant) -> Result<Participant, ServiceError> {
         policy::participant::check(&p)?;
         let oin = p.oin.clone();
@@ -187,6 +222,7 @@ impl Directory {
             cur.name = p.name;
             cur.kind = p.kind;
             cur.codes = p.codes;
+            cur.sector = p.sector;
             cur.pinned_cert_sha256 = p.pinned_cert_sha256;
         })
         .await
@@ -233,13 +269,14 @@ impl Directory {
         edit: impl FnOnce(&mut Participant) + Send + 'static,
     ) -> Result<Participant, ServiceError> {
         let actor = actor.clone();
+        let now_secs = self.clock.now_secs();
         let edit = Box::new(move |cur: &mut Participant| {
             edit(cur);
-            cur.updated_at = now_secs();
+            cur.updated_at = now_secs;
             change_entry(actor, cur, detail)
         });
         self.store
-            .update_participant(oin, edit, now_ms())
+            .update_participant(oin, edit, self.clock.now_ms())
             .await?
             .ok_or_else(|| not_found(oin))
     }

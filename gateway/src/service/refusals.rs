@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use super::{Caller, ServiceError};
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::model::{Action, Draft, Oin};
 use crate::store::Store;
 
@@ -49,12 +49,13 @@ impl Cause {
 #[derive(Clone)]
 pub struct Refusals {
     store: Arc<dyn Store>,
+    clock: Clock,
 }
 
 impl Refusals {
-    /// A recorder writing into `store`'s audit log.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// A recorder writing into `store`'s audit log, at `clock`'s time.
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Self { store, clock }
     }
 
     /// Records that `actor` was refused for `cause`, with `detail` (for an
@@ -71,7 +72,9 @@ impl Refusals {
         tracing::info!(oin = %actor, ?cause, %detail, "refused");
         let mut draft = Draft::new(actor.clone(), cause.action()).detail(detail);
         draft.counterpart = counterpart;
-        self.store.append_audit(vec![draft], now_ms()).await?;
+        self.store
+            .append_audit(vec![draft], self.clock.now_ms())
+            .await?;
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::model::{Codes, Oin, OrgKind, Participant};
+use crate::model::{Codes, Oin, OrgKind, Participant, Sector};
 use crate::service::directory::write_seed_file;
 
 /// OID of the X.520 serialNumber attribute, where PKIoverheid puts the OIN.
@@ -214,6 +214,7 @@ fn org(dir: &'static str, oin: &str, name: &str, kind: OrgKind, codes: Codes) ->
         dir,
         participant: Participant {
             codes,
+            sector: None,
             ..Participant::new(
                 Oin::parse(oin).expect("the example OINs are 20 digits"),
                 name,
@@ -223,31 +224,38 @@ fn org(dir: &'static str, oin: &str, name: &str, kind: OrgKind, codes: Codes) ->
     }
 }
 
+fn school(dir: &'static str, oin: &str, name: &str, codes: Codes, sector: Sector) -> ExampleOrg {
+    let mut o = org(dir, oin, name, OrgKind::School, codes);
+    o.participant.sector = Some(sector);
+    o
+}
+
 /// The example organisations: two schools (PO and VO), an SWV, a JGT, a
-/// gemeente and an operator, all with OINs in the test range (prefix 00000099).
+/// gemeente, Veilig Thuis, the Verwijsindex and an operator, all with OINs in
+/// the test range (prefix 00000099).
 pub fn example_orgs() -> Vec<ExampleOrg> {
     vec![
-        org(
+        school(
             "school-po",
             "00000099100000000001",
             "Basisschool De Regenboog (voorbeeld)",
-            OrgKind::School,
             Codes {
                 brin: "99AA".into(),
                 vestiging: "00".into(),
                 ..Codes::default()
             },
+            Sector::Po,
         ),
-        org(
+        school(
             "school-vo",
             "00000099100000000002",
             "Voorbeeld College (voorbeeld)",
-            OrgKind::School,
             Codes {
                 brin: "99BB".into(),
                 vestiging: "01".into(),
                 ..Codes::default()
             },
+            Sector::Vo,
         ),
         org(
             "swv",
@@ -278,6 +286,20 @@ pub fn example_orgs() -> Vec<ExampleOrg> {
                 gemeentecode: "GM9999".into(),
                 ..Codes::default()
             },
+        ),
+        org(
+            "veilig-thuis",
+            "00000099500000000001",
+            "Veilig Thuis Voorbeeldregio (voorbeeld)",
+            OrgKind::VeiligThuis,
+            Codes::default(),
+        ),
+        org(
+            "verwijsindex",
+            "00000099600000000001",
+            "Verwijsindex risicojongeren (voorbeeld)",
+            OrgKind::Verwijsindex,
+            Codes::default(),
         ),
         org(
             "operator",
@@ -348,7 +370,7 @@ mod tests {
         let (_, orgs) = generate_example(dir.path()).unwrap();
         let kinds: std::collections::BTreeSet<_> =
             orgs.iter().map(|o| o.participant.kind).collect();
-        assert_eq!(kinds.len(), 5);
+        assert_eq!(kinds.len(), OrgKind::ALL.len());
         let seeded =
             crate::service::directory::read_seed_file(&dir.path().join("directory.toml")).unwrap();
         assert_eq!(seeded.len(), orgs.len());

@@ -9,7 +9,6 @@ use schakel_proto::v1 as pb;
 use tokio::sync::mpsc;
 
 use super::{Delivery, Ended, Exchange, InboxEvent};
-use crate::clock::now_ms;
 use crate::model::{MessageId, Oin, Outcome, RejectReason, State};
 use crate::policy::requests;
 use crate::service::ServiceError;
@@ -46,7 +45,10 @@ impl Exchange {
         max: usize,
         lease_ms: i64,
     ) -> Result<Vec<Delivery>, ServiceError> {
-        let leased = self.store.lease(recipient, max, now_ms(), lease_ms).await?;
+        let leased = self
+            .store
+            .lease(recipient, max, self.clock.now_ms(), lease_ms)
+            .await?;
         leased.into_iter().map(|l| self.open(l)).collect()
     }
 
@@ -156,7 +158,7 @@ impl Exchange {
                 recipient,
                 message_id,
                 outcome,
-                now_ms(),
+                self.clock.now_ms(),
                 self.retention_ms(),
             )
             .await?;

@@ -24,6 +24,7 @@ use schakel_proto::v1 as pb;
 use super::directory::Directory;
 use super::notify::{Notifier, WithdrawalNotice};
 use super::refusals::Refusals;
+use crate::clock::Clock;
 use crate::config::{Config, ExchangeConfig, LimitsConfig};
 use crate::crypto::{ChildKey, PayloadKey};
 use crate::model::{MessageId, MessageRecord, State};
@@ -91,6 +92,7 @@ pub struct Exchange {
     config: ExchangeConfig,
     notifier: Arc<Notifier>,
     refusals: Refusals,
+    clock: Clock,
 }
 
 impl Exchange {
@@ -103,6 +105,7 @@ impl Exchange {
         config: &Config,
         notifier: Arc<Notifier>,
         refusals: Refusals,
+        clock: Clock,
     ) -> Self {
         Self {
             store,
@@ -114,7 +117,13 @@ impl Exchange {
             config: config.exchange.clone(),
             notifier,
             refusals,
+            clock,
         }
+    }
+
+    /// The clock the exchange runs by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The wake-up hub.

@@ -6,7 +6,6 @@
 use schakel_proto::v1 as pb;
 
 use super::{Exchange, Sent};
-use crate::clock::{now_ms, today};
 use crate::crypto::ChildRef;
 use crate::model::{
     Action, Draft, Kind, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Participant,
@@ -48,9 +47,10 @@ impl Exchange {
             )));
         }
         request.sender_oin.clear();
-        let now = now_ms();
+        let now = self.clock.now_ms();
+        let today = self.clock.today();
         let valid =
-            crate::policy::send::check(request, &self.limits, self.expiry_rule(), today(), now)?;
+            crate::policy::send::check(request, &self.limits, self.expiry_rule(), today, now)?;
         let recipient = self
             .directory
             .get(valid.recipient())
@@ -74,7 +74,7 @@ impl Exchange {
         self.routing
             .check(valid.kind(), sender, &recipient, request_for_reply.as_ref())?;
         let child_ref = valid.bsn().map(|b| self.keys.child.child_ref(b));
-        let legal_basis = self
+        let (legal_basis, condition) = self
             .check_basis(
                 sender,
                 &recipient,
@@ -84,8 +84,15 @@ impl Exchange {
                 now,
             )
             .await?;
-        self.store_message(sender, &recipient, valid, legal_basis, child_ref, now)
-            .await
+        self.store_message(
+            sender,
+            &recipient,
+            valid,
+            (legal_basis, condition),
+            child_ref,
+            now,
+        )
+        .await
     }
 
     /// Seals and accepts a message that passed every check.
@@ -94,7 +101,7 @@ impl Exchange {
         sender: &Participant,
         recipient: &Participant,
         valid: ValidSend,
-        legal_basis: LegalBasis,
+        (legal_basis, condition): (LegalBasis, String),
         child_ref: Option<ChildRef>,
         now: i64,
     ) -> Result<Sent, ServiceError> {
@@ -116,14 +123,8 @@ impl Exchange {
             payload_bytes: valid.payload_len() as u64,
         });
         let client_reference = record.client_reference.clone();
-        let draft = Draft::about(sender.oin.clone(), Action::SendAccepted, &record).detail(
-            match &legal_basis {
-                LegalBasis::Statute(s) => {
-                    format!("on statutory basis {}, without consent", s.as_str())
-                }
-                LegalBasis::Consent(_) => String::new(),
-            },
-        );
+        let draft =
+            Draft::about(sender.oin.clone(), Action::SendAccepted, &record).detail(condition);
         let sealed_payload = self.keys.payload.seal(id.as_str(), valid.into_payload())?;
         let outcome = self
             .store
@@ -162,9 +163,11 @@ impl Exchange {
         }
     }
 
-    /// The legal basis a message travels under, checked: a consent must be
-    /// active and cover the message; a statutory basis must be allowed for
-    /// its kind. A reply travels under the basis of the request it answers.
+    /// The legal basis a message travels under, checked, with what the audit
+    /// trail records of the condition it met: a consent must be active and
+    /// cover the message; a statute must cover sender, recipient and kind and
+    /// its condition must hold; a message without personal data must hold
+    /// none. A reply travels under the basis of the request it answers.
     async fn check_basis(
         &self,
         sender: &Participant,
@@ -173,7 +176,7 @@ impl Exchange {
         child_ref: Option<&ChildRef>,
         request: Option<&MessageRecord>,
         now: i64,
-    ) -> Result<LegalBasis, ServiceError> {
+    ) -> Result<(LegalBasis, String), ServiceError> {
         let refused = ServiceError::FailedPrecondition;
         let named = match valid.basis() {
             SendBasis::Named(basis) => basis,
@@ -205,10 +208,14 @@ impl Exchange {
                 {
                     return Err(refused(format!("legal_basis: the request's {problem}")));
                 }
-                return Ok(request.legal_basis.clone());
+                let condition = format!(
+                    "a reply, on the basis of its request ({})",
+                    request.legal_basis
+                );
+                return Ok((request.legal_basis.clone(), condition));
             }
         };
-        match named {
+        let condition = match named {
             LegalBasis::Consent(id) => {
                 let c = self.store.consent(id).await?.ok_or_else(|| {
                     refused(format!(
@@ -217,13 +224,33 @@ impl Exchange {
                 })?;
                 consent::covers(&c, &sender.oin, recipient, valid.kind(), child_ref, now)
                     .map_err(|m| refused(format!("legal_basis.consent_id: {m}")))?;
+                String::new()
             }
             LegalBasis::Statute(statute) => {
-                self.statutes
-                    .allows(*statute, valid.kind(), sender, valid.dossier_from_po())
+                let met = self
+                    .statutes
+                    .allows(*statute, valid.kind(), sender, recipient, valid.facts())
                     .map_err(|e| refused(e.to_string()))?;
+                format!("on statutory basis {statute}, without consent: {met}")
             }
+            LegalBasis::NoPersonalData => {
+                if child_ref.is_some() {
+                    return Err(invalid(
+                        "legal_basis.no_personal_data",
+                        "a message that names a child (a BSN) holds personal data: it needs a consent or a statutory basis",
+                    )
+                    .into());
+                }
+                "no personal data: an anonymous consultation".into()
+            }
+        };
+        if child_ref.is_none() && !matches!(named, LegalBasis::NoPersonalData) {
+            return Err(invalid(
+                "legal_basis",
+                "a consultatieverzoek that names no child holds no personal data: its basis is no_personal_data, not a consent or a statute",
+            )
+            .into());
         }
-        Ok(named.clone())
+        Ok((named.clone(), condition))
     }
 }

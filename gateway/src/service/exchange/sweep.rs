@@ -3,14 +3,16 @@
 //! their retention destroyed; and the wake-ups that go with them.
 
 use super::Exchange;
-use crate::clock::now_ms;
 use crate::service::ServiceError;
 use crate::store::SweepReport;
 
 impl Exchange {
     /// One sweep.
     pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
-        let report = self.store.sweep(now_ms(), self.retention_ms()).await?;
+        let report = self
+            .store
+            .sweep(self.clock.now_ms(), self.retention_ms())
+            .await?;
         for r in &report.woken_recipients {
             self.notifier.wake_inbox(r);
         }

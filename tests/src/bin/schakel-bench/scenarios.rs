@@ -31,6 +31,9 @@ pub struct Settings {
     pub ids_out: Option<std::path::PathBuf>,
 }
 
+/// The organisation the consultations go to and that drains them.
+pub const RECEIVER: &str = "veilig-thuis";
+
 fn date(days: i64) -> String {
     examples::date(time::OffsetDateTime::now_utc().date(), days)
 }
@@ -40,19 +43,20 @@ fn date(days: i64) -> String {
 fn statutory(
     reference: String,
     to: &str,
-    basis: pb::StatutoryBasis,
+    basis: Option<pb::LegalBasis>,
     body: pb::payload::Body,
     attachments: Vec<pb::Attachment>,
 ) -> pb::SendRequest {
-    let mut r = examples::request(&reference, to, examples::statute(basis), body);
+    let mut r = examples::request(&reference, to, basis, body);
     if let Some(p) = r.payload.as_mut() {
         p.attachments = attachments;
     }
     r
 }
 
-/// A consultatieverzoek whose question makes the whole request about `size`
-/// bytes, on the statutory basis meldrecht_veilig_thuis. A signalering
+/// A consultatieverzoek to Veilig Thuis whose question makes the whole
+/// request about `size` bytes, on the statutory basis meldrecht_veilig_thuis
+/// (declared). A signalering
 /// carries no free text by design (about 300 bytes), so the byte-sized
 /// scenarios use this kind.
 pub fn consult(reference: String, to: &str, size: usize) -> pb::SendRequest {
@@ -64,13 +68,7 @@ pub fn consult(reference: String, to: &str, size: usize) -> pb::SendRequest {
         respond_by: date(14),
         contact: Some(contact()),
     });
-    statutory(
-        reference,
-        to,
-        pb::StatutoryBasis::MeldrechtVeiligThuis,
-        body,
-        vec![],
-    )
+    statutory(reference, to, examples::meldrecht(), body, vec![])
 }
 
 /// A PO-VO transfer dossier with one attachment (digest included).
@@ -91,7 +89,7 @@ pub fn dossier(reference: String, to: &str, attachment: &pb::Attachment) -> pb::
     statutory(
         reference,
         to,
-        pb::StatutoryBasis::OverdrachtPo,
+        examples::statute(pb::StatutoryBasis::OverdrachtPo),
         body,
         vec![attachment.clone()],
     )
@@ -140,7 +138,7 @@ async fn send_many(
     let to = target.oin(if label == "dossier" {
         "school-vo"
     } else {
-        "jgt"
+        RECEIVER
     })?;
     let ids = IdsOut::open(s.ids_out.as_deref())?;
     drive(label, s.count, s.concurrency, s.rate, move |i| {
@@ -200,23 +198,23 @@ async fn drain(
     receivers: usize,
     started: Instant,
 ) -> anyhow::Result<Vec<u64>> {
-    let jgts = clients(target, "jgt", receivers).await?;
+    let receiving = clients(target, RECEIVER, receivers).await?;
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let bar = progress("drain", total);
     let mut tasks = Vec::new();
-    for jgt in jgts {
+    for receiver in receiving {
         let (done, bar) = (done.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while done.load(std::sync::atomic::Ordering::Relaxed) < total {
-                let batch = jgt
+                let batch = receiver
                     .pull(256, Duration::from_millis(200), Duration::from_secs(300))
                     .await?;
                 let acks = batch.into_iter().map(|d| {
-                    let jgt = jgt.clone();
+                    let receiver = receiver.clone();
                     async move {
                         let env = d.envelope.unwrap_or_default();
-                        jgt.ack(&env.message_id).await?;
+                        receiver.ack(&env.message_id).await?;
                         Ok::<_, anyhow::Error>(env.client_reference)
                     }
                 });

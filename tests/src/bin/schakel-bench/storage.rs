@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use schakel_gateway::clock::now_ms;
+use schakel_gateway::clock::Clock;
 use schakel_gateway::crypto::{ChildRef, PayloadKey, SigningKey, sha256};
 use schakel_gateway::model::{
     Action, Draft, Kind, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Statute,
@@ -28,13 +28,13 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
     let payload_key = Arc::new(PayloadKey::load_or_create(tmp.path())?);
     let payload = vec![7u8; size];
     let sender = Oin::parse("00000099100000000001")?;
-    let recipient = Oin::parse("00000099300000000001")?;
+    let recipient = Oin::parse("00000099500000000001")?;
     let samples = drive("storage", n, concurrency, None, move |i| {
         let (store, payload_key, payload) = (store.clone(), payload_key.clone(), payload.clone());
         let (sender, recipient) = (sender.clone(), recipient.clone());
         async move {
             let id = MessageId::new_v7();
-            let now = now_ms();
+            let now = Clock::system().now_ms();
             let record = MessageRecord::new(MessageHead {
                 id: id.clone(),
                 sender,

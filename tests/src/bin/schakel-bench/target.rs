@@ -139,7 +139,7 @@ impl Target {
         let started = Instant::now();
         s.process = start(&s.pki, &s.data);
         self.url = s.process.url();
-        let client = self.client("jgt").await?;
+        let client = self.client(super::scenarios::RECEIVER).await?;
         client.whoami().await?;
         Ok(started.elapsed())
     }
