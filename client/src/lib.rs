@@ -279,6 +279,14 @@ impl Client {
         Ok(status)
     }
 
+    /// The messages of a case that the caller sent or received.
+    pub async fn list_case(&self, case_id: &str) -> Result<pb::ListCaseResponse, ClientError> {
+        let request = pb::ListCaseRequest {
+            case_id: case_id.to_owned(),
+        };
+        Ok(self.exchange().list_case(request).await?.into_inner())
+    }
+
     /// The caller's receipts after `after_cursor`, each verified; with
     /// `follow` the stream stays open for new ones.
     pub async fn receipts(

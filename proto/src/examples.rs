@@ -49,10 +49,12 @@ pub fn meldrecht() -> Option<pb::LegalBasis> {
     })
 }
 
-/// A consent basis.
+/// A consent basis, serving consultation (the purpose of the examples'
+/// consents).
 pub fn consent(id: &str) -> Option<pb::LegalBasis> {
     Some(pb::LegalBasis {
         basis: Some(pb::legal_basis::Basis::ConsentId(id.into())),
+        purpose: pb::ConsentPurpose::Consultation as i32,
         ..pb::LegalBasis::default()
     })
 }
@@ -68,7 +70,7 @@ pub fn no_personal_data() -> Option<pb::LegalBasis> {
 }
 
 /// A request of `body` to `to` on `basis`, with client reference
-/// `reference`, in case `zaak-2026-001`.
+/// `reference`, starting a case the sender calls `zaak-2026-001`.
 pub fn request(
     reference: &str,
     to: &str,
@@ -78,7 +80,7 @@ pub fn request(
     pb::SendRequest {
         client_reference: reference.into(),
         recipient_oin: to.into(),
-        case_id: "zaak-2026-001".into(),
+        case_id: String::new(),
         in_reply_to: String::new(),
         legal_basis: basis,
         expires_at: None,
@@ -87,7 +89,7 @@ pub fn request(
             attachments: vec![],
         }),
         sender_oin: String::new(),
-        case_reference: String::new(),
+        case_reference: "zaak-2026-001".into(),
     }
 }
 

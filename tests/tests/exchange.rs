@@ -203,7 +203,7 @@ async fn a_retry_returns_the_same_message_and_a_conflicting_reuse_is_refused() {
     assert_eq!(again.receipt, first.receipt);
 
     let mut other = signal();
-    other.case_id = "andere-zaak".into();
+    other.case_reference = "andere-zaak".into();
     let message = refusal(school.send(other).await, Code::AlreadyExists);
     assert!(message.contains(&first.message_id), "{message}");
 

@@ -126,6 +126,25 @@ async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
         "a withdrawn message was never delivered"
     );
 
+    // Every message was given a case of the gateway's: the reply shares its
+    // request's, as does the SWV's later request under the same case text
+    // of release 0.1.0; both parties see that case whole.
+    let request_case = swv.status(REQUEST).await.unwrap().case_id;
+    assert_eq!(request_case.len(), 36, "{request_case}");
+    for who in [&swv, &jgt] {
+        let case = who.list_case(&request_case).await.unwrap();
+        let ids: Vec<_> = case
+            .messages
+            .iter()
+            .map(|m| m.message_id.as_str())
+            .collect();
+        assert_eq!(ids, [REQUEST, REPLY, WITHDRAWN]);
+    }
+    assert_ne!(
+        school.status(DELIVERED).await.unwrap().case_id,
+        request_case
+    );
+
     // Consents: one in force, one revoked.
     let consents = swv
         .list_consents("", pb::ConsentStatus::Unspecified)

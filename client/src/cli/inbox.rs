@@ -10,7 +10,7 @@ use schakel_client::proto as pb;
 use serde_json::json;
 
 use super::Output;
-use super::output::{receipt_json, receipt_line, time_text};
+use super::output::{enum_name, receipt_json, receipt_line, time_text};
 use super::payload::body_json;
 
 /// Inbox commands.
@@ -101,7 +101,10 @@ fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow
         "kind": kind,
         "sender_oin": env.sender_oin,
         "case_id": env.case_id,
+        "case_reference": env.case_reference,
         "in_reply_to": env.in_reply_to,
+        "legal_basis": schakel_proto::audit::legal_basis_text_v2(env.legal_basis.as_ref()),
+        "consent": d.consent.as_ref().map(scope_json),
         "attempt": d.attempt,
         "lease_expires_at": time_text(d.lease_expires_at),
         "created_at": time_text(env.created_at),
@@ -121,6 +124,19 @@ fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow
             text.push_str(&format!("  in reply to {}", env.in_reply_to));
         }
         text.push_str(&format!(
+            "\ncase {}  basis: {}",
+            env.case_id,
+            schakel_proto::audit::legal_basis_text_v2(env.legal_basis.as_ref())
+        ));
+        if let Some(c) = &d.consent {
+            let v = scope_json(c);
+            text.push_str(&format!(
+                "\nunder consent {} ({}): purpose {} \"{}\", for {}, until {}; use the data for this purpose only",
+                c.consent_id, v["status"].as_str().unwrap_or_default(), v["purpose_code"].as_str().unwrap_or_default(),
+                c.purpose, v["message_kinds"], time_text(c.valid_until)
+            ));
+        }
+        text.push_str(&format!(
             "\n{}",
             serde_json::to_string_pretty(&body).unwrap_or_default()
         ));
@@ -135,6 +151,23 @@ fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow
         text
     });
     Ok(env.message_id)
+}
+
+/// The scope of the consent a message arrived under, as JSON.
+fn scope_json(c: &pb::ConsentScope) -> serde_json::Value {
+    let name = enum_name;
+    json!({
+        "consent_id": c.consent_id,
+        "registered_by_oin": c.registered_by_oin,
+        "purpose_code": name(pb::ConsentPurpose::try_from(c.purpose_code).unwrap_or_default().as_str_name(), "CONSENT_PURPOSE_"),
+        "purpose": c.purpose,
+        "message_kinds": c.message_kinds.iter().map(|k| name(pb::MessageKind::try_from(*k).unwrap_or_default().as_str_name(), "MESSAGE_KIND_")).collect::<Vec<_>>(),
+        "valid_from": time_text(c.valid_from),
+        "valid_until": time_text(c.valid_until),
+        "given_by": name(pb::ConsentGiver::try_from(c.given_by).unwrap_or_default().as_str_name(), "CONSENT_GIVER_"),
+        "given_on": c.given_on,
+        "status": name(pb::ConsentStatus::try_from(c.status).unwrap_or_default().as_str_name(), "CONSENT_STATUS_"),
+    })
 }
 
 fn print_ack(out: &Output, response: pb::AckResponse) {

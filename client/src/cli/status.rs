@@ -1,11 +1,12 @@
-//! `schakel status ID` and `schakel receipts`: the sender's side.
+//! `schakel status ID`, `schakel receipts` and `schakel case ID`: the
+//! sender's side, and the caller's part of a case.
 
 use futures::StreamExt;
 use schakel_client::Client;
 use serde_json::json;
 
 use super::Output;
-use super::output::{receipt_json, receipt_line, receipt_status_name};
+use super::output::{enum_name, receipt_json, receipt_line, receipt_status_name, time_text};
 
 pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<()> {
     let s = client.status(id).await?;
@@ -17,6 +18,9 @@ pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<(
             "recipient_oin": s.recipient_oin,
             "status": receipt_status_name(s.status),
             "attempts": s.attempts,
+            "case_id": s.case_id,
+            "overdue": s.overdue,
+            "due_at": time_text(s.due_at),
             "receipts": receipts,
         }),
         || {
@@ -28,6 +32,13 @@ pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<(
                 s.client_reference,
                 s.attempts
             );
+            text.push_str(&format!("\n  case {}", s.case_id));
+            if s.overdue {
+                text.push_str(&format!(
+                    "\n  OVERDUE: not acknowledged by {}, 3 working days after it was sent",
+                    time_text(s.due_at)
+                ));
+            }
             for r in &s.receipts {
                 text.push_str(&format!("\n  {}", receipt_line(r)));
             }
@@ -35,6 +46,46 @@ pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<(
             text
         },
     );
+    Ok(())
+}
+
+pub async fn case(id: &str, client: &Client, out: &Output) -> anyhow::Result<()> {
+    let case = client.list_case(id).await?;
+    for m in &case.messages {
+        let kind = enum_name(
+            schakel_client::proto::MessageKind::try_from(m.kind)
+                .unwrap_or_default()
+                .as_str_name(),
+            "MESSAGE_KIND_",
+        );
+        out.record(
+            json!({
+                "case_id": case.case_id,
+                "message_id": m.message_id,
+                "kind": kind,
+                "sender_oin": m.sender_oin,
+                "recipient_oin": m.recipient_oin,
+                "in_reply_to": m.in_reply_to,
+                "created_at": time_text(m.created_at),
+                "status": receipt_status_name(m.status),
+            }),
+            || {
+                format!(
+                    "{}  {:<20} {} -> {}  {}{}",
+                    time_text(m.created_at),
+                    kind,
+                    m.sender_oin,
+                    m.recipient_oin,
+                    receipt_status_name(m.status),
+                    if m.in_reply_to.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  (reply to {})", m.in_reply_to)
+                    }
+                )
+            },
+        );
+    }
     Ok(())
 }
 

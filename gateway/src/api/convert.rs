@@ -7,7 +7,9 @@ use schakel_proto::v1 as pb;
 use tonic::Status;
 
 use super::status::violation;
-use crate::model::{Codes, ConsentId, Kind, MessageId, Oin, OrgKind, Participant, wire};
+use crate::model::{
+    CaseId, Codes, ConsentId, Kind, MessageId, MessageRecord, Oin, OrgKind, Participant, wire,
+};
 use crate::policy::consent::Grant;
 use crate::policy::{self, fields, invalid};
 use crate::service::audit_log::{AuditLog, Filter, Record};
@@ -22,6 +24,14 @@ pub fn oin(field: &str, value: &str) -> Result<Oin, Status> {
 /// A message id field.
 pub fn message_id(field: &str, value: &str) -> Result<MessageId, Status> {
     fields::message_id(field, value).map_err(violation)
+}
+
+/// A case id field: required here.
+pub fn case_id(field: &str, value: &str) -> Result<CaseId, Status> {
+    match fields::case_id(field, value).map_err(violation)? {
+        Some(case) => Ok(case),
+        None => Err(violation(invalid(field, "is required"))),
+    }
 }
 
 /// A consent id field.
@@ -116,6 +126,12 @@ pub fn grant(r: pb::GrantConsentRequest) -> Result<Grant, Status> {
             .map(|k| kind("message_kinds", k))
             .collect::<Result<_, _>>()?,
         purpose: r.purpose,
+        purpose_code: wire::purpose_of(r.purpose_code).map_err(|_| {
+            violation(invalid(
+                "purpose_code",
+                "must be one of support_at_school, youth_care, consultation, school_placement, care_coordination",
+            ))
+        })?,
         valid_from_ms: time_ms("valid_from", r.valid_from)?,
         valid_until_ms: time_ms("valid_until", r.valid_until)?,
     })
@@ -175,24 +191,41 @@ pub fn filter(r: &pb::AuditQueryRequest, log: &AuditLog) -> Result<Filter, Statu
     })
 }
 
-/// A delivery as the recipient receives it.
-pub fn delivery(d: Delivery) -> pb::Delivery {
+/// A delivery as the recipient receives it, at `now_ms`.
+pub fn delivery(d: Delivery, now_ms: i64) -> pb::Delivery {
     let lease_expires_at = d.record.lease_until_ms.map(wire::timestamp);
     let attempt = d.record.attempts;
     pb::Delivery {
         lease_expires_at,
         attempt,
+        consent: d.consent.as_ref().map(|c| wire::consent_scope(c, now_ms)),
         envelope: Some(wire::envelope(d.record, d.payload)),
-        consent: None,
     }
 }
 
-/// An event of an inbox stream.
-pub fn inbox_event(e: InboxEvent) -> pb::InboxEvent {
+/// One message of a case, as its sender or recipient sees it.
+pub fn case_message(r: &MessageRecord) -> pb::CaseMessage {
+    pb::CaseMessage {
+        message_id: r.id.to_string(),
+        kind: wire::kind(r.kind) as i32,
+        sender_oin: r.sender.to_string(),
+        recipient_oin: r.recipient.to_string(),
+        in_reply_to: r
+            .in_reply_to
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        created_at: Some(wire::timestamp(r.created_at_ms)),
+        status: wire::receipt_status(r.state) as i32,
+    }
+}
+
+/// An event of an inbox stream, at `now_ms`.
+pub fn inbox_event(e: InboxEvent, now_ms: i64) -> pb::InboxEvent {
     use pb::inbox_event::Event;
     pb::InboxEvent {
         event: Some(match e {
-            InboxEvent::Delivery(d) => Event::Delivery(delivery(*d)),
+            InboxEvent::Delivery(d) => Event::Delivery(delivery(*d, now_ms)),
             InboxEvent::Withdrawal(n) => Event::Withdrawal(pb::Withdrawal {
                 message_id: n.message_id.to_string(),
                 reason: format!("{}; delete what you hold of this message", n.reason),

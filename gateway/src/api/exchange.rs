@@ -6,7 +6,9 @@ use schakel_proto::v1 as pb;
 use schakel_proto::v1::exchange_server::Exchange as ExchangeApi;
 use tonic::{Request, Response, Status};
 
-use super::convert::{delivery, duration, inbox_event, message_id, receipt_event};
+use super::convert::{
+    case_id, case_message, delivery, duration, inbox_event, message_id, receipt_event,
+};
 use super::status::{of, violation};
 use super::{BoxStream, caller, stream};
 use crate::model::{State, wire};
@@ -44,7 +46,7 @@ impl ExchangeApi for ExchangeService {
             message_id: sent.message_id.to_string(),
             receipt: Some(sent.receipt),
             duplicate: sent.duplicate,
-            case_id: String::new(),
+            case_id: sent.case_id.to_string(),
         }))
     }
 
@@ -65,8 +67,9 @@ impl ExchangeApi for ExchangeService {
             .pull(&me, max, wait, lease)
             .await
             .map_err(of)?;
+        let now = self.exchange.clock().now_ms();
         Ok(Response::new(pb::PullResponse {
-            deliveries: got.into_iter().map(delivery).collect(),
+            deliveries: got.into_iter().map(|d| delivery(d, now)).collect(),
         }))
     }
 
@@ -82,7 +85,10 @@ impl ExchangeApi for ExchangeService {
             .lease_ms(duration("lease", r.lease)?)
             .map_err(of)?;
         let events = self.exchange.subscribe(me, max_in_flight, lease);
-        Ok(Response::new(stream(events, inbox_event)))
+        let clock = self.exchange.clock().clone();
+        Ok(Response::new(stream(events, move |e| {
+            inbox_event(e, clock.now_ms())
+        })))
     }
 
     async fn ack(
@@ -143,6 +149,7 @@ impl ExchangeApi for ExchangeService {
             status: wire::receipt_status(record.state) as i32,
             attempts: record.attempts,
             receipts,
+            case_id: record.case_id.to_string(),
             ..pb::MessageStatus::default()
         }))
     }
@@ -159,8 +166,15 @@ impl ExchangeApi for ExchangeService {
 
     async fn list_case(
         &self,
-        _request: Request<pb::ListCaseRequest>,
+        request: Request<pb::ListCaseRequest>,
     ) -> Result<Response<pb::ListCaseResponse>, Status> {
-        Err(Status::unimplemented("cases are being built"))
+        let me = caller(&request)?.participant.oin;
+        let r = request.into_inner();
+        let case = case_id("case_id", &r.case_id)?;
+        let messages = self.exchange.list_case(&me, &case).await.map_err(of)?;
+        Ok(Response::new(pb::ListCaseResponse {
+            case_id: case.to_string(),
+            messages: messages.iter().map(case_message).collect(),
+        }))
     }
 }

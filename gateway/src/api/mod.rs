@@ -35,7 +35,7 @@ pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
 /// A stream of a use case's results, each turned into its wire form.
 pub fn stream<T: Send + 'static, U: Send + 'static>(
     rx: mpsc::Receiver<Result<T, ServiceError>>,
-    to_pb: fn(T) -> U,
+    to_pb: impl Fn(T) -> U + Send + 'static,
 ) -> BoxStream<U> {
-    Box::pin(ReceiverStream::new(rx).map(move |r| r.map(to_pb).map_err(status::of)))
+    Box::pin(ReceiverStream::new(rx).map(move |r| r.map(&to_pb).map_err(status::of)))
 }

@@ -90,6 +90,13 @@ hex_bytes!(
     64
 );
 
+hex_bytes!(
+    /// Random bytes that salt a commitment, so that equal values do not
+    /// give equal commitments (an audit entry's child reference).
+    Salt,
+    16
+);
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> Digest {
     let d = ring::digest::digest(&ring::digest::SHA256, bytes);

@@ -17,7 +17,7 @@ mod payload_key;
 mod secret_file;
 mod signing_key;
 
-pub use bytes::{ChildRef, Digest, Signature, key_id, random_bytes, sha256};
+pub use bytes::{ChildRef, Digest, Salt, Signature, key_id, random_bytes, sha256};
 pub use child_key::{CHILD_KEY_FILE, ChildKey};
 pub use payload_key::{DecryptError, PAYLOAD_KEY_FILE, PayloadKey, SealError};
 pub use secret_file::{KeyError, load_or_create_secret};

@@ -8,10 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{Actor, MessageId, Oin, empty_as_none};
+use super::ids::{Actor, CaseId, MessageId, Oin, empty_as_none};
 use super::kind::Kind;
-use super::message::{LegalBasis, MessageRecord};
-use crate::crypto::{ChildRef, Digest, Signature};
+use super::message::{LegalBasis, MessageRecord, Terms};
+use crate::crypto::{ChildRef, Digest, Salt, Signature, random_bytes};
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,6 +41,12 @@ pub enum Action {
     DirectoryChanged,
     /// A known organisation's call was refused.
     AccessRefused,
+    /// The gateway put a notice in an organisation's inbox.
+    NoticeSent,
+    /// An operator read the audit log.
+    AuditRead,
+    /// Child references past their retention were erased from old entries.
+    ChildRefsErased,
 }
 
 /// The hash before the first entry.
@@ -63,6 +69,10 @@ pub struct Draft {
     pub child_ref: Option<ChildRef>,
     /// The legal basis.
     pub legal_basis: Option<LegalBasis>,
+    /// What the basis binds the message to.
+    pub terms: Terms,
+    /// The case.
+    pub case_id: Option<CaseId>,
     /// The outcome detail.
     pub detail: String,
 }
@@ -78,6 +88,8 @@ impl Draft {
             kind: None,
             child_ref: None,
             legal_basis: None,
+            terms: Terms::default(),
+            case_id: None,
             detail: String::new(),
         }
     }
@@ -97,6 +109,8 @@ impl Draft {
             kind: Some(r.kind),
             child_ref: r.child_ref,
             legal_basis: Some(r.legal_basis.clone()),
+            terms: r.terms,
+            case_id: Some(r.case_id.clone()),
             ..Self::new(actor, action)
         }
     }
@@ -112,6 +126,15 @@ impl Draft {
         self.counterpart = Some(oin);
         self
     }
+}
+
+/// The format entries are written in now (see `schakel_proto::audit`):
+/// format 2 commits to the child reference through a salted hash, and
+/// carries the case.
+pub const ENTRY_FORMAT: u32 = schakel_proto::audit::FORMAT;
+
+fn first_format() -> u32 {
+    1
 }
 
 /// A placed entry.
@@ -142,12 +165,49 @@ pub struct Entry {
     pub detail: String,
     /// SHA-256 of the previous entry's canonical encoding (zeros first).
     pub prev_hash: Digest,
+    /// The format it was written in: 1 for entries of releases before
+    /// cases (absent in their stored form), [`ENTRY_FORMAT`] now.
+    #[serde(default = "first_format")]
+    pub format: u32,
+    /// What the basis bound the message to (format 2).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub terms: Terms,
+    /// The case (format 2).
+    #[serde(
+        default,
+        with = "empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub case_id: Option<CaseId>,
+    /// The salt of the child reference's commitment (format 2); gone with
+    /// the reference when it is erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_salt: Option<Salt>,
+    /// SHA-256(salt || child reference), which the entry's hash covers
+    /// instead of the reference itself (format 2); kept when the reference
+    /// is erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_commitment: Option<Digest>,
+}
+
+fn is_default(t: &Terms) -> bool {
+    *t == Terms::default()
 }
 
 impl Entry {
     /// Places `draft` after the entry with sequence `prev_seq` and hash
-    /// `prev_hash`.
+    /// `prev_hash`, in the current format: a child reference gets a fresh
+    /// salt and the commitment the entry's hash covers.
     pub fn place(draft: Draft, prev_seq: u64, prev_hash: Digest, time_ms: i64) -> Self {
+        let (child_salt, child_commitment) = match &draft.child_ref {
+            Some(child) => {
+                let salt = Salt(random_bytes());
+                let commitment =
+                    schakel_proto::audit::child_commitment(salt.as_bytes(), child.as_bytes());
+                (Some(salt), Some(Digest(commitment)))
+            }
+            None => (None, None),
+        };
         Self {
             seq: prev_seq + 1,
             time_ms,
@@ -160,7 +220,25 @@ impl Entry {
             legal_basis: draft.legal_basis,
             detail: draft.detail,
             prev_hash,
+            format: ENTRY_FORMAT,
+            terms: draft.terms,
+            case_id: draft.case_id,
+            child_salt,
+            child_commitment,
         }
+    }
+
+    /// Erases the child reference after its retention, keeping the
+    /// commitment the entry's hash covers, so that the chain still
+    /// verifies. False for an entry of the first format, whose hash covers
+    /// the reference itself: such an entry is removed whole instead.
+    pub fn erase_child_ref(&mut self) -> bool {
+        if self.format < 2 {
+            return false;
+        }
+        self.child_ref = None;
+        self.child_salt = None;
+        true
     }
 }
 
@@ -208,13 +286,42 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_stored_as_release_0_1_0_wrote_it() {
-        let e = Entry::place(draft("x"), 0, GENESIS_HASH, 7);
+    fn an_entry_of_release_0_1_0_reads_back_in_the_first_format() {
+        let json = serde_json::json!({
+            "seq": 3, "time_ms": 7, "actor": "00000099100000000001",
+            "action": "send_accepted", "message_id": "", "counterpart": "123",
+            "kind": "signalering", "child_ref": "07".repeat(32),
+            "legal_basis": {"statute": "verwijsindex"}, "detail": "",
+            "prev_hash": "00".repeat(32),
+        });
+        let e: Entry = serde_json::from_value(json).unwrap();
+        assert_eq!((e.format, e.case_id.clone(), e.child_salt), (1, None, None));
+        let mut erased = e.clone();
+        assert!(
+            !erased.erase_child_ref(),
+            "a first-format entry hashes its reference"
+        );
+        assert_eq!(erased, e);
+    }
+
+    #[test]
+    fn a_new_entry_salts_its_child_reference_and_can_lose_it() {
+        let mut d = draft("x");
+        d.child_ref = Some(ChildRef([7; 32]));
+        d.case_id = Some(CaseId::derived(b"c"));
+        let e = Entry::place(d.clone(), 0, GENESIS_HASH, 7);
+        let twin = Entry::place(d, 0, GENESIS_HASH, 7);
+        assert_eq!(e.format, ENTRY_FORMAT);
+        assert_ne!(
+            e.child_commitment, twin.child_commitment,
+            "salted: equal children do not link"
+        );
         let json = serde_json::to_value(&e).unwrap();
-        assert_eq!(json["actor"], "00000099100000000001");
-        assert_eq!(json["message_id"], "");
-        assert_eq!(json["counterpart"], "");
-        assert_eq!(json["prev_hash"], "00".repeat(32));
         assert_eq!(serde_json::from_value::<Entry>(json).unwrap(), e);
+        let mut erased = e.clone();
+        assert!(erased.erase_child_ref());
+        assert_eq!((erased.child_ref, erased.child_salt), (None, None));
+        assert_eq!(erased.child_commitment, e.child_commitment);
+        assert_eq!(erased.hash(), e.hash(), "the chain does not notice");
     }
 }

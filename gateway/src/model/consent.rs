@@ -32,6 +32,51 @@ impl Giver {
     }
 }
 
+/// The purpose a consent serves, from the contract's fixed list, so that a
+/// message under it can be bound to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Support at school (passend onderwijs).
+    SupportAtSchool,
+    /// Finding or coordinating youth care.
+    YouthCare,
+    /// Consultation about the child.
+    Consultation,
+    /// A placement or a move to another school.
+    SchoolPlacement,
+    /// One family, one plan: the family plan and its coordination.
+    CareCoordination,
+}
+
+impl Purpose {
+    /// Every purpose.
+    pub const ALL: [Purpose; 5] = [
+        Purpose::SupportAtSchool,
+        Purpose::YouthCare,
+        Purpose::Consultation,
+        Purpose::SchoolPlacement,
+        Purpose::CareCoordination,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::SupportAtSchool => "support_at_school",
+            Purpose::YouthCare => "youth_care",
+            Purpose::Consultation => "consultation",
+            Purpose::SchoolPlacement => "school_placement",
+            Purpose::CareCoordination => "care_coordination",
+        }
+    }
+}
+
+impl std::fmt::Display for Purpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The state of a consent at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentState {
@@ -67,6 +112,10 @@ pub struct ConsentRecord {
     pub message_kinds: Vec<Kind>,
     /// The purpose, as told to the parents.
     pub purpose: String,
+    /// The purpose from the fixed list; None for consents registered
+    /// before purposes were bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose_code: Option<Purpose>,
     /// Start of validity (Unix ms).
     pub valid_from_ms: i64,
     /// End of validity (Unix ms).
@@ -80,13 +129,18 @@ pub struct ConsentRecord {
 }
 
 impl ConsentRecord {
+    /// When it ends: its valid_until.
+    pub fn ends_at_ms(&self) -> i64 {
+        self.valid_until_ms
+    }
+
     /// Its state at `now_ms`.
     pub fn state(&self, now_ms: i64) -> ConsentState {
         if self.revoked_at_ms.is_some() {
             ConsentState::Revoked
         } else if now_ms < self.valid_from_ms {
             ConsentState::Pending
-        } else if now_ms >= self.valid_until_ms {
+        } else if now_ms >= self.ends_at_ms() {
             ConsentState::Lapsed
         } else {
             ConsentState::Active

@@ -124,6 +124,30 @@ uuid_id!(
     ConsentId
 );
 
+uuid_id!(
+    /// A case's id ("one child, one plan"), given by the gateway when a
+    /// thread of messages starts; every message and reply of the thread,
+    /// and every audit entry about them, carries it.
+    CaseId
+);
+
+impl CaseId {
+    /// The case id derived from `seed`: the same seed gives the same id,
+    /// so that a migration that is interrupted and run again groups the
+    /// messages of a case as it did the first time. A UUID of version 8.
+    pub fn derived(seed: &[u8]) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, seed);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest.as_ref()[..16]);
+        Self(
+            uuid::Builder::from_custom_bytes(bytes)
+                .into_uuid()
+                .hyphenated()
+                .to_string(),
+        )
+    }
+}
+
 impl TryFrom<String> for Oin {
     type Error = BadId;
     fn try_from(text: String) -> Result<Self, BadId> {

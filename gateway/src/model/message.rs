@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ConsentId, MessageId, Oin, empty_as_none};
+use super::consent::Purpose;
+use super::ids::{CaseId, ConsentId, MessageId, Oin, empty_as_none};
 use super::kind::Kind;
 use super::statute::Statute;
 use crate::crypto::{ChildRef, Digest};
@@ -31,6 +32,19 @@ impl std::fmt::Display for LegalBasis {
             LegalBasis::NoPersonalData => f.write_str("no personal data"),
         }
     }
+}
+
+/// What a message's legal basis binds it to, besides the basis itself: the
+/// consent's purpose it serves, and the declaration a statute asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    /// Under a consent: the purpose the message serves (the consent's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Purpose>,
+    /// On the reporting right: the sender declared the information
+    /// necessary to end or investigate domestic violence or child abuse.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub necessity_declared: bool,
 }
 
 /// Where a message is in its life.
@@ -113,13 +127,19 @@ pub struct MessageRecord {
     pub client_reference: String,
     /// The kind.
     pub kind: Kind,
-    /// The case the message belongs to.
-    pub case_id: String,
+    /// The case the message belongs to, as the gateway gave it.
+    pub case_id: CaseId,
+    /// The sender's own reference for the case, if it gave one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub case_reference: String,
     /// The request a reply answers.
     #[serde(with = "empty_as_none")]
     pub in_reply_to: Option<MessageId>,
     /// Why it may flow.
     pub legal_basis: LegalBasis,
+    /// What the basis binds it to.
+    #[serde(default)]
+    pub terms: Terms,
     /// Keyed hash of the child's BSN, if the message names a child.
     pub child_ref: Option<ChildRef>,
     /// When it was accepted (Unix ms).
@@ -170,11 +190,15 @@ pub struct MessageHead {
     /// The kind.
     pub kind: Kind,
     /// The case the message belongs to.
-    pub case_id: String,
+    pub case_id: CaseId,
+    /// The sender's own reference for the case.
+    pub case_reference: String,
     /// The request a reply answers.
     pub in_reply_to: Option<MessageId>,
     /// Why it may flow.
     pub legal_basis: LegalBasis,
+    /// What the basis binds it to.
+    pub terms: Terms,
     /// Keyed hash of the child's BSN, if the message names a child.
     pub child_ref: Option<ChildRef>,
     /// When it was accepted (Unix ms).
@@ -200,8 +224,10 @@ impl MessageRecord {
             client_reference,
             kind,
             case_id,
+            case_reference,
             in_reply_to,
             legal_basis,
+            terms,
             child_ref,
             created_at_ms,
             expires_at_ms,
@@ -216,8 +242,10 @@ impl MessageRecord {
             client_reference,
             kind,
             case_id,
+            case_reference,
             in_reply_to,
             legal_basis,
+            terms,
             child_ref,
             created_at_ms,
             expires_at_ms,

@@ -15,13 +15,13 @@ mod participant;
 mod statute;
 pub mod wire;
 
-pub use audit::{Action, Checkpoint, Draft, Entry, GENESIS_HASH, Range};
-pub use consent::{ConsentRecord, ConsentState, Giver, iso_date};
+pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range};
+pub use consent::{ConsentRecord, ConsentState, Giver, Purpose, iso_date};
 pub use ids::{
-    Actor, BadId, ConsentId, GATEWAY_ACTOR, GATEWAY_OIN, MessageId, OIN_RULE, Oin, UUID_RULE,
-    empty_as_none,
+    Actor, BadId, CaseId, ConsentId, GATEWAY_ACTOR, GATEWAY_OIN, MessageId, OIN_RULE, Oin,
+    UUID_RULE, empty_as_none,
 };
 pub use kind::Kind;
-pub use message::{LegalBasis, MessageHead, MessageRecord, Outcome, RejectReason, State};
+pub use message::{LegalBasis, MessageHead, MessageRecord, Outcome, RejectReason, State, Terms};
 pub use participant::{Codes, OrgKind, Participant, Sector, Status};
 pub use statute::{Law, Statute};

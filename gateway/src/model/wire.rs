@@ -10,9 +10,9 @@
 use schakel_proto::v1 as pb;
 
 use super::audit::{Action, Checkpoint, Entry, Range};
-use super::consent::{ConsentRecord, ConsentState, Giver};
+use super::consent::{ConsentRecord, ConsentState, Giver, Purpose};
 use super::kind::Kind;
-use super::message::{LegalBasis, MessageRecord, RejectReason, State};
+use super::message::{LegalBasis, MessageRecord, RejectReason, State, Terms};
 use super::participant::{OrgKind, Participant, Sector, Status};
 use super::statute::Statute;
 use crate::crypto::Digest;
@@ -122,8 +122,8 @@ pub fn statute_of(value: i32) -> Option<Statute> {
         .find(|s| statute(*s) as i32 == value)
 }
 
-/// The wire form of a legal basis.
-pub fn legal_basis(b: &LegalBasis) -> pb::LegalBasis {
+/// The wire form of a legal basis with the terms it binds a message to.
+pub fn legal_basis(b: &LegalBasis, terms: &Terms) -> pb::LegalBasis {
     use pb::legal_basis::Basis;
     pb::LegalBasis {
         basis: Some(match b {
@@ -131,8 +131,33 @@ pub fn legal_basis(b: &LegalBasis) -> pb::LegalBasis {
             LegalBasis::Statute(s) => Basis::Statutory(statute(*s) as i32),
             LegalBasis::NoPersonalData => Basis::NoPersonalData(pb::NoPersonalData {}),
         }),
-        ..pb::LegalBasis::default()
+        purpose: terms.purpose.map_or(0, |p| purpose(p) as i32),
+        necessity_declared: terms.necessity_declared,
     }
+}
+
+/// The wire form of a consent's purpose.
+pub fn purpose(p: Purpose) -> pb::ConsentPurpose {
+    match p {
+        Purpose::SupportAtSchool => pb::ConsentPurpose::SupportAtSchool,
+        Purpose::YouthCare => pb::ConsentPurpose::YouthCare,
+        Purpose::Consultation => pb::ConsentPurpose::Consultation,
+        Purpose::SchoolPlacement => pb::ConsentPurpose::SchoolPlacement,
+        Purpose::CareCoordination => pb::ConsentPurpose::CareCoordination,
+    }
+}
+
+/// The purpose of a wire value: None for unspecified; Err for a value
+/// that names none.
+pub fn purpose_of(value: i32) -> Result<Option<Purpose>, i32> {
+    if value == 0 {
+        return Ok(None);
+    }
+    Purpose::ALL
+        .into_iter()
+        .find(|p| purpose(*p) as i32 == value)
+        .map(Some)
+        .ok_or(value)
 }
 
 /// The wire form of an audit action.
@@ -150,6 +175,9 @@ pub fn action(a: Action) -> pb::AuditAction {
         Action::ConsentRevoked => pb::AuditAction::ConsentRevoked,
         Action::DirectoryChanged => pb::AuditAction::DirectoryChanged,
         Action::AccessRefused => pb::AuditAction::AccessRefused,
+        Action::NoticeSent => pb::AuditAction::NoticeSent,
+        Action::AuditRead => pb::AuditAction::AuditRead,
+        Action::ChildRefsErased => pb::AuditAction::ChildRefsErased,
     }
 }
 
@@ -169,6 +197,9 @@ pub fn action_of(value: i32) -> Option<Action> {
         A::ConsentRevoked,
         A::DirectoryChanged,
         A::AccessRefused,
+        A::NoticeSent,
+        A::AuditRead,
+        A::ChildRefsErased,
     ]
     .into_iter()
     .find(|a| action(*a) as i32 == value)
@@ -235,11 +266,7 @@ pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
         consent_id: c.id.to_string(),
         registered_by_oin: c.registered_by.to_string(),
         child_ref: c.child_ref.to_hex(),
-        given_by: match c.given_by {
-            Giver::Parents => pb::ConsentGiver::Parents,
-            Giver::ParentsAndChild => pb::ConsentGiver::ParentsAndChild,
-            Giver::YoungPerson => pb::ConsentGiver::YoungPerson,
-        } as i32,
+        given_by: giver(c.given_by) as i32,
         given_on: c.given_on.to_string(),
         recipient_oins: c.recipient_oins.iter().map(ToString::to_string).collect(),
         recipient_kinds: c
@@ -253,12 +280,37 @@ pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
             .map(|k| kind(k) as i32)
             .collect(),
         purpose: c.purpose,
+        purpose_code: c.purpose_code.map_or(0, |p| purpose(p) as i32),
         valid_from: Some(timestamp(c.valid_from_ms)),
         valid_until: Some(timestamp(c.valid_until_ms)),
         created_at: Some(timestamp(c.created_at_ms)),
         revoked_at: c.revoked_at_ms.map(timestamp),
         revoke_reason: c.revoke_reason,
         ..pb::ConsentRecord::default()
+    }
+}
+
+/// What a recipient is shown of the consent a message arrived under.
+pub fn consent_scope(c: &ConsentRecord, now_ms: i64) -> pb::ConsentScope {
+    pb::ConsentScope {
+        consent_id: c.id.to_string(),
+        registered_by_oin: c.registered_by.to_string(),
+        purpose_code: c.purpose_code.map_or(0, |p| purpose(p) as i32),
+        purpose: c.purpose.clone(),
+        message_kinds: c.message_kinds.iter().map(|k| kind(*k) as i32).collect(),
+        valid_from: Some(timestamp(c.valid_from_ms)),
+        valid_until: Some(timestamp(c.ends_at_ms())),
+        given_by: giver(c.given_by) as i32,
+        given_on: c.given_on.to_string(),
+        status: consent_state(c.state(now_ms)) as i32,
+    }
+}
+
+fn giver(g: Giver) -> pb::ConsentGiver {
+    match g {
+        Giver::Parents => pb::ConsentGiver::Parents,
+        Giver::ParentsAndChild => pb::ConsentGiver::ParentsAndChild,
+        Giver::YoungPerson => pb::ConsentGiver::YoungPerson,
     }
 }
 
@@ -299,7 +351,7 @@ pub fn participant(p: &Participant, for_operator: bool) -> pb::Participant {
 pub fn envelope(r: MessageRecord, payload: pb::Payload) -> pb::Envelope {
     pb::Envelope {
         kind: kind(r.kind) as i32,
-        legal_basis: Some(legal_basis(&r.legal_basis)),
+        legal_basis: Some(legal_basis(&r.legal_basis, &r.terms)),
         created_at: Some(timestamp(r.created_at_ms)),
         expires_at: Some(timestamp(r.expires_at_ms)),
         payload: Some(payload),
@@ -308,9 +360,9 @@ pub fn envelope(r: MessageRecord, payload: pb::Payload) -> pb::Envelope {
         client_reference: r.client_reference,
         sender_oin: r.sender.to_string(),
         recipient_oin: r.recipient.to_string(),
-        case_id: r.case_id,
+        case_id: r.case_id.to_string(),
         in_reply_to: r.in_reply_to.map(String::from).unwrap_or_default(),
-        case_reference: String::new(),
+        case_reference: r.case_reference,
     }
 }
 
@@ -351,10 +403,23 @@ pub fn audit_entry(e: &Entry) -> pb::AuditEntry {
         counterpart_oin: e.counterpart.clone(),
         kind: e.kind.map_or(0, |k| kind(k) as i32),
         child_ref: e.child_ref.map(|c| c.to_hex()).unwrap_or_default(),
-        legal_basis: e.legal_basis.as_ref().map(legal_basis),
+        legal_basis: e.legal_basis.as_ref().map(|b| legal_basis(b, &e.terms)),
         detail: e.detail.clone(),
         prev_hash: e.prev_hash.as_bytes().to_vec(),
-        ..pb::AuditEntry::default()
+        format: e.format,
+        case_id: e
+            .case_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        child_ref_salt: e
+            .child_salt
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_default(),
+        child_ref_commitment: e
+            .child_commitment
+            .map(|c| c.as_bytes().to_vec())
+            .unwrap_or_default(),
     }
 }
 
@@ -407,7 +472,12 @@ mod tests {
         }
         assert_eq!(sector_of(0), Ok(None));
         assert_eq!(sector_of(99), Err(NoSuchSector(99)));
-        for v in 1..=12 {
+        for p in Purpose::ALL {
+            assert_eq!(purpose_of(purpose(p) as i32), Ok(Some(p)));
+        }
+        assert_eq!(purpose_of(0), Ok(None));
+        assert_eq!(purpose_of(77), Err(77));
+        for v in 1..=15 {
             let a = action_of(v).unwrap();
             assert_eq!(action(a) as i32, v);
         }

@@ -8,7 +8,7 @@ use super::fields::{BSN_RULE, date, oin};
 use super::{Violation, bsn, invalid};
 use crate::clock::date_of_ms;
 use crate::crypto::ChildRef;
-use crate::model::{ConsentRecord, ConsentState, Giver, Kind, Oin, OrgKind, Participant};
+use crate::model::{ConsentRecord, ConsentState, Giver, Kind, Oin, OrgKind, Participant, Purpose};
 
 /// Full years between `birth` and `on`.
 pub fn age_on(birth: Date, on: Date) -> i32 {
@@ -48,6 +48,8 @@ pub struct Grant {
     pub message_kinds: Vec<Kind>,
     /// The purpose.
     pub purpose: String,
+    /// The purpose from the fixed list.
+    pub purpose_code: Option<Purpose>,
     /// Start (Unix ms; None: now).
     pub valid_from_ms: Option<i64>,
     /// End (Unix ms).
@@ -71,6 +73,8 @@ pub struct CheckedGrant {
     pub message_kinds: Vec<Kind>,
     /// The purpose, trimmed.
     pub purpose: String,
+    /// The purpose from the fixed list.
+    pub purpose_code: Purpose,
     /// Start (Unix ms).
     pub valid_from_ms: i64,
     /// End (Unix ms).
@@ -152,6 +156,12 @@ impl Grant {
                 "must be 1 to 512 characters, as told to the parents",
             ));
         }
+        let purpose_code = self.purpose_code.ok_or_else(|| {
+            invalid(
+                "purpose_code",
+                "is required: support_at_school, youth_care, consultation, school_placement or care_coordination; messages under the consent name the same",
+            )
+        })?;
         let from = self.valid_from_ms.unwrap_or(now_ms);
         let until = self.valid_until_ms.ok_or_else(|| {
             invalid(
@@ -167,6 +177,7 @@ impl Grant {
         }
         Ok(CheckedGrant {
             purpose: purpose.to_owned(),
+            purpose_code,
             bsn: self.bsn,
             given_by,
             given_on,
@@ -220,12 +231,13 @@ pub fn unusable(c: &ConsentRecord, now_ms: i64) -> Option<Unmet> {
 
 /// Checks that `c` carries a message of `kind` from `sender` to `recipient`
 /// about the child `child_ref` (None: the message names no child, as an
-/// anonymous consultation) at `now_ms`. The error names the condition.
+/// anonymous consultation), serving `purpose`, at `now_ms`. The error names
+/// the condition.
 pub fn covers(
     c: &ConsentRecord,
     sender: &Oin,
     recipient: &Participant,
-    kind: Kind,
+    (kind, purpose): (Kind, Option<Purpose>),
     child_ref: Option<&ChildRef>,
     now_ms: i64,
 ) -> Result<(), Unmet> {
@@ -252,6 +264,25 @@ pub fn covers(
     }
     if !c.message_kinds.contains(&kind) {
         return unmet(format!("consent {} does not cover a {kind}", c.id));
+    }
+    match (c.purpose_code, purpose) {
+        (Some(p), Some(q)) if p == q => {}
+        (None, None) => {}
+        (Some(p), None) => {
+            return unmet(format!(
+                "consent {} serves the purpose {p}: a message under it names that purpose (legal_basis.purpose)",
+                c.id
+            ));
+        }
+        (Some(p), Some(q)) => {
+            return unmet(format!("consent {} serves the purpose {p}, not {q}", c.id));
+        }
+        (None, Some(q)) => {
+            return unmet(format!(
+                "consent {} was registered before purposes were bound and serves no purpose code; name none, not {q}",
+                c.id
+            ));
+        }
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ fn grant() -> Grant {
         recipient_kinds: vec![OrgKind::Jgt],
         message_kinds: vec![Kind::Consultatieverzoek],
         purpose: " Afstemming ondersteuning ".into(),
+        purpose_code: Some(Purpose::Consultation),
         valid_from_ms: None,
         valid_until_ms: Some(NOW + 365 * DAY),
     }
@@ -113,6 +114,7 @@ fn each_grant_rule_names_its_field() {
             |g| g.purpose = "p".repeat(513),
             "purpose: must be 1 to 512 characters",
         ),
+        (|g| g.purpose_code = None, "purpose_code: is required"),
         (|g| g.valid_until_ms = None, "valid_until: is required"),
         (
             |g| {
@@ -170,34 +172,70 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
     let gemeente = Participant::new(oin(5), "gemeente", OrgKind::Gemeente);
     let child = examples::CHILD;
     let kind = Kind::Consultatieverzoek;
+    const P: Option<Purpose> = Some(Purpose::Consultation);
     let at = NOW + DAY;
-    assert_eq!(covers(&c, &oin(2), &jgt, kind, Some(&child), at), Ok(()));
-    assert_eq!(covers(&c, &oin(2), &named, kind, Some(&child), at), Ok(()));
+    assert_eq!(
+        covers(&c, &oin(2), &jgt, (kind, P), Some(&child), at),
+        Ok(())
+    );
+    assert_eq!(
+        covers(&c, &oin(2), &named, (kind, P), Some(&child), at),
+        Ok(())
+    );
     // An anonymous consultation names no child: the child condition is not applied.
-    assert_eq!(covers(&c, &oin(2), &jgt, kind, None, at), Ok(()));
+    assert_eq!(covers(&c, &oin(2), &jgt, (kind, P), None, at), Ok(()));
     let refusals = [
         (
-            covers(&c, &oin(2), &jgt, kind, Some(&ChildRef([8; 32])), at),
+            covers(&c, &oin(2), &jgt, (kind, P), Some(&ChildRef([8; 32])), at),
             "is for another child",
         ),
         (
-            covers(&c, &oin(2), &gemeente, kind, Some(&child), at),
+            covers(&c, &oin(2), &gemeente, (kind, P), Some(&child), at),
             "does not cover recipient 00000000000000000005 (a gemeente)",
         ),
         (
-            covers(&c, &oin(2), &jgt, Kind::Signalering, Some(&child), at),
+            covers(&c, &oin(2), &jgt, (Kind::Signalering, P), Some(&child), at),
             "does not cover a signalering",
         ),
         (
-            covers(&c, &oin(1), &jgt, kind, Some(&child), at),
+            covers(&c, &oin(1), &jgt, (kind, P), Some(&child), at),
             "registered by another organisation",
         ),
         (
-            covers(&c, &oin(2), &jgt, kind, Some(&child), NOW - 1),
+            covers(&c, &oin(2), &jgt, (kind, None), Some(&child), at),
+            "serves the purpose consultation: a message under it names that purpose (legal_basis.purpose)",
+        ),
+        (
+            covers(
+                &c,
+                &oin(2),
+                &jgt,
+                (kind, Some(Purpose::YouthCare)),
+                Some(&child),
+                at,
+            ),
+            "serves the purpose consultation, not youth_care",
+        ),
+        (
+            covers(
+                &ConsentRecord {
+                    purpose_code: None,
+                    ..consent()
+                },
+                &oin(2),
+                &jgt,
+                (kind, P),
+                Some(&child),
+                at,
+            ),
+            "registered before purposes were bound",
+        ),
+        (
+            covers(&c, &oin(2), &jgt, (kind, P), Some(&child), NOW - 1),
             "is not valid until 2026-11-24",
         ),
         (
-            covers(&c, &oin(2), &jgt, kind, Some(&child), NOW + 30 * DAY),
+            covers(&c, &oin(2), &jgt, (kind, P), Some(&child), NOW + 30 * DAY),
             "lapsed on 2026-12-24",
         ),
     ];
@@ -207,9 +245,16 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
     }
     let mut revoked = consent();
     revoked.revoked_at_ms = Some(NOW + 2 * DAY);
-    let e = covers(&revoked, &oin(2), &jgt, kind, Some(&child), NOW + 3 * DAY)
-        .unwrap_err()
-        .to_string();
+    let e = covers(
+        &revoked,
+        &oin(2),
+        &jgt,
+        (kind, P),
+        Some(&child),
+        NOW + 3 * DAY,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("was revoked on 2026-11-26"), "{e}");
     assert_eq!(unusable(&c, at), None);
 }

@@ -5,7 +5,7 @@ use schakel_proto::v1 as pb;
 use time::Date;
 
 use super::{Violation, bsn, invalid};
-use crate::model::{ConsentId, MessageId, OIN_RULE, Oin, UUID_RULE, iso_date};
+use crate::model::{CaseId, ConsentId, MessageId, OIN_RULE, Oin, UUID_RULE, iso_date};
 
 /// A date written "YYYY-MM-DD".
 pub fn date(field: &str, value: &str) -> Result<Date, Violation> {
@@ -81,6 +81,19 @@ pub fn message_id(field: &str, value: &str) -> Result<MessageId, Violation> {
 pub fn consent_id(field: &str, value: &str) -> Result<ConsentId, Violation> {
     required(field, value)?;
     ConsentId::parse(value).map_err(|_| invalid(field, UUID_RULE))
+}
+
+/// A case id, as the gateway gave it; empty is None.
+pub fn case_id(field: &str, value: &str) -> Result<Option<CaseId>, Violation> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    CaseId::parse(value).map(Some).map_err(|_| {
+        invalid(
+            field,
+            "must be a case id as the gateway gave it (a UUID); put your own reference in case_reference",
+        )
+    })
 }
 
 /// A contact: name, role, and a phone number or an e-mail address.

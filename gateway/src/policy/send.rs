@@ -7,12 +7,12 @@ use prost::Message as _;
 use schakel_proto::v1 as pb;
 use time::{Date, Duration};
 
-use super::fields::{consent_id, message_id, oin, one_line};
+use super::fields::{case_id, consent_id, message_id, oin, one_line};
 use super::statutes::{Facts, Informing, ProfileStart};
 use super::{Violation, consent::age_on, invalid, payloads};
 use crate::config::LimitsConfig;
 use crate::crypto::{Digest, PayloadKey, sha256};
-use crate::model::{Kind, LegalBasis, MessageId, Oin, iso_date, wire};
+use crate::model::{CaseId, Kind, LegalBasis, MessageId, Oin, Statute, Terms, iso_date, wire};
 
 /// Limits on expiry, from the exchange configuration.
 #[derive(Debug, Clone, Copy)]
@@ -39,9 +39,11 @@ pub struct ValidSend {
     kind: Kind,
     recipient: Oin,
     client_reference: String,
-    case_id: String,
+    case_id: Option<CaseId>,
+    case_reference: String,
     in_reply_to: Option<MessageId>,
     basis: SendBasis,
+    terms: Terms,
     bsn: Option<String>,
     facts: Facts,
     expires_at_ms: i64,
@@ -66,9 +68,20 @@ impl ValidSend {
         &self.client_reference
     }
 
-    /// The case.
-    pub fn case_id(&self) -> &str {
-        &self.case_id
+    /// The case the sender continues, if it names one.
+    pub fn case_id(&self) -> Option<&CaseId> {
+        self.case_id.as_ref()
+    }
+
+    /// The sender's own reference for the case.
+    pub fn case_reference(&self) -> &str {
+        &self.case_reference
+    }
+
+    /// What the named basis binds the message to: the consent's purpose,
+    /// the declaration of necessity.
+    pub fn terms(&self) -> Terms {
+        self.terms
     }
 
     /// The request a reply answers (always set for a reply, never otherwise).
@@ -136,6 +149,36 @@ fn legal_basis(basis: Option<&pb::LegalBasis>) -> Result<Option<LegalBasis>, Vio
         }
         Some(Basis::NoPersonalData(_)) => LegalBasis::NoPersonalData,
     }))
+}
+
+/// The terms a basis binds a message to: a purpose only under a consent, a
+/// declaration only on the reporting right.
+fn terms(basis: Option<&pb::LegalBasis>, named: Option<&LegalBasis>) -> Result<Terms, Violation> {
+    let Some(b) = basis else {
+        return Ok(Terms::default());
+    };
+    let purpose = wire::purpose_of(b.purpose).map_err(|_| {
+        invalid(
+            "legal_basis.purpose",
+            "must be one of support_at_school, youth_care, consultation, school_placement, care_coordination",
+        )
+    })?;
+    if purpose.is_some() && !matches!(named, Some(LegalBasis::Consent(_))) {
+        return Err(invalid(
+            "legal_basis.purpose",
+            "only a message under a consent names a purpose (the consent's own)",
+        ));
+    }
+    if b.necessity_declared && named != Some(&LegalBasis::Statute(Statute::MeldrechtVeiligThuis)) {
+        return Err(invalid(
+            "legal_basis.necessity_declared",
+            "is the declaration of the reporting right towards Veilig Thuis (meldrecht_veilig_thuis) only",
+        ));
+    }
+    Ok(Terms {
+        purpose,
+        necessity_declared: b.necessity_declared,
+    })
 }
 
 fn client_reference(r: &str) -> Result<(), Violation> {
@@ -216,8 +259,10 @@ pub fn check(
     }
     client_reference(&r.client_reference)?;
     let recipient = oin("recipient_oin", &r.recipient_oin)?;
-    one_line("case_id", &r.case_id, 0, 128)?;
+    let case_id = case_id("case_id", &r.case_id)?;
+    one_line("case_reference", &r.case_reference, 0, 128)?;
     let named = legal_basis(r.legal_basis.as_ref())?;
+    let terms = terms(r.legal_basis.as_ref(), named.as_ref())?;
     let payload = r
         .payload
         .take()
@@ -270,11 +315,7 @@ pub fn check(
             ));
         }
     };
-    let facts = facts(
-        payload.body.as_ref(),
-        r.legal_basis.as_ref().is_some_and(|b| b.necessity_declared),
-        today,
-    );
+    let facts = facts(payload.body.as_ref(), terms.necessity_declared, today);
     let in_reply_to = if kind == Kind::Consultatieantwoord {
         Some(message_id("in_reply_to", &r.in_reply_to)?)
     } else if !r.in_reply_to.is_empty() {
@@ -306,9 +347,11 @@ pub fn check(
         kind,
         recipient,
         client_reference: r.client_reference,
-        case_id: r.case_id,
+        case_id,
+        case_reference: r.case_reference,
         in_reply_to,
         basis,
+        terms,
         bsn,
         facts,
         expires_at_ms,

@@ -82,6 +82,12 @@ fn valid_requests_of_every_kind_pass() {
     sig(&mut declared).informing_postponed_reason = "gevaar voor het kind".into();
     let v = run(declared).unwrap();
     assert!(v.facts().necessity_declared && v.facts().informing.unwrap().postponed);
+    let v = run(consult()).unwrap();
+    assert_eq!(v.terms().purpose, Some(crate::model::Purpose::Consultation));
+    assert_eq!((v.case_id(), v.case_reference()), (None, "zaak-2026-001"));
+    let mut continued = consult();
+    continued.case_id = ID.into();
+    assert_eq!(run(continued).unwrap().case_id().unwrap().as_str(), ID);
     let v = run(reply()).unwrap();
     assert_eq!(v.basis(), &SendBasis::OfRequest(None));
     assert_eq!(v.in_reply_to().unwrap().as_str(), ID);
@@ -98,7 +104,7 @@ fn the_digests_bind_the_request_and_the_payload() {
     assert_eq!(a.request_digest(), b.request_digest());
     assert_eq!(a.payload_digest(), b.payload_digest());
     let mut other_case = dossier();
-    other_case.case_id = "andere-zaak".into();
+    other_case.case_reference = "andere-zaak".into();
     let c = run(other_case).unwrap();
     assert_ne!(c.request_digest(), a.request_digest());
     assert_eq!(c.payload_digest(), a.payload_digest());
@@ -261,9 +267,35 @@ fn cases() -> Vec<Case> {
         ),
         (
             signalering,
-            Box::new(|r| r.case_id = "a\nb".into()),
+            Box::new(|r| r.case_reference = "a\nb".into()),
             FIELD,
-            "case_id: must be one line without control characters",
+            "case_reference: must be one line without control characters",
+        ),
+        (
+            signalering,
+            Box::new(|r| r.case_id = "zaak-2026-001".into()),
+            FIELD,
+            "case_id: must be a case id as the gateway gave it (a UUID); put your own reference in case_reference",
+        ),
+        (
+            consult,
+            Box::new(|r| r.legal_basis.as_mut().unwrap().purpose = 99),
+            FIELD,
+            "legal_basis.purpose: must be one of support_at_school",
+        ),
+        (
+            signalering,
+            Box::new(|r| {
+                r.legal_basis.as_mut().unwrap().purpose = pb::ConsentPurpose::Consultation as i32
+            }),
+            FIELD,
+            "legal_basis.purpose: only a message under a consent names a purpose",
+        ),
+        (
+            consult,
+            Box::new(|r| r.legal_basis.as_mut().unwrap().necessity_declared = true),
+            FIELD,
+            "legal_basis.necessity_declared: is the declaration of the reporting right towards Veilig Thuis (meldrecht_veilig_thuis) only",
         ),
         (
             signalering,

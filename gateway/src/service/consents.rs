@@ -11,7 +11,7 @@ use super::refusals::{Cause, Refusals};
 use super::{Caller, ServiceError};
 use crate::clock::Clock;
 use crate::crypto::ChildKey;
-use crate::model::{Action, ConsentId, ConsentRecord, ConsentState, Draft, LegalBasis, Oin};
+use crate::model::{Action, ConsentId, ConsentRecord, ConsentState, Draft, LegalBasis, Oin, Terms};
 use crate::policy::consent::{Grant, revocation_reason};
 use crate::policy::fields;
 use crate::store::{Revoked, Store};
@@ -74,6 +74,7 @@ impl Consents {
             recipient_kinds: g.recipient_kinds,
             message_kinds: g.message_kinds,
             purpose: g.purpose,
+            purpose_code: Some(g.purpose_code),
             valid_from_ms: g.valid_from_ms,
             valid_until_ms: g.valid_until_ms,
             created_at_ms: now,
@@ -83,6 +84,10 @@ impl Consents {
         let draft = Draft {
             child_ref: Some(record.child_ref),
             legal_basis: Some(LegalBasis::Consent(record.id.clone())),
+            terms: Terms {
+                purpose: record.purpose_code,
+                necessity_declared: false,
+            },
             ..Draft::new(caller.oin().clone(), Action::ConsentGranted)
         }
         .detail(format!("given by {}", record.given_by.as_str()));

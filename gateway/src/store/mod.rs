@@ -36,8 +36,8 @@ pub use outcome::{
 };
 
 use crate::model::{
-    Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin, Outcome,
-    Participant,
+    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
+    Outcome, Participant,
 };
 
 /// A failure of the storage layer. Callers cannot repair these; the API turns
@@ -195,6 +195,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// One message's metadata.
     async fn message(&self, message_id: &MessageId) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// The messages of one case, oldest first.
+    async fn case_messages(&self, case: &CaseId) -> Result<Vec<MessageRecord>, StoreError>;
 
     /// Every receipt of one message, oldest first.
     async fn message_receipts(

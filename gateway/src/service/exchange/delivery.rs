@@ -2,6 +2,7 @@
 //! Subscribe (a stream that leases as messages arrive, within a number in
 //! flight), and the end of a lease: Ack or Reject.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use prost::Message as _;
@@ -9,7 +10,7 @@ use schakel_proto::v1 as pb;
 use tokio::sync::mpsc;
 
 use super::{Delivery, Ended, Exchange, InboxEvent};
-use crate::model::{MessageId, Oin, Outcome, RejectReason, State};
+use crate::model::{ConsentId, ConsentRecord, MessageId, Oin, Outcome, RejectReason, State};
 use crate::policy::requests;
 use crate::service::ServiceError;
 use crate::service::notify::POLL_INTERVAL;
@@ -25,7 +26,13 @@ impl Exchange {
         )?)
     }
 
-    fn open(&self, leased: Leased) -> Result<Delivery, ServiceError> {
+    /// Decrypts a leased message; `consent` is the consent it travels
+    /// under, if any.
+    fn open(
+        &self,
+        leased: Leased,
+        consent: Option<ConsentRecord>,
+    ) -> Result<Delivery, ServiceError> {
         let id = leased.record.id.as_str();
         let plain = self.keys.payload.open(id, &leased.sealed_payload)?;
         let payload = pb::Payload::decode(plain.as_slice()).map_err(|e| StoreError::Corrupt {
@@ -35,6 +42,7 @@ impl Exchange {
         Ok(Delivery {
             record: leased.record,
             payload,
+            consent,
         })
     }
 
@@ -49,7 +57,25 @@ impl Exchange {
             .store
             .lease(recipient, max, self.clock.now_ms(), lease_ms)
             .await?;
-        leased.into_iter().map(|l| self.open(l)).collect()
+        // The consents the leased messages travel under, read once each.
+        let mut consents: HashMap<ConsentId, Option<ConsentRecord>> = HashMap::new();
+        for l in &leased {
+            if let Some(id) = l.record.consent_id()
+                && !consents.contains_key(id)
+            {
+                consents.insert(id.clone(), self.store.consent(id).await?);
+            }
+        }
+        leased
+            .into_iter()
+            .map(|l| {
+                let consent = l
+                    .record
+                    .consent_id()
+                    .and_then(|id| consents.get(id).cloned().flatten());
+                self.open(l, consent)
+            })
+            .collect()
     }
 
     /// Leases up to `max` messages of `recipient`'s inbox, waiting up to

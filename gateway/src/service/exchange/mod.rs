@@ -8,10 +8,14 @@
 //! | file | part |
 //! | --- | --- |
 //! | `send` | a Send, from the checked request to the stored message |
+//! | `basis` | the legal basis a Send travels under, checked |
+//! | `cases` | the case a message joins; the messages of a case |
 //! | `delivery` | pull, subscribe, ack, reject |
 //! | `tracking` | status and the receipt stream of a sender |
 //! | `sweep` | leases that ran out, expiry, lapsed consents, retention |
 
+mod basis;
+mod cases;
 mod delivery;
 mod send;
 mod sweep;
@@ -27,7 +31,7 @@ use super::refusals::Refusals;
 use crate::clock::Clock;
 use crate::config::{Config, ExchangeConfig, LimitsConfig};
 use crate::crypto::{ChildKey, PayloadKey};
-use crate::model::{MessageId, MessageRecord, State};
+use crate::model::{CaseId, ConsentRecord, MessageId, MessageRecord, State};
 use crate::policy::routing::Policy;
 use crate::policy::send::ExpiryRule;
 use crate::policy::statutes::StatutePolicy;
@@ -42,6 +46,8 @@ pub struct Sent {
     pub receipt: pb::Receipt,
     /// True when this repeated an earlier identical send.
     pub duplicate: bool,
+    /// The case the message belongs to.
+    pub case_id: CaseId,
 }
 
 /// A leased message, decrypted, ready to hand to the recipient.
@@ -51,6 +57,9 @@ pub struct Delivery {
     pub record: MessageRecord,
     /// The payload.
     pub payload: pb::Payload,
+    /// The consent it travels under, if any, whose scope the recipient is
+    /// shown.
+    pub consent: Option<ConsentRecord>,
 }
 
 /// What an Ack or Reject achieved.

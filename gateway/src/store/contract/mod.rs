@@ -6,9 +6,11 @@
 mod fixtures;
 mod queue;
 mod records;
+mod trail;
 
 pub use queue::*;
 pub use records::*;
+pub use trail::*;
 
 pub use fixtures::Open;
 
@@ -31,7 +33,8 @@ macro_rules! store_contract {
             receipts_are_paged_by_cursor,
             everything_survives_a_reopen,
             a_large_payload_round_trips,
-            concurrent_steps_see_each_other
+            concurrent_steps_see_each_other,
+            a_case_lists_its_messages
         );
     };
     (@tests $open:path; $($name:ident),*) => {

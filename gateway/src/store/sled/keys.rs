@@ -22,6 +22,7 @@
 //! | `w` | consent id, message id | (): the messages under a consent |
 //! | `e` | valid-until ms, consent id | (): consents by end of validity |
 //! | `K` | sequence | audit checkpoint (JSON) |
+//! | `t` | case id, message id | (): the messages of a case |
 
 use prost::Message as _;
 use schakel_proto::v1 as pb;
@@ -48,6 +49,7 @@ pub(super) const CONSENT_BY_ORG: u8 = b'n';
 pub(super) const MESSAGES_UNDER_CONSENT: u8 = b'w';
 pub(super) const CONSENT_END: u8 = b'e';
 pub(super) const CHECKPOINT: u8 = b'K';
+pub(super) const CASE: u8 = b't';
 
 /// A key: `prefix` followed by `parts`.
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {

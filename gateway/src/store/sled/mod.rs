@@ -22,7 +22,8 @@
 //! | file | concern |
 //! | --- | --- |
 //! | [`keys`] | key layout and codecs |
-//! | [`recovery`] | format version and migration, counters read back at open |
+//! | [`recovery`] | format version, counters read back at open |
+//! | `migration` | the steps from one store format to the next |
 //! | [`step`] | the write set of one step, and how a life-cycle change is written |
 //! | `transitions` | the write steps of a message's life (and a consent's revocation) |
 //! | `records` | the write steps of the directory, consents and the audit chain's upkeep |
@@ -33,6 +34,7 @@
 
 pub mod group_commit;
 pub mod keys;
+mod migration;
 pub mod overlay;
 pub mod payloads;
 mod reads;
@@ -56,8 +58,8 @@ use self::recovery::Counters;
 use self::step::{Step, Writer, lock};
 use crate::crypto::Signer;
 use crate::model::{
-    Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin, Outcome,
-    Participant,
+    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
+    Outcome, Participant,
 };
 use crate::store::{
     AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked, Store,
@@ -308,6 +310,10 @@ impl Store for SledStore {
         message_id: &MessageId,
     ) -> Result<Vec<pb::Receipt>, StoreError> {
         self.message_receipts_read(message_id)
+    }
+
+    async fn case_messages(&self, case: &CaseId) -> Result<Vec<MessageRecord>, StoreError> {
+        self.case_messages_read(case)
     }
 
     async fn receipts_after(

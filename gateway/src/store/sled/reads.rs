@@ -5,13 +5,13 @@ use schakel_proto::v1 as pb;
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, CHECKPOINT, CONSENT_BY_ORG, COUNTS, INBOX, PARTICIPANT, RECEIPT_BY_SENDER, be, counts,
-    decode, decode_all, decode_receipt, key, parse_from, u64_at,
+    AUDIT, CASE, CHECKPOINT, CONSENT_BY_ORG, COUNTS, INBOX, PARTICIPANT, RECEIPT_BY_SENDER, be,
+    counts, decode, decode_all, decode_receipt, key, parse_from, u64_at,
 };
 use super::overlay::View;
 use super::step::{lock, read_consent, read_record};
 use crate::model::{
-    Checkpoint, ConsentId, ConsentRecord, Entry, MessageId, MessageRecord, Oin, Participant,
+    CaseId, Checkpoint, ConsentId, ConsentRecord, Entry, MessageId, MessageRecord, Oin, Participant,
 };
 use crate::store::{InboxFigures, StoreError};
 
@@ -70,6 +70,23 @@ impl SledStore {
 
     pub(super) fn message_read(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
         read_record(&self.plain(), id)
+    }
+
+    pub(super) fn case_messages_read(
+        &self,
+        case: &CaseId,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let prefix = key(CASE, &[case.as_str().as_bytes()]);
+        let mut out = Vec::new();
+        for kv in self.tree().scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            let id: MessageId = parse_from(&k, prefix.len())?;
+            if let Some(r) = self.message_read(&id)? {
+                out.push(r);
+            }
+        }
+        out.sort_by_key(|r| r.created_at_ms);
+        Ok(out)
     }
 
     pub(super) fn message_receipts_read(

@@ -19,7 +19,11 @@ use crate::store::StoreError;
 ///
 /// - 1: the layout of release 0.1.0, which wrote no version: a store without
 ///   one is of this format, and opening it writes the version.
-pub const CURRENT_FORMAT: u64 = 1;
+/// - 2: messages carry a case id of the gateway's (and the sender's own
+///   reference beside it), and a reply its request's child; the `t` index
+///   lists a case's messages. Audit entries written from now on are of
+///   their own format 2 (`Entry::format`); older entries keep theirs.
+pub const CURRENT_FORMAT: u64 = 2;
 
 const FORMAT_KEY: &[u8] = b"Vformat";
 
@@ -42,8 +46,12 @@ pub fn migrate(tree: &::sled::Tree, dir: &Path) -> Result<u64, StoreError> {
             supported: CURRENT_FORMAT,
         });
     }
-    // Migrations from `found` to CURRENT_FORMAT go here, one step per
-    // version, each in one batch with the version it reaches.
+    // One step per version; each can run again after an interruption, and
+    // the version is written once the step is done.
+    if found < 2 {
+        let migrated = super::migration::messages_to_2(tree)?;
+        tracing::info!(migrated, "messages given case ids (store format 2)");
+    }
     if stored.is_none() || found < CURRENT_FORMAT {
         tree.insert(FORMAT_KEY, be(CURRENT_FORMAT).to_vec())?;
         tracing::info!(
@@ -119,7 +127,10 @@ mod tests {
         // Data written by 0.1.0, without a version.
         t.insert(b"P00000099100000000001", b"{}".to_vec()).unwrap();
         assert_eq!(migrate(&t, tmp.path()).unwrap(), CURRENT_FORMAT);
-        assert_eq!(u64_at(&t.get(FORMAT_KEY).unwrap().unwrap(), 0).unwrap(), 1);
+        assert_eq!(
+            u64_at(&t.get(FORMAT_KEY).unwrap().unwrap(), 0).unwrap(),
+            CURRENT_FORMAT
+        );
         t.insert(FORMAT_KEY, be(CURRENT_FORMAT + 1).to_vec())
             .unwrap();
         let e = migrate(&t, tmp.path()).unwrap_err();

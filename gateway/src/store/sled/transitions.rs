@@ -6,8 +6,8 @@ use schakel_proto::v1 as pb;
 
 use super::SledStore;
 use super::keys::{
-    CONSENT, CONSENT_END, EXPIRY, IDEMPOTENCY, INBOX, LEASE, MESSAGES_UNDER_CONSENT, PURGE, encode,
-    key, ms, parse_from, u64_at,
+    CASE, CONSENT, CONSENT_END, EXPIRY, IDEMPOTENCY, INBOX, LEASE, MESSAGES_UNDER_CONSENT, PURGE,
+    encode, key, ms, parse_from, u64_at,
 };
 use super::payloads::{Located, Payloads, Stored};
 use super::reads::receipts_of;
@@ -215,6 +215,10 @@ impl SledStore {
                 let id_bytes = record.id.as_str().as_bytes().to_vec();
                 step.store_payload(record.id.clone(), payload);
                 step.insert(idem, id_bytes.clone());
+                step.insert(
+                    key(CASE, &[record.case_id.as_str().as_bytes(), &id_bytes]),
+                    vec![],
+                );
                 if let Some(consent_id) = record.consent_id() {
                     step.insert(
                         key(

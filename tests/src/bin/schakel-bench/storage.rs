@@ -8,7 +8,8 @@ use std::sync::Arc;
 use schakel_gateway::clock::Clock;
 use schakel_gateway::crypto::{ChildRef, PayloadKey, SigningKey, sha256};
 use schakel_gateway::model::{
-    Action, Draft, Kind, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Statute,
+    Action, CaseId, Draft, Kind, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Statute,
+    Terms,
 };
 use schakel_gateway::store::sled::SledStore;
 use schakel_gateway::store::{NewMessage, Store};
@@ -41,9 +42,14 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
                 recipient,
                 client_reference: format!("ceiling-{i}"),
                 kind: Kind::Consultatieverzoek,
-                case_id: String::new(),
+                case_id: CaseId::new_v7(),
+                case_reference: String::new(),
                 in_reply_to: None,
                 legal_basis: LegalBasis::Statute(Statute::MeldrechtVeiligThuis),
+                terms: Terms {
+                    purpose: None,
+                    necessity_declared: true,
+                },
                 child_ref: Some(ChildRef([0; 32])),
                 created_at_ms: now,
                 expires_at_ms: now + 86_400_000,

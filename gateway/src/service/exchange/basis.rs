@@ -1,0 +1,132 @@
+//! The legal basis of a Send, checked: a consent must be in force, cover
+//! the message and serve the purpose it names; a statute must cover sender,
+//! recipient and kind, and its condition must hold; a message without
+//! personal data must hold none. A reply travels under the basis (and the
+//! terms) of the request it answers.
+
+use super::Exchange;
+use crate::crypto::ChildRef;
+use crate::model::{Kind, LegalBasis, MessageRecord, Participant, Terms};
+use crate::policy::send::{SendBasis, ValidSend};
+use crate::policy::{consent, invalid};
+use crate::service::ServiceError;
+
+/// A checked basis: what the message travels under, what it binds it to,
+/// and what the audit trail records of the condition that was met.
+pub(super) struct Basis {
+    /// The basis.
+    pub legal_basis: LegalBasis,
+    /// Its terms.
+    pub terms: Terms,
+    /// The condition met, in words.
+    pub condition: String,
+}
+
+impl Exchange {
+    /// The basis `valid` travels under from `sender` to `recipient`, about
+    /// `child_ref`; `request` is the request a reply answers.
+    pub(super) async fn check_basis(
+        &self,
+        (sender, recipient): (&Participant, &Participant),
+        valid: &ValidSend,
+        child_ref: Option<&ChildRef>,
+        request: Option<&MessageRecord>,
+        now: i64,
+    ) -> Result<Basis, ServiceError> {
+        let refused = ServiceError::FailedPrecondition;
+        let named = match valid.basis() {
+            SendBasis::Named(basis) => basis,
+            SendBasis::OfRequest(named) => {
+                return self.of_request(named.as_ref(), request, now).await;
+            }
+        };
+        let condition = match named {
+            LegalBasis::Consent(id) => {
+                let c = self.store.consent(id).await?.ok_or_else(|| {
+                    refused(format!(
+                        "legal_basis.consent_id: no consent {id} is registered"
+                    ))
+                })?;
+                let what = (valid.kind(), valid.terms().purpose);
+                consent::covers(&c, &sender.oin, recipient, what, child_ref, now)
+                    .map_err(|m| refused(format!("legal_basis.consent_id: {m}")))?;
+                format!("under consent {id}")
+            }
+            LegalBasis::Statute(statute) => {
+                let met = self
+                    .statutes
+                    .allows(*statute, valid.kind(), sender, recipient, valid.facts())
+                    .map_err(|e| refused(e.to_string()))?;
+                format!("on statutory basis {statute}, without consent: {met}")
+            }
+            LegalBasis::NoPersonalData => {
+                if child_ref.is_some() {
+                    return Err(invalid(
+                        "legal_basis.no_personal_data",
+                        "a message that names a child (a BSN) holds personal data: it needs a consent or a statutory basis",
+                    )
+                    .into());
+                }
+                "no personal data: an anonymous consultation".into()
+            }
+        };
+        if child_ref.is_none() && !matches!(named, LegalBasis::NoPersonalData) {
+            return Err(invalid(
+                "legal_basis",
+                "a consultatieverzoek that names no child holds no personal data: its basis is no_personal_data, which needs no consent",
+            )
+            .into());
+        }
+        Ok(Basis {
+            legal_basis: named.clone(),
+            terms: valid.terms(),
+            condition,
+        })
+    }
+
+    /// A reply's basis: its request's, which must still hold.
+    async fn of_request(
+        &self,
+        named: Option<&LegalBasis>,
+        request: Option<&MessageRecord>,
+        now: i64,
+    ) -> Result<Basis, ServiceError> {
+        // Routing let the reply through only with the request it answers
+        // (and only a consultatieverzoek has replies).
+        let Some(request) = request.filter(|r| r.kind == Kind::Consultatieverzoek) else {
+            return Err(ServiceError::PermissionDenied(
+                "in_reply_to: a consultatieantwoord answers a consultatieverzoek".into(),
+            ));
+        };
+        if named.is_some_and(|b| *b != request.legal_basis) {
+            return Err(invalid(
+                "legal_basis",
+                format!(
+                    "a consultatieantwoord travels under the basis of the request it answers ({}); leave it empty",
+                    request.legal_basis
+                ),
+            )
+            .into());
+        }
+        if let LegalBasis::Consent(id) = &request.legal_basis
+            && let Some(problem) = self
+                .store
+                .consent(id)
+                .await?
+                .as_ref()
+                .and_then(|c| consent::unusable(c, now))
+        {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "legal_basis: the request's {problem}"
+            )));
+        }
+        Ok(Basis {
+            legal_basis: request.legal_basis.clone(),
+            terms: request.terms,
+            condition: format!(
+                "a reply, on the basis of its request ({})",
+                request.legal_basis
+            ),
+        })
+    }
+}

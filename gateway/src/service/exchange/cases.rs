@@ -1,0 +1,105 @@
+//! Cases ("one child, one family, one plan"): the gateway gives each thread
+//! of messages a case id, a reply joins the case of its request and is about
+//! its child, and an organisation sees the messages of a case that it sent
+//! or received, and no others.
+
+use super::Exchange;
+use crate::crypto::ChildRef;
+use crate::model::{CaseId, MessageRecord, Oin};
+use crate::policy::invalid;
+use crate::policy::send::ValidSend;
+use crate::service::ServiceError;
+
+/// Where a message goes in the child's trail.
+pub(super) struct Thread {
+    /// The case it joins or starts.
+    pub case_id: CaseId,
+    /// The child it is about: its own, or for a reply its request's.
+    pub child_ref: Option<ChildRef>,
+}
+
+fn not_yours(case: &CaseId) -> ServiceError {
+    ServiceError::NotFound(format!(
+        "case_id: no case {case} that you sent or received messages in"
+    ))
+}
+
+impl Exchange {
+    /// The case `valid` from `sender` joins, and the child it is about. A
+    /// reply joins its request's case and is about its child; a message
+    /// that names a case the sender took part in joins it, if it is about
+    /// the same child; any other starts a case.
+    pub(super) async fn thread(
+        &self,
+        sender: &Oin,
+        valid: &ValidSend,
+        request: Option<&MessageRecord>,
+        child_ref: Option<ChildRef>,
+    ) -> Result<Thread, ServiceError> {
+        if let Some(request) = request {
+            if valid.case_id().is_some_and(|c| *c != request.case_id) {
+                return Err(invalid(
+                    "case_id",
+                    format!(
+                        "a reply belongs to the case of its request ({}); leave case_id empty",
+                        request.case_id
+                    ),
+                )
+                .into());
+            }
+            return Ok(Thread {
+                case_id: request.case_id.clone(),
+                child_ref: request.child_ref,
+            });
+        }
+        let Some(case) = valid.case_id() else {
+            return Ok(Thread {
+                case_id: CaseId::new_v7(),
+                child_ref,
+            });
+        };
+        let messages = self.store.case_messages(case).await?;
+        if !messages.iter().any(|m| involves(m, sender)) {
+            return Err(not_yours(case));
+        }
+        if let Some(child) = child_ref
+            && messages
+                .iter()
+                .any(|m| m.child_ref.is_some_and(|other| other != child))
+        {
+            return Err(invalid(
+                "case_id",
+                format!("case {case} is about another child; leave case_id empty to start a case"),
+            )
+            .into());
+        }
+        Ok(Thread {
+            case_id: case.clone(),
+            child_ref,
+        })
+    }
+
+    /// The messages of `case` that `caller` sent or received, oldest first.
+    pub async fn list_case(
+        &self,
+        caller: &Oin,
+        case: &CaseId,
+    ) -> Result<Vec<MessageRecord>, ServiceError> {
+        let mine: Vec<_> = self
+            .store
+            .case_messages(case)
+            .await?
+            .into_iter()
+            .filter(|m| involves(m, caller))
+            .collect();
+        if mine.is_empty() {
+            return Err(not_yours(case));
+        }
+        Ok(mine)
+    }
+}
+
+/// Whether `org` sent or received `m`.
+fn involves(m: &MessageRecord, org: &Oin) -> bool {
+    m.sender == *org || m.recipient == *org
+}

@@ -1,0 +1,181 @@
+//! The steps that bring a store written by an earlier release to the
+//! current format, one format at a time. Each step may be interrupted and
+//! run again: it recognises what it already did, and derives what it adds
+//! from what is stored, so that a second run gives the same result.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::keys::{CASE, MESSAGE, key};
+use crate::model::CaseId;
+use crate::store::StoreError;
+
+/// Writes per batch, so that a store of millions of messages is migrated in
+/// bounded memory.
+const BATCH: usize = 10_000;
+
+fn corrupt(k: &[u8], message: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        key: String::from_utf8_lossy(k).into_owned(),
+        message: message.into(),
+    }
+}
+
+fn text<'a>(v: &'a Value, field: &str) -> &'a str {
+    v.get(field).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Format 1 to 2: every message gets a case id of the gateway's, and the
+/// sender's own text of format 1 becomes its case reference. Messages of one
+/// sender with the same (non-empty) text form one case, as the sender meant
+/// them to; a message without one is a case of its own; a reply joins the
+/// case of its request and is about the request's child. Returns how many
+/// messages it migrated.
+pub fn messages_to_2(tree: &::sled::Tree) -> Result<usize, StoreError> {
+    // Requests, by id: their case and child, for the replies that answer them.
+    let mut requests: HashMap<String, (String, Value)> = HashMap::new();
+    let mut replies = Vec::new();
+    let mut batch = ::sled::Batch::default();
+    let (mut pending, mut migrated) = (0, 0);
+    for kv in tree.scan_prefix([MESSAGE]) {
+        let (k, v) = kv?;
+        let mut r: Value = serde_json::from_slice(&v).map_err(|e| corrupt(&k, e.to_string()))?;
+        let id = text(&r, "id").to_owned();
+        let done = r.get("case_reference").is_some();
+        if !done && !text(&r, "in_reply_to").is_empty() {
+            replies.push(k.to_vec());
+            continue;
+        }
+        if !done {
+            let own = text(&r, "case_id").to_owned();
+            let case = if own.is_empty() {
+                CaseId::derived(id.as_bytes())
+            } else {
+                CaseId::derived(format!("{}\0{own}", text(&r, "sender")).as_bytes())
+            };
+            r["case_reference"] = own.into();
+            r["case_id"] = case.to_string().into();
+            write(&mut batch, &k, &r, &id)?;
+            (pending, migrated) = (pending + 1, migrated + 1);
+        }
+        if text(&r, "kind") == "consultatieverzoek" {
+            let child = r.get("child_ref").cloned().unwrap_or(Value::Null);
+            requests.insert(id, (text(&r, "case_id").to_owned(), child));
+        }
+        if pending >= BATCH {
+            tree.apply_batch(std::mem::take(&mut batch))?;
+            pending = 0;
+        }
+    }
+    for k in replies {
+        let Some(v) = tree.get(&k)? else { continue };
+        let mut r: Value = serde_json::from_slice(&v).map_err(|e| corrupt(&k, e.to_string()))?;
+        let id = text(&r, "id").to_owned();
+        let own = text(&r, "case_id").to_owned();
+        let (case, child) = match requests.get(text(&r, "in_reply_to")) {
+            Some((case, child)) => (case.clone(), child.clone()),
+            None => (CaseId::derived(id.as_bytes()).to_string(), Value::Null),
+        };
+        r["case_reference"] = own.into();
+        r["case_id"] = case.into();
+        if r.get("child_ref").is_none_or(Value::is_null) {
+            r["child_ref"] = child;
+        }
+        write(&mut batch, &k, &r, &id)?;
+        (pending, migrated) = (pending + 1, migrated + 1);
+        if pending >= BATCH {
+            tree.apply_batch(std::mem::take(&mut batch))?;
+            pending = 0;
+        }
+    }
+    tree.apply_batch(batch)?;
+    Ok(migrated)
+}
+
+/// Adds the migrated record `r` under `k`, and its place in its case.
+fn write(batch: &mut ::sled::Batch, k: &[u8], r: &Value, id: &str) -> Result<(), StoreError> {
+    let bytes =
+        serde_json::to_vec(r).map_err(|e| StoreError::Engine(format!("encoding a record: {e}")))?;
+    batch.insert(k, bytes);
+    batch.insert(
+        key(CASE, &[text(r, "case_id").as_bytes(), id.as_bytes()]),
+        Vec::<u8>::new(),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MessageRecord;
+
+    fn old(id: &str, sender: &str, case: &str, kind: &str, reply_to: &str, child: Value) -> Value {
+        serde_json::json!({
+            "id": id, "sender": sender, "recipient": "00000099300000000001",
+            "client_reference": id, "kind": kind, "case_id": case, "in_reply_to": reply_to,
+            "legal_basis": {"statute": "meldrecht_veilig_thuis"}, "child_ref": child,
+            "created_at_ms": 1, "expires_at_ms": 2, "payload_digest": "00".repeat(32),
+            "request_digest": "00".repeat(32), "payload_bytes": 1, "state": "ready",
+            "attempts": 0, "lease_until_ms": null, "queue_seq": 1, "final_at_ms": null,
+            "payload_purged": false, "final_detail": "",
+        })
+    }
+
+    #[test]
+    fn cases_are_given_once_and_replies_join_their_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = ::sled::open(dir.path()).unwrap().open_tree("t").unwrap();
+        let ids = [
+            "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c81",
+            "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c82",
+            "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c83",
+            "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c84",
+        ];
+        let school = "00000099100000000001";
+        let child = Value::String("07".repeat(32));
+        let records = [
+            old(
+                ids[0],
+                school,
+                "zaak-1",
+                "consultatieverzoek",
+                "",
+                child.clone(),
+            ),
+            old(ids[1], school, "zaak-1", "signalering", "", child.clone()),
+            old(ids[2], school, "", "signalering", "", Value::Null),
+            old(
+                ids[3],
+                "00000099300000000001",
+                "eigen",
+                "consultatieantwoord",
+                ids[0],
+                Value::Null,
+            ),
+        ];
+        for r in &records {
+            let k = key(MESSAGE, &[text(r, "id").as_bytes()]);
+            tree.insert(k, serde_json::to_vec(r).unwrap()).unwrap();
+        }
+        assert_eq!(messages_to_2(&tree).unwrap(), 4);
+        let read = |id: &str| -> MessageRecord {
+            let v = tree.get(key(MESSAGE, &[id.as_bytes()])).unwrap().unwrap();
+            serde_json::from_slice(&v).unwrap()
+        };
+        let [a, b, c, reply] = ids.map(read);
+        assert_eq!(a.case_id, b.case_id, "one sender's case text is one case");
+        assert_eq!(a.case_reference, "zaak-1");
+        assert_ne!(c.case_id, a.case_id);
+        assert_eq!(reply.case_id, a.case_id, "a reply joins its request");
+        assert_eq!(reply.case_reference, "eigen");
+        assert_eq!(reply.child_ref, a.child_ref, "and is about its child");
+        let in_case = tree
+            .scan_prefix(key(CASE, &[a.case_id.as_str().as_bytes()]))
+            .count();
+        assert_eq!(in_case, 3);
+        // Run again (as after an interrupted start): nothing changes.
+        assert_eq!(messages_to_2(&tree).unwrap(), 0);
+        assert_eq!(read(ids[3]), reply);
+    }
+}
