@@ -60,10 +60,30 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// Which statutory bases carry which kinds.
     pub statutes: StatutesConfig,
+    /// Consent over time: ages, terms, notices.
+    pub consent: ConsentConfig,
     /// Audit checkpoints and retention.
     pub audit: AuditConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// Consent over time: the ages and terms of the law and of policy, and
+/// when registrants are told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentConfig {
+    /// The age at which a child's consent under the Jeugdwet ends: 18, or
+    /// up to 23 where youth care is extended.
+    pub max_age: u8,
+    /// The longest a consent may last after it was given, in days.
+    pub max_term_days: u32,
+    /// How many days before a consent lapses, or is to be reconfirmed, its
+    /// registrant gets a notice.
+    pub notice_days: u32,
+    /// Whether a consent of parents and child lapses at the young person's
+    /// 16th birthday (true), or is only to be reconfirmed then (false).
+    pub lapse_at_16: bool,
 }
 
 /// Size and count limits; each exceeded limit is RESOURCE_EXHAUSTED.
@@ -361,6 +381,18 @@ impl Config {
         self.statutes
             .check_within_the_law()
             .map_err(|m| invalid(&m))?;
+        let c = &self.consent;
+        if !(18..=23).contains(&c.max_age) {
+            return Err(invalid(
+                "consent.max_age must be 18 to 23 (the Jeugdwet's age of a child, extended up to 23)",
+            ));
+        }
+        if c.max_term_days == 0 || c.max_term_days > 3660 {
+            return Err(invalid("consent.max_term_days must be 1 to 3660"));
+        }
+        if c.notice_days > 365 {
+            return Err(invalid("consent.notice_days must be at most 365"));
+        }
         Ok(())
     }
 }

@@ -86,6 +86,7 @@ pub async fn run_with_clock(
         notifier,
         refusals.clone(),
         clock.clone(),
+        config.consent.clone(),
     ));
     let audit_log = Arc::new(AuditLog::new(
         store.clone(),

@@ -40,6 +40,20 @@ pub fn reply(reference: &str, to: &str, in_reply_to: &str) -> pb::SendRequest {
     examples::reply(reference, to, in_reply_to)
 }
 
+/// The date of birth, "YYYY-MM-DD", of a child who turns `age` `in_days`
+/// days from today; and that birthday.
+pub fn born_turning(age: i32, in_days: i64) -> (String, String) {
+    let birthday = today_date() + time::Duration::days(in_days);
+    let birth =
+        time::Date::from_calendar_date(birthday.year() - age, birthday.month(), birthday.day())
+            .or_else(|_| {
+                time::Date::from_calendar_date(birthday.year() - age, birthday.month(), 28)
+            })
+            .expect("a date");
+    let text = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+    (text(birth), text(birthday))
+}
+
 /// A consent id in the right shape that no consent has.
 pub const UNKNOWN_CONSENT_ID: &str = "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d";
 

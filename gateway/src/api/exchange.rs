@@ -111,7 +111,7 @@ impl ExchangeApi for ExchangeService {
         };
         Ok(Response::new(pb::AckResponse {
             outcome: outcome as i32,
-            receipt: Some(ended.receipt),
+            receipt: ended.receipt,
             detail,
         }))
     }
@@ -130,7 +130,7 @@ impl ExchangeApi for ExchangeService {
             .await
             .map_err(of)?;
         Ok(Response::new(pb::RejectResponse {
-            receipt: Some(ended.receipt),
+            receipt: ended.receipt,
         }))
     }
 
@@ -141,6 +141,7 @@ impl ExchangeApi for ExchangeService {
         let me = caller(&request)?.participant.oin;
         let id = message_id("message_id", &request.into_inner().message_id)?;
         let (record, receipts) = self.exchange.status(&me, &id).await.map_err(of)?;
+        let now = self.exchange.clock().now_ms();
         Ok(Response::new(pb::MessageStatus {
             message_id: record.id.to_string(),
             client_reference: record.client_reference,
@@ -149,8 +150,11 @@ impl ExchangeApi for ExchangeService {
             status: wire::receipt_status(record.state) as i32,
             attempts: record.attempts,
             receipts,
+            overdue: record
+                .overdue_at_ms
+                .is_some_and(|at| !record.state.is_final() && now >= at),
+            due_at: record.overdue_at_ms.map(wire::timestamp),
             case_id: record.case_id.to_string(),
-            ..pb::MessageStatus::default()
         }))
     }
 

@@ -90,6 +90,31 @@ pub enum ConsentState {
     Lapsed,
 }
 
+/// A birthday that changes what a consent covers: the day, the moment it
+/// starts in the Netherlands, and the age the child reaches. Only such days
+/// are kept, never the date of birth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgeMark {
+    /// The birthday.
+    #[serde(with = "iso_date")]
+    pub on: Date,
+    /// When it starts in the Netherlands (Unix ms).
+    pub at_ms: i64,
+    /// The age the child reaches on it.
+    pub age: u8,
+}
+
+impl AgeMark {
+    /// Why a consent lapses on this birthday, in words.
+    pub fn lapse_reason(&self) -> String {
+        match self.age {
+            12 => "the child turns 12: a consent of the parents alone no longer covers messages; from 12 the child consents with the parents".into(),
+            16 => "the young person turns 16 and decides alone from then on".into(),
+            age => format!("the young person turns {age}: the consent of a child under the Jeugdwet ends"),
+        }
+    }
+}
+
 /// A stored consent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentRecord {
@@ -126,12 +151,31 @@ pub struct ConsentRecord {
     pub revoked_at_ms: Option<i64>,
     /// Why it was revoked.
     pub revoke_reason: String,
+    /// Who revoked it: its registrant, or an organisation that received
+    /// messages under it. None for consents revoked before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<Oin>,
+    /// The birthday on which it lapses because of the child's age, if
+    /// before its end. None for consents registered before ages were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lapse: Option<AgeMark>,
+    /// For a consent of parents and child: the 16th birthday, from which
+    /// the young person decides alone and it is to be reconfirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconfirm: Option<AgeMark>,
 }
 
 impl ConsentRecord {
-    /// When it ends: its valid_until.
+    /// When it ends: its valid_until, or the start of the birthday on
+    /// which it lapses, whichever comes first.
     pub fn ends_at_ms(&self) -> i64 {
-        self.valid_until_ms
+        self.lapse
+            .map_or(self.valid_until_ms, |l| l.at_ms.min(self.valid_until_ms))
+    }
+
+    /// Whether it ends on a birthday rather than at its valid_until.
+    pub fn ends_by_age(&self) -> Option<AgeMark> {
+        self.lapse.filter(|l| l.at_ms < self.valid_until_ms)
     }
 
     /// Its state at `now_ms`.
@@ -190,6 +234,22 @@ mod tests {
         assert_eq!(c.state(200), ConsentState::Lapsed);
         c.revoked_at_ms = Some(150);
         assert_eq!(c.state(120), ConsentState::Revoked);
+    }
+
+    #[test]
+    fn a_consent_ends_at_the_birthday_it_lapses_on() {
+        let mut c = consent();
+        c.lapse = Some(AgeMark {
+            on: time::macros::date!(2026 - 12 - 01),
+            at_ms: 150,
+            age: 12,
+        });
+        assert_eq!(c.ends_at_ms(), 150);
+        assert_eq!(c.state(149), ConsentState::Active);
+        assert_eq!(c.state(150), ConsentState::Lapsed);
+        assert!(c.ends_by_age().unwrap().lapse_reason().contains("turns 12"));
+        c.lapse.as_mut().unwrap().at_ms = 500;
+        assert_eq!((c.ends_at_ms(), c.ends_by_age()), (200, None));
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub fn consent(registered_by: Oin, valid_from_ms: i64, valid_until_ms: i64) -> C
         created_at_ms: valid_from_ms,
         revoked_at_ms: None,
         revoke_reason: String::new(),
+        revoked_by: None,
+        lapse: None,
+        reconfirm: None,
     }
 }
 
@@ -76,6 +79,7 @@ pub fn head(sender: Oin, recipient: Oin, basis: LegalBasis) -> MessageHead {
         child_ref: Some(CHILD),
         created_at_ms: 0,
         expires_at_ms: i64::MAX,
+        overdue_at_ms: None,
         payload_digest: Digest([4; 32]),
         request_digest: Digest([5; 32]),
         payload_bytes: 10,

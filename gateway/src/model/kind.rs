@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The four kinds of message.
+/// The kinds of message: the four organisations send, and the gateway's
+/// own notices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -15,15 +16,19 @@ pub enum Kind {
     Consultatieverzoek,
     /// A reply to a request for consultation.
     Consultatieantwoord,
+    /// A notice from the gateway to an organisation: something to act on.
+    /// Only the gateway makes one; it has no receipts.
+    Notice,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::Signalering,
         Kind::Overdrachtsdossier,
         Kind::Consultatieverzoek,
         Kind::Consultatieantwoord,
+        Kind::Notice,
     ];
 
     /// The lowercase name used in configuration, logs and audit entries.
@@ -33,7 +38,14 @@ impl Kind {
             Kind::Overdrachtsdossier => "overdrachtsdossier",
             Kind::Consultatieverzoek => "consultatieverzoek",
             Kind::Consultatieantwoord => "consultatieantwoord",
+            Kind::Notice => "notice",
         }
+    }
+
+    /// Whether organisations send messages of this kind (and their senders
+    /// get receipts): every kind but the gateway's notice.
+    pub fn is_sent_by_organisations(self) -> bool {
+        self != Kind::Notice
     }
 }
 

@@ -129,8 +129,9 @@ pub struct MessageRecord {
     pub kind: Kind,
     /// The case the message belongs to, as the gateway gave it.
     pub case_id: CaseId,
-    /// The sender's own reference for the case, if it gave one.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// The sender's own reference for the case, if it gave one. Always
+    /// written, even empty: its presence marks a record of store format 2.
+    #[serde(default)]
     pub case_reference: String,
     /// The request a reply answers.
     #[serde(with = "empty_as_none")]
@@ -146,6 +147,11 @@ pub struct MessageRecord {
     pub created_at_ms: i64,
     /// When it expires if undelivered (Unix ms).
     pub expires_at_ms: i64,
+    /// When it is overdue if not acknowledged (Unix ms): three working
+    /// days after it was sent. None for notices, and for messages of
+    /// release 0.1.0 that were final before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_at_ms: Option<i64>,
     /// The payload digest named in envelopes and receipts.
     pub payload_digest: Digest,
     /// SHA-256 of the Send request as received: tells a retry from a
@@ -205,6 +211,8 @@ pub struct MessageHead {
     pub created_at_ms: i64,
     /// When it expires if undelivered (Unix ms).
     pub expires_at_ms: i64,
+    /// When it is overdue if not acknowledged (Unix ms).
+    pub overdue_at_ms: Option<i64>,
     /// The payload digest named in envelopes and receipts.
     pub payload_digest: Digest,
     /// SHA-256 of the Send request as received.
@@ -231,6 +239,7 @@ impl MessageRecord {
             child_ref,
             created_at_ms,
             expires_at_ms,
+            overdue_at_ms,
             payload_digest,
             request_digest,
             payload_bytes,
@@ -249,6 +258,7 @@ impl MessageRecord {
             child_ref,
             created_at_ms,
             expires_at_ms,
+            overdue_at_ms,
             payload_digest,
             request_digest,
             payload_bytes,

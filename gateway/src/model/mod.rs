@@ -11,17 +11,19 @@ pub(crate) mod examples;
 mod ids;
 mod kind;
 mod message;
+mod notice;
 mod participant;
 mod statute;
 pub mod wire;
 
 pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range};
-pub use consent::{ConsentRecord, ConsentState, Giver, Purpose, iso_date};
+pub use consent::{AgeMark, ConsentRecord, ConsentState, Giver, Purpose, iso_date};
 pub use ids::{
     Actor, BadId, CaseId, ConsentId, GATEWAY_ACTOR, GATEWAY_OIN, MessageId, OIN_RULE, Oin,
     UUID_RULE, empty_as_none,
 };
 pub use kind::Kind;
 pub use message::{LegalBasis, MessageHead, MessageRecord, Outcome, RejectReason, State, Terms};
+pub use notice::{Condition, NoticeDraft, NoticeType, Scheduled};
 pub use participant::{Codes, OrgKind, Participant, Sector, Status};
 pub use statute::{Law, Statute};

@@ -13,6 +13,7 @@ use super::audit::{Action, Checkpoint, Entry, Range};
 use super::consent::{ConsentRecord, ConsentState, Giver, Purpose};
 use super::kind::Kind;
 use super::message::{LegalBasis, MessageRecord, RejectReason, State, Terms};
+use super::notice::NoticeType;
 use super::participant::{OrgKind, Participant, Sector, Status};
 use super::statute::Statute;
 use crate::crypto::Digest;
@@ -50,6 +51,7 @@ pub fn kind(k: Kind) -> pb::MessageKind {
         Kind::Overdrachtsdossier => pb::MessageKind::Overdrachtsdossier,
         Kind::Consultatieverzoek => pb::MessageKind::Consultatieverzoek,
         Kind::Consultatieantwoord => pb::MessageKind::Consultatieantwoord,
+        Kind::Notice => pb::MessageKind::Notice,
     }
 }
 
@@ -133,6 +135,16 @@ pub fn legal_basis(b: &LegalBasis, terms: &Terms) -> pb::LegalBasis {
         }),
         purpose: terms.purpose.map_or(0, |p| purpose(p) as i32),
         necessity_declared: terms.necessity_declared,
+    }
+}
+
+/// The wire form of a notice's type.
+pub fn notice_type(t: NoticeType) -> pb::NoticeType {
+    match t {
+        NoticeType::ConsentLapsing => pb::NoticeType::ConsentLapsing,
+        NoticeType::ConsentReconfirm => pb::NoticeType::ConsentReconfirm,
+        NoticeType::MessageOverdue => pb::NoticeType::MessageOverdue,
+        NoticeType::ConsentRevoked => pb::NoticeType::ConsentRevoked,
     }
 }
 
@@ -261,6 +273,7 @@ pub fn consent_state_of(value: i32) -> Option<ConsentState> {
 
 /// The wire form of a consent, with its state at `now_ms`.
 pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
+    let lapse = c.ends_by_age();
     pb::ConsentRecord {
         status: consent_state(c.state(now_ms)) as i32,
         consent_id: c.id.to_string(),
@@ -285,8 +298,15 @@ pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
         valid_until: Some(timestamp(c.valid_until_ms)),
         created_at: Some(timestamp(c.created_at_ms)),
         revoked_at: c.revoked_at_ms.map(timestamp),
+        lapses_on: lapse.map(|l| l.on.to_string()).unwrap_or_default(),
+        lapse_reason: lapse.map(|l| l.lapse_reason()).unwrap_or_default(),
+        reconfirm_on: c.reconfirm.map(|r| r.on.to_string()).unwrap_or_default(),
+        revoked_by_oin: c
+            .revoked_by
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         revoke_reason: c.revoke_reason,
-        ..pb::ConsentRecord::default()
     }
 }
 

@@ -5,10 +5,14 @@
 use time::Date;
 
 use super::fields::{BSN_RULE, date, oin};
+use super::payloads::add_years;
 use super::{Violation, bsn, invalid};
-use crate::clock::date_of_ms;
+use crate::clock::{local_date_of_ms, start_of_day_ms};
+use crate::config::ConsentConfig;
 use crate::crypto::ChildRef;
-use crate::model::{ConsentRecord, ConsentState, Giver, Kind, Oin, OrgKind, Participant, Purpose};
+use crate::model::{
+    AgeMark, ConsentRecord, ConsentState, Giver, Kind, Oin, OrgKind, Participant, Purpose,
+};
 
 /// Full years between `birth` and `on`.
 pub fn age_on(birth: Date, on: Date) -> i32 {
@@ -79,12 +83,50 @@ pub struct CheckedGrant {
     pub valid_from_ms: i64,
     /// End (Unix ms).
     pub valid_until_ms: i64,
+    /// The birthday on which it lapses, if before its end.
+    pub lapse: Option<AgeMark>,
+    /// The 16th birthday, for a consent of parents and child.
+    pub reconfirm: Option<AgeMark>,
+}
+
+/// The birthday on which a child born on `birth` turns `age`.
+fn birthday(birth: Date, age: u8) -> Option<AgeMark> {
+    let on = add_years(birth, i32::from(age))?;
+    Some(AgeMark {
+        on,
+        at_ms: start_of_day_ms(on),
+        age,
+    })
+}
+
+/// When a consent of `given_by` for a child born on `birth` lapses because
+/// of age, and when it is to be reconfirmed: the 12th birthday for the
+/// parents alone; the 16th for parents and child (a lapse if `rules` say
+/// so, else a reconfirmation); and the maximum age in every case.
+pub fn age_marks(
+    birth: Date,
+    given_by: Giver,
+    rules: &ConsentConfig,
+) -> (Option<AgeMark>, Option<AgeMark>) {
+    let limit = birthday(birth, rules.max_age);
+    let (lapse, reconfirm) = match given_by {
+        Giver::Parents => (birthday(birth, 12), None),
+        Giver::ParentsAndChild if rules.lapse_at_16 => (birthday(birth, 16), None),
+        Giver::ParentsAndChild => (limit, birthday(birth, 16)),
+        Giver::YoungPerson => (limit, None),
+    };
+    (lapse.or(limit), reconfirm)
 }
 
 impl Grant {
-    /// Checks the grant against the age rules and its scope, on `today` at
-    /// `now_ms`.
-    pub fn check(self, today: Date, now_ms: i64) -> Result<CheckedGrant, Violation> {
+    /// Checks the grant against the age rules, the term and its scope, on
+    /// `today` at `now_ms`.
+    pub fn check(
+        self,
+        rules: &ConsentConfig,
+        today: Date,
+        now_ms: i64,
+    ) -> Result<CheckedGrant, Violation> {
         if !bsn::is_valid(&self.bsn) {
             return Err(invalid("bsn", BSN_RULE));
         }
@@ -123,6 +165,28 @@ impl Grant {
                 format!(
                     "a child of {age} on {given_on} consents as {} (under 12: the parents; 12 to 15: parents and child; from 16: the young person alone)",
                     required.as_str()
+                ),
+            ));
+        }
+        let age_today = age_on(birth, today);
+        if age_today >= i32::from(rules.max_age) {
+            return Err(invalid(
+                "birth_date",
+                format!(
+                    "the young person is {age_today}: consent for a child under the Jeugdwet is for those under {} (consent.max_age)",
+                    rules.max_age
+                ),
+            ));
+        }
+        let (lapse, reconfirm) = age_marks(birth, given_by, rules);
+        if let Some(l) = lapse.filter(|l| l.on <= today) {
+            return Err(invalid(
+                "given_by",
+                format!(
+                    "this consent lapsed on {}, when {}; register one given by {}",
+                    l.on,
+                    l.lapse_reason(),
+                    required_giver(age_today).as_str()
                 ),
             ));
         }
@@ -175,6 +239,25 @@ impl Grant {
         if until <= now_ms {
             return Err(invalid("valid_until", "must be in the future"));
         }
+        let last_day = given_on + time::Duration::days(i64::from(rules.max_term_days));
+        if last_day
+            .next_day()
+            .is_none_or(|after| until > start_of_day_ms(after))
+        {
+            return Err(invalid(
+                "valid_until",
+                format!(
+                    "a consent lasts at most {} days after it was given (consent.max_term_days): until the end of {last_day} at the latest",
+                    rules.max_term_days
+                ),
+            ));
+        }
+        if self.message_kinds.contains(&Kind::Notice) {
+            return Err(invalid(
+                "message_kinds",
+                "notices come from the gateway; a consent covers the kinds organisations send",
+            ));
+        }
         Ok(CheckedGrant {
             purpose: purpose.to_owned(),
             purpose_code,
@@ -186,6 +269,8 @@ impl Grant {
             message_kinds: self.message_kinds,
             valid_from_ms: from,
             valid_until_ms: until,
+            lapse: lapse.filter(|l| l.at_ms < until),
+            reconfirm: reconfirm.filter(|r| r.at_ms < until),
         })
     }
 }
@@ -209,9 +294,13 @@ pub fn revocation_reason(reason: &str) -> Result<String, Violation> {
 pub struct Unmet(pub String);
 
 /// Why `c` cannot carry a message at `now_ms`, if it cannot: revoked,
-/// lapsed or not yet valid.
+/// lapsed (at its end, or at a birthday) or not yet valid.
 pub fn unusable(c: &ConsentRecord, now_ms: i64) -> Option<Unmet> {
-    let when = |ms: i64| date_of_ms(ms).map(|d| d.to_string()).unwrap_or_default();
+    let when = |ms: i64| {
+        local_date_of_ms(ms)
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+    };
     let why = match c.state(now_ms) {
         ConsentState::Active => return None,
         ConsentState::Revoked => format!(
@@ -219,7 +308,10 @@ pub fn unusable(c: &ConsentRecord, now_ms: i64) -> Option<Unmet> {
             c.id,
             when(c.revoked_at_ms.unwrap_or_default())
         ),
-        ConsentState::Lapsed => format!("consent {} lapsed on {}", c.id, when(c.valid_until_ms)),
+        ConsentState::Lapsed => match c.ends_by_age() {
+            Some(l) => format!("consent {} lapsed on {}: {}", c.id, l.on, l.lapse_reason()),
+            None => format!("consent {} lapsed on {}", c.id, when(c.valid_until_ms)),
+        },
         ConsentState::Pending => format!(
             "consent {} is not valid until {}",
             c.id,

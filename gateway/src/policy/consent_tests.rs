@@ -10,6 +10,10 @@ const DAY: i64 = 86_400_000;
 
 use crate::model::examples::{self, oin};
 
+fn rules() -> ConsentConfig {
+    crate::config::Config::default().consent
+}
+
 #[test]
 fn the_age_rules() {
     assert_eq!(age_on(date!(2015 - 06 - 15), date!(2026 - 06 - 14)), 10);
@@ -41,7 +45,11 @@ fn grant() -> Grant {
 
 #[test]
 fn a_valid_grant_passes_with_today_and_now_filled_in() {
-    let g = grant().check(TODAY, NOW).unwrap();
+    let g = grant().check(&rules(), TODAY, NOW).unwrap();
+    // The longest term ends with the day 730 days after it was given.
+    let mut longest = grant();
+    longest.valid_until_ms = Some(start_of_day_ms(date!(2028 - 11 - 24)));
+    assert!(longest.check(&rules(), TODAY, NOW).is_ok());
     assert_eq!(g.given_on, TODAY);
     assert_eq!(g.valid_from_ms, NOW);
     assert_eq!(g.purpose, "Afstemming ondersteuning");
@@ -49,7 +57,7 @@ fn a_valid_grant_passes_with_today_and_now_filled_in() {
     thirteen.birth_date = "2013-11-01".into();
     thirteen.given_by = Some(Giver::ParentsAndChild);
     thirteen.recipient_oins = vec!["00000099300000000001".into()];
-    let g = thirteen.check(TODAY, NOW).unwrap();
+    let g = thirteen.check(&rules(), TODAY, NOW).unwrap();
     assert_eq!(
         g.recipient_oins,
         vec![Oin::parse("00000099300000000001").unwrap()]
@@ -57,7 +65,52 @@ fn a_valid_grant_passes_with_today_and_now_filled_in() {
     let mut seventeen = grant();
     seventeen.birth_date = "2009-11-01".into();
     seventeen.given_by = Some(Giver::YoungPerson);
-    assert!(seventeen.check(TODAY, NOW).is_ok());
+    assert!(seventeen.check(&rules(), TODAY, NOW).is_ok());
+}
+
+#[test]
+fn a_grant_keeps_the_days_it_lapses_and_is_reconfirmed_on_not_the_birth_date() {
+    // Parents alone, for a child of 11: lapses at 12.
+    let mut eleven = grant();
+    eleven.birth_date = "2014-12-10".into();
+    let g = eleven.check(&rules(), TODAY, NOW).unwrap();
+    let lapse = g.lapse.unwrap();
+    assert_eq!((lapse.on, lapse.age), (date!(2026 - 12 - 10), 12));
+    assert_eq!(lapse.at_ms, start_of_day_ms(date!(2026 - 12 - 10)));
+    assert_eq!(g.reconfirm, None);
+    // Parents and child, for a child of 15: reconfirmed at 16, lapses at 18
+    // (after valid_until here, so not kept as a lapse).
+    let mut fifteen = grant();
+    fifteen.birth_date = "2011-03-01".into();
+    fifteen.given_by = Some(Giver::ParentsAndChild);
+    let g = fifteen.clone().check(&rules(), TODAY, NOW).unwrap();
+    assert_eq!(
+        g.reconfirm.map(|r| (r.on, r.age)),
+        Some((date!(2027 - 03 - 01), 16))
+    );
+    assert_eq!(g.lapse, None);
+    // Unless the gateway lets such consents lapse at 16.
+    let lapsing = ConsentConfig {
+        lapse_at_16: true,
+        ..rules()
+    };
+    let g = fifteen.check(&lapsing, TODAY, NOW).unwrap();
+    assert_eq!(g.lapse.map(|l| l.age), Some(16));
+    assert_eq!(g.reconfirm, None);
+    // The young person, at 17: lapses at 18, or at 23 where care is extended.
+    let mut seventeen = grant();
+    seventeen.birth_date = "2009-06-15".into();
+    seventeen.given_by = Some(Giver::YoungPerson);
+    let g = seventeen.clone().check(&rules(), TODAY, NOW).unwrap();
+    assert_eq!(
+        g.lapse.map(|l| (l.on, l.age)),
+        Some((date!(2027 - 06 - 15), 18))
+    );
+    let extended = ConsentConfig {
+        max_age: 23,
+        ..rules()
+    };
+    assert_eq!(seventeen.check(&extended, TODAY, NOW).unwrap().lapse, None);
 }
 
 #[test]
@@ -130,11 +183,43 @@ fn each_grant_rule_names_its_field() {
             },
             "valid_until: must be in the future",
         ),
+        (
+            |g| g.valid_until_ms = Some(start_of_day_ms(date!(2028 - 11 - 24)) + 1),
+            "valid_until: a consent lasts at most 730 days after it was given (consent.max_term_days): until the end of 2028-11-23 at the latest",
+        ),
+        (
+            |g| {
+                g.given_on = "2024-11-24".into();
+                g.birth_date = "2013-06-01".into();
+                g.given_by = Some(Giver::Parents);
+            },
+            "given_by: this consent lapsed on 2025-06-01, when the child turns 12",
+        ),
+        (
+            // A parents' consent given in 2010 for a child who is 18 now.
+            |g| {
+                g.given_on = "2010-01-01".into();
+                g.birth_date = "2008-01-01".into();
+                g.given_by = Some(Giver::Parents);
+            },
+            "birth_date: the young person is 18: consent for a child under the Jeugdwet is for those under 18",
+        ),
+        (
+            |g| {
+                g.birth_date = "1986-01-01".into();
+                g.given_by = Some(Giver::YoungPerson);
+            },
+            "birth_date: the young person is 40",
+        ),
+        (
+            |g| g.message_kinds.push(Kind::Notice),
+            "message_kinds: notices come from the gateway",
+        ),
     ];
     for (edit, text) in cases {
         let mut g = grant();
         edit(&mut g);
-        let e = g.check(TODAY, NOW).unwrap_err();
+        let e = g.check(&rules(), TODAY, NOW).unwrap_err();
         assert!(matches!(e, Violation::Field { .. }));
         assert!(
             e.to_string().starts_with(text),

@@ -12,6 +12,7 @@
 pub mod bsn;
 pub mod consent;
 pub mod fields;
+pub mod notices;
 pub mod participant;
 pub mod payloads;
 pub mod requests;

@@ -85,6 +85,7 @@ impl Policy {
                     Some(_) => Ok(()),
                 }
             }
+            Kind::Notice => Err(RouteRefused("notices come from the gateway only".into())),
         }
     }
 }

@@ -10,10 +10,11 @@ use super::notify::Notifier;
 use super::refusals::{Cause, Refusals};
 use super::{Caller, ServiceError};
 use crate::clock::Clock;
+use crate::config::ConsentConfig;
 use crate::crypto::ChildKey;
 use crate::model::{Action, ConsentId, ConsentRecord, ConsentState, Draft, LegalBasis, Oin, Terms};
 use crate::policy::consent::{Grant, revocation_reason};
-use crate::policy::fields;
+use crate::policy::{fields, notices};
 use crate::store::{Revoked, Store};
 
 /// The consent registry.
@@ -23,6 +24,7 @@ pub struct Consents {
     notifier: Arc<Notifier>,
     refusals: Refusals,
     clock: Clock,
+    rules: ConsentConfig,
 }
 
 impl Consents {
@@ -33,6 +35,7 @@ impl Consents {
         notifier: Arc<Notifier>,
         refusals: Refusals,
         clock: Clock,
+        rules: ConsentConfig,
     ) -> Self {
         Self {
             store,
@@ -40,6 +43,7 @@ impl Consents {
             notifier,
             refusals,
             clock,
+            rules,
         }
     }
 
@@ -63,7 +67,7 @@ impl Consents {
                 .await);
         }
         let now = self.clock.now_ms();
-        let g = grant.check(self.clock.today(), now)?;
+        let g = grant.check(&self.rules, self.clock.today(), now)?;
         let record = ConsentRecord {
             id: ConsentId::new_v7(),
             registered_by: caller.oin().clone(),
@@ -80,7 +84,11 @@ impl Consents {
             created_at_ms: now,
             revoked_at_ms: None,
             revoke_reason: String::new(),
+            revoked_by: None,
+            lapse: g.lapse,
+            reconfirm: g.reconfirm,
         };
+        let notices = notices::for_consent(&record, self.rules.notice_days, now);
         let draft = Draft {
             child_ref: Some(record.child_ref),
             legal_basis: Some(LegalBasis::Consent(record.id.clone())),
@@ -91,11 +99,14 @@ impl Consents {
             ..Draft::new(caller.oin().clone(), Action::ConsentGranted)
         }
         .detail(format!("given by {}", record.given_by.as_str()));
-        self.store.grant_consent(&record, draft, now).await?;
+        self.store
+            .grant_consent(&record, draft, notices, now)
+            .await?;
         Ok(record)
     }
 
-    /// Revokes a consent the caller registered, withdrawing every undelivered
+    /// Revokes a consent the caller registered, or one it received messages
+    /// under (when the parents tell it), withdrawing every undelivered
     /// message under it at once; returns it and how many were withdrawn.
     pub async fn revoke(
         &self,
@@ -114,7 +125,7 @@ impl Consents {
             ))),
             Revoked::NotYours => {
                 let message = format!(
-                    "consent {consent_id} was registered by another organisation; only it can revoke it"
+                    "consent {consent_id} was registered by another organisation; only it, or an organisation that received messages under it, can revoke it"
                 );
                 Err(self
                     .refusals

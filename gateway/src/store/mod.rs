@@ -31,13 +31,13 @@ use async_trait::async_trait;
 use schakel_proto::v1 as pb;
 
 pub use outcome::{
-    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked,
+    AcceptOutcome, DueNotice, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked,
     SweepReport, Withdrawn,
 };
 
 use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
-    Outcome, Participant,
+    Outcome, Participant, Scheduled,
 };
 
 /// A failure of the storage layer. Callers cannot repair these; the API turns
@@ -105,7 +105,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Accepts a message: checks the sender's client reference, stores the
     /// message, its payload, its ACCEPTED receipt and its audit entry
-    /// (`audit`, placed in the chain here) in one durable step.
+    /// (`audit`, placed in the chain here) in one durable step, and
+    /// schedules the notice its sender gets if it becomes overdue.
     async fn accept(
         &self,
         message: NewMessage,
@@ -136,11 +137,13 @@ pub trait Store: Send + Sync + 'static {
     /// `before_ms`, and the checkpoints before them; returns how many.
     async fn prune_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
 
-    /// Registers a consent with its audit entry.
+    /// Registers a consent with its audit entry and the notices it
+    /// schedules for its registrant.
     async fn grant_consent(
         &self,
         consent: &ConsentRecord,
         audit: Draft,
+        notices: Vec<Scheduled>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
 
@@ -150,9 +153,11 @@ pub trait Store: Send + Sync + 'static {
     /// The consents an organisation registered, newest first.
     async fn consents_of(&self, oin: &Oin) -> Result<Vec<ConsentRecord>, StoreError>;
 
-    /// Revokes a consent registered by `by`, and in the same step withdraws
-    /// every undelivered message under it: payload destroyed, WITHDRAWN
-    /// receipt, audit entries.
+    /// Revokes a consent on behalf of `by` (its registrant, or an
+    /// organisation that received a message under it), and in the same step
+    /// withdraws every undelivered message under it (payload destroyed,
+    /// WITHDRAWN receipt, audit entries) and, when `by` is not the
+    /// registrant, schedules the registrant's notice.
     async fn revoke_consent(
         &self,
         consent_id: &ConsentId,
@@ -160,6 +165,21 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
         now_ms: i64,
     ) -> Result<Revoked, StoreError>;
+
+    /// Up to `max` scheduled notices due at `now_ms`, oldest first; they
+    /// stay scheduled until [`Store::post_notice`] takes them.
+    async fn due_notices(&self, now_ms: i64, max: usize) -> Result<Vec<DueNotice>, StoreError>;
+
+    /// Takes the scheduled notices `due` (at, id) and, in the same step,
+    /// puts `notice` (the message made of them, with its audit entry) in
+    /// its recipient's inbox, without receipts. False, and nothing done,
+    /// when none of them is scheduled any more (another step took them).
+    async fn post_notice(
+        &self,
+        due: Vec<(i64, String)>,
+        notice: Option<(NewMessage, Draft)>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Appends audit entries that go with no state change (a refusal).
     async fn append_audit(&self, drafts: Vec<Draft>, now_ms: i64) -> Result<(), StoreError>;

@@ -3,7 +3,7 @@
 
 use schakel_proto::v1 as pb;
 
-use crate::model::{ConsentRecord, Draft, MessageId, MessageRecord, Oin, Participant};
+use crate::model::{ConsentRecord, Draft, MessageId, MessageRecord, NoticeDraft, Oin, Participant};
 
 /// A message to accept: its metadata and its sealed (encrypted) payload.
 #[derive(Debug, Clone)]
@@ -52,12 +52,13 @@ pub struct Leased {
 #[derive(Debug, Clone)]
 pub enum Finished {
     /// The message reached the asked state (now, or already on an earlier,
-    /// identical call); here is the sender's receipt for it.
+    /// identical call); here is the sender's receipt for it (none for the
+    /// gateway's notices).
     Done {
         /// The message.
         record: Box<MessageRecord>,
         /// The receipt.
-        receipt: pb::Receipt,
+        receipt: Option<pb::Receipt>,
     },
     /// No message with this id for this recipient (or never leased by it).
     NotFound,
@@ -113,6 +114,17 @@ pub enum Revoked {
     },
     /// It was already revoked.
     Already(Box<ConsentRecord>),
+}
+
+/// A scheduled notice that is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueNotice {
+    /// When it was due (Unix ms).
+    pub at_ms: i64,
+    /// Its schedule id.
+    pub id: String,
+    /// The notice.
+    pub notice: NoticeDraft,
 }
 
 /// Figures of one recipient's inbox.

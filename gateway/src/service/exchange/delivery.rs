@@ -202,7 +202,7 @@ impl Exchange {
             Finished::AlreadyFinal { record, receipt } => match (record.state, receipt) {
                 (State::Withdrawn, Some(receipt)) => Ok(Ended {
                     state: State::Withdrawn,
-                    receipt,
+                    receipt: Some(receipt),
                     detail: record.final_detail,
                 }),
                 (state, _) => Err(ServiceError::FailedPrecondition(format!(

@@ -13,10 +13,12 @@
 //! | `delivery` | pull, subscribe, ack, reject |
 //! | `tracking` | status and the receipt stream of a sender |
 //! | `sweep` | leases that ran out, expiry, lapsed consents, retention |
+//! | `notices` | the gateway's notices, posted when due |
 
 mod basis;
 mod cases;
 mod delivery;
+mod notices;
 mod send;
 mod sweep;
 mod tracking;
@@ -67,8 +69,8 @@ pub struct Delivery {
 pub struct Ended {
     /// The message's final state.
     pub state: State,
-    /// The sender's receipt for it.
-    pub receipt: pb::Receipt,
+    /// The sender's receipt for it (none for a notice).
+    pub receipt: Option<pb::Receipt>,
     /// A human explanation.
     pub detail: String,
 }

@@ -9,6 +9,7 @@ use super::basis::Basis;
 use super::cases::Thread;
 use super::{Exchange, Sent};
 use crate::model::{Action, Draft, MessageHead, MessageId, MessageRecord, Oin, Participant};
+use crate::policy::notices;
 use crate::policy::send::ValidSend;
 use crate::service::refusals::Cause;
 use crate::service::{Caller, ServiceError};
@@ -112,6 +113,7 @@ impl Exchange {
             child_ref: thread.child_ref,
             created_at_ms: now,
             expires_at_ms: valid.expires_at_ms(),
+            overdue_at_ms: notices::overdue_at_ms(now),
             payload_digest: valid.payload_digest(),
             request_digest: valid.request_digest(),
             payload_bytes: valid.payload_len() as u64,

@@ -1,6 +1,7 @@
 //! The sweeper's round: leases that ran out back to their inboxes, expired
 //! messages finished, lapsed consents' messages withdrawn, payloads past
-//! their retention destroyed; and the wake-ups that go with them.
+//! their retention destroyed, notices that are due sent; and the wake-ups
+//! that go with them.
 
 use super::Exchange;
 use crate::service::ServiceError;
@@ -20,8 +21,9 @@ impl Exchange {
             self.notifier.wake_receipts();
         }
         self.notifier.announce_withdrawals(&report.withdrawn);
-        if report.requeued + report.expired + report.purged + report.withdrawn.len() > 0 {
-            tracing::debug!(?report, "sweep");
+        let notices = self.post_due_notices().await?;
+        if report.requeued + report.expired + report.purged + report.withdrawn.len() + notices > 0 {
+            tracing::debug!(?report, notices, "sweep");
         }
         Ok(report)
     }

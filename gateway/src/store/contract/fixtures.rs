@@ -106,7 +106,7 @@ pub(super) async fn grant(store: &dyn Store, until: i64) -> ConsentId {
     let id = ConsentId::new_v7();
     let audit = Draft::new(oin(SENDER), Action::ConsentGranted);
     store
-        .grant_consent(&consent(&id, until), audit, NOW)
+        .grant_consent(&consent(&id, until), audit, vec![], NOW)
         .await
         .unwrap();
     id

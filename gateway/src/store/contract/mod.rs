@@ -34,7 +34,8 @@ macro_rules! store_contract {
             everything_survives_a_reopen,
             a_large_payload_round_trips,
             concurrent_steps_see_each_other,
-            a_case_lists_its_messages
+            a_case_lists_its_messages,
+            notices_are_due_in_order_and_taken_once
         );
     };
     (@tests $open:path; $($name:ident),*) => {

@@ -38,3 +38,63 @@ pub async fn a_case_lists_its_messages(open: Open) {
     assert_eq!(entries[1].case_id.as_ref(), Some(&other));
     assert!(entries.iter().all(|e| e.format == ENTRY_FORMAT));
 }
+
+/// A scheduled notice is due at its moment, taken once (a second take finds
+/// nothing and posts nothing), and its message waits in the inbox with no
+/// receipt for anyone.
+pub async fn notices_are_due_in_order_and_taken_once(open: Open) {
+    use crate::model::{
+        Action, Actor, Condition, Kind, NoticeDraft, NoticeType, Scheduled, examples,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let draft = |at: i64| Scheduled {
+        at_ms: at,
+        notice: NoticeDraft {
+            recipient: oin(RECIPIENT),
+            notice_type: NoticeType::ConsentLapsing,
+            consent_id: None,
+            message_ids: vec![],
+            due_on: None,
+            text: format!("at {at}"),
+            revoked_by: None,
+            condition: Condition::Always,
+        },
+    };
+    let audit = crate::model::Draft::new(oin(SENDER), Action::ConsentGranted);
+    let consent = consent(&crate::model::ConsentId::new_v7(), NOW + 60 * MINUTE);
+    store
+        .grant_consent(&consent, audit, vec![draft(NOW + 2), draft(NOW + 1)], NOW)
+        .await
+        .unwrap();
+    assert!(store.due_notices(NOW, 10).await.unwrap().is_empty());
+    let due = store.due_notices(NOW + 5, 10).await.unwrap();
+    let texts: Vec<_> = due.iter().map(|d| d.notice.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [format!("at {}", NOW + 1), format!("at {}", NOW + 2)]
+    );
+
+    let mut m = message("notice", crate::model::LegalBasis::NoPersonalData, 9);
+    m.record.kind = Kind::Notice;
+    m.record.sender = examples::oin(0);
+    let notice_id = m.record.id.clone();
+    let audit = crate::model::Draft::about(Actor::Gateway, Action::NoticeSent, &m.record);
+    let keys: Vec<_> = due.iter().map(|d| (d.at_ms, d.id.clone())).collect();
+    assert!(
+        store
+            .post_notice(keys.clone(), Some((m.clone(), audit.clone())), NOW + 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .post_notice(keys, Some((m, audit)), NOW + 6)
+            .await
+            .unwrap()
+    );
+    assert!(store.due_notices(NOW + 5, 10).await.unwrap().is_empty());
+    let leased = lease_ids(store.as_ref(), 10, NOW + 7, MINUTE).await;
+    assert_eq!(leased, vec![notice_id.clone()]);
+    assert!(store.message_receipts(&notice_id).await.unwrap().is_empty());
+}

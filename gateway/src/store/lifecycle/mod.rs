@@ -100,6 +100,13 @@ pub enum Illegal {
     AlreadyPurged,
 }
 
+/// The detail of the receipt a transition of `r` gives its sender: every
+/// message an organisation sent has receipts; the gateway's notices have
+/// none (their sender is the gateway itself).
+fn receipt_for(r: &MessageRecord, detail: &str) -> Option<String> {
+    r.kind.is_sent_by_organisations().then(|| detail.to_owned())
+}
+
 /// Accepts a new message at queue position `queue_seq`, which is the
 /// sequence number its audit entry `audit` will get.
 pub fn accept(r: &mut MessageRecord, queue_seq: u64, audit: Draft) -> Result<Change, Illegal> {
@@ -112,7 +119,7 @@ pub fn accept(r: &mut MessageRecord, queue_seq: u64, audit: Draft) -> Result<Cha
         expiry: Some(Schedule::Add(r.expires_at_ms)),
         event: Some(Event {
             audit,
-            receipt: Some(String::new()),
+            receipt: receipt_for(r, ""),
         }),
         ..Change::default()
     })
@@ -225,7 +232,7 @@ fn finalise(
         retention: Some(Schedule::Add(now_ms)),
         event: Some(Event {
             audit: Draft::about(actor, action, r).detail(detail),
-            receipt: Some(detail.to_owned()),
+            receipt: receipt_for(r, detail),
         }),
         ..Change::default()
     })
@@ -373,23 +380,28 @@ pub fn finish(
 /// Why a revocation is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotRevoked {
-    /// Registered by another organisation: only it can revoke.
+    /// Neither registered by the caller nor did the caller receive a
+    /// message under it: the caller may not revoke it.
     NotYours,
     /// Revoked before.
     Already,
 }
 
-/// Revokes consent `c` on behalf of `by`, the organisation that registered
-/// it. Returns the audit entry of the revocation and the detail with which
-/// the messages under it are to be withdrawn; the engine removes the consent
-/// from its schedule of ends and withdraws them in the same step.
+/// Revokes consent `c` on behalf of `by`: the organisation that registered
+/// it, or one that `received` messages under it (the parents may tell any
+/// organisation that holds data under their consent that they withdraw it).
+/// Returns the audit entry of the revocation and the detail with which the
+/// messages under it are to be withdrawn; the engine removes the consent
+/// from its schedule of ends, withdraws them, and (when `by` is not the
+/// registrant) schedules the registrant's notice, in the same step.
 pub fn revoke(
     c: &mut ConsentRecord,
-    by: &Oin,
+    (by, received): (&Oin, bool),
     reason: &str,
     now_ms: i64,
 ) -> Result<(Draft, String), NotRevoked> {
-    if c.registered_by != *by {
+    let registrant = c.registered_by == *by;
+    if !registrant && !received {
         return Err(NotRevoked::NotYours);
     }
     if c.revoked_at_ms.is_some() {
@@ -397,13 +409,23 @@ pub fn revoke(
     }
     c.revoked_at_ms = Some(now_ms);
     c.revoke_reason = reason.to_owned();
-    let audit = Draft {
+    c.revoked_by = Some(by.clone());
+    let mut audit = Draft {
         child_ref: Some(c.child_ref),
         legal_basis: Some(crate::model::LegalBasis::Consent(c.id.clone())),
         ..Draft::new(by.clone(), Action::ConsentRevoked)
     }
     .detail(reason);
-    Ok((audit, format!("consent {} revoked: {reason}", c.id)))
+    let detail = if registrant {
+        format!("consent {} revoked: {reason}", c.id)
+    } else {
+        audit.counterpart = Some(c.registered_by.clone());
+        format!(
+            "consent {} revoked by {by}, which received messages under it: {reason}",
+            c.id
+        )
+    };
+    Ok((audit, detail))
 }
 
 /// The detail with which messages under a consent that lapsed are withdrawn.

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::examples::{self, oin};
-use crate::model::{ConsentId, LegalBasis, MessageHead, RejectReason, Statute};
+use crate::model::{ConsentId, Kind, LegalBasis, MessageHead, RejectReason, Statute};
 
 const NOW: i64 = 1_800_000_000_000;
 const LEASE: i64 = 60_000;
@@ -44,6 +44,26 @@ fn leased(r: MessageRecord) -> MessageRecord {
 
 fn audit_of(c: &Change) -> &Draft {
     &c.event.as_ref().unwrap().audit
+}
+
+#[test]
+fn a_notice_has_no_receipts() {
+    let notice = || MessageRecord {
+        kind: Kind::Notice,
+        ..statutory()
+    };
+    let audit = Draft::new(Actor::Gateway, Action::NoticeSent);
+    let c = accept(&mut notice(), 3, audit).unwrap();
+    assert_eq!(c.event.unwrap().receipt, None);
+    let mut n = leased(notice());
+    match finish(&mut n, &oin(2), &Outcome::Delivered, NOW, 1000) {
+        Finish::Now(changes) => assert!(
+            changes
+                .iter()
+                .all(|c| c.event.as_ref().unwrap().receipt.is_none())
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -379,13 +399,18 @@ fn expire_finishes_a_waiting_or_leased_message() {
 }
 
 #[test]
-fn a_consent_is_revoked_once_and_by_its_registrant_only() {
+fn a_consent_is_revoked_once_by_its_registrant_or_a_recipient_under_it() {
     let mut c = consent(NOW + 10);
-    assert_eq!(revoke(&mut c, &oin(9), "x", NOW), Err(NotRevoked::NotYours));
+    assert_eq!(
+        revoke(&mut c, (&oin(9), false), "x", NOW),
+        Err(NotRevoked::NotYours)
+    );
     assert_eq!(c.revoked_at_ms, None);
-    let (audit, detail) = revoke(&mut c, &oin(1), "ouders trekken in", NOW).unwrap();
+    let (audit, detail) = revoke(&mut c, (&oin(1), false), "ouders trekken in", NOW).unwrap();
     assert_eq!(c.revoked_at_ms, Some(NOW));
+    assert_eq!(c.revoked_by, Some(oin(1)));
     assert_eq!(c.revoke_reason, "ouders trekken in");
+    assert_eq!(audit.counterpart, None);
     assert_eq!(audit.action, Action::ConsentRevoked);
     assert_eq!(audit.detail, "ouders trekken in");
     assert_eq!(audit.legal_basis, Some(LegalBasis::Consent(consent_id())));
@@ -394,9 +419,19 @@ fn a_consent_is_revoked_once_and_by_its_registrant_only() {
         format!("consent {} revoked: ouders trekken in", consent_id())
     );
     assert_eq!(
-        revoke(&mut c, &oin(1), "again", NOW),
+        revoke(&mut c, (&oin(1), false), "again", NOW),
         Err(NotRevoked::Already)
     );
+    // An organisation that received messages under it may revoke it too
+    // when the parents tell it; the registrant is the other party.
+    let mut c = consent(NOW + 10);
+    let (audit, detail) = revoke(&mut c, (&oin(4), true), "ouders belden", NOW).unwrap();
+    assert_eq!(c.revoked_by, Some(oin(4)));
+    assert_eq!(
+        (audit.actor, audit.counterpart),
+        (oin(4).into(), Some(oin(1)))
+    );
+    assert!(detail.contains("revoked by 00000000000000000004, which received messages under it"));
     assert_eq!(
         lapse_detail(&consent_id()),
         format!("consent {} lapsed", consent_id())

@@ -23,6 +23,7 @@
 //! | `e` | valid-until ms, consent id | (): consents by end of validity |
 //! | `K` | sequence | audit checkpoint (JSON) |
 //! | `t` | case id, message id | (): the messages of a case |
+//! | `N` | due ms, schedule id | notice (JSON): notices by the moment they are due |
 
 use prost::Message as _;
 use schakel_proto::v1 as pb;
@@ -50,6 +51,7 @@ pub(super) const MESSAGES_UNDER_CONSENT: u8 = b'w';
 pub(super) const CONSENT_END: u8 = b'e';
 pub(super) const CHECKPOINT: u8 = b'K';
 pub(super) const CASE: u8 = b't';
+pub(super) const NOTICE: u8 = b'N';
 
 /// A key: `prefix` followed by `parts`.
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::keys::{CASE, MESSAGE, key};
-use crate::model::CaseId;
+use super::keys::{CASE, MESSAGE, NOTICE, encode, key, ms};
+use crate::model::{CaseId, MessageRecord};
+use crate::policy::notices;
 use crate::store::StoreError;
 
 /// Writes per batch, so that a store of millions of messages is migrated in
@@ -30,8 +31,9 @@ fn text<'a>(v: &'a Value, field: &str) -> &'a str {
 /// sender's own text of format 1 becomes its case reference. Messages of one
 /// sender with the same (non-empty) text form one case, as the sender meant
 /// them to; a message without one is a case of its own; a reply joins the
-/// case of its request and is about the request's child. Returns how many
-/// messages it migrated.
+/// case of its request and is about the request's child. An undelivered
+/// message gets the moment it is overdue, and its sender's notice for then.
+/// Returns how many messages it migrated.
 pub fn messages_to_2(tree: &::sled::Tree) -> Result<usize, StoreError> {
     // Requests, by id: their case and child, for the replies that answer them.
     let mut requests: HashMap<String, (String, Value)> = HashMap::new();
@@ -93,13 +95,23 @@ pub fn messages_to_2(tree: &::sled::Tree) -> Result<usize, StoreError> {
     Ok(migrated)
 }
 
-/// Adds the migrated record `r` under `k`, and its place in its case.
+/// Adds the migrated record `r` under `k`, its place in its case, and for
+/// an undelivered message the notice it schedules.
 fn write(batch: &mut ::sled::Batch, k: &[u8], r: &Value, id: &str) -> Result<(), StoreError> {
-    let bytes =
-        serde_json::to_vec(r).map_err(|e| StoreError::Engine(format!("encoding a record: {e}")))?;
-    batch.insert(k, bytes);
+    let mut record: MessageRecord =
+        serde_json::from_value(r.clone()).map_err(|e| corrupt(k, e.to_string()))?;
+    if !record.state.is_final() && record.overdue_at_ms.is_none() {
+        record.overdue_at_ms = notices::overdue_at_ms(record.created_at_ms);
+        if let Some(n) = notices::overdue(&record) {
+            batch.insert(
+                key(NOTICE, &[&ms(n.at_ms), format!("migrated-{id}").as_bytes()]),
+                encode(&n.notice)?,
+            );
+        }
+    }
+    batch.insert(k, encode(&record)?);
     batch.insert(
-        key(CASE, &[text(r, "case_id").as_bytes(), id.as_bytes()]),
+        key(CASE, &[record.case_id.as_str().as_bytes(), id.as_bytes()]),
         Vec::<u8>::new(),
     );
     Ok(())
@@ -108,7 +120,6 @@ fn write(batch: &mut ::sled::Batch, k: &[u8], r: &Value, id: &str) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MessageRecord;
 
     fn old(id: &str, sender: &str, case: &str, kind: &str, reply_to: &str, child: Value) -> Value {
         serde_json::json!({
@@ -170,6 +181,10 @@ mod tests {
         assert_eq!(reply.case_id, a.case_id, "a reply joins its request");
         assert_eq!(reply.case_reference, "eigen");
         assert_eq!(reply.child_ref, a.child_ref, "and is about its child");
+        // The undelivered ones are overdue three working days after they
+        // were sent, and their senders are told then.
+        assert_eq!(a.overdue_at_ms, notices::overdue_at_ms(1));
+        assert_eq!(tree.scan_prefix([NOTICE]).count(), 4);
         let in_case = tree
             .scan_prefix(key(CASE, &[a.case_id.as_str().as_bytes()]))
             .count();

@@ -24,6 +24,7 @@
 //! | [`keys`] | key layout and codecs |
 //! | [`recovery`] | format version, counters read back at open |
 //! | `migration` | the steps from one store format to the next |
+//! | `notices` | the schedule of notices, and posting them |
 //! | [`step`] | the write set of one step, and how a life-cycle change is written |
 //! | `transitions` | the write steps of a message's life (and a consent's revocation) |
 //! | `records` | the write steps of the directory, consents and the audit chain's upkeep |
@@ -35,6 +36,7 @@
 pub mod group_commit;
 pub mod keys;
 mod migration;
+mod notices;
 pub mod overlay;
 pub mod payloads;
 mod reads;
@@ -59,11 +61,11 @@ use self::step::{Step, Writer, lock};
 use crate::crypto::Signer;
 use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
-    Outcome, Participant,
+    Outcome, Participant, Scheduled,
 };
 use crate::store::{
-    AcceptOutcome, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked, Store,
-    StoreError, SweepReport,
+    AcceptOutcome, DueNotice, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked,
+    Store, StoreError, SweepReport,
 };
 
 /// The sled store.
@@ -247,9 +249,11 @@ impl Store for SledStore {
         &self,
         consent: &ConsentRecord,
         audit: Draft,
+        notices: Vec<Scheduled>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.grant_consent_step(consent, audit, now_ms).await
+        self.grant_consent_step(consent, audit, notices, now_ms)
+            .await
     }
 
     async fn consent(&self, consent_id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
@@ -269,6 +273,19 @@ impl Store for SledStore {
     ) -> Result<Revoked, StoreError> {
         self.revoke_consent_step(consent_id, by, reason, now_ms)
             .await
+    }
+
+    async fn due_notices(&self, now_ms: i64, max: usize) -> Result<Vec<DueNotice>, StoreError> {
+        self.due_notices_read(now_ms, max)
+    }
+
+    async fn post_notice(
+        &self,
+        due: Vec<(i64, String)>,
+        notice: Option<(NewMessage, Draft)>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.post_notice_step(due, notice, now_ms).await
     }
 
     async fn append_audit(&self, drafts: Vec<Draft>, now_ms: i64) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@ use super::keys::{
     AUDIT, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, PARTICIPANT, be, decode, encode, key,
     ms,
 };
-use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Oin, Participant};
+use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Oin, Participant, Scheduled};
 use crate::store::{ParticipantEdit, StoreError};
 
 impl SledStore {
@@ -54,10 +54,14 @@ impl SledStore {
         &self,
         consent: &ConsentRecord,
         audit: Draft,
+        notices: Vec<Scheduled>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let consent = consent.clone();
         self.step(now_ms, move |step| {
+            for n in &notices {
+                super::notices::schedule(step, n)?;
+            }
             let id = consent.id.as_str().as_bytes();
             step.insert(key(CONSENT, &[id]), encode(&consent)?);
             step.insert(
@@ -67,7 +71,7 @@ impl SledStore {
                 ),
                 vec![],
             );
-            step.insert(key(CONSENT_END, &[&ms(consent.valid_until_ms), id]), vec![]);
+            step.insert(key(CONSENT_END, &[&ms(consent.ends_at_ms()), id]), vec![]);
             step.audit(audit)?;
             Ok(())
         })

@@ -11,7 +11,7 @@ use super::keys::{
 };
 use super::payloads::{Located, Payloads, Stored};
 use super::reads::receipts_of;
-use super::step::Step;
+use super::step::{Step, illegal};
 use crate::model::{Actor, ConsentId, Draft, MessageId, MessageRecord, Oin, Outcome, State, wire};
 use crate::store::lifecycle::{self, Finish, Illegal, Leasing, NotRevoked};
 use crate::store::{
@@ -134,13 +134,27 @@ fn withdraw_under(
     Ok(out)
 }
 
-/// A transition the life cycle refused where the store's own indexes said
-/// it applies: the store is inconsistent.
-fn illegal(r: &MessageRecord, e: Illegal) -> StoreError {
-    StoreError::Corrupt {
-        key: r.id.to_string(),
-        message: e.to_string(),
+/// Whether `org` was given (leased at least once) a message under consent
+/// `consent_id`.
+fn received_under(step: &Step, consent_id: &ConsentId, org: &Oin) -> Result<bool, StoreError> {
+    let prefix = key(MESSAGES_UNDER_CONSENT, &[consent_id.as_str().as_bytes()]);
+    let keys: Vec<_> = step
+        .view()
+        .scan_prefix(&prefix)
+        .map(|kv| kv.map(|(k, _)| k))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        let Ok(id) = parse_from::<MessageId>(&k, prefix.len()) else {
+            continue;
+        };
+        if step
+            .record(&id)?
+            .is_some_and(|r| r.recipient == *org && r.attempts > 0)
+        {
+            return Ok(true);
+        }
     }
+    Ok(false)
 }
 
 impl SledStore {
@@ -228,6 +242,9 @@ impl SledStore {
                         vec![],
                     );
                 }
+                if let Some(overdue) = crate::policy::notices::overdue(&record) {
+                    super::notices::schedule(step, &overdue)?;
+                }
                 let receipt = step
                     .apply(&mut record, change)?
                     .ok_or_else(|| illegal(&record, Illegal::NotNew))?;
@@ -252,15 +269,21 @@ impl SledStore {
             let Some(mut c) = step.consent(&consent_id)? else {
                 return Ok(Revoked::NotFound);
             };
-            let (audit, detail) = match lifecycle::revoke(&mut c, &by, &reason, now_ms) {
+            let received = c.registered_by != by && received_under(step, &consent_id, &by)?;
+            let (audit, detail) = match lifecycle::revoke(&mut c, (&by, received), &reason, now_ms)
+            {
                 Ok(revoked) => revoked,
                 Err(NotRevoked::NotYours) => return Ok(Revoked::NotYours),
                 Err(NotRevoked::Already) => return Ok(Revoked::Already(Box::new(c))),
             };
             let id = consent_id.as_str().as_bytes();
             step.insert(key(CONSENT, &[id]), encode(&c)?);
-            step.remove(key(CONSENT_END, &[&ms(c.valid_until_ms), id]));
+            step.remove(key(CONSENT_END, &[&ms(c.ends_at_ms()), id]));
             step.audit(audit)?;
+            if c.registered_by != by {
+                let notice = crate::policy::notices::revoked(&c, &by, &reason, now_ms);
+                super::notices::schedule(step, &notice)?;
+            }
             let withdrawn = withdraw_under(step, &consent_id, by.into(), &detail, now_ms)?;
             Ok(Revoked::Done {
                 consent: Box::new(c),
@@ -392,9 +415,10 @@ impl SledStore {
             match lifecycle::finish(&mut r, &recipient, &outcome, now_ms, retention_ms) {
                 Finish::NotFound => Ok(Finished::NotFound),
                 Finish::Now(changes) => {
-                    let receipt = step
-                        .apply_all(&mut r, changes)?
-                        .ok_or_else(|| illegal(&r, Illegal::NotFinal(r.state)))?;
+                    let receipt = step.apply_all(&mut r, changes)?;
+                    if receipt.is_none() && r.kind.is_sent_by_organisations() {
+                        return Err(illegal(&r, Illegal::NotFinal(r.state)));
+                    }
                     Ok(Finished::Done {
                         record: Box::new(r),
                         receipt,
@@ -406,9 +430,13 @@ impl SledStore {
                     }
                     let receipt = current_receipt(step, &r)?;
                     Ok(match (same, receipt) {
-                        (true, Some(receipt)) => Finished::Done {
+                        (true, receipt @ Some(_)) => Finished::Done {
                             record: Box::new(r),
                             receipt,
+                        },
+                        (true, None) if !r.kind.is_sent_by_organisations() => Finished::Done {
+                            record: Box::new(r),
+                            receipt: None,
                         },
                         (_, receipt) => Finished::AlreadyFinal {
                             record: Box::new(r),

@@ -53,6 +53,7 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
                 child_ref: Some(ChildRef([0; 32])),
                 created_at_ms: now,
                 expires_at_ms: now + 86_400_000,
+                overdue_at_ms: Some(now + 3 * 86_400_000),
                 payload_digest: sha256(&payload),
                 request_digest: sha256(id.as_str().as_bytes()),
                 payload_bytes: payload.len() as u64,

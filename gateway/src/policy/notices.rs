@@ -1,0 +1,219 @@
+//! When the gateway tells an organisation something it must act on, and in
+//! which words: the notices a consent schedules when it is registered (its
+//! lapse, the reconfirmation at 16), the notice a message schedules when it
+//! is accepted (overdue after three working days), and the notice a
+//! revocation by another organisation sends its registrant.
+
+use time::Date;
+
+use crate::clock::{local_date_of_ms, start_of_day_ms, working_days_after};
+use crate::model::{
+    AgeMark, Condition, ConsentRecord, MessageId, MessageRecord, NoticeDraft, NoticeType, Oin,
+    Scheduled,
+};
+
+/// Working days within which a recipient acknowledges a message, as iJw
+/// messaging asks of a reply.
+pub const WORKING_DAYS_TO_ACKNOWLEDGE: u32 = 3;
+
+/// When a message sent at `sent_ms` is overdue: at the end (in the
+/// Netherlands) of the third working day after the day it was sent.
+pub fn overdue_at_ms(sent_ms: i64) -> Option<i64> {
+    let sent_on = local_date_of_ms(sent_ms)?;
+    let due = working_days_after(sent_on, WORKING_DAYS_TO_ACKNOWLEDGE);
+    Some(start_of_day_ms(due.next_day()?))
+}
+
+/// The moment `days` days before day `on` starts, but not before `now_ms`.
+fn ahead(on: Date, days: u32, now_ms: i64) -> i64 {
+    let day = on - time::Duration::days(i64::from(days));
+    start_of_day_ms(day).max(now_ms)
+}
+
+/// The notices a new consent schedules for its registrant, `notice_days`
+/// ahead: that it lapses (at its end, or at a birthday), and for a consent
+/// of parents and child that the young person turns 16.
+pub fn for_consent(c: &ConsentRecord, notice_days: u32, now_ms: i64) -> Vec<Scheduled> {
+    let draft = |notice_type, due_on: Date, text: String| NoticeDraft {
+        recipient: c.registered_by.clone(),
+        notice_type,
+        consent_id: Some(c.id.clone()),
+        message_ids: vec![],
+        due_on: Some(due_on),
+        text,
+        revoked_by: None,
+        condition: Condition::ConsentInForce(c.id.clone()),
+    };
+    let mut out = Vec::new();
+    let lapse_text = |l: &AgeMark| {
+        format!(
+            "Consent {} lapses on {}: {}. Register a new consent in time if the work goes on; from that day nothing more travels under this one.",
+            c.id,
+            l.on,
+            l.lapse_reason()
+        )
+    };
+    match c.ends_by_age() {
+        Some(l) => out.push(Scheduled {
+            at_ms: ahead(l.on, notice_days, now_ms),
+            notice: draft(NoticeType::ConsentLapsing, l.on, lapse_text(&l)),
+        }),
+        None => {
+            if let Some(end) = local_date_of_ms(c.valid_until_ms - 1) {
+                let text = format!(
+                    "Consent {} ends on {end} (its valid_until). Register a new consent in time if the work goes on.",
+                    c.id
+                );
+                out.push(Scheduled {
+                    at_ms: ahead(end, notice_days, now_ms),
+                    notice: draft(NoticeType::ConsentLapsing, end, text),
+                });
+            }
+        }
+    }
+    if let Some(r) = c.reconfirm {
+        let text = format!(
+            "The young person turns 16 on {} and decides alone from then on. Reconfirm consent {} with the young person: register a new consent given by the young person (given_by young_person).",
+            r.on, c.id
+        );
+        out.push(Scheduled {
+            at_ms: ahead(r.on, notice_days, now_ms),
+            notice: draft(NoticeType::ConsentReconfirm, r.on, text),
+        });
+    }
+    out
+}
+
+/// The notice its sender gets if `r` is not acknowledged in time.
+pub fn overdue(r: &MessageRecord) -> Option<Scheduled> {
+    let at_ms = r.overdue_at_ms?;
+    Some(Scheduled {
+        at_ms,
+        notice: NoticeDraft {
+            recipient: r.sender.clone(),
+            notice_type: NoticeType::MessageOverdue,
+            consent_id: None,
+            message_ids: vec![r.id.clone()],
+            due_on: local_date_of_ms(at_ms - 1),
+            text: String::new(),
+            revoked_by: None,
+            condition: Condition::Undelivered(r.id.clone()),
+        },
+    })
+}
+
+/// The words of an overdue notice about `ids`.
+pub fn overdue_text(ids: &[MessageId]) -> String {
+    let list = ids
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{} message(s) you sent were not acknowledged within {WORKING_DAYS_TO_ACKNOWLEDGE} working days: {list}. Ask the recipient; the gateway offers them until they expire.",
+        ids.len()
+    )
+}
+
+/// The notice to `c`'s registrant that `by` revoked it, at `now_ms`.
+pub fn revoked(c: &ConsentRecord, by: &Oin, reason: &str, now_ms: i64) -> Scheduled {
+    Scheduled {
+        at_ms: now_ms,
+        notice: NoticeDraft {
+            recipient: c.registered_by.clone(),
+            notice_type: NoticeType::ConsentRevoked,
+            consent_id: Some(c.id.clone()),
+            message_ids: vec![],
+            due_on: local_date_of_ms(now_ms),
+            text: format!(
+                "Consent {} was revoked by {by}, which received messages under it and was told by the parents or the young person: {reason}. Undelivered messages under it were withdrawn; send nothing more under it.",
+                c.id
+            ),
+            revoked_by: Some(by.clone()),
+            condition: Condition::Always,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::examples::{self, oin};
+    use time::macros::{date, datetime};
+
+    fn ms(t: time::OffsetDateTime) -> i64 {
+        crate::clock::ms_of(t)
+    }
+
+    #[test]
+    fn a_message_is_overdue_after_the_third_working_day() {
+        // Sent Friday 27 November 2026, 16:00 in Amsterdam: due by the end
+        // of Wednesday 2 December.
+        let sent = ms(datetime!(2026-11-27 15:00 UTC));
+        assert_eq!(
+            overdue_at_ms(sent),
+            Some(start_of_day_ms(date!(2026 - 12 - 03)))
+        );
+        // Sent at 23:30 on Monday in Amsterdam: Monday's three days, due
+        // by the end of Thursday.
+        let late = ms(datetime!(2026-11-23 22:30 UTC));
+        assert_eq!(
+            overdue_at_ms(late),
+            Some(start_of_day_ms(date!(2026 - 11 - 27)))
+        );
+    }
+
+    fn consent() -> ConsentRecord {
+        examples::consent(oin(2), 0, start_of_day_ms(date!(2027 - 06 - 01)))
+    }
+
+    #[test]
+    fn a_consent_schedules_its_lapse_and_its_reconfirmation_ahead() {
+        let now = start_of_day_ms(date!(2026 - 11 - 24));
+        let mut c = consent();
+        let plain = for_consent(&c, 30, now);
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0].notice.notice_type, NoticeType::ConsentLapsing);
+        assert_eq!(plain[0].notice.due_on, Some(date!(2027 - 05 - 31)));
+        assert_eq!(plain[0].at_ms, start_of_day_ms(date!(2027 - 05 - 01)));
+        assert_eq!(plain[0].notice.recipient, oin(2));
+        assert_eq!(
+            plain[0].notice.condition,
+            Condition::ConsentInForce(c.id.clone())
+        );
+
+        // The 12th birthday comes first, within the notice period: due now.
+        let twelve = date!(2026 - 12 - 10);
+        c.lapse = Some(AgeMark {
+            on: twelve,
+            at_ms: start_of_day_ms(twelve),
+            age: 12,
+        });
+        let sixteen = date!(2027 - 03 - 01);
+        c.reconfirm = Some(AgeMark {
+            on: sixteen,
+            at_ms: start_of_day_ms(sixteen),
+            age: 16,
+        });
+        let notices = for_consent(&c, 30, now);
+        assert_eq!(notices[0].at_ms, now);
+        assert_eq!(notices[0].notice.due_on, Some(twelve));
+        assert!(
+            notices[0].notice.text.contains("turns 12"),
+            "{}",
+            notices[0].notice.text
+        );
+        assert_eq!(notices[1].notice.notice_type, NoticeType::ConsentReconfirm);
+        assert_eq!(notices[1].at_ms, start_of_day_ms(date!(2027 - 01 - 30)));
+        assert!(notices[1].notice.text.contains("given_by young_person"));
+    }
+
+    #[test]
+    fn a_revocation_by_another_organisation_tells_the_registrant() {
+        let c = consent();
+        let n = revoked(&c, &oin(4), "ouders trekken in", 5).notice;
+        assert_eq!((n.recipient, n.revoked_by), (oin(2), Some(oin(4))));
+        assert!(n.text.contains("ouders trekken in"));
+        assert!(overdue_text(&[]).starts_with("0 message(s)"));
+    }
+}
