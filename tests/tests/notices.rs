@@ -184,7 +184,10 @@ async fn a_message_not_acknowledged_in_three_working_days_is_overdue() {
     // Three working days always end within five calendar days and a night.
     gw.clock.advance(days(6));
     let (_, notice) = notice_of(&school, pb::NoticeType::MessageOverdue).await;
-    assert_eq!(notice.message_ids, std::slice::from_ref(&waiting.message_id));
+    assert_eq!(
+        notice.message_ids,
+        std::slice::from_ref(&waiting.message_id)
+    );
     let status = school.status(&waiting.message_id).await.unwrap();
     assert!(status.overdue, "{status:?}");
     assert!(!school.status(&answered.message_id).await.unwrap().overdue);

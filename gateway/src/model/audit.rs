@@ -73,6 +73,10 @@ pub struct Draft {
     pub terms: Terms,
     /// The case.
     pub case_id: Option<CaseId>,
+    /// When the retention of the child reference starts, if later than the
+    /// entry: a signal's lapse (its audit keeps the reference five years
+    /// after the signal lapsed, not after the entry).
+    pub retention_from_ms: Option<i64>,
     /// The outcome detail.
     pub detail: String,
 }
@@ -90,6 +94,7 @@ impl Draft {
             legal_basis: None,
             terms: Terms::default(),
             case_id: None,
+            retention_from_ms: None,
             detail: String::new(),
         }
     }
@@ -111,6 +116,7 @@ impl Draft {
             legal_basis: Some(r.legal_basis.clone()),
             terms: r.terms,
             case_id: Some(r.case_id.clone()),
+            retention_from_ms: r.lapses_at_ms,
             ..Self::new(actor, action)
         }
     }

@@ -80,6 +80,7 @@ pub fn head(sender: Oin, recipient: Oin, basis: LegalBasis) -> MessageHead {
         created_at_ms: 0,
         expires_at_ms: i64::MAX,
         overdue_at_ms: None,
+        lapses_at_ms: None,
         payload_digest: Digest([4; 32]),
         request_digest: Digest([5; 32]),
         payload_bytes: 10,

@@ -152,6 +152,12 @@ pub struct MessageRecord {
     /// release 0.1.0 that were final before this was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overdue_at_ms: Option<i64>,
+    /// For a signal: when it lapses (the end of its last valid day, Unix
+    /// ms). It is not delivered after it, and its content is destroyed at
+    /// it at the latest. None for other kinds, and for signals of release
+    /// 0.1.0 (whose payloads the store cannot read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lapses_at_ms: Option<i64>,
     /// The payload digest named in envelopes and receipts.
     pub payload_digest: Digest,
     /// SHA-256 of the Send request as received: tells a retry from a
@@ -213,6 +219,8 @@ pub struct MessageHead {
     pub expires_at_ms: i64,
     /// When it is overdue if not acknowledged (Unix ms).
     pub overdue_at_ms: Option<i64>,
+    /// For a signal: when it lapses (Unix ms).
+    pub lapses_at_ms: Option<i64>,
     /// The payload digest named in envelopes and receipts.
     pub payload_digest: Digest,
     /// SHA-256 of the Send request as received.
@@ -240,6 +248,7 @@ impl MessageRecord {
             created_at_ms,
             expires_at_ms,
             overdue_at_ms,
+            lapses_at_ms,
             payload_digest,
             request_digest,
             payload_bytes,
@@ -259,6 +268,7 @@ impl MessageRecord {
             created_at_ms,
             expires_at_ms,
             overdue_at_ms,
+            lapses_at_ms,
             payload_digest,
             request_digest,
             payload_bytes,

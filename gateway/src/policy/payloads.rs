@@ -47,12 +47,13 @@ pub fn signalering(s: &pb::Signalering, today: Date) -> Result<(), Violation> {
         ));
     }
     let until = required_date(&format!("{F}.valid_until"), &s.valid_until)?;
-    if until < signal {
+    if until < today {
         return Err(invalid(
             format!("{F}.valid_until"),
-            "must not be before signal_date",
+            "must not be in the past: a lapsed signal is not sent",
         ));
     }
+    // signal_date is not after today (above), so valid_until is not before it.
     if add_years(signal, 2).is_none_or(|end| until > end) {
         return Err(invalid(
             format!("{F}.valid_until"),

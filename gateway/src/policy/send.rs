@@ -10,6 +10,7 @@ use time::{Date, Duration};
 use super::fields::{case_id, consent_id, message_id, oin, one_line};
 use super::statutes::{Facts, Informing, ProfileStart};
 use super::{Violation, consent::age_on, invalid, payloads};
+use crate::clock::start_of_day_ms;
 use crate::config::LimitsConfig;
 use crate::crypto::{Digest, PayloadKey, sha256};
 use crate::model::{CaseId, Kind, LegalBasis, MessageId, Oin, Statute, Terms, iso_date, wire};
@@ -47,6 +48,7 @@ pub struct ValidSend {
     bsn: Option<String>,
     facts: Facts,
     expires_at_ms: i64,
+    lapses_at_ms: Option<i64>,
     payload: Vec<u8>,
     payload_digest: Digest,
     request_digest: Digest,
@@ -105,9 +107,16 @@ impl ValidSend {
         &self.facts
     }
 
-    /// When the message expires (Unix ms).
+    /// When the message expires (Unix ms): as asked, but a signal no later
+    /// than it lapses.
     pub fn expires_at_ms(&self) -> i64 {
         self.expires_at_ms
+    }
+
+    /// For a signal: when it lapses, at the end (in the Netherlands) of its
+    /// valid_until day.
+    pub fn lapses_at_ms(&self) -> Option<i64> {
+        self.lapses_at_ms
     }
 
     /// The digest of the payload as envelopes and receipts name it.
@@ -326,7 +335,14 @@ pub fn check(
     } else {
         None
     };
+    let lapses_at_ms = match payload.body.as_ref() {
+        Some(Body::Signalering(s)) => iso_date::parse(&s.valid_until)
+            .and_then(|d| d.next_day())
+            .map(start_of_day_ms),
+        _ => None,
+    };
     let expires_at_ms = expiry(r.expires_at.as_ref(), expiry_rule, now_ms)?;
+    let expires_at_ms = lapses_at_ms.map_or(expires_at_ms, |l| l.min(expires_at_ms));
     // What tells a retry from a conflicting reuse of the reference: the
     // request without its payload, and the payload's digest (which covers
     // attachments through their checked digests, so a large payload is
@@ -355,6 +371,7 @@ pub fn check(
         bsn,
         facts,
         expires_at_ms,
+        lapses_at_ms,
         payload: encoded,
         payload_digest,
         request_digest,

@@ -168,7 +168,7 @@ fn cases() -> Vec<Case> {
             signalering,
             Box::new(|r| sig(r).valid_until = "2026-11-23".into()),
             FIELD,
-            "payload.signalering.valid_until: must not be before signal_date",
+            "payload.signalering.valid_until: must not be in the past: a lapsed signal is not sent",
         ),
         (
             signalering,

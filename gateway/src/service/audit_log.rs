@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::ServiceError;
 use crate::clock::Clock;
-use crate::config::AuditConfig;
+use crate::config::{AuditConfig, LONGEST_SIGNAL_DAYS};
 use crate::crypto::{ChildKey, ChildRef, SigningKey};
 use crate::model::{Action, Checkpoint, Entry, MessageId, Oin, Range, wire};
 use crate::policy::fields;
@@ -232,7 +232,10 @@ impl AuditLog {
     }
 
     /// Upkeep, run periodically: a checkpoint when enough entries or time
-    /// have passed, and removal of entries past the retention period.
+    /// have passed; child references erased after their retention; entries
+    /// of the first format (which cannot lose their reference alone)
+    /// removed whole once no signal of theirs can still need it; and, if
+    /// configured, entries removed whole after `keep_entries_days`.
     pub async fn maintain(&self) -> Result<(), StoreError> {
         let (head, signed) = self.store.audit_head().await?;
         let now = self.clock.now_ms();
@@ -243,18 +246,43 @@ impl AuditLog {
         {
             self.checkpoint_now().await?;
         }
-        let cutoff = now - (self.config.retention_days as i64).saturating_mul(86_400_000);
+        let days = |d: u64| (d as i64).saturating_mul(86_400_000);
+        let retention = days(self.config.retention_days);
+        let erased = self.store.erase_child_refs(now - retention, PAGE).await?;
+        if erased > 0 {
+            tracing::info!(erased, "child references erased after their retention");
+        }
+        let legacy = now - retention - days(LONGEST_SIGNAL_DAYS);
+        self.prune(
+            legacy,
+            1,
+            "audit entries of the first format removed after their retention",
+        )
+        .await?;
+        if self.config.keep_entries_days > 0 {
+            let cutoff = now - days(self.config.keep_entries_days);
+            self.prune(
+                cutoff,
+                u32::MAX,
+                "audit entries removed after audit.keep_entries_days",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the oldest entries made before `cutoff`, up to the first of a
+    /// format above `up_to_format`, if there are any.
+    async fn prune(&self, cutoff: i64, up_to_format: u32, what: &str) -> Result<(), StoreError> {
+        let (head, _) = self.store.audit_head().await?;
         let start = self.store.audit_start().await?;
         let oldest = self.store.audit_entries(start, 1).await?;
-        if oldest
+        let due = oldest
             .first()
-            .is_some_and(|e| e.time_ms < cutoff && e.seq < head)
-        {
-            let removed = self.store.prune_audit(cutoff, PAGE).await?;
-            tracing::info!(
-                removed,
-                "audit entries removed after their retention period"
-            );
+            .is_some_and(|e| e.time_ms < cutoff && e.seq < head && e.format <= up_to_format);
+        if due {
+            let removed = self.store.prune_audit(cutoff, up_to_format, PAGE).await?;
+            tracing::info!(removed, "{what}");
         }
         Ok(())
     }

@@ -134,8 +134,20 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_start(&self) -> Result<u64, StoreError>;
 
     /// Removes up to `max` of the oldest audit entries made before
-    /// `before_ms`, and the checkpoints before them; returns how many.
-    async fn prune_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
+    /// `before_ms` whose format is at most `up_to_format` (it stops at the
+    /// first that is not), and the checkpoints before them; returns how many.
+    async fn prune_audit(
+        &self,
+        before_ms: i64,
+        up_to_format: u32,
+        max: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// Erases the child reference of up to `max` entries whose retention
+    /// started before `before_ms` (the chain still verifies: an entry
+    /// commits to its reference through a salted hash), and records that it
+    /// did in an entry of its own, in one step; returns how many.
+    async fn erase_child_refs(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
 
     /// Registers a consent with its audit entry and the notices it
     /// schedules for its registrant.

@@ -160,6 +160,7 @@ impl Exchange {
             created_at_ms: now,
             expires_at_ms: now + self.expiry_rule().default.whole_milliseconds() as i64,
             overdue_at_ms: None,
+            lapses_at_ms: None,
             payload_digest: digest,
             request_digest: digest,
             payload_bytes: encoded.len() as u64,

@@ -114,6 +114,7 @@ impl Exchange {
             created_at_ms: now,
             expires_at_ms: valid.expires_at_ms(),
             overdue_at_ms: notices::overdue_at_ms(now),
+            lapses_at_ms: valid.lapses_at_ms(),
             payload_digest: valid.payload_digest(),
             request_digest: valid.request_digest(),
             payload_bytes: valid.payload_len() as u64,

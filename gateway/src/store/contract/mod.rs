@@ -35,7 +35,8 @@ macro_rules! store_contract {
             a_large_payload_round_trips,
             concurrent_steps_see_each_other,
             a_case_lists_its_messages,
-            notices_are_due_in_order_and_taken_once
+            notices_are_due_in_order_and_taken_once,
+            child_references_are_erased_after_their_retention
         );
     };
     (@tests $open:path; $($name:ident),*) => {

@@ -256,10 +256,15 @@ pub async fn the_audit_chain_links_is_checkpointed_and_pruned(open: Open) {
         vec![early, c.clone()]
     );
     // Pruning removes entries before the moment, and their checkpoints,
-    // never the newest entry.
-    assert_eq!(store.prune_audit(NOW + 5, 100).await.unwrap(), 5);
+    // never the newest entry; and it stops at the first entry of a format
+    // it is not to remove.
+    assert_eq!(store.prune_audit(NOW + 5, 1, 100).await.unwrap(), 0);
+    assert_eq!(store.prune_audit(NOW + 5, u32::MAX, 100).await.unwrap(), 5);
     assert_eq!(store.audit_start().await.unwrap(), 6);
-    assert_eq!(store.prune_audit(NOW + 1000, 100).await.unwrap(), 0);
+    assert_eq!(
+        store.prune_audit(NOW + 1000, u32::MAX, 100).await.unwrap(),
+        0
+    );
     let kept = store.audit_entries(1, 100).await.unwrap();
     assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![6]);
     assert_eq!(store.audit_checkpoints(1, 6).await.unwrap(), vec![c]);

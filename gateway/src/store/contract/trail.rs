@@ -98,3 +98,49 @@ pub async fn notices_are_due_in_order_and_taken_once(open: Open) {
     assert_eq!(leased, vec![notice_id.clone()]);
     assert!(store.message_receipts(&notice_id).await.unwrap().is_empty());
 }
+
+/// A child reference is erased when its retention has passed (from the
+/// entry, or from a signal's lapse), the entry stays and the chain still
+/// links; the erasure is itself recorded.
+pub async fn child_references_are_erased_after_their_retention(open: Open) {
+    use crate::model::{Action, Kind};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let dossier = message("d", statute(), 1);
+    accept(store.as_ref(), dossier, NOW).await;
+    let mut signal = message("s", statute(), 2);
+    signal.record.kind = Kind::Signalering;
+    signal.record.lapses_at_ms = Some(NOW + 100 * MINUTE);
+    accept(store.as_ref(), signal, NOW).await;
+    let before = store.audit_entries(1, 10).await.unwrap();
+    assert!(before.iter().all(|e| e.child_ref.is_some()));
+
+    // The dossier's retention has passed, the signal's has not begun.
+    assert_eq!(store.erase_child_refs(NOW + MINUTE, 100).await.unwrap(), 1);
+    let after = store.audit_entries(1, 10).await.unwrap();
+    assert_eq!(after[0].child_ref, None);
+    assert_eq!(after[0].child_salt, None);
+    assert_eq!(
+        after[0].hash(),
+        before[0].hash(),
+        "the chain does not change"
+    );
+    assert!(after[1].child_ref.is_some());
+    assert_eq!(after[2].action, Action::ChildRefsErased);
+    assert!(
+        after[2].detail.contains("from 1 entries, up to entry 1"),
+        "{}",
+        after[2].detail
+    );
+    assert_eq!(after[2].prev_hash, after[1].hash());
+    assert_eq!(store.erase_child_refs(NOW + MINUTE, 100).await.unwrap(), 0);
+    // Past the signal's lapse.
+    assert_eq!(
+        store
+            .erase_child_refs(NOW + 101 * MINUTE, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.audit_entries(2, 1).await.unwrap()[0].child_ref, None);
+}

@@ -71,6 +71,9 @@ pub struct Change {
     /// The schedule of payloads waiting for their retention to pass, by the
     /// moment their message reached its final state.
     pub retention: Option<Schedule>,
+    /// The schedule of signals by the moment they lapse, when their
+    /// content is destroyed at the latest.
+    pub lapse: Option<Schedule>,
     /// Whether the payload is destroyed in this step.
     pub destroy_payload: bool,
     /// The audit entry and receipt.
@@ -117,6 +120,7 @@ pub fn accept(r: &mut MessageRecord, queue_seq: u64, audit: Draft) -> Result<Cha
     Ok(Change {
         enters: Some(Place::Inbox { queue_seq }),
         expiry: Some(Schedule::Add(r.expires_at_ms)),
+        lapse: r.lapses_at_ms.map(Schedule::Add),
         event: Some(Event {
             audit,
             receipt: receipt_for(r, ""),
@@ -298,6 +302,13 @@ pub fn purge(r: &mut MessageRecord, detail: &str) -> Result<Change, Illegal> {
         }),
         ..Change::default()
     })
+}
+
+/// Destroys a lapsed signal's payload (the end of its last valid day),
+/// whatever its retention: a signal's content does not outlive it. It
+/// expired at the latest when it lapsed, so it is final by then.
+pub fn purge_at_lapse(r: &mut MessageRecord) -> Result<Change, Illegal> {
+    purge(r, "payload destroyed: the signal lapsed")
 }
 
 /// What an Ack or Reject of a message does.

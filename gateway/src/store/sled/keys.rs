@@ -24,6 +24,8 @@
 //! | `K` | sequence | audit checkpoint (JSON) |
 //! | `t` | case id, message id | (): the messages of a case |
 //! | `N` | due ms, schedule id | notice (JSON): notices by the moment they are due |
+//! | `L` | lapse ms, id | (): signals by the moment they lapse |
+//! | `E` | retention start ms, sequence | (): audit entries holding a child reference, by when its retention starts |
 
 use prost::Message as _;
 use schakel_proto::v1 as pb;
@@ -52,6 +54,8 @@ pub(super) const CONSENT_END: u8 = b'e';
 pub(super) const CHECKPOINT: u8 = b'K';
 pub(super) const CASE: u8 = b't';
 pub(super) const NOTICE: u8 = b'N';
+pub(super) const LAPSE: u8 = b'L';
+pub(super) const ERASE: u8 = b'E';
 
 /// A key: `prefix` followed by `parts`.
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {

@@ -241,8 +241,17 @@ impl Store for SledStore {
         Ok(self.audit_start_read())
     }
 
-    async fn prune_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.prune_audit_step(before_ms, max).await
+    async fn prune_audit(
+        &self,
+        before_ms: i64,
+        up_to_format: u32,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        self.prune_audit_step(before_ms, up_to_format, max).await
+    }
+
+    async fn erase_child_refs(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.erase_child_refs_step(before_ms, max).await
     }
 
     async fn grant_consent(

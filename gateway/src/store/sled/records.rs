@@ -4,10 +4,12 @@
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, PARTICIPANT, be, decode, encode, key,
-    ms,
+    AUDIT, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, ERASE, PARTICIPANT, be, decode,
+    encode, key, ms, u64_at,
 };
-use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Oin, Participant, Scheduled};
+use crate::model::{
+    Action, Actor, Checkpoint, ConsentRecord, Draft, Entry, Oin, Participant, Scheduled,
+};
 use crate::store::{ParticipantEdit, StoreError};
 
 impl SledStore {
@@ -112,9 +114,52 @@ impl SledStore {
         .await
     }
 
+    pub(super) async fn erase_child_refs_step(
+        &self,
+        before_ms: i64,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        self.step(before_ms, move |step| {
+            let due: Vec<_> = step
+                .view()
+                .scan_prefix(&[ERASE])
+                .take(max)
+                .map(|kv| kv.map(|(k, _)| k))
+                .collect::<Result<_, _>>()?;
+            let (mut erased, mut last) = (0, 0);
+            for k in due {
+                if u64_at(&k, 1)? as i64 >= before_ms {
+                    break;
+                }
+                step.remove(k.to_vec());
+                let seq = u64_at(&k, 9)?;
+                let ak = key(AUDIT, &[&be(seq)]);
+                // Removed whole already (a retention of entries), or erased.
+                let Some(v) = step.view().get(&ak)? else {
+                    continue;
+                };
+                let mut entry: Entry = decode(&ak, &v)?;
+                if entry.child_ref.is_some() && entry.erase_child_ref() {
+                    step.insert(ak, encode(&entry)?);
+                    erased += 1;
+                    last = seq;
+                }
+            }
+            if erased > 0 {
+                let detail = format!(
+                    "child references erased from {erased} entries, up to entry {last}, after their retention"
+                );
+                step.audit(Draft::new(Actor::Gateway, Action::ChildRefsErased).detail(detail))?;
+            }
+            Ok(erased)
+        })
+        .await
+    }
+
     pub(super) async fn prune_audit_step(
         &self,
         before_ms: i64,
+        up_to_format: u32,
         max: usize,
     ) -> Result<usize, StoreError> {
         self.step(before_ms, move |step| {
@@ -127,7 +172,10 @@ impl SledStore {
             for (k, v) in oldest {
                 let entry: Entry = decode(&k, &v)?;
                 // Never the newest entry: it anchors the chain that follows.
-                if entry.time_ms >= before_ms || entry.seq >= step.counters.audit_seq {
+                if entry.time_ms >= before_ms
+                    || entry.seq >= step.counters.audit_seq
+                    || entry.format > up_to_format
+                {
                     break;
                 }
                 step.remove(k.to_vec());

@@ -10,8 +10,8 @@ use prost::Message as _;
 use schakel_proto::v1 as pb;
 
 use super::keys::{
-    AUDIT, CONSENT, COUNTS, EXPIRY, INBOX, LEASE, MESSAGE, PURGE, RECEIPT_BY_SENDER, be, counts,
-    counts_value, decode, encode, key, ms,
+    AUDIT, CONSENT, COUNTS, ERASE, EXPIRY, INBOX, LAPSE, LEASE, MESSAGE, PURGE, RECEIPT_BY_SENDER,
+    be, counts, counts_value, decode, encode, key, ms,
 };
 use super::overlay::{Overlay, View};
 use super::payloads::{Payloads, Stored};
@@ -203,8 +203,11 @@ impl<'a> Step<'a> {
         self.counters.audit_seq + 1
     }
 
-    /// Places an audit entry in the chain; returns its sequence number.
+    /// Places an audit entry in the chain; returns its sequence number. An
+    /// entry that holds a child reference enters the schedule of its
+    /// erasure, from when its retention starts.
     pub fn audit(&mut self, draft: Draft) -> Result<u64, StoreError> {
+        let retention_from = draft.retention_from_ms;
         let entry = Entry::place(
             draft,
             self.counters.audit_seq,
@@ -213,6 +216,10 @@ impl<'a> Step<'a> {
         );
         self.counters.audit_seq = entry.seq;
         self.counters.audit_hash = entry.hash();
+        if entry.child_ref.is_some() {
+            let from = retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms));
+            self.insert(key(ERASE, &[&ms(from), &be(entry.seq)]), vec![]);
+        }
         self.insert(key(AUDIT, &[&be(entry.seq)]), encode(&entry)?);
         Ok(entry.seq)
     }
@@ -291,6 +298,7 @@ impl<'a> Step<'a> {
         }
         self.schedule(EXPIRY, change.expiry, &r.id);
         self.schedule(PURGE, change.retention, &r.id);
+        self.schedule(LAPSE, change.lapse, &r.id);
         if change.destroy_payload {
             self.payload_ops.push((r.id.clone(), PayloadOp::Destroy));
             self.changed = true;

@@ -6,8 +6,8 @@ use schakel_proto::v1 as pb;
 
 use super::SledStore;
 use super::keys::{
-    CASE, CONSENT, CONSENT_END, EXPIRY, IDEMPOTENCY, INBOX, LEASE, MESSAGES_UNDER_CONSENT, PURGE,
-    encode, key, ms, parse_from, u64_at,
+    CASE, CONSENT, CONSENT_END, EXPIRY, IDEMPOTENCY, INBOX, LAPSE, LEASE, MESSAGES_UNDER_CONSENT,
+    PURGE, encode, key, ms, parse_from, u64_at,
 };
 use super::payloads::{Located, Payloads, Stored};
 use super::reads::receipts_of;
@@ -478,6 +478,15 @@ impl SledStore {
                 if let Ok(change) = lifecycle::expire(&mut r, now_ms) {
                     step.apply(&mut r, change)?;
                     report.expired += 1;
+                }
+            }
+            for (_, id) in due::<MessageId>(step, LAPSE, now_ms)? {
+                let Some(mut r) = step.record(&id)? else {
+                    continue;
+                };
+                if let Ok(change) = lifecycle::purge_at_lapse(&mut r) {
+                    step.apply(&mut r, change)?;
+                    report.purged += 1;
                 }
             }
             for (_, consent_id) in due::<ConsentId>(step, CONSENT_END, now_ms)? {

@@ -54,6 +54,7 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
                 created_at_ms: now,
                 expires_at_ms: now + 86_400_000,
                 overdue_at_ms: Some(now + 3 * 86_400_000),
+                lapses_at_ms: None,
                 payload_digest: sha256(&payload),
                 request_digest: sha256(id.as_str().as_bytes()),
                 payload_bytes: payload.len() as u64,

@@ -6,15 +6,22 @@
 //! any), then environment variables `SCHAKEL_<SECTION>__<FIELD>`. Unknown
 //! fields are errors, so that a typo never silently falls back to a default.
 
-use std::net::SocketAddr;
+mod sections;
+mod statutes;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::OrgKind;
+pub use sections::{
+    AUDIT_RETENTION_FLOOR_DAYS, AuditConfig, ConsentConfig, DirectoryConfig, ExchangeConfig,
+    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, RouteConfig, RoutingConfig,
+    ServerConfig, StorageConfig, TlsConfig,
+};
+pub use statutes::{StatuteConfig, StatutesConfig};
 
 /// The commented default configuration, as shipped.
-pub const DEFAULT_TOML: &str = include_str!("../schakel.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../schakel.toml");
 
 /// Prefix of environment variables that override configuration fields.
 pub const ENV_PREFIX: &str = "SCHAKEL_";
@@ -66,219 +73,6 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Logging.
     pub log: LogConfig,
-}
-
-/// Consent over time: the ages and terms of the law and of policy, and
-/// when registrants are told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsentConfig {
-    /// The age at which a child's consent under the Jeugdwet ends: 18, or
-    /// up to 23 where youth care is extended.
-    pub max_age: u8,
-    /// The longest a consent may last after it was given, in days.
-    pub max_term_days: u32,
-    /// How many days before a consent lapses, or is to be reconfirmed, its
-    /// registrant gets a notice.
-    pub notice_days: u32,
-    /// Whether a consent of parents and child lapses at the young person's
-    /// 16th birthday (true), or is only to be reconfirmed then (false).
-    pub lapse_at_16: bool,
-}
-
-/// Size and count limits; each exceeded limit is RESOURCE_EXHAUSTED.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Largest Send request in bytes.
-    pub max_message_bytes: u64,
-    /// Most attachments per message.
-    pub max_attachments: u32,
-    /// Most undelivered messages in one inbox.
-    pub max_inbox_messages: u64,
-    /// Average calls a second per participant; 0 turns the limit off.
-    pub requests_per_second: u32,
-    /// Calls a participant may make at once.
-    pub request_burst: u32,
-}
-
-/// Expiry, leases and retention.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExchangeConfig {
-    /// Expiry when the sender sets none, in days.
-    pub default_expiry_days: u32,
-    /// Latest expiry a sender may set, in days.
-    pub max_expiry_days: u32,
-    /// Lease when the recipient asks for none, in seconds.
-    pub default_lease_secs: u64,
-    /// Longest lease, in seconds.
-    pub max_lease_secs: u64,
-    /// How long a finished message keeps its payload, in seconds.
-    pub retention_secs: u64,
-    /// How often the sweeper runs, in milliseconds.
-    pub sweep_interval_ms: u64,
-}
-
-/// One routing rule: the kinds that may send, and the kinds they may send to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    /// Organisation kinds that may send.
-    pub from: Vec<crate::model::OrgKind>,
-    /// Organisation kinds that may receive.
-    pub to: Vec<crate::model::OrgKind>,
-}
-
-/// Audit checkpoints and retention.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditConfig {
-    /// New entries after which a checkpoint is signed.
-    pub checkpoint_every: u64,
-    /// Seconds after which a checkpoint is signed anyway.
-    pub checkpoint_interval_secs: u64,
-    /// Days the log is kept.
-    pub retention_days: u64,
-}
-
-/// What one statutory basis may carry here: at most what the law lets it
-/// carry ([`crate::model::Statute::law`]), which [`Config::validate`] checks.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatuteConfig {
-    /// Message kinds it covers.
-    pub kinds: Vec<crate::model::Kind>,
-    /// Organisation kinds that may send on it.
-    pub from: Vec<crate::model::OrgKind>,
-    /// Organisation kinds that may receive on it.
-    pub to: Vec<crate::model::OrgKind>,
-}
-
-impl StatutesConfig {
-    /// The configuration of one statute.
-    pub fn of(&self, statute: crate::model::Statute) -> &StatuteConfig {
-        use crate::model::Statute;
-        match statute {
-            Statute::OverdrachtPo => &self.overdracht_po,
-            Statute::Verwijsindex => &self.verwijsindex,
-            Statute::MeldrechtVeiligThuis => &self.meldrecht_veilig_thuis,
-        }
-    }
-
-    /// Refuses a statute configured wider than the law allows.
-    fn check_within_the_law(&self) -> Result<(), String> {
-        for statute in crate::model::Statute::ALL {
-            let (config, law) = (self.of(statute), statute.law());
-            let name = statute.as_str();
-            let beyond = |field: &str, what: String, allowed: String| {
-                format!(
-                    "statutes.{name}.{field}: {what} is beyond what {} allows ({allowed}); the configuration may narrow a statute, never widen it",
-                    law.citation
-                )
-            };
-            if let Some(k) = config.kinds.iter().find(|k| !law.kinds.contains(k)) {
-                let allowed = law.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>();
-                return Err(beyond("kinds", k.to_string(), allowed.join(", ")));
-            }
-            if let Some(k) = config.from.iter().find(|k| !law.from.contains(k)) {
-                return Err(beyond("from", k.to_string(), OrgKind::names(law.from)));
-            }
-            if let Some(k) = config.to.iter().find(|k| !law.to.contains(k)) {
-                return Err(beyond("to", k.to_string(), OrgKind::names(law.to)));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The statutory-basis policy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatutesConfig {
-    /// A primary school's transfer dossier.
-    pub overdracht_po: StatuteConfig,
-    /// A signal in the Verwijsindex.
-    pub verwijsindex: StatuteConfig,
-    /// The reporting right towards Veilig Thuis.
-    pub meldrecht_veilig_thuis: StatuteConfig,
-}
-
-/// The routing policy per message kind (the reply is fixed in code).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoutingConfig {
-    /// Signals of concern.
-    pub signalering: RouteConfig,
-    /// Transfer dossiers.
-    pub overdrachtsdossier: RouteConfig,
-    /// Requests for consultation.
-    pub consultatieverzoek: RouteConfig,
-}
-
-/// The gRPC endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Where to listen; tests bind their own listener and ignore this.
-    pub listen: SocketAddr,
-    /// A client that has not finished its handshake by then is dropped, so a
-    /// slow or hostile peer cannot hold a connection slot.
-    pub handshake_timeout_secs: u64,
-    /// How long open calls get to finish on shutdown.
-    pub shutdown_grace_secs: u64,
-}
-
-/// Certificates, keys and the client CA.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// The gateway's certificate chain (PEM).
-    pub cert: PathBuf,
-    /// The gateway's private key (PEM).
-    pub key: PathBuf,
-    /// The CA bundle client certificates must chain to (PEM).
-    pub client_ca: PathBuf,
-    /// Revocation lists checked for every client certificate.
-    pub crls: Vec<PathBuf>,
-}
-
-/// The participant directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectoryConfig {
-    /// The TOML file that seeds the directory at start.
-    pub file: PathBuf,
-}
-
-/// The store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    /// Folder for the store and the gateway's keys.
-    pub data_dir: PathBuf,
-    /// sled's page cache in MiB; memory use follows it.
-    pub cache_capacity_mib: u64,
-}
-
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Readable lines for people.
-    Human,
-    /// One JSON object per line for log collectors.
-    Json,
-}
-
-/// Logging.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// Human or JSON.
-    pub format: LogFormat,
-    /// A tracing filter directive.
-    pub filter: String,
 }
 
 impl Default for Config {
@@ -393,6 +187,18 @@ impl Config {
         if c.notice_days > 365 {
             return Err(invalid("consent.notice_days must be at most 365"));
         }
+        let a = &self.audit;
+        if a.retention_days < AUDIT_RETENTION_FLOOR_DAYS {
+            return Err(invalid(&format!(
+                "audit.retention_days must be at least {AUDIT_RETENTION_FLOOR_DAYS}: five years, the archive term of a withdrawn or lapsed signal (a policy floor of this gateway)"
+            )));
+        }
+        if a.keep_entries_days != 0 && a.keep_entries_days < a.retention_days + LONGEST_SIGNAL_DAYS
+        {
+            return Err(invalid(&format!(
+                "audit.keep_entries_days must be 0 (keep entries) or at least audit.retention_days + {LONGEST_SIGNAL_DAYS}, so that no child reference is removed before its time"
+            )));
+        }
         Ok(())
     }
 }
@@ -455,6 +261,7 @@ fn set_env_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::OrgKind;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -543,6 +350,29 @@ mod tests {
             assert!(e.contains(message), "{e}");
             assert!(e.contains("never widen it"), "{e}");
         }
+    }
+
+    #[test]
+    fn the_audit_retention_has_a_floor_of_five_years() {
+        let c = Config::default();
+        assert_eq!(
+            (c.audit.retention_days, c.exchange.retention_secs),
+            (1826, 86_400)
+        );
+        let e = Config::from_layers(None, env(&[("SCHAKEL_AUDIT__RETENTION_DAYS", "1825")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("audit.retention_days must be at least 1826: five years")
+                && e.contains("policy floor"),
+            "{e}"
+        );
+        let e = Config::from_layers(None, env(&[("SCHAKEL_AUDIT__KEEP_ENTRIES_DAYS", "2000")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("audit.keep_entries_days must be 0"), "{e}");
+        let kept = Config::from_layers(None, env(&[("SCHAKEL_AUDIT__KEEP_ENTRIES_DAYS", "2556")]));
+        assert_eq!(kept.unwrap().audit.keep_entries_days, 2556);
     }
 
     #[test]

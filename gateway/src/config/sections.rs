@@ -1,0 +1,173 @@
+//! The sections of the configuration file, one struct each. Every field has
+//! a default in the embedded `schakel.toml`, which also comments it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::OrgKind;
+
+/// The shortest audit retention this gateway accepts: 1826 days, five
+/// years, the archive term of a withdrawn or lapsed signal. A policy floor
+/// (the law sets the signal's term; the gateway applies it to every entry).
+pub const AUDIT_RETENTION_FLOOR_DAYS: u64 = 1826;
+
+/// The longest a signal may run before it lapses (two years): how much
+/// longer than the retention an entry of the first format is kept, since
+/// it does not say when its signal lapsed.
+pub const LONGEST_SIGNAL_DAYS: u64 = 730;
+
+/// Consent over time: the ages and terms of the law and of policy, and
+/// when registrants are told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentConfig {
+    /// The age at which a child's consent under the Jeugdwet ends: 18, or
+    /// up to 23 where youth care is extended.
+    pub max_age: u8,
+    /// The longest a consent may last after it was given, in days.
+    pub max_term_days: u32,
+    /// How many days before a consent lapses, or is to be reconfirmed, its
+    /// registrant gets a notice.
+    pub notice_days: u32,
+    /// Whether a consent of parents and child lapses at the young person's
+    /// 16th birthday (true), or is only to be reconfirmed then (false).
+    pub lapse_at_16: bool,
+}
+
+/// Size and count limits; each exceeded limit is RESOURCE_EXHAUSTED.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest Send request in bytes.
+    pub max_message_bytes: u64,
+    /// Most attachments per message.
+    pub max_attachments: u32,
+    /// Most undelivered messages in one inbox.
+    pub max_inbox_messages: u64,
+    /// Average calls a second per participant; 0 turns the limit off.
+    pub requests_per_second: u32,
+    /// Calls a participant may make at once.
+    pub request_burst: u32,
+}
+
+/// Expiry, leases and retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Expiry when the sender sets none, in days.
+    pub default_expiry_days: u32,
+    /// Latest expiry a sender may set, in days.
+    pub max_expiry_days: u32,
+    /// Lease when the recipient asks for none, in seconds.
+    pub default_lease_secs: u64,
+    /// Longest lease, in seconds.
+    pub max_lease_secs: u64,
+    /// How long a finished message keeps its payload, in seconds.
+    pub retention_secs: u64,
+    /// How often the sweeper runs, in milliseconds.
+    pub sweep_interval_ms: u64,
+}
+
+/// One routing rule: the kinds that may send, and the kinds they may send to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Organisation kinds that may send.
+    pub from: Vec<OrgKind>,
+    /// Organisation kinds that may receive.
+    pub to: Vec<OrgKind>,
+}
+
+/// Audit checkpoints and retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// New entries after which a checkpoint is signed.
+    pub checkpoint_every: u64,
+    /// Seconds after which a checkpoint is signed anyway.
+    pub checkpoint_interval_secs: u64,
+    /// Days an entry keeps its child reference (from the entry, or from a
+    /// signal's lapse); at least [`AUDIT_RETENTION_FLOOR_DAYS`].
+    pub retention_days: u64,
+    /// Days after which whole entries are removed (0: never).
+    pub keep_entries_days: u64,
+}
+
+/// The routing policy per message kind (the reply is fixed in code).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Signals of concern.
+    pub signalering: RouteConfig,
+    /// Transfer dossiers.
+    pub overdrachtsdossier: RouteConfig,
+    /// Requests for consultation.
+    pub consultatieverzoek: RouteConfig,
+}
+
+/// The gRPC endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where to listen; tests bind their own listener and ignore this.
+    pub listen: SocketAddr,
+    /// A client that has not finished its handshake by then is dropped, so a
+    /// slow or hostile peer cannot hold a connection slot.
+    pub handshake_timeout_secs: u64,
+    /// How long open calls get to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Certificates, keys and the client CA.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The gateway's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The gateway's private key (PEM).
+    pub key: PathBuf,
+    /// The CA bundle client certificates must chain to (PEM).
+    pub client_ca: PathBuf,
+    /// Revocation lists checked for every client certificate.
+    pub crls: Vec<PathBuf>,
+}
+
+/// The participant directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// The TOML file that seeds the directory at start.
+    pub file: PathBuf,
+}
+
+/// The store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Folder for the store and the gateway's keys.
+    pub data_dir: PathBuf,
+    /// sled's page cache in MiB; memory use follows it.
+    pub cache_capacity_mib: u64,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for people.
+    Human,
+    /// One JSON object per line for log collectors.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Human or JSON.
+    pub format: LogFormat,
+    /// A tracing filter directive.
+    pub filter: String,
+}
