@@ -20,6 +20,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use schakel_proto::v1 as proto;
 
+pub mod access_report;
 pub mod audit_file;
 
 /// The gateway address used when none is given: the embedded default of
@@ -55,6 +56,9 @@ pub enum ClientError {
         /// The message the receipt names.
         message_id: String,
     },
+    /// An access report's signature does not verify with the gateway's key.
+    #[error("the access report's signature does not verify with the gateway's key")]
+    BadReport,
 }
 
 impl From<tonic::Status> for ClientError {
@@ -382,6 +386,24 @@ impl Client {
             to_sequence: to,
         };
         Ok(self.audit().verify(request).await?.into_inner())
+    }
+
+    /// The access report about the child with `bsn`, made for `reason`;
+    /// its signature is verified with the gateway's key.
+    pub async fn audit_report(
+        &self,
+        bsn: &str,
+        reason: &str,
+    ) -> Result<pb::AccessReport, ClientError> {
+        let request = pb::AccessReportRequest {
+            child_bsn: bsn.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let report = self.audit().report(request).await?.into_inner();
+        if !schakel_proto::report::verify(self.key().await?, &report.document, &report.signature) {
+            return Err(ClientError::BadReport);
+        }
+        Ok(report)
     }
 
     /// The chain over a range (0, 0: all) as export records: the range first,

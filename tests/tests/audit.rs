@@ -215,9 +215,11 @@ async fn queries_filter_by_time_org_message_child_and_action_with_paging() {
     let ids = |es: Vec<AuditEntry>| es.into_iter().map(|e| e.message_id).collect::<Vec<_>>();
     let q = |request: pb::AuditQueryRequest| audit_query(&operator, request);
     let accepted = || vec![A::SendAccepted as i32];
-    // By child: the signals are about BSN[0], the dossier about BSN[1].
+    // By child: the signals are about BSN[0], the dossier about BSN[1]. (A
+    // query by child finds its own read too: privacy.rs.)
     let by_child = |bsn: &str| pb::AuditQueryRequest {
         child_bsn: bsn.into(),
+        actions: accepted(),
         ..Default::default()
     };
     assert_eq!(

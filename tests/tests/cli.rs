@@ -164,12 +164,14 @@ async fn an_operator_follows_a_child_exports_the_log_and_catches_a_changed_byte(
         .await
         .unwrap();
 
-    // Every event about the child, by BSN.
+    // Every event about the child, by BSN: the signal, and this very look
+    // at the child's trail.
     let by_child = ["audit", "query", "--child", fixtures::BSN[0]];
     let events = schakel(&gw, org::OPERATOR, &by_child).await;
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 2);
     assert_eq!(events[0]["message_id"], sent.message_id.as_str());
     assert_eq!(events[0]["action"], "AUDIT_ACTION_SEND_ACCEPTED");
+    assert_eq!(events[1]["action"], "AUDIT_ACTION_AUDIT_READ");
 
     // Export to a file, as `schakel audit export > file` does.
     let exported = schakel(&gw, org::OPERATOR, &["audit", "export"]).await;

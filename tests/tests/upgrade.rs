@@ -67,6 +67,21 @@ async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
     let refused = audit_of(&operator, &[pb::AuditAction::SendRefused]).await;
     let counterparts: Vec<_> = refused.iter().map(|e| e.counterpart_oin.as_str()).collect();
     assert_eq!(counterparts, ["123", gw.oin(org::SCHOOL_VO).as_str()]);
+    // The old entries were indexed: a query by organisation finds them.
+    let of_vo = schakel_tests::calls::audit_query(
+        &operator,
+        pb::AuditQueryRequest {
+            org_oin: gw.oin(org::SCHOOL_VO),
+            actions: vec![pb::AuditAction::SendRefused as i32],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(of_vo.len(), 1);
+    assert_eq!(
+        of_vo[0].format, 1,
+        "an entry of release 0.1.0 keeps its format"
+    );
 
     // The waiting message and the one whose lease ran out are delivered, in
     // their order; the latter on its second attempt.

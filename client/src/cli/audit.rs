@@ -1,4 +1,5 @@
-//! `schakel audit query|verify|export`: the operator's view of the audit log.
+//! `schakel audit query|verify|export|report|verify-report`: the operator's
+//! view of the audit log, and the access report about a child.
 
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -57,6 +58,28 @@ pub enum AuditCommand {
         /// Last sequence number (online).
         #[arg(long, default_value_t = 0)]
         to: u64,
+    },
+    /// Everything the gateway knows about one child, for an access request
+    /// (AVG art. 15), signed by the gateway: shown readably, kept with --out.
+    Report {
+        /// The child's BSN.
+        #[arg(long)]
+        child: String,
+        /// Why (e.g. the reference of the access request); recorded in the log.
+        #[arg(long)]
+        reason: String,
+        /// Write the signed report (JSON) to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a signed access report offline, without the gateway.
+    VerifyReport {
+        /// The report file written by `audit report --out`.
+        #[arg(long)]
+        file: PathBuf,
+        /// The gateway's public key (hex, from `schakel directory gateway-key`).
+        #[arg(long)]
+        key: String,
     },
     /// Write the log with its checkpoints as JSON lines to standard output.
     Export {
@@ -209,6 +232,16 @@ pub async fn run(command: AuditCommand, client: &Client, out: &Output) -> anyhow
                 let e = e?;
                 out.record(audit_file::entry_json(&e), || entry_line(&e));
             }
+        }
+        AuditCommand::Report {
+            child,
+            reason,
+            out: file,
+        } => {
+            super::report::report(client, out, &child, &reason, file.as_deref()).await?;
+        }
+        AuditCommand::VerifyReport { file, key } => {
+            super::report::verify_offline(&file, &key, out)?;
         }
         AuditCommand::Verify { from, to, .. } => {
             let v = client.audit_verify(from, to).await?;

@@ -7,6 +7,7 @@ mod directory;
 mod inbox;
 mod output;
 mod payload;
+mod report;
 mod send;
 mod status;
 
@@ -118,6 +119,9 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     }) = &cli.command
     {
         return audit::verify_offline(file, key, out);
+    }
+    if let Command::Audit(audit::AuditCommand::VerifyReport { file, key }) = &cli.command {
+        return report::verify_offline(file, key, out);
     }
     let client = connect(&cli).await?;
     match cli.command {

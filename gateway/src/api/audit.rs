@@ -1,4 +1,5 @@
-//! `schakel.v1.Audit`, for operators only: Query, Verify, Export.
+//! `schakel.v1.Audit`, for operators only: Query, Verify, Export, Report.
+//! Every read is recorded in the log before it is answered.
 
 use std::sync::Arc;
 
@@ -10,8 +11,8 @@ use tonic::{Request, Response, Status};
 use super::convert::{export_record, filter};
 use super::status::of;
 use super::{BoxStream, caller, stream};
-use crate::model::wire;
-use crate::service::audit_log::AuditLog;
+use crate::model::{Oin, wire};
+use crate::service::audit_log::{AuditLog, Read};
 use crate::service::refusals::Refusals;
 
 /// The Audit service.
@@ -26,12 +27,19 @@ impl AuditService {
         Self { log, refusals }
     }
 
-    async fn operator<T>(&self, request: &Request<T>) -> Result<(), Status> {
+    /// The operator who calls; refuses (and records) anyone else.
+    async fn operator<T>(&self, request: &Request<T>) -> Result<Oin, Status> {
         let caller = caller(request)?;
         self.refusals
             .require_operator(&caller, "Audit")
             .await
-            .map_err(of)
+            .map_err(of)?;
+        Ok(caller.participant.oin)
+    }
+
+    /// Records `read` by `reader`.
+    async fn record(&self, reader: &Oin, read: Read<'_>) -> Result<(), Status> {
+        self.log.record_read(reader, read).await.map_err(of)
     }
 }
 
@@ -44,7 +52,7 @@ impl AuditApi for AuditService {
         &self,
         request: Request<pb::AuditQueryRequest>,
     ) -> Result<Response<Self::QueryStream>, Status> {
-        self.operator(&request).await?;
+        let reader = self.operator(&request).await?;
         let r = request.into_inner();
         let filter = filter(&r, &self.log)?;
         let limit = if r.limit == 0 {
@@ -52,6 +60,8 @@ impl AuditApi for AuditService {
         } else {
             u64::from(r.limit)
         };
+        self.record(&reader, Read::Query(&filter, r.after_sequence, limit))
+            .await?;
         let entries = self.log.query(filter, r.after_sequence, limit);
         Ok(Response::new(stream(entries, |e| wire::audit_entry(&e))))
     }
@@ -60,8 +70,10 @@ impl AuditApi for AuditService {
         &self,
         request: Request<pb::AuditVerifyRequest>,
     ) -> Result<Response<pb::AuditVerifyResponse>, Status> {
-        self.operator(&request).await?;
+        let reader = self.operator(&request).await?;
         let r = request.into_inner();
+        self.record(&reader, Read::Verify(r.from_sequence, r.to_sequence))
+            .await?;
         let verdict = self
             .log
             .verify(r.from_sequence, r.to_sequence)
@@ -81,8 +93,10 @@ impl AuditApi for AuditService {
         &self,
         request: Request<pb::AuditExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
-        self.operator(&request).await?;
+        let reader = self.operator(&request).await?;
         let r = request.into_inner();
+        self.record(&reader, Read::Export(r.from_sequence, r.to_sequence))
+            .await?;
         let (from, to) = self
             .log
             .range(r.from_sequence, r.to_sequence)
@@ -109,7 +123,17 @@ impl AuditApi for AuditService {
         &self,
         request: Request<pb::AccessReportRequest>,
     ) -> Result<Response<pb::AccessReport>, Status> {
-        self.operator(&request).await?;
-        Err(Status::unimplemented("access reports are being built"))
+        let reader = self.operator(&request).await?;
+        let r = request.into_inner();
+        let report = self
+            .log
+            .report(&reader, &r.child_bsn, &r.reason)
+            .await
+            .map_err(of)?;
+        Ok(Response::new(pb::AccessReport {
+            document: report.document,
+            signature: report.signature.as_bytes().to_vec(),
+            key_id: report.key_id,
+        }))
     }
 }

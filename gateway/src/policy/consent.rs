@@ -277,14 +277,7 @@ impl Grant {
 
 /// The reason given for a revocation: one line of at most 256 characters.
 pub fn revocation_reason(reason: &str) -> Result<String, Violation> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 256 || reason.chars().any(char::is_control) {
-        return Err(invalid(
-            "reason",
-            "is required: one line of at most 256 characters, without personal data",
-        ));
-    }
-    Ok(reason.to_owned())
+    super::fields::reason("reason", reason)
 }
 
 /// A condition of a consent that a message does not meet; its text names

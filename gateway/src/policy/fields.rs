@@ -44,6 +44,19 @@ pub fn one_line(field: &str, value: &str, min: usize, max: usize) -> Result<(), 
     Ok(())
 }
 
+/// A reason someone gives (for a revocation, an access report): one line
+/// of 1 to 256 characters, trimmed.
+pub fn reason(field: &str, value: &str) -> Result<String, Violation> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 256 || value.chars().any(char::is_control) {
+        return Err(invalid(
+            field,
+            "is required: one line of at most 256 characters, without personal data",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 /// The rule a BSN follows, as refusals name it.
 pub const BSN_RULE: &str = "must be a BSN of 9 digits that passes the elfproef";
 

@@ -13,9 +13,9 @@ use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::{AuditConfig, LONGEST_SIGNAL_DAYS};
 use crate::crypto::{ChildKey, ChildRef, SigningKey};
-use crate::model::{Action, Checkpoint, Entry, MessageId, Oin, Range, wire};
+use crate::model::{Action, Checkpoint, Draft, Entry, MessageId, Oin, Range, wire};
 use crate::policy::fields;
-use crate::store::{Store, StoreError};
+use crate::store::{AuditKey, Store, StoreError};
 
 /// Entries read from the store per page.
 pub const PAGE: usize = 1000;
@@ -65,6 +65,69 @@ impl Filter {
     }
 }
 
+/// A read of the audit log by an operator, as it is recorded.
+#[derive(Debug, Clone, Copy)]
+pub enum Read<'a> {
+    /// A query with this filter, after a sequence number, at most so many.
+    Query(&'a Filter, u64, u64),
+    /// A verification of a range (0: from the start, to the head).
+    Verify(u64, u64),
+    /// An export of a range (0: from the start, to the head).
+    Export(u64, u64),
+    /// An access report about a child, for this reason.
+    Report(ChildRef, &'a str),
+}
+
+impl Read<'_> {
+    /// The child it concerns, and the detail of its entry.
+    fn describe(&self) -> (Option<ChildRef>, String) {
+        let range = |from: u64, to: u64| match (from, to) {
+            (0, 0) => "the whole log".to_owned(),
+            (f, 0) => format!("entries {f} to the head"),
+            (f, t) => format!("entries {f} to {t}"),
+        };
+        match *self {
+            Read::Query(f, after, limit) => {
+                let mut parts = Vec::new();
+                if let Some(c) = f.child_ref {
+                    parts.push(format!("child {c}"));
+                }
+                if let Some(o) = &f.org {
+                    parts.push(format!("organisation {o}"));
+                }
+                if let Some(m) = &f.message_id {
+                    parts.push(format!("message {m}"));
+                }
+                if !f.actions.is_empty() {
+                    let names: Vec<_> = f.actions.iter().map(|a| format!("{a:?}")).collect();
+                    parts.push(format!("actions {}", names.join(",")));
+                }
+                if let Some(t) = f.from_ms {
+                    parts.push(format!("from {t}"));
+                }
+                if let Some(t) = f.to_ms {
+                    parts.push(format!("before {t}"));
+                }
+                if after > 0 {
+                    parts.push(format!("after entry {after}"));
+                }
+                if limit != u64::MAX {
+                    parts.push(format!("at most {limit}"));
+                }
+                let filter = if parts.is_empty() {
+                    "everything".to_owned()
+                } else {
+                    parts.join(", ")
+                };
+                (f.child_ref, format!("query: {filter}"))
+            }
+            Read::Verify(from, to) => (None, format!("verify: {}", range(from, to))),
+            Read::Export(from, to) => (None, format!("export: {}", range(from, to))),
+            Read::Report(c, reason) => (Some(c), format!("access report: {reason}")),
+        }
+    }
+}
+
 /// The audit log.
 pub struct AuditLog {
     store: Arc<dyn Store>,
@@ -92,6 +155,42 @@ impl AuditLog {
             last_checkpoint_ms: AtomicI64::new(clock.now_ms()),
             clock,
         }
+    }
+
+    /// Records that operator `reader` read the log as `read` says: who, when
+    /// (the entry's time) and with which filter. A read about a child
+    /// carries its reference, so that the child's own report shows it.
+    pub async fn record_read(&self, reader: &Oin, read: Read<'_>) -> Result<(), ServiceError> {
+        let (child_ref, detail) = read.describe();
+        let draft = Draft {
+            child_ref,
+            ..Draft::new(reader.clone(), Action::AuditRead)
+        }
+        .detail(detail);
+        self.store
+            .append_audit(vec![draft], self.clock.now_ms())
+            .await?;
+        Ok(())
+    }
+
+    /// The store the log is kept in.
+    pub(super) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The key that signs checkpoints, ranges and reports.
+    pub(super) fn signer(&self) -> &dyn crate::crypto::Signer {
+        self.key.as_ref()
+    }
+
+    /// The public half of that key.
+    pub(super) fn public_key(&self) -> &[u8] {
+        self.key.public_key()
+    }
+
+    /// Now, on the log's clock.
+    pub(super) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The child reference of a BSN, for queries by child.
@@ -137,14 +236,23 @@ impl AuditLog {
     }
 
     /// The next page of entries after `after` that match `filter`, and the
-    /// sequence number to continue after (None at the end of the log).
+    /// sequence number to continue after (None at the end of the log). A
+    /// filter by child or by organisation reads through its index.
     async fn query_page(
         &self,
         filter: &Filter,
         after: u64,
     ) -> Result<(Vec<Entry>, Option<u64>), StoreError> {
-        let from = (after + 1).max(self.store.audit_start().await?);
-        let page = self.store.audit_entries(from, PAGE).await?;
+        let after = after.max(self.store.audit_start().await? - 1);
+        let index = match (&filter.child_ref, &filter.org) {
+            (Some(c), _) => Some(AuditKey::Child(*c)),
+            (None, Some(o)) => Some(AuditKey::Org(o.clone())),
+            (None, None) => None,
+        };
+        let page = match index {
+            Some(about) => self.store.audit_entries_about(&about, after, PAGE).await?,
+            None => self.store.audit_entries(after + 1, PAGE).await?,
+        };
         let next = (page.len() == PAGE)
             .then(|| page.last().map(|e| e.seq))
             .flatten();

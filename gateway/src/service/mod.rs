@@ -9,9 +9,11 @@
 //! | [`consents`] | grant, revoke, list |
 //! | [`directory`] | who takes part; the seed file; Admin's changes |
 //! | [`audit_log`] | query, verify, export; checkpoints and retention |
+//! | [`access_report`] | everything known about one child, signed (AVG art. 15) |
 //! | [`refusals`] | every refusal of a known caller, audited where it is decided |
 //! | [`notify`] | wake-ups for waiting calls, withdrawal notices |
 
+pub mod access_report;
 pub mod audit_log;
 pub mod consents;
 pub mod directory;

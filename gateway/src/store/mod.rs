@@ -31,8 +31,8 @@ use async_trait::async_trait;
 use schakel_proto::v1 as pb;
 
 pub use outcome::{
-    AcceptOutcome, DueNotice, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked,
-    SweepReport, Withdrawn,
+    AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
+    ParticipantEdit, Revoked, SweepReport, Withdrawn,
 };
 
 use crate::model::{
@@ -125,6 +125,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` audit entries from sequence `from` on, in order.
     async fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError>;
+
+    /// Up to `limit` audit entries found by `about` after sequence `after`,
+    /// in order, through an index rather than a scan of the log.
+    async fn audit_entries_about(
+        &self,
+        about: &AuditKey,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
 
     /// The checkpoints covering entries `from..=to`, in order.
     async fn audit_checkpoints(&self, from: u64, to: u64) -> Result<Vec<Checkpoint>, StoreError>;

@@ -3,6 +3,7 @@
 
 use schakel_proto::v1 as pb;
 
+use crate::crypto::ChildRef;
 use crate::model::{ConsentRecord, Draft, MessageId, MessageRecord, NoticeDraft, Oin, Participant};
 
 /// A message to accept: its metadata and its sealed (encrypted) payload.
@@ -125,6 +126,15 @@ pub struct DueNotice {
     pub id: String,
     /// The notice.
     pub notice: NoticeDraft,
+}
+
+/// What an audit index finds entries by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditKey {
+    /// The entries about a child.
+    Child(ChildRef),
+    /// The entries an organisation acted in or was the other party of.
+    Org(Oin),
 }
 
 /// Figures of one recipient's inbox.

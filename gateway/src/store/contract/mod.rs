@@ -36,7 +36,8 @@ macro_rules! store_contract {
             concurrent_steps_see_each_other,
             a_case_lists_its_messages,
             notices_are_due_in_order_and_taken_once,
-            child_references_are_erased_after_their_retention
+            child_references_are_erased_after_their_retention,
+            audit_entries_are_found_by_child_and_by_organisation
         );
     };
     (@tests $open:path; $($name:ident),*) => {

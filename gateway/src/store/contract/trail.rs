@@ -144,3 +144,55 @@ pub async fn child_references_are_erased_after_their_retention(open: Open) {
     );
     assert_eq!(store.audit_entries(2, 1).await.unwrap()[0].child_ref, None);
 }
+
+/// The audit entries about a child, or of an organisation, are found
+/// through their indexes, after a sequence number; an erased reference
+/// leaves the child's index.
+pub async fn audit_entries_are_found_by_child_and_by_organisation(open: Open) {
+    use crate::model::{Action, Draft, examples};
+    use crate::store::AuditKey;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let m = message("m", statute(), 1);
+    accept(store.as_ref(), m, NOW).await;
+    store
+        .append_audit(vec![Draft::new(oin(9), Action::AccessRefused)], NOW)
+        .await
+        .unwrap();
+    let seqs = |es: Vec<crate::model::Entry>| es.into_iter().map(|e| e.seq).collect::<Vec<_>>();
+    let child = AuditKey::Child(examples::CHILD);
+    assert_eq!(
+        seqs(store.audit_entries_about(&child, 0, 10).await.unwrap()),
+        [1]
+    );
+    let sender = AuditKey::Org(oin(SENDER));
+    let recipient = AuditKey::Org(oin(RECIPIENT));
+    assert_eq!(
+        seqs(store.audit_entries_about(&sender, 0, 10).await.unwrap()),
+        [1]
+    );
+    assert_eq!(
+        seqs(store.audit_entries_about(&recipient, 0, 10).await.unwrap()),
+        [1]
+    );
+    let other = AuditKey::Org(oin(9));
+    assert_eq!(
+        seqs(store.audit_entries_about(&other, 0, 10).await.unwrap()),
+        [2]
+    );
+    assert!(
+        store
+            .audit_entries_about(&other, 2, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.erase_child_refs(NOW + 1, 10).await.unwrap();
+    assert!(
+        store
+            .audit_entries_about(&child, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

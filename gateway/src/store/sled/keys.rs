@@ -26,6 +26,8 @@
 //! | `N` | due ms, schedule id | notice (JSON): notices by the moment they are due |
 //! | `L` | lapse ms, id | (): signals by the moment they lapse |
 //! | `E` | retention start ms, sequence | (): audit entries holding a child reference, by when its retention starts |
+//! | `h` | child reference (32 bytes), sequence | (): the audit entries about a child |
+//! | `o` | OIN, sequence | (): the audit entries an organisation acted in or was the other party of |
 
 use prost::Message as _;
 use schakel_proto::v1 as pb;
@@ -56,6 +58,26 @@ pub(super) const CASE: u8 = b't';
 pub(super) const NOTICE: u8 = b'N';
 pub(super) const LAPSE: u8 = b'L';
 pub(super) const ERASE: u8 = b'E';
+pub(super) const BY_CHILD: u8 = b'h';
+pub(super) const BY_ORG: u8 = b'o';
+
+/// The index keys of an audit entry: by child, by actor, by counterpart.
+pub(super) fn audit_index_keys(e: &crate::model::Entry) -> Vec<Vec<u8>> {
+    let seq = be(e.seq);
+    let mut out = Vec::with_capacity(3);
+    if let Some(c) = &e.child_ref {
+        out.push(key(BY_CHILD, &[c.as_bytes(), &seq]));
+    }
+    let actor = e.actor.oin().map(|o| o.as_str());
+    if let Some(a) = actor {
+        out.push(key(BY_ORG, &[a.as_bytes(), &seq]));
+    }
+    let counterpart = e.counterpart.as_str();
+    if counterpart.len() == 20 && Some(counterpart) != actor {
+        out.push(key(BY_ORG, &[counterpart.as_bytes(), &seq]));
+    }
+    out
+}
 
 /// A key: `prefix` followed by `parts`.
 pub(super) fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {

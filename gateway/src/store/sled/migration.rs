@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::keys::{CASE, MESSAGE, NOTICE, encode, key, ms};
-use crate::model::{CaseId, MessageRecord};
+use super::keys::{AUDIT, CASE, MESSAGE, NOTICE, audit_index_keys, decode, encode, key, ms};
+use crate::model::{CaseId, Entry, MessageRecord};
 use crate::policy::notices;
 use crate::store::StoreError;
 
@@ -93,6 +93,30 @@ pub fn messages_to_2(tree: &::sled::Tree) -> Result<usize, StoreError> {
     }
     tree.apply_batch(batch)?;
     Ok(migrated)
+}
+
+/// Format 1 to 2: the indexes that find audit entries by child and by
+/// organisation, for the entries written before them. Writing an index key
+/// twice changes nothing, so a second run is harmless. Returns how many
+/// entries it indexed.
+pub fn audit_indexes_to_2(tree: &::sled::Tree) -> Result<usize, StoreError> {
+    let mut batch = ::sled::Batch::default();
+    let (mut pending, mut indexed) = (0, 0);
+    for kv in tree.scan_prefix([AUDIT]) {
+        let (k, v) = kv?;
+        let entry: Entry = decode(&k, &v)?;
+        for index in audit_index_keys(&entry) {
+            batch.insert(index, Vec::<u8>::new());
+            pending += 1;
+        }
+        indexed += 1;
+        if pending >= BATCH {
+            tree.apply_batch(std::mem::take(&mut batch))?;
+            pending = 0;
+        }
+    }
+    tree.apply_batch(batch)?;
+    Ok(indexed)
 }
 
 /// Adds the migrated record `r` under `k`, its place in its case, and for

@@ -64,8 +64,8 @@ use crate::model::{
     Outcome, Participant, Scheduled,
 };
 use crate::store::{
-    AcceptOutcome, DueNotice, Finished, InboxFigures, Leased, NewMessage, ParticipantEdit, Revoked,
-    Store, StoreError, SweepReport,
+    AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
+    ParticipantEdit, Revoked, Store, StoreError, SweepReport,
 };
 
 /// The sled store.
@@ -231,6 +231,15 @@ impl Store for SledStore {
 
     async fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
         self.audit_entries_read(from, limit)
+    }
+
+    async fn audit_entries_about(
+        &self,
+        about: &AuditKey,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.audit_entries_about_read(about, after, limit)
     }
 
     async fn audit_checkpoints(&self, from: u64, to: u64) -> Result<Vec<Checkpoint>, StoreError> {

@@ -5,15 +5,15 @@ use schakel_proto::v1 as pb;
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, CASE, CHECKPOINT, CONSENT_BY_ORG, COUNTS, INBOX, PARTICIPANT, RECEIPT_BY_SENDER, be,
-    counts, decode, decode_all, decode_receipt, key, parse_from, u64_at,
+    AUDIT, BY_CHILD, BY_ORG, CASE, CHECKPOINT, CONSENT_BY_ORG, COUNTS, INBOX, PARTICIPANT,
+    RECEIPT_BY_SENDER, be, counts, decode, decode_all, decode_receipt, key, parse_from, u64_at,
 };
 use super::overlay::View;
 use super::step::{lock, read_consent, read_record};
 use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Entry, MessageId, MessageRecord, Oin, Participant,
 };
-use crate::store::{InboxFigures, StoreError};
+use crate::store::{AuditKey, InboxFigures, StoreError};
 
 /// A message's receipts, oldest first, found through the cursors its record
 /// lists.
@@ -175,6 +175,31 @@ impl SledStore {
                 .take(limit)
                 .map(|kv| kv.map_err(StoreError::from)),
         )
+    }
+
+    pub(super) fn audit_entries_about_read(
+        &self,
+        about: &AuditKey,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let prefix = match about {
+            AuditKey::Child(c) => key(BY_CHILD, &[c.as_bytes()]),
+            AuditKey::Org(o) => key(BY_ORG, &[o.as_str().as_bytes()]),
+        };
+        let start = prefix.len();
+        let from = [prefix.as_slice(), &be(after.saturating_add(1))].concat();
+        let to = [prefix.as_slice(), &be(u64::MAX)].concat();
+        let mut out = Vec::new();
+        for kv in self.tree().range(from..=to).take(limit) {
+            let (k, _) = kv?;
+            let seq = u64_at(&k, start)?;
+            let ak = key(AUDIT, &[&be(seq)]);
+            if let Some(v) = self.tree().get(&ak)? {
+                out.push(decode(&ak, &v)?);
+            }
+        }
+        Ok(out)
     }
 
     pub(super) fn audit_checkpoints_read(

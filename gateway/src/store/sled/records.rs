@@ -4,8 +4,8 @@
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, ERASE, PARTICIPANT, be, decode,
-    encode, key, ms, u64_at,
+    AUDIT, BY_CHILD, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, ERASE, PARTICIPANT,
+    audit_index_keys, be, decode, encode, key, ms, u64_at,
 };
 use crate::model::{
     Action, Actor, Checkpoint, ConsentRecord, Draft, Entry, Oin, Participant, Scheduled,
@@ -139,7 +139,10 @@ impl SledStore {
                     continue;
                 };
                 let mut entry: Entry = decode(&ak, &v)?;
-                if entry.child_ref.is_some() && entry.erase_child_ref() {
+                if let Some(child) = entry.child_ref
+                    && entry.erase_child_ref()
+                {
+                    step.remove(key(BY_CHILD, &[child.as_bytes(), &be(seq)]));
                     step.insert(ak, encode(&entry)?);
                     erased += 1;
                     last = seq;
@@ -180,6 +183,9 @@ impl SledStore {
                 }
                 step.remove(k.to_vec());
                 step.remove(key(CHECKPOINT, &[&be(entry.seq)]));
+                for index in audit_index_keys(&entry) {
+                    step.remove(index);
+                }
                 step.counters.pruned_through = entry.seq;
                 removed += 1;
             }

@@ -21,7 +21,8 @@ use crate::store::StoreError;
 ///   one is of this format, and opening it writes the version.
 /// - 2: messages carry a case id of the gateway's (and the sender's own
 ///   reference beside it), and a reply its request's child; the `t` index
-///   lists a case's messages. Audit entries written from now on are of
+///   lists a case's messages, the `h` and `o` indexes find audit entries by
+///   child and by organisation, `N` schedules notices. Audit entries written from now on are of
 ///   their own format 2 (`Entry::format`); older entries keep theirs.
 pub const CURRENT_FORMAT: u64 = 2;
 
@@ -50,7 +51,12 @@ pub fn migrate(tree: &::sled::Tree, dir: &Path) -> Result<u64, StoreError> {
     // the version is written once the step is done.
     if found < 2 {
         let migrated = super::migration::messages_to_2(tree)?;
-        tracing::info!(migrated, "messages given case ids (store format 2)");
+        let indexed = super::migration::audit_indexes_to_2(tree)?;
+        tracing::info!(
+            migrated,
+            indexed,
+            "messages given case ids, audit entries indexed (store format 2)"
+        );
     }
     if stored.is_none() || found < CURRENT_FORMAT {
         tree.insert(FORMAT_KEY, be(CURRENT_FORMAT).to_vec())?;

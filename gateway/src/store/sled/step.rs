@@ -11,7 +11,7 @@ use schakel_proto::v1 as pb;
 
 use super::keys::{
     AUDIT, CONSENT, COUNTS, ERASE, EXPIRY, INBOX, LAPSE, LEASE, MESSAGE, PURGE, RECEIPT_BY_SENDER,
-    be, counts, counts_value, decode, encode, key, ms,
+    audit_index_keys, be, counts, counts_value, decode, encode, key, ms,
 };
 use super::overlay::{Overlay, View};
 use super::payloads::{Payloads, Stored};
@@ -219,6 +219,9 @@ impl<'a> Step<'a> {
         if entry.child_ref.is_some() {
             let from = retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms));
             self.insert(key(ERASE, &[&ms(from), &be(entry.seq)]), vec![]);
+        }
+        for k in audit_index_keys(&entry) {
+            self.insert(k, vec![]);
         }
         self.insert(key(AUDIT, &[&be(entry.seq)]), encode(&entry)?);
         Ok(entry.seq)

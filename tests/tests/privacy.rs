@@ -1,0 +1,199 @@
+//! The privacy officer's view: every read of the audit trail by an operator
+//! is itself recorded (who, when, which filter), and the access report
+//! about a child holds its whole trail (replies and reports to Veilig Thuis
+//! included, the latter marked for review), is signed by the gateway, and
+//! verifies offline, or fails when altered.
+
+use schakel_client::proto as pb;
+use schakel_tests::calls::{audit_of, audit_query, deliver};
+use schakel_tests::fixtures::{self, BSN, granted};
+use schakel_tests::process::Cli;
+use schakel_tests::{TestGateway, org, refusal, succeeded};
+use serde_json::Value;
+use tonic::Code;
+
+#[tokio::test]
+async fn every_read_of_the_trail_by_an_operator_is_recorded() {
+    let gw = TestGateway::start().await;
+    let operator = gw.client(org::OPERATOR).await;
+    let by_child = pb::AuditQueryRequest {
+        child_bsn: BSN[2].into(),
+        ..Default::default()
+    };
+    audit_query(&operator, by_child.clone()).await;
+    operator.audit_verify(0, 0).await.unwrap();
+    drop(operator.audit_export(3, 0).await.unwrap());
+    let reads = audit_of(&operator, &[pb::AuditAction::AuditRead]).await;
+    let details: Vec<_> = reads.iter().map(|e| e.detail.as_str()).collect();
+    assert!(details[0].starts_with("query: child "), "{details:?}");
+    assert_eq!(details[1], "verify: the whole log");
+    assert_eq!(details[2], "export: entries 3 to the head");
+    assert!(
+        details[3].starts_with("query: actions AuditRead"),
+        "{details:?}"
+    );
+    assert!(reads.iter().all(|e| e.actor_oin == gw.oin(org::OPERATOR)));
+    // The read about the child carries its reference: the child's own
+    // trail shows who looked.
+    let trail = audit_query(&operator, by_child).await;
+    let looked: Vec<_> = trail
+        .iter()
+        .filter(|e| e.action == pb::AuditAction::AuditRead as i32)
+        .collect();
+    assert_eq!(looked.len(), 2, "the first look, and this one");
+    assert_eq!(looked[0].child_ref, trail.last().unwrap().child_ref);
+    // A read refused with bad input is not a read.
+    let bad = pb::AuditQueryRequest {
+        child_bsn: "123".into(),
+        ..Default::default()
+    };
+    let m = refusal(
+        operator.audit_query(bad).await.map(|_| ()),
+        Code::InvalidArgument,
+    );
+    assert!(m.starts_with("child_bsn: "), "{m}");
+    let again = audit_of(&operator, &[pb::AuditAction::AuditRead]).await;
+    assert_eq!(
+        again.len(),
+        reads.len() + 2,
+        "the trail's query and this one, not the refused one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_report_holds_the_whole_trail_and_verifies_offline() {
+    let gw = TestGateway::start().await;
+    let swv = gw.client(org::SWV).await;
+    let jgt = gw.client(org::JGT).await;
+    let gemeente = gw.client(org::GEMEENTE).await;
+    let vt = gw.client(org::VEILIG_THUIS).await;
+    let operator = gw.client(org::OPERATOR).await;
+    let consent = granted(&swv).await;
+    let asked = deliver(
+        &swv,
+        &jgt,
+        fixtures::consult("q", &gw.oin(org::JGT), &consent),
+    )
+    .await;
+    let answered = deliver(
+        &jgt,
+        &swv,
+        fixtures::reply("a", &gw.oin(org::SWV), &asked.sent.message_id),
+    )
+    .await;
+    let mut report = fixtures::consult("vt", &gw.oin(org::VEILIG_THUIS), "");
+    report.legal_basis = fixtures::meldrecht();
+    let reported = deliver(&gemeente, &vt, report).await;
+    // Another child's message stays out.
+    let other = gw
+        .send(
+            org::SCHOOL_PO,
+            fixtures::signalering("ander", &gw.oin(org::VERWIJSINDEX)),
+        )
+        .await;
+
+    let signed = operator
+        .audit_report(BSN[2], "inzageverzoek 2026-17")
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&signed.document).unwrap();
+    assert_eq!(doc["format"], "schakel-access-report-v1");
+    assert_eq!(doc["reason"], "inzageverzoek 2026-17");
+    let ids: Vec<_> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in [
+        &asked.sent.message_id,
+        &answered.sent.message_id,
+        &reported.sent.message_id,
+    ] {
+        assert!(ids.contains(id), "{id} in {ids:?}");
+    }
+    assert!(!ids.contains(&other.message_id));
+    let message = |id: &str| {
+        doc["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["message_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let request = message(&asked.sent.message_id);
+    assert_eq!(request["leases"][0]["by"], gw.oin(org::JGT));
+    assert_eq!(request["state"], "delivered");
+    assert!(request["review"].is_null());
+    let to_vt = message(&reported.sent.message_id);
+    assert!(to_vt["review"].as_str().unwrap().contains("AVG art. 15(4)"));
+    assert_eq!(
+        doc["for_review"],
+        serde_json::json!([reported.sent.message_id])
+    );
+    assert_eq!(doc["consents"][0]["consent_id"], consent);
+    assert_eq!(doc["consents"][0]["history"][0]["action"], "ConsentGranted");
+    let audit = doc["audit"].as_array().unwrap();
+    assert!(audit.iter().any(
+        |e| e["action"] == "AuditRead" && e["detail"] == "access report: inzageverzoek 2026-17"
+    ));
+
+    // Through the command line: made, written, verified offline, and found
+    // out when altered.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rapport.json");
+    let key = hex::encode(operator.gateway_key().await.unwrap().ed25519_public_key);
+    let (url, identity, file_arg) = (
+        gw.url(),
+        gw.pki.dir.join(org::OPERATOR),
+        file.to_str().unwrap().to_owned(),
+    );
+    let made = tokio::task::spawn_blocking(move || {
+        Cli::as_org(&url, &identity)
+            .args([
+                "audit",
+                "report",
+                "--child",
+                BSN[2],
+                "--reason",
+                "inzage via cli",
+            ])
+            .args(["--out", &file_arg])
+            .output()
+    })
+    .await
+    .unwrap();
+    let readable = succeeded(made);
+    assert!(readable.contains("ACCESS REPORT"), "{readable}");
+    assert!(
+        readable.contains("REVIEW BEFORE HANDING OVER"),
+        "{readable}"
+    );
+    let verify = |key: &str| {
+        Cli::new()
+            .args(["audit", "verify-report", "--file"])
+            .args([&file])
+            .args(["--key", key])
+            .output()
+    };
+    let ok = succeeded(verify(&key));
+    assert!(ok.contains("report signature verified"), "{ok}");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let altered = v["document"]
+        .as_str()
+        .unwrap()
+        .replacen("delivered", "rejected", 1);
+    v["document"] = altered.into();
+    std::fs::write(&file, v.to_string()).unwrap();
+    let out = verify(&key);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not verify"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Only operators make reports.
+    let m = refusal(swv.audit_report(BSN[2], "x").await, Code::PermissionDenied);
+    assert!(m.contains("operators only"), "{m}");
+}
