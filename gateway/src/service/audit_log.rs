@@ -356,7 +356,10 @@ impl AuditLog {
         }
         let days = |d: u64| (d as i64).saturating_mul(86_400_000);
         let retention = days(self.config.retention_days);
-        let erased = self.store.erase_child_refs(now - retention, PAGE).await?;
+        let erased = self
+            .store
+            .erase_child_refs(now - retention, PAGE, now)
+            .await?;
         if erased > 0 {
             tracing::info!(erased, "child references erased after their retention");
         }

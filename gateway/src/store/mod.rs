@@ -152,11 +152,18 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> Result<usize, StoreError>;
 
-    /// Erases the child reference of up to `max` entries whose retention
-    /// started before `before_ms` (the chain still verifies: an entry
-    /// commits to its reference through a salted hash), and records that it
-    /// did in an entry of its own, in one step; returns how many.
-    async fn erase_child_refs(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
+    /// Erases the child reference of entries whose retention started before
+    /// `before_ms` (at most about `max` of each sort: entries about a signal
+    /// keep theirs from the signal's lapse, every other from when it was
+    /// made), and records that it did in an entry of its own, made at
+    /// `now_ms`, in one step; returns how many. The chain still verifies: an
+    /// entry commits to its reference through a salted hash.
+    async fn erase_child_refs(
+        &self,
+        before_ms: i64,
+        max: usize,
+        now_ms: i64,
+    ) -> Result<usize, StoreError>;
 
     /// Registers a consent with its audit entry and the notices it
     /// schedules for its registrant.

@@ -114,15 +114,7 @@ pub fn canonical(e: &AuditEntry) -> Vec<u8> {
     if e.format >= 2 {
         return canonical_v2(e);
     }
-    let mut out = Vec::with_capacity(320);
-    field(&mut out, ENTRY_TAG.as_bytes());
-    field(&mut out, e.sequence.to_string().as_bytes());
-    field(&mut out, time_ms(e.time).to_string().as_bytes());
-    field(&mut out, e.actor_oin.as_bytes());
-    field(&mut out, action_name(e.action).as_bytes());
-    field(&mut out, e.message_id.as_bytes());
-    field(&mut out, e.counterpart_oin.as_bytes());
-    field(&mut out, kind_name(e.kind).as_bytes());
+    let mut out = head(ENTRY_TAG, e);
     field(&mut out, e.child_ref.as_bytes());
     field(
         &mut out,
@@ -133,9 +125,11 @@ pub fn canonical(e: &AuditEntry) -> Vec<u8> {
     out
 }
 
-fn canonical_v2(e: &AuditEntry) -> Vec<u8> {
+/// The fields every format begins with: its tag, then sequence, time,
+/// actor, action, message, counterpart and kind.
+fn head(tag: &str, e: &AuditEntry) -> Vec<u8> {
     let mut out = Vec::with_capacity(360);
-    field(&mut out, ENTRY_TAG_V2.as_bytes());
+    field(&mut out, tag.as_bytes());
     field(&mut out, e.sequence.to_string().as_bytes());
     field(&mut out, time_ms(e.time).to_string().as_bytes());
     field(&mut out, e.actor_oin.as_bytes());
@@ -143,6 +137,11 @@ fn canonical_v2(e: &AuditEntry) -> Vec<u8> {
     field(&mut out, e.message_id.as_bytes());
     field(&mut out, e.counterpart_oin.as_bytes());
     field(&mut out, kind_name(e.kind).as_bytes());
+    out
+}
+
+fn canonical_v2(e: &AuditEntry) -> Vec<u8> {
+    let mut out = head(ENTRY_TAG_V2, e);
     field(&mut out, hex::encode(&e.child_ref_commitment).as_bytes());
     field(
         &mut out,

@@ -116,7 +116,13 @@ pub async fn child_references_are_erased_after_their_retention(open: Open) {
     assert!(before.iter().all(|e| e.child_ref.is_some()));
 
     // The dossier's retention has passed, the signal's has not begun.
-    assert_eq!(store.erase_child_refs(NOW + MINUTE, 100).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .erase_child_refs(NOW + MINUTE, 100, NOW + 200 * MINUTE)
+            .await
+            .unwrap(),
+        1
+    );
     let after = store.audit_entries(1, 10).await.unwrap();
     assert_eq!(after[0].child_ref, None);
     assert_eq!(after[0].child_salt, None);
@@ -127,17 +133,28 @@ pub async fn child_references_are_erased_after_their_retention(open: Open) {
     );
     assert!(after[1].child_ref.is_some());
     assert_eq!(after[2].action, Action::ChildRefsErased);
+    assert_eq!(
+        after[2].time_ms,
+        NOW + 200 * MINUTE,
+        "made now, not at the cut-off"
+    );
     assert!(
         after[2].detail.contains("from 1 entries, up to entry 1"),
         "{}",
         after[2].detail
     );
     assert_eq!(after[2].prev_hash, after[1].hash());
-    assert_eq!(store.erase_child_refs(NOW + MINUTE, 100).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .erase_child_refs(NOW + MINUTE, 100, NOW + 200 * MINUTE)
+            .await
+            .unwrap(),
+        0
+    );
     // Past the signal's lapse.
     assert_eq!(
         store
-            .erase_child_refs(NOW + 101 * MINUTE, 100)
+            .erase_child_refs(NOW + 101 * MINUTE, 100, NOW + 200 * MINUTE)
             .await
             .unwrap(),
         1
@@ -187,7 +204,7 @@ pub async fn audit_entries_are_found_by_child_and_by_organisation(open: Open) {
             .unwrap()
             .is_empty()
     );
-    store.erase_child_refs(NOW + 1, 10).await.unwrap();
+    store.erase_child_refs(NOW + 1, 10, NOW + 2).await.unwrap();
     assert!(
         store
             .audit_entries_about(&child, 0, 10)

@@ -61,6 +61,20 @@ pub(super) const ERASE: u8 = b'E';
 pub(super) const BY_CHILD: u8 = b'h';
 pub(super) const BY_ORG: u8 = b'o';
 
+/// The key of a scheduled notice.
+pub(super) fn notice_key(at_ms: i64, id: &str) -> Vec<u8> {
+    key(NOTICE, &[&ms(at_ms), id.as_bytes()])
+}
+
+/// The schedule id of a message's overdue notice: this and the message id.
+pub(super) const OVERDUE: &str = "overdue-";
+
+/// The key (without a value) of message `id`'s overdue notice, due at
+/// `at_ms`.
+pub(super) fn overdue_key(at_ms: i64, id: &crate::model::MessageId) -> Vec<u8> {
+    notice_key(at_ms, &format!("{OVERDUE}{id}"))
+}
+
 /// The index keys of an audit entry: by child, by actor, by counterpart.
 pub(super) fn audit_index_keys(e: &crate::model::Entry) -> Vec<Vec<u8>> {
     let seq = be(e.seq);

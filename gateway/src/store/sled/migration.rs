@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::keys::{AUDIT, CASE, MESSAGE, NOTICE, audit_index_keys, decode, encode, key, ms};
+use super::keys::{AUDIT, CASE, MESSAGE, audit_index_keys, decode, encode, key, overdue_key};
 use crate::model::{CaseId, Entry, MessageRecord};
 use crate::policy::notices;
 use crate::store::StoreError;
@@ -126,11 +126,8 @@ fn write(batch: &mut ::sled::Batch, k: &[u8], r: &Value, id: &str) -> Result<(),
         serde_json::from_value(r.clone()).map_err(|e| corrupt(k, e.to_string()))?;
     if !record.state.is_final() && record.overdue_at_ms.is_none() {
         record.overdue_at_ms = notices::overdue_at_ms(record.created_at_ms);
-        if let Some(n) = notices::overdue(&record) {
-            batch.insert(
-                key(NOTICE, &[&ms(n.at_ms), format!("migrated-{id}").as_bytes()]),
-                encode(&n.notice)?,
-            );
+        if let Some(at_ms) = record.overdue_at_ms {
+            batch.insert(overdue_key(at_ms, &record.id), Vec::<u8>::new());
         }
     }
     batch.insert(k, encode(&record)?);
@@ -208,7 +205,7 @@ mod tests {
         // The undelivered ones are overdue three working days after they
         // were sent, and their senders are told then.
         assert_eq!(a.overdue_at_ms, notices::overdue_at_ms(1));
-        assert_eq!(tree.scan_prefix([NOTICE]).count(), 4);
+        assert_eq!(tree.scan_prefix([super::super::keys::NOTICE]).count(), 4);
         let in_case = tree
             .scan_prefix(key(CASE, &[a.case_id.as_str().as_bytes()]))
             .count();

@@ -259,8 +259,13 @@ impl Store for SledStore {
         self.prune_audit_step(before_ms, up_to_format, max).await
     }
 
-    async fn erase_child_refs(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.erase_child_refs_step(before_ms, max).await
+    async fn erase_child_refs(
+        &self,
+        before_ms: i64,
+        max: usize,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        self.erase_child_refs_step(before_ms, max, now_ms).await
     }
 
     async fn grant_consent(

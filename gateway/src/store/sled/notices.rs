@@ -2,24 +2,58 @@
 //! rise to a notice (a consent registered or revoked, a message accepted),
 //! read when due, and taken in the step that puts the notice in its
 //! recipient's inbox, so that a notice is sent once.
+//!
+//! Every accepted message schedules its overdue notice, so that one is kept
+//! small: a key without a value (`overdue-` and the message id), from which
+//! the notice is made again, out of the message's record, when it is due.
 
 use super::SledStore;
-use super::keys::{NOTICE, decode, encode, key, ms, text_from, u64_at};
+use super::keys::{NOTICE, OVERDUE, decode, encode, notice_key, overdue_key, text_from, u64_at};
 use super::step::{Step, illegal};
-use crate::model::{Draft, Scheduled};
+use crate::model::{
+    Condition, Draft, GATEWAY_OIN, MessageId, NoticeDraft, NoticeType, Oin, Scheduled,
+};
 use crate::store::lifecycle;
 use crate::store::{DueNotice, NewMessage, StoreError};
 
-/// The key of a scheduled notice.
-fn notice_key(at_ms: i64, id: &str) -> Vec<u8> {
-    key(NOTICE, &[&ms(at_ms), id.as_bytes()])
-}
-
 /// Schedules `s` in `step`.
 pub(super) fn schedule(step: &mut Step, s: &Scheduled) -> Result<(), StoreError> {
+    let n = &s.notice;
+    if let (NoticeType::MessageOverdue, [id]) = (n.notice_type, n.message_ids.as_slice()) {
+        step.insert(overdue_key(s.at_ms, id), vec![]);
+        return Ok(());
+    }
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
-    step.insert(notice_key(s.at_ms, &id), encode(&s.notice)?);
+    step.insert(notice_key(s.at_ms, &id), encode(n)?);
     Ok(())
+}
+
+/// The overdue notice of message `id`, made from its record; for a message
+/// that is gone, one whose condition fails, so that the key is dropped.
+fn overdue_of(store: &SledStore, id: &str, key: &[u8]) -> Result<NoticeDraft, StoreError> {
+    let id: MessageId = id
+        .parse()
+        .map_err(|e: crate::model::BadId| StoreError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            message: e.to_string(),
+        })?;
+    if let Some(n) = store
+        .message_read(&id)?
+        .as_ref()
+        .and_then(crate::policy::notices::overdue)
+    {
+        return Ok(n.notice);
+    }
+    Ok(NoticeDraft {
+        recipient: Oin::parse(GATEWAY_OIN).expect("the gateway's OIN is 20 digits"),
+        notice_type: NoticeType::MessageOverdue,
+        consent_id: None,
+        message_ids: vec![id.clone()],
+        due_on: None,
+        text: String::new(),
+        revoked_by: None,
+        condition: Condition::Undelivered(id),
+    })
 }
 
 impl SledStore {
@@ -35,11 +69,12 @@ impl SledStore {
             if at_ms > now_ms || out.len() == max {
                 break;
             }
-            out.push(DueNotice {
-                at_ms,
-                id: text_from(&k, 9)?.to_owned(),
-                notice: decode(&k, &v)?,
-            });
+            let id = text_from(&k, 9)?.to_owned();
+            let notice = match id.strip_prefix(OVERDUE) {
+                Some(message) if v.is_empty() => overdue_of(self, message, &k)?,
+                _ => decode(&k, &v)?,
+            };
+            out.push(DueNotice { at_ms, id, notice });
         }
         Ok(out)
     }

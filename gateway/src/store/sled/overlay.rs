@@ -51,18 +51,33 @@ impl<'a> View<'a> {
 
     /// Every key under `prefix` with its value, in key order, lazily.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Merged<::sled::Iter> {
+        self.scan_from(prefix, prefix)
+    }
+
+    /// Every key under `prefix` from `start` on (`start` itself begins with
+    /// `prefix`), with its value, in key order, lazily.
+    pub fn scan_from(&self, prefix: &[u8], start: &[u8]) -> Merged<::sled::Iter> {
         let mut pending: BTreeMap<Vec<u8>, Option<::sled::IVec>> = BTreeMap::new();
         // The group's layer first, so that the step's own writes override it.
         for layer in self.layers.iter().rev().flatten() {
-            for (k, v) in layer.range(prefix.to_vec()..) {
+            for (k, v) in layer.range(start.to_vec()..) {
                 if !k.starts_with(prefix) {
                     break;
                 }
                 pending.insert(k.clone(), v.clone());
             }
         }
+        let mut end = prefix.to_vec();
+        let tree = match end.iter().rposition(|b| *b < u8::MAX) {
+            Some(i) => {
+                end.truncate(i + 1);
+                end[i] += 1;
+                self.tree.range(start.to_vec()..end)
+            }
+            None => self.tree.range(start.to_vec()..),
+        };
         Merged {
-            tree: self.tree.scan_prefix(prefix).peekable(),
+            tree: tree.peekable(),
             overlay: pending.into_iter().peekable(),
         }
     }
@@ -149,5 +164,13 @@ mod tests {
         assert_eq!(view.get(b"a5").unwrap().unwrap(), "step".as_bytes());
         assert_eq!(view.get(b"b1").unwrap().unwrap(), "b1".as_bytes());
         assert!(View::plain(&tree).get(b"a3").unwrap().is_some());
+        // From a key on: the prefix's keys at or after it, and no others.
+        let keys = |start: &[u8]| -> Vec<String> {
+            view.scan_from(b"a", start)
+                .map(|kv| String::from_utf8(kv.unwrap().0.to_vec()).unwrap())
+                .collect()
+        };
+        assert_eq!(keys(b"a4"), ["a5", "a6"]);
+        assert_eq!(keys(b"a7"), Vec::<String>::new());
     }
 }

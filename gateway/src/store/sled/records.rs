@@ -7,9 +7,42 @@ use super::keys::{
     AUDIT, BY_CHILD, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, ERASE, PARTICIPANT,
     audit_index_keys, be, decode, encode, key, ms, u64_at,
 };
+use super::step::Step;
 use crate::model::{
-    Action, Actor, Checkpoint, ConsentRecord, Draft, Entry, Oin, Participant, Scheduled,
+    Action, Actor, Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled,
 };
+
+/// Where the erasure of child references by order of entry has got to.
+const ERASED_THROUGH: &[u8] = b"Verased_through";
+
+/// Child references erased in one step.
+#[derive(Default)]
+struct Erased {
+    count: usize,
+    last: u64,
+}
+
+impl Erased {
+    /// Erases the child reference of entry `seq`, if it holds one and can
+    /// lose it alone (an entry of the first format cannot).
+    fn entry(&mut self, step: &mut Step, seq: u64) -> Result<(), StoreError> {
+        let ak = key(AUDIT, &[&be(seq)]);
+        // Removed whole already (a retention of entries).
+        let Some(v) = step.view().get(&ak)? else {
+            return Ok(());
+        };
+        let mut entry: Entry = decode(&ak, &v)?;
+        if let Some(child) = entry.child_ref
+            && entry.erase_child_ref()
+        {
+            step.remove(key(BY_CHILD, &[child.as_bytes(), &be(seq)]));
+            step.insert(ak, encode(&entry)?);
+            self.count += 1;
+            self.last = self.last.max(seq);
+        }
+        Ok(())
+    }
+}
 use crate::store::{ParticipantEdit, StoreError};
 
 impl SledStore {
@@ -118,43 +151,57 @@ impl SledStore {
         &self,
         before_ms: i64,
         max: usize,
+        now_ms: i64,
     ) -> Result<usize, StoreError> {
-        self.step(before_ms, move |step| {
+        self.step(now_ms, move |step| {
+            let mut erased = Erased::default();
+            // Entries about a signal, whose retention starts at its lapse,
+            // by their schedule.
             let due: Vec<_> = step
                 .view()
                 .scan_prefix(&[ERASE])
                 .take(max)
                 .map(|kv| kv.map(|(k, _)| k))
                 .collect::<Result<_, _>>()?;
-            let (mut erased, mut last) = (0, 0);
             for k in due {
                 if u64_at(&k, 1)? as i64 >= before_ms {
                     break;
                 }
                 step.remove(k.to_vec());
-                let seq = u64_at(&k, 9)?;
-                let ak = key(AUDIT, &[&be(seq)]);
-                // Removed whole already (a retention of entries), or erased.
-                let Some(v) = step.view().get(&ak)? else {
-                    continue;
-                };
-                let mut entry: Entry = decode(&ak, &v)?;
-                if let Some(child) = entry.child_ref
-                    && entry.erase_child_ref()
-                {
-                    step.remove(key(BY_CHILD, &[child.as_bytes(), &be(seq)]));
-                    step.insert(ak, encode(&entry)?);
-                    erased += 1;
-                    last = seq;
-                }
+                erased.entry(step, u64_at(&k, 9)?)?;
             }
-            if erased > 0 {
+            // Every other entry in the order it was made, after a cursor:
+            // its retention starts when it was made.
+            let cursor_key = ERASED_THROUGH.to_vec();
+            let mut cursor = match step.view().get(&cursor_key)? {
+                Some(v) => u64_at(&v, 0)?,
+                None => 0,
+            };
+            let start = cursor.max(step.counters.pruned_through) + 1;
+            let page: Vec<_> = step
+                .view()
+                .scan_from(&[AUDIT], &key(AUDIT, &[&be(start)]))
+                .take(max)
+                .collect::<Result<_, _>>()?;
+            for (k, v) in page {
+                let entry: Entry = decode(&k, &v)?;
+                if entry.time_ms >= before_ms {
+                    break;
+                }
+                if entry.kind != Some(Kind::Signalering) {
+                    erased.entry(step, entry.seq)?;
+                }
+                cursor = entry.seq;
+            }
+            step.insert(cursor_key, be(cursor).to_vec());
+            if erased.count > 0 {
                 let detail = format!(
-                    "child references erased from {erased} entries, up to entry {last}, after their retention"
+                    "child references erased from {} entries, up to entry {}, after their retention",
+                    erased.count, erased.last
                 );
                 step.audit(Draft::new(Actor::Gateway, Action::ChildRefsErased).detail(detail))?;
             }
-            Ok(erased)
+            Ok(erased.count)
         })
         .await
     }

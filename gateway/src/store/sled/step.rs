@@ -17,7 +17,7 @@ use super::overlay::{Overlay, View};
 use super::payloads::{Payloads, Stored};
 use super::recovery::Counters;
 use crate::crypto::Signer;
-use crate::model::{ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin};
+use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
 use crate::store::lifecycle::{Change, Event, Place, Schedule};
 use crate::store::{StoreError, receipts};
 
@@ -216,7 +216,10 @@ impl<'a> Step<'a> {
         );
         self.counters.audit_seq = entry.seq;
         self.counters.audit_hash = entry.hash();
-        if entry.child_ref.is_some() {
+        // An entry about a signal keeps its child reference from the
+        // signal's lapse: it is scheduled. Every other entry's retention
+        // starts when it is made, and the erasure walks them in order.
+        if entry.child_ref.is_some() && entry.kind == Some(Kind::Signalering) {
             let from = retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms));
             self.insert(key(ERASE, &[&ms(from), &be(entry.seq)]), vec![]);
         }

@@ -96,6 +96,23 @@ fn withdraw(
     })
 }
 
+/// A key of the messages under a consent, with the id it names.
+type UnderConsent = (::sled::IVec, Result<MessageId, StoreError>);
+
+/// The keys of the messages under a consent, with the id each names.
+fn under_consent(step: &Step, consent_id: &ConsentId) -> Result<Vec<UnderConsent>, StoreError> {
+    let prefix = key(MESSAGES_UNDER_CONSENT, &[consent_id.as_str().as_bytes()]);
+    step.view()
+        .scan_prefix(&prefix)
+        .map(|kv| {
+            kv.map(|(k, _)| {
+                let id = parse_from(&k, prefix.len());
+                (k, id)
+            })
+        })
+        .collect()
+}
+
 /// Withdraws every undelivered message under a consent, as `actor`.
 fn withdraw_under(
     step: &mut Step,
@@ -104,15 +121,9 @@ fn withdraw_under(
     detail: &str,
     now_ms: i64,
 ) -> Result<Vec<Withdrawn>, StoreError> {
-    let prefix = key(MESSAGES_UNDER_CONSENT, &[consent_id.as_str().as_bytes()]);
-    let keys: Vec<_> = step
-        .view()
-        .scan_prefix(&prefix)
-        .map(|kv| kv.map(|(k, _)| k))
-        .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for k in keys {
-        let id: MessageId = match parse_from(&k, prefix.len()) {
+    for (k, id) in under_consent(step, consent_id)? {
+        let id = match id {
             Ok(id) => id,
             Err(e) => {
                 drop_damaged(step, &k, e);
@@ -137,14 +148,8 @@ fn withdraw_under(
 /// Whether `org` was given (leased at least once) a message under consent
 /// `consent_id`.
 fn received_under(step: &Step, consent_id: &ConsentId, org: &Oin) -> Result<bool, StoreError> {
-    let prefix = key(MESSAGES_UNDER_CONSENT, &[consent_id.as_str().as_bytes()]);
-    let keys: Vec<_> = step
-        .view()
-        .scan_prefix(&prefix)
-        .map(|kv| kv.map(|(k, _)| k))
-        .collect::<Result<_, _>>()?;
-    for k in keys {
-        let Ok(id) = parse_from::<MessageId>(&k, prefix.len()) else {
+    for (_, id) in under_consent(step, consent_id)? {
+        let Ok(id) = id else {
             continue;
         };
         if step
