@@ -205,3 +205,35 @@ async fn an_operator_follows_a_child_exports_the_log_and_catches_a_changed_byte(
     let verdict: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verdict["first_broken_sequence"], seq);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_is_pulled_and_acknowledged_through_the_cli_without_a_receipt() {
+    let gw = TestGateway::start_with(|_, c| c.exchange.sweep_interval_ms = 50).await;
+    let swv = gw.client(org::SWV).await;
+    let jgt = gw.client(org::JGT).await;
+    let consent = fixtures::granted(&swv).await;
+    let request = fixtures::consult("n-1", &gw.oin(org::JGT), &consent);
+    schakel_tests::calls::deliver(&swv, &jgt, request).await;
+    jgt.revoke_consent(&consent, "ouders trekken toestemming in")
+        .await
+        .unwrap();
+
+    // The notice is posted by the next sweep.
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = schakel(&gw, org::SWV, &["inbox", "pull"]).await;
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.len(), 1, "one notice within ten seconds");
+    assert_eq!(got[0]["kind"], "notice");
+    let notice = got[0]["message_id"].as_str().unwrap().to_owned();
+    let acked = schakel(&gw, org::SWV, &["inbox", "ack", &notice]).await;
+    assert_eq!(acked[0]["message_id"], notice.as_str());
+    assert_eq!(acked[0]["outcome"], "delivered");
+    assert!(acked[0]["receipt"].is_null(), "{}", acked[0]);
+    let again = schakel(&gw, org::SWV, &["inbox", "pull"]).await;
+    assert!(again.is_empty(), "{again:?}");
+}

@@ -170,8 +170,15 @@ fn scope_json(c: &pb::ConsentScope) -> serde_json::Value {
     })
 }
 
-fn print_ack(out: &Output, response: pb::AckResponse) {
-    let receipt = response.receipt.unwrap_or_default();
+fn print_ack(out: &Output, id: &str, response: pb::AckResponse) {
+    let Some(receipt) = response.receipt else {
+        // A notice of the gateway's: acknowledged, and no sender to tell.
+        out.record(
+            json!({"message_id": id, "outcome": "delivered", "receipt": null}),
+            || format!("acknowledged {id} (a notice: no receipt)"),
+        );
+        return;
+    };
     let withdrawn = response.outcome == pb::AckOutcome::Withdrawn as i32;
     let mut value = receipt_json(&receipt);
     value["outcome"] = if withdrawn { "withdrawn" } else { "delivered" }.into();
@@ -213,7 +220,7 @@ pub async fn run(command: InboxCommand, client: &Client, out: &Output) -> anyhow
                     Some(pb::inbox_event::Event::Delivery(d)) => {
                         let id = print_delivery(out, &d, save.as_deref())?;
                         if ack {
-                            print_ack(out, client.ack(&id).await?);
+                            print_ack(out, &id, client.ack(&id).await?);
                         }
                     }
                     Some(pb::inbox_event::Event::Withdrawal(w)) => out.record(
@@ -224,7 +231,7 @@ pub async fn run(command: InboxCommand, client: &Client, out: &Output) -> anyhow
                 }
             }
         }
-        InboxCommand::Ack { id } => print_ack(out, client.ack(&id).await?),
+        InboxCommand::Ack { id } => print_ack(out, &id, client.ack(&id).await?),
         InboxCommand::Reject { id, reason, detail } => {
             let code = pb::RejectReason::from_str_name(&format!("REJECT_REASON_{}", reason.to_ascii_uppercase()))
                 .filter(|r| *r != pb::RejectReason::Unspecified)
