@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{export_record, filter};
 use super::status::of;
-use super::{BoxStream, caller, stream};
+use super::{BoxStream, access, caller, guarded};
 use crate::model::{Oin, wire};
 use crate::service::audit_log::{AuditLog, Read};
 use crate::service::refusals::Refusals;
@@ -53,6 +53,7 @@ impl AuditApi for AuditService {
         request: Request<pb::AuditQueryRequest>,
     ) -> Result<Response<Self::QueryStream>, Status> {
         let reader = self.operator(&request).await?;
+        let watch = access(&request)?;
         let r = request.into_inner();
         let filter = filter(&r, &self.log)?;
         let limit = if r.limit == 0 {
@@ -63,7 +64,11 @@ impl AuditApi for AuditService {
         self.record(&reader, Read::Query(&filter, r.after_sequence, limit))
             .await?;
         let entries = self.log.query(filter, r.after_sequence, limit);
-        Ok(Response::new(stream(entries, |e| wire::audit_entry(&e))))
+        Ok(Response::new(guarded(
+            entries,
+            |e| wire::audit_entry(&e),
+            watch,
+        )))
     }
 
     async fn verify(
@@ -94,6 +99,7 @@ impl AuditApi for AuditService {
         request: Request<pb::AuditExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
         let reader = self.operator(&request).await?;
+        let watch = access(&request)?;
         let r = request.into_inner();
         self.record(&reader, Read::Export(r.from_sequence, r.to_sequence))
             .await?;
@@ -113,7 +119,7 @@ impl AuditApi for AuditService {
         let range = pb::AuditExportRecord {
             record: Some(pb::audit_export_record::Record::Range(range)),
         };
-        let records = stream(self.log.export(from, to), export_record);
+        let records = guarded(self.log.export(from, to), export_record, watch);
         Ok(Response::new(Box::pin(
             tokio_stream::once(Ok(range)).chain(records),
         )))

@@ -10,7 +10,7 @@ use super::convert::{
     case_id, case_message, delivery, duration, inbox_event, message_id, receipt_event,
 };
 use super::status::{of, violation};
-use super::{BoxStream, caller, stream};
+use super::{BoxStream, access, caller, guarded};
 use crate::model::{State, wire};
 use crate::policy::requests;
 use crate::service::exchange::Exchange;
@@ -78,6 +78,7 @@ impl ExchangeApi for ExchangeService {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let me = caller(&request)?.participant.oin;
+        let watch = access(&request)?;
         let r = request.into_inner();
         let max_in_flight = requests::max_messages(r.max_in_flight).map_err(violation)? as u64;
         let lease = self
@@ -86,9 +87,11 @@ impl ExchangeApi for ExchangeService {
             .map_err(of)?;
         let events = self.exchange.subscribe(me, max_in_flight, lease);
         let clock = self.exchange.clock().clone();
-        Ok(Response::new(stream(events, move |e| {
-            inbox_event(e, clock.now_ms())
-        })))
+        Ok(Response::new(guarded(
+            events,
+            move |e| inbox_event(e, clock.now_ms()),
+            watch,
+        )))
     }
 
     async fn ack(
@@ -163,9 +166,10 @@ impl ExchangeApi for ExchangeService {
         request: Request<pb::ReceiptsRequest>,
     ) -> Result<Response<Self::ReceiptsStream>, Status> {
         let me = caller(&request)?.participant.oin;
+        let watch = access(&request)?;
         let r = request.into_inner();
         let events = self.exchange.receipts(me, r.after_cursor, r.follow);
-        Ok(Response::new(stream(events, receipt_event)))
+        Ok(Response::new(guarded(events, receipt_event, watch)))
     }
 
     async fn list_case(

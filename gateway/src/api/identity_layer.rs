@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::status;
+use crate::transport::access::AccessWatch;
 use crate::transport::identity::Resolver;
 
 /// Paths that need a verified certificate but no directory entry: health
@@ -89,6 +90,8 @@ where
             {
                 Ok(caller) => {
                     tracing::debug!(oin = %caller.oin(), %path, "call");
+                    req.extensions_mut()
+                        .insert(AccessWatch::new(resolver.clone(), caller.clone()));
                     req.extensions_mut().insert(caller);
                     inner.call(req).await
                 }

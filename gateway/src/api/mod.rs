@@ -13,11 +13,10 @@ pub mod identity_layer;
 pub mod status;
 
 use tokio::sync::mpsc;
-use tokio_stream::StreamExt as _;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Status};
 
 use crate::service::{Caller, ServiceError};
+use crate::transport::access::AccessWatch;
 
 /// A boxed server stream, as the generated traits ask for streaming RPCs.
 pub type BoxStream<T> =
@@ -32,10 +31,43 @@ pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
         .ok_or_else(|| Status::internal("no caller identity on this request"))
 }
 
-/// A stream of a use case's results, each turned into its wire form.
-pub fn stream<T: Send + 'static, U: Send + 'static>(
+/// The access watch of a request that passed the identity layer, for a
+/// stream that must end when the caller's access does.
+pub fn access<T>(request: &Request<T>) -> Result<AccessWatch, Status> {
+    request
+        .extensions()
+        .get::<AccessWatch>()
+        .cloned()
+        .ok_or_else(|| Status::internal("no access watch on this request"))
+}
+
+/// A stream of a use case's results that ends, with the status that says
+/// why, as soon as `watch` says the caller's access ended; each item is
+/// handed out only after its access is decided again, so nothing reaches a
+/// caller after a suspension.
+pub fn guarded<T: Send + 'static, U: Send + 'static>(
     rx: mpsc::Receiver<Result<T, ServiceError>>,
     to_pb: impl Fn(T) -> U + Send + 'static,
+    watch: AccessWatch,
 ) -> BoxStream<U> {
-    Box::pin(ReceiverStream::new(rx).map(move |r| r.map(&to_pb).map_err(status::of)))
+    let ended: futures::future::BoxFuture<'static, _> = {
+        let watch = watch.clone();
+        Box::pin(async move { watch.ended().await })
+    };
+    let state = Some((rx, ended, watch, to_pb));
+    Box::pin(futures::stream::unfold(state, |state| async move {
+        let (mut rx, mut ended, watch, to_pb) = state?;
+        tokio::select! {
+            biased;
+            refused = &mut ended => Some((Err(status::access(refused)), None)),
+            item = rx.recv() => {
+                let item = item?;
+                if let Err(refused) = watch.check().await {
+                    return Some((Err(status::access(refused)), None));
+                }
+                let out = item.map(&to_pb).map_err(status::of);
+                Some((out, Some((rx, ended, watch, to_pb))))
+            }
+        }
+    }))
 }

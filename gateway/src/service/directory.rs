@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::ServiceError;
 use crate::clock::Clock;
@@ -97,6 +98,12 @@ impl Query {
 pub struct Directory {
     store: Arc<dyn Store>,
     clock: Clock,
+    /// Counts the changes, so that open streams re-check their caller's
+    /// access at once when an entry changes.
+    generation: Arc<watch::Sender<u64>>,
+    /// One change at a time, so that the check that an active operator
+    /// remains and the change it allows cannot interleave with another.
+    changing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The audit entry of a directory change.
@@ -113,7 +120,44 @@ fn not_found(oin: &Oin) -> ServiceError {
 impl Directory {
     /// A directory backed by `store`, dating its changes by `clock`.
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            generation: Arc::new(watch::channel(0).0),
+            changing: Arc::default(),
+        }
+    }
+
+    /// Changes whenever an entry changes: whoever holds access decided on
+    /// an entry waits on it to decide again.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    fn changed(&self) {
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Refuses a change that would leave `target` no longer an active
+    /// operator when it is the last one.
+    async fn keep_an_operator(&self, target: &Oin, stays: bool) -> Result<(), ServiceError> {
+        if stays {
+            return Ok(());
+        }
+        let all = self.store.participants().await?;
+        let is_active_operator = |p: &Participant| p.is_operator() && p.is_active();
+        if all
+            .iter()
+            .any(|p| &p.oin == target && is_active_operator(p))
+            && !all
+                .iter()
+                .any(|p| &p.oin != target && is_active_operator(p))
+        {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "oin: {target} is the last active operator; add or reinstate another operator first, or nobody could manage the gateway any more"
+            )));
+        }
+        Ok(())
     }
 
     /// Adds the seed file's participants that the store does not know yet;
@@ -135,6 +179,7 @@ impl Directory {
                 self.adopt_sector(&p.oin, sector).await?;
             }
         }
+        self.changed();
         Ok(added)
     }
 
@@ -204,14 +249,25 @@ impl Directory {
                 p.oin
             )));
         }
+        self.changed();
         Ok(p)
     }
 
     /// Replaces name, kind, codes, sector and pins of an existing
-    /// participant; its status stays as it is.
+    /// participant; its status stays as it is. An operator cannot change
+    /// its own kind (it would give itself access to data about children, or
+    /// lock itself out), and the last active operator stays one.
     pub async fn update(&self, actor: &Oin, p: Participant) -> Result<Participant, ServiceError> {
         policy::participant::check(&p)?;
         let oin = p.oin.clone();
+        let _one_change = self.changing.lock().await;
+        if &oin == actor && !p.is_operator() {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "kind: an operator cannot change its own kind (to {}); ask another operator",
+                p.kind
+            )));
+        }
+        self.keep_an_operator(&oin, p.is_operator()).await?;
         let detail = format!(
             "changed: {} ({}), {} pinned certificates",
             p.name,
@@ -243,6 +299,8 @@ impl Directory {
             ));
         }
         let reason = policy::participant::suspension_reason(reason)?;
+        let _one_change = self.changing.lock().await;
+        self.keep_an_operator(oin, false).await?;
         self.change(actor, oin, format!("suspended: {reason}"), move |cur| {
             cur.status = Status::Suspended;
             cur.suspended_reason = reason;
@@ -252,6 +310,7 @@ impl Directory {
 
     /// Lifts a suspension.
     pub async fn reinstate(&self, actor: &Oin, oin: &Oin) -> Result<Participant, ServiceError> {
+        let _one_change = self.changing.lock().await;
         self.change(actor, oin, "reinstated".into(), |cur| {
             cur.status = Status::Active;
             cur.suspended_reason.clear();
@@ -275,10 +334,13 @@ impl Directory {
             cur.updated_at = now_secs;
             change_entry(actor, cur, detail)
         });
-        self.store
+        let changed = self
+            .store
             .update_participant(oin, edit, self.clock.now_ms())
             .await?
-            .ok_or_else(|| not_found(oin))
+            .ok_or_else(|| not_found(oin))?;
+        self.changed();
+        Ok(changed)
     }
 }
 
@@ -286,7 +348,7 @@ impl Directory {
 mod tests {
     use super::*;
     use crate::model::Codes;
-    use crate::model::examples::school;
+    use crate::model::examples::{self, school};
 
     #[test]
     fn the_seed_file_round_trips_and_refuses_duplicates_and_bad_entries() {
@@ -311,6 +373,35 @@ mod tests {
         assert!(e.contains("must be an OIN of exactly 20 digits"), "{e}");
         let e = read_seed_file(&dir.path().join("missing.toml")).unwrap_err();
         assert!(e.path.ends_with("missing.toml"));
+    }
+
+    #[tokio::test]
+    async fn the_last_active_operator_stays_one_and_changes_are_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = crate::crypto::SigningKey::load_or_create(dir.path()).unwrap();
+        let store = crate::store::engine::open_in(dir.path(), 1 << 20, Arc::new(key)).unwrap();
+        let directory = Directory::new(store, Clock::system());
+        let (a, b) = (examples::oin(1), examples::oin(2));
+        let seed = [&a, &b].map(|o| Participant::new(o.clone(), "Beheer", OrgKind::Operator));
+        directory.seed(seed.to_vec()).await.unwrap();
+        let changes = directory.changes();
+        // Two operators demote each other at once: the one that comes
+        // second finds the other the last one and is refused.
+        directory.suspend(&a, &b, "weg").await.unwrap();
+        assert!(changes.has_changed().unwrap(), "a change is announced");
+        let e = directory.suspend(&b, &a, "weg").await.unwrap_err();
+        assert!(e.to_string().contains("is the last active operator"), "{e}");
+        let mut jgt = Participant::new(a.clone(), "Beheer", OrgKind::Jgt);
+        jgt.codes.agb = "12345678".into();
+        let e = directory.update(&b, jgt.clone()).await.unwrap_err();
+        assert!(e.to_string().contains("is the last active operator"), "{e}");
+        let e = directory.update(&a, jgt).await.unwrap_err();
+        assert!(e.to_string().contains("cannot change its own kind"), "{e}");
+        let a_now = directory.get(&a).await.unwrap().unwrap();
+        assert!(a_now.is_operator() && a_now.is_active());
+        // With the other one back, either may go.
+        directory.reinstate(&a, &b).await.unwrap();
+        directory.suspend(&b, &a, "weg").await.unwrap();
     }
 
     #[test]

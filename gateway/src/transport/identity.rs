@@ -15,7 +15,7 @@ use x509_parser::prelude::*;
 use super::AccessError;
 use super::rate_limit::RateLimiter;
 use crate::crypto::{Digest, sha256};
-use crate::model::Oin;
+use crate::model::{Oin, Participant};
 use crate::service::Caller;
 use crate::service::directory::Directory;
 use crate::service::refusals::{Cause, Refusals};
@@ -94,6 +94,65 @@ impl Resolver {
         AccessError::PermissionDenied(message)
     }
 
+    /// The directory entry of `oin`, if it may call now with the
+    /// certificate whose SHA-256 is `cert`: it is a participant, active, and
+    /// `cert` is one of its pins if it has any.
+    async fn admitted(
+        &self,
+        oin: &Oin,
+        cert: &Digest,
+        rpc: &str,
+    ) -> Result<Participant, AccessError> {
+        let participant = self
+            .directory
+            .get(oin)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "directory lookup failed");
+                AccessError::Unavailable("the directory is not available; try again".into())
+            })?
+            .ok_or_else(|| {
+                AccessError::PermissionDenied(format!(
+                    "OIN {oin} is not a participant of this gateway"
+                ))
+            })?;
+        if !participant.is_active() {
+            let message = format!(
+                "participant {} ({}) is suspended",
+                participant.name, participant.oin
+            );
+            return Err(self.refuse(oin, Cause::Suspended, rpc, message).await);
+        }
+        if !participant.pinned_cert_sha256.is_empty()
+            && !participant.pinned_cert_sha256.contains(cert)
+        {
+            let message =
+                format!("this certificate (SHA-256 {cert}) is not one pinned for OIN {oin}");
+            return Err(self.refuse(oin, Cause::NotPinned, rpc, message).await);
+        }
+        Ok(participant)
+    }
+
+    /// Decides again whether `caller` may go on with the call it opened:
+    /// for a stream, which lives longer than the check at its start. Its
+    /// certificate must still be within its validity too.
+    pub async fn recheck(&self, caller: &Caller) -> Result<(), AccessError> {
+        if super::access::unix_now() > caller.cert_not_after {
+            return Err(unauthenticated(format!(
+                "the client certificate of OIN {} expired; reconnect with a valid certificate",
+                caller.oin()
+            )));
+        }
+        self.admitted(caller.oin(), &caller.cert_sha256, &caller.rpc)
+            .await
+            .map(|_| ())
+    }
+
+    /// The directory's changes, for whoever waits to recheck a caller.
+    pub fn directory_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.directory.changes()
+    }
+
     /// Resolves the leaf certificate of a verified TLS connection making the
     /// call `rpc`.
     pub async fn resolve(
@@ -105,36 +164,7 @@ impl Resolver {
             .and_then(|c| c.first())
             .ok_or_else(|| unauthenticated("a client certificate is required"))?;
         let id = cert_identity(leaf)?;
-        let participant = self
-            .directory
-            .get(&id.oin)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "directory lookup failed");
-                AccessError::Unavailable("the directory is not available; try again".into())
-            })?
-            .ok_or_else(|| {
-                AccessError::PermissionDenied(format!(
-                    "OIN {} is not a participant of this gateway",
-                    id.oin
-                ))
-            })?;
-        if !participant.is_active() {
-            let message = format!(
-                "participant {} ({}) is suspended",
-                participant.name, participant.oin
-            );
-            return Err(self.refuse(&id.oin, Cause::Suspended, rpc, message).await);
-        }
-        if !participant.pinned_cert_sha256.is_empty()
-            && !participant.pinned_cert_sha256.contains(&id.sha256)
-        {
-            let message = format!(
-                "this certificate (SHA-256 {}) is not one pinned for OIN {}",
-                id.sha256, id.oin
-            );
-            return Err(self.refuse(&id.oin, Cause::NotPinned, rpc, message).await);
-        }
+        let participant = self.admitted(&id.oin, &id.sha256, rpc).await?;
         self.limiter.check(&participant.oin)?;
         Ok(Caller {
             participant,

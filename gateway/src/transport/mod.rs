@@ -3,6 +3,7 @@
 //! per caller. It knows rustls, not tonic: the API layer turns its answers
 //! into gRPC statuses.
 
+pub mod access;
 pub mod identity;
 pub mod rate_limit;
 pub mod tls;

@@ -1,0 +1,63 @@
+//! Access for as long as it is used. A unary call is decided once, when it
+//! arrives; a stream (an inbox, a receipt feed) lives on, so it carries an
+//! [`AccessWatch`] that decides again whenever the directory changes, when
+//! the certificate expires, and at least every [`RECHECK`]: a suspension, a
+//! removed pin or an expired certificate ends the stream at once, and its
+//! holder gets nothing more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::AccessError;
+use super::identity::Resolver;
+use crate::service::Caller;
+
+/// The longest a stream goes without its access decided again, whatever
+/// happens: it bounds what a change the directory does not announce (a
+/// reloaded revocation list, another instance's change) can let through.
+pub const RECHECK: Duration = Duration::from_secs(5);
+
+/// The access of one caller's open stream.
+#[derive(Clone)]
+pub struct AccessWatch {
+    resolver: Arc<Resolver>,
+    caller: Caller,
+}
+
+impl AccessWatch {
+    /// A watch over `caller`'s access, decided by `resolver`.
+    pub fn new(resolver: Arc<Resolver>, caller: Caller) -> Self {
+        Self { resolver, caller }
+    }
+
+    /// Whether the caller may still receive: asked before each item a
+    /// stream hands out.
+    pub async fn check(&self) -> Result<(), AccessError> {
+        self.resolver.recheck(&self.caller).await
+    }
+
+    /// Completes with the reason when the caller's access ends.
+    pub async fn ended(&self) -> AccessError {
+        let mut changes = self.resolver.directory_changes();
+        loop {
+            if let Err(refused) = self.check().await {
+                tracing::info!(oin = %self.caller.oin(), rpc = %self.caller.rpc, reason = %refused, "open stream ended");
+                return refused;
+            }
+            let to_expiry = Duration::from_secs(
+                u64::try_from(self.caller.cert_not_after - unix_now() + 1).unwrap_or(0),
+            );
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep(to_expiry.min(RECHECK)) => {}
+            }
+        }
+    }
+}
+
+/// The system's time, Unix seconds, as certificates count it.
+pub(super) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
