@@ -68,7 +68,7 @@ pub async fn run_with_clock(
         payload: Arc::new(PayloadKey::load_or_create(data_dir)?),
         child: child_key.clone(),
     };
-    let tls_config = tls::server_config(&config.tls)?;
+    let (tls_config, revocation) = tls::server_config(&config.tls)?;
     let notifier = Arc::new(Notifier::default());
     let refusals = Refusals::new(store.clone(), clock.clone());
     let exchange = Arc::new(Exchange::new(
@@ -110,6 +110,17 @@ pub async fn run_with_clock(
                         .map(|_| ())
                         .map_err(|e| e.to_string())
                 }
+            },
+        )
+    };
+    let crl_reload = {
+        let revocation = revocation.clone();
+        every(
+            Duration::from_secs(config.tls.crl_reload_secs.max(1)),
+            tasks_stopped.clone(),
+            move || {
+                revocation.reload_if_changed();
+                async { Ok(()) }
             },
         )
     };
@@ -169,6 +180,7 @@ pub async fn run_with_clock(
                 config.limits.requests_per_second,
                 config.limits.request_burst,
             ),
+            revocation,
         )))
         .add_service(health_service)
         .add_service(reflection)
@@ -214,6 +226,7 @@ pub async fn run_with_clock(
     let _ = stop_tasks.send(true);
     let _ = sweeper.await;
     let _ = upkeep.await;
+    let _ = crl_reload.await;
     // A last checkpoint, so that a stopped gateway's log is signed to its head.
     audit_log
         .checkpoint_now()

@@ -181,3 +181,40 @@ async fn an_operator_cannot_change_its_own_kind_nor_remove_the_last_operator() {
     assert!(m.contains("cannot suspend itself"), "{m}");
     operator.whoami().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_certificate_revoked_by_a_reloaded_crl_loses_its_stream_and_cannot_connect() {
+    let mut serial = 0;
+    let mut identity = None;
+    let mut crl = std::path::PathBuf::new();
+    let gw = TestGateway::start_with(|pki, config| {
+        let spec = ClientSpec::valid_for(&pki.oin(org::VERWIJSINDEX), "Verwijsindex", 30);
+        let (id, issued) = pki.issue(&spec);
+        (serial, identity) = (issued.serial, Some(id));
+        crl = pki.dir.join("ca/revoked.crl.pem");
+        std::fs::write(&crl, pki.ca.crl_pem(&[]).unwrap()).unwrap();
+        config.tls.crls = vec![crl.clone()];
+        config.tls.crl_reload_secs = 1;
+    })
+    .await;
+    let identity = identity.unwrap();
+    let index = gw.connect(&identity).await.unwrap();
+    let (mut stream, waiting) = a_working_stream(&gw, &index).await;
+    // The CA revokes it; the gateway notices within its reload interval.
+    std::fs::write(&crl, gw.pki.ca.crl_pem(&[serial]).unwrap()).unwrap();
+    let ended = end_of(&mut stream, Duration::from_secs(4)).await;
+    assert_eq!(ended.code(), Code::Unauthenticated);
+    assert!(ended.message().contains("no longer accepted"), "{ended:?}");
+    never_delivered(&gw, &waiting).await;
+    let again = gw.connect(&identity).await;
+    let refused = match again {
+        Ok(client) => client.whoami().await.expect_err("refused"),
+        Err(e) => e,
+    };
+    assert!(
+        refused.to_string().contains("Revoked") || format!("{refused:?}").contains("Revoked"),
+        "{refused:?}"
+    );
+    // Other certificates still work.
+    gw.client(org::JGT).await.whoami().await.unwrap();
+}

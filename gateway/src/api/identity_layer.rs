@@ -84,14 +84,17 @@ where
                 .extensions()
                 .get::<TlsConnectInfo<TcpConnectInfo>>()
                 .and_then(|info| info.peer_certs());
+            let leaf = certs.as_ref().and_then(|c| c.first().cloned());
             match resolver
                 .resolve(certs.as_deref().map(Vec::as_slice), &path)
                 .await
             {
                 Ok(caller) => {
                     tracing::debug!(oin = %caller.oin(), %path, "call");
-                    req.extensions_mut()
-                        .insert(AccessWatch::new(resolver.clone(), caller.clone()));
+                    if let Some(leaf) = leaf {
+                        let watch = AccessWatch::new(resolver.clone(), caller.clone(), leaf);
+                        req.extensions_mut().insert(watch);
+                    }
                     req.extensions_mut().insert(caller);
                     inner.call(req).await
                 }

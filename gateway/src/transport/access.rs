@@ -1,12 +1,14 @@
 //! Access for as long as it is used. A unary call is decided once, when it
 //! arrives; a stream (an inbox, a receipt feed) lives on, so it carries an
-//! [`AccessWatch`] that decides again whenever the directory changes, when
-//! the certificate expires, and at least every [`RECHECK`]: a suspension, a
-//! removed pin or an expired certificate ends the stream at once, and its
-//! holder gets nothing more.
+//! [`AccessWatch`] that decides again whenever the directory changes or the
+//! revocation lists are reloaded, when the certificate expires, and at least
+//! every [`RECHECK`]: a suspension, a removed pin, a revoked or an expired
+//! certificate ends the stream at once, and its holder gets nothing more.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use rustls_pki_types::CertificateDer;
 
 use super::AccessError;
 use super::identity::Resolver;
@@ -22,23 +24,29 @@ pub const RECHECK: Duration = Duration::from_secs(5);
 pub struct AccessWatch {
     resolver: Arc<Resolver>,
     caller: Caller,
+    leaf: Arc<CertificateDer<'static>>,
 }
 
 impl AccessWatch {
-    /// A watch over `caller`'s access, decided by `resolver`.
-    pub fn new(resolver: Arc<Resolver>, caller: Caller) -> Self {
-        Self { resolver, caller }
+    /// A watch over the access of `caller`, with certificate `leaf`,
+    /// decided by `resolver`.
+    pub fn new(resolver: Arc<Resolver>, caller: Caller, leaf: CertificateDer<'static>) -> Self {
+        Self {
+            resolver,
+            caller,
+            leaf: Arc::new(leaf),
+        }
     }
 
     /// Whether the caller may still receive: asked before each item a
     /// stream hands out.
     pub async fn check(&self) -> Result<(), AccessError> {
-        self.resolver.recheck(&self.caller).await
+        self.resolver.recheck(&self.caller, &self.leaf).await
     }
 
     /// Completes with the reason when the caller's access ends.
     pub async fn ended(&self) -> AccessError {
-        let mut changes = self.resolver.directory_changes();
+        let (mut directory, mut crls) = self.resolver.changes();
         loop {
             if let Err(refused) = self.check().await {
                 tracing::info!(oin = %self.caller.oin(), rpc = %self.caller.rpc, reason = %refused, "open stream ended");
@@ -48,10 +56,18 @@ impl AccessWatch {
                 u64::try_from(self.caller.cert_not_after - unix_now() + 1).unwrap_or(0),
             );
             tokio::select! {
-                _ = changes.changed() => {}
+                () = changed(&mut directory) => {}
+                () = changed(&mut crls) => {}
                 () = tokio::time::sleep(to_expiry.min(RECHECK)) => {}
             }
         }
+    }
+}
+
+/// Completes at the next change; never, once nobody can change it any more.
+async fn changed(rx: &mut tokio::sync::watch::Receiver<u64>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

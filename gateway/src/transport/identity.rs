@@ -9,11 +9,14 @@
 //! must be one of them. It runs on every call, so a suspension takes effect
 //! at the next call on every gateway instance.
 
+use std::sync::Arc;
+
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::*;
 
 use super::AccessError;
 use super::rate_limit::RateLimiter;
+use super::revocation::Revocation;
 use crate::crypto::{Digest, sha256};
 use crate::model::{Oin, Participant};
 use crate::service::Caller;
@@ -74,16 +77,25 @@ pub struct Resolver {
     directory: Directory,
     refusals: Refusals,
     limiter: RateLimiter,
+    revocation: Arc<Revocation>,
 }
 
 impl Resolver {
     /// A resolver over `directory`, recording refusals of known participants
-    /// with `refusals`, limiting each participant's rate with `limiter`.
-    pub fn new(directory: Directory, refusals: Refusals, limiter: RateLimiter) -> Self {
+    /// with `refusals`, limiting each participant's rate with `limiter`, and
+    /// deciding again on certificates with the revocation lists in force in
+    /// `revocation`.
+    pub fn new(
+        directory: Directory,
+        refusals: Refusals,
+        limiter: RateLimiter,
+        revocation: Arc<Revocation>,
+    ) -> Self {
         Self {
             directory,
             refusals,
             limiter,
+            revocation,
         }
     }
 
@@ -133,13 +145,24 @@ impl Resolver {
         Ok(participant)
     }
 
-    /// Decides again whether `caller` may go on with the call it opened:
-    /// for a stream, which lives longer than the check at its start. Its
-    /// certificate must still be within its validity too.
-    pub async fn recheck(&self, caller: &Caller) -> Result<(), AccessError> {
+    /// Decides again whether `caller`, with certificate `leaf`, may go on
+    /// with the call it opened: for a stream, which lives longer than the
+    /// check at its start. The certificate must still be within its
+    /// validity and not on a revocation list in force now.
+    pub async fn recheck(
+        &self,
+        caller: &Caller,
+        leaf: &CertificateDer<'static>,
+    ) -> Result<(), AccessError> {
         if super::access::unix_now() > caller.cert_not_after {
             return Err(unauthenticated(format!(
                 "the client certificate of OIN {} expired; reconnect with a valid certificate",
+                caller.oin()
+            )));
+        }
+        if let Err(e) = self.revocation.check(leaf) {
+            return Err(unauthenticated(format!(
+                "the client certificate of OIN {} is no longer accepted: {e}",
                 caller.oin()
             )));
         }
@@ -148,9 +171,15 @@ impl Resolver {
             .map(|_| ())
     }
 
-    /// The directory's changes, for whoever waits to recheck a caller.
-    pub fn directory_changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.directory.changes()
+    /// The directory's changes and the revocation lists' reloads, for
+    /// whoever waits to recheck a caller.
+    pub fn changes(
+        &self,
+    ) -> (
+        tokio::sync::watch::Receiver<u64>,
+        tokio::sync::watch::Receiver<u64>,
+    ) {
+        (self.directory.changes(), self.revocation.reloads())
     }
 
     /// Resolves the leaf certificate of a verified TLS connection making the

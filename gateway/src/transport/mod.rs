@@ -6,6 +6,7 @@
 pub mod access;
 pub mod identity;
 pub mod rate_limit;
+pub mod revocation;
 pub mod tls;
 
 /// Why a call is refused before it reaches a service.

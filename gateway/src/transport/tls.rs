@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls::crypto::{CryptoProvider, ring};
-use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::revocation::Revocation;
 use crate::config::TlsConfig;
 
 /// Why the TLS configuration could not be built.
@@ -132,7 +132,8 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
+/// Reads one CRL, PEM or DER.
+pub(super) fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
     use rustls_pki_types::pem::PemObject;
     let bytes = read("CRL", path)?;
     if bytes.starts_with(b"-----") {
@@ -147,9 +148,12 @@ fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsErr
 }
 
 /// Builds the server configuration: the gateway's certificate, a client
-/// certificate required and verified against the CA bundle and CRLs, TLS 1.3
-/// and 1.2 only, HTTP/2 by ALPN.
-pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// certificate required and verified against the CA bundle and CRLs (the
+/// [`Revocation`] returned beside it reloads them), TLS 1.3 and 1.2 only,
+/// HTTP/2 by ALPN.
+pub fn server_config(
+    cfg: &TlsConfig,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<Revocation>), TlsError> {
     let provider = provider();
     let mut roots = RootCertStore::empty();
     for ca in read_certs("client CA bundle", &cfg.client_ca)? {
@@ -159,26 +163,18 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsEr
             message: e.to_string(),
         })?;
     }
-    let crls = cfg
-        .crls
-        .iter()
-        .map(|p| read_crl(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .with_crls(crls)
-        .build()
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let verifier = Arc::new(Revocation::new(roots, cfg.crls.clone())?);
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(verifier.clone())
         .with_single_cert(
             read_certs("gateway certificate", &cfg.cert)?,
             read_key(&cfg.key)?,
         )
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), verifier))
 }
 
 /// Accepts TCP connections on `listener` and completes TLS handshakes, each in
