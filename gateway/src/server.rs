@@ -131,8 +131,7 @@ pub async fn run_with_clock(
             async move { audit_log.maintain().await.map_err(|e| e.to_string()) }
         })
     };
-    // Room for the envelope around the largest allowed message.
-    let max_frame = config.limits.max_message_bytes as usize + 64 * 1024;
+    let max_frame = config.limits.frame_limit_bytes() as usize;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health

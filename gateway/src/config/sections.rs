@@ -52,6 +52,19 @@ pub struct LimitsConfig {
     pub request_burst: u32,
 }
 
+/// Room for what surrounds a payload in a gRPC message: the envelope of a
+/// delivery, a Send request's fields around its payload.
+pub const ENVELOPE_ROOM: u64 = 64 * 1024;
+
+impl LimitsConfig {
+    /// The largest gRPC message the gateway reads or writes: the largest
+    /// allowed message with room for its envelope. A Pull answer stays
+    /// within it.
+    pub fn frame_limit_bytes(&self) -> u64 {
+        self.max_message_bytes + ENVELOPE_ROOM
+    }
+}
+
 /// Expiry, leases and retention.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -40,6 +40,41 @@ use crate::model::{
     Outcome, Participant, Scheduled,
 };
 
+/// How much one lease may take: at most `messages` messages, and no more
+/// payload bytes than `bytes` in all (each message counted with
+/// [`Take::PER_MESSAGE`] for its envelope), except that the first message
+/// is always taken, whatever its size: an answer that must fit a frame
+/// limit takes what fits, and leases nothing it does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Take {
+    /// The most messages.
+    pub messages: usize,
+    /// The most bytes, payloads and envelopes together.
+    pub bytes: u64,
+}
+
+impl Take {
+    /// What an envelope is counted as, beside its payload.
+    pub const PER_MESSAGE: u64 = 4096;
+
+    /// Up to `messages` messages, whatever their size.
+    pub fn messages(messages: usize) -> Self {
+        Self {
+            messages,
+            bytes: u64::MAX,
+        }
+    }
+
+    /// Whether a message of `payload_bytes` still fits after `used` bytes
+    /// and `taken` messages; answers the bytes used with it.
+    pub fn fits(&self, taken: usize, used: u64, payload_bytes: u64) -> Option<u64> {
+        let with = used
+            .saturating_add(payload_bytes)
+            .saturating_add(Self::PER_MESSAGE);
+        (taken < self.messages && (taken == 0 || with <= self.bytes)).then_some(with)
+    }
+}
+
 /// A failure of the storage layer. Callers cannot repair these; the API turns
 /// them into INTERNAL without leaking details to clients.
 #[derive(Debug, thiserror::Error)]
@@ -212,14 +247,14 @@ pub trait Store: Send + Sync + 'static {
     /// Appends audit entries that go with no state change (a refusal).
     async fn append_audit(&self, drafts: Vec<Draft>, now_ms: i64) -> Result<(), StoreError>;
 
-    /// Leases up to `max` messages of `recipient`'s inbox, oldest first, until
+    /// Leases what `take` allows of `recipient`'s inbox, oldest first, until
     /// `now_ms + lease_ms`. Messages found past their expiry on the way are
     /// expired instead, and messages whose consent no longer holds are
     /// withdrawn instead ([`lifecycle::lease`]).
     async fn lease(
         &self,
         recipient: &Oin,
-        max: usize,
+        take: Take,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Vec<Leased>, StoreError>;

@@ -14,7 +14,7 @@ use crate::model::{ConsentId, ConsentRecord, MessageId, Oin, Outcome, RejectReas
 use crate::policy::requests;
 use crate::service::ServiceError;
 use crate::service::notify::POLL_INTERVAL;
-use crate::store::{Finished, Leased, StoreError};
+use crate::store::{Finished, Leased, StoreError, Take};
 
 impl Exchange {
     /// The lease length for a requested one (zero: the default).
@@ -46,16 +46,21 @@ impl Exchange {
         })
     }
 
-    /// Leases up to `max` messages of `recipient`'s inbox now.
+    /// Leases up to `max` messages of `recipient`'s inbox now, no more
+    /// than fit in one answer of the frame limit (and at least one).
     async fn lease_now(
         &self,
         recipient: &Oin,
         max: usize,
         lease_ms: i64,
     ) -> Result<Vec<Delivery>, ServiceError> {
+        let take = Take {
+            messages: max,
+            bytes: self.limits.frame_limit_bytes(),
+        };
         let leased = self
             .store
-            .lease(recipient, max, self.clock.now_ms(), lease_ms)
+            .lease(recipient, take, self.clock.now_ms(), lease_ms)
             .await?;
         // The consents the leased messages travel under, read once each.
         let mut consents: HashMap<ConsentId, Option<ConsentRecord>> = HashMap::new();

@@ -11,7 +11,7 @@ use crate::model::{
     Action, ConsentId, ConsentRecord, Draft, LegalBasis, MessageHead, MessageId, MessageRecord,
     State, Statute,
 };
-use crate::store::{AcceptOutcome, NewMessage, Store};
+use crate::store::{AcceptOutcome, NewMessage, Store, Take};
 
 /// How a contract test opens the engine under test in a folder.
 pub type Open = fn(&Path) -> Arc<dyn Store>;
@@ -75,7 +75,7 @@ pub(super) async fn lease_ids(
     lease_ms: i64,
 ) -> Vec<MessageId> {
     store
-        .lease(&oin(RECIPIENT), max, now, lease_ms)
+        .lease(&oin(RECIPIENT), Take::messages(max), now, lease_ms)
         .await
         .unwrap()
         .into_iter()

@@ -23,6 +23,7 @@ macro_rules! store_contract {
             a_full_inbox_refuses_more,
             leases_in_order_and_each_message_once,
             a_lease_that_runs_out_comes_back_in_its_place,
+            a_lease_takes_only_what_fits_its_bytes,
             finish_delivers_rejects_and_answers_repeats,
             messages_expire_at_lease_and_by_sweep,
             payloads_are_destroyed_after_retention,

@@ -5,7 +5,7 @@ use schakel_proto::v1 as pb;
 
 use super::fixtures::*;
 use crate::model::{Action, MessageId, Outcome, RejectReason, State};
-use crate::store::{AcceptOutcome, Finished};
+use crate::store::{AcceptOutcome, Finished, Take};
 
 /// A sender's client reference stores one message: a retry is a duplicate with the same receipt, other content a conflict.
 pub async fn accepts_once_per_reference(open: Open) {
@@ -97,7 +97,7 @@ pub async fn leases_in_order_and_each_message_once(open: Open) {
     // Another recipient's inbox is its own.
     assert!(
         store
-            .lease(&oin(7), 10, NOW, MINUTE)
+            .lease(&oin(7), Take::messages(10), NOW, MINUTE)
             .await
             .unwrap()
             .is_empty()
@@ -128,7 +128,7 @@ pub async fn a_lease_that_runs_out_comes_back_in_its_place(open: Open) {
     assert_eq!(state_of(store.as_ref(), &a).await, State::Ready);
     // It keeps its place before the later message, on its second attempt.
     let leased = store
-        .lease(&oin(RECIPIENT), 10, NOW + 20, MINUTE)
+        .lease(&oin(RECIPIENT), Take::messages(10), NOW + 20, MINUTE)
         .await
         .unwrap();
     let got: Vec<_> = leased
@@ -296,7 +296,10 @@ pub async fn a_large_payload_round_trips(open: Open) {
         let m = message_of(reference, statute(), 1, size);
         let expected = m.sealed_payload.clone();
         accept(store.as_ref(), m, NOW).await;
-        let leased = store.lease(&oin(RECIPIENT), 1, NOW, MINUTE).await.unwrap();
+        let leased = store
+            .lease(&oin(RECIPIENT), Take::messages(1), NOW, MINUTE)
+            .await
+            .unwrap();
         assert_eq!(leased[0].sealed_payload, expected, "{reference}");
     }
 }
@@ -325,7 +328,7 @@ pub async fn concurrent_steps_see_each_other(open: Open) {
         assert!(matches!(o, Ok(AcceptOutcome::Accepted(_))));
     }
     let me = oin(RECIPIENT);
-    let pulls = (0..16).map(|_| store.lease(&me, 2, NOW, MINUTE));
+    let pulls = (0..16).map(|_| store.lease(&me, Take::messages(2), NOW, MINUTE));
     let mut ids: Vec<_> = futures::future::join_all(pulls)
         .await
         .into_iter()
@@ -337,4 +340,42 @@ pub async fn concurrent_steps_see_each_other(open: Open) {
     ids.dedup();
     assert_eq!(ids.len(), leased, "no message was leased twice");
     assert_eq!(leased, 16);
+}
+
+/// A lease with a byte budget takes what fits, and always the first message
+/// however large; what it does not take stays ready in its place.
+pub async fn a_lease_takes_only_what_fits_its_bytes(open: Open) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let big = 100_000;
+    let ids = [
+        accept(store.as_ref(), message_of("a", statute(), 1, big), NOW).await,
+        accept(store.as_ref(), message_of("b", statute(), 2, big), NOW).await,
+        accept(store.as_ref(), message_of("c", statute(), 3, 64), NOW).await,
+    ];
+    // Room for one large one and a bit: only the first.
+    let take = Take {
+        messages: 10,
+        bytes: big as u64 + 50_000,
+    };
+    let got = store
+        .lease(&oin(RECIPIENT), take, NOW, MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].record.id, ids[0]);
+    assert_eq!(state_of(store.as_ref(), &ids[1]).await, State::Ready);
+    // A budget smaller than the next message still takes that one.
+    let tiny = Take {
+        messages: 10,
+        bytes: 1,
+    };
+    let got = store
+        .lease(&oin(RECIPIENT), tiny, NOW, MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].record.id, ids[1]);
+    let rest = lease_ids(store.as_ref(), 10, NOW, MINUTE).await;
+    assert_eq!(rest, vec![ids[2].clone()]);
 }

@@ -65,7 +65,7 @@ use crate::model::{
 };
 use crate::store::{
     AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
-    ParticipantEdit, Revoked, Store, StoreError, SweepReport,
+    ParticipantEdit, Revoked, Store, StoreError, SweepReport, Take,
 };
 
 /// The sled store.
@@ -318,11 +318,11 @@ impl Store for SledStore {
     async fn lease(
         &self,
         recipient: &Oin,
-        max: usize,
+        take: Take,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Vec<Leased>, StoreError> {
-        self.lease_step(recipient, max, now_ms, lease_ms).await
+        self.lease_step(recipient, take, now_ms, lease_ms).await
     }
 
     async fn finish(

@@ -15,7 +15,7 @@ use super::step::{Step, illegal};
 use crate::model::{Actor, ConsentId, Draft, MessageId, MessageRecord, Oin, Outcome, State, wire};
 use crate::store::lifecycle::{self, Finish, Illegal, Leasing, NotRevoked};
 use crate::store::{
-    AcceptOutcome, Finished, Leased, NewMessage, Revoked, StoreError, SweepReport, Withdrawn,
+    AcceptOutcome, Finished, Leased, NewMessage, Revoked, StoreError, SweepReport, Take, Withdrawn,
     receipts,
 };
 
@@ -301,7 +301,7 @@ impl SledStore {
     pub(super) async fn lease_step(
         &self,
         recipient: &Oin,
-        max: usize,
+        take: Take,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Vec<Leased>, StoreError> {
@@ -312,11 +312,13 @@ impl SledStore {
             .step(now_ms, move |step| {
                 let mut leased = Vec::new();
                 let mut withdrawn = 0;
+                let mut used = 0;
+                let max = take.messages;
                 let inbox = key(INBOX, &[recipient.as_str().as_bytes()]);
                 // Every entry handled below leaves the step's view of the inbox
                 // (leased, expired, withdrawn or stale), so each round's scan
                 // starts with entries not yet seen.
-                while leased.len() < max {
+                'scan: while leased.len() < max {
                     let round: Vec<_> = step
                         .view()
                         .scan_prefix(&inbox)
@@ -342,6 +344,10 @@ impl SledStore {
                             None => None,
                         };
                         let was_leased = r.state == State::Leased;
+                        let Some(with) = take.fits(leased.len(), used, r.payload_bytes) else {
+                            // It stays first in line for the next lease.
+                            break 'scan;
+                        };
                         match lifecycle::lease(&mut r, consent.as_ref(), now_ms, lease_ms) {
                             Ok(Leasing::Leased(change)) => {
                                 let Some(payload) = payloads.locate(&id)? else {
@@ -351,6 +357,7 @@ impl SledStore {
                                     });
                                 };
                                 step.apply(&mut r, change)?;
+                                used = with;
                                 leased.push((r, payload));
                             }
                             Ok(Leasing::Expired(change)) => {
