@@ -18,6 +18,7 @@ use schakel_proto::v1::exchange_server::ExchangeServer;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::api::decode_errors::DecodeErrorsLayer;
 use crate::api::identity_layer::IdentityLayer;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -172,6 +173,7 @@ pub async fn run_with_clock(
         Duration::from_secs(config.server.handshake_timeout_secs),
     );
     let router = tonic::transport::Server::builder()
+        .layer(DecodeErrorsLayer)
         .layer(IdentityLayer::new(Resolver::new(
             directory.clone(),
             refusals.clone(),

@@ -38,3 +38,103 @@ async fn a_pull_answers_what_fits_and_leases_only_that() {
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].envelope.as_ref().unwrap().message_id, sent[1]);
 }
+
+/// Bytes sent as they are, to call an RPC with what no generated client
+/// would send.
+#[derive(Clone, Default)]
+struct Raw;
+
+impl tonic::codec::Encoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use prost::bytes::Buf as _;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+/// Calls `path` with `body` as the request's bytes.
+async fn raw_call(
+    client: &schakel_client::Client,
+    path: &'static str,
+    body: Vec<u8>,
+) -> tonic::Status {
+    let mut grpc = tonic::client::Grpc::new(client.channel())
+        .max_encoding_message_size(64 << 20)
+        .max_decoding_message_size(64 << 20);
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        tonic::Request::new(body),
+        tonic::codegen::http::uri::PathAndQuery::from_static(path),
+        Raw,
+    )
+    .await
+    .expect_err("refused")
+}
+
+/// Bytes that are not a protobuf message are INVALID_ARGUMENT on every
+/// service, and a request over the size limit is RESOURCE_EXHAUSTED naming
+/// the limit, on the Exchange as on the other services; neither changes
+/// anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_and_oversized_requests_get_the_statuses_that_say_so() {
+    let gw = TestGateway::start().await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let operator = gw.client(org::OPERATOR).await;
+    // Field 1 with wire type 7, which does not exist.
+    let garbage = vec![0x0f, 0xff, 0xff];
+    for (client, path) in [
+        (&school, "/schakel.v1.Exchange/Send"),
+        (&school, "/schakel.v1.Exchange/Ack"),
+        (&school, "/schakel.v1.Consent/Grant"),
+        (&school, "/schakel.v1.Directory/Lookup"),
+        (&operator, "/schakel.v1.Admin/AddParticipant"),
+        (&operator, "/schakel.v1.Audit/Verify"),
+    ] {
+        let s = raw_call(client, path, garbage.clone()).await;
+        assert_eq!(s.code(), tonic::Code::InvalidArgument, "{path}: {s:?}");
+        assert!(s.message().contains("not a valid message"), "{path}: {s:?}");
+    }
+    for path in ["/schakel.v1.Exchange/Send", "/schakel.v1.Consent/Grant"] {
+        let s = raw_call(&school, path, vec![0; 17 << 20]).await;
+        assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{path}: {s:?}");
+        assert!(
+            s.message().contains("limits.max_message_bytes"),
+            "{path}: {s:?}"
+        );
+    }
+    // Nothing was accepted.
+    use futures::StreamExt as _;
+    let receipts: Vec<_> = school.receipts(0, false).await.unwrap().collect().await;
+    assert!(receipts.is_empty(), "{receipts:?}");
+}

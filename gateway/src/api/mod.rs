@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod consent;
 pub mod convert;
+pub mod decode_errors;
 pub mod directory;
 pub mod exchange;
 pub mod identity_layer;
