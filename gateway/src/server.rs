@@ -125,6 +125,17 @@ pub async fn run_with_clock(
             },
         )
     };
+    let refusal_counts = {
+        let refusals = refusals.clone();
+        every(
+            Duration::from_secs(config.audit.refusal_interval_secs.max(1)),
+            tasks_stopped.clone(),
+            move || {
+                let refusals = refusals.clone();
+                async move { refusals.flush().await.map_err(|e| e.to_string()) }
+            },
+        )
+    };
     let upkeep = {
         let audit_log = audit_log.clone();
         every(Duration::from_secs(1), tasks_stopped, move || {
@@ -204,7 +215,7 @@ pub async fn run_with_clock(
         .add_service(AdminServer::new(api::admin::AdminService::new(
             directory,
             exchange.clone(),
-            refusals,
+            refusals.clone(),
         )));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -228,6 +239,12 @@ pub async fn run_with_clock(
     let _ = sweeper.await;
     let _ = upkeep.await;
     let _ = crl_reload.await;
+    let _ = refusal_counts.await;
+    // The last interval's refusals, before the last checkpoint covers them.
+    refusals
+        .flush()
+        .await
+        .context("final write of refusal counts")?;
     // A last checkpoint, so that a stopped gateway's log is signed to its head.
     audit_log
         .checkpoint_now()

@@ -225,3 +225,77 @@ pub async fn send_signals(
     }
     out
 }
+
+/// Bytes sent as they are, to call an RPC with what no generated client
+/// would send.
+#[derive(Clone, Default)]
+pub struct Raw;
+
+impl tonic::codec::Encoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use prost::bytes::Buf as _;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+/// Calls `path` with `body` as the request's bytes; the call must be
+/// refused, and its status is answered.
+pub async fn raw_call(client: &Client, path: &str, body: Vec<u8>) -> tonic::Status {
+    let mut grpc = tonic::client::Grpc::new(client.channel())
+        .max_encoding_message_size(64 << 20)
+        .max_decoding_message_size(64 << 20);
+    grpc.ready().await.expect("the channel is ready");
+    grpc.unary(
+        tonic::Request::new(body),
+        tonic::codegen::http::uri::PathAndQuery::try_from(path).expect("a path"),
+        Raw,
+    )
+    .await
+    .expect_err("refused")
+}
+
+/// Every file below `dir`, recursively.
+pub fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("a readable folder") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

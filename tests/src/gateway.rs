@@ -80,6 +80,7 @@ impl TestPki {
         config.directory.file = self.dir.join("directory.toml");
         config.storage.data_dir = data_dir.to_owned();
         config.server.shutdown_grace_secs = 5;
+        config.audit.refusal_interval_secs = 1;
         config
     }
 

@@ -267,20 +267,6 @@ async fn a_lapsed_consent_withdraws_its_messages_without_anyone_pulling() {
     assert!(seen[1].detail.contains("lapsed"), "{}", seen[1].detail);
 }
 
-/// Every file below `dir`, recursively.
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn no_bsn_is_stored_in_clear_anywhere_in_the_data_folder() {
     let mut gw = TestGateway::start_with(|_, c| c.exchange.retention_secs = 3600).await;
@@ -308,7 +294,7 @@ async fn no_bsn_is_stored_in_clear_anywhere_in_the_data_folder() {
     drop((school, swv, jgt));
     gw.stop().await;
 
-    let found = files(&gw.config.storage.data_dir);
+    let found = schakel_tests::calls::files_below(&gw.config.storage.data_dir);
     assert!(found.len() >= 4, "{found:?}");
     for path in found {
         let bytes = std::fs::read(&path).unwrap();

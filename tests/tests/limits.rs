@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use schakel_client::proto as pb;
+use schakel_tests::calls::raw_call;
 use schakel_tests::{TestGateway, fixtures, org};
 
 /// Two large, legal dossiers in one inbox do not poison a Pull: the answer
@@ -37,69 +38,6 @@ async fn a_pull_answers_what_fits_and_leases_only_that() {
         .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].envelope.as_ref().unwrap().message_id, sent[1]);
-}
-
-/// Bytes sent as they are, to call an RPC with what no generated client
-/// would send.
-#[derive(Clone, Default)]
-struct Raw;
-
-impl tonic::codec::Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        use prost::bytes::BufMut as _;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Vec<u8>>, tonic::Status> {
-        use prost::bytes::Buf as _;
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
-}
-
-impl tonic::codec::Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-/// Calls `path` with `body` as the request's bytes.
-async fn raw_call(
-    client: &schakel_client::Client,
-    path: &'static str,
-    body: Vec<u8>,
-) -> tonic::Status {
-    let mut grpc = tonic::client::Grpc::new(client.channel())
-        .max_encoding_message_size(64 << 20)
-        .max_decoding_message_size(64 << 20);
-    grpc.ready().await.unwrap();
-    grpc.unary(
-        tonic::Request::new(body),
-        tonic::codegen::http::uri::PathAndQuery::from_static(path),
-        Raw,
-    )
-    .await
-    .expect_err("refused")
 }
 
 /// Bytes that are not a protobuf message are INVALID_ARGUMENT on every

@@ -106,6 +106,9 @@ pub struct AuditConfig {
     pub retention_days: u64,
     /// Days after which whole entries are removed (0: never).
     pub keep_entries_days: u64,
+    /// Seconds over which refusals are counted before their entry is
+    /// written.
+    pub refusal_interval_secs: u64,
 }
 
 /// The routing policy per message kind (the reply is fixed in code).

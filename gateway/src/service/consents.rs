@@ -63,8 +63,7 @@ impl Consents {
                 "the operator registers no consents: it exchanges no messages about children";
             return Err(self
                 .refusals
-                .deny(caller, Cause::OperatorConsent, message.into())
-                .await);
+                .deny(caller, Cause::OperatorConsent, message.into()));
         }
         let now = self.clock.now_ms();
         let g = grant.check(&self.rules, self.clock.today(), now)?;
@@ -127,10 +126,7 @@ impl Consents {
                 let message = format!(
                     "consent {consent_id} was registered by another organisation; only it, or an organisation that received messages under it, can revoke it"
                 );
-                Err(self
-                    .refusals
-                    .deny(caller, Cause::NotRegistrant, message)
-                    .await)
+                Err(self.refusals.deny(caller, Cause::NotRegistrant, message))
             }
             Revoked::Already(c) => Ok((*c, 0)),
             Revoked::Done { consent, withdrawn } => {

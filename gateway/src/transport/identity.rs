@@ -72,6 +72,28 @@ pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, AccessError> {
     })
 }
 
+/// What a refusal keeps of a call's path: the path itself if it is shaped
+/// like an RPC name (letters, at most two digits in a row, not longer than
+/// [`MAX_RPC_LABEL`]), or a fixed text: a path is the caller's to choose,
+/// and must carry neither bulk nor a BSN into the audit log.
+pub fn rpc_label(path: &str) -> &str {
+    let mut digits = 0;
+    let shaped = path.len() <= MAX_RPC_LABEL
+        && path.starts_with('/')
+        && path.chars().all(|c| {
+            digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
+            (c.is_ascii_alphanumeric() || c == '.' || c == '/' || c == '_') && digits <= 2
+        });
+    if shaped {
+        path
+    } else {
+        "(a path that is no call of this gateway)"
+    }
+}
+
+/// The longest path a refusal keeps as it is.
+pub const MAX_RPC_LABEL: usize = 96;
+
 /// Turns a connection's peer certificates into a [`Caller`].
 pub struct Resolver {
     directory: Directory,
@@ -99,10 +121,18 @@ impl Resolver {
         }
     }
 
-    /// Records the refusal of a known participant; the refusal is answered
-    /// even if it cannot be recorded.
-    async fn refuse(&self, oin: &Oin, cause: Cause, rpc: &str, message: String) -> AccessError {
-        self.refusals.record_denial(oin, cause, rpc, &message).await;
+    /// Counts a refusal of `oin` with certificate `cert` (written to the
+    /// audit log once per interval) and answers it.
+    fn refused(
+        &self,
+        oin: &Oin,
+        cert: &Digest,
+        cause: Cause,
+        rpc: &str,
+        message: String,
+    ) -> AccessError {
+        self.refusals
+            .count(Some(oin), Some(cert), cause, rpc, &message);
         AccessError::PermissionDenied(message)
     }
 
@@ -115,32 +145,27 @@ impl Resolver {
         cert: &Digest,
         rpc: &str,
     ) -> Result<Participant, AccessError> {
-        let participant = self
-            .directory
-            .get(oin)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "directory lookup failed");
-                AccessError::Unavailable("the directory is not available; try again".into())
-            })?
-            .ok_or_else(|| {
-                AccessError::PermissionDenied(format!(
-                    "OIN {oin} is not a participant of this gateway"
-                ))
-            })?;
+        let participant = self.directory.get(oin).await.map_err(|e| {
+            tracing::error!(error = %e, "directory lookup failed");
+            AccessError::Unavailable("the directory is not available; try again".into())
+        })?;
+        let Some(participant) = participant else {
+            let message = format!("OIN {oin} is not a participant of this gateway");
+            return Err(self.refused(oin, cert, Cause::UnknownOin, rpc, message));
+        };
         if !participant.is_active() {
             let message = format!(
                 "participant {} ({}) is suspended",
                 participant.name, participant.oin
             );
-            return Err(self.refuse(oin, Cause::Suspended, rpc, message).await);
+            return Err(self.refused(oin, cert, Cause::Suspended, rpc, message));
         }
         if !participant.pinned_cert_sha256.is_empty()
             && !participant.pinned_cert_sha256.contains(cert)
         {
             let message =
                 format!("this certificate (SHA-256 {cert}) is not one pinned for OIN {oin}");
-            return Err(self.refuse(oin, Cause::NotPinned, rpc, message).await);
+            return Err(self.refused(oin, cert, Cause::NotPinned, rpc, message));
         }
         Ok(participant)
     }
@@ -183,23 +208,54 @@ impl Resolver {
     }
 
     /// Resolves the leaf certificate of a verified TLS connection making the
-    /// call `rpc`.
+    /// call at `path`. Every caller with an OIN passes its rate limit before
+    /// anything else is done for it; every refusal is counted, not written.
     pub async fn resolve(
         &self,
         peer_certs: Option<&[CertificateDer<'static>]>,
-        rpc: &str,
+        path: &str,
     ) -> Result<Caller, AccessError> {
+        let rpc = rpc_label(path);
         let leaf = peer_certs
             .and_then(|c| c.first())
             .ok_or_else(|| unauthenticated("a client certificate is required"))?;
-        let id = cert_identity(leaf)?;
+        let id = cert_identity(leaf).inspect_err(|e| {
+            let digest = sha256(leaf);
+            self.refusals
+                .count(None, Some(&digest), Cause::NoOin, rpc, &e.to_string());
+        })?;
+        self.limiter.check(&id.oin)?;
         let participant = self.admitted(&id.oin, &id.sha256, rpc).await?;
-        self.limiter.check(&participant.oin)?;
         Ok(Caller {
             participant,
             cert_sha256: id.sha256,
             cert_not_after: id.not_after,
             rpc: rpc.to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_a_path_only_if_it_is_shaped_like_a_call() {
+        for kept in ["/schakel.v1.Exchange/Pull", "/grpc.health.v1.Health/Check"] {
+            assert_eq!(rpc_label(kept), kept);
+        }
+        let long = format!("/schakel.v1.Exchange/{}", "A".repeat(12_000));
+        for replaced in [
+            long.as_str(),
+            "/schakel.v1.Exchange/Pull123456782",
+            "/schakel.v1.Exchange/Pull?bsn=1",
+            "schakel.v1.Exchange/Pull",
+            "/schakel.v1.Exchange/Pull\n",
+        ] {
+            assert_eq!(
+                rpc_label(replaced),
+                "(a path that is no call of this gateway)"
+            );
+        }
     }
 }
