@@ -30,6 +30,7 @@ use crate::service::exchange::{Exchange, Keys};
 use crate::service::notify::Notifier;
 use crate::service::refusals::Refusals;
 use crate::store;
+use crate::transport::connections::{Admission, Guarded, Limits};
 use crate::transport::identity::Resolver;
 use crate::transport::rate_limit::RateLimiter;
 use crate::transport::tls;
@@ -178,12 +179,22 @@ pub async fn run_with_clock(
         "schakel gateway serving gRPC with mutual TLS on https://{addr}"
     );
 
+    let server = &config.server;
     let incoming = tls::incoming(
         listener,
         tls_config,
-        Duration::from_secs(config.server.handshake_timeout_secs),
+        Duration::from_secs(server.handshake_timeout_secs),
+        Admission::new(Limits {
+            per_certificate: server.max_connections_per_certificate,
+            total: server.max_connections,
+            idle: Duration::from_secs(server.idle_timeout_secs),
+        }),
     );
     let router = tonic::transport::Server::builder()
+        .max_concurrent_streams(server.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_secs(server.keepalive_interval_secs)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(server.keepalive_timeout_secs)))
+        .timeout(Duration::from_secs(server.request_timeout_secs))
         .layer(DecodeErrorsLayer)
         .layer(IdentityLayer::new(Resolver::new(
             directory.clone(),
@@ -281,4 +292,14 @@ where
             }
         }
     })
+}
+
+/// tonic reads a connection's certificates through this: an admitted
+/// connection answers for the TLS stream inside it.
+impl<S: tonic::transport::server::Connected> tonic::transport::server::Connected for Guarded<S> {
+    type ConnectInfo = S::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.get_ref().connect_info()
+    }
 }

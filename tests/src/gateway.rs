@@ -27,6 +27,32 @@ pub struct TestPki {
 }
 
 impl TestPki {
+    /// A bare rustls client configuration for organisation `org`, limited
+    /// to `versions`: for tests that speak TLS without gRPC.
+    pub fn tls_client(
+        &self,
+        org: &str,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> rustls::ClientConfig {
+        use rustls::pki_types::pem::PemObject;
+        use schakel_gateway::transport::pem::read_certs;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in read_certs("ca", &self.dir.join("ca/ca.pem")).expect("the CA") {
+            roots.add(c).expect("a CA certificate");
+        }
+        let certs = read_certs("cert", &self.dir.join(org).join("cert.pem")).expect("a cert");
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(self.identity(org).key_pem.as_bytes())
+                .expect("a key");
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .expect("the versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)
+            .expect("a client configuration")
+    }
+
     /// Generates a PKI into `dir`.
     pub fn generate(dir: &Path) -> Self {
         let (ca, orgs) = generate_example(dir).expect("PKI generation works");
@@ -175,6 +201,19 @@ impl TestGateway {
     /// The OIN of an example organisation.
     pub fn oin(&self, org: &str) -> String {
         self.pki.oin(org)
+    }
+
+    /// A TLS connection as `org` that has finished its handshake and says
+    /// nothing more (no HTTP/2).
+    pub async fn raw_tls(
+        &self,
+        org: &str,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let config = self.pki.tls_client(org, rustls::DEFAULT_VERSIONS);
+        let tcp = tokio::net::TcpStream::connect(self.addr).await?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+        connector.connect(name, tcp).await
     }
 
     /// A client connected as an example organisation.

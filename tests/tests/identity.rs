@@ -201,25 +201,7 @@ async fn the_gateway_speaks_tls_1_2_and_1_3_only_with_the_ring_provider() {
     // 1.2 with AEAD suites); rustls cannot even offer 1.0 or 1.1.
     let gw = TestGateway::start().await;
     let pki = &gw.pki;
-    let identity = pki.identity(org::SWV);
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in schakel_gateway::transport::tls::read_certs("ca", &pki.dir.join("ca/ca.pem")).unwrap()
-    {
-        roots.add(c).unwrap();
-    }
-    use rustls::pki_types::pem::PemObject;
-    let certs =
-        schakel_gateway::transport::tls::read_certs("cert", &pki.dir.join("swv/cert.pem")).unwrap();
-    let key =
-        rustls::pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
-    let config = config
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .unwrap();
+    let config = pki.tls_client(org::SWV, &[&rustls::version::TLS12]);
     let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let tls = connector

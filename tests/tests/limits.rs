@@ -76,3 +76,70 @@ async fn undecodable_and_oversized_requests_get_the_statuses_that_say_so() {
     let receipts: Vec<_> = school.receipts(0, false).await.unwrap().collect().await;
     assert!(receipts.is_empty(), "{receipts:?}");
 }
+
+/// Reads `tls` until the gateway closes it; answers whether it did within
+/// `within`.
+async fn closed_within<S: tokio::io::AsyncRead + Unpin>(tls: &mut S, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// Silent connections (handshake done, then nothing) are closed after the
+/// idle timeout, so they cannot hold file descriptors for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_after_the_idle_timeout() {
+    let gw = TestGateway::start_with(|_, c| {
+        c.server.idle_timeout_secs = 2;
+        c.server.keepalive_interval_secs = 1;
+        c.server.keepalive_timeout_secs = 1;
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..10 {
+        silent.push(gw.raw_tls(org::SWV).await.unwrap());
+    }
+    // Still open a moment later ...
+    assert!(!closed_within(&mut silent[0], Duration::from_millis(500)).await);
+    // ... and all closed by the gateway soon after the timeout.
+    for tls in &mut silent {
+        assert!(closed_within(tls, Duration::from_secs(5)).await, "closed");
+    }
+    // A client that talks is served as before.
+    gw.client(org::SWV).await.whoami().await.unwrap();
+}
+
+/// One certificate cannot take every connection: beyond its limit a new
+/// connection is closed after its handshake, and others are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_certificate_are_bounded() {
+    let gw = TestGateway::start_with(|_, c| c.server.max_connections_per_certificate = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(gw.raw_tls(org::SWV).await.unwrap());
+    }
+    let mut over = gw.raw_tls(org::SWV).await.unwrap();
+    assert!(
+        closed_within(&mut over, Duration::from_secs(2)).await,
+        "closed at once"
+    );
+    assert!(
+        !closed_within(&mut held[0], Duration::from_millis(300)).await,
+        "the others stay"
+    );
+    // Another organisation still gets in.
+    gw.client(org::JGT).await.whoami().await.unwrap();
+    // Once one is given back, the certificate may connect again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gw.client(org::SWV).await.whoami().await.unwrap();
+}

@@ -145,9 +145,7 @@ impl Config {
         if self.storage.cache_capacity_mib == 0 {
             return Err(invalid("storage.cache_capacity_mib must be at least 1"));
         }
-        if self.server.handshake_timeout_secs == 0 {
-            return Err(invalid("server.handshake_timeout_secs must be at least 1"));
-        }
+        self.server.check().map_err(|m| invalid(&m))?;
         if self.limits.max_message_bytes < 1024 || self.limits.max_message_bytes > 1 << 30 {
             return Err(invalid(
                 "limits.max_message_bytes must be between 1024 and 1073741824",

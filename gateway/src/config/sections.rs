@@ -134,6 +134,55 @@ pub struct ServerConfig {
     pub handshake_timeout_secs: u64,
     /// How long open calls get to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Open connections per client certificate.
+    pub max_connections_per_certificate: usize,
+    /// Open connections in all.
+    pub max_connections: usize,
+    /// HTTP/2 streams open at once per connection.
+    pub max_concurrent_streams: u32,
+    /// Seconds without a byte from the peer before a connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds between the gateway's HTTP/2 keep-alive pings.
+    pub keepalive_interval_secs: u64,
+    /// Seconds a peer gets to answer a ping.
+    pub keepalive_timeout_secs: u64,
+    /// Seconds a unary call may take, its request body included.
+    pub request_timeout_secs: u64,
+}
+
+impl ServerConfig {
+    /// The rules between the connection settings; the message names the
+    /// setting and the rule.
+    pub fn check(&self) -> Result<(), String> {
+        if self.handshake_timeout_secs == 0 {
+            return Err("server.handshake_timeout_secs must be at least 1".into());
+        }
+        if self.max_connections == 0 || self.max_connections_per_certificate == 0 {
+            return Err(
+                "server.max_connections and server.max_connections_per_certificate must be at least 1"
+                    .into(),
+            );
+        }
+        if self.max_concurrent_streams == 0 {
+            return Err("server.max_concurrent_streams must be at least 1".into());
+        }
+        if self.keepalive_interval_secs == 0 || self.keepalive_timeout_secs == 0 {
+            return Err("server.keepalive_interval_secs and server.keepalive_timeout_secs must be at least 1".into());
+        }
+        if self.idle_timeout_secs <= self.keepalive_interval_secs {
+            return Err(format!(
+                "server.idle_timeout_secs must be longer than server.keepalive_interval_secs ({}), or live clients would be cut off between pings",
+                self.keepalive_interval_secs
+            ));
+        }
+        let pull = crate::policy::requests::MAX_PULL_WAIT.as_secs();
+        if self.request_timeout_secs <= pull {
+            return Err(format!(
+                "server.request_timeout_secs must be longer than a Pull's longest wait ({pull} s)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Certificates, keys and the client CA.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rustls_pki_types::CertificateDer;
 
 use super::AccessError;
-use super::identity::Resolver;
+use super::identity::{Resolver, unix_now};
 use crate::service::Caller;
 
 /// The longest a stream goes without its access decided again, whatever
@@ -69,11 +69,4 @@ async fn changed(rx: &mut tokio::sync::watch::Receiver<u64>) {
     if rx.changed().await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-/// The system's time, Unix seconds, as certificates count it.
-pub(super) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -179,7 +179,7 @@ impl Resolver {
         caller: &Caller,
         leaf: &CertificateDer<'static>,
     ) -> Result<(), AccessError> {
-        if super::access::unix_now() > caller.cert_not_after {
+        if unix_now() > caller.cert_not_after {
             return Err(unauthenticated(format!(
                 "the client certificate of OIN {} expired; reconnect with a valid certificate",
                 caller.oin()
@@ -233,6 +233,13 @@ impl Resolver {
             rpc: rpc.to_owned(),
         })
     }
+}
+
+/// The system's time, Unix seconds, as certificates count it.
+pub(super) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! into gRPC statuses.
 
 pub mod access;
+pub mod connections;
 pub mod identity;
+pub mod pem;
 pub mod rate_limit;
 pub mod revocation;
 pub mod tls;

@@ -21,7 +21,9 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::tls::{TlsError, provider, read_crl};
+use rustls::crypto::CryptoProvider;
+
+use super::pem::{TlsError, read_crl};
 
 /// What a CRL file looked like when it was read: changes to either mean it
 /// is read again.
@@ -35,6 +37,7 @@ fn stamp(path: &PathBuf) -> Stamp {
 /// The client certificate verifier with reloadable revocation lists.
 pub struct Revocation {
     roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
     crl_files: Vec<PathBuf>,
     hints: Vec<DistinguishedName>,
     current: RwLock<(Arc<dyn ClientCertVerifier>, Vec<Stamp>)>,
@@ -51,12 +54,18 @@ impl std::fmt::Debug for Revocation {
 
 impl Revocation {
     /// A verifier for certificates chaining to `roots`, checked against the
-    /// CRLs in `crl_files`, which must all be readable now.
-    pub fn new(roots: RootCertStore, crl_files: Vec<PathBuf>) -> Result<Self, TlsError> {
+    /// CRLs in `crl_files`, which must all be readable now, with the
+    /// signature algorithms of `provider`.
+    pub fn new(
+        roots: RootCertStore,
+        crl_files: Vec<PathBuf>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, TlsError> {
         let roots = Arc::new(roots);
         let stamps = crl_files.iter().map(stamp).collect();
-        let verifier = build(&roots, &crl_files)?;
+        let verifier = build(&roots, &crl_files, &provider)?;
         Ok(Self {
+            provider,
             hints: verifier.root_hint_subjects().to_vec(),
             roots,
             crl_files,
@@ -86,7 +95,7 @@ impl Revocation {
         {
             return false;
         }
-        match build(&self.roots, &self.crl_files) {
+        match build(&self.roots, &self.crl_files, &self.provider) {
             Ok(verifier) => {
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = (verifier, stamps);
                 self.reloaded.send_modify(|g| *g += 1);
@@ -118,12 +127,13 @@ impl Revocation {
 fn build(
     roots: &Arc<RootCertStore>,
     crl_files: &[PathBuf],
+    provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let crls = crl_files
         .iter()
         .map(|p| read_crl(p))
         .collect::<Result<Vec<_>, _>>()?;
-    WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+    WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
         .with_crls(crls)
         .build()
         .map_err(|e| TlsError::Rustls(e.to_string()))

@@ -7,49 +7,21 @@
 //! `serve_with_incoming_shutdown`; tonic still exposes the peer certificates
 //! to the services.
 
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls::crypto::{CryptoProvider, ring};
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::connections::{Admission, Guarded};
+use super::pem::read_key;
+use super::pem::{TlsError, read_certs};
 use super::revocation::Revocation;
 use crate::config::TlsConfig;
-
-/// Why the TLS configuration could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// A file could not be read.
-    #[error("cannot read {what} {path}: {source}")]
-    Read {
-        /// Which file it is.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A file holds nothing usable.
-    #[error("{what} {path}: {message}")]
-    Invalid {
-        /// Which file it is.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// rustls refused the combination.
-    #[error("TLS configuration: {0}")]
-    Rustls(String),
-}
 
 /// The crypto provider: ring, with only AEAD cipher suites with forward
 /// secrecy (the NCSC "good" list for TLS 1.2, and all of TLS 1.3's).
@@ -78,75 +50,6 @@ pub fn install_default_provider() {
     let _ = ring::default_provider().install_default();
 }
 
-fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        what,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// Reads every certificate in a PEM file.
-pub fn read_certs(
-    what: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = read(what, path)?;
-    let certs = rustls_pemfile_certs(&bytes).map_err(|message| TlsError::Invalid {
-        what,
-        path: path.to_owned(),
-        message,
-    })?;
-    if certs.is_empty() {
-        return Err(TlsError::Invalid {
-            what,
-            path: path.to_owned(),
-            message: "holds no PEM certificate".into(),
-        });
-    }
-    Ok(certs)
-}
-
-fn rustls_pemfile_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    use rustls_pki_types::pem::PemObject;
-    CertificateDer::pem_reader_iter(&mut BufReader::new(bytes))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    use rustls_pki_types::pem::PemObject;
-    use std::os::unix::fs::PermissionsExt;
-    let bytes = read("private key", path)?;
-    // Warn rather than refuse: a git checkout of the example PKI cannot keep
-    // mode 0600, and the example must run out of the box.
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(path = %path.display(), "the TLS private key is readable by others than its owner: chmod 600 it");
-    }
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TlsError::Invalid {
-        what: "private key",
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
-}
-
-/// Reads one CRL, PEM or DER.
-pub(super) fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
-    use rustls_pki_types::pem::PemObject;
-    let bytes = read("CRL", path)?;
-    if bytes.starts_with(b"-----") {
-        CertificateRevocationListDer::from_pem_slice(&bytes).map_err(|e| TlsError::Invalid {
-            what: "CRL",
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
-    } else {
-        Ok(CertificateRevocationListDer::from(bytes))
-    }
-}
-
 /// Builds the server configuration: the gateway's certificate, a client
 /// certificate required and verified against the CA bundle and CRLs (the
 /// [`Revocation`] returned beside it reloads them), TLS 1.3 and 1.2 only,
@@ -163,7 +66,7 @@ pub fn server_config(
             message: e.to_string(),
         })?;
     }
-    let verifier = Arc::new(Revocation::new(roots, cfg.crls.clone())?);
+    let verifier = Arc::new(Revocation::new(roots, cfg.crls.clone(), provider.clone())?);
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
@@ -179,13 +82,15 @@ pub fn server_config(
 
 /// Accepts TCP connections on `listener` and completes TLS handshakes, each in
 /// its own task so that a slow peer never blocks the others. Yields the
-/// connections that finished their handshake within `handshake_timeout`;
-/// failed handshakes are logged and dropped.
+/// connections that finished their handshake within `handshake_timeout` and
+/// that `admission` admits; failed handshakes and connections over a limit
+/// are logged and dropped.
 pub fn incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     handshake_timeout: Duration,
-) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    admission: Arc<Admission>,
+) -> ReceiverStream<Result<Guarded<TlsStream<TcpStream>>, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -206,10 +111,26 @@ pub fn incoming(
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
+            let admission = admission.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
+                        let cert = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|leaf| crate::crypto::sha256(leaf));
+                        let Some(cert) = cert else { return };
+                        match admission.admit(cert) {
+                            Ok(ticket) => {
+                                let idle = admission.limits().idle;
+                                let _ = tx.send(Ok(Guarded::new(tls, ticket, idle))).await;
+                            }
+                            Err(limit) => {
+                                tracing::warn!(%peer, certificate = %cert, %limit, "connection closed: over a limit");
+                            }
+                        }
                     }
                     Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake refused"),
                     Err(_) => tracing::info!(%peer, "TLS handshake timed out"),

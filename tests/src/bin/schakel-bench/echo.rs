@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use schakel_gateway::transport::connections::{Admission, Limits};
+
 use schakel_client::proto::echo_client::EchoClient;
 use schakel_client::proto::echo_server::{Echo, EchoServer};
 use schakel_client::proto::{EchoRequest, EchoResponse};
@@ -41,8 +43,18 @@ async fn serve(pki: &Path) -> anyhow::Result<String> {
     let (config, _) = schakel_gateway::transport::tls::server_config(&tls)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://{}", listener.local_addr()?);
-    let incoming =
-        schakel_gateway::transport::tls::incoming(listener, config, Duration::from_secs(10));
+    // The same accept loop and connection guard as the gateway's.
+    let admission = Admission::new(Limits {
+        per_certificate: 1024,
+        total: 4096,
+        idle: Duration::from_secs(60),
+    });
+    let incoming = schakel_gateway::transport::tls::incoming(
+        listener,
+        config,
+        Duration::from_secs(10),
+        admission,
+    );
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(
