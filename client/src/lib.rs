@@ -349,17 +349,29 @@ impl Client {
         Ok(self.consent().revoke(request).await?.into_inner())
     }
 
-    /// This organisation's consents, optionally for one child (BSN) and status.
+    /// This organisation's consents, optionally for one child (BSN) and
+    /// status: every page of them.
     pub async fn list_consents(
         &self,
         bsn: &str,
         status: pb::ConsentStatus,
     ) -> Result<Vec<pb::ConsentRecord>, ClientError> {
-        let request = pb::ListConsentsRequest {
-            bsn: bsn.to_owned(),
-            status: status as i32,
-        };
-        Ok(self.consent().list(request).await?.into_inner().consents)
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListConsentsRequest {
+                bsn: bsn.to_owned(),
+                status: status as i32,
+                page_size: 0,
+                page_token,
+            };
+            let page = self.consent().list(request).await?.into_inner();
+            all.extend(page.consents);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
     }
 
     /// The raw Audit client (operators only).

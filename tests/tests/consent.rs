@@ -106,6 +106,37 @@ async fn grants_follow_the_rules_and_are_listed_and_revoked_by_their_owner_only(
     assert_eq!(list("", pb::ConsentStatus::Unspecified).await, 2);
     assert_eq!(list(BSN[0], pb::ConsentStatus::Unspecified).await, 1);
     assert_eq!(list("", pb::ConsentStatus::Revoked).await, 0);
+    // A page at a time, each within its size, and together all of them.
+    let ask = |page_size, page_token| pb::ListConsentsRequest {
+        page_size,
+        page_token,
+        ..Default::default()
+    };
+    let first = swv
+        .consent()
+        .list(ask(1, String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.consents.len(), 1);
+    assert!(!first.next_page_token.is_empty());
+    let second = swv
+        .consent()
+        .list(ask(1, first.next_page_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.consents.len(), 1);
+    assert_ne!(second.consents[0].consent_id, first.consents[0].consent_id);
+    assert!(second.next_page_token.is_empty(), "the last page");
+    let m = refusal(
+        swv.consent()
+            .list(ask(5000, String::new()))
+            .await
+            .map_err(Into::into),
+        Code::InvalidArgument,
+    );
+    assert!(m.contains("page_size: must be at most 1000"), "{m}");
     let school = gw.client(org::SCHOOL_PO).await;
     let theirs = swv
         .list_consents("", pb::ConsentStatus::Unspecified)

@@ -74,10 +74,9 @@ async fn an_expired_certificate_is_refused() {
     let gw = TestGateway::start().await;
     let now = OffsetDateTime::now_utc();
     let spec = ClientSpec {
-        oin: Some(gw.oin(org::SCHOOL_PO)),
-        org_name: "Basisschool".into(),
         not_before: now - Duration::days(30),
         not_after: now - Duration::days(1),
+        ..ClientSpec::valid_for(&gw.oin(org::SCHOOL_PO), "Basisschool", 1)
     };
     let (identity, _) = gw.pki.issue(&spec);
     let err = whoami_error(&gw, &identity).await;
@@ -107,6 +106,18 @@ async fn a_revoked_certificate_is_refused() {
     assert!(err.contains("CertificateRevoked"), "{err}");
     // Certificates not on the list still work.
     gw.client(org::JGT).await.whoami().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_certificate_without_the_digital_signature_key_usage_is_unauthenticated() {
+    let gw = TestGateway::start().await;
+    let spec = ClientSpec {
+        key_usages: vec![schakel_gateway::tools::pki::KeyUsagePurpose::KeyEncipherment],
+        ..ClientSpec::valid_for(&gw.oin(org::SCHOOL_PO), "Basisschool", 1)
+    };
+    let (identity, _) = gw.pki.issue(&spec);
+    let err = whoami_error(&gw, &identity).await;
+    assert!(err.contains("digitalSignature"), "{err}");
 }
 
 #[tokio::test]

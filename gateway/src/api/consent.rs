@@ -8,8 +8,9 @@ use tonic::{Request, Response, Status};
 
 use super::caller;
 use super::convert::{consent_id, grant};
-use super::status::of;
+use super::status::{of, violation};
 use crate::model::wire;
+use crate::policy::requests;
 use crate::service::consents::Consents;
 
 /// The Consent service.
@@ -66,10 +67,14 @@ impl ConsentApi for ConsentService {
         let r = request.into_inner();
         let state = wire::consent_state_of(r.status);
         let bsn = Some(r.bsn.as_str()).filter(|b| !b.is_empty());
+        let size = requests::page_size(r.page_size).map_err(violation)?;
         let list = self.consents.list(&by, bsn, state).await.map_err(of)?;
+        let after = Some(r.page_token).filter(|t| !t.is_empty());
+        let (list, next) = requests::page(list, |c| c.id.to_string(), after, size);
         let now = self.consents.clock().now_ms();
         Ok(Response::new(pb::ListConsentsResponse {
             consents: list.into_iter().map(|c| wire::consent(c, now)).collect(),
+            next_page_token: next.unwrap_or_default(),
         }))
     }
 }

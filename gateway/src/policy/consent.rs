@@ -14,6 +14,11 @@ use crate::model::{
     AgeMark, ConsentRecord, ConsentState, Giver, Kind, Oin, OrgKind, Participant, Purpose,
 };
 
+/// The most organisations one consent names: those around one child, not a
+/// directory. A grant naming more is refused, so that one caller cannot
+/// make a consent (and every answer listing it) arbitrarily large.
+pub const MAX_RECIPIENT_OINS: usize = 50;
+
 /// Full years between `birth` and `on`.
 pub fn age_on(birth: Date, on: Date) -> i32 {
     let mut age = on.year() - birth.year();
@@ -194,6 +199,14 @@ impl Grant {
             return Err(invalid(
                 "recipient_oins",
                 "name at least one recipient organisation or kind of organisation",
+            ));
+        }
+        if self.recipient_oins.len() > MAX_RECIPIENT_OINS {
+            return Err(invalid(
+                "recipient_oins",
+                format!(
+                    "at most {MAX_RECIPIENT_OINS} organisations; a consent names the organisations around one child (name kinds of organisation for more)"
+                ),
             ));
         }
         let recipient_oins = self

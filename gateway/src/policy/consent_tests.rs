@@ -343,3 +343,22 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
     assert!(e.contains("was revoked on 2026-11-26"), "{e}");
     assert_eq!(unusable(&c, at), None);
 }
+
+#[test]
+fn a_grant_names_at_most_fifty_organisations() {
+    let mut wide = grant();
+    wide.recipient_oins = (0..=MAX_RECIPIENT_OINS)
+        .map(|i| format!("{:020}", 99_300_000_000_000 + i))
+        .collect();
+    let e = wide
+        .clone()
+        .check(&rules(), TODAY, NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("recipient_oins: at most 50 organisations"),
+        "{e}"
+    );
+    wide.recipient_oins.pop();
+    assert!(wide.check(&rules(), TODAY, NOW).is_ok());
+}

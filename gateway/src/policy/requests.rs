@@ -45,6 +45,39 @@ pub fn pull_wait(wait: Duration) -> Result<Duration, Violation> {
     Ok(wait)
 }
 
+/// Items in a page of a list answer when the caller asks for 0.
+pub const DEFAULT_PAGE: u32 = 100;
+/// The most items in a page of a list answer.
+pub const MAX_PAGE: u32 = 1000;
+
+/// The page size for a requested one (zero: the default).
+pub fn page_size(requested: u32) -> Result<usize, Violation> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE as usize),
+        n if n > MAX_PAGE => Err(invalid("page_size", format!("must be at most {MAX_PAGE}"))),
+        n => Ok(n as usize),
+    }
+}
+
+/// The page of `items` after the one whose key is `after` (from the start
+/// if `None`, or if it is no longer there), at most `size` long, and the
+/// key to ask the next page with if there is more.
+pub fn page<T, K: PartialEq>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> K,
+    after: Option<K>,
+    size: usize,
+) -> (Vec<T>, Option<K>) {
+    let start = after
+        .and_then(|a| items.iter().position(|i| key(i) == a))
+        .map_or(0, |p| p + 1);
+    let mut rest: Vec<T> = items.into_iter().skip(start).collect();
+    let more = rest.len() > size;
+    rest.truncate(size);
+    let next = if more { rest.last().map(&key) } else { None };
+    (rest, next)
+}
+
 /// A rejection: a reason code, and a note of one line.
 pub fn rejection(reason: Option<RejectReason>, detail: &str) -> Result<RejectReason, Violation> {
     let reason = reason.ok_or_else(|| {
@@ -65,6 +98,20 @@ pub fn rejection(reason: Option<RejectReason>, detail: &str) -> Result<RejectRea
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_follow_each_other_and_end() {
+        assert_eq!(page_size(0), Ok(100));
+        assert!(page_size(1001).is_err());
+        let (first, next) = page((1..=5).collect(), |i: &i32| *i, None, 2);
+        assert_eq!((first, next), (vec![1, 2], Some(2)));
+        let (second, next) = page((1..=5).collect(), |i: &i32| *i, Some(2), 2);
+        assert_eq!((second, next), (vec![3, 4], Some(4)));
+        let (last, next) = page((1..=5).collect(), |i: &i32| *i, Some(4), 2);
+        assert_eq!((last, next), (vec![5], None));
+        let (exact, next) = page((1..=4).collect(), |i: &i32| *i, Some(2), 2);
+        assert_eq!((exact, next), (vec![3, 4], None));
+    }
 
     #[test]
     fn leases_pulls_and_rejections() {

@@ -10,10 +10,12 @@
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+/// The key usages a [`ClientSpec`] names.
+pub use rcgen::KeyUsagePurpose;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
     DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair,
-    KeyUsagePurpose, RevokedCertParams, SerialNumber,
+    RevokedCertParams, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -46,6 +48,8 @@ pub struct ClientSpec {
     pub not_before: OffsetDateTime,
     /// End of validity.
     pub not_after: OffsetDateTime,
+    /// The key usages (digitalSignature, as a TLS client key needs).
+    pub key_usages: Vec<KeyUsagePurpose>,
 }
 
 impl ClientSpec {
@@ -57,6 +61,7 @@ impl ClientSpec {
             org_name: org_name.to_owned(),
             not_before: now - Duration::days(1),
             not_after: now + Duration::days(days),
+            key_usages: vec![KeyUsagePurpose::DigitalSignature],
         }
     }
 }
@@ -149,7 +154,7 @@ impl Ca {
         }
         dn.push((DnType::CommonName, spec.org_name.as_str().into()));
         params.distinguished_name = distinguished_name(dn);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.key_usages = spec.key_usages.clone();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.issue(params)
     }

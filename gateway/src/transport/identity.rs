@@ -44,6 +44,19 @@ fn unauthenticated(message: impl Into<String>) -> AccessError {
 pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, AccessError> {
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|_| unauthenticated("the client certificate cannot be parsed"))?;
+    // A TLS client key signs the handshake: PKIoverheid authentication
+    // certificates carry digitalSignature, and one without it is not meant
+    // for this.
+    let signs = cert
+        .key_usage()
+        .ok()
+        .flatten()
+        .is_some_and(|ku| ku.value.digital_signature());
+    if !signs {
+        return Err(unauthenticated(
+            "the client certificate lacks the digitalSignature key usage; ask your CA for an authentication certificate",
+        ));
+    }
     let mut serials = cert
         .subject()
         .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER);
