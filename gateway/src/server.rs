@@ -18,7 +18,7 @@ use schakel_proto::v1::exchange_server::ExchangeServer;
 use tokio::net::TcpListener;
 
 use crate::api;
-use crate::api::decode_errors::DecodeErrorsLayer;
+use crate::api::decode_errors;
 use crate::api::identity_layer::IdentityLayer;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -195,7 +195,9 @@ pub async fn run_with_clock(
         .http2_keepalive_interval(Some(Duration::from_secs(server.keepalive_interval_secs)))
         .http2_keepalive_timeout(Some(Duration::from_secs(server.keepalive_timeout_secs)))
         .timeout(Duration::from_secs(server.request_timeout_secs))
-        .layer(DecodeErrorsLayer)
+        .layer(tower::util::MapResponseLayer::new(
+            decode_errors::restate::<tonic::body::Body>,
+        ))
         .layer(IdentityLayer::new(Resolver::new(
             directory.clone(),
             refusals.clone(),

@@ -3,30 +3,9 @@
 //! OUT_OF_RANGE and bytes that are not a valid protobuf message with
 //! INTERNAL; the gateway promises RESOURCE_EXHAUSTED for anything over a
 //! limit and INVALID_ARGUMENT for bad input, each with a message that says
-//! what to do. This layer rewrites those answers, and nothing else.
+//! what to do. [`restate`] rewrites those answers, and nothing else.
 
-use std::task::{Context, Poll};
-
-use futures::future::BoxFuture;
 use tonic::{Code, Status};
-
-/// The layer.
-#[derive(Clone, Copy, Default)]
-pub struct DecodeErrorsLayer;
-
-impl<S> tower::Layer<S> for DecodeErrorsLayer {
-    type Service = DecodeErrors<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        DecodeErrors { inner }
-    }
-}
-
-/// The service [`DecodeErrorsLayer`] wraps around the routes.
-#[derive(Clone)]
-pub struct DecodeErrors<S> {
-    inner: S,
-}
 
 /// The status to answer instead of `status`, if it is one tonic gave for
 /// a request it could not decode.
@@ -51,44 +30,22 @@ pub fn restated(status: &Status) -> Option<Status> {
     }
 }
 
-impl<S, B> tower::Service<http::Request<B>> for DecodeErrors<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+/// `response`, with the status tonic gave restated if it is one of
+/// [`restated`]'s; the gateway's layer maps every answer through it.
+pub fn restate<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let better = Status::from_header_map(response.headers())
+        .as_ref()
+        .and_then(restated);
+    if let Some(status) = better {
+        let headers = response.headers_mut();
+        headers.remove("grpc-status");
+        headers.remove("grpc-message");
+        headers.remove("grpc-status-details-bin");
+        if status.add_header(headers).is_err() {
+            tracing::warn!("could not restate a decoding error");
+        }
     }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        // The clone is not ready; keep the ready one for this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let mut response = inner.call(req).await?;
-            let better = Status::from_header_map(response.headers())
-                .as_ref()
-                .and_then(restated);
-            if let Some(status) = better {
-                let headers = response.headers_mut();
-                headers.remove("grpc-status");
-                headers.remove("grpc-message");
-                headers.remove("grpc-status-details-bin");
-                if status.add_header(headers).is_err() {
-                    tracing::warn!("could not restate a decoding error");
-                }
-            }
-            Ok(response)
-        })
-    }
+    response
 }
 
 #[cfg(test)]
