@@ -59,6 +59,9 @@ pub struct GatewayProcess {
     pub addr: SocketAddr,
     /// Log lines it wrote to standard error so far (collected by a thread).
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The thread that collects the log; it ends when the process closes
+    /// its standard error.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The address a log line announces the gateway at, if it does.
@@ -91,7 +94,7 @@ impl GatewayProcess {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let addr = announced(&line);
@@ -115,7 +118,12 @@ impl GatewayProcess {
                 );
             }
         };
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            reader: Some(reader),
+        }
     }
 
     /// Starts the binary in the workspace root on `pki` and `data_dir`,
@@ -151,9 +159,14 @@ impl GatewayProcess {
         assert_eq!(rc, 0, "kill({signal}) failed");
     }
 
-    /// Waits for the process to exit and returns its exit status.
+    /// Waits for the process to exit and returns its exit status; its whole
+    /// log has been read by then.
     pub fn wait(&mut self) -> std::process::ExitStatus {
-        self.child.wait().expect("wait for gateway")
+        let status = self.child.wait().expect("wait for gateway");
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        status
     }
 
     /// The log so far, as one string.
