@@ -139,7 +139,7 @@ pub async fn run_with_clock(
     };
     let upkeep = {
         let audit_log = audit_log.clone();
-        every(Duration::from_secs(1), tasks_stopped, move || {
+        every(Duration::from_secs(1), tasks_stopped.clone(), move || {
             let audit_log = audit_log.clone();
             async move { audit_log.maintain().await.map_err(|e| e.to_string()) }
         })
@@ -147,21 +147,31 @@ pub async fn run_with_clock(
     let max_frame = config.limits.frame_limit_bytes() as usize;
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<ExchangeServer<api::exchange::ExchangeService>>()
-        .await;
-    health
-        .set_serving::<ConsentServer<api::consent::ConsentService>>()
-        .await;
-    health
-        .set_serving::<DirectoryServer<api::directory::DirectoryService>>()
-        .await;
-    health
-        .set_serving::<AuditServer<api::audit::AuditService>>()
-        .await;
-    health
-        .set_serving::<AdminServer<api::admin::AdminService>>()
-        .await;
+    set_health(&health, true).await;
+    let health_watch = {
+        let (store, health) = (store.clone(), health.clone());
+        let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        every(Duration::from_secs(1), tasks_stopped.clone(), move || {
+            let (store, health, serving) = (store.clone(), health.clone(), serving.clone());
+            async move {
+                if store.fault().is_some() {
+                    // Another try: a probe that succeeds ends the fault. A
+                    // disk that hangs must not hang the health service.
+                    let _ = tokio::time::timeout(Duration::from_millis(500), store.flush()).await;
+                }
+                let fault = store.fault();
+                let ok = fault.is_none();
+                if serving.swap(ok, std::sync::atomic::Ordering::SeqCst) != ok {
+                    set_health(&health, ok).await;
+                    match fault {
+                        Some(f) if !ok => tracing::error!("health: NOT_SERVING: {f}"),
+                        _ => tracing::warn!("health: SERVING again; the store writes"),
+                    }
+                }
+                Ok(())
+            }
+        })
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(schakel_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -252,6 +262,7 @@ pub async fn run_with_clock(
     let _ = sweeper.await;
     let _ = upkeep.await;
     let _ = crl_reload.await;
+    let _ = health_watch.await;
     let _ = refusal_counts.await;
     // The last interval's refusals, before the last checkpoint covers them.
     refusals
@@ -267,6 +278,23 @@ pub async fn run_with_clock(
     store.flush().await.context("final flush of the store")?;
     tracing::info!("store flushed; gateway stopped");
     Ok(())
+}
+
+/// Sets every service's health: SERVING, or NOT_SERVING while the store
+/// cannot write.
+async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
+    use tonic_health::ServingStatus::{NotServing, Serving};
+    let status = if serving { Serving } else { NotServing };
+    for service in [
+        "",
+        <ExchangeServer<api::exchange::ExchangeService> as tonic::server::NamedService>::NAME,
+        <ConsentServer<api::consent::ConsentService> as tonic::server::NamedService>::NAME,
+        <DirectoryServer<api::directory::DirectoryService> as tonic::server::NamedService>::NAME,
+        <AuditServer<api::audit::AuditService> as tonic::server::NamedService>::NAME,
+        <AdminServer<api::admin::AdminService> as tonic::server::NamedService>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
+    }
 }
 
 /// Runs `task` every `interval` until `stop` changes; failures are logged and

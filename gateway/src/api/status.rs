@@ -5,7 +5,8 @@
 use tonic::Status;
 
 use crate::policy::Violation;
-use crate::service::ServiceError;
+use crate::service::{Internal, ServiceError};
+use crate::store::StoreError;
 use crate::transport::AccessError;
 
 /// The status for a use case's error.
@@ -18,6 +19,14 @@ pub fn of(e: ServiceError) -> Status {
         ServiceError::AlreadyExists(m) => Status::already_exists(m),
         ServiceError::Exhausted(m) => Status::resource_exhausted(m),
         ServiceError::FailedPrecondition(m) => Status::failed_precondition(m),
+        ServiceError::Internal(Internal::Store(StoreError::Unavailable(m))) => {
+            Status::unavailable(m)
+        }
+        ServiceError::Internal(Internal::Store(StoreError::Io(e))) => {
+            let message = crate::store::fault_message(&e.to_string());
+            tracing::error!("{message}");
+            Status::unavailable(message)
+        }
         ServiceError::Internal(e) => internal(e),
     }
 }

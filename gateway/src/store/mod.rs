@@ -94,6 +94,11 @@ pub enum StoreError {
         /// What is wrong with it.
         message: String,
     },
+    /// The store cannot write now: an earlier write to disk failed (a full
+    /// disk, an I/O error). Nothing was changed; the message says what the
+    /// operator does about it.
+    #[error("{0}")]
+    Unavailable(String),
     /// The store was written by a newer gateway, in a format this one does
     /// not know.
     #[error(
@@ -109,9 +114,25 @@ pub enum StoreError {
     },
 }
 
+/// What the callers of a write that failed on the disk, and of every
+/// write after it while the store is at fault, are told: what failed, and
+/// what the operator does about it.
+pub fn fault_message(e: &str) -> String {
+    format!(
+        "the gateway could not write to its store ({e}); it refuses every write until it can again: free disk space (or fix the I/O error in the gateway's log), then restart the gateway if it does not recover by itself. Nothing answered ACCEPTED is lost"
+    )
+}
+
 /// Durable state of the gateway.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Why the store cannot write now, if it cannot: an earlier write to
+    /// disk failed, and every write is refused until it is fixed. The
+    /// health service answers NOT_SERVING while this is set.
+    fn fault(&self) -> Option<String> {
+        None
+    }
+
     /// The participant with this OIN.
     async fn participant(&self, oin: &Oin) -> Result<Option<Participant>, StoreError>;
 

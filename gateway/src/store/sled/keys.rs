@@ -191,7 +191,11 @@ pub(super) fn counts_value(ready: u64, leased: u64) -> Vec<u8> {
 
 impl From<::sled::Error> for StoreError {
     fn from(e: ::sled::Error) -> Self {
-        StoreError::Engine(e.to_string())
+        match e {
+            // A full disk, a failing device: the store cannot write now.
+            ::sled::Error::Io(io) => StoreError::Io(io),
+            e => StoreError::Engine(e.to_string()),
+        }
     }
 }
 

@@ -131,6 +131,7 @@ impl SledStore {
             writer,
             |w: &mut Writer| w.sync().map_err(|e| e.to_string()),
             Writer::reset,
+            |w: &mut Writer| w.probe().map_err(|e| e.to_string()),
         )?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -374,7 +375,14 @@ impl Store for SledStore {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
+        if self.inner.commit.fault().is_some() {
+            return self.inner.commit.retry().await;
+        }
         self.inner.commit.run(|_: &mut Writer| Ok(())).await
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.inner.commit.fault()
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {

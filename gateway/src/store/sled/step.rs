@@ -29,6 +29,10 @@ pub(super) fn lock(counters: &Mutex<Counters>) -> std::sync::MutexGuard<'_, Coun
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Where a probe after a fault writes: beside the format version, under the
+/// `V` prefix that holds the store's own bookkeeping.
+const PROBE_KEY: &[u8] = b"Vprobe";
+
 /// What the writer thread works with.
 pub(super) struct Writer {
     pub tree: ::sled::Tree,
@@ -77,6 +81,17 @@ impl Writer {
             Ok(c) => *lock(&self.counters) = c,
             Err(e) => tracing::error!(error = %e, "could not read the audit counters back"),
         }
+    }
+
+    /// Whether the store can write again after a fault: writes a small
+    /// record (the moment of the probe) and makes everything durable.
+    pub fn probe(&mut self) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.tree.insert(PROBE_KEY, be(now).to_vec())?;
+        self.dirty = true;
+        self.sync()
     }
 
     /// Makes everything applied so far durable: the group's batch, the
