@@ -57,7 +57,7 @@ use self::keys::{PAYLOADS, TREE};
 use self::overlay::Overlay;
 use self::payloads::Payloads;
 use self::recovery::Counters;
-use self::step::{Step, Writer, lock};
+use self::step::{PayloadChanges, Step, Writer, lock};
 use crate::crypto::Signer;
 use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
@@ -83,6 +83,9 @@ struct Inner {
     commit: GroupCommit<Writer>,
     /// For writing large payloads' files before their steps.
     payloads: Arc<Payloads>,
+    /// A test sets it to make the next group's batch fail.
+    #[cfg(test)]
+    fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SledStore {
@@ -117,6 +120,8 @@ impl SledStore {
         // Make the folder entries of a new store durable too.
         File::open(dir)?.sync_all()?;
         let counters = Arc::new(Mutex::new(counters));
+        #[cfg(test)]
+        let fail_next_batch = Arc::<std::sync::atomic::AtomicBool>::default();
         let writer = Writer {
             tree: tree.clone(),
             payloads: payloads.clone(),
@@ -126,6 +131,10 @@ impl SledStore {
             data_file,
             dirty: false,
             pending: Overlay::new(),
+            payload_changes: PayloadChanges::default(),
+            unlink_after_sync: Vec::new(),
+            #[cfg(test)]
+            fail_next_batch: fail_next_batch.clone(),
         };
         let commit = GroupCommit::start(
             writer,
@@ -140,6 +149,8 @@ impl SledStore {
                 counters,
                 commit,
                 payloads,
+                #[cfg(test)]
+                fail_next_batch,
             }),
         })
     }
@@ -174,9 +185,10 @@ impl SledStore {
                 let mut step = Step::new(w, now_ms);
                 let out = f(&mut step)?;
                 let changed = step.changed();
-                let (next, writes) = step.into_writes()?;
+                let (next, writes, payloads) = step.into_writes()?;
                 w.dirty |= changed;
                 w.pending.extend(writes);
+                w.payload_changes.extend(payloads);
                 *lock(&w.counters) = next;
                 Ok(out)
             })
@@ -438,5 +450,83 @@ mod tests {
         }
         let e = SledStore::open(&dir, 1 << 20, key).err().expect("refused");
         assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_batch_fails_leaves_every_payload_as_its_record_says() {
+        use crate::model::examples::{head, oin};
+        use crate::model::{Action, Draft, LegalBasis, MessageHead, MessageRecord, Statute};
+        use std::sync::atomic::Ordering;
+        let tmp = tempfile::tempdir().unwrap();
+        let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
+        let dir = tmp.path().join("store");
+        let store = SledStore::open(&dir, 1 << 20, key).unwrap();
+        let now = 1_800_000_000_000;
+        let large = |reference: &str| {
+            let record = MessageRecord::new(MessageHead {
+                client_reference: reference.into(),
+                created_at_ms: now,
+                expires_at_ms: now + 3_600_000,
+                payload_bytes: 600 << 10,
+                ..head(
+                    oin(1),
+                    oin(2),
+                    LegalBasis::Statute(Statute::MeldrechtVeiligThuis),
+                )
+            });
+            let draft = Draft::about(oin(1), Action::SendAccepted, &record);
+            (
+                NewMessage {
+                    record,
+                    sealed_payload: vec![7; 600 << 10],
+                },
+                draft,
+            )
+        };
+        let files = || std::fs::read_dir(dir.join(PAYLOADS)).unwrap().count();
+        let (m, d) = large("kept");
+        let id = m.record.id.clone();
+        store.accept(m, d, 100, now).await.unwrap();
+        store
+            .lease(&oin(2), Take::messages(1), now, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(files(), 1);
+
+        // The batch that would deliver it, and destroy its payload, fails:
+        // the payload stays, as its record (still leased) says.
+        store.inner.fail_next_batch.store(true, Ordering::SeqCst);
+        let failed = store.finish(&oin(2), &id, Outcome::Delivered, now, 0).await;
+        assert!(
+            matches!(failed, Err(StoreError::Unavailable(_))),
+            "{failed:?}"
+        );
+        assert!(store.fault().is_some());
+        store.flush().await.unwrap();
+        assert!(store.fault().is_none(), "the probe ended the fault");
+        assert_eq!(
+            store.message(&id).await.unwrap().unwrap().state,
+            crate::model::State::Leased
+        );
+        assert!(store.inner.payloads.locate(&id).unwrap().is_some());
+        assert_eq!(files(), 1);
+
+        // The batch that would accept another fails: its file goes too.
+        store.inner.fail_next_batch.store(true, Ordering::SeqCst);
+        let (m, d) = large("lost");
+        let lost = m.record.id.clone();
+        assert!(store.accept(m, d, 100, now).await.is_err());
+        store.flush().await.unwrap();
+        assert!(store.message(&lost).await.unwrap().is_none());
+        assert!(store.inner.payloads.locate(&lost).unwrap().is_none());
+        assert_eq!(files(), 1);
+
+        // Delivered for real: the payload is destroyed, file and all.
+        store
+            .finish(&oin(2), &id, Outcome::Delivered, now, 0)
+            .await
+            .unwrap();
+        assert!(store.inner.payloads.locate(&id).unwrap().is_none());
+        assert_eq!(files(), 0);
     }
 }

@@ -193,13 +193,17 @@ impl Payloads {
 
     /// Destroys a payload, file and entry.
     pub fn remove(&self, id: &MessageId) -> Result<(), StoreError> {
-        if let Some(v) = self.tree.get(id.as_str().as_bytes())?
-            && in_file(&v).is_some()
-        {
+        if self.forget(id)? {
             self.discard_file(id)?;
         }
-        self.tree.remove(id.as_str().as_bytes())?;
         Ok(())
+    }
+
+    /// Removes a payload's entry; answers whether it has a file, which the
+    /// caller removes once the removal is durable.
+    pub fn forget(&self, id: &MessageId) -> Result<bool, StoreError> {
+        let old = self.tree.remove(id.as_str().as_bytes())?;
+        Ok(old.is_some_and(|v| in_file(&v).is_some()))
     }
 }
 

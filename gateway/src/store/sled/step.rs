@@ -47,6 +47,33 @@ pub(super) struct Writer {
     /// The writes of the current group's steps, applied as one batch before
     /// the group's flush.
     pub pending: Overlay,
+    /// The group's payload changes, kept until its batch is applied.
+    pub payload_changes: PayloadChanges,
+    /// Payload files of destroyed payloads, removed once the batch that
+    /// destroyed them is durable: a file is the one thing that cannot be
+    /// taken back.
+    pub unlink_after_sync: Vec<MessageId>,
+    /// A test makes the next batch fail with this.
+    #[cfg(test)]
+    pub fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What a group does to payloads: those it stored (taken back if its batch
+/// fails) and those it destroys (done only once its batch is applied), so
+/// that a failed group leaves no payload without its record nor a record
+/// without its payload.
+#[derive(Default)]
+pub(super) struct PayloadChanges {
+    pub stored: Vec<MessageId>,
+    pub destroyed: Vec<MessageId>,
+}
+
+impl PayloadChanges {
+    /// Adds a later step's changes.
+    pub fn extend(&mut self, other: PayloadChanges) {
+        self.stored.extend(other.stored);
+        self.destroyed.extend(other.destroyed);
+    }
 }
 
 impl Writer {
@@ -54,9 +81,7 @@ impl Writer {
     /// failure nothing of the group is kept: the pending writes are dropped
     /// and the counters read back from the tree.
     fn apply_pending(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
+        let changes = std::mem::take(&mut self.payload_changes);
         let mut batch = ::sled::Batch::default();
         for (k, v) in std::mem::take(&mut self.pending) {
             match v {
@@ -64,11 +89,39 @@ impl Writer {
                 None => batch.remove(k),
             }
         }
-        if let Err(e) = self.tree.apply_batch(batch) {
+        #[cfg(test)]
+        let injected = self
+            .fail_next_batch
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        #[cfg(not(test))]
+        let injected = false;
+        let applied = if injected {
+            Err(StoreError::Io(std::io::Error::other(
+                "injected batch failure",
+            )))
+        } else {
+            self.tree.apply_batch(batch).map_err(StoreError::from)
+        };
+        if let Err(e) = applied {
+            self.take_back(changes.stored);
             *lock(&self.counters) = Counters::recover(&self.tree)?;
-            return Err(e.into());
+            return Err(e);
+        }
+        for id in changes.destroyed {
+            if self.payloads.forget(&id)? {
+                self.unlink_after_sync.push(id);
+            }
         }
         Ok(())
+    }
+
+    /// Removes payloads a failed group stored: nothing refers to them.
+    fn take_back(&mut self, stored: Vec<MessageId>) {
+        for id in stored {
+            if let Err(e) = self.payloads.remove(&id) {
+                tracing::error!(error = %e, message = %id, "a payload of a failed group could not be removed");
+            }
+        }
     }
 
     /// After a commit that panicked half-way: forgets the group's writes
@@ -76,6 +129,8 @@ impl Writer {
     /// chains on to the last one that is really stored.
     pub fn reset(&mut self) {
         self.pending.clear();
+        let changes = std::mem::take(&mut self.payload_changes);
+        self.take_back(changes.stored);
         self.dirty = true;
         match Counters::recover(&self.tree) {
             Ok(c) => *lock(&self.counters) = c,
@@ -106,6 +161,9 @@ impl Writer {
         self.db.flush()?;
         self.data_file.sync_all()?;
         self.dirty = false;
+        for id in std::mem::take(&mut self.unlink_after_sync) {
+            self.payloads.discard_file(&id)?;
+        }
         Ok(())
     }
 }
@@ -354,16 +412,22 @@ impl<'a> Step<'a> {
         self.changed
     }
 
-    /// Finishes the step: applies its payload operations and returns the
-    /// counters to keep and the writes to add to the group's batch.
-    pub fn into_writes(mut self) -> Result<(Counters, Overlay), StoreError> {
+    /// Finishes the step: stores its payloads (later steps of the group
+    /// read them), and returns the counters to keep, the writes to add to
+    /// the group's batch, and its payload changes for the group to apply or
+    /// take back with its batch.
+    pub fn into_writes(mut self) -> Result<(Counters, Overlay, PayloadChanges), StoreError> {
+        let mut changes = PayloadChanges::default();
         if !self.changed {
-            return Ok((self.counters, Overlay::new()));
+            return Ok((self.counters, Overlay::new(), changes));
         }
         for (id, op) in std::mem::take(&mut self.payload_ops) {
             match op {
-                PayloadOp::Store(stored) => self.payloads.insert(&id, stored)?,
-                PayloadOp::Destroy => self.payloads.remove(&id)?,
+                PayloadOp::Store(stored) => {
+                    self.payloads.insert(&id, stored)?;
+                    changes.stored.push(id);
+                }
+                PayloadOp::Destroy => changes.destroyed.push(id),
             }
         }
         for (recipient, (d_ready, d_leased)) in std::mem::take(&mut self.counts) {
@@ -374,7 +438,7 @@ impl<'a> Step<'a> {
             let value = (ready > 0 || leased > 0).then(|| counts_value(ready, leased).into());
             self.writes.insert(k, value);
         }
-        Ok((self.counters, self.writes))
+        Ok((self.counters, self.writes, changes))
     }
 }
 
