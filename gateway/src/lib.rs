@@ -10,14 +10,14 @@
 //!
 //! | layer | modules | what lives there |
 //! | --- | --- | --- |
-//! | 0 | [`clock`], [`crypto`] | time; the gateway's keys, signing ([`crypto::Signer`]), digests |
+//! | 0 | [`clock`], [`crypto`], [`metrics`] | time; the gateway's keys, signing ([`crypto::Signer`]), digests; the figures every layer records for operators |
 //! | 1 | [`model`] | records and enums only: participant, message, consent, audit entry, ids |
 //! | 2 | [`config`], [`policy`] | configuration; pure rules: validation, routing, statutes, consent |
 //! | 3 | [`store`] | the `Store` trait, the message life cycle written once, the sled engine |
 //! | 4 | [`service`] | the use cases: exchange, consents, directory, audit log, refusals |
 //! | 5 | [`transport`] | mutual TLS, who the caller is, limits per caller |
 //! | 6 | [`api`] | thin tonic services; the one conversion of errors to statuses |
-//! | 7 | [`server`], [`logging`] | assembling and running the gateway |
+//! | 7 | [`server`], [`logging`], [`exporter`] | assembling and running the gateway; the metrics endpoint |
 //! | 8 | [`tools`] | example PKIs, offline checks of a data folder |
 //!
 //! tonic appears in [`api`] and [`server`] only. docs/ARCHITECTURE.md
@@ -28,7 +28,9 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod exporter;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod server;

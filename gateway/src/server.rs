@@ -23,6 +23,8 @@ use crate::api::identity_layer::IdentityLayer;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{ChildKey, PayloadKey, SigningKey};
+use crate::exporter;
+use crate::metrics::METRICS;
 use crate::service::audit_log::AuditLog;
 use crate::service::consents::Consents;
 use crate::service::directory::{Directory, read_seed_file};
@@ -30,6 +32,7 @@ use crate::service::exchange::{Exchange, Keys};
 use crate::service::notify::Notifier;
 use crate::service::refusals::Refusals;
 use crate::store;
+use crate::transport;
 use crate::transport::connections::{Admission, Guarded, Limits};
 use crate::transport::identity::Resolver;
 use crate::transport::rate_limit::RateLimiter;
@@ -46,10 +49,30 @@ pub async fn run(
 }
 
 /// [`run`] on `clock`: tests that need days to pass give a clock they move.
+/// The metrics endpoint listens where `[metrics] listen` says.
 pub async fn run_with_clock(
     config: Config,
     clock: Clock,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let metrics = match config.metrics.listen.trim() {
+        "" => None,
+        addr => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("metrics.listen: cannot listen on {addr}; give a free address, or \"\" to turn the endpoint off")
+        })?),
+    };
+    serve(config, clock, listener, metrics, shutdown).await
+}
+
+/// Serves the gateway on `listener` and its metrics on `metrics` (if any),
+/// on `clock`, until `shutdown` completes: tests bind both listeners
+/// themselves.
+pub async fn serve(
+    config: Config,
+    clock: Clock,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let data_dir = &config.storage.data_dir;
@@ -172,6 +195,27 @@ pub async fn run_with_clock(
             }
         })
     };
+    let exporter = match metrics {
+        Some(listener) => {
+            let at = listener.local_addr()?;
+            tracing::info!("metrics on http://{at}/metrics");
+            let (store, exchange) = (store.clone(), exchange.clone());
+            let render = move || {
+                let (store, exchange) = (store.clone(), exchange.clone());
+                async move { scrape(store.as_ref(), &exchange).await }
+            };
+            Some(exporter::serve(listener, render, tasks_stopped.clone()))
+        }
+        None => None,
+    };
+    if let Ok(der) = tls::read_certs("gateway certificate", &config.tls.cert)
+        && let Some(not_after) = der.first().and_then(|c| transport::pem::not_after(c))
+    {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        METRICS.certificate("gateway", not_after, now);
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(schakel_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -263,6 +307,9 @@ pub async fn run_with_clock(
     let _ = upkeep.await;
     let _ = crl_reload.await;
     let _ = health_watch.await;
+    if let Some(exporter) = exporter {
+        let _ = exporter.await;
+    }
     let _ = refusal_counts.await;
     // The last interval's refusals, before the last checkpoint covers them.
     refusals
@@ -278,6 +325,37 @@ pub async fn run_with_clock(
     store.flush().await.context("final flush of the store")?;
     tracing::info!("store flushed; gateway stopped");
     Ok(())
+}
+
+/// The figures read at scrape time, set, and the metrics text.
+async fn scrape(store: &dyn store::Store, exchange: &Exchange) -> String {
+    METRICS.store_fault.set(i64::from(store.fault().is_some()));
+    if let Ok((inboxes, bytes)) = exchange.queue_figures().await {
+        METRICS
+            .store_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        METRICS.inbox_ready.clear();
+        METRICS.inbox_leased.clear();
+        METRICS.inbox_oldest_age_seconds.clear();
+        let now = exchange.clock().now_ms();
+        for f in inboxes {
+            let label = vec![("recipient", f.recipient.to_string())];
+            METRICS
+                .inbox_ready
+                .get_or_create(&label)
+                .set(f.ready as i64);
+            METRICS
+                .inbox_leased
+                .get_or_create(&label)
+                .set(f.leased as i64);
+            let age = f.oldest_ready_ms.map_or(0, |t| (now - t).max(0) / 1000);
+            METRICS
+                .inbox_oldest_age_seconds
+                .get_or_create(&label)
+                .set(age);
+        }
+    }
+    METRICS.render()
 }
 
 /// Sets every service's health: SERVING, or NOT_SERVING while the store

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("clock", 0),
     ("crypto", 0),
+    ("metrics", 0),
     ("model", 1),
     ("config", 2),
     ("policy", 2),
@@ -25,6 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("api", 6),
     ("server", 7),
     ("logging", 7),
+    ("exporter", 7),
     ("tools", 8),
     ("main", 9),
 ];

@@ -131,6 +131,8 @@ pub struct TestGateway {
     pub pki: Arc<TestPki>,
     /// The address it serves on.
     pub addr: std::net::SocketAddr,
+    /// Where its metrics endpoint listens.
+    pub metrics_addr: std::net::SocketAddr,
     /// The configuration it runs with.
     pub config: Config,
     /// Its clock: move it forward to test what happens days from now.
@@ -173,11 +175,16 @@ impl TestGateway {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local address");
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let metrics_addr = metrics.local_addr().expect("local address");
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(schakel_gateway::server::run_with_clock(
+        let task = tokio::spawn(schakel_gateway::server::serve(
             config.clone(),
             clock.clone(),
             listener,
+            Some(metrics),
             async {
                 let _ = rx.await;
             },
@@ -185,6 +192,7 @@ impl TestGateway {
         Self {
             pki,
             addr,
+            metrics_addr,
             config,
             clock,
             shutdown: Some(tx),

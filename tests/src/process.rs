@@ -83,6 +83,9 @@ impl GatewayProcess {
         cmd.current_dir(cwd)
             .args(args)
             .env("RUST_LOG", "info")
+            // A port of its own for the metrics, so that processes of
+            // tests that run at once do not collide.
+            .env("SCHAKEL_METRICS__LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -167,6 +170,16 @@ impl GatewayProcess {
             let _ = reader.join();
         }
         status
+    }
+
+    /// Where its metrics endpoint listens, as its log announced.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let log = self.log_text();
+        log.split("metrics on http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in the log: {log}"))
     }
 
     /// The log so far, as one string.

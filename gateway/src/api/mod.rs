@@ -16,6 +16,7 @@ pub mod status;
 use tokio::sync::mpsc;
 use tonic::{Request, Status};
 
+use crate::metrics::METRICS;
 use crate::service::{Caller, ServiceError};
 use crate::transport::access::AccessWatch;
 
@@ -30,6 +31,22 @@ pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
         .get::<Caller>()
         .cloned()
         .ok_or_else(|| Status::internal("no caller identity on this request"))
+}
+
+/// Counts a server stream as open for as long as it lives.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> Self {
+        METRICS.streams_open.inc();
+        Self
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        METRICS.streams_open.dec();
+    }
 }
 
 /// The access watch of a request that passed the identity layer, for a
@@ -55,9 +72,9 @@ pub fn guarded<T: Send + 'static, U: Send + 'static>(
         let watch = watch.clone();
         Box::pin(async move { watch.ended().await })
     };
-    let state = Some((rx, ended, watch, to_pb));
+    let state = Some((rx, ended, watch, to_pb, OpenStream::new()));
     Box::pin(futures::stream::unfold(state, |state| async move {
-        let (mut rx, mut ended, watch, to_pb) = state?;
+        let (mut rx, mut ended, watch, to_pb, open) = state?;
         tokio::select! {
             biased;
             refused = &mut ended => Some((Err(status::access(refused)), None)),
@@ -67,7 +84,7 @@ pub fn guarded<T: Send + 'static, U: Send + 'static>(
                     return Some((Err(status::access(refused)), None));
                 }
                 let out = item.map(&to_pb).map_err(status::of);
-                Some((out, Some((rx, ended, watch, to_pb))))
+                Some((out, Some((rx, ended, watch, to_pb, open))))
             }
         }
     }))

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use sections::{
     AUDIT_RETENTION_FLOOR_DAYS, AuditConfig, ConsentConfig, DirectoryConfig, ExchangeConfig,
-    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, RouteConfig, RoutingConfig,
-    ServerConfig, StorageConfig, TlsConfig,
+    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, MetricsConfig, RouteConfig,
+    RoutingConfig, ServerConfig, StorageConfig, TlsConfig,
 };
 pub use statutes::{StatuteConfig, StatutesConfig};
 
@@ -71,6 +71,8 @@ pub struct Config {
     pub consent: ConsentConfig,
     /// Audit checkpoints and retention.
     pub audit: AuditConfig,
+    /// The metrics endpoint.
+    pub metrics: MetricsConfig,
     /// Logging.
     pub log: LogConfig,
 }

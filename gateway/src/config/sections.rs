@@ -229,6 +229,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// The metrics endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where the Prometheus endpoint listens (plain HTTP, `GET /metrics`);
+    /// empty turns it off.
+    pub listen: String,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

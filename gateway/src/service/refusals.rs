@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::{Caller, ServiceError};
 use crate::clock::Clock;
 use crate::crypto::Digest;
+use crate::metrics::METRICS;
 use crate::model::{Action, Actor, Draft, Oin};
 use crate::store::Store;
 
@@ -46,6 +47,21 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// The metric label of the cause.
+    fn label(self) -> crate::metrics::Labels {
+        let name = match self {
+            Cause::SendRule => "send_rule",
+            Cause::NotOperator => "not_operator",
+            Cause::OperatorConsent => "operator_consent",
+            Cause::NotRegistrant => "not_registrant",
+            Cause::Suspended => "suspended",
+            Cause::NotPinned => "not_pinned",
+            Cause::UnknownOin => "unknown_oin",
+            Cause::NoOin => "no_oin",
+        };
+        vec![("cause", name.to_owned())]
+    }
+
     /// What the audit entry records the refusal as.
     fn action(self) -> Action {
         match self {
@@ -125,6 +141,7 @@ impl Refusals {
             };
         }
         tracing::debug!(actor = %key.actor, ?cause, rpc, "call refused");
+        METRICS.refusals.get_or_create(&cause.label()).inc();
         let now_ms = self.clock.now_ms();
         tally
             .entry(key)
@@ -178,6 +195,7 @@ impl Refusals {
         detail: String,
     ) -> Result<(), ServiceError> {
         tracing::info!(oin = %actor, ?cause, %detail, "refused");
+        METRICS.refusals.get_or_create(&cause.label()).inc();
         let mut draft = Draft::new(actor.clone(), cause.action()).detail(detail);
         draft.counterpart = counterpart;
         self.store

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::crypto::Digest;
+use crate::metrics::METRICS;
 
 /// The limits on connections.
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +53,7 @@ impl Drop for Ticket {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         open.0 -= 1;
+        METRICS.connections_open.dec();
         if let Some(n) = open.1.get_mut(&self.cert) {
             *n -= 1;
             if *n == 0 {
@@ -94,6 +96,7 @@ impl Admission {
         }
         *mine += 1;
         open.0 += 1;
+        METRICS.connections_open.inc();
         Ok(Ticket {
             admission: self.clone(),
             cert,

@@ -104,3 +104,10 @@ pub fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, Tl
         Ok(CertificateRevocationListDer::from(bytes))
     }
 }
+
+/// A certificate's notAfter, Unix seconds, if it parses.
+pub fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+    use x509_parser::prelude::FromDer as _;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}

@@ -11,6 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use super::AccessError;
+use crate::metrics::METRICS;
 use crate::model::Oin;
 
 /// The limiter.
@@ -43,6 +44,10 @@ impl RateLimiter {
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
         if *tokens < 1.0 {
+            METRICS
+                .refusals
+                .get_or_create(&vec![("cause", "rate_limit".to_owned())])
+                .inc();
             return Err(AccessError::Exhausted(format!(
                 "rate limit: at most {} calls a second (bursts of {}) for OIN {oin}; slow down and retry",
                 self.per_second, self.burst

@@ -18,8 +18,9 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::connections::{Admission, Guarded};
+use super::pem::TlsError;
+pub use super::pem::read_certs;
 use super::pem::read_key;
-use super::pem::{TlsError, read_certs};
 use super::revocation::Revocation;
 use crate::config::TlsConfig;
 

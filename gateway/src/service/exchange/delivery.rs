@@ -9,7 +9,8 @@ use prost::Message as _;
 use schakel_proto::v1 as pb;
 use tokio::sync::mpsc;
 
-use super::{Delivery, Ended, Exchange, InboxEvent};
+use super::{Delivery, Ended, Exchange, Held, InboxEvent};
+use crate::metrics::METRICS;
 use crate::model::{ConsentId, ConsentRecord, MessageId, Oin, Outcome, RejectReason, State};
 use crate::policy::requests;
 use crate::service::ServiceError;
@@ -43,6 +44,7 @@ impl Exchange {
             record: leased.record,
             payload,
             consent,
+            held: None,
         })
     }
 
@@ -161,7 +163,8 @@ impl Exchange {
                     }
                     continue;
                 }
-                for d in got {
+                for mut d in got {
+                    d.held = Some(Held::new(d.record.payload_bytes));
                     if tx
                         .send(Ok(InboxEvent::Delivery(Box::new(d))))
                         .await
@@ -199,11 +202,23 @@ impl Exchange {
             Finished::NotFound => Err(ServiceError::NotFound(format!(
                 "message_id: no message {message_id} was delivered to you"
             ))),
-            Finished::Done { record, receipt } => Ok(Ended {
-                state: record.state,
-                receipt,
-                detail: record.final_detail,
-            }),
+            Finished::Done { record, receipt } => {
+                let outcome = match record.state {
+                    State::Delivered => "delivered",
+                    State::Rejected => "rejected",
+                    _ => "withdrawn",
+                };
+                METRICS.message(record.kind.as_str(), outcome);
+                if record.state == State::Delivered {
+                    let waited = (self.clock.now_ms() - record.created_at_ms).max(0);
+                    METRICS.send_to_ack_seconds.observe(waited as f64 / 1000.0);
+                }
+                Ok(Ended {
+                    state: record.state,
+                    receipt,
+                    detail: record.final_detail,
+                })
+            }
             Finished::AlreadyFinal { record, receipt } => match (record.state, receipt) {
                 (State::Withdrawn, Some(receipt)) => Ok(Ended {
                     state: State::Withdrawn,

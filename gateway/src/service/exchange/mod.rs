@@ -62,6 +62,34 @@ pub struct Delivery {
     /// The consent it travels under, if any, whose scope the recipient is
     /// shown.
     pub consent: Option<ConsentRecord>,
+    /// Counts its payload as in flight while a stream holds it unsent.
+    pub held: Option<Held>,
+}
+
+/// A delivery's payload bytes counted in flight until it is handed out (or
+/// dropped): what stalled streams hold is visible to operators.
+#[derive(Debug)]
+pub struct Held(i64);
+
+impl Held {
+    /// Counts `bytes` in flight.
+    pub fn new(bytes: u64) -> Self {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        crate::metrics::METRICS.bytes_in_flight.inc_by(bytes);
+        Self(bytes)
+    }
+}
+
+impl Clone for Held {
+    fn clone(&self) -> Self {
+        Self::new(self.0 as u64)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        crate::metrics::METRICS.bytes_in_flight.dec_by(self.0);
+    }
 }
 
 /// What an Ack or Reject achieved.

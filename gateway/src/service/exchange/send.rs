@@ -8,6 +8,7 @@ use schakel_proto::v1 as pb;
 use super::basis::Basis;
 use super::cases::Thread;
 use super::{Exchange, Sent};
+use crate::metrics::METRICS;
 use crate::model::{Action, Draft, MessageHead, MessageId, MessageRecord, Oin, Participant};
 use crate::policy::notices;
 use crate::policy::send::ValidSend;
@@ -27,6 +28,7 @@ impl Exchange {
         if let Err(e) = &result
             && e.is_refusal()
         {
+            METRICS.message("unknown", "refused");
             self.refusals
                 .record(caller.oin(), Cause::SendRule, recipient, e.to_string())
                 .await?;
@@ -121,6 +123,7 @@ impl Exchange {
         });
         let client_reference = record.client_reference.clone();
         let case_id = record.case_id.clone();
+        let kind = record.kind.as_str();
         let draft =
             Draft::about(sender.oin.clone(), Action::SendAccepted, &record).detail(basis.condition);
         let sealed_payload = self.keys.payload.seal(id.as_str(), valid.into_payload())?;
@@ -138,6 +141,7 @@ impl Exchange {
             .await?;
         match outcome {
             AcceptOutcome::Accepted(receipt) => {
+                METRICS.message(kind, "accepted");
                 self.notifier.wake_inbox(&recipient.oin);
                 self.notifier.wake_receipts();
                 Ok(Sent {
@@ -147,12 +151,15 @@ impl Exchange {
                     case_id,
                 })
             }
-            AcceptOutcome::Duplicate { record, receipt } => Ok(Sent {
-                message_id: record.id,
-                receipt,
-                duplicate: true,
-                case_id: record.case_id,
-            }),
+            AcceptOutcome::Duplicate { record, receipt } => {
+                METRICS.message(kind, "duplicate");
+                Ok(Sent {
+                    message_id: record.id,
+                    receipt,
+                    duplicate: true,
+                    case_id: record.case_id,
+                })
+            }
             AcceptOutcome::Conflict { message_id } => Err(ServiceError::AlreadyExists(format!(
                 "client_reference: {client_reference:?} was used before for message {message_id} with other content"
             ))),

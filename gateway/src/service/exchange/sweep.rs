@@ -4,6 +4,7 @@
 //! that go with them.
 
 use super::Exchange;
+use crate::metrics::METRICS;
 use crate::service::ServiceError;
 use crate::store::SweepReport;
 
@@ -14,6 +15,13 @@ impl Exchange {
             .store
             .sweep(self.clock.now_ms(), self.retention_ms())
             .await?;
+        METRICS.lease_expiries.inc_by(report.requeued as u64);
+        for _ in 0..report.expired {
+            METRICS.message("any", "expired");
+        }
+        for w in &report.withdrawn {
+            METRICS.message(w.record.kind.as_str(), "withdrawn");
+        }
         for r in &report.woken_recipients {
             self.notifier.wake_inbox(r);
         }

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use crate::metrics::METRICS;
 use crate::store::{StoreError, fault_message};
 
 /// Most jobs in one group, so that a flush is never put off for long.
@@ -141,6 +142,8 @@ impl<C: Send + 'static> GroupCommit<C> {
                         .apply_nanos
                         .fetch_add((started - applying).as_nanos() as u64, Ordering::Relaxed);
                     let result = sync_caught(&mut context);
+                    METRICS.fsync_seconds.observe(started.elapsed().as_secs_f64());
+                    METRICS.group_commit_size.observe(taken as f64);
                     counters.flushes.fetch_add(1, Ordering::Relaxed);
                     counters
                         .requests
