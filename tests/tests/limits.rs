@@ -143,3 +143,29 @@ async fn connections_per_certificate_are_bounded() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     gw.client(org::SWV).await.whoami().await.unwrap();
 }
+
+/// A subscriber that stops reading holds a couple of messages, not its
+/// inbox: the stream leases a round only once the round before was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_inbox_stream_holds_a_few_messages_not_the_inbox() {
+    let gw = TestGateway::start().await;
+    let po = gw.client(org::SCHOOL_PO).await;
+    let vo = gw.client(org::SCHOOL_VO).await;
+    let to = gw.oin(org::SCHOOL_VO);
+    let mut sent = Vec::new();
+    for i in 0..12u8 {
+        let r = fixtures::dossier_with(&to, &format!("stall-{i}"), vec![i; 4 << 20]);
+        sent.push(po.send(r).await.unwrap().message_id);
+    }
+    // Opened, and never read.
+    let _stalled = vo.subscribe(16, Duration::from_secs(60)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut leased = 0;
+    for id in &sent {
+        leased += usize::from(po.status(id).await.unwrap().attempts > 0);
+    }
+    assert!(
+        (1..=3).contains(&leased),
+        "{leased} of 12 leased to a stalled stream"
+    );
+}

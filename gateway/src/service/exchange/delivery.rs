@@ -17,6 +17,14 @@ use crate::service::ServiceError;
 use crate::service::notify::POLL_INTERVAL;
 use crate::store::{Finished, Leased, StoreError, Take};
 
+/// Events an inbox stream's channel holds for a subscriber that has not
+/// taken them yet.
+pub const STREAM_BUFFER: usize = 4;
+
+/// The most payload bytes one round of an inbox stream leases (at least
+/// one message whatever its size).
+pub const STREAM_ROUND_BYTES: u64 = 1 << 20;
+
 impl Exchange {
     /// The lease length for a requested one (zero: the default).
     pub fn lease_ms(&self, requested: Duration) -> Result<i64, ServiceError> {
@@ -49,16 +57,17 @@ impl Exchange {
     }
 
     /// Leases up to `max` messages of `recipient`'s inbox now, no more
-    /// than fit in one answer of the frame limit (and at least one).
+    /// than `bytes` of them (and at least one).
     async fn lease_now(
         &self,
         recipient: &Oin,
         max: usize,
+        bytes: u64,
         lease_ms: i64,
     ) -> Result<Vec<Delivery>, ServiceError> {
         let take = Take {
             messages: max,
-            bytes: self.limits.frame_limit_bytes(),
+            bytes,
         };
         let leased = self
             .store
@@ -100,7 +109,9 @@ impl Exchange {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let got = self.lease_now(recipient, max, lease_ms).await?;
+            // An answer holds what fits its frame.
+            let frame = self.limits.frame_limit_bytes();
+            let got = self.lease_now(recipient, max, frame, lease_ms).await?;
             let now = tokio::time::Instant::now();
             if !got.is_empty() || now >= deadline {
                 return Ok(got);
@@ -112,13 +123,19 @@ impl Exchange {
     /// Streams `recipient`'s inbox: leases messages as they arrive while
     /// fewer than `max_in_flight` are held unfinished, and passes on notices
     /// of withdrawn messages it holds. Ends when the receiver is dropped.
+    ///
+    /// What a slow subscriber costs is bounded, not its inbox: each round
+    /// leases at most [`STREAM_ROUND_BYTES`] (or one message, if larger),
+    /// the next round only once the subscriber has taken the round before
+    /// (the channel holds [`STREAM_BUFFER`] events), so a stalled stream
+    /// holds about two rounds and what its HTTP/2 window lets through.
     pub fn subscribe(
         self: &std::sync::Arc<Self>,
         recipient: Oin,
         max_in_flight: u64,
         lease_ms: i64,
     ) -> mpsc::Receiver<Result<InboxEvent, ServiceError>> {
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let exchange = self.clone();
         let mut withdrawals = exchange.notifier.withdrawals(&recipient);
         tokio::spawn(async move {
@@ -143,7 +160,15 @@ impl Exchange {
                 let got = if room == 0 {
                     Vec::new()
                 } else {
-                    match exchange.lease_now(me, room, lease_ms).await {
+                    // Only once the round before has been taken.
+                    let Ok(permit) = tx.reserve_many(STREAM_BUFFER).await else {
+                        return;
+                    };
+                    drop(permit);
+                    match exchange
+                        .lease_now(me, room, STREAM_ROUND_BYTES, lease_ms)
+                        .await
+                    {
                         Ok(got) => got,
                         Err(e) => {
                             let _ = tx.send(Err(e)).await;
