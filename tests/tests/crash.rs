@@ -89,3 +89,117 @@ async fn sigkill_loses_no_accepted_message() {
         school.status(id).await.unwrap();
     }
 }
+
+/// Ten SIGKILLs under load (senders, and a receiver pulling and
+/// acknowledging at the same time): nothing answered ACCEPTED is lost,
+/// nothing acknowledged comes back, and the audit chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_sigkills_under_load_lose_nothing_and_keep_the_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(&tmp.path().join("pki"));
+    let data = tmp.path().join("data");
+    let to = pki.oin(org::VERWIJSINDEX);
+    let accepted = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
+    const PER_ROUND: usize = 60;
+    for round in 0..10 {
+        let mut gw = GatewayProcess::spawn_with(&pki, &data, &[]);
+        let school = gw.client(&pki, org::SCHOOL_PO).await;
+        let index = gw.client(&pki, org::VERWIJSINDEX).await;
+        let enough = Arc::new(tokio::sync::Notify::new());
+        let before = accepted.lock().unwrap().len();
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let (school, accepted, enough, to) =
+                (school.clone(), accepted.clone(), enough.clone(), to.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let reference = format!("loop-{round}-{t}-{i}");
+                    let Ok(sent) = school.send(fixtures::signalering(&reference, &to)).await else {
+                        return;
+                    };
+                    let mut ids = accepted.lock().unwrap();
+                    ids.insert(sent.message_id);
+                    if ids.len() >= before + PER_ROUND {
+                        enough.notify_one();
+                    }
+                }
+            }));
+        }
+        let (receiver, acked_here) = (index.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                // Short leases: what a kill leaves leased comes back soon.
+                let Ok(got) = receiver
+                    .pull(16, Duration::from_millis(50), Duration::from_secs(1))
+                    .await
+                else {
+                    return;
+                };
+                for d in got {
+                    let id = d.envelope.unwrap().message_id;
+                    if receiver.ack(&id).await.is_err() {
+                        return;
+                    }
+                    acked_here.lock().unwrap().insert(id);
+                }
+            }
+        }));
+        tokio::time::timeout(Duration::from_secs(120), enough.notified())
+            .await
+            .expect("progress");
+        gw.signal(libc::SIGKILL);
+        assert!(!gw.wait().success());
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+
+    let sweep = [("SCHAKEL_EXCHANGE__SWEEP_INTERVAL_MS", "100".to_string())];
+    let gw = GatewayProcess::spawn_with(&pki, &data, &sweep);
+    let index = gw.client(&pki, org::VERWIJSINDEX).await;
+    // The leases the last kill left run out.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut drained = HashSet::new();
+    loop {
+        let got = index
+            .pull(256, Duration::ZERO, Duration::from_secs(300))
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for d in got {
+            let id = d.envelope.unwrap().message_id;
+            index.ack(&id).await.unwrap();
+            drained.insert(id);
+        }
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    let acked = acked.lock().unwrap().clone();
+    assert!(accepted.len() >= 10 * PER_ROUND);
+    // An acknowledgement a kill cut off before its answer arrived is
+    // durable all the same: the sender's status says delivered.
+    let school = gw.client(&pki, org::SCHOOL_PO).await;
+    let mut lost = Vec::new();
+    for id in accepted
+        .iter()
+        .filter(|id| !acked.contains(*id) && !drained.contains(*id))
+    {
+        let status = school.status(id).await.unwrap().status;
+        if status != schakel_client::proto::ReceiptStatus::Delivered as i32 {
+            lost.push((id.clone(), status));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} accepted and lost: {:?}",
+        lost.len(),
+        lost.first()
+    );
+    let back: Vec<_> = drained.intersection(&acked).collect();
+    assert!(back.is_empty(), "acknowledged and offered again: {back:?}");
+    let operator = gw.client(&pki, org::OPERATOR).await;
+    let verdict = operator.audit_verify(0, 0).await.unwrap();
+    assert!(verdict.ok, "{verdict:?}");
+}
