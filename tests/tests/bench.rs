@@ -76,3 +76,11 @@ fn backlog_smoke() {
     assert!(r["startup_secs"].as_f64().unwrap() > 0.0);
     assert!(r["drain_msgs_per_s"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn soak_smoke() {
+    let r = bench(&["soak", "--seconds", "12", "--sample-every", "4"]);
+    assert_eq!(r["held"], true, "{r}");
+    assert!(r["samples"].as_array().unwrap().len() >= 3);
+    assert!(r["bounds"]["progress"]["delivered"].as_u64().unwrap() > 0);
+}

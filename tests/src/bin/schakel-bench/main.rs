@@ -10,6 +10,7 @@
 mod echo;
 mod load;
 mod scenarios;
+mod soak;
 mod storage;
 mod target;
 
@@ -34,6 +35,9 @@ pub enum Scenario {
     Dossier,
     /// Fill an inbox, restart the gateway, measure start-up and drain.
     Backlog,
+    /// A mixed load for --seconds (default 600), with RSS, file descriptors
+    /// and store size sampled every 10 s and held to bounds (--spawn only).
+    Soak,
 }
 
 /// Measure a Schakel gateway against the bare mTLS echo and the store alone.
@@ -84,6 +88,12 @@ pub struct BenchArgs {
     /// Skip the two ceilings.
     #[arg(long)]
     no_ceilings: bool,
+    /// How long the soak runs, in seconds.
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
+    /// Seconds between the soak's samples.
+    #[arg(long, default_value_t = 10)]
+    sample_every: u64,
 }
 
 fn settings(a: &BenchArgs) -> Settings {
@@ -91,6 +101,7 @@ fn settings(a: &BenchArgs) -> Settings {
         Scenario::Send | Scenario::Roundtrip => (20_000, 64, 1024),
         Scenario::Dossier => (32, 4, 8 * 1024 * 1024),
         Scenario::Backlog => (1_000_000, 64, 1024),
+        Scenario::Soak => (0, 0, 0),
     };
     Settings {
         count: a.count.unwrap_or(count),
@@ -146,6 +157,25 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         Target::external(&args.gateway, &args.pki)
     };
+    if args.scenario == Scenario::Soak {
+        let report = soak::soak(
+            &target,
+            Duration::from_secs(args.seconds),
+            Duration::from_secs(args.sample_every.max(1)),
+        )
+        .await?;
+        if args.json {
+            println!("{report}");
+        } else {
+            println!("soak: {}", serde_json::to_string_pretty(&report["bounds"])?);
+        }
+        anyhow::ensure!(
+            report["held"] == true,
+            "a soak bound was broken: {}",
+            report["bounds"]
+        );
+        return Ok(());
+    }
     let rss_before = target.rss().map(|r| r.current);
     // The pid changes when the backlog scenario restarts the gateway; the
     // sampler follows the first process, whose peak is the one that matters
@@ -162,6 +192,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Send => scenarios::send(&target, &s).await?,
         Scenario::Roundtrip => scenarios::roundtrip(&target, &s).await?,
         Scenario::Dossier => scenarios::dossier_run(&target, &s).await?,
+        Scenario::Soak => unreachable!("run above"),
         Scenario::Backlog => {
             let b = scenarios::backlog(&mut target, &s).await?;
             report["fill_msgs_per_s"] = json!(b.fill.rate());
