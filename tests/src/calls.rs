@@ -273,17 +273,42 @@ impl tonic::codec::Codec for Raw {
 /// Calls `path` with `body` as the request's bytes; the call must be
 /// refused, and its status is answered.
 pub async fn raw_call(client: &Client, path: &str, body: Vec<u8>) -> tonic::Status {
+    raw_result(client, path, body, false)
+        .await
+        .expect_err("refused")
+}
+
+/// Calls `path` (a server stream if `stream`) with `body` as the request's
+/// bytes; its status if it is refused, at once or as the stream's first
+/// item.
+pub async fn raw_result(
+    client: &Client,
+    path: &str,
+    body: Vec<u8>,
+    stream: bool,
+) -> Result<(), tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(client.channel())
         .max_encoding_message_size(64 << 20)
         .max_decoding_message_size(64 << 20);
-    grpc.ready().await.expect("the channel is ready");
-    grpc.unary(
-        tonic::Request::new(body),
-        tonic::codegen::http::uri::PathAndQuery::try_from(path).expect("a path"),
-        Raw,
-    )
-    .await
-    .expect_err("refused")
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::try_from(path).expect("a path");
+    if stream {
+        let mut items = grpc
+            .server_streaming(tonic::Request::new(body), path, Raw)
+            .await?
+            .into_inner();
+        // A refusal after the start arrives as the first item; a stream
+        // that stays open without one was let in.
+        return match tokio::time::timeout(Duration::from_millis(300), items.message()).await {
+            Ok(Err(status)) => Err(status),
+            _ => Ok(()),
+        };
+    }
+    grpc.unary(tonic::Request::new(body), path, Raw)
+        .await
+        .map(|_| ())
 }
 
 /// Every file below `dir`, recursively.

@@ -1,0 +1,173 @@
+//! Every RPC against every kind of caller that must not get through, as a
+//! table: the status each must get. Calls carry an empty request (a valid
+//! message of every call), sent as raw bytes over real mutual TLS, so that
+//! the table covers every path whatever its request type.
+//!
+//! Refusals at the handshake (no certificate, another CA, an expired or a
+//! revoked certificate) come before any RPC and are in
+//! `tests/tests/identity.rs`; this table is what a certificate the CA
+//! issued can and cannot reach.
+
+use schakel_gateway::tools::pki::ClientSpec;
+use schakel_tests::calls::raw_result;
+use schakel_tests::{TestGateway, code_of, fixtures, org};
+use tonic::Code;
+
+/// Every RPC of the five services, and whether it is a server stream.
+const RPCS: &[(&str, bool)] = &[
+    ("/schakel.v1.Exchange/Send", false),
+    ("/schakel.v1.Exchange/Pull", false),
+    ("/schakel.v1.Exchange/Subscribe", true),
+    ("/schakel.v1.Exchange/Ack", false),
+    ("/schakel.v1.Exchange/Reject", false),
+    ("/schakel.v1.Exchange/GetStatus", false),
+    ("/schakel.v1.Exchange/Receipts", true),
+    ("/schakel.v1.Exchange/ListCase", false),
+    ("/schakel.v1.Consent/Grant", false),
+    ("/schakel.v1.Consent/Revoke", false),
+    ("/schakel.v1.Consent/List", false),
+    ("/schakel.v1.Directory/WhoAmI", false),
+    ("/schakel.v1.Directory/Lookup", false),
+    ("/schakel.v1.Directory/GatewayKey", false),
+    ("/schakel.v1.Audit/Query", true),
+    ("/schakel.v1.Audit/Verify", false),
+    ("/schakel.v1.Audit/Export", true),
+    ("/schakel.v1.Audit/Report", false),
+    ("/schakel.v1.Admin/AddParticipant", false),
+    ("/schakel.v1.Admin/UpdateParticipant", false),
+    ("/schakel.v1.Admin/SuspendParticipant", false),
+    ("/schakel.v1.Admin/ReinstateParticipant", false),
+    ("/schakel.v1.Admin/ListParticipants", false),
+    ("/schakel.v1.Admin/QueueStats", false),
+];
+
+/// The code `client` gets for every RPC, each with its path.
+async fn codes(client: &schakel_client::Client) -> Vec<(&'static str, Option<Code>)> {
+    let mut out = Vec::new();
+    for (path, stream) in RPCS {
+        let code = raw_result(client, path, Vec::new(), *stream)
+            .await
+            .err()
+            .map(|s| s.code());
+        out.push((*path, code));
+    }
+    out
+}
+
+fn all_refused(got: &[(&str, Option<Code>)], code: Code, who: &str) {
+    for (path, c) in got {
+        assert_eq!(*c, Some(code), "{who} on {path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_refuses_every_caller_that_must_not_get_through() {
+    let gw = TestGateway::start().await;
+    let operator = gw.client(org::OPERATOR).await;
+
+    // A certificate of the CA without an OIN.
+    let no_oin = ClientSpec {
+        oin: None,
+        ..ClientSpec::valid_for("00000099100000000001", "Zonder OIN", 30)
+    };
+    let client = gw.connect(&gw.pki.issue(&no_oin).0).await.unwrap();
+    all_refused(&codes(&client).await, Code::Unauthenticated, "no OIN");
+
+    // An OIN nobody registered.
+    let unknown = ClientSpec::valid_for("00000099100000009998", "Onbekend", 30);
+    let client = gw.connect(&gw.pki.issue(&unknown).0).await.unwrap();
+    all_refused(&codes(&client).await, Code::PermissionDenied, "unknown OIN");
+
+    // A suspended participant.
+    let gemeente = gw.client(org::GEMEENTE).await;
+    operator
+        .suspend_participant(&gw.oin(org::GEMEENTE), "test")
+        .await
+        .unwrap();
+    all_refused(&codes(&gemeente).await, Code::PermissionDenied, "suspended");
+
+    // A certificate that is not the pinned one.
+    let jgt = gw.client(org::JGT).await;
+    let pin = jgt.whoami().await.unwrap().certificate_sha256;
+    let p = operator
+        .lookup(schakel_client::proto::lookup_request::Query::Oin(
+            gw.oin(org::JGT),
+        ))
+        .await
+        .unwrap()
+        .remove(0);
+    operator
+        .update_participant(schakel_client::proto::UpdateParticipantRequest {
+            oin: p.oin,
+            name: p.name,
+            kind: p.kind,
+            codes: p.codes,
+            pinned_cert_sha256: vec![pin],
+            sector: p.sector,
+        })
+        .await
+        .unwrap();
+    let other = ClientSpec::valid_for(&gw.oin(org::JGT), "JGT", 30);
+    let client = gw.connect(&gw.pki.issue(&other).0).await.unwrap();
+    all_refused(&codes(&client).await, Code::PermissionDenied, "not pinned");
+
+    // An ordinary participant reaches its own services, not the operators'.
+    let school = gw.client(org::SCHOOL_PO).await;
+    for (path, code) in codes(&school).await {
+        let operators_only =
+            path.starts_with("/schakel.v1.Audit/") || path.starts_with("/schakel.v1.Admin/");
+        if operators_only {
+            assert_eq!(code, Some(Code::PermissionDenied), "school on {path}");
+        } else {
+            assert!(
+                !matches!(code, Some(Code::PermissionDenied | Code::Unauthenticated)),
+                "school on {path}: {code:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_reaches_another_organisations_message_consent_or_case() {
+    let gw = TestGateway::start().await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
+    let swv = gw.client(org::SWV).await;
+    let sent = school
+        .send(fixtures::signalering("mine", &gw.oin(org::VERWIJSINDEX)))
+        .await
+        .unwrap();
+    schakel_tests::pull_until(&index, 1).await;
+    let consent = fixtures::granted(&swv).await;
+    let stranger = gw.client(org::GEMEENTE).await;
+    assert_eq!(
+        code_of(stranger.ack(&sent.message_id).await),
+        Code::NotFound
+    );
+    assert_eq!(
+        code_of(
+            stranger
+                .reject(
+                    &sent.message_id,
+                    schakel_client::proto::RejectReason::Technical,
+                    "x"
+                )
+                .await
+        ),
+        Code::NotFound
+    );
+    assert_eq!(
+        code_of(stranger.status(&sent.message_id).await),
+        Code::NotFound
+    );
+    assert_eq!(
+        code_of(stranger.list_case(&sent.case_id).await),
+        Code::NotFound
+    );
+    assert_eq!(
+        code_of(stranger.revoke_consent(&consent, "niet van ons").await),
+        Code::PermissionDenied
+    );
+    // A sender cannot acknowledge its own message for the recipient.
+    assert_eq!(code_of(school.ack(&sent.message_id).await), Code::NotFound);
+}
