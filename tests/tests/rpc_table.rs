@@ -171,3 +171,40 @@ async fn nobody_reaches_another_organisations_message_consent_or_case() {
     // A sender cannot acknowledge its own message for the recipient.
     assert_eq!(code_of(school.ack(&sent.message_id).await), Code::NotFound);
 }
+
+/// Arbitrary bytes to every RPC, from an operator (who passes every
+/// permission check, so the bytes reach every handler) and from a school:
+/// no panic, no internal error, a clear status, and nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arbitrary_bytes_to_every_rpc_get_a_clear_status_and_store_nothing() {
+    use futures::StreamExt as _;
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree as _;
+    let gw = TestGateway::start().await;
+    let operator = gw.client(org::OPERATOR).await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let bytes = prop::collection::vec(any::<u8>(), 0..256);
+    for (path, stream) in RPCS {
+        for client in [&operator, &school] {
+            for _ in 0..24 {
+                let body = bytes.new_tree(&mut runner).unwrap().current();
+                if let Err(status) = raw_result(client, path, body.clone(), *stream).await {
+                    assert!(
+                        !matches!(
+                            status.code(),
+                            Code::Internal | Code::Unknown | Code::Unavailable
+                        ),
+                        "{path} with {body:?}: {status:?}"
+                    );
+                    assert!(!status.message().is_empty(), "{path}: {status:?}");
+                }
+            }
+        }
+    }
+    // Still serving, nothing accepted, the chain intact.
+    school.whoami().await.unwrap();
+    let receipts: Vec<_> = school.receipts(0, false).await.unwrap().collect().await;
+    assert!(receipts.is_empty(), "{receipts:?}");
+    assert!(operator.audit_verify(0, 0).await.unwrap().ok);
+}

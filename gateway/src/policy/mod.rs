@@ -15,6 +15,8 @@ pub mod fields;
 pub mod notices;
 pub mod participant;
 pub mod payloads;
+#[cfg(test)]
+mod proptests;
 pub mod requests;
 pub mod routing;
 pub mod send;
