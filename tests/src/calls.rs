@@ -324,3 +324,44 @@ pub fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Pins `oin`'s directory entry to the certificates with these SHA-256
+/// fingerprints (hex), as the operator; the rest of the entry stays.
+pub async fn pin(operator: &Client, oin: &str, pins: Vec<String>) {
+    let p = operator
+        .lookup(pb::lookup_request::Query::Oin(oin.to_owned()))
+        .await
+        .expect("lookup")
+        .remove(0);
+    operator
+        .update_participant(pb::UpdateParticipantRequest {
+            oin: p.oin,
+            name: p.name,
+            kind: p.kind,
+            codes: p.codes,
+            pinned_cert_sha256: pins,
+            sector: p.sector,
+        })
+        .await
+        .expect("pinned");
+}
+
+/// Pulls and acknowledges `client`'s inbox until it is empty; the ids of
+/// what it held.
+pub async fn drain(client: &Client) -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    loop {
+        let got = client
+            .pull(64, Duration::ZERO, Duration::from_secs(300))
+            .await
+            .expect("pull");
+        if got.is_empty() {
+            return ids;
+        }
+        for d in got {
+            let id = d.envelope.expect("an envelope").message_id;
+            client.ack(&id).await.expect("ack");
+            ids.insert(id);
+        }
+    }
+}

@@ -86,22 +86,8 @@ async fn a_removed_pin_ends_an_open_inbox_stream() {
     let index = gw.client(org::VERWIJSINDEX).await;
     let (mut stream, waiting) = a_working_stream(&gw, &index).await;
     let operator = gw.client(org::OPERATOR).await;
-    let p = operator
-        .lookup(pb::lookup_request::Query::Oin(gw.oin(org::VERWIJSINDEX)))
-        .await
-        .unwrap()
-        .remove(0);
-    operator
-        .update_participant(pb::UpdateParticipantRequest {
-            oin: p.oin,
-            name: p.name,
-            kind: p.kind,
-            codes: p.codes,
-            pinned_cert_sha256: vec!["ab".repeat(32)],
-            sector: p.sector,
-        })
-        .await
-        .unwrap();
+    let other = "ab".repeat(32);
+    schakel_tests::calls::pin(&operator, &gw.oin(org::VERWIJSINDEX), vec![other]).await;
     let ended = end_of(&mut stream, Duration::from_secs(2)).await;
     assert_eq!(ended.code(), Code::PermissionDenied);
     assert!(ended.message().contains("not one pinned"), "{ended:?}");

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use schakel_tests::calls::drain;
 use schakel_tests::fixtures;
 use schakel_tests::{GatewayProcess, TestPki, org};
 
@@ -63,19 +64,7 @@ async fn sigkill_loses_no_accepted_message() {
     // Restart on the same data folder and drain the Verwijsindex's inbox.
     let gw = GatewayProcess::spawn_with(&pki, &data, &[]);
     let index = gw.client(&pki, org::VERWIJSINDEX).await;
-    let mut found = HashSet::new();
-    loop {
-        let got = index
-            .pull(256, Duration::ZERO, Duration::from_secs(300))
-            .await
-            .unwrap();
-        if got.is_empty() {
-            break;
-        }
-        for d in got {
-            found.insert(d.envelope.unwrap().message_id);
-        }
-    }
+    let found = drain(&index).await;
     let lost: Vec<_> = accepted.difference(&found).collect();
     assert!(
         lost.is_empty(),
@@ -160,21 +149,7 @@ async fn ten_sigkills_under_load_lose_nothing_and_keep_the_chain() {
     let index = gw.client(&pki, org::VERWIJSINDEX).await;
     // The leases the last kill left run out.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut drained = HashSet::new();
-    loop {
-        let got = index
-            .pull(256, Duration::ZERO, Duration::from_secs(300))
-            .await
-            .unwrap();
-        if got.is_empty() {
-            break;
-        }
-        for d in got {
-            let id = d.envelope.unwrap().message_id;
-            index.ack(&id).await.unwrap();
-            drained.insert(id);
-        }
-    }
+    let drained = drain(&index).await;
     let accepted = accepted.lock().unwrap().clone();
     let acked = acked.lock().unwrap().clone();
     assert!(accepted.len() >= 10 * PER_ROUND);

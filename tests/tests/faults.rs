@@ -9,7 +9,6 @@
 //! checks nothing: the same fault is injected in the group commit's unit
 //! tests, which run everywhere.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -127,21 +126,7 @@ async fn a_full_disk_refuses_writes_reports_not_serving_and_loses_nothing() {
     let gw = GatewayProcess::spawn_with(&pki, &data, &[]);
     let vo = gw.client(&pki, org::SCHOOL_VO).await;
     assert_eq!(health(&vo).await, ServingStatus::Serving as i32);
-    let mut found = HashSet::new();
-    loop {
-        let got = vo
-            .pull(4, Duration::ZERO, Duration::from_secs(300))
-            .await
-            .unwrap();
-        if got.is_empty() {
-            break;
-        }
-        for d in got {
-            let id = d.envelope.unwrap().message_id;
-            vo.ack(&id).await.unwrap();
-            found.insert(id);
-        }
-    }
+    let found = schakel_tests::calls::drain(&vo).await;
     let lost: Vec<_> = accepted.iter().filter(|id| !found.contains(*id)).collect();
     assert!(lost.is_empty(), "accepted and lost: {lost:?}");
     let operator = gw.client(&pki, org::OPERATOR).await;

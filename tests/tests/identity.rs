@@ -182,24 +182,7 @@ async fn a_pinned_participant_accepts_only_its_pinned_certificate() {
     let pinned = gw.client(org::JGT).await;
     let pin = pinned.whoami().await.unwrap().certificate_sha256;
 
-    let current = operator
-        .lookup(schakel_client::proto::lookup_request::Query::Oin(
-            gw.oin(org::JGT),
-        ))
-        .await
-        .unwrap();
-    let p = current[0].clone();
-    operator
-        .update_participant(schakel_client::proto::UpdateParticipantRequest {
-            oin: p.oin,
-            name: p.name,
-            kind: p.kind,
-            codes: p.codes,
-            pinned_cert_sha256: vec![pin],
-            sector: p.sector,
-        })
-        .await
-        .unwrap();
+    schakel_tests::calls::pin(&operator, &gw.oin(org::JGT), vec![pin]).await;
 
     pinned.whoami().await.unwrap();
     let m = refusal(other.whoami().await, Code::PermissionDenied);

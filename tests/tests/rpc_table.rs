@@ -89,24 +89,7 @@ async fn every_rpc_refuses_every_caller_that_must_not_get_through() {
     // A certificate that is not the pinned one.
     let jgt = gw.client(org::JGT).await;
     let pin = jgt.whoami().await.unwrap().certificate_sha256;
-    let p = operator
-        .lookup(schakel_client::proto::lookup_request::Query::Oin(
-            gw.oin(org::JGT),
-        ))
-        .await
-        .unwrap()
-        .remove(0);
-    operator
-        .update_participant(schakel_client::proto::UpdateParticipantRequest {
-            oin: p.oin,
-            name: p.name,
-            kind: p.kind,
-            codes: p.codes,
-            pinned_cert_sha256: vec![pin],
-            sector: p.sector,
-        })
-        .await
-        .unwrap();
+    schakel_tests::calls::pin(&operator, &gw.oin(org::JGT), vec![pin]).await;
     let other = ClientSpec::valid_for(&gw.oin(org::JGT), "JGT", 30);
     let client = gw.connect(&gw.pki.issue(&other).0).await.unwrap();
     all_refused(&codes(&client).await, Code::PermissionDenied, "not pinned");
