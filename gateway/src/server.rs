@@ -32,7 +32,6 @@ use crate::service::exchange::{Exchange, Keys};
 use crate::service::notify::Notifier;
 use crate::service::refusals::Refusals;
 use crate::store;
-use crate::transport;
 use crate::transport::connections::{Admission, Guarded, Limits};
 use crate::transport::identity::Resolver;
 use crate::transport::rate_limit::RateLimiter;
@@ -93,7 +92,7 @@ pub async fn serve(
         payload: Arc::new(PayloadKey::load_or_create(data_dir)?),
         child: child_key.clone(),
     };
-    let (tls_config, revocation) = tls::server_config(&config.tls)?;
+    let (tls_config, reloadable) = tls::server_config(&config.tls)?;
     let notifier = Arc::new(Notifier::default());
     let refusals = Refusals::new(store.clone(), clock.clone());
     let exchange = Arc::new(Exchange::new(
@@ -138,13 +137,13 @@ pub async fn serve(
             },
         )
     };
-    let crl_reload = {
-        let revocation = revocation.clone();
+    let reload = {
+        let reloadable = reloadable.clone();
         every(
-            Duration::from_secs(config.tls.crl_reload_secs.max(1)),
+            Duration::from_secs(config.tls.reload_secs.max(1)),
             tasks_stopped.clone(),
             move || {
-                revocation.reload_if_changed();
+                reloadable.reload_if_changed();
                 async { Ok(()) }
             },
         )
@@ -208,14 +207,6 @@ pub async fn serve(
         }
         None => None,
     };
-    if let Ok(der) = tls::read_certs("gateway certificate", &config.tls.cert)
-        && let Some(not_after) = der.first().and_then(|c| transport::pem::not_after(c))
-    {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        METRICS.certificate("gateway", not_after, now);
-    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(schakel_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -259,7 +250,7 @@ pub async fn serve(
                 config.limits.requests_per_second,
                 config.limits.request_burst,
             ),
-            revocation,
+            reloadable.revocation.clone(),
         )))
         .add_service(health_service)
         .add_service(reflection)
@@ -305,7 +296,7 @@ pub async fn serve(
     let _ = stop_tasks.send(true);
     let _ = sweeper.await;
     let _ = upkeep.await;
-    let _ = crl_reload.await;
+    let _ = reload.await;
     let _ = health_watch.await;
     if let Some(exporter) = exporter {
         let _ = exporter.await;

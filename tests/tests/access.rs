@@ -180,7 +180,7 @@ async fn a_certificate_revoked_by_a_reloaded_crl_loses_its_stream_and_cannot_con
         crl = pki.dir.join("ca/revoked.crl.pem");
         std::fs::write(&crl, pki.ca.crl_pem(&[]).unwrap()).unwrap();
         config.tls.crls = vec![crl.clone()];
-        config.tls.crl_reload_secs = 1;
+        config.tls.reload_secs = 1;
     })
     .await;
     let identity = identity.unwrap();

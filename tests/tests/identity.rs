@@ -247,3 +247,39 @@ async fn a_participant_over_its_request_rate_is_told_to_slow_down() {
     // Another participant has its own allowance.
     gw.client(org::JGT).await.whoami().await.unwrap();
 }
+
+/// The SHA-256 of the certificate the gateway serves a new connection.
+async fn served_cert(gw: &TestGateway) -> String {
+    let tls = gw.raw_tls(org::SWV).await.unwrap();
+    let der = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, &der).as_ref())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_certificate_is_replaced_without_a_restart() {
+    let gw = TestGateway::start_with(|_, c| c.tls.reload_secs = 1).await;
+    let old = served_cert(&gw).await;
+    let client = gw.client(org::JGT).await;
+    client.whoami().await.unwrap();
+
+    let new = gw.pki.ca.issue_server(&["localhost", "127.0.0.1"]).unwrap();
+    let dir = gw.pki.dir.join("gateway");
+    std::fs::write(dir.join("key.pem"), &new.key_pem).unwrap();
+    std::fs::write(dir.join("cert.pem"), &new.cert_pem).unwrap();
+    let mut served = old.clone();
+    for _ in 0..40 {
+        served = served_cert(&gw).await;
+        if served != old {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_ne!(served, old, "the new certificate is served");
+    client.whoami().await.unwrap();
+
+    // A key that does not fit is refused; the pair in force stays.
+    std::fs::write(dir.join("key.pem"), gw.pki.identity(org::SWV).key_pem).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(served_cert(&gw).await, served);
+    gw.client(org::SWV).await.whoami().await.unwrap();
+}

@@ -197,8 +197,9 @@ pub struct TlsConfig {
     pub client_ca: PathBuf,
     /// Revocation lists checked for every client certificate.
     pub crls: Vec<PathBuf>,
-    /// Seconds between looks at the CRL files for changes.
-    pub crl_reload_secs: u64,
+    /// Seconds between looks at the CRL files, and the gateway's
+    /// certificate and key, for changes.
+    pub reload_secs: u64,
 }
 
 /// The participant directory.

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod pem;
 pub mod rate_limit;
 pub mod revocation;
+pub mod server_cert;
 pub mod tls;
 
 /// Why a call is refused before it reaches a service.

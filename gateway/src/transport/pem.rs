@@ -111,3 +111,13 @@ pub fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
     Some(cert.validity().not_after.timestamp())
 }
+
+/// What a file looked like when it was read (modified time and length):
+/// a change to either means it is read again.
+pub type Stamp = Option<(std::time::SystemTime, u64)>;
+
+/// The [`Stamp`] of `path` now.
+pub fn stamp(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}

@@ -12,7 +12,6 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use rustls::DistinguishedName;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -23,16 +22,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use rustls::crypto::CryptoProvider;
 
-use super::pem::{TlsError, read_crl};
-
-/// What a CRL file looked like when it was read: changes to either mean it
-/// is read again.
-type Stamp = Option<(SystemTime, u64)>;
-
-fn stamp(path: &PathBuf) -> Stamp {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
+use super::pem::{Stamp, TlsError, read_crl, stamp};
 
 /// The client certificate verifier with reloadable revocation lists.
 pub struct Revocation {
@@ -62,7 +52,7 @@ impl Revocation {
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, TlsError> {
         let roots = Arc::new(roots);
-        let stamps = crl_files.iter().map(stamp).collect();
+        let stamps = crl_files.iter().map(|p| stamp(p)).collect();
         let verifier = build(&roots, &crl_files, &provider)?;
         Ok(Self {
             provider,
@@ -85,7 +75,7 @@ impl Revocation {
     /// Reads the CRL files again if any changed since they were read;
     /// answers whether the lists in force changed.
     pub fn reload_if_changed(&self) -> bool {
-        let stamps: Vec<Stamp> = self.crl_files.iter().map(stamp).collect();
+        let stamps: Vec<Stamp> = self.crl_files.iter().map(|p| stamp(p)).collect();
         if self
             .current
             .read()

@@ -20,8 +20,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::connections::{Admission, Guarded};
 use super::pem::TlsError;
 pub use super::pem::read_certs;
-use super::pem::read_key;
 use super::revocation::Revocation;
+use super::server_cert::ServerCert;
 use crate::config::TlsConfig;
 
 /// The crypto provider: ring, with only AEAD cipher suites with forward
@@ -51,13 +51,29 @@ pub fn install_default_provider() {
     let _ = ring::default_provider().install_default();
 }
 
+/// What can be reloaded while the gateway runs: the revocation lists and
+/// the gateway's own certificate.
+#[derive(Debug, Clone)]
+pub struct Reloadable {
+    /// The client certificate verifier and its CRLs.
+    pub revocation: Arc<Revocation>,
+    /// The gateway's certificate and key.
+    pub server_cert: Arc<ServerCert>,
+}
+
+impl Reloadable {
+    /// Reads whatever changed on disk again.
+    pub fn reload_if_changed(&self) {
+        self.revocation.reload_if_changed();
+        self.server_cert.reload_if_changed();
+    }
+}
+
 /// Builds the server configuration: the gateway's certificate, a client
-/// certificate required and verified against the CA bundle and CRLs (the
-/// [`Revocation`] returned beside it reloads them), TLS 1.3 and 1.2 only,
-/// HTTP/2 by ALPN.
-pub fn server_config(
-    cfg: &TlsConfig,
-) -> Result<(Arc<rustls::ServerConfig>, Arc<Revocation>), TlsError> {
+/// certificate required and verified against the CA bundle and CRLs, TLS 1.3
+/// and 1.2 only, HTTP/2 by ALPN; the certificate and the CRLs are reloaded
+/// through the [`Reloadable`] returned beside it.
+pub fn server_config(cfg: &TlsConfig) -> Result<(Arc<rustls::ServerConfig>, Reloadable), TlsError> {
     let provider = provider();
     let mut roots = RootCertStore::empty();
     for ca in read_certs("client CA bundle", &cfg.client_ca)? {
@@ -67,18 +83,25 @@ pub fn server_config(
             message: e.to_string(),
         })?;
     }
-    let verifier = Arc::new(Revocation::new(roots, cfg.crls.clone(), provider.clone())?);
+    let revocation = Arc::new(Revocation::new(roots, cfg.crls.clone(), provider.clone())?);
+    let server_cert = Arc::new(ServerCert::new(
+        cfg.cert.clone(),
+        cfg.key.clone(),
+        provider.clone(),
+    )?);
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
-        .with_client_cert_verifier(verifier.clone())
-        .with_single_cert(
-            read_certs("gateway certificate", &cfg.cert)?,
-            read_key(&cfg.key)?,
-        )
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        .with_client_cert_verifier(revocation.clone())
+        .with_cert_resolver(server_cert.clone());
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok((Arc::new(config), verifier))
+    Ok((
+        Arc::new(config),
+        Reloadable {
+            revocation,
+            server_cert,
+        },
+    ))
 }
 
 /// Accepts TCP connections on `listener` and completes TLS handshakes, each in

@@ -38,7 +38,7 @@ async fn serve(pki: &Path) -> anyhow::Result<String> {
         key: pki.join("gateway/key.pem"),
         client_ca: pki.join("ca/ca.pem"),
         crls: vec![],
-        crl_reload_secs: 60,
+        reload_secs: 60,
     };
     let (config, _) = schakel_gateway::transport::tls::server_config(&tls)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
