@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// A metric's labels: names and values.
 pub type Labels = Vec<(&'static str, String)>;
@@ -59,104 +59,109 @@ pub struct Metrics {
     pub store_fault: Gauge,
 }
 
+/// Registers `metric` under `name` with `help`, and answers it (a handle
+/// to the same figures).
+fn add<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("schakel");
-        let messages = Family::<Labels, Counter>::default();
-        registry.register("messages", "Messages by kind and outcome", messages.clone());
-        let refusals = Family::<Labels, Counter>::default();
-        registry.register("refusals", "Refused calls by cause", refusals.clone());
-        let lease_expiries = Counter::default();
-        registry.register(
-            "lease_expiries",
-            "Leases that ran out before an acknowledgement",
-            lease_expiries.clone(),
-        );
-        let send_to_ack_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 20));
-        registry.register(
-            "send_to_ack_seconds",
-            "Seconds from acceptance to acknowledgement",
-            send_to_ack_seconds.clone(),
-        );
-        let fsync_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
-        registry.register(
-            "fsync_seconds",
-            "Seconds a group commit takes to make its group durable",
-            fsync_seconds.clone(),
-        );
-        let group_commit_size = Histogram::new(exponential_buckets(1.0, 2.0, 13));
-        registry.register(
-            "group_commit_size",
-            "Steps per group commit",
-            group_commit_size.clone(),
-        );
-        let inbox_ready = Family::<Labels, Gauge>::default();
-        registry.register(
-            "inbox_ready",
-            "Ready messages per recipient",
-            inbox_ready.clone(),
-        );
-        let inbox_leased = Family::<Labels, Gauge>::default();
-        registry.register(
-            "inbox_leased",
-            "Leased messages per recipient",
-            inbox_leased.clone(),
-        );
-        let inbox_oldest_age_seconds = Family::<Labels, Gauge>::default();
-        registry.register(
-            "inbox_oldest_age_seconds",
-            "Age of the oldest ready message per recipient",
-            inbox_oldest_age_seconds.clone(),
-        );
-        let store_bytes = Gauge::default();
-        registry.register(
-            "store_bytes",
-            "The store's size on disk",
-            store_bytes.clone(),
-        );
-        let connections_open = Gauge::default();
-        registry.register(
-            "connections_open",
-            "Open TLS connections",
-            connections_open.clone(),
-        );
-        let streams_open = Gauge::default();
-        registry.register("streams_open", "Open server streams", streams_open.clone());
-        let bytes_in_flight = Gauge::default();
-        registry.register(
-            "bytes_in_flight",
-            "Bytes of leased deliveries held for open streams",
-            bytes_in_flight.clone(),
-        );
-        let certificate_days_left = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-        registry.register(
-            "certificate_days_left",
-            "Days left on the gateway's certificate and each participant's last-seen one",
-            certificate_days_left.clone(),
-        );
-        let store_fault = Gauge::default();
-        registry.register(
-            "store_fault",
-            "1 while the store cannot write",
-            store_fault.clone(),
-        );
+        let mut r = Registry::with_prefix("schakel");
+        let buckets = |start, count| Histogram::new(exponential_buckets(start, 2.0, count));
         Self {
-            registry,
-            messages,
-            refusals,
-            lease_expiries,
-            send_to_ack_seconds,
-            fsync_seconds,
-            group_commit_size,
-            inbox_ready,
-            inbox_leased,
-            inbox_oldest_age_seconds,
-            store_bytes,
-            connections_open,
-            streams_open,
-            bytes_in_flight,
-            certificate_days_left,
-            store_fault,
+            messages: add(
+                &mut r,
+                "messages",
+                "Messages by kind and outcome",
+                Family::default(),
+            ),
+            refusals: add(
+                &mut r,
+                "refusals",
+                "Refused calls by cause",
+                Family::default(),
+            ),
+            lease_expiries: add(
+                &mut r,
+                "lease_expiries",
+                "Leases that ran out before an acknowledgement",
+                Counter::default(),
+            ),
+            send_to_ack_seconds: add(
+                &mut r,
+                "send_to_ack_seconds",
+                "Seconds from acceptance to acknowledgement",
+                buckets(0.001, 20),
+            ),
+            fsync_seconds: add(
+                &mut r,
+                "fsync_seconds",
+                "Seconds a group commit takes to make its group durable",
+                buckets(0.0001, 16),
+            ),
+            group_commit_size: add(
+                &mut r,
+                "group_commit_size",
+                "Steps per group commit",
+                buckets(1.0, 13),
+            ),
+            inbox_ready: add(
+                &mut r,
+                "inbox_ready",
+                "Ready messages per recipient",
+                Family::default(),
+            ),
+            inbox_leased: add(
+                &mut r,
+                "inbox_leased",
+                "Leased messages per recipient",
+                Family::default(),
+            ),
+            inbox_oldest_age_seconds: add(
+                &mut r,
+                "inbox_oldest_age_seconds",
+                "Age of the oldest ready message per recipient",
+                Family::default(),
+            ),
+            store_bytes: add(
+                &mut r,
+                "store_bytes",
+                "The store's size on disk",
+                Gauge::default(),
+            ),
+            connections_open: add(
+                &mut r,
+                "connections_open",
+                "Open TLS connections",
+                Gauge::default(),
+            ),
+            streams_open: add(
+                &mut r,
+                "streams_open",
+                "Open server streams",
+                Gauge::default(),
+            ),
+            bytes_in_flight: add(
+                &mut r,
+                "bytes_in_flight",
+                "Bytes of leased deliveries held for open streams",
+                Gauge::default(),
+            ),
+            certificate_days_left: add(
+                &mut r,
+                "certificate_days_left",
+                "Days left on the gateway's certificate and each participant's last-seen one",
+                Family::default(),
+            ),
+            store_fault: add(
+                &mut r,
+                "store_fault",
+                "1 while the store cannot write",
+                Gauge::default(),
+            ),
+            registry: r,
         }
     }
 

@@ -18,7 +18,6 @@ use super::AccessError;
 use super::rate_limit::RateLimiter;
 use super::revocation::Revocation;
 use crate::crypto::{Digest, sha256};
-use crate::metrics::METRICS;
 use crate::model::{Oin, Participant};
 use crate::service::Caller;
 use crate::service::directory::Directory;
@@ -240,7 +239,6 @@ impl Resolver {
         })?;
         self.limiter.check(&id.oin)?;
         let participant = self.admitted(&id.oin, &id.sha256, rpc).await?;
-        METRICS.certificate(id.oin.as_str(), id.not_after, unix_now());
         Ok(Caller {
             participant,
             cert_sha256: id.sha256,

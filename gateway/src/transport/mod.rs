@@ -11,6 +11,7 @@ pub mod rate_limit;
 pub mod revocation;
 pub mod server_cert;
 pub mod tls;
+pub mod watched;
 
 /// Why a call is refused before it reaches a service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

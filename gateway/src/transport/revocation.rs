@@ -11,7 +11,7 @@
 //! briefly missing would let revoked certificates back in.
 
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use rustls::DistinguishedName;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -22,7 +22,8 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use rustls::crypto::CryptoProvider;
 
-use super::pem::{Stamp, TlsError, read_crl, stamp};
+use super::pem::{TlsError, read_crl};
+use super::watched::Watched;
 
 /// The client certificate verifier with reloadable revocation lists.
 pub struct Revocation {
@@ -30,7 +31,7 @@ pub struct Revocation {
     provider: Arc<CryptoProvider>,
     crl_files: Vec<PathBuf>,
     hints: Vec<DistinguishedName>,
-    current: RwLock<(Arc<dyn ClientCertVerifier>, Vec<Stamp>)>,
+    current: Watched<Arc<dyn ClientCertVerifier>>,
     reloaded: tokio::sync::watch::Sender<u64>,
 }
 
@@ -52,51 +53,33 @@ impl Revocation {
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, TlsError> {
         let roots = Arc::new(roots);
-        let stamps = crl_files.iter().map(|p| stamp(p)).collect();
-        let verifier = build(&roots, &crl_files, &provider)?;
+        let current = Watched::new(crl_files.clone(), "the revocation lists", || {
+            build(&roots, &crl_files, &provider)
+        })?;
         Ok(Self {
             provider,
-            hints: verifier.root_hint_subjects().to_vec(),
+            hints: current.get().root_hint_subjects().to_vec(),
             roots,
             crl_files,
-            current: RwLock::new((verifier, stamps)),
+            current,
             reloaded: tokio::sync::watch::channel(0).0,
         })
     }
 
     fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .clone()
+        self.current.get()
     }
 
     /// Reads the CRL files again if any changed since they were read;
     /// answers whether the lists in force changed.
     pub fn reload_if_changed(&self) -> bool {
-        let stamps: Vec<Stamp> = self.crl_files.iter().map(|p| stamp(p)).collect();
-        if self
+        let reloaded = self
             .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1
-            == stamps
-        {
-            return false;
+            .reload_if_changed(|| build(&self.roots, &self.crl_files, &self.provider));
+        if reloaded {
+            self.reloaded.send_modify(|g| *g += 1);
         }
-        match build(&self.roots, &self.crl_files, &self.provider) {
-            Ok(verifier) => {
-                *self.current.write().unwrap_or_else(PoisonError::into_inner) = (verifier, stamps);
-                self.reloaded.send_modify(|g| *g += 1);
-                tracing::info!(files = self.crl_files.len(), "revocation lists reloaded");
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "a revocation list could not be reloaded; the lists read before stay in force until it is fixed");
-                false
-            }
-        }
+        reloaded
     }
 
     /// Changes at every reload, so that open streams decide again at once.

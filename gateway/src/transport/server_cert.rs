@@ -7,14 +7,15 @@
 //! certificate never takes the gateway down by a typo.
 
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use super::identity::unix_now;
-use super::pem::{Stamp, TlsError, not_after, read_certs, read_key, stamp};
+use super::pem::{TlsError, not_after, read_certs, read_key};
+use super::watched::Watched;
 use crate::metrics::METRICS;
 
 /// The gateway's certificate and key, reloadable.
@@ -23,7 +24,7 @@ pub struct ServerCert {
     cert: PathBuf,
     key: PathBuf,
     provider: Arc<CryptoProvider>,
-    current: RwLock<(Arc<CertifiedKey>, [Stamp; 2])>,
+    current: Watched<Arc<CertifiedKey>>,
 }
 
 impl ServerCert {
@@ -33,40 +34,24 @@ impl ServerCert {
         key: PathBuf,
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, TlsError> {
-        let stamps = [stamp(&cert), stamp(&key)];
-        let pair = load(&cert, &key, &provider)?;
+        let current = Watched::new(
+            vec![cert.clone(), key.clone()],
+            "the gateway's certificate and key",
+            || load(&cert, &key, &provider),
+        )?;
         Ok(Self {
             cert,
             key,
             provider,
-            current: RwLock::new((pair, stamps)),
+            current,
         })
     }
 
     /// Reads the pair again if either file changed; answers whether the
     /// certificate served changed.
     pub fn reload_if_changed(&self) -> bool {
-        let stamps = [stamp(&self.cert), stamp(&self.key)];
-        if self
-            .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1
-            == stamps
-        {
-            return false;
-        }
-        match load(&self.cert, &self.key, &self.provider) {
-            Ok(pair) => {
-                *self.current.write().unwrap_or_else(PoisonError::into_inner) = (pair, stamps);
-                tracing::warn!(cert = %self.cert.display(), "the gateway's certificate was replaced; new connections get the new one");
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the gateway's new certificate or key cannot be used; the one read before stays in force until it is fixed");
-                false
-            }
-        }
+        self.current
+            .reload_if_changed(|| load(&self.cert, &self.key, &self.provider))
     }
 }
 
@@ -92,12 +77,6 @@ fn load(
 
 impl ResolvesServerCert for ServerCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(
-            self.current
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .0
-                .clone(),
-        )
+        Some(self.current.get())
     }
 }

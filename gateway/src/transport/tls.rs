@@ -18,11 +18,13 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::connections::{Admission, Guarded};
+use super::identity::{cert_identity, unix_now};
 use super::pem::TlsError;
 pub use super::pem::read_certs;
 use super::revocation::Revocation;
 use super::server_cert::ServerCert;
 use crate::config::TlsConfig;
+use crate::metrics::METRICS;
 
 /// The crypto provider: ring, with only AEAD cipher suites with forward
 /// secrecy (the NCSC "good" list for TLS 1.2, and all of TLS 1.3's).
@@ -139,13 +141,17 @@ pub fn incoming(
             tokio::spawn(async move {
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
-                        let cert = tls
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|c| c.first())
-                            .map(|leaf| crate::crypto::sha256(leaf));
-                        let Some(cert) = cert else { return };
+                        let Some(leaf) =
+                            tls.get_ref().1.peer_certificates().and_then(|c| c.first())
+                        else {
+                            return;
+                        };
+                        let cert = crate::crypto::sha256(leaf);
+                        // Once per connection, not per call: how long its
+                        // holder's certificate has, for the operators.
+                        if let Ok(id) = cert_identity(leaf) {
+                            METRICS.certificate(id.oin.as_str(), id.not_after, unix_now());
+                        }
                         match admission.admit(cert) {
                             Ok(ticket) => {
                                 let idle = admission.limits().idle;
