@@ -2,6 +2,7 @@
 //! JSON object (the document kept as its exact text, so that its signature
 //! can be checked), and its offline verification with the gateway's key.
 
+use crate::{KeyRing, SignatureProblem};
 use schakel_proto::v1 as pb;
 use serde_json::{Value, json};
 
@@ -16,9 +17,9 @@ pub enum ReportError {
     Format(String),
     /// The signature does not verify.
     #[error(
-        "the signature does not verify with this key: the report was altered, or signed by another gateway"
+        "the report is not the gateway's as it was signed: {0}; it was altered, or signed by another gateway"
     )]
-    Signature,
+    Signature(SignatureProblem),
 }
 
 /// A signed report as a file's JSON.
@@ -49,10 +50,8 @@ pub fn from_json(v: &Value) -> Result<pb::AccessReport, ReportError> {
     })
 }
 
-/// Verifies `r` with the gateway's public key; its document, parsed.
-pub fn verify(r: &pb::AccessReport, public_key: &[u8]) -> Result<Value, ReportError> {
-    if !schakel_proto::report::verify(public_key, &r.document, &r.signature) {
-        return Err(ReportError::Signature);
-    }
+/// Verifies `r` with the gateway's public keys; its document, parsed.
+pub fn verify(r: &pb::AccessReport, keys: &KeyRing) -> Result<Value, ReportError> {
+    schakel_proto::report::check(keys, r).map_err(ReportError::Signature)?;
     serde_json::from_slice(&r.document).map_err(|e| ReportError::Format(e.to_string()))
 }

@@ -6,6 +6,7 @@
 
 use std::io::BufRead;
 
+use crate::KeyRing;
 use schakel_proto::audit::{Verdict, Verifier, time_ms, timestamp};
 use schakel_proto::v1 as pb;
 use serde_json::{Value, json};
@@ -88,6 +89,7 @@ pub fn to_json(record: &pb::AuditExportRecord) -> Value {
             "last_hash": hex::encode(&r.last_hash),
             "time_ms": time_ms(r.time),
             "signature": hex::encode(&r.signature),
+            "key_id": r.key_id,
         }),
         Some(Record::Entry(e)) => entry_json(e),
         Some(Record::Checkpoint(c)) => json!({
@@ -96,6 +98,7 @@ pub fn to_json(record: &pb::AuditExportRecord) -> Value {
             "head_hash": hex::encode(&c.head_hash),
             "time_ms": time_ms(c.time),
             "signature": hex::encode(&c.signature),
+            "key_id": c.key_id,
         }),
         None => Value::Null,
     }
@@ -165,12 +168,14 @@ pub fn from_json(v: &Value) -> Result<pb::AuditExportRecord, String> {
                 v.get("time_ms").and_then(Value::as_i64).unwrap_or(0),
             )),
             signature: optional_bytes(v, "signature")?,
+            key_id: optional_text(v, "key_id")?,
         }),
         "checkpoint" => Record::Checkpoint(pb::AuditCheckpoint {
             sequence: number(v, "sequence")? as u64,
             head_hash: bytes(v, "head_hash")?,
             time: Some(timestamp(number(v, "time_ms")?)),
             signature: bytes(v, "signature")?,
+            key_id: optional_text(v, "key_id")?,
         }),
         "entry" => {
             let action =
@@ -205,10 +210,10 @@ pub fn from_json(v: &Value) -> Result<pb::AuditExportRecord, String> {
     })
 }
 
-/// Verifies an export against the gateway's Ed25519 public key, offline.
+/// Verifies an export against the gateway's Ed25519 public keys, offline.
 /// A line that cannot be read at all is a format error; everything else is
 /// in the verdict, which names the first entry that breaks the chain.
-pub fn verify(reader: impl BufRead, public_key: &[u8]) -> Result<Verdict, FileError> {
+pub fn verify(reader: impl BufRead, keys: &KeyRing) -> Result<Verdict, FileError> {
     use pb::audit_export_record::Record;
     let mut verifier: Option<Verifier> = None;
     for (i, line) in reader.lines().enumerate() {
@@ -224,16 +229,16 @@ pub fn verify(reader: impl BufRead, public_key: &[u8]) -> Result<Verdict, FileEr
         let record = from_json(&value).map_err(format)?;
         match record.record {
             Some(Record::Range(r)) => {
-                verifier.get_or_insert_with(|| Verifier::for_range(public_key, &r));
+                verifier.get_or_insert_with(|| Verifier::for_range(keys, &r));
             }
             Some(Record::Entry(e)) => {
                 verifier
-                    .get_or_insert_with(|| Verifier::new(public_key, e.sequence <= 1))
+                    .get_or_insert_with(|| Verifier::new(keys, e.sequence <= 1))
                     .entry(&e);
             }
             Some(Record::Checkpoint(c)) => {
                 verifier
-                    .get_or_insert_with(|| Verifier::new(public_key, true))
+                    .get_or_insert_with(|| Verifier::new(keys, true))
                     .checkpoint(&c);
             }
             None => {}

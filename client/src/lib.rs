@@ -18,6 +18,7 @@ use schakel_proto::v1::directory_client::DirectoryClient;
 use schakel_proto::v1::exchange_client::ExchangeClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+pub use schakel_proto::keys::{KeyRing, SignatureProblem, key_id};
 pub use schakel_proto::v1 as proto;
 
 pub mod access_report;
@@ -50,15 +51,17 @@ pub enum ClientError {
     /// A receipt's signature does not verify under the gateway's key: it was
     /// altered, or it is not from this gateway. The receipt is not returned.
     #[error(
-        "receipt for message {message_id} has an invalid signature; it is not from this gateway or was altered"
+        "receipt for message {message_id} does not verify: {problem}; it is not from this gateway or was altered"
     )]
     BadReceipt {
         /// The message the receipt names.
         message_id: String,
+        /// Why it does not verify.
+        problem: SignatureProblem,
     },
-    /// An access report's signature does not verify with the gateway's key.
-    #[error("the access report's signature does not verify with the gateway's key")]
-    BadReport,
+    /// An access report's signature does not verify with the gateway's keys.
+    #[error("the access report does not verify: {0}")]
+    BadReport(SignatureProblem),
 }
 
 impl From<tonic::Status> for ClientError {
@@ -109,18 +112,16 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct Client {
     channel: Channel,
-    /// The gateway's Ed25519 public key, fetched on first use unless pinned.
-    gateway_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+    /// The gateway's Ed25519 public keys, fetched on first use unless pinned.
+    gateway_keys: Arc<tokio::sync::OnceCell<KeyRing>>,
 }
 
-/// Checks a receipt's Ed25519 signature under `public_key`.
-pub fn verify_receipt(public_key: &[u8], receipt: &pb::Receipt) -> Result<(), ClientError> {
-    let bytes = schakel_proto::receipt::signing_bytes(receipt);
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
-        .verify(&bytes, &receipt.signature)
-        .map_err(|_| ClientError::BadReceipt {
-            message_id: receipt.message_id.clone(),
-        })
+/// Checks a receipt's Ed25519 signature under the key it names, among `keys`.
+pub fn verify_receipt(keys: &KeyRing, receipt: &pb::Receipt) -> Result<(), ClientError> {
+    schakel_proto::receipt::check(keys, receipt).map_err(|problem| ClientError::BadReceipt {
+        message_id: receipt.message_id.clone(),
+        problem,
+    })
 }
 
 pub use schakel_proto::payload::attachment;
@@ -164,33 +165,32 @@ impl Client {
         let channel = endpoint(gateway)?.tls_config(tls)?.connect().await?;
         Ok(Self {
             channel,
-            gateway_key: Arc::default(),
+            gateway_keys: Arc::default(),
         })
     }
 
-    /// Pins the gateway's public key (as published by `Directory.GatewayKey`
-    /// and distributed out of band), instead of fetching it from the gateway
-    /// on first use.
-    pub fn with_gateway_key(self, public_key: Vec<u8>) -> Self {
+    /// Pins the gateway's public keys (as published by `Directory.GatewayKey`
+    /// and distributed out of band), instead of fetching them from the
+    /// gateway on first use.
+    pub fn with_gateway_keys(self, keys: KeyRing) -> Self {
         Self {
-            gateway_key: Arc::new(tokio::sync::OnceCell::new_with(Some(public_key))),
+            gateway_keys: Arc::new(tokio::sync::OnceCell::new_with(Some(keys))),
             ..self
         }
     }
 
-    async fn key(&self) -> Result<&[u8], ClientError> {
-        let key = self
-            .gateway_key
+    /// The gateway's public keys: pinned, or fetched once.
+    async fn keys(&self) -> Result<&KeyRing, ClientError> {
+        self.gateway_keys
             .get_or_try_init(|| async {
-                Ok::<_, ClientError>(self.gateway_key().await?.ed25519_public_key)
+                Ok::<_, ClientError>(KeyRing::from_response(&self.gateway_key().await?))
             })
-            .await?;
-        Ok(key)
+            .await
     }
 
-    /// Verifies a receipt with the gateway's key.
+    /// Verifies a receipt with the gateway's keys.
     pub async fn verify(&self, receipt: &pb::Receipt) -> Result<(), ClientError> {
-        verify_receipt(self.key().await?, receipt)
+        verify_receipt(self.keys().await?, receipt)
     }
 
     async fn verify_opt(&self, receipt: Option<&pb::Receipt>) -> Result<(), ClientError> {
@@ -301,7 +301,7 @@ impl Client {
         impl futures::Stream<Item = Result<pb::ReceiptEvent, ClientError>> + use<>,
         ClientError,
     > {
-        let key = self.key().await?.to_vec();
+        let keys = self.keys().await?.clone();
         let request = pb::ReceiptsRequest {
             after_cursor,
             follow,
@@ -310,7 +310,7 @@ impl Client {
         Ok(futures::StreamExt::map(stream, move |item| {
             let event = item?;
             if let Some(r) = &event.receipt {
-                verify_receipt(&key, r)?;
+                verify_receipt(&keys, r)?;
             }
             Ok(event)
         }))
@@ -412,9 +412,8 @@ impl Client {
             reason: reason.to_owned(),
         };
         let report = self.audit().report(request).await?.into_inner();
-        if !schakel_proto::report::verify(self.key().await?, &report.document, &report.signature) {
-            return Err(ClientError::BadReport);
-        }
+        schakel_proto::report::check(self.keys().await?, &report)
+            .map_err(ClientError::BadReport)?;
         Ok(report)
     }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use schakel_gateway::crypto::{GatewayKeys, Signer, key_id, rotate};
 use schakel_gateway::tools::{pki, verify};
 use schakel_gateway::transport::tls;
 use schakel_gateway::{Config, config::LogFormat, logging, server};
@@ -35,6 +36,27 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The key that signs receipts, checkpoints and reports.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the signing key and the retired keys that still verify.
+    List {
+        /// The gateway's data folder.
+        #[arg(long, default_value = "schakel-data")]
+        data: PathBuf,
+    },
+    /// Retire the signing key and make a new one. The new key signs from the
+    /// gateway's next start; the retired key stays published, so that what
+    /// it signed still verifies.
+    Rotate {
+        /// The gateway's data folder.
+        #[arg(long, default_value = "schakel-data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,6 +105,30 @@ fn main() -> anyhow::Result<()> {
                 );
                 std::process::exit(1);
             }
+        }
+        Command::Keys(KeysCommand::List { data }) => {
+            let keys = GatewayKeys::load(&data)
+                .with_context(|| format!("{} holds no gateway signing key", data.display()))?;
+            println!("{}  signing", keys.key_id());
+            for retired in keys.retired() {
+                println!("{}  retired", key_id(retired));
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { data }) => {
+            let rotation = rotate(&data)
+                .with_context(|| format!("cannot rotate the signing key in {}", data.display()))?;
+            println!(
+                "retired key {} (public half kept in {}); new signing key {}",
+                rotation.retired,
+                rotation.retired_file.display(),
+                rotation.signing
+            );
+            println!(
+                "restart the gateway to sign with the new key; until then it signs with {}, which stays published",
+                rotation.retired
+            );
+            Ok(())
         }
         Command::Pki(PkiCommand::Example { out }) => {
             let (_ca, orgs) = pki::generate_example(&out)?;

@@ -22,7 +22,7 @@ use crate::api::decode_errors;
 use crate::api::identity_layer::IdentityLayer;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{ChildKey, PayloadKey, SigningKey};
+use crate::crypto::{ChildKey, GatewayKeys, PayloadKey, Signer};
 use crate::exporter;
 use crate::metrics::METRICS;
 use crate::service::audit_log::AuditLog;
@@ -80,7 +80,7 @@ pub async fn serve(
         .mode(0o700)
         .create(data_dir)
         .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
-    let signing_key = Arc::new(SigningKey::load_or_create(data_dir)?);
+    let signing_key = Arc::new(GatewayKeys::load_or_create(data_dir)?);
     let store = store::engine::open(&config.storage, signing_key.clone())
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let directory = Directory::new(store.clone(), clock.clone());
@@ -221,6 +221,7 @@ pub async fn serve(
         participants_in_file = seeded,
         participants_added = added,
         gateway_key = %signing_key.key_id(),
+        retired_gateway_keys = signing_key.retired().len(),
         "schakel gateway serving gRPC with mutual TLS on https://{addr}"
     );
 

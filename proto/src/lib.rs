@@ -21,6 +21,7 @@ pub mod audit;
 pub mod calendar;
 #[cfg(feature = "examples")]
 pub mod examples;
+pub mod keys;
 pub mod payload;
 pub mod receipt;
 pub mod report;

@@ -2,15 +2,15 @@
 //! wire types, so that the gateway that signs and the client that verifies
 //! cannot disagree about it.
 
+use crate::keys::{KeyRing, SignatureProblem};
 use crate::v1::{Receipt, ReceiptStatus};
 
-/// The domain separation tag that starts every signed receipt encoding.
-pub const RECEIPT_TAG: &str = "schakel-receipt-v1";
+use crate::audit::{field, key_id_field};
 
-fn field(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(bytes);
-}
+/// The tag that starts the signed encoding of a receipt without a key id.
+pub const RECEIPT_TAG: &str = "schakel-receipt-v1";
+/// The tag that starts the signed encoding of a receipt that names its key.
+pub const RECEIPT_TAG_V2: &str = "schakel-receipt-v2";
 
 /// The short status name used in the encoding: "ACCEPTED", "DELIVERED", ...
 pub fn status_name(status: i32) -> &'static str {
@@ -25,7 +25,11 @@ pub fn status_name(status: i32) -> &'static str {
 pub fn signing_bytes(r: &Receipt) -> Vec<u8> {
     let time = r.time.unwrap_or_default();
     let mut out = Vec::with_capacity(256);
-    field(&mut out, RECEIPT_TAG.as_bytes());
+    let tag = match r.key_id.is_empty() {
+        true => RECEIPT_TAG,
+        false => RECEIPT_TAG_V2,
+    };
+    field(&mut out, tag.as_bytes());
     field(&mut out, r.message_id.as_bytes());
     field(&mut out, status_name(r.status).as_bytes());
     field(
@@ -37,7 +41,13 @@ pub fn signing_bytes(r: &Receipt) -> Vec<u8> {
     field(&mut out, r.recipient_oin.as_bytes());
     field(&mut out, r.audit_sequence.to_string().as_bytes());
     field(&mut out, r.detail.as_bytes());
+    key_id_field(&mut out, &r.key_id);
     out
+}
+
+/// Checks a receipt's signature under the key it names, among `keys`.
+pub fn check(keys: &KeyRing, r: &Receipt) -> Result<(), SignatureProblem> {
+    keys.check(&r.key_id, &signing_bytes(r), &r.signature)
 }
 
 #[cfg(test)]
@@ -59,6 +69,7 @@ mod tests {
             audit_sequence: 7,
             detail: String::new(),
             signature: vec![],
+            key_id: String::new(),
         };
         let b = signing_bytes(&base);
         assert!(b.starts_with(&[0, 0, 0, 18]));
@@ -96,6 +107,10 @@ mod tests {
             },
             Receipt {
                 detail: "d".into(),
+                ..base.clone()
+            },
+            Receipt {
+                key_id: "0011223344556677".into(),
                 ..base.clone()
             },
         ];

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use schakel_client::proto as pb;
-use schakel_client::{Client, ClientError};
+use schakel_client::{Client, ClientError, KeyRing};
 
 /// How long a test waits for something the gateway should do at once.
 pub const PROMPTLY: Duration = Duration::from_secs(10);
@@ -160,9 +160,14 @@ pub async fn export_lines(operator: &Client) -> Vec<String> {
 }
 
 /// The offline verifier's verdict on exported lines.
-pub fn verify_lines(lines: &[String], key: &[u8]) -> schakel_proto::audit::Verdict {
-    schakel_client::audit_file::verify(std::io::Cursor::new(lines.join("\n")), key)
+pub fn verify_lines(lines: &[String], keys: &KeyRing) -> schakel_proto::audit::Verdict {
+    schakel_client::audit_file::verify(std::io::Cursor::new(lines.join("\n")), keys)
         .expect("the lines parse")
+}
+
+/// Every public key the gateway lists (`Directory.GatewayKey`).
+pub async fn gateway_keys(client: &Client) -> KeyRing {
+    KeyRing::from_response(&client.gateway_key().await.expect("the gateway's keys"))
 }
 
 /// Calls `probe` every 50 ms until it returns something, for at most

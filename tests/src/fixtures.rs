@@ -138,14 +138,15 @@ pub fn dossier_with(to: &str, reference: &str, content: Vec<u8>) -> pb::SendRequ
     r
 }
 
-/// The public half of a fresh Ed25519 key that is not the gateway's.
-pub fn other_public_key() -> Vec<u8> {
+/// A key ring of one fresh Ed25519 key that is not the gateway's.
+pub fn other_keys() -> schakel_client::KeyRing {
     use ring::signature::{Ed25519KeyPair, KeyPair};
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
         .expect("a key is generated");
-    Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-        .expect("the key parses")
-        .public_key()
-        .as_ref()
-        .to_vec()
+    schakel_client::KeyRing::single(
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .expect("the key parses")
+            .public_key()
+            .as_ref(),
+    )
 }

@@ -5,8 +5,8 @@
 
 use schakel_client::proto::{self as pb, AuditEntry};
 use schakel_tests::calls::{
-    action, audit_about, audit_of, audit_query, deliver, eventually, export_lines, log_intact,
-    send_signals, verify_lines,
+    action, audit_about, audit_of, audit_query, deliver, eventually, export_lines, gateway_keys,
+    log_intact, send_signals, verify_lines,
 };
 use schakel_tests::fixtures::{self, BSN, granted};
 use schakel_tests::process::Cli;
@@ -308,7 +308,7 @@ async fn the_offline_verifier_names_a_changed_a_deleted_and_a_swapped_entry() {
     let school = gw.client(org::SCHOOL_PO).await;
     send_signals(&school, &gw.oin(org::VERWIJSINDEX), "v", 6).await;
     let operator = gw.client(org::OPERATOR).await;
-    let key = operator.gateway_key().await.unwrap().ed25519_public_key;
+    let key = gateway_keys(&operator).await;
     let lines = export_lines(&operator).await;
     let verdict = verify_lines(&lines, &key);
     assert!(verdict.ok(), "{}", verdict.problem);
@@ -365,10 +365,10 @@ async fn the_offline_verifier_names_a_changed_a_deleted_and_a_swapped_entry() {
     assert_eq!(verdict.first_broken, Some(1), "{}", verdict.problem);
 
     // Another key: the signed range and the checkpoints fail.
-    let verdict = verify_lines(&lines, &fixtures::other_public_key());
+    let verdict = verify_lines(&lines, &fixtures::other_keys());
     assert!(!verdict.ok());
     assert!(
-        verdict.problem.contains("not signed by this key"),
+        verdict.problem.contains("not among the gateway's keys"),
         "{}",
         verdict.problem
     );
@@ -381,7 +381,7 @@ async fn the_offline_verifier_names_a_changed_a_deleted_and_a_swapped_entry() {
         Cli::new()
             .args(["audit", "verify", "--file"])
             .args([&file])
-            .args(["--key", &hex::encode(&key)])
+            .args(["--key", &key.to_hex()])
             .args(json)
             .output()
     };
@@ -488,6 +488,6 @@ async fn the_chain_survives_sigkill_and_continues() {
                 .any(|e| e.sequence == seq && e.message_id == sent.message_id)
         );
     }
-    let key = operator.gateway_key().await.unwrap().ed25519_public_key;
+    let key = gateway_keys(&operator).await;
     assert!(verify_lines(&export_lines(&operator).await, &key).ok());
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use schakel_client::proto as pb;
 use schakel_client::{ClientError, verify_receipt};
-use schakel_tests::calls::{deliver, id_of, payload, statuses};
+use schakel_tests::calls::{deliver, gateway_keys, id_of, payload, statuses};
 use schakel_tests::fixtures::{self, UNKNOWN_CONSENT_ID};
 use schakel_tests::{TestGateway, code_of, next_event, next_receipts, org, refusal};
 use tonic::Code;
@@ -364,14 +364,17 @@ async fn receipts_verify_and_a_tampered_receipt_fails() {
         )
         .await;
     let receipt = sent.receipt.unwrap();
-    let key = school.gateway_key().await.unwrap().ed25519_public_key;
+    let key = gateway_keys(&school).await;
     verify_receipt(&key, &receipt).unwrap();
+    assert_eq!(receipt.key_id, key.ids().next().unwrap(), "names its key");
     for tamper in [
         |r: &mut pb::Receipt| r.status = R::Delivered as i32,
         |r: &mut pb::Receipt| r.recipient_oin = "00000099400000000001".into(),
         |r: &mut pb::Receipt| r.payload_digest[0] ^= 1,
         |r: &mut pb::Receipt| r.time.as_mut().unwrap().seconds += 1,
         |r: &mut pb::Receipt| r.signature[10] ^= 1,
+        |r: &mut pb::Receipt| r.key_id.clear(),
+        |r: &mut pb::Receipt| r.key_id = "0011223344556677".into(),
     ] {
         let mut bad = receipt.clone();
         tamper(&mut bad);
@@ -381,7 +384,7 @@ async fn receipts_verify_and_a_tampered_receipt_fails() {
         ));
     }
     // A client that pinned another key refuses the gateway's genuine receipts.
-    let pinned = school.with_gateway_key(fixtures::other_public_key());
+    let pinned = school.with_gateway_keys(fixtures::other_keys());
     let err = pinned.status(&sent.message_id).await.unwrap_err();
     assert!(matches!(err, ClientError::BadReceipt { .. }), "{err}");
 }

@@ -7,8 +7,8 @@
 
 use schakel_client::proto as pb;
 use schakel_tests::calls::{
-    audit_about, audit_of, audit_query, deliver, eventually, export_lines, log_intact,
-    send_signals, verify_lines,
+    audit_about, audit_of, audit_query, deliver, eventually, export_lines, gateway_keys,
+    log_intact, send_signals, verify_lines,
 };
 use schakel_tests::fixtures::{self, BSN};
 use schakel_tests::{TestGateway, org};
@@ -104,7 +104,7 @@ async fn child_references_are_erased_after_five_years_and_the_chain_still_verifi
     let gw = gateway(|_| {}).await;
     let school = gw.client(org::SCHOOL_PO).await;
     let operator = gw.client(org::OPERATOR).await;
-    let key = operator.gateway_key().await.unwrap().ed25519_public_key;
+    let key = gateway_keys(&operator).await;
     // A signal (about BSN[0], valid a year) and a dossier (about BSN[1]).
     school
         .send(fixtures::signalering("s", &gw.oin(org::VERWIJSINDEX)))
@@ -175,7 +175,7 @@ async fn whole_entries_go_only_when_asked_and_the_rest_still_verifies() {
     })
     .await;
     log_intact(&operator).await;
-    let key = operator.gateway_key().await.unwrap().ed25519_public_key;
+    let key = gateway_keys(&operator).await;
     assert!(verify_lines(&export_lines(&operator).await, &key).ok());
 
     // After a restart (keeping entries again) the store finds where the

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use futures::StreamExt;
-use schakel_client::Client;
 use schakel_client::audit_file;
 use schakel_client::proto as pb;
+use schakel_client::{Client, KeyRing};
 use serde_json::json;
 
 use super::Output;
@@ -49,9 +49,10 @@ pub enum AuditCommand {
         /// An export file to verify offline, without the gateway.
         #[arg(long, requires = "key")]
         file: Option<PathBuf>,
-        /// The gateway's public key (hex, from `schakel directory gateway-key`).
-        #[arg(long, requires = "file")]
-        key: Option<String>,
+        /// The gateway's public keys (hex, separated by commas; from
+        /// `schakel directory gateway-key`): every key that signed part of it.
+        #[arg(long, requires = "file", value_parser = KeyRing::parse_hex)]
+        key: Option<KeyRing>,
         /// First sequence number (online).
         #[arg(long, default_value_t = 0)]
         from: u64,
@@ -77,9 +78,10 @@ pub enum AuditCommand {
         /// The report file written by `audit report --out`.
         #[arg(long)]
         file: PathBuf,
-        /// The gateway's public key (hex, from `schakel directory gateway-key`).
-        #[arg(long)]
-        key: String,
+        /// The gateway's public keys (hex, separated by commas; from
+        /// `schakel directory gateway-key`).
+        #[arg(long, value_parser = KeyRing::parse_hex)]
+        key: KeyRing,
     },
     /// Write the log with its checkpoints as JSON lines to standard output.
     Export {
@@ -175,16 +177,12 @@ fn print_verdict(
 }
 
 /// Offline verification needs no gateway connection.
-pub fn verify_offline(file: &std::path::Path, key: &str, out: &Output) -> anyhow::Result<()> {
-    let key = hex::decode(key.trim()).map_err(|_| anyhow::anyhow!("--key: not hex"))?;
-    if key.len() != 32 {
-        anyhow::bail!("--key: an Ed25519 public key is 32 bytes (64 hex characters)");
-    }
+pub fn verify_offline(file: &std::path::Path, keys: &KeyRing, out: &Output) -> anyhow::Result<()> {
     let reader = BufReader::new(
         std::fs::File::open(file)
             .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?,
     );
-    let v = audit_file::verify(reader, &key)?;
+    let v = audit_file::verify(reader, keys)?;
     print_verdict(
         out,
         v.ok(),

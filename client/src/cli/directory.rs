@@ -95,12 +95,24 @@ pub async fn run(command: DirectoryCommand, client: &Client, out: &Output) -> an
             Ok(())
         }
         DirectoryCommand::GatewayKey => {
-            let key = client.gateway_key().await?;
-            let hex_key = hex::encode(&key.ed25519_public_key);
-            out.record(
-                json!({"ed25519_public_key": hex_key, "key_id": key.key_id}),
-                || format!("{hex_key}  (key id {})", key.key_id),
-            );
+            let answer = client.gateway_key().await?;
+            let keys = match answer.keys.is_empty() {
+                // A gateway from before keys could rotate lists only its one key.
+                true => vec![pb::GatewayPublicKey {
+                    ed25519_public_key: answer.ed25519_public_key,
+                    key_id: answer.key_id,
+                    active: true,
+                }],
+                false => answer.keys,
+            };
+            for key in keys {
+                let hex_key = hex::encode(&key.ed25519_public_key);
+                let state = if key.active { "signing" } else { "retired" };
+                out.record(
+                    json!({"ed25519_public_key": hex_key, "key_id": key.key_id, "active": key.active}),
+                    || format!("{hex_key}  (key id {}, {state})", key.key_id),
+                );
+            }
             Ok(())
         }
     }

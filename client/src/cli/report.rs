@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use schakel_client::Client;
 use schakel_client::access_report;
+use schakel_client::{Client, KeyRing};
 use serde_json::Value;
 
 use super::Output;
@@ -140,15 +140,14 @@ pub async fn report(
     Ok(())
 }
 
-/// Verifies a report file offline with the gateway's key, and shows it.
-pub fn verify_offline(file: &Path, key: &str, out: &Output) -> anyhow::Result<()> {
-    let key = hex::decode(key.trim()).map_err(|_| anyhow::anyhow!("--key: not hex"))?;
+/// Verifies a report file offline with the gateway's keys, and shows it.
+pub fn verify_offline(file: &Path, keys: &KeyRing, out: &Output) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", file.display()))?;
     let report = access_report::from_json(&value)?;
-    let doc = access_report::verify(&report, &key)?;
+    let doc = access_report::verify(&report, keys)?;
     out.record(serde_json::json!({"ok": true, "document": doc}), || {
         format!(
             "report signature verified (key {})\n\n{}",

@@ -9,19 +9,19 @@ use tonic::{Request, Response, Status};
 use super::caller;
 use super::convert::query;
 use super::status::of;
-use crate::crypto::SigningKey;
+use crate::crypto::{GatewayKeys, Signer, key_id};
 use crate::model::wire;
 use crate::service::directory::Directory;
 
 /// The Directory service.
 pub struct DirectoryService {
     directory: Directory,
-    signing_key: Arc<SigningKey>,
+    signing_key: Arc<GatewayKeys>,
 }
 
 impl DirectoryService {
     /// A service over `directory`, publishing `signing_key`'s public half.
-    pub fn new(directory: Directory, signing_key: Arc<SigningKey>) -> Self {
+    pub fn new(directory: Directory, signing_key: Arc<GatewayKeys>) -> Self {
         Self {
             directory,
             signing_key,
@@ -62,9 +62,19 @@ impl DirectoryApi for DirectoryService {
         &self,
         _request: Request<pb::GatewayKeyRequest>,
     ) -> Result<Response<pb::GatewayKeyResponse>, Status> {
+        let signing = self.signing_key.signing();
+        let key = |public: &[u8], active| pb::GatewayPublicKey {
+            ed25519_public_key: public.to_vec(),
+            key_id: key_id(public),
+            active,
+        };
+        let keys = std::iter::once(key(signing.public_key(), true))
+            .chain(self.signing_key.retired().iter().map(|k| key(k, false)))
+            .collect();
         Ok(Response::new(pb::GatewayKeyResponse {
-            ed25519_public_key: self.signing_key.public_key().to_vec(),
-            key_id: self.signing_key.key_id(),
+            ed25519_public_key: signing.public_key().to_vec(),
+            key_id: signing.key_id().to_owned(),
+            keys,
         }))
     }
 }

@@ -105,11 +105,7 @@ pub fn sha256(bytes: &[u8]) -> Digest {
     Digest(out)
 }
 
-/// The key id of an Ed25519 public key: the first 8 bytes of its SHA-256,
-/// in hex. Lets a verifier tell keys apart after a rotation.
-pub fn key_id(public_key: &[u8]) -> String {
-    hex::encode(&sha256(public_key).0[..8])
-}
+pub use schakel_proto::keys::key_id;
 
 /// `N` bytes from the system's random source.
 pub fn random_bytes<const N: usize>() -> [u8; N] {

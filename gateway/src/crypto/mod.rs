@@ -4,7 +4,8 @@
 //!
 //! - [`SigningKey`] (Ed25519) signs receipts and audit checkpoints, through
 //!   the [`Signer`] trait; its public half is published through
-//!   `Directory.GatewayKey` so that anyone can verify them.
+//!   `Directory.GatewayKey` so that anyone can verify them. It can rotate:
+//!   [`GatewayKeys`] holds it with the retired keys that still verify.
 //! - [`PayloadKey`] (AES-256-GCM) encrypts payloads at rest.
 //! - [`ChildKey`] (HMAC-SHA256) turns a BSN into a [`ChildRef`].
 //!
@@ -13,12 +14,14 @@
 
 mod bytes;
 mod child_key;
+mod key_ring;
 mod payload_key;
 mod secret_file;
 mod signing_key;
 
 pub use bytes::{ChildRef, Digest, Salt, Signature, key_id, random_bytes, sha256};
 pub use child_key::{CHILD_KEY_FILE, ChildKey};
+pub use key_ring::{GatewayKeys, RETIRED_KEYS_DIR, Rotation, rotate};
 pub use payload_key::{DecryptError, PAYLOAD_KEY_FILE, PayloadKey, SealError};
 pub use secret_file::{KeyError, load_or_create_secret};
 pub use signing_key::{SIGNING_KEY_FILE, Signer, SigningKey};

@@ -15,42 +15,49 @@ pub const SIGNING_KEY_FILE: &str = "gateway-signing.key";
 pub trait Signer: Send + Sync {
     /// The Ed25519 signature of `bytes`.
     fn sign_bytes(&self, bytes: &[u8]) -> Signature;
+    /// The id of the key that signs, which every signed object names and
+    /// covers, so that a verifier picks the right key after a rotation.
+    fn key_id(&self) -> &str;
 }
 
 /// The gateway's Ed25519 signing key.
 pub struct SigningKey {
     pair: Ed25519KeyPair,
+    id: String,
 }
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
         f.debug_struct("SigningKey")
-            .field("key_id", &self.key_id())
+            .field("key_id", &self.id)
             .finish()
     }
 }
 
-fn pair_of(path: &Path, pkcs8: &[u8]) -> Result<Ed25519KeyPair, KeyError> {
-    Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::Invalid {
-        path: path.to_owned(),
-        what: "Ed25519 PKCS#8 key",
-    })
+/// A fresh Ed25519 key in PKCS#8 DER.
+pub(super) fn generate_pkcs8() -> Vec<u8> {
+    Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .expect("the system random source works")
+        .as_ref()
+        .to_vec()
 }
 
 impl SigningKey {
     /// Loads the key from the data folder, creating it on first start.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
         let path = data_dir.join(SIGNING_KEY_FILE);
-        let pkcs8 = load_or_create_secret(&path, || {
-            Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-                .expect("the system random source works")
-                .as_ref()
-                .to_vec()
+        let pkcs8 = load_or_create_secret(&path, generate_pkcs8)?;
+        Self::from_pkcs8(&path, &pkcs8)
+    }
+
+    fn from_pkcs8(path: &Path, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::Invalid {
+            path: path.to_owned(),
+            what: "Ed25519 PKCS#8 key",
         })?;
-        Ok(Self {
-            pair: pair_of(&path, &pkcs8)?,
-        })
+        let id = key_id(pair.public_key().as_ref());
+        Ok(Self { pair, id })
     }
 
     /// Loads the key from the data folder without creating one: for tools
@@ -61,19 +68,12 @@ impl SigningKey {
             path: path.clone(),
             source,
         })?;
-        Ok(Self {
-            pair: pair_of(&path, &pkcs8)?,
-        })
+        Self::from_pkcs8(&path, &pkcs8)
     }
 
     /// The raw 32-byte public key.
     pub fn public_key(&self) -> &[u8] {
         self.pair.public_key().as_ref()
-    }
-
-    /// A short, stable name for the key (see [`key_id`]).
-    pub fn key_id(&self) -> String {
-        key_id(self.public_key())
     }
 }
 
@@ -83,6 +83,10 @@ impl Signer for SigningKey {
         let mut out = [0u8; 64];
         out.copy_from_slice(sig.as_ref());
         Signature(out)
+    }
+
+    fn key_id(&self) -> &str {
+        &self.id
     }
 }
 

@@ -264,6 +264,8 @@ pub struct Range {
     pub time_ms: i64,
     /// The gateway's Ed25519 signature.
     pub signature: Signature,
+    /// The id of the key that signed it.
+    pub key_id: String,
 }
 
 /// A signed statement of the chain's head at one entry.
@@ -277,6 +279,10 @@ pub struct Checkpoint {
     pub time_ms: i64,
     /// The gateway's Ed25519 signature.
     pub signature: Signature,
+    /// The id of the key that signed it; empty on checkpoints made before
+    /// keys could rotate, which any of the gateway's keys may have signed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key_id: String,
 }
 
 #[cfg(test)]

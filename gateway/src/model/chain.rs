@@ -21,6 +21,7 @@ impl Checkpoint {
             head_hash,
             time_ms,
             signature: Signature([0; 64]),
+            key_id: key.key_id().to_owned(),
         };
         let bytes = schakel_proto::audit::checkpoint_bytes(&wire::checkpoint(&c));
         c.signature = key.sign_bytes(&bytes);
@@ -39,6 +40,7 @@ impl Range {
             last_hash: last.hash(),
             time_ms,
             signature: Signature([0; 64]),
+            key_id: key.key_id().to_owned(),
         };
         r.signature = key.sign_bytes(&schakel_proto::audit::range_bytes(&wire::range(&r)));
         r
@@ -50,6 +52,7 @@ mod tests {
     use super::*;
     use crate::crypto::SigningKey;
     use crate::model::{Action, Draft, GENESIS_HASH, Oin, Range};
+    use schakel_proto::keys::KeyRing;
 
     #[test]
     fn entries_chain_by_hash_and_checkpoints_verify() {
@@ -70,8 +73,10 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::load_or_create(dir.path()).unwrap();
+        let ring = KeyRing::single(key.public_key());
         let c = Checkpoint::sign(second.seq, second.hash(), 3, &key);
-        let mut verifier = schakel_proto::audit::Verifier::new(key.public_key(), true);
+        assert_eq!(c.key_id, key.key_id());
+        let mut verifier = schakel_proto::audit::Verifier::new(&ring, true);
         verifier.entry(&wire::audit_entry(&first));
         verifier.entry(&wire::audit_entry(&second));
         verifier.checkpoint(&wire::checkpoint(&c));
@@ -82,13 +87,44 @@ mod tests {
         // A signed range of the two verifies offline, and without its
         // first entry it does not.
         let range = wire::range(&Range::sign(&first, &second, 4, &key));
-        let mut verifier = schakel_proto::audit::Verifier::for_range(key.public_key(), &range);
+        let mut verifier = schakel_proto::audit::Verifier::for_range(&ring, &range);
         verifier.entry(&wire::audit_entry(&first));
         verifier.entry(&wire::audit_entry(&second));
         let verdict = verifier.finish();
         assert!(verdict.ok(), "{}", verdict.problem);
-        let mut verifier = schakel_proto::audit::Verifier::for_range(key.public_key(), &range);
+        let mut verifier = schakel_proto::audit::Verifier::for_range(&ring, &range);
         verifier.entry(&wire::audit_entry(&second));
         assert_eq!(verifier.finish().first_broken, Some(1));
+    }
+
+    #[test]
+    fn a_checkpoint_from_before_key_ids_still_verifies() {
+        let first = Entry::place(
+            Draft::new(
+                Oin::parse("00000099100000000001").unwrap(),
+                Action::SendAccepted,
+            ),
+            0,
+            GENESIS_HASH,
+            1,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::load_or_create(dir.path()).unwrap();
+        // As the first format stored it: no key id, signed without one.
+        let mut old = Checkpoint::sign(first.seq, first.hash(), 3, &key);
+        old.key_id.clear();
+        old.signature = key.sign_bytes(&schakel_proto::audit::checkpoint_bytes(&wire::checkpoint(
+            &old,
+        )));
+        let stored: Checkpoint =
+            serde_json::from_str(&serde_json::to_string(&old).unwrap()).unwrap();
+        assert_eq!(stored, old);
+        let mut verifier =
+            schakel_proto::audit::Verifier::new(&KeyRing::single(key.public_key()), true);
+        verifier.entry(&wire::audit_entry(&first));
+        verifier.checkpoint(&wire::checkpoint(&stored));
+        let verdict = verifier.finish();
+        assert!(verdict.ok(), "{}", verdict.problem);
+        assert_eq!(verdict.checkpoints_checked, 1);
     }
 }

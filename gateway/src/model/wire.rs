@@ -405,6 +405,7 @@ pub fn unsigned_receipt(
         audit_sequence: audit_seq,
         detail: detail.to_owned(),
         signature: vec![],
+        key_id: String::new(),
     }
 }
 
@@ -451,6 +452,7 @@ pub fn checkpoint(c: &Checkpoint) -> pb::AuditCheckpoint {
         head_hash: c.head_hash.as_bytes().to_vec(),
         time: Some(timestamp(c.time_ms)),
         signature: c.signature.as_bytes().to_vec(),
+        key_id: c.key_id.clone(),
     }
 }
 
@@ -464,6 +466,7 @@ pub fn range(r: &Range) -> pb::AuditExportRange {
         last_hash: r.last_hash.as_bytes().to_vec(),
         time: Some(timestamp(r.time_ms)),
         signature: r.signature.as_bytes().to_vec(),
+        key_id: r.key_id.clone(),
     }
 }
 

@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::ServiceError;
 use super::audit_log::{AuditLog, Read};
-use crate::crypto::{ChildRef, Signature, key_id};
+use crate::crypto::{ChildRef, Signature};
 use crate::model::{
     Action, ConsentId, ConsentRecord, Entry, Kind, LegalBasis, MessageId, MessageRecord, Oin,
     OrgKind,
@@ -121,13 +121,14 @@ impl AuditLog {
         });
         let document = serde_json::to_vec_pretty(&document)
             .map_err(|e| StoreError::Engine(format!("encoding the report: {e}")))?;
+        let key_id = self.signer().key_id().to_owned();
         let signature = self
             .signer()
-            .sign_bytes(&schakel_proto::report::signing_bytes(&document));
+            .sign_bytes(&schakel_proto::report::signing_bytes(&key_id, &document));
         Ok(SignedReport {
             document,
             signature,
-            key_id: key_id(self.public_key()),
+            key_id,
         })
     }
 }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use schakel_proto::audit::{Verdict, Verifier};
+use schakel_proto::keys::KeyRing;
 use tokio::sync::mpsc;
 
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::{AuditConfig, LONGEST_SIGNAL_DAYS};
-use crate::crypto::{ChildKey, ChildRef, SigningKey};
+use crate::crypto::{ChildKey, ChildRef, GatewayKeys};
 use crate::model::{Action, Checkpoint, Draft, Entry, MessageId, Oin, Range, wire};
 use crate::policy::fields;
 use crate::store::{AuditKey, Store, StoreError};
@@ -131,7 +132,7 @@ impl Read<'_> {
 /// The audit log.
 pub struct AuditLog {
     store: Arc<dyn Store>,
-    key: Arc<SigningKey>,
+    key: Arc<GatewayKeys>,
     child_key: Arc<ChildKey>,
     config: AuditConfig,
     last_checkpoint_ms: AtomicI64,
@@ -142,7 +143,7 @@ impl AuditLog {
     /// The log over `store`, whose checkpoints `key` signs.
     pub fn new(
         store: Arc<dyn Store>,
-        key: Arc<SigningKey>,
+        key: Arc<GatewayKeys>,
         child_key: Arc<ChildKey>,
         config: AuditConfig,
         clock: Clock,
@@ -181,11 +182,6 @@ impl AuditLog {
     /// The key that signs checkpoints, ranges and reports.
     pub(super) fn signer(&self) -> &dyn crate::crypto::Signer {
         self.key.as_ref()
-    }
-
-    /// The public half of that key.
-    pub(super) fn public_key(&self) -> &[u8] {
-        self.key.public_key()
     }
 
     /// Now, on the log's clock.
@@ -336,7 +332,7 @@ impl AuditLog {
     /// its checkpoints.
     pub async fn verify(&self, from: u64, to: u64) -> Result<Verdict, ServiceError> {
         let (from, to) = self.range(from, to).await?;
-        Ok(verify_chain(self.store.as_ref(), self.key.public_key(), from, to).await?)
+        Ok(verify_chain(self.store.as_ref(), &self.key.ring(), from, to).await?)
     }
 
     /// Upkeep, run periodically: a checkpoint when enough entries or time
@@ -432,16 +428,16 @@ pub async fn records_page(
 }
 
 /// Recomputes the chain of `store` over `from..=to` and checks its
-/// checkpoints against `public_key`. Reads only: usable on a stopped
+/// checkpoints against `keys`. Reads only: usable on a stopped
 /// gateway's store.
 pub async fn verify_chain(
     store: &dyn Store,
-    public_key: &[u8],
+    keys: &KeyRing,
     from: u64,
     to: u64,
 ) -> Result<Verdict, StoreError> {
     let from = from.max(store.audit_start().await?);
-    let mut verifier = Verifier::new(public_key, from == 1);
+    let mut verifier = Verifier::new(keys, from == 1);
     let mut after = from - 1;
     while let Some((records, last)) = records_page(store, after, to).await? {
         for r in &records {

@@ -18,6 +18,7 @@ pub fn signed(
 ) -> pb::Receipt {
     let mut receipt =
         wire::unsigned_receipt(r, wire::receipt_status(r.state), detail, audit_seq, now_ms);
+    receipt.key_id = signer.key_id().to_owned();
     receipt.signature = signer
         .sign_bytes(&schakel_proto::receipt::signing_bytes(&receipt))
         .as_bytes()

@@ -7,19 +7,20 @@ use std::sync::Arc;
 use anyhow::Context;
 use schakel_proto::audit::Verdict;
 
-use crate::crypto::SigningKey;
+use crate::crypto::GatewayKeys;
 use crate::service::audit_log::verify_chain;
 use crate::store;
 
 /// Verifies the whole audit chain of a stopped gateway's data folder with
-/// the public half of the key in that folder. Opens the store, so the gateway
+/// the public halves of the keys in that folder (the signing key and the
+/// retired ones). Opens the store, so the gateway
 /// must not be running. It creates no key; opening a store records its format
 /// version if it has none, and removes payload files no message refers to,
 /// as every start of the gateway does.
 pub async fn verify_data_dir(data_dir: &Path) -> anyhow::Result<Verdict> {
-    let key = SigningKey::load(data_dir)
+    let key = GatewayKeys::load(data_dir)
         .with_context(|| format!("{} holds no gateway signing key", data_dir.display()))?;
-    let public_key = key.public_key().to_vec();
+    let keys = key.ring();
     if !data_dir.join(store::engine::STORE_DIR).is_dir() {
         anyhow::bail!("{} holds no store", data_dir.display());
     }
@@ -30,5 +31,5 @@ pub async fn verify_data_dir(data_dir: &Path) -> anyhow::Result<Verdict> {
         )
     })?;
     let (head, _) = store.audit_head().await?;
-    Ok(verify_chain(store.as_ref(), &public_key, 1, head).await?)
+    Ok(verify_chain(store.as_ref(), &keys, 1, head).await?)
 }

@@ -18,10 +18,14 @@ pub const ENTRY_TAG: &str = "schakel-audit-v1";
 pub const ENTRY_TAG_V2: &str = "schakel-audit-v2";
 /// The current entry format.
 pub const FORMAT: u32 = 2;
-/// Tag that starts a checkpoint's signed encoding.
+/// Tag that starts the signed encoding of a checkpoint without a key id.
 pub const CHECKPOINT_TAG: &str = "schakel-checkpoint-v1";
-/// Tag that starts an export range's signed encoding.
+/// Tag that starts the signed encoding of a checkpoint that names its key.
+pub const CHECKPOINT_TAG_V2: &str = "schakel-checkpoint-v2";
+/// Tag that starts the signed encoding of a range without a key id.
 pub const RANGE_TAG: &str = "schakel-range-v1";
+/// Tag that starts the signed encoding of a range that names its key.
+pub const RANGE_TAG_V2: &str = "schakel-range-v2";
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
@@ -183,22 +187,40 @@ pub fn entry_hash(e: &AuditEntry) -> [u8; 32] {
 /// The bytes a checkpoint's signature covers.
 pub fn checkpoint_bytes(c: &AuditCheckpoint) -> Vec<u8> {
     let mut out = Vec::with_capacity(96);
-    field(&mut out, CHECKPOINT_TAG.as_bytes());
+    let tag = match c.key_id.is_empty() {
+        true => CHECKPOINT_TAG,
+        false => CHECKPOINT_TAG_V2,
+    };
+    field(&mut out, tag.as_bytes());
     field(&mut out, c.sequence.to_string().as_bytes());
     field(&mut out, &c.head_hash);
     field(&mut out, time_ms(c.time).to_string().as_bytes());
+    key_id_field(&mut out, &c.key_id);
     out
+}
+
+/// Appends the key id as the last field of a "-v2" encoding; a "-v1"
+/// encoding (no key id) has none.
+pub(crate) fn key_id_field(out: &mut Vec<u8>, key_id: &str) {
+    if !key_id.is_empty() {
+        field(out, key_id.as_bytes());
+    }
 }
 
 /// The bytes an export range's signature covers.
 pub fn range_bytes(r: &AuditExportRange) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
-    field(&mut out, RANGE_TAG.as_bytes());
+    let tag = match r.key_id.is_empty() {
+        true => RANGE_TAG,
+        false => RANGE_TAG_V2,
+    };
+    field(&mut out, tag.as_bytes());
     field(&mut out, r.from_sequence.to_string().as_bytes());
     field(&mut out, r.to_sequence.to_string().as_bytes());
     field(&mut out, &r.prev_hash);
     field(&mut out, &r.last_hash);
     field(&mut out, time_ms(r.time).to_string().as_bytes());
+    key_id_field(&mut out, &r.key_id);
     out
 }
 
@@ -213,6 +235,7 @@ pub fn signed_by(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyRing;
     use ring::signature::{Ed25519KeyPair, KeyPair};
 
     fn key() -> Ed25519KeyPair {
@@ -255,19 +278,19 @@ mod tests {
     #[test]
     fn an_erased_child_reference_keeps_the_chain_and_an_altered_one_breaks_it() {
         let mut entries = chain(3);
-        let mut v = Verifier::new(&[0; 32], true);
+        let mut v = Verifier::new(&KeyRing::default(), true);
         walk(&mut v, &entries);
         assert!(v.finish().ok());
 
         entries[1].child_ref.clear();
         entries[1].child_ref_salt.clear();
-        let mut v = Verifier::new(&[0; 32], true);
+        let mut v = Verifier::new(&KeyRing::default(), true);
         walk(&mut v, &entries);
         assert!(v.finish().ok(), "erasure keeps the chain intact");
 
         let mut altered = chain(3);
         altered[1].child_ref = hex::encode([8u8; 32]);
-        let mut v = Verifier::new(&[0; 32], true);
+        let mut v = Verifier::new(&KeyRing::default(), true);
         walk(&mut v, &altered);
         let verdict = v.finish();
         assert_eq!(verdict.first_broken, Some(2));
@@ -280,7 +303,7 @@ mod tests {
         // The case id is hashed: altering it breaks the link to the next entry.
         let mut case = chain(3);
         case[1].case_id = "another".into();
-        let mut v = Verifier::new(&[0; 32], true);
+        let mut v = Verifier::new(&KeyRing::default(), true);
         walk(&mut v, &case);
         assert_eq!(v.finish().first_broken, Some(2));
     }
@@ -294,6 +317,7 @@ mod tests {
             last_hash: entry_hash(last).to_vec(),
             time: Some(timestamp(5000)),
             signature: vec![],
+            key_id: crate::keys::key_id(key.public_key().as_ref()),
         };
         r.signature = key.sign(&range_bytes(&r)).as_ref().to_vec();
         r
@@ -302,7 +326,7 @@ mod tests {
     #[test]
     fn a_signed_range_finds_entries_cut_off_either_end() {
         let key = key();
-        let public = key.public_key().as_ref().to_vec();
+        let public = KeyRing::single(key.public_key().as_ref());
         let entries = chain(5);
         let range = signed_range(&key, &entries[1..4]);
 
@@ -330,7 +354,12 @@ mod tests {
         let mut forged = range.clone();
         forged.to_sequence = 3;
         let v = Verifier::for_range(&public, &forged);
-        assert!(v.finish().problem.contains("not signed"));
+        assert!(v.finish().problem.contains("cannot be trusted"));
+        // The key id is signed too.
+        let mut renamed = range.clone();
+        renamed.key_id.clear();
+        let v = Verifier::for_range(&public, &renamed);
+        assert!(v.finish().problem.contains("does not verify"));
     }
 
     #[test]

@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::{
-    FORMAT, GENESIS_HASH, checkpoint_bytes, child_ref_problem, entry_hash, range_bytes, signed_by,
-};
+use super::{FORMAT, GENESIS_HASH, checkpoint_bytes, child_ref_problem, entry_hash, range_bytes};
+use crate::keys::KeyRing;
 use crate::v1::{AuditCheckpoint, AuditEntry, AuditExportRange};
 
 /// The outcome of a verification.
@@ -34,7 +33,7 @@ impl Verdict {
 /// Walks a chain in order, entry by entry, with each checkpoint following the
 /// entry it covers, and stops at the first break.
 pub struct Verifier {
-    public_key: Vec<u8>,
+    keys: KeyRing,
     next_seq: Option<u64>,
     prev: Option<(u64, [u8; 32])>,
     hashes: HashMap<u64, [u8; 32]>,
@@ -45,13 +44,13 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier with the gateway's Ed25519 public key. If `starts_at_genesis`,
+    /// A verifier with the gateway's Ed25519 public keys. If `starts_at_genesis`,
     /// the first entry must be sequence 1 with a zero `prev_hash`; otherwise
     /// the first entry's `prev_hash` is taken as given (a range, or a log
     /// whose oldest entries were removed after their retention).
-    pub fn new(public_key: &[u8], starts_at_genesis: bool) -> Self {
+    pub fn new(keys: &KeyRing, starts_at_genesis: bool) -> Self {
         Self {
-            public_key: public_key.to_vec(),
+            keys: keys.clone(),
             next_seq: starts_at_genesis.then_some(1),
             prev: starts_at_genesis.then_some((0, GENESIS_HASH)),
             hashes: HashMap::new(),
@@ -65,12 +64,12 @@ impl Verifier {
     /// range's signature must verify, the first entry must be its first and
     /// chain on to its `prev_hash`, and the last entry must be its last with
     /// its `last_hash`, so that entries cut off either end are found.
-    pub fn for_range(public_key: &[u8], r: &AuditExportRange) -> Self {
-        let mut v = Self::new(public_key, false);
-        if !signed_by(public_key, &range_bytes(r), &r.signature) {
+    pub fn for_range(keys: &KeyRing, r: &AuditExportRange) -> Self {
+        let mut v = Self::new(keys, false);
+        if let Err(problem) = keys.check(&r.key_id, &range_bytes(r), &r.signature) {
             v.fail(
                 r.from_sequence,
-                "the export's range is not signed by this key: its ends cannot be trusted".into(),
+                format!("the export's signed range cannot be trusted, so neither can its ends: {problem}"),
             );
             return v;
         }
@@ -167,13 +166,13 @@ impl Verifier {
         if !self.intact() {
             return;
         }
-        if !signed_by(&self.public_key, &checkpoint_bytes(c), &c.signature) {
+        if let Err(problem) = self
+            .keys
+            .check(&c.key_id, &checkpoint_bytes(c), &c.signature)
+        {
             return self.fail(
                 c.sequence,
-                format!(
-                    "the checkpoint at entry {} has no valid signature under this key",
-                    c.sequence
-                ),
+                format!("the checkpoint at entry {}: {problem}", c.sequence),
             );
         }
         match self.hashes.get(&c.sequence) {
