@@ -52,6 +52,8 @@ pub struct Metrics {
     pub streams_open: Gauge,
     /// Bytes of deliveries leased to open inbox streams and not yet sent.
     pub bytes_in_flight: Gauge,
+    /// Bytes of request bodies held while they arrive.
+    pub request_bytes_in_flight: Gauge,
     /// Days left on certificates: the gateway's own, and each
     /// participant's last-seen one (label `oin`, `gateway` for its own).
     pub certificate_days_left: Family<Labels, Gauge<f64, AtomicU64>>,
@@ -147,6 +149,12 @@ impl Metrics {
                 &mut r,
                 "bytes_in_flight",
                 "Bytes of leased deliveries held for open streams",
+                Gauge::default(),
+            ),
+            request_bytes_in_flight: add(
+                &mut r,
+                "request_bytes_in_flight",
+                "Bytes of request bodies held while they arrive",
                 Gauge::default(),
             ),
             certificate_days_left: add(

@@ -18,8 +18,9 @@ use schakel_proto::v1::exchange_server::ExchangeServer;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::api::body_budget::BodyBudgetLayer;
 use crate::api::decode_errors;
-use crate::api::identity_layer::IdentityLayer;
+use crate::api::identity_layer::{ConnectionInfo, IdentityLayer};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{ChildKey, GatewayKeys, PayloadKey, Signer};
@@ -34,6 +35,7 @@ use crate::service::refusals::Refusals;
 use crate::store;
 use crate::transport::connections::{Admission, Guarded, Limits};
 use crate::transport::identity::Resolver;
+use crate::transport::in_flight::BodyBudget;
 use crate::transport::rate_limit::RateLimiter;
 use crate::transport::tls;
 
@@ -253,6 +255,10 @@ pub async fn serve(
             ),
             reloadable.revocation.clone(),
         )))
+        .layer(BodyBudgetLayer::new(BodyBudget::new(
+            config.limits.max_body_bytes_in_flight_per_participant,
+            config.limits.max_body_bytes_in_flight,
+        )))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
@@ -394,12 +400,22 @@ where
     })
 }
 
-/// tonic reads a connection's certificates through this: an admitted
-/// connection answers for the TLS stream inside it.
-impl<S: tonic::transport::server::Connected> tonic::transport::server::Connected for Guarded<S> {
-    type ConnectInfo = S::ConnectInfo;
+/// tonic reads a connection's certificates, and the limit it is over,
+/// through this.
+impl<S> tonic::transport::server::Connected for Guarded<S>
+where
+    S: tonic::transport::server::Connected<
+            ConnectInfo = tonic::transport::server::TlsConnectInfo<
+                tonic::transport::server::TcpConnectInfo,
+            >,
+        >,
+{
+    type ConnectInfo = ConnectionInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.get_ref().connect_info()
+        ConnectionInfo {
+            tls: self.get_ref().connect_info(),
+            over_limit: self.over_limit().map(str::to_owned),
+        }
     }
 }

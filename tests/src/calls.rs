@@ -370,3 +370,80 @@ pub async fn drain(client: &Client) -> std::collections::HashSet<String> {
         }
     }
 }
+
+/// A request body that sends its chunks and then stalls for ever: an
+/// attacker's slow upload.
+struct Stalling(std::collections::VecDeque<bytes::Bytes>);
+
+impl http_body::Body for Stalling {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        match self.0.pop_front() {
+            Some(chunk) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// Starts a Send whose gRPC message announces `announced` bytes, sends
+/// `sent` of them in 64 KiB chunks, and never sends the rest. The task ends
+/// with the call's status if the gateway ends the call; it runs until
+/// aborted while the gateway waits for the rest.
+pub fn slow_send(
+    client: &Client,
+    announced: u32,
+    sent: usize,
+) -> tokio::task::JoinHandle<tonic::Status> {
+    use tower::Service;
+    let mut chunks = std::collections::VecDeque::new();
+    let mut head = vec![0u8];
+    head.extend_from_slice(&announced.to_be_bytes());
+    chunks.push_back(bytes::Bytes::from(head));
+    let mut left = sent;
+    while left > 0 {
+        let n = left.min(64 << 10);
+        chunks.push_back(bytes::Bytes::from(vec![0x0au8; n]));
+        left -= n;
+    }
+    let request = http::Request::post("/schakel.v1.Exchange/Send")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(Stalling(chunks)))
+        .expect("a request");
+    let mut channel = client.channel();
+    tokio::spawn(async move {
+        futures::future::poll_fn(|cx| channel.poll_ready(cx))
+            .await
+            .expect("the channel is ready");
+        let response = match channel.call(request).await {
+            Ok(response) => response,
+            Err(e) => return tonic::Status::unavailable(e.to_string()),
+        };
+        if let Some(status) = tonic::Status::from_header_map(response.headers()) {
+            return status;
+        }
+        let mut body = response.into_body();
+        loop {
+            let frame = futures::future::poll_fn(|cx| {
+                http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx)
+            })
+            .await;
+            match frame {
+                Some(Ok(frame)) => {
+                    if let Some(status) = frame
+                        .trailers_ref()
+                        .and_then(tonic::Status::from_header_map)
+                    {
+                        return status;
+                    }
+                }
+                _ => return tonic::Status::unknown("the call ended without a status"),
+            }
+        }
+    })
+}

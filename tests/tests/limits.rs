@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use schakel_client::proto as pb;
-use schakel_tests::calls::raw_call;
-use schakel_tests::{TestGateway, fixtures, org};
+use schakel_tests::calls::{raw_call, slow_send};
+use schakel_tests::process::{get, rss_of, value};
+use schakel_tests::{GatewayProcess, TestGateway, TestPki, fixtures, org};
 
 /// Two large, legal dossiers in one inbox do not poison a Pull: the answer
 /// stays within the frame limit, holds the first, leases only what it
@@ -119,7 +120,8 @@ async fn silent_connections_are_closed_after_the_idle_timeout() {
 }
 
 /// One certificate cannot take every connection: beyond its limit a new
-/// connection is closed after its handshake, and others are not affected.
+/// connection's calls are answered RESOURCE_EXHAUSTED naming the limit, it
+/// is closed shortly after whatever it does, and others are not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_per_certificate_are_bounded() {
     let gw = TestGateway::start_with(|_, c| c.server.max_connections_per_certificate = 3).await;
@@ -127,10 +129,18 @@ async fn connections_per_certificate_are_bounded() {
     for _ in 0..3 {
         held.push(gw.raw_tls(org::SWV).await.unwrap());
     }
+    let over_client = gw.client(org::SWV).await;
+    let status = over_client.whoami().await.unwrap_err();
+    let message = status.to_string();
+    assert!(
+        message.contains("ResourceExhausted")
+            && message.contains("[server] max_connections_per_certificate"),
+        "{message}"
+    );
     let mut over = gw.raw_tls(org::SWV).await.unwrap();
     assert!(
-        closed_within(&mut over, Duration::from_secs(2)).await,
-        "closed at once"
+        closed_within(&mut over, Duration::from_secs(4)).await,
+        "closed soon"
     );
     assert!(
         !closed_within(&mut held[0], Duration::from_millis(300)).await,
@@ -168,4 +178,131 @@ async fn a_stalled_inbox_stream_holds_a_few_messages_not_the_inbox() {
         (1..=3).contains(&leased),
         "{leased} of 12 leased to a stalled stream"
     );
+}
+
+/// What the gateway answers on its metrics endpoint for `name`.
+async fn metric(gw: &GatewayProcess, name: &str) -> f64 {
+    value(&get(gw.metrics_addr(), "/metrics").await, name)
+}
+
+/// Slow request bodies cost the sender its own budget, not the gateway's
+/// memory: of 64 calls that announce 4 MiB and send 3.5 MiB of it, two are
+/// held (8 MiB for one participant) and the rest are ended with
+/// RESOURCE_EXHAUSTED naming the limit, while another participant's calls go
+/// through; the gateway's RSS grows by a fraction of what was sent, and the
+/// budget is given back when the calls go away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_hold_the_senders_budget_not_the_gateways_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(&tmp.path().join("pki"));
+    let gw = GatewayProcess::spawn_with(
+        &pki,
+        &tmp.path().join("data"),
+        &[
+            ("SCHAKEL_LIMITS__MAX_MESSAGE_BYTES", (4 << 20).to_string()),
+            (
+                "SCHAKEL_LIMITS__MAX_BODY_BYTES_IN_FLIGHT_PER_PARTICIPANT",
+                (8 << 20).to_string(),
+            ),
+            (
+                "SCHAKEL_LIMITS__MAX_BODY_BYTES_IN_FLIGHT",
+                (64 << 20).to_string(),
+            ),
+        ],
+    );
+    let jgt = gw.client(&pki, org::JGT).await;
+    jgt.whoami().await.unwrap();
+    let baseline = rss_of(gw.pid()).unwrap().current;
+
+    let mut attackers = Vec::new();
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        let swv = gw.client(&pki, org::SWV).await;
+        for _ in 0..16 {
+            calls.push(slow_send(&swv, 4 << 20, 3584 << 10));
+        }
+        attackers.push(swv);
+    }
+    // Every call is either ended with the limit or left waiting.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut refused = 0;
+    for call in &mut calls {
+        if call.is_finished() {
+            let status = call.await.unwrap();
+            assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+            assert!(
+                status
+                    .message()
+                    .contains("max_body_bytes_in_flight_per_participant"),
+                "{}",
+                status.message()
+            );
+            refused += 1;
+        }
+    }
+    assert!(refused >= 60, "{refused} of 64 refused");
+    let held = metric(&gw, "schakel_request_bytes_in_flight").await;
+    assert!(held > 0.0 && held <= (8 << 20) as f64, "{held} bytes held");
+    // Another participant is not affected.
+    jgt.whoami().await.unwrap();
+    let grown = rss_of(gw.pid()).unwrap().current.saturating_sub(baseline);
+    let attempted = 64 * (3584u64 << 10);
+    assert!(
+        grown < 96 << 20,
+        "RSS grew {} MiB for {} MiB of slow bodies",
+        grown >> 20,
+        attempted >> 20
+    );
+
+    // Gone calls give their bytes back.
+    for call in calls {
+        call.abort();
+    }
+    drop(attackers);
+    let mut left = held;
+    for _ in 0..100 {
+        left = metric(&gw, "schakel_request_bytes_in_flight").await;
+        if left == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0.0, "the budget is given back");
+}
+
+/// The total bound holds over participants: when every participant's
+/// bodies together would pass it, the next is ended with the limit's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_in_flight_are_bounded_in_total() {
+    let gw = TestGateway::start_with(|_, c| {
+        c.limits.max_message_bytes = 1 << 20;
+        c.limits.max_body_bytes_in_flight_per_participant = 2 << 20;
+        c.limits.max_body_bytes_in_flight = 3 << 20;
+    })
+    .await;
+    let swv = gw.client(org::SWV).await;
+    let jgt = gw.client(org::JGT).await;
+    let mut held = vec![
+        slow_send(&swv, 1 << 20, 900 << 10),
+        slow_send(&swv, 1 << 20, 900 << 10),
+    ];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    held.push(slow_send(&jgt, 1 << 20, 900 << 10));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        held.iter().all(|c| !c.is_finished()),
+        "2.6 MiB fit in 3 MiB"
+    );
+    let status = slow_send(&jgt, 1 << 20, 900 << 10).await.unwrap();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("([limits] max_body_bytes_in_flight)"),
+        "{}",
+        status.message()
+    );
+    for call in held {
+        call.abort();
+    }
 }

@@ -4,25 +4,8 @@
 
 use std::time::Duration;
 
+use schakel_tests::process::{get, value};
 use schakel_tests::{GatewayProcess, TestPki, fixtures, org};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// The answer to `GET path` on `addr`.
-async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
-    answer
-}
-
-/// The value of the sample `name` (with its labels, as written) in `text`.
-fn value(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_endpoint_serves_every_named_metric() {
@@ -83,6 +66,7 @@ async fn the_metrics_endpoint_serves_every_named_metric() {
     assert!(value(text, "schakel_connections_open") >= 4.0);
     assert!(value(text, "schakel_streams_open") >= 1.0);
     assert!(value(text, "schakel_bytes_in_flight") >= 0.0);
+    assert_eq!(value(text, "schakel_request_bytes_in_flight"), 0.0);
     assert_eq!(value(text, "schakel_store_fault"), 0.0);
     let days = |oin: &str| {
         value(

@@ -13,6 +13,17 @@ use super::status;
 use crate::transport::access::AccessWatch;
 use crate::transport::identity::Resolver;
 
+/// What the server records about a connection, for every request on it:
+/// its TLS details, and the connection limit it is over, if it is.
+#[derive(Clone)]
+pub struct ConnectionInfo {
+    /// The addresses and the peer's certificates.
+    pub tls: TlsConnectInfo<TcpConnectInfo>,
+    /// The limit the connection is over: every call on it is answered
+    /// RESOURCE_EXHAUSTED with it.
+    pub over_limit: Option<String>,
+}
+
 /// Paths that need a verified certificate but no directory entry: health
 /// checks and reflection, so that monitoring works with any trusted client
 /// certificate.
@@ -77,13 +88,17 @@ where
         let resolver = self.resolver.clone();
         Box::pin(async move {
             let path = req.uri().path().to_owned();
+            let info = req.extensions().get::<ConnectionInfo>();
+            if let Some(limit) = info.and_then(|i| i.over_limit.clone()) {
+                return Ok(tonic::Status::resource_exhausted(format!(
+                    "connection refused: {limit}"
+                ))
+                .into_http());
+            }
             if is_public(&path) {
                 return inner.call(req).await;
             }
-            let certs = req
-                .extensions()
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .and_then(|info| info.peer_certs());
+            let certs = info.and_then(|info| info.tls.peer_certs());
             let leaf = certs.as_ref().and_then(|c| c.first().cloned());
             match resolver
                 .resolve(certs.as_deref().map(Vec::as_slice), &path)

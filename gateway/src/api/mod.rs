@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod body_budget;
 pub mod consent;
 pub mod convert;
 pub mod decode_errors;

@@ -153,6 +153,18 @@ impl Config {
                 "limits.max_message_bytes must be between 1024 and 1073741824",
             ));
         }
+        let l = &self.limits;
+        if l.max_body_bytes_in_flight_per_participant < l.frame_limit_bytes() {
+            return Err(invalid(&format!(
+                "limits.max_body_bytes_in_flight_per_participant must be at least {} (limits.max_message_bytes and 64 KiB for the envelope), so that one message can arrive",
+                l.frame_limit_bytes()
+            )));
+        }
+        if l.max_body_bytes_in_flight < l.max_body_bytes_in_flight_per_participant {
+            return Err(invalid(
+                "limits.max_body_bytes_in_flight must be at least limits.max_body_bytes_in_flight_per_participant",
+            ));
+        }
         let x = &self.exchange;
         if x.default_expiry_days == 0 || x.default_expiry_days > x.max_expiry_days {
             return Err(invalid(

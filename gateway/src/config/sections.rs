@@ -50,6 +50,10 @@ pub struct LimitsConfig {
     pub requests_per_second: u32,
     /// Calls a participant may make at once.
     pub request_burst: u32,
+    /// Bytes of request bodies one participant may have arriving at once.
+    pub max_body_bytes_in_flight_per_participant: u64,
+    /// Bytes of request bodies that may be arriving at once in all.
+    pub max_body_bytes_in_flight: u64,
 }
 
 /// Room for what surrounds a payload in a gRPC message: the envelope of a

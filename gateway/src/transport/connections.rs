@@ -1,8 +1,11 @@
 //! What one connection, and one certificate's connections, may hold. A
 //! connection that finished its handshake is admitted only while its
 //! certificate has fewer than `per_certificate` connections open and the
-//! gateway fewer than `total`; one over a limit is closed at once, and the
-//! log names the limit. An admitted connection is closed when its peer has
+//! gateway fewer than `total`. One over a limit is let in only to answer its
+//! calls with RESOURCE_EXHAUSTED naming the limit, and closed after
+//! [`REFUSAL_LIFETIME`] whatever it does; at most [`MAX_REFUSING`] such
+//! connections are open at once, and beyond that one over a limit is closed
+//! at once. The log names the limit. An admitted connection is closed when its peer has
 //! sent nothing for `idle` (the gateway's HTTP/2 keep-alive pings, which a
 //! live peer answers, come well within it), so silent connections cannot
 //! pile up until file descriptors run out.
@@ -20,6 +23,13 @@ use tokio::time::{Instant, Sleep};
 use crate::crypto::Digest;
 use crate::metrics::METRICS;
 
+/// Connections over a limit held open at once to answer their calls with
+/// the limit; more are closed at once.
+pub const MAX_REFUSING: usize = 64;
+
+/// How long a connection over a limit stays open to answer its calls.
+pub const REFUSAL_LIFETIME: Duration = Duration::from_secs(2);
+
 /// The limits on connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -32,32 +42,50 @@ pub struct Limits {
 }
 
 /// The open connections, counted.
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    per_certificate: HashMap<Digest, usize>,
+    refusing: usize,
+}
+
+/// The open connections, counted against the limits.
 #[derive(Debug)]
 pub struct Admission {
     limits: Limits,
-    open: Mutex<(usize, HashMap<Digest, usize>)>,
+    open: Mutex<Open>,
 }
 
-/// An admitted connection's place; given back when it is dropped.
+/// A connection's place, admitted or over a limit; given back when it is
+/// dropped.
 #[derive(Debug)]
 pub struct Ticket {
     admission: Arc<Admission>,
     cert: Digest,
+    over_limit: Option<String>,
+}
+
+impl Ticket {
+    /// The limit this connection is over, if it is: its calls are answered
+    /// with it.
+    pub fn over_limit(&self) -> Option<&str> {
+        self.over_limit.as_deref()
+    }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut open = self
-            .admission
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        open.0 -= 1;
+        let mut open = self.admission.lock();
+        if self.over_limit.is_some() {
+            open.refusing -= 1;
+            return;
+        }
+        open.total -= 1;
         METRICS.connections_open.dec();
-        if let Some(n) = open.1.get_mut(&self.cert) {
+        if let Some(n) = open.per_certificate.get_mut(&self.cert) {
             *n -= 1;
             if *n == 0 {
-                open.1.remove(&self.cert);
+                open.per_certificate.remove(&self.cert);
             }
         }
     }
@@ -68,8 +96,12 @@ impl Admission {
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             limits,
-            open: Mutex::new((0, HashMap::new())),
+            open: Mutex::default(),
         })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The limits counted against.
@@ -77,43 +109,62 @@ impl Admission {
         self.limits
     }
 
-    /// A place for one more connection of certificate `cert`, or the limit
-    /// it would break.
+    /// A place for one more connection of certificate `cert`: admitted, or
+    /// over a limit (to answer its calls with it while there is room for
+    /// that); otherwise the limit it would break.
     pub fn admit(self: &Arc<Self>, cert: Digest) -> Result<Ticket, String> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if open.0 >= self.limits.total {
-            return Err(format!(
-                "server.max_connections: the gateway holds {} connections already",
-                self.limits.total
-            ));
-        }
-        let mine = open.1.entry(cert).or_insert(0);
-        if *mine >= self.limits.per_certificate {
-            return Err(format!(
-                "server.max_connections_per_certificate: this certificate holds {} connections already",
-                self.limits.per_certificate
-            ));
-        }
-        *mine += 1;
-        open.0 += 1;
-        METRICS.connections_open.inc();
-        Ok(Ticket {
+        let mut open = self.lock();
+        let ticket = |over_limit| Ticket {
             admission: self.clone(),
             cert,
-        })
+            over_limit,
+        };
+        let over = if open.total >= self.limits.total {
+            Some(format!(
+                "the gateway holds {} connections already ([server] max_connections); retry later",
+                self.limits.total
+            ))
+        } else if open.per_certificate.get(&cert).copied().unwrap_or(0)
+            >= self.limits.per_certificate
+        {
+            Some(format!(
+                "this certificate holds {} connections already ([server] max_connections_per_certificate); reuse one, or close one first",
+                self.limits.per_certificate
+            ))
+        } else {
+            None
+        };
+        match over {
+            None => {
+                *open.per_certificate.entry(cert).or_insert(0) += 1;
+                open.total += 1;
+                METRICS.connections_open.inc();
+                Ok(ticket(None))
+            }
+            Some(limit) if open.refusing < MAX_REFUSING => {
+                open.refusing += 1;
+                Ok(ticket(Some(limit)))
+            }
+            Some(limit) => Err(limit),
+        }
     }
 
-    /// Open connections: in all, and of `cert`.
+    /// Open connections: in all, and of `cert` (those over a limit not
+    /// counted).
     pub fn open(&self, cert: &Digest) -> (usize, usize) {
-        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        (open.0, open.1.get(cert).copied().unwrap_or(0))
+        let open = self.lock();
+        (
+            open.total,
+            open.per_certificate.get(cert).copied().unwrap_or(0),
+        )
     }
 }
 
-/// An admitted connection: its stream, its place, and the idle timer.
+/// A connection with its place: its stream, its ticket, and the timer that
+/// closes it.
 pub struct Guarded<S> {
     inner: S,
-    _ticket: Ticket,
+    ticket: Ticket,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
 }
@@ -124,13 +175,23 @@ impl<S> Guarded<S> {
         &self.inner
     }
 
-    /// `inner`, holding `ticket`, closed after `idle` without a byte read.
+    /// The limit this connection is over, if it is.
+    pub fn over_limit(&self) -> Option<&str> {
+        self.ticket.over_limit()
+    }
+
+    /// `inner`, holding `ticket`: closed after `idle` without a byte read,
+    /// or, over a limit, after [`REFUSAL_LIFETIME`] whatever it reads.
     pub fn new(inner: S, ticket: Ticket, idle: Duration) -> Self {
+        let first = match ticket.over_limit() {
+            Some(_) => REFUSAL_LIFETIME,
+            None => idle,
+        };
         Self {
             inner,
-            _ticket: ticket,
+            ticket,
             idle,
-            deadline: Box::pin(tokio::time::sleep(idle)),
+            deadline: Box::pin(tokio::time::sleep(first)),
         }
     }
 }
@@ -144,7 +205,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         let before = buf.filled().len();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                if buf.filled().len() > before {
+                if buf.filled().len() > before && self.ticket.over_limit.is_none() {
                     let next = Instant::now() + self.idle;
                     self.deadline.as_mut().reset(next);
                 }
@@ -153,7 +214,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "server.idle_timeout_secs: the peer sent nothing for too long",
+                    match self.ticket.over_limit {
+                        Some(_) => "over a connection limit: its time to hear so is up",
+                        None => "server.idle_timeout_secs: the peer sent nothing for too long",
+                    },
                 ))),
                 Poll::Pending => Poll::Pending,
             },
@@ -205,13 +269,47 @@ mod tests {
         let (a, b) = (Digest([1; 32]), Digest([2; 32]));
         let a1 = admission.admit(a).unwrap();
         let _a2 = admission.admit(a).unwrap();
-        let e = admission.admit(a).unwrap_err();
-        assert!(e.contains("max_connections_per_certificate"), "{e}");
+        let over = admission.admit(a).unwrap();
+        let limit = over.over_limit().unwrap();
+        assert!(
+            limit.contains("[server] max_connections_per_certificate"),
+            "{limit}"
+        );
         let _b1 = admission.admit(b).unwrap();
-        let e = admission.admit(b).unwrap_err();
-        assert!(e.contains("server.max_connections:"), "{e}");
+        let over_b = admission.admit(b).unwrap();
+        assert!(
+            over_b
+                .over_limit()
+                .unwrap()
+                .contains("[server] max_connections)")
+        );
+        assert_eq!(
+            admission.open(&a),
+            (3, 2),
+            "those over a limit are not counted"
+        );
+        drop((over, over_b));
         drop(a1);
         assert_eq!(admission.open(&a), (2, 1));
-        admission.admit(b).unwrap();
+        assert!(admission.admit(b).unwrap().over_limit().is_none());
+    }
+
+    #[test]
+    fn connections_over_a_limit_are_answered_only_while_there_is_room() {
+        let admission = Admission::new(Limits {
+            per_certificate: 1,
+            total: 10,
+            idle: Duration::from_secs(1),
+        });
+        let a = Digest([1; 32]);
+        let _in = admission.admit(a).unwrap();
+        let mut refusing: Vec<_> = (0..MAX_REFUSING)
+            .map(|_| admission.admit(a).unwrap())
+            .collect();
+        assert!(refusing.iter().all(|t| t.over_limit().is_some()));
+        let e = admission.admit(a).unwrap_err();
+        assert!(e.contains("max_connections_per_certificate"), "{e}");
+        refusing.pop();
+        assert!(admission.admit(a).unwrap().over_limit().is_some());
     }
 }

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod connections;
 pub mod identity;
+pub mod in_flight;
 pub mod pem;
 pub mod rate_limit;
 pub mod revocation;

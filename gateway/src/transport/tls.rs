@@ -109,8 +109,9 @@ pub fn server_config(cfg: &TlsConfig) -> Result<(Arc<rustls::ServerConfig>, Relo
 /// Accepts TCP connections on `listener` and completes TLS handshakes, each in
 /// its own task so that a slow peer never blocks the others. Yields the
 /// connections that finished their handshake within `handshake_timeout` and
-/// that `admission` admits; failed handshakes and connections over a limit
-/// are logged and dropped.
+/// with their place from `admission` (admitted, or over a limit to be
+/// answered with it); failed handshakes, and connections over a limit when
+/// there is no room to answer them, are logged and dropped.
 pub fn incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
@@ -154,6 +155,9 @@ pub fn incoming(
                         }
                         match admission.admit(cert) {
                             Ok(ticket) => {
+                                if let Some(limit) = ticket.over_limit() {
+                                    tracing::warn!(%peer, certificate = %cert, %limit, "connection over a limit: its calls are answered with the limit, then it is closed");
+                                }
                                 let idle = admission.limits().idle;
                                 let _ = tx.send(Ok(Guarded::new(tls, ticket, idle))).await;
                             }

@@ -181,7 +181,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // sampler follows the first process, whose peak is the one that matters
     // for the scenarios that do not restart.
     let pid = target.pid();
-    let pid_rss = move || pid.and_then(|p| target::rss_of(p).map(|r| r.current));
+    let pid_rss = move || pid.and_then(|p| schakel_tests::process::rss_of(p).map(|r| r.current));
     let (stop_rss, rss_task) = rss_sampler(pid_rss);
     let mut report = json!({
         "scenario": format!("{:?}", args.scenario).to_lowercase(),

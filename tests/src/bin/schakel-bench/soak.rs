@@ -21,7 +21,8 @@ use schakel_tests::fixtures;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-use super::target::{Target, rss_of};
+use super::target::Target;
+use schakel_tests::process::rss_of;
 
 /// One sample of the gateway's resources.
 #[derive(Debug, Clone, Copy)]

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use schakel_client::{Client, Identity};
+use schakel_tests::process::{Rss, rss_of};
 use schakel_tests::{GatewayProcess, TestPki};
 
 /// A gateway to drive.
@@ -35,32 +36,6 @@ fn start(pki: &TestPki, data: &Path) -> GatewayProcess {
             ("RUST_LOG", "warn,schakel_gateway::server=info".into()),
         ],
     )
-}
-
-/// Resident set size figures of a process, in bytes.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Rss {
-    /// Now.
-    pub current: u64,
-    /// The peak over the process's life.
-    pub peak: u64,
-}
-
-/// Reads VmRSS and VmHWM of a process.
-pub fn rss_of(pid: u32) -> Option<Rss> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    };
-    Some(Rss {
-        current: field("VmRSS:")?,
-        peak: field("VmHWM:")?,
-    })
 }
 
 /// Bytes of all files below `dir`.

@@ -1,0 +1,127 @@
+//! The tower layer that holds every request body to the
+//! [`BodyBudget`](crate::transport::in_flight::BodyBudget): each data frame
+//! takes its bytes as it arrives, and a body that would pass a bound ends
+//! with RESOURCE_EXHAUSTED naming the bound, before the message is decoded.
+//! It sits inside the identity layer, so the caller is known and a refused
+//! caller's body is never read.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tonic::Status;
+
+use crate::service::Caller;
+
+/// The error type of a body that can be refused on the budget.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::transport::in_flight::{BodyBudget, Held};
+
+/// The layer.
+#[derive(Clone)]
+pub struct BodyBudgetLayer {
+    budget: Arc<BodyBudget>,
+}
+
+impl BodyBudgetLayer {
+    /// A layer holding bodies to `budget`.
+    pub fn new(budget: Arc<BodyBudget>) -> Self {
+        Self { budget }
+    }
+}
+
+impl<S> tower::Layer<S> for BodyBudgetLayer {
+    type Service = BodyBudgetService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BodyBudgetService {
+            inner,
+            budget: self.budget.clone(),
+        }
+    }
+}
+
+/// The service [`BodyBudgetLayer`] wraps around the routes.
+#[derive(Clone)]
+pub struct BodyBudgetService<S> {
+    inner: S,
+    budget: Arc<BodyBudget>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for BodyBudgetService<S>
+where
+    S: tower::Service<http::Request<Budgeted<B>>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let participant = req
+            .extensions()
+            .get::<Caller>()
+            .map(|c| c.participant.oin.to_string());
+        let held = self.budget.hold(participant);
+        self.inner.call(req.map(|inner| Budgeted {
+            inner,
+            held,
+            refused: false,
+        }))
+    }
+}
+
+/// A request body that holds its bytes to the budget until it is dropped.
+pub struct Budgeted<B> {
+    inner: B,
+    held: Held,
+    refused: bool,
+}
+
+impl<B> Body for Budgeted<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.refused {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if let Err(exceeded) = this.held.take(len) {
+                    this.refused = true;
+                    tracing::warn!(%exceeded, "request body refused");
+                    return Poll::Ready(Some(Err(Box::new(Status::resource_exhausted(
+                        exceeded.to_string(),
+                    )) as _)));
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.refused || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
