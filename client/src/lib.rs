@@ -124,7 +124,7 @@ pub fn verify_receipt(keys: &KeyRing, receipt: &pb::Receipt) -> Result<(), Clien
     })
 }
 
-pub use schakel_proto::payload::attachment;
+pub use schakel_proto::payload::{self, attachment};
 
 fn proto_duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration {

@@ -84,7 +84,7 @@ pub fn request(
         in_reply_to: String::new(),
         legal_basis: basis,
         expires_at: None,
-        payload: Some(pb::Payload {
+        payload: crate::payload::encode(&pb::Payload {
             body: Some(body),
             attachments: vec![],
         }),
@@ -158,14 +158,27 @@ pub fn dossier(today: Date, reference: &str, to: &str) -> pb::SendRequest {
             contact: Some(contact()),
         }),
     );
-    if let Some(p) = r.payload.as_mut() {
+    edit_payload(&mut r, |p| {
         p.attachments = vec![attachment(
             "dyslexieverklaring.pdf",
             "application/pdf",
             b"%PDF-1.4 voorbeeld".to_vec(),
-        )];
-    }
+        )]
+    });
     r
+}
+
+/// The payload of `r`, decoded.
+pub fn payload_of(r: &pb::SendRequest) -> pb::Payload {
+    crate::payload::decode(&r.payload).expect("an example's payload decodes")
+}
+
+/// Changes the payload of `r`: decoded, changed by `change`, encoded
+/// again. For tests that vary one field of a valid request.
+pub fn edit_payload(r: &mut pb::SendRequest, change: impl FnOnce(&mut pb::Payload)) {
+    let mut payload = payload_of(r);
+    change(&mut payload);
+    r.payload = crate::payload::encode(&payload);
 }
 
 /// A request for consultation about [`BSN`]`[2]`, to be answered within two

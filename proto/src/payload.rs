@@ -1,12 +1,12 @@
-//! The payload digest named in envelopes and receipts.
+//! The payload as it travels, and its digest.
 //!
-//! It is the SHA-256 of the payload's protobuf encoding with every
-//! attachment's `content` left empty. The content is still covered: each
-//! attachment carries the SHA-256 of its content, which the gateway checks
-//! before it accepts the message, and that field is part of what is hashed.
-//! Defined this way, the bytes of an 8 MiB dossier are hashed once (for the
-//! attachment check) instead of twice, which the benchmark showed to be the
-//! largest cost of a dossier in the gateway after the transport.
+//! A message's payload crosses the wire as the serialized `Payload` message
+//! its sender's protobuf library wrote (`bytes payload` in `SendRequest`
+//! and `Envelope`). The gateway keeps those bytes as they are and delivers
+//! them unchanged, and the digest named in envelopes and receipts is their
+//! SHA-256. Protobuf encodings are not canonical across libraries, so a
+//! digest over a re-encoding could differ between a Java sender and a
+//! Python recipient; a digest over bytes both hold cannot.
 
 use prost::Message as _;
 
@@ -26,52 +26,41 @@ pub fn attachment(name: &str, media_type: &str, content: Vec<u8>) -> pb::Attachm
     }
 }
 
-/// The digest of `payload` as envelopes and receipts name it.
-pub fn digest(payload: &pb::Payload) -> [u8; 32] {
-    let skeleton = pb::Payload {
-        body: payload.body.clone(),
-        attachments: payload
-            .attachments
-            .iter()
-            .map(|a| pb::Attachment {
-                name: a.name.clone(),
-                media_type: a.media_type.clone(),
-                content: Vec::new(),
-                sha256: a.sha256.clone(),
-            })
-            .collect(),
-    };
-    let d = ring::digest::digest(&ring::digest::SHA256, &skeleton.encode_to_vec());
-    d.as_ref().try_into().expect("SHA-256 is 32 bytes")
+/// The bytes to put in a `SendRequest`'s payload.
+pub fn encode(payload: &pb::Payload) -> Vec<u8> {
+    payload.encode_to_vec()
+}
+
+/// The payload of an envelope, decoded.
+pub fn decode(bytes: &[u8]) -> Result<pb::Payload, prost::DecodeError> {
+    pb::Payload::decode(bytes)
+}
+
+/// The digest of payload bytes as envelopes and receipts name it: their
+/// SHA-256.
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn with_attachment(content: &[u8], sha: &[u8]) -> pb::Payload {
-        pb::Payload {
+    #[test]
+    fn the_digest_is_the_sha256_of_the_bytes_as_they_are() {
+        let payload = pb::Payload {
             body: None,
-            attachments: vec![pb::Attachment {
-                name: "a.pdf".into(),
-                media_type: "application/pdf".into(),
-                content: content.to_vec(),
-                sha256: sha.to_vec(),
-            }],
-        }
-    }
-
-    #[test]
-    fn the_content_counts_through_its_declared_digest() {
-        let a = digest(&with_attachment(b"one", &[1; 32]));
-        assert_eq!(a, digest(&with_attachment(b"other bytes", &[1; 32])));
-        assert_ne!(a, digest(&with_attachment(b"one", &[2; 32])));
-    }
-
-    #[test]
-    fn without_attachments_it_is_the_hash_of_the_encoding() {
-        let p = pb::Payload::default();
-        let plain = ring::digest::digest(&ring::digest::SHA256, &p.encode_to_vec());
-        assert_eq!(digest(&p).as_slice(), plain.as_ref());
+            attachments: vec![attachment("a.pdf", "application/pdf", b"one".to_vec())],
+        };
+        let bytes = encode(&payload);
+        assert_eq!(decode(&bytes).unwrap(), payload);
+        // SHA-256 of "abc", the standard's own test vector.
+        assert_eq!(
+            hex::encode(digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -116,12 +116,16 @@ pub fn envelope(d: &pb::Delivery) -> &pb::Envelope {
     d.envelope.as_ref().expect("a delivery has an envelope")
 }
 
-/// The payload of a delivery.
-pub fn payload(d: &pb::Delivery) -> &pb::Payload {
-    envelope(d)
-        .payload
-        .as_ref()
-        .expect("a delivery has a payload")
+/// The payload of a delivery, decoded; its digest must be the SHA-256 of
+/// the bytes as delivered.
+pub fn payload(d: &pb::Delivery) -> pb::Payload {
+    let e = envelope(d);
+    assert_eq!(
+        e.payload_digest,
+        schakel_proto::payload::digest(&e.payload),
+        "the digest is of the bytes delivered"
+    );
+    schakel_proto::payload::decode(&e.payload).expect("a delivery's payload decodes")
 }
 
 /// The statuses of receipts, in order.

@@ -6,7 +6,9 @@ use schakel_client::proto as pb;
 use schakel_proto::examples;
 use time::OffsetDateTime;
 
-pub use examples::{BSN, consent, contact, meldrecht, no_personal_data, statute};
+pub use examples::{
+    BSN, consent, contact, edit_payload, meldrecht, no_personal_data, payload_of, statute,
+};
 
 /// Today's date (UTC).
 fn today_date() -> time::Date {
@@ -103,38 +105,40 @@ pub fn in_seconds(secs: f64) -> prost_types::Timestamp {
     }
 }
 
-/// The signal in a request made by [`signalering`].
-pub fn signal(r: &mut pb::SendRequest) -> &mut pb::Signalering {
-    match r.payload.as_mut().and_then(|p| p.body.as_mut()) {
-        Some(pb::payload::Body::Signalering(s)) => s,
+/// Changes the signal in a request made by [`signalering`].
+pub fn signal(r: &mut pb::SendRequest, change: impl FnOnce(&mut pb::Signalering)) {
+    edit_payload(r, |p| match p.body.as_mut() {
+        Some(pb::payload::Body::Signalering(s)) => change(s),
         _ => panic!("not a signalering"),
-    }
+    })
 }
 
-/// The consultation request in a request made by [`consult`].
-pub fn request_body(r: &mut pb::SendRequest) -> &mut pb::Consultatieverzoek {
-    match r.payload.as_mut().and_then(|p| p.body.as_mut()) {
-        Some(pb::payload::Body::Consultatieverzoek(c)) => c,
+/// Changes the consultation request in a request made by [`consult`].
+pub fn request_body(r: &mut pb::SendRequest, change: impl FnOnce(&mut pb::Consultatieverzoek)) {
+    edit_payload(r, |p| match p.body.as_mut() {
+        Some(pb::payload::Body::Consultatieverzoek(c)) => change(c),
         _ => panic!("not a consultatieverzoek"),
-    }
+    })
 }
 
-/// The dossier in a request made by [`dossier`].
-pub fn dossier_body(r: &mut pb::SendRequest) -> &mut pb::Overdrachtsdossier {
-    match r.payload.as_mut().and_then(|p| p.body.as_mut()) {
-        Some(pb::payload::Body::Overdrachtsdossier(d)) => d,
+/// Changes the dossier in a request made by [`dossier`].
+pub fn dossier_body(r: &mut pb::SendRequest, change: impl FnOnce(&mut pb::Overdrachtsdossier)) {
+    edit_payload(r, |p| match p.body.as_mut() {
+        Some(pb::payload::Body::Overdrachtsdossier(d)) => change(d),
         _ => panic!("not an overdrachtsdossier"),
-    }
+    })
 }
 
 /// A [`dossier`] whose one attachment is `content`, as a PDF.
 pub fn dossier_with(to: &str, reference: &str, content: Vec<u8>) -> pb::SendRequest {
     let mut r = dossier(reference, to);
-    r.payload.as_mut().expect("a payload").attachments = vec![schakel_client::attachment(
-        "dossier.pdf",
-        "application/pdf",
-        content,
-    )];
+    edit_payload(&mut r, |p| {
+        p.attachments = vec![schakel_client::attachment(
+            "dossier.pdf",
+            "application/pdf",
+            content,
+        )]
+    });
     r
 }
 

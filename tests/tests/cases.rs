@@ -117,7 +117,7 @@ async fn a_reply_joins_the_case_and_the_child_of_its_request() {
             .unwrap()
             .consent_id;
         let mut r = fixtures::consult("q3", &gw.oin(org::JGT), &other);
-        fixtures::request_body(&mut r).bsn = BSN[0].into();
+        fixtures::request_body(&mut r, |b| b.bsn = BSN[0].into());
         r.case_id = case.clone();
         r
     };
@@ -140,7 +140,7 @@ async fn an_anonymous_consultation_carries_no_personal_data_and_needs_no_consent
     let jgt = gw.client(org::JGT).await;
     let anonymous = || {
         let mut r = fixtures::consult("anon", &gw.oin(org::JGT), fixtures::UNKNOWN_CONSENT_ID);
-        fixtures::request_body(&mut r).bsn.clear();
+        fixtures::request_body(&mut r, |b| b.bsn.clear());
         r.legal_basis = fixtures::no_personal_data();
         r
     };
@@ -163,7 +163,7 @@ async fn an_anonymous_consultation_carries_no_personal_data_and_needs_no_consent
     // consent beside the point.
     let mut named = anonymous();
     named.client_reference = "anon-bsn".into();
-    fixtures::request_body(&mut named).bsn = BSN[2].into();
+    fixtures::request_body(&mut named, |b| b.bsn = BSN[2].into());
     let m = refusal(swv.send(named).await, Code::InvalidArgument);
     assert!(
         m.starts_with("legal_basis.no_personal_data: a message that names a child"),
@@ -171,7 +171,7 @@ async fn an_anonymous_consultation_carries_no_personal_data_and_needs_no_consent
     );
     let consent = granted(&swv).await;
     let mut under_consent = fixtures::consult("anon-c", &gw.oin(org::JGT), &consent);
-    fixtures::request_body(&mut under_consent).bsn.clear();
+    fixtures::request_body(&mut under_consent, |b| b.bsn.clear());
     let m = refusal(swv.send(under_consent).await, Code::InvalidArgument);
     assert!(m.contains("its basis is no_personal_data"), "{m}");
     let mut dossier = fixtures::dossier("anon-d", &gw.oin(org::SCHOOL_VO));

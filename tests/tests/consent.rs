@@ -50,7 +50,7 @@ async fn a_covering_consent_is_required_and_the_failed_condition_is_named() {
 
     // One condition, as the consent rules name it.
     let mut other_child = fixtures::consult("child", &jgt, &id);
-    fixtures::request_body(&mut other_child).bsn = BSN[0].into();
+    fixtures::request_body(&mut other_child, |b| b.bsn = BSN[0].into());
     let m = unmet(&gw, org::SWV, other_child).await;
     assert!(m.contains("legal_basis.consent_id: consent"), "{m}");
     assert!(m.contains("is for another child"), "{m}");

@@ -27,7 +27,7 @@ async fn every_kind_is_sent_delivered_and_acknowledged() {
 
     // Signalering: school -> the Verwijsindex.
     let signal = fixtures::signalering("sig-1", &gw.oin(org::VERWIJSINDEX));
-    let expected = payload_of(&signal);
+    let expected = fixtures::payload_of(&signal);
     let d = deliver(&school, &index, signal).await;
     assert!(!d.sent.duplicate);
     let receipt = d.sent.receipt.unwrap();
@@ -38,7 +38,7 @@ async fn every_kind_is_sent_delivered_and_acknowledged() {
     assert_eq!(env.sender_oin, gw.oin(org::SCHOOL_PO));
     assert_eq!(env.kind, pb::MessageKind::Signalering as i32);
     assert_eq!(env.payload_digest, receipt.payload_digest);
-    assert_eq!(payload(&d.delivery), &expected);
+    assert_eq!(payload(&d.delivery), expected);
     assert_eq!(d.ack.outcome, pb::AckOutcome::Delivered as i32);
     assert_eq!(d.ack.receipt.unwrap().status, R::Delivered as i32);
 
@@ -71,9 +71,6 @@ async fn every_kind_is_sent_delivered_and_acknowledged() {
     assert!(status.receipts[1].audit_sequence > status.receipts[0].audit_sequence);
 }
 
-fn payload_of(r: &pb::SendRequest) -> pb::Payload {
-    r.payload.clone().unwrap()
-}
 
 #[tokio::test]
 async fn refusals_cross_the_wire_with_their_code_and_rule_and_store_nothing() {
@@ -86,16 +83,18 @@ async fn refusals_cross_the_wire_with_their_code_and_rule_and_store_nothing() {
     let jgt = gw.oin(org::JGT);
     let vo = gw.oin(org::SCHOOL_VO);
     let mut bad_bsn = fixtures::signalering("ref", &jgt);
-    fixtures::signal(&mut bad_bsn).bsn = "111222334".into();
+    fixtures::signal(&mut bad_bsn, |b| b.bsn = "111222334".into());
     let mut many = fixtures::dossier("ref", &vo);
-    let a = many.payload.as_ref().unwrap().attachments[0].clone();
-    many.payload.as_mut().unwrap().attachments = vec![a.clone(), a.clone(), a];
+    fixtures::edit_payload(&mut many, |p| {
+        let a = p.attachments[0].clone();
+        p.attachments = vec![a.clone(), a.clone(), a];
+    });
     let mut large = fixtures::dossier("ref", &vo);
-    large.payload.as_mut().unwrap().attachments = vec![schakel_client::attachment(
+    fixtures::edit_payload(&mut large, |p| p.attachments = vec![schakel_client::attachment(
         "groot.pdf",
         "application/pdf",
         vec![7; 100 * 1024],
-    )];
+    )]);
     let mut nobody = fixtures::signalering("ref", &jgt);
     nobody.recipient_oin = "00000099999999999999".into();
     let cases = [

@@ -49,7 +49,7 @@ fn days(n: i64) -> time::Duration {
 /// expiring) long after the days the clock is moved.
 fn consult(reference: &str, to: &str, consent: &str) -> pb::SendRequest {
     let mut r = fixtures::consult(reference, to, consent);
-    fixtures::request_body(&mut r).respond_by = fixtures::date(300);
+    fixtures::request_body(&mut r, |b| b.respond_by = fixtures::date(300));
     r.expires_at = Some(fixtures::in_days(300));
     r
 }

@@ -68,7 +68,7 @@ async fn a_signal_is_not_delivered_after_it_lapses_and_its_content_goes_with_it(
     let operator = gw.client(org::OPERATOR).await;
     let short = |reference: &str| {
         let mut r = fixtures::signalering(reference, &gw.oin(org::VERWIJSINDEX));
-        fixtures::signal(&mut r).valid_until = fixtures::date(1);
+        fixtures::signal(&mut r, |b| b.valid_until = fixtures::date(1));
         r
     };
     let delivered = deliver(&school, &index, short("gelezen")).await.sent;

@@ -81,7 +81,12 @@ fn save_attachments(
 
 fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow::Result<String> {
     let env = d.envelope.clone().unwrap_or_default();
-    let payload = env.payload.clone().unwrap_or_default();
+    let payload = schakel_client::payload::decode(&env.payload).map_err(|e| {
+        anyhow::anyhow!(
+            "message {}: its payload is not a Payload message: {e}",
+            env.message_id
+        )
+    })?;
     let (kind, body) = payload
         .body
         .as_ref()

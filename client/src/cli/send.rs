@@ -341,7 +341,7 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
         case_reference: common.case_ref.clone(),
         in_reply_to,
         expires_at: None,
-        payload: Some(pb::Payload {
+        payload: schakel_client::payload::encode(&pb::Payload {
             body: Some(body),
             attachments,
         }),

@@ -367,14 +367,15 @@ pub fn participant(p: &Participant, for_operator: bool) -> pb::Participant {
     }
 }
 
-/// The envelope of a message as its recipient receives it.
-pub fn envelope(r: MessageRecord, payload: pb::Payload) -> pb::Envelope {
+/// The envelope of a message as its recipient receives it, with the
+/// payload bytes as they were sent.
+pub fn envelope(r: MessageRecord, payload: Vec<u8>) -> pb::Envelope {
     pb::Envelope {
         kind: kind(r.kind) as i32,
         legal_basis: Some(legal_basis(&r.legal_basis, &r.terms)),
         created_at: Some(timestamp(r.created_at_ms)),
         expires_at: Some(timestamp(r.expires_at_ms)),
-        payload: Some(payload),
+        payload,
         payload_digest: r.payload_digest.as_bytes().to_vec(),
         message_id: r.id.to_string(),
         client_reference: r.client_reference,

@@ -135,7 +135,8 @@ impl ValidSend {
         self.payload.len()
     }
 
-    /// The payload's protobuf encoding, with room to seal it in place.
+    /// The payload's bytes as the sender sent them, with room to seal them
+    /// in place.
     pub fn into_payload(self) -> Vec<u8> {
         self.payload
     }
@@ -272,10 +273,21 @@ pub fn check(
     one_line("case_reference", &r.case_reference, 0, 128)?;
     let named = legal_basis(r.legal_basis.as_ref())?;
     let terms = terms(r.legal_basis.as_ref(), named.as_ref())?;
-    let payload = r
-        .payload
-        .take()
-        .ok_or_else(|| invalid("payload", "is required"))?;
+    if r.payload.is_empty() {
+        return Err(invalid(
+            "payload",
+            "is required: a serialized Payload message (payloads.proto)",
+        ));
+    }
+    // The sender's bytes are kept and delivered as they are: the digest is
+    // theirs, whatever protobuf library wrote them.
+    let mut bytes = std::mem::take(&mut r.payload);
+    let payload = schakel_proto::payload::decode(&bytes).map_err(|e| {
+        invalid(
+            "payload",
+            &format!("is not a serialized Payload message (payloads.proto): {e}"),
+        )
+    })?;
     use pb::payload::Body;
     let (kind, bsn) = match payload.body.as_ref() {
         None => {
@@ -344,21 +356,18 @@ pub fn check(
     let expires_at_ms = expiry(r.expires_at.as_ref(), expiry_rule, now_ms)?;
     let expires_at_ms = lapses_at_ms.map_or(expires_at_ms, |l| l.min(expires_at_ms));
     // What tells a retry from a conflicting reuse of the reference: the
-    // request without its payload, and the payload's digest (which covers
-    // attachments through their checked digests, so a large payload is
-    // hashed once). The decoded payload is dropped once it is encoded, so a
-    // dossier does not sit in memory twice while it is stored.
-    let payload_digest = Digest(schakel_proto::payload::digest(&payload));
+    // request without its payload, and the payload's digest. The decoded
+    // payload is dropped here, so a dossier does not sit in memory twice
+    // while it is stored.
+    drop(payload);
+    let payload_digest = Digest(schakel_proto::payload::digest(&bytes));
     let request_digest = {
         let mut head = r.encode_to_vec();
         head.extend_from_slice(payload_digest.as_bytes());
         sha256(&head)
     };
     // Room for the encryption's tag and nonce, so sealing copies nothing.
-    let mut encoded = Vec::with_capacity(payload.encoded_len() + PayloadKey::OVERHEAD);
-    payload
-        .encode(&mut encoded)
-        .map_err(|e| Violation::Limit(format!("payload: {e}")))?;
+    bytes.reserve_exact(PayloadKey::OVERHEAD);
     Ok(ValidSend {
         kind,
         recipient,
@@ -372,7 +381,7 @@ pub fn check(
         facts,
         expires_at_ms,
         lapses_at_ms,
-        payload: encoded,
+        payload: bytes,
         payload_digest,
         request_digest,
     })

@@ -6,7 +6,23 @@ use crate::config::Config;
 use time::macros::date;
 
 use crate::policy::statutes::ProfileStart;
-use crate::policy::test_requests::*;
+use crate::policy::test_requests::{self, Draft, ID, NOW_MS, TODAY, VO, attachment, statute};
+
+fn signalering() -> Draft {
+    test_requests::signalering().into()
+}
+
+fn dossier() -> Draft {
+    test_requests::dossier().into()
+}
+
+fn consult() -> Draft {
+    test_requests::consult().into()
+}
+
+fn reply() -> Draft {
+    test_requests::reply().into()
+}
 
 fn limits() -> LimitsConfig {
     LimitsConfig {
@@ -23,36 +39,40 @@ fn expiry() -> ExpiryRule {
     }
 }
 
-fn run(r: pb::SendRequest) -> Result<ValidSend, Violation> {
-    check(r, &limits(), expiry(), TODAY, NOW_MS)
+fn run(r: Draft) -> Result<ValidSend, Violation> {
+    let mut request = r.request;
+    if let Some(p) = r.payload {
+        request.payload = schakel_proto::payload::encode(&p);
+    }
+    check(request, &limits(), expiry(), TODAY, NOW_MS)
 }
 
-fn body(r: &mut pb::SendRequest) -> &mut pb::payload::Body {
+fn body(r: &mut Draft) -> &mut pb::payload::Body {
     r.payload.as_mut().unwrap().body.as_mut().unwrap()
 }
 
-fn sig(r: &mut pb::SendRequest) -> &mut pb::Signalering {
+fn sig(r: &mut Draft) -> &mut pb::Signalering {
     match body(r) {
         pb::payload::Body::Signalering(s) => s,
         _ => unreachable!(),
     }
 }
 
-fn dos(r: &mut pb::SendRequest) -> &mut pb::Overdrachtsdossier {
+fn dos(r: &mut Draft) -> &mut pb::Overdrachtsdossier {
     match body(r) {
         pb::payload::Body::Overdrachtsdossier(d) => d,
         _ => unreachable!(),
     }
 }
 
-fn req(r: &mut pb::SendRequest) -> &mut pb::Consultatieverzoek {
+fn req(r: &mut Draft) -> &mut pb::Consultatieverzoek {
     match body(r) {
         pb::payload::Body::Consultatieverzoek(c) => c,
         _ => unreachable!(),
     }
 }
 
-fn ans(r: &mut pb::SendRequest) -> &mut pb::Consultatieantwoord {
+fn ans(r: &mut Draft) -> &mut pb::Consultatieantwoord {
     match body(r) {
         pb::payload::Body::Consultatieantwoord(a) => a,
         _ => unreachable!(),
@@ -109,17 +129,20 @@ fn the_digests_bind_the_request_and_the_payload() {
     assert_ne!(c.request_digest(), a.request_digest());
     assert_eq!(c.payload_digest(), a.payload_digest());
     // The payload travels encoded, with room to be sealed in place.
+    // The payload is kept as the sender's bytes, with room to be sealed in
+    // place, and its digest is theirs.
+    let sent = test_requests::dossier().payload;
     let payload = a.into_payload();
     assert!(payload.capacity() >= payload.len() + PayloadKey::OVERHEAD);
-    let decoded = pb::Payload::decode(payload.as_slice()).unwrap();
-    assert_eq!(decoded, dossier().payload.unwrap());
+    assert_eq!(payload, sent);
+    assert_eq!(b.payload_digest(), sha256(&sent));
 }
 
-type Edit = Box<dyn Fn(&mut pb::SendRequest)>;
+type Edit = Box<dyn Fn(&mut Draft)>;
 
 /// A case: the request to break, how, whether the violation is of a field
 /// (or of a limit), and the text it must carry.
-type Case = (fn() -> pb::SendRequest, Edit, bool, &'static str);
+type Case = (fn() -> Draft, Edit, bool, &'static str);
 
 fn cases() -> Vec<Case> {
     const FIELD: bool = true;
@@ -301,10 +324,20 @@ fn cases() -> Vec<Case> {
             signalering,
             Box::new(|r| r.payload = None),
             FIELD,
-            "payload: is required",
+            "payload: is required: a serialized Payload message",
         ),
         (
             signalering,
+            Box::new(|r| {
+                r.payload = None;
+                r.request.payload = vec![0x0a, 0xff];
+            }),
+            FIELD,
+            "payload: is not a serialized Payload message (payloads.proto)",
+        ),
+        (
+            // With its attachment, so that the payload is not empty.
+            dossier,
             Box::new(|r| r.payload.as_mut().unwrap().body = None),
             FIELD,
             "payload: must hold one of",

@@ -38,3 +38,35 @@ pub fn consult() -> pb::SendRequest {
 pub fn reply() -> pb::SendRequest {
     examples::reply("ref-1", JGT, ID)
 }
+
+/// A request with its payload decoded, so that a case can change one field
+/// of either; the send tests encode the payload again.
+pub struct Draft {
+    /// The request, its payload taken out.
+    pub request: pb::SendRequest,
+    /// The payload, decoded; none sends the request's own bytes.
+    pub payload: Option<pb::Payload>,
+}
+
+impl From<pb::SendRequest> for Draft {
+    fn from(mut request: pb::SendRequest) -> Self {
+        let bytes = std::mem::take(&mut request.payload);
+        Self {
+            request,
+            payload: Some(schakel_proto::payload::decode(&bytes).unwrap()),
+        }
+    }
+}
+
+impl std::ops::Deref for Draft {
+    type Target = pb::SendRequest;
+    fn deref(&self) -> &pb::SendRequest {
+        &self.request
+    }
+}
+
+impl std::ops::DerefMut for Draft {
+    fn deref_mut(&mut self) -> &mut pb::SendRequest {
+        &mut self.request
+    }
+}

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use prost::Message as _;
-use schakel_proto::v1 as pb;
 use tokio::sync::mpsc;
 
 use super::{Delivery, Ended, Exchange, Held, InboxEvent};
@@ -15,7 +13,7 @@ use crate::model::{ConsentId, ConsentRecord, MessageId, Oin, Outcome, RejectReas
 use crate::policy::requests;
 use crate::service::ServiceError;
 use crate::service::notify::POLL_INTERVAL;
-use crate::store::{Finished, Leased, StoreError, Take};
+use crate::store::{Finished, Leased, Take};
 
 /// Events an inbox stream's channel holds for a subscriber that has not
 /// taken them yet.
@@ -43,11 +41,7 @@ impl Exchange {
         consent: Option<ConsentRecord>,
     ) -> Result<Delivery, ServiceError> {
         let id = leased.record.id.as_str();
-        let plain = self.keys.payload.open(id, &leased.sealed_payload)?;
-        let payload = pb::Payload::decode(plain.as_slice()).map_err(|e| StoreError::Corrupt {
-            key: id.to_owned(),
-            message: e.to_string(),
-        })?;
+        let payload = self.keys.payload.open(id, &leased.sealed_payload)?;
         Ok(Delivery {
             record: leased.record,
             payload,

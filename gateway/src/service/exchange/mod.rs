@@ -57,8 +57,8 @@ pub struct Sent {
 pub struct Delivery {
     /// The stored metadata.
     pub record: MessageRecord,
-    /// The payload.
-    pub payload: pb::Payload,
+    /// The payload bytes as the sender sent them (a serialized Payload).
+    pub payload: Vec<u8>,
     /// The consent it travels under, if any, whose scope the recipient is
     /// shown.
     pub consent: Option<ConsentRecord>,

@@ -48,9 +48,7 @@ fn statutory(
     attachments: Vec<pb::Attachment>,
 ) -> pb::SendRequest {
     let mut r = examples::request(&reference, to, basis, body);
-    if let Some(p) = r.payload.as_mut() {
-        p.attachments = attachments;
-    }
+    examples::edit_payload(&mut r, |p| p.attachments = attachments);
     r
 }
 
