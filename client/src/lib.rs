@@ -112,8 +112,12 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct Client {
     channel: Channel,
-    /// The gateway's Ed25519 public keys, fetched on first use unless pinned.
-    gateway_keys: Arc<tokio::sync::OnceCell<KeyRing>>,
+    /// The gateway's Ed25519 public keys: fetched on first use, and again
+    /// when a signature names a key they lack (the gateway rotated its key
+    /// while this client was connected); unless pinned.
+    gateway_keys: Arc<tokio::sync::RwLock<Option<KeyRing>>>,
+    /// Whether the keys were pinned, and are never fetched.
+    pinned: bool,
 }
 
 /// Checks a receipt's Ed25519 signature under the key it names, among `keys`.
@@ -166,6 +170,7 @@ impl Client {
         Ok(Self {
             channel,
             gateway_keys: Arc::default(),
+            pinned: false,
         })
     }
 
@@ -174,23 +179,46 @@ impl Client {
     /// gateway on first use.
     pub fn with_gateway_keys(self, keys: KeyRing) -> Self {
         Self {
-            gateway_keys: Arc::new(tokio::sync::OnceCell::new_with(Some(keys))),
+            gateway_keys: Arc::new(tokio::sync::RwLock::new(Some(keys))),
+            pinned: true,
             ..self
         }
     }
 
-    /// The gateway's public keys: pinned, or fetched once.
-    async fn keys(&self) -> Result<&KeyRing, ClientError> {
-        self.gateway_keys
-            .get_or_try_init(|| async {
-                Ok::<_, ClientError>(KeyRing::from_response(&self.gateway_key().await?))
-            })
-            .await
+    /// The gateway's public keys: pinned, or fetched (again if `refresh`).
+    async fn keys(&self, refresh: bool) -> Result<KeyRing, ClientError> {
+        if (!refresh || self.pinned)
+            && let Some(keys) = self.gateway_keys.read().await.as_ref()
+        {
+            return Ok(keys.clone());
+        }
+        let keys = KeyRing::from_response(&self.gateway_key().await?);
+        *self.gateway_keys.write().await = Some(keys.clone());
+        Ok(keys)
+    }
+
+    /// Runs `check` with the gateway's keys, and once more with keys fetched
+    /// anew if it names a key they lack.
+    async fn signed_by_gateway(
+        &self,
+        check: impl Fn(&KeyRing) -> Result<(), SignatureProblem>,
+    ) -> Result<Result<(), SignatureProblem>, ClientError> {
+        match check(&self.keys(false).await?) {
+            Err(SignatureProblem::UnknownKey(_)) if !self.pinned => {
+                Ok(check(&self.keys(true).await?))
+            }
+            other => Ok(other),
+        }
     }
 
     /// Verifies a receipt with the gateway's keys.
     pub async fn verify(&self, receipt: &pb::Receipt) -> Result<(), ClientError> {
-        verify_receipt(self.keys().await?, receipt)
+        self.signed_by_gateway(|keys| schakel_proto::receipt::check(keys, receipt))
+            .await?
+            .map_err(|problem| ClientError::BadReceipt {
+                message_id: receipt.message_id.clone(),
+                problem,
+            })
     }
 
     async fn verify_opt(&self, receipt: Option<&pb::Receipt>) -> Result<(), ClientError> {
@@ -298,22 +326,26 @@ impl Client {
         after_cursor: u64,
         follow: bool,
     ) -> Result<
-        impl futures::Stream<Item = Result<pb::ReceiptEvent, ClientError>> + use<>,
+        futures::stream::BoxStream<'static, Result<pb::ReceiptEvent, ClientError>>,
         ClientError,
     > {
-        let keys = self.keys().await?.clone();
         let request = pb::ReceiptsRequest {
             after_cursor,
             follow,
         };
         let stream = self.exchange().receipts(request).await?.into_inner();
-        Ok(futures::StreamExt::map(stream, move |item| {
-            let event = item?;
-            if let Some(r) = &event.receipt {
-                verify_receipt(&keys, r)?;
-            }
-            Ok(event)
-        }))
+        let client = self.clone();
+        Ok(futures::StreamExt::boxed(futures::StreamExt::then(
+            stream,
+            move |item| {
+                let client = client.clone();
+                async move {
+                    let event = item?;
+                    client.verify_opt(event.receipt.as_ref()).await?;
+                    Ok(event)
+                }
+            },
+        )))
     }
 
     /// The underlying channel, for raw clients of other services (health,
@@ -412,7 +444,8 @@ impl Client {
             reason: reason.to_owned(),
         };
         let report = self.audit().report(request).await?.into_inner();
-        schakel_proto::report::check(self.keys().await?, &report)
+        self.signed_by_gateway(|keys| schakel_proto::report::check(keys, &report))
+            .await?
             .map_err(ClientError::BadReport)?;
         Ok(report)
     }

@@ -39,6 +39,10 @@ use crate::transport::in_flight::BodyBudget;
 use crate::transport::rate_limit::RateLimiter;
 use crate::transport::tls;
 
+/// The largest request the health and reflection services read: theirs are
+/// small, and any trusted certificate may call them.
+const PUBLIC_MESSAGE_BYTES: usize = 16 * 1024;
+
 /// Runs the gateway on `listener` until `shutdown` completes, then lets open
 /// calls finish (up to the configured grace period) and flushes the store.
 pub async fn run(
@@ -259,8 +263,8 @@ pub async fn serve(
             config.limits.max_body_bytes_in_flight_per_participant,
             config.limits.max_body_bytes_in_flight,
         )))
-        .add_service(health_service)
-        .add_service(reflection)
+        .add_service(health_service.max_decoding_message_size(PUBLIC_MESSAGE_BYTES))
+        .add_service(reflection.max_decoding_message_size(PUBLIC_MESSAGE_BYTES))
         .add_service(
             ExchangeServer::new(api::exchange::ExchangeService::new(exchange.clone()))
                 .max_decoding_message_size(max_frame)

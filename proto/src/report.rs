@@ -26,13 +26,16 @@ pub fn signing_bytes(key_id: &str, document: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks a report's signature under the key it names, among `keys`.
+/// Checks a report's signature under the key it names, among `keys`. A
+/// report of gateway 0.1 named its key without signing the name ("-v1"): it
+/// verifies under the key it names with the "-v1" encoding.
 pub fn check(keys: &KeyRing, r: &AccessReport) -> Result<(), SignatureProblem> {
-    keys.check(
-        &r.key_id,
-        &signing_bytes(&r.key_id, &r.document),
-        &r.signature,
-    )
+    let signed =
+        |key_id: &str| keys.check(&r.key_id, &signing_bytes(key_id, &r.document), &r.signature);
+    match signed(&r.key_id) {
+        Err(SignatureProblem::Invalid) if !r.key_id.is_empty() => signed(""),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -65,15 +68,29 @@ mod tests {
             ..report.clone()
         };
         assert_eq!(check(&keys, &unnamed), Err(SignatureProblem::Invalid));
-        // A report of the first format (no key id) still verifies.
+        // A report of the first format still verifies: gateway 0.1 named
+        // its key without signing the name, and under another name it does
+        // not.
         let v1 = AccessReport {
             signature: key
                 .sign(&signing_bytes("", &report.document))
                 .as_ref()
                 .to_vec(),
-            key_id: String::new(),
             ..report
         };
         assert_eq!(check(&keys, &v1), Ok(()));
+        let unnamed_v1 = AccessReport {
+            key_id: String::new(),
+            ..v1.clone()
+        };
+        assert_eq!(check(&keys, &unnamed_v1), Ok(()));
+        let misnamed = AccessReport {
+            key_id: "0011223344556677".into(),
+            ..v1
+        };
+        assert_eq!(
+            check(&keys, &misnamed),
+            Err(SignatureProblem::UnknownKey("0011223344556677".into()))
+        );
     }
 }

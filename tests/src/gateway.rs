@@ -167,13 +167,18 @@ impl TestGateway {
         let pki = Arc::new(TestPki::generate(&tmp.path().join("pki")));
         let mut config = pki.config(&tmp.path().join("data"));
         adjust(&pki, &mut config);
-        Self::launch(pki, config, tmp, Clock::system()).await
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::launch(pki, config, tmp, Clock::system(), any).await
     }
 
-    async fn launch(pki: Arc<TestPki>, config: Config, tmp: Arc<TempDir>, clock: Clock) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+    async fn launch(
+        pki: Arc<TestPki>,
+        config: Config,
+        tmp: Arc<TempDir>,
+        clock: Clock,
+        at: std::net::SocketAddr,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind(at).await.expect("bind");
         let addr = listener.local_addr().expect("local address");
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -292,7 +297,8 @@ impl TestGateway {
     }
 
     /// Stops the gateway and starts a new one on the same PKI, configuration
-    /// and data folder, on a new port.
+    /// and data folder, at the same address: clients connected before
+    /// reconnect to it.
     pub async fn restart(mut self) -> Self {
         self.stop().await;
         let tmp = self._tmp.clone();
@@ -301,6 +307,7 @@ impl TestGateway {
             self.config.clone(),
             tmp,
             self.clock.clone(),
+            self.addr,
         )
         .await
     }

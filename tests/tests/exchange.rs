@@ -71,7 +71,6 @@ async fn every_kind_is_sent_delivered_and_acknowledged() {
     assert!(status.receipts[1].audit_sequence > status.receipts[0].audit_sequence);
 }
 
-
 #[tokio::test]
 async fn refusals_cross_the_wire_with_their_code_and_rule_and_store_nothing() {
     let gw = TestGateway::start_with(|_, c| {
@@ -90,11 +89,13 @@ async fn refusals_cross_the_wire_with_their_code_and_rule_and_store_nothing() {
         p.attachments = vec![a.clone(), a.clone(), a];
     });
     let mut large = fixtures::dossier("ref", &vo);
-    fixtures::edit_payload(&mut large, |p| p.attachments = vec![schakel_client::attachment(
-        "groot.pdf",
-        "application/pdf",
-        vec![7; 100 * 1024],
-    )]);
+    fixtures::edit_payload(&mut large, |p| {
+        p.attachments = vec![schakel_client::attachment(
+            "groot.pdf",
+            "application/pdf",
+            vec![7; 100 * 1024],
+        )]
+    });
     let mut nobody = fixtures::signalering("ref", &jgt);
     nobody.recipient_oin = "00000099999999999999".into();
     let cases = [

@@ -48,6 +48,10 @@ async fn a_rotated_key_signs_from_the_next_start_and_what_the_old_one_signed_sti
     );
     let old_report = operator.audit_report(BSN[0], "inzage voor").await.unwrap();
     assert_eq!(old_report.key_id, old_id);
+    // A client that stays connected through the rotation, having fetched
+    // the old keys.
+    let kept = gw.client(org::SCHOOL_PO).await;
+    kept.status(&before.message_id).await.unwrap();
 
     gw.stop().await;
     let said = gateway_tool(&["keys", "rotate"], &data);
@@ -82,6 +86,9 @@ async fn a_rotated_key_signs_from_the_next_start_and_what_the_old_one_signed_sti
     let school = gw.client(org::SCHOOL_PO).await;
     school.status(&before.message_id).await.unwrap();
     school.status(&after.message_id).await.unwrap();
+    // The kept client meets a receipt by a key it does not know, fetches
+    // the keys again, and verifies it.
+    kept.status(&after.message_id).await.unwrap();
     // A verifier that knows only the old key cannot take the new receipt.
     match verify_receipt(&old_keys, &new_receipt) {
         Err(ClientError::BadReceipt { problem, .. }) => {

@@ -61,8 +61,9 @@ async fn a_verwijsindex_signal_goes_to_the_verwijsindex_only_with_the_family_inf
         m.contains("the youth is 13: the youth must be informed (child_informed)"),
         "{m}"
     );
-    fixtures::signal(&mut older, |b| b.informing_postponed_reason =
-        "informeren brengt het kind in gevaar".into());
+    fixtures::signal(&mut older, |b| {
+        b.informing_postponed_reason = "informeren brengt het kind in gevaar".into()
+    });
     school.send(older).await.unwrap();
     // The basis carries signals only.
     let mut consult = fixtures::consult("vi-consult", &index, UNKNOWN_CONSENT_ID);
@@ -100,7 +101,9 @@ async fn the_onderwijskundig_rapport_goes_from_a_primary_school_to_a_school() {
     assert!(m.contains("covers messages to school only"), "{m}");
     // Not for a profile that starts in secondary education.
     let mut po_vo_vo = fixtures::dossier("po-vovo", &gw.oin(org::SCHOOL_VO));
-    fixtures::dossier_body(&mut po_vo_vo, |b| b.profile = pb::DossierProfile::VoVo as i32);
+    fixtures::dossier_body(&mut po_vo_vo, |b| {
+        b.profile = pb::DossierProfile::VoVo as i32
+    });
     let m = refused(&gw, org::SCHOOL_PO, po_vo_vo).await;
     assert!(
         m.contains("starts in primary or special education only"),

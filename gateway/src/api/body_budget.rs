@@ -13,6 +13,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tonic::Status;
 
+use super::identity_layer::ConnectionInfo;
+use crate::crypto::sha256;
 use crate::service::Caller;
 
 /// The error type of a body that can be refused on the budget.
@@ -63,11 +65,19 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let participant = req
-            .extensions()
-            .get::<Caller>()
-            .map(|c| c.participant.oin.to_string());
-        let held = self.budget.hold(participant);
+        // A participant's bodies count together; calls that need no
+        // directory entry (health, reflection) count per certificate, so
+        // that a certificate nobody registered has a share of its own too.
+        let holder = match req.extensions().get::<Caller>() {
+            Some(c) => Some(c.participant.oin.to_string()),
+            None => req
+                .extensions()
+                .get::<ConnectionInfo>()
+                .and_then(|i| i.tls.peer_certs())
+                .and_then(|certs| certs.first().map(|c| sha256(c).to_hex()))
+                .map(|digest| format!("certificate {digest}")),
+        };
+        let held = self.budget.hold(holder);
         self.inner.call(req.map(|inner| Budgeted {
             inner,
             held,

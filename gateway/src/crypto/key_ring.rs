@@ -11,7 +11,7 @@
 //! by deleting its file, once nothing it signed needs to verify any more.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use schakel_proto::keys::KeyRing;
@@ -35,19 +35,20 @@ impl GatewayKeys {
     /// Loads the keys from the data folder, creating the signing key on
     /// first start.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
-        Ok(Self {
-            signing: SigningKey::load_or_create(data_dir)?,
-            retired: load_retired(data_dir)?,
-        })
+        Self::with_retired(SigningKey::load_or_create(data_dir)?, data_dir)
+    }
+
+    fn with_retired(signing: SigningKey, data_dir: &Path) -> Result<Self, KeyError> {
+        let mut retired = load_retired(data_dir)?;
+        // A rotation cut off after filing the key leaves it signing still.
+        retired.retain(|k| k.as_slice() != signing.public_key());
+        Ok(Self { signing, retired })
     }
 
     /// Loads the keys without creating any: for tools that inspect a
     /// stopped gateway's folder.
     pub fn load(data_dir: &Path) -> Result<Self, KeyError> {
-        Ok(Self {
-            signing: SigningKey::load(data_dir)?,
-            retired: load_retired(data_dir)?,
-        })
+        Self::with_retired(SigningKey::load(data_dir)?, data_dir)
     }
 
     /// The key that signs now.
@@ -85,10 +86,27 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     }
 }
 
+/// Refuses `path` when others than its owner may write it: a key put there
+/// would be published and trusted.
+fn owner_writes_only(path: &Path) -> Result<(), KeyError> {
+    let mode = std::fs::metadata(path)
+        .map_err(io(path))?
+        .permissions()
+        .mode()
+        & 0o777;
+    match mode & 0o022 {
+        0 => Ok(()),
+        _ => Err(KeyError::Writable {
+            path: path.to_owned(),
+            mode,
+        }),
+    }
+}
+
 /// The public keys in the data folder's [`RETIRED_KEYS_DIR`], ordered by key
 /// id; none when the folder does not exist. A file whose name is not the id
 /// of the key it holds is refused, so that a key cannot be filed under
-/// another's name.
+/// another's name, and so are a folder or files others may write.
 fn load_retired(data_dir: &Path) -> Result<Vec<Vec<u8>>, KeyError> {
     let dir = data_dir.join(RETIRED_KEYS_DIR);
     let entries = match std::fs::read_dir(&dir) {
@@ -96,12 +114,14 @@ fn load_retired(data_dir: &Path) -> Result<Vec<Vec<u8>>, KeyError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(&dir)(e)),
     };
+    owner_writes_only(&dir)?;
     let mut keys = Vec::new();
     for entry in entries {
         let path = entry.map_err(io(&dir))?.path();
         if path.extension().is_none_or(|e| e != "pub") {
             continue;
         }
+        owner_writes_only(&path)?;
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         let invalid = || KeyError::Invalid {
             path: path.clone(),
@@ -135,26 +155,16 @@ pub struct Rotation {
 /// lost; the new key replaces the old file in one rename.
 pub fn rotate(data_dir: &Path) -> Result<Rotation, KeyError> {
     let old = SigningKey::load(data_dir)?;
-    let dir = data_dir.join(RETIRED_KEYS_DIR);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(io(&dir))?;
-    let retired_file = dir.join(format!("{}.pub", old.key_id()));
-    write_synced(
-        &retired_file,
-        format!("{}\n", hex::encode(old.public_key())).as_bytes(),
-        0o644,
-    )?;
-    sync_dir(&dir)?;
-
+    // The new key's file is made first and exclusively: it is the mark of a
+    // rotation under way, so that two cannot both retire the same key.
     let path = data_dir.join(SIGNING_KEY_FILE);
     let next = data_dir.join(format!("{SIGNING_KEY_FILE}.next"));
-    let _ = std::fs::remove_file(&next);
-    write_synced(&next, &generate_pkcs8(), 0o600)?;
-    std::fs::rename(&next, &path).map_err(io(&path))?;
-    sync_dir(data_dir)?;
+    write_new(&next, &generate_pkcs8())?;
+    let rotated = retire_and_replace(data_dir, &old, &next, &path);
+    if rotated.is_err() {
+        let _ = std::fs::remove_file(&next);
+    }
+    let retired_file = rotated?;
     let new = SigningKey::load(data_dir)?;
     tracing::info!(
         retired = old.key_id(),
@@ -166,6 +176,61 @@ pub fn rotate(data_dir: &Path) -> Result<Rotation, KeyError> {
         signing: new.key_id().to_owned(),
         retired_file,
     })
+}
+
+/// Files `old`'s public half, then puts `next` in place of `path` if `old`
+/// is still the key there; the retired key's file.
+fn retire_and_replace(
+    data_dir: &Path,
+    old: &SigningKey,
+    next: &Path,
+    path: &Path,
+) -> Result<PathBuf, KeyError> {
+    let dir = data_dir.join(RETIRED_KEYS_DIR);
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io(&dir))?;
+        sync_dir(data_dir)?;
+    }
+    owner_writes_only(&dir)?;
+    let retired_file = dir.join(format!("{}.pub", old.key_id()));
+    write_synced(
+        &retired_file,
+        format!("{}\n", hex::encode(old.public_key())).as_bytes(),
+        0o644,
+    )?;
+    sync_dir(&dir)?;
+    if SigningKey::load(data_dir)?.key_id() != old.key_id() {
+        return Err(KeyError::Busy {
+            path: next.to_owned(),
+        });
+    }
+    std::fs::rename(next, path).map_err(io(path))?;
+    sync_dir(data_dir)?;
+    Ok(retired_file)
+}
+
+/// Writes a new file (mode 0600), refusing one that exists as
+/// [`KeyError::Busy`].
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(KeyError::Busy {
+                path: path.to_owned(),
+            });
+        }
+        Err(e) => return Err(io(path)(e)),
+    };
+    file.write_all(bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
 }
 
 fn write_synced(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
@@ -189,7 +254,6 @@ fn sync_dir(dir: &Path) -> Result<(), KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_rotation_retires_the_old_key_and_both_verify() {
@@ -229,6 +293,27 @@ mod tests {
         // A second rotation keeps both earlier keys.
         rotate(dir.path()).unwrap();
         assert_eq!(GatewayKeys::load(dir.path()).unwrap().retired().len(), 2);
+
+        // A rotation under way (or cut off) stops another, which changes
+        // nothing.
+        let next = dir.path().join(format!("{SIGNING_KEY_FILE}.next"));
+        std::fs::write(&next, b"half").unwrap();
+        let before = GatewayKeys::load(dir.path()).unwrap().key_id().to_owned();
+        let err = rotate(dir.path()).unwrap_err();
+        assert!(matches!(err, KeyError::Busy { .. }), "{err}");
+        assert_eq!(GatewayKeys::load(dir.path()).unwrap().key_id(), before);
+        std::fs::remove_file(&next).unwrap();
+
+        // A key filed as retired but still signing (a rotation cut off
+        // after filing it) is listed once, as the signing key.
+        let keys = GatewayKeys::load(dir.path()).unwrap();
+        let filed = dir
+            .path()
+            .join(RETIRED_KEYS_DIR)
+            .join(format!("{}.pub", keys.key_id()));
+        std::fs::write(&filed, hex::encode(keys.signing().public_key())).unwrap();
+        std::fs::set_permissions(&filed, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(GatewayKeys::load(dir.path()).unwrap().retired().len(), 2);
     }
 
     #[test]
@@ -242,8 +327,15 @@ mod tests {
         assert!(err.to_string().contains("named after its key id"), "{err}");
         std::fs::write(&forged, "not hex").unwrap();
         assert!(GatewayKeys::load(dir.path()).is_err());
-        // Other files in the folder are left alone.
+        // A folder others may write is refused: a key put there would be
+        // trusted.
         std::fs::remove_file(&forged).unwrap();
+        let folder = forged.parent().unwrap().to_owned();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = GatewayKeys::load(dir.path()).unwrap_err();
+        assert!(matches!(err, KeyError::Writable { .. }), "{err}");
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // Other files in the folder are left alone.
         std::fs::write(forged.with_extension("txt"), "notes").unwrap();
         assert!(GatewayKeys::load(dir.path()).unwrap().retired().is_empty());
     }

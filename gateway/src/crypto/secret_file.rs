@@ -25,6 +25,25 @@ pub enum KeyError {
         /// What it should hold.
         what: &'static str,
     },
+    /// Others than the owner can change a file or folder whose keys are
+    /// trusted.
+    #[error(
+        "{path} has mode {mode:o}; others than its owner could put a key there that would be trusted (chmod go-w)"
+    )]
+    Writable {
+        /// The file or folder.
+        path: PathBuf,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// A rotation is under way, or one was cut off.
+    #[error(
+        "{path} exists: another rotation of the signing key is under way, or one was cut off; if none is running, remove it and rotate again"
+    )]
+    Busy {
+        /// The file that marks the rotation.
+        path: PathBuf,
+    },
     /// Others than the owner can read the key file.
     #[error("key file {path} has mode {mode:o}; it must be readable by its owner only (chmod 600)")]
     Exposed {

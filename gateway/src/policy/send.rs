@@ -285,7 +285,7 @@ pub fn check(
     let payload = schakel_proto::payload::decode(&bytes).map_err(|e| {
         invalid(
             "payload",
-            &format!("is not a serialized Payload message (payloads.proto): {e}"),
+            format!("is not a serialized Payload message (payloads.proto): {e}"),
         )
     })?;
     use pb::payload::Body;

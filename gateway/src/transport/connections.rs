@@ -27,6 +27,9 @@ use crate::metrics::METRICS;
 /// the limit; more are closed at once.
 pub const MAX_REFUSING: usize = 64;
 
+/// Of those, how many one certificate may have.
+pub const MAX_REFUSING_PER_CERTIFICATE: usize = 4;
+
 /// How long a connection over a limit stays open to answer its calls.
 pub const REFUSAL_LIFETIME: Duration = Duration::from_secs(2);
 
@@ -46,7 +49,18 @@ pub struct Limits {
 struct Open {
     total: usize,
     per_certificate: HashMap<Digest, usize>,
-    refusing: usize,
+    refusing: HashMap<Digest, usize>,
+    refusing_total: usize,
+}
+
+/// Takes one from `counts[key]`, forgetting the key at zero.
+fn give_back(counts: &mut HashMap<Digest, usize>, key: &Digest) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 /// The open connections, counted against the limits.
@@ -77,17 +91,13 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         let mut open = self.admission.lock();
         if self.over_limit.is_some() {
-            open.refusing -= 1;
+            open.refusing_total -= 1;
+            give_back(&mut open.refusing, &self.cert);
             return;
         }
         open.total -= 1;
         METRICS.connections_open.dec();
-        if let Some(n) = open.per_certificate.get_mut(&self.cert) {
-            *n -= 1;
-            if *n == 0 {
-                open.per_certificate.remove(&self.cert);
-            }
-        }
+        give_back(&mut open.per_certificate, &self.cert);
     }
 }
 
@@ -141,8 +151,13 @@ impl Admission {
                 METRICS.connections_open.inc();
                 Ok(ticket(None))
             }
-            Some(limit) if open.refusing < MAX_REFUSING => {
-                open.refusing += 1;
+            Some(limit)
+                if open.refusing_total < MAX_REFUSING
+                    && open.refusing.get(&cert).copied().unwrap_or(0)
+                        < MAX_REFUSING_PER_CERTIFICATE =>
+            {
+                open.refusing_total += 1;
+                *open.refusing.entry(cert).or_insert(0) += 1;
                 Ok(ticket(Some(limit)))
             }
             Some(limit) => Err(limit),
@@ -225,16 +240,38 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     }
 }
 
+impl<S> Guarded<S> {
+    /// For a connection over a limit whose time is up: the error that ends
+    /// it, whether it reads or not (a peer that never reads its answers
+    /// would otherwise keep it open through blocked writes).
+    fn refusal_ended(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        (self.ticket.over_limit.is_some() && self.deadline.as_mut().poll(cx).is_ready()).then(
+            || {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "over a connection limit: its time to hear so is up",
+                )
+            },
+        )
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.refusal_ended(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.refusal_ended(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
@@ -247,6 +284,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.refusal_ended(cx) {
+            return Poll::Ready(Err(e));
+        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -303,7 +343,7 @@ mod tests {
         });
         let a = Digest([1; 32]);
         let _in = admission.admit(a).unwrap();
-        let mut refusing: Vec<_> = (0..MAX_REFUSING)
+        let mut refusing: Vec<_> = (0..MAX_REFUSING_PER_CERTIFICATE)
             .map(|_| admission.admit(a).unwrap())
             .collect();
         assert!(refusing.iter().all(|t| t.over_limit().is_some()));
@@ -311,5 +351,16 @@ mod tests {
         assert!(e.contains("max_connections_per_certificate"), "{e}");
         refusing.pop();
         assert!(admission.admit(a).unwrap().over_limit().is_some());
+        // Many certificates together are held to the total.
+        let none_in = Admission::new(Limits {
+            per_certificate: 0,
+            total: 10,
+            idle: Duration::from_secs(1),
+        });
+        let refusing: Vec<_> = (0..MAX_REFUSING as u8)
+            .map(|i| none_in.admit(Digest([i; 32])).unwrap())
+            .collect();
+        assert!(refusing.iter().all(|t| t.over_limit().is_some()));
+        assert!(none_in.admit(Digest([255; 32])).is_err());
     }
 }

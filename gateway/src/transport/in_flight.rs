@@ -53,9 +53,10 @@ impl BodyBudget {
         })
     }
 
-    /// What one body holds: nothing yet. `participant` is the caller's OIN,
-    /// or none for calls that need no directory entry (health, reflection),
-    /// which count towards the total only.
+    /// What one body holds: nothing yet. `participant` names whose share it
+    /// counts against (the caller's OIN, or its certificate for calls that
+    /// need no directory entry); a body of nobody's counts towards the
+    /// total only.
     pub fn hold(self: &Arc<Self>, participant: Option<String>) -> Held {
         Held {
             budget: self.clone(),
@@ -76,6 +77,9 @@ impl BodyBudget {
     }
 
     fn take(&self, participant: Option<&str>, bytes: u64) -> Result<(), Exceeded> {
+        if bytes == 0 {
+            return Ok(());
+        }
         let mut counts = self.lock();
         if counts.total + bytes > self.total {
             return Err(Exceeded::Total(self.total));
