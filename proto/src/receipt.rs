@@ -139,3 +139,110 @@ mod tests {
         assert_ne!(signing_bytes(&a), signing_bytes(&c));
     }
 }
+
+/// The test vector of docs/INTEGRATION.md: a receipt signed by a key made
+/// from a fixed seed, its signed bytes and its signature, so that an
+/// implementation in another language can check its own encoding.
+#[cfg(test)]
+mod vector {
+    use super::*;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    const VECTOR: &str = include_str!("../testdata/receipt-vector.txt");
+
+    fn field<'a>(name: &str) -> &'a str {
+        VECTOR
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+            .unwrap_or_else(|| panic!("{name} missing from the vector"))
+    }
+
+    #[test]
+    #[ignore = "prints a fresh vector"]
+    fn print_vector() {
+        let seed = [7u8; 32];
+        let key = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+        let public = key.public_key().as_ref();
+        let payload = crate::payload::encode(&crate::v1::Payload {
+            body: Some(crate::v1::payload::Body::Consultatieantwoord(
+                crate::v1::Consultatieantwoord {
+                    outcome: crate::v1::ReplyOutcome::Accepted as i32,
+                    answer: "Akkoord, wij nemen contact op.".into(),
+                    ..Default::default()
+                },
+            )),
+            attachments: vec![],
+        });
+        let receipt = Receipt {
+            message_id: "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d".into(),
+            status: ReceiptStatus::Delivered as i32,
+            time: Some(prost_types::Timestamp {
+                seconds: 1795000000,
+                nanos: 1,
+            }),
+            payload_digest: crate::payload::digest(&payload).to_vec(),
+            sender_oin: "00000099100000000001".into(),
+            recipient_oin: "00000099300000000001".into(),
+            audit_sequence: 42,
+            detail: String::new(),
+            signature: vec![],
+            key_id: crate::keys::key_id(public),
+        };
+        let bytes = signing_bytes(&receipt);
+        println!("seed: {}", hex::encode(seed));
+        println!("public_key: {}", hex::encode(public));
+        println!("key_id: {}", receipt.key_id);
+        println!("message_id: {}", receipt.message_id);
+        println!("status: DELIVERED");
+        println!("time_seconds: 1795000000");
+        println!("time_nanos: 1");
+        println!("payload_bytes: {}", hex::encode(&payload));
+        println!("payload_digest: {}", hex::encode(&receipt.payload_digest));
+        println!("sender_oin: {}", receipt.sender_oin);
+        println!("recipient_oin: {}", receipt.recipient_oin);
+        println!("audit_sequence: 42");
+        println!("detail: ");
+        println!("signed_bytes: {}", hex::encode(&bytes));
+        println!("signature: {}", hex::encode(key.sign(&bytes).as_ref()));
+    }
+
+    #[test]
+    fn the_documented_receipt_vector_holds() {
+        let seed = hex::decode(field("seed")).unwrap();
+        let key = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+        let public = key.public_key().as_ref();
+        assert_eq!(hex::encode(public), field("public_key"));
+        assert_eq!(crate::keys::key_id(public), field("key_id"));
+        let receipt = Receipt {
+            message_id: field("message_id").into(),
+            status: ReceiptStatus::Delivered as i32,
+            time: Some(prost_types::Timestamp {
+                seconds: field("time_seconds").parse().unwrap(),
+                nanos: field("time_nanos").parse().unwrap(),
+            }),
+            payload_digest: hex::decode(field("payload_digest")).unwrap(),
+            sender_oin: field("sender_oin").into(),
+            recipient_oin: field("recipient_oin").into(),
+            audit_sequence: field("audit_sequence").parse().unwrap(),
+            detail: String::new(),
+            signature: vec![],
+            key_id: field("key_id").into(),
+        };
+        // The digest is the SHA-256 of the payload bytes as sent.
+        let payload = hex::decode(field("payload_bytes")).unwrap();
+        assert_eq!(
+            hex::encode(crate::payload::digest(&payload)),
+            field("payload_digest")
+        );
+        assert!(crate::payload::decode(&payload).is_ok());
+        let bytes = signing_bytes(&receipt);
+        assert_eq!(hex::encode(&bytes), field("signed_bytes"));
+        let signature = key.sign(&bytes);
+        assert_eq!(hex::encode(signature.as_ref()), field("signature"));
+        let signed = Receipt {
+            signature: signature.as_ref().to_vec(),
+            ..receipt
+        };
+        assert_eq!(check(&KeyRing::single(public), &signed), Ok(()));
+    }
+}
