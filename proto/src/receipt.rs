@@ -158,55 +158,6 @@ mod vector {
     }
 
     #[test]
-    #[ignore = "prints a fresh vector"]
-    fn print_vector() {
-        let seed = [7u8; 32];
-        let key = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
-        let public = key.public_key().as_ref();
-        let payload = crate::payload::encode(&crate::v1::Payload {
-            body: Some(crate::v1::payload::Body::Consultatieantwoord(
-                crate::v1::Consultatieantwoord {
-                    outcome: crate::v1::ReplyOutcome::Accepted as i32,
-                    answer: "Akkoord, wij nemen contact op.".into(),
-                    ..Default::default()
-                },
-            )),
-            attachments: vec![],
-        });
-        let receipt = Receipt {
-            message_id: "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d".into(),
-            status: ReceiptStatus::Delivered as i32,
-            time: Some(prost_types::Timestamp {
-                seconds: 1795000000,
-                nanos: 1,
-            }),
-            payload_digest: crate::payload::digest(&payload).to_vec(),
-            sender_oin: "00000099100000000001".into(),
-            recipient_oin: "00000099300000000001".into(),
-            audit_sequence: 42,
-            detail: String::new(),
-            signature: vec![],
-            key_id: crate::keys::key_id(public),
-        };
-        let bytes = signing_bytes(&receipt);
-        println!("seed: {}", hex::encode(seed));
-        println!("public_key: {}", hex::encode(public));
-        println!("key_id: {}", receipt.key_id);
-        println!("message_id: {}", receipt.message_id);
-        println!("status: DELIVERED");
-        println!("time_seconds: 1795000000");
-        println!("time_nanos: 1");
-        println!("payload_bytes: {}", hex::encode(&payload));
-        println!("payload_digest: {}", hex::encode(&receipt.payload_digest));
-        println!("sender_oin: {}", receipt.sender_oin);
-        println!("recipient_oin: {}", receipt.recipient_oin);
-        println!("audit_sequence: 42");
-        println!("detail: ");
-        println!("signed_bytes: {}", hex::encode(&bytes));
-        println!("signature: {}", hex::encode(key.sign(&bytes).as_ref()));
-    }
-
-    #[test]
     fn the_documented_receipt_vector_holds() {
         let seed = hex::decode(field("seed")).unwrap();
         let key = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();

@@ -85,11 +85,20 @@ impl BodyBudget {
             return Err(Exceeded::Total(self.total));
         }
         if let Some(p) = participant {
-            let held = counts.by_participant.get(p).copied().unwrap_or(0);
-            if held + bytes > self.per_participant {
-                return Err(Exceeded::Participant(self.per_participant));
+            // A frame of a body already counted finds its entry without
+            // allocating; only a holder's first bytes make one.
+            match counts.by_participant.get_mut(p) {
+                Some(held) if *held + bytes > self.per_participant => {
+                    return Err(Exceeded::Participant(self.per_participant));
+                }
+                Some(held) => *held += bytes,
+                None if bytes > self.per_participant => {
+                    return Err(Exceeded::Participant(self.per_participant));
+                }
+                None => {
+                    counts.by_participant.insert(p.to_owned(), bytes);
+                }
             }
-            counts.by_participant.insert(p.to_owned(), held + bytes);
         }
         counts.total += bytes;
         METRICS.request_bytes_in_flight.inc_by(bytes as i64);
