@@ -1,0 +1,221 @@
+"""A school and a jeugd- en gezinsteam talk through Schakel, from Python.
+
+The school registers the parents' consent and sends a signalering to the
+JGT; the JGT pulls and acknowledges it; the school checks its receipts.
+Every receipt's Ed25519 signature is verified with the gateway's published
+key, and every payload digest is recomputed over the bytes this side holds.
+
+Generate the gRPC modules first (./generate.sh), then:
+
+    python schakel_example.py --gateway 127.0.0.1:7443 \
+        --school ../../certs-example/school-po --jgt ../../certs-example/jgt
+"""
+
+import argparse
+import datetime
+import hashlib
+import os
+import struct
+import sys
+import uuid
+
+import grpc
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ.get("SCHAKEL_PY_GENERATED", os.path.join(HERE, "generated")))
+
+try:
+    from schakel.v1 import consent_pb2, consent_pb2_grpc
+    from schakel.v1 import directory_pb2, directory_pb2_grpc
+    from schakel.v1 import exchange_pb2, exchange_pb2_grpc
+    from schakel.v1 import payloads_pb2, types_pb2
+except ImportError as e:
+    sys.exit(f"the generated modules are missing ({e}): run ./generate.sh first")
+
+
+def channel(gateway, identity_dir):
+    """A mutual-TLS channel as the organisation in identity_dir.
+
+    The folder holds cert.pem (the organisation's certificate, with its OIN),
+    key.pem (its private key) and ca.pem (the CA that signed the gateway's
+    certificate).
+    """
+
+    def read(name):
+        path = os.path.join(identity_dir, name)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            sys.exit(f"cannot read {path}: {e.strerror}; an identity folder holds cert.pem, key.pem and ca.pem")
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read("ca.pem"),
+        private_key=read("key.pem"),
+        certificate_chain=read("cert.pem"),
+    )
+    return grpc.secure_channel(gateway, credentials)
+
+
+def signed_bytes(receipt):
+    """The byte string a receipt's signature covers (docs/INTEGRATION.md)."""
+    fields = [
+        b"schakel-receipt-v2" if receipt.key_id else b"schakel-receipt-v1",
+        receipt.message_id.encode(),
+        exchange_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").encode(),
+        f"{receipt.time.seconds}.{receipt.time.nanos:09d}".encode(),
+        receipt.payload_digest,
+        receipt.sender_oin.encode(),
+        receipt.recipient_oin.encode(),
+        str(receipt.audit_sequence).encode(),
+        receipt.detail.encode(),
+    ]
+    if receipt.key_id:
+        fields.append(receipt.key_id.encode())
+    return b"".join(struct.pack(">I", len(f)) + f for f in fields)
+
+
+def verify_receipt(receipt, keys, digest):
+    """Checks a receipt's signature with the key it names, and its digest."""
+    if receipt.key_id and receipt.key_id not in keys:
+        raise SystemExit(f"receipt signed by unknown key {receipt.key_id}: fetch GatewayKey again")
+    candidates = [keys[receipt.key_id]] if receipt.key_id else list(keys.values())
+    for key in candidates:
+        try:
+            key.verify(receipt.signature, signed_bytes(receipt))
+            break
+        except InvalidSignature:
+            continue
+    else:
+        raise SystemExit(f"receipt for {receipt.message_id}: the signature does not verify")
+    if receipt.payload_digest != digest:
+        raise SystemExit(f"receipt for {receipt.message_id}: payload digest differs from the bytes sent")
+    status = exchange_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
+    print(f"  receipt {status}: signature by key {receipt.key_id} verified, payload digest matches")
+
+
+def gateway_keys(ch):
+    """The gateway's public keys by key id, from Directory.GatewayKey."""
+    response = directory_pb2_grpc.DirectoryStub(ch).GatewayKey(directory_pb2.GatewayKeyRequest())
+    return {k.key_id: Ed25519PublicKey.from_public_bytes(k.ed25519_public_key) for k in response.keys}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gateway", default="127.0.0.1:7443", help="host:port of the gateway")
+    parser.add_argument("--school", required=True, help="identity folder of the school")
+    parser.add_argument("--jgt", required=True, help="identity folder of the jeugd- en gezinsteam")
+    args = parser.parse_args()
+
+    school, jgt = channel(args.gateway, args.school), channel(args.gateway, args.jgt)
+    try:
+        me = directory_pb2_grpc.DirectoryStub(school).WhoAmI(directory_pb2.WhoAmIRequest(), timeout=10)
+        them = directory_pb2_grpc.DirectoryStub(jgt).WhoAmI(directory_pb2.WhoAmIRequest(), timeout=10)
+    except grpc.RpcError as e:
+        sys.exit(f"cannot reach the gateway at {args.gateway}: {e.code().name}: {e.details()}")
+    print(f"school: {me.participant.name} ({me.participant.oin})")
+    print(f"jgt:    {them.participant.name} ({them.participant.oin})")
+    keys = gateway_keys(school)
+    print(f"gateway keys: {', '.join(keys)}")
+
+    today = datetime.date.today()
+    birth_date = today.replace(year=today.year - 9).isoformat()
+    bsn = "111222333"
+
+    # The parents consent to the JGT receiving signals about their child.
+    consent = consent_pb2_grpc.ConsentStub(school).Grant(
+        consent_pb2.GrantConsentRequest(
+            bsn=bsn,
+            birth_date=birth_date,
+            given_by=consent_pb2.CONSENT_GIVER_PARENTS,
+            recipient_oins=[them.participant.oin],
+            message_kinds=[types_pb2.MESSAGE_KIND_SIGNALERING],
+            purpose="Samen met het jeugd- en gezinsteam hulp zoeken",
+            purpose_code=types_pb2.CONSENT_PURPOSE_YOUTH_CARE,
+            valid_until=_timestamp(datetime.timedelta(days=180)),
+        )
+    )
+    print(f"consent registered: {consent.consent_id}")
+
+    # The payload travels as the bytes we serialize; its digest is their SHA-256.
+    payload = payloads_pb2.Payload(
+        signalering=payloads_pb2.Signalering(
+            bsn=bsn,
+            birth_date=birth_date,
+            contact=types_pb2.Contact(name="J. de Vries", role="intern begeleider", phone="071 1234567"),
+            signal_date=today.isoformat(),
+            valid_until=(today + datetime.timedelta(days=365)).isoformat(),
+            parents_informed=True,
+        )
+    ).SerializeToString()
+    digest = hashlib.sha256(payload).digest()
+
+    sent = exchange_pb2_grpc.ExchangeStub(school).Send(
+        exchange_pb2.SendRequest(
+            client_reference=f"python-{uuid.uuid4()}",
+            recipient_oin=them.participant.oin,
+            legal_basis=types_pb2.LegalBasis(
+                consent_id=consent.consent_id, purpose=types_pb2.CONSENT_PURPOSE_YOUTH_CARE
+            ),
+            payload=payload,
+        )
+    )
+    print(f"sent signalering {sent.message_id} in case {sent.case_id}")
+    verify_receipt(sent.receipt, keys, digest)
+
+    # The JGT pulls its inbox, checks the bytes it got, and acknowledges.
+    inbox = exchange_pb2_grpc.ExchangeStub(jgt)
+    delivery = None
+    for _ in range(10):
+        pulled = inbox.Pull(exchange_pb2.PullRequest(max_messages=16, wait=_seconds(2)))
+        for d in pulled.deliveries:
+            # Other messages stay leased until their lease ends; a real
+            # system would handle them too.
+            if d.envelope.message_id == sent.message_id:
+                delivery = d
+        if delivery:
+            break
+    if delivery is None:
+        sys.exit(f"message {sent.message_id} did not reach the JGT's inbox")
+    envelope = delivery.envelope
+    if hashlib.sha256(envelope.payload).digest() != envelope.payload_digest:
+        sys.exit("the delivered payload does not match its digest")
+    received = payloads_pb2.Payload.FromString(envelope.payload)
+    print(
+        f"jgt pulled {envelope.message_id} (attempt {delivery.attempt}) under consent "
+        f"{delivery.consent.consent_id}: contact {received.signalering.contact.name}, "
+        f"{received.signalering.contact.role}"
+    )
+    acked = inbox.Ack(exchange_pb2.AckRequest(message_id=envelope.message_id))
+    verify_receipt(acked.receipt, keys, envelope.payload_digest)
+
+    # The school sees both receipts on the message's status.
+    status = exchange_pb2_grpc.ExchangeStub(school).GetStatus(
+        exchange_pb2.GetStatusRequest(message_id=sent.message_id)
+    )
+    for receipt in status.receipts:
+        verify_receipt(receipt, keys, digest)
+    final = exchange_pb2.ReceiptStatus.Name(status.receipts[-1].status)
+    if final != "RECEIPT_STATUS_DELIVERED":
+        sys.exit(f"expected the message to be delivered, its last receipt is {final}")
+    print("delivered, and every receipt verified")
+
+
+def _timestamp(after):
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    t = Timestamp()
+    t.FromDatetime(datetime.datetime.now(datetime.timezone.utc) + after)
+    return t
+
+
+def _seconds(n):
+    from google.protobuf.duration_pb2 import Duration
+
+    return Duration(seconds=n)
+
+
+if __name__ == "__main__":
+    main()
