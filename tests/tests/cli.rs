@@ -3,7 +3,7 @@
 //! verified DELIVERED receipt, all through the CLI with `--json`.
 
 use schakel_tests::process::Cli;
-use schakel_tests::{TestGateway, fixtures, org};
+use schakel_tests::{TestGateway, fixtures, org, workspace_root};
 use serde_json::Value;
 
 /// Runs `schakel --gateway URL --identity DIR --json ARGS...` as `who` and
@@ -64,37 +64,64 @@ async fn a_signal_travels_from_school_to_the_verwijsindex_through_the_cli() {
     assert_eq!(later[0]["status"], "delivered");
 }
 
+/// A file of examples/messages, as an argument.
+fn example(name: &str) -> String {
+    workspace_root()
+        .join("examples/messages")
+        .join(name)
+        .display()
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
+async fn every_example_message_file_is_sent_and_arrives_as_written() {
     let gw = TestGateway::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let dossier = dir.path().join("dossier.json");
-    let body = serde_json::json!({
-        "profile": "po_vo",
-        "school_year": "2026-2027",
-        "pupil": {"bsn": fixtures::BSN[1], "given_names": "Sam", "family_name": "Jansen", "birth_date": fixtures::date(-4400)},
-        "support_needs": "Extra tijd bij toetsen.",
-        "parents_viewed": true,
-        "contact": {"name": "J. de Vries", "role": "leerkracht groep 8", "email": "j.devries@example.org"}
-    });
-    std::fs::write(&dossier, body.to_string()).unwrap();
+
+    // A signal from examples/messages/signalering.json: its signal date and
+    // validity are left to the defaults (today, and a year).
+    let index = gw.oin(org::VERWIJSINDEX);
+    #[rustfmt::skip]
+    let signal = schakel(&gw, org::SCHOOL_PO, &[
+        "send", "signalering", "--to", &index, "--legal-basis", "verwijsindex",
+        "--file", &example("signalering.json"), "--reference", "signal-from-file",
+    ]).await;
+    assert_eq!(signal[0]["type"], "sent");
+    let got = schakel(&gw, org::VERWIJSINDEX, &["inbox", "pull"]).await;
+    assert_eq!(got[0]["body"]["signal_date"], fixtures::date(0));
+    assert_eq!(got[0]["body"]["contact"]["role"], "intern begeleider");
+    assert_eq!(got[0]["client_reference"], "signal-from-file");
+    assert_eq!(got[0]["legal_basis"]["statutory"], "verwijsindex");
+
+    // The dossier names its attachment; --attach adds another.
     let pdf = dir.path().join("verklaring.pdf");
     std::fs::write(&pdf, b"%PDF-1.4 test").unwrap();
-    let (dossier, pdf) = (dossier.to_str().unwrap(), pdf.to_str().unwrap());
     let vo = gw.oin(org::SCHOOL_VO);
     #[rustfmt::skip]
     let sent = schakel(&gw, org::SCHOOL_PO, &[
         "send", "dossier", "--to", &vo, "--legal-basis", "overdracht_po",
-        "--file", dossier, "--attach", pdf,
+        "--file", &example("overdrachtsdossier.json"), "--attach", pdf.to_str().unwrap(),
     ]).await;
     let dossier_id = id(&sent);
     let save = dir.path().join("saved");
     let pull = ["inbox", "pull", "--save", save.to_str().unwrap()];
     let got = schakel(&gw, org::SCHOOL_VO, &pull).await;
-    assert_eq!(got[0]["attachments"][0]["media_type"], "application/pdf");
+    assert_eq!(got[0]["type"], "delivery");
+    assert_eq!(got[0]["body"]["pupil"]["family_name"], "Jansen");
+    assert_eq!(got[0]["attachments"][0]["name"], "dyslexieverklaring.pdf");
+    assert_eq!(got[0]["attachments"][1]["media_type"], "application/pdf");
+    assert_eq!(
+        std::fs::read(save.join(&dossier_id).join("dyslexieverklaring.pdf")).unwrap(),
+        std::fs::read(example("dyslexieverklaring.pdf")).unwrap()
+    );
     assert_eq!(
         std::fs::read(save.join(&dossier_id).join("verklaring.pdf")).unwrap(),
         b"%PDF-1.4 test"
+    );
+    assert!(
+        got[0]["expires_at"].as_str().unwrap().ends_with('Z'),
+        "{}",
+        got[0]
     );
     #[rustfmt::skip]
     let rejected = schakel(&gw, org::SCHOOL_VO, &[
@@ -114,36 +141,47 @@ async fn dossiers_from_a_file_consults_replies_and_rejects_through_the_cli() {
     let until = fixtures::date(200);
     #[rustfmt::skip]
     let granted = schakel(&gw, org::SWV, &[
-        "consent", "grant", "--child", fixtures::BSN[2], "--birth-date", &birth,
+        "consent", "grant", "--child", fixtures::BSN[0], "--birth-date", &birth,
         "--by", "parents", "--recipient", "jgt", "--kinds", "consultatieverzoek",
         "--purpose", "Afstemming thuis en school", "--purpose-code", "consultation",
         "--until", &until,
     ]).await;
     assert_eq!(granted[0]["status"], "active");
     let consent = granted[0]["consent_id"].as_str().unwrap().to_owned();
-    let list = ["consent", "list", "--child", fixtures::BSN[2]];
+    let list = ["consent", "list", "--child", fixtures::BSN[0]];
     assert_eq!(schakel(&gw, org::SWV, &list).await.len(), 1);
     #[rustfmt::skip]
     let request = schakel(&gw, org::SWV, &[
-        "send", "consult", "--to", &jgt, "--bsn", fixtures::BSN[2],
-        "--question", "Meedenken over thuissituatie?",
-        "--urgency", "soon", "--respond-by", &respond_by, "--contact-name", "A. Bakker",
-        "--contact-role", "orthopedagoog", "--contact-email", "a.bakker@example.org",
+        "send", "consult", "--to", &jgt, "--file", &example("consultatieverzoek.json"),
         "--consent", &consent, "--purpose", "consultation",
     ]).await;
     let request_id = id(&request);
-    schakel(&gw, org::JGT, &["inbox", "pull"]).await;
+    let got = schakel(&gw, org::JGT, &["inbox", "pull"]).await;
+    assert_eq!(got[0]["body"]["urgency"], "soon");
+    assert_eq!(got[0]["legal_basis"]["consent_id"], consent.as_str());
+    assert_eq!(got[0]["legal_basis"]["purpose"], "consultation");
+    assert_eq!(got[0]["consent"]["purpose_code"], "consultation");
+    assert_eq!(got[0]["consent"]["given_by"], "parents");
     schakel(&gw, org::JGT, &["inbox", "ack", &request_id]).await;
     #[rustfmt::skip]
     let reply = schakel(&gw, org::JGT, &[
-        "send", "reply", "--to", &swv, "--in-reply-to", &request_id, "--outcome", "accepted",
-        "--contact-name", "K. Smit", "--contact-role", "jeugdverpleegkundige",
-        "--contact-phone", "0612345678",
+        "send", "reply", "--to", &swv, "--in-reply-to", &request_id,
+        "--file", &example("consultatieantwoord.json"),
     ]).await;
     assert_eq!(reply[0]["status"], "accepted");
     let got = schakel(&gw, org::SWV, &["inbox", "pull"]).await;
     assert_eq!(got[0]["in_reply_to"], request_id.as_str());
-    assert_eq!(got[0]["body"]["outcome"], "accepted");
+    assert_eq!(got[0]["body"]["outcome"], "answered");
+
+    // With flags instead of a file, a consultation of an anonymous kind.
+    #[rustfmt::skip]
+    let anonymous = schakel(&gw, org::SWV, &[
+        "send", "consult", "--to", &jgt, "--question", "Meedenken over een leerling?",
+        "--urgency", "routine", "--respond-by", &respond_by, "--contact-name", "A. Bakker",
+        "--contact-role", "orthopedagoog", "--contact-email", "a.bakker@example.org",
+        "--legal-basis", "no_personal_data",
+    ]).await;
+    assert_eq!(anonymous[0]["status"], "accepted");
 
     // Revoking the consent through the CLI.
     let revoke = ["consent", "revoke", &consent, "--reason", "ingetrokken"];
@@ -170,8 +208,12 @@ async fn an_operator_follows_a_child_exports_the_log_and_catches_a_changed_byte(
     let events = schakel(&gw, org::OPERATOR, &by_child).await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["message_id"], sent.message_id.as_str());
-    assert_eq!(events[0]["action"], "AUDIT_ACTION_SEND_ACCEPTED");
-    assert_eq!(events[1]["action"], "AUDIT_ACTION_AUDIT_READ");
+    assert_eq!(events[0]["type"], "audit_entry");
+    assert_eq!(events[0]["action"], "send_accepted");
+    assert_eq!(events[0]["kind"], "signalering");
+    assert_eq!(events[0]["legal_basis"]["statutory"], "verwijsindex");
+    assert!(events[0]["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(events[1]["action"], "audit_read");
 
     // Export to a file, as `schakel audit export > file` does.
     let exported = schakel(&gw, org::OPERATOR, &["audit", "export"]).await;

@@ -76,10 +76,7 @@ impl ParticipantArgs {
         let Some(name) = &self.sector else {
             return Ok(0);
         };
-        pb::SchoolSector::from_str_name(&format!("SCHOOL_SECTOR_{}", name.to_ascii_uppercase()))
-            .filter(|s| *s != pb::SchoolSector::Unspecified)
-            .map(|s| s as i32)
-            .ok_or_else(|| anyhow::anyhow!("--sector {name:?}: use po, sbo, so, vso or vo"))
+        Ok(super::words::parse::<pb::SchoolSector>("--sector", name)? as i32)
     }
 
     fn codes(&self) -> pb::OrganisationCodes {
@@ -94,7 +91,7 @@ impl ParticipantArgs {
 }
 
 fn print(out: &Output, p: &pb::Participant) {
-    out.record(participant_json(p), || participant_line(p));
+    out.record("participant", participant_json(p), || participant_line(p));
 }
 
 pub async fn run(command: AdminCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
@@ -134,11 +131,13 @@ pub async fn run(command: AdminCommand, client: &Client, out: &Output) -> anyhow
             let stats = client.queue_stats().await?;
             for i in &stats.inboxes {
                 out.record(
+                    "inbox_stats",
                     json!({"recipient_oin": i.recipient_oin, "ready": i.ready, "leased": i.leased, "oldest_age_seconds": i.oldest_age_seconds}),
                     || format!("{}  ready {}  leased {}  oldest {} s", i.recipient_oin, i.ready, i.leased, i.oldest_age_seconds),
                 );
             }
             out.record(
+                "store_stats",
                 json!({"store_bytes_on_disk": stats.store_bytes_on_disk}),
                 || format!("store on disk: {} bytes", stats.store_bytes_on_disk),
             );

@@ -12,7 +12,8 @@ use schakel_client::{Client, KeyRing};
 use serde_json::json;
 
 use super::Output;
-use super::output::time_text;
+use super::output::{basis_json, time_text};
+use super::words::word_of;
 
 /// Audit commands.
 #[derive(Subcommand)]
@@ -114,15 +115,31 @@ fn moment(field: &str, value: &str) -> anyhow::Result<prost_types::Timestamp> {
 }
 
 fn action(name: &str) -> anyhow::Result<i32> {
-    pb::AuditAction::from_str_name(&format!("AUDIT_ACTION_{}", name.to_ascii_uppercase()))
-        .filter(|a| *a != pb::AuditAction::Unspecified)
-        .map(|a| a as i32)
-        .ok_or_else(|| anyhow::anyhow!("--action {name:?}: not an audit action"))
+    Ok(super::words::parse::<pb::AuditAction>("--action", name)? as i32)
 }
 
 /// The lowercase short name of an action.
 fn action_name(a: i32) -> String {
     schakel_proto::audit::action_name(a).to_ascii_lowercase()
+}
+
+/// An entry as `schakel audit query --json` prints it, in the command line's
+/// words. (`audit export` writes the export format instead, which keeps what
+/// verifying the chain needs.)
+fn entry_json(e: &pb::AuditEntry) -> serde_json::Value {
+    json!({
+        "sequence": e.sequence,
+        "time": time_text(e.time),
+        "action": word_of::<pb::AuditAction>(e.action),
+        "actor_oin": e.actor_oin,
+        "counterpart_oin": e.counterpart_oin,
+        "message_id": e.message_id,
+        "kind": if e.kind == 0 { String::new() } else { word_of::<pb::MessageKind>(e.kind) },
+        "case_id": e.case_id,
+        "child_ref": e.child_ref,
+        "legal_basis": basis_json(e.legal_basis.as_ref()),
+        "detail": e.detail,
+    })
 }
 
 fn entry_line(e: &pb::AuditEntry) -> String {
@@ -160,6 +177,7 @@ fn print_verdict(
     tail: u64,
 ) -> anyhow::Result<()> {
     out.record(
+        "audit_verdict",
         json!({"ok": ok, "entries_checked": entries, "checkpoints_checked": checkpoints, "first_broken_sequence": if ok { None } else { Some(broken) }, "problem": problem, "entries_after_last_checkpoint": tail}),
         || {
             if ok {
@@ -228,7 +246,7 @@ pub async fn run(command: AuditCommand, client: &Client, out: &Output) -> anyhow
             }
             while let Some(e) = stream.next().await {
                 let e = e?;
-                out.record(audit_file::entry_json(&e), || entry_line(&e));
+                out.record("audit_entry", entry_json(&e), || entry_line(&e));
             }
         }
         AuditCommand::Report {

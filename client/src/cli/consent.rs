@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::Output;
 use super::directory::parse_kind;
-use super::output::{enum_name, kind_name, time_text};
+use super::output::{kind_name, time_text};
+use super::words::parse;
+use super::words::word_of;
 
 /// Consent commands.
 #[derive(Subcommand)]
@@ -21,7 +23,8 @@ pub enum ConsentCommand {
         /// The child's date of birth, YYYY-MM-DD (the age decides who consents).
         #[arg(long)]
         birth_date: String,
-        /// Who consented: parents (under 12), child (12 to 15: parents and child), youth (16 and older).
+        /// Who consented: parents (child under 12), parents_and_child (12 to 15) or
+        /// young_person (16 and older), as the gateway names them.
         #[arg(long)]
         by: String,
         /// A recipient: an OIN, or a kind (school, swv, jgt, gemeente, veilig_thuis). Repeatable.
@@ -89,46 +92,34 @@ fn day(field: &str, value: &str, end: bool) -> anyhow::Result<prost_types::Times
 
 /// A purpose code by its short name, e.g. "consultation".
 pub fn purpose_code(name: &str) -> anyhow::Result<pb::ConsentPurpose> {
-    pb::ConsentPurpose::from_str_name(&format!("CONSENT_PURPOSE_{}", name.to_ascii_uppercase()))
-        .filter(|p| *p != pb::ConsentPurpose::Unspecified)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "purpose {name:?}: use support_at_school, youth_care, consultation, school_placement or care_coordination"
-            )
-        })
+    parse::<pb::ConsentPurpose>("purpose", name)
 }
 
 fn message_kind(name: &str) -> anyhow::Result<i32> {
-    pb::MessageKind::from_str_name(&format!(
-        "MESSAGE_KIND_{}",
-        name.trim().to_ascii_uppercase()
-    ))
-    .filter(|k| *k != pb::MessageKind::Unspecified)
-    .map(|k| k as i32)
-    .ok_or_else(|| anyhow::anyhow!("--kinds: unknown kind {name:?}"))
+    Ok(parse::<pb::MessageKind>("--kinds", name)? as i32)
 }
 
 fn giver(by: &str) -> anyhow::Result<pb::ConsentGiver> {
-    Ok(match by {
-        "parents" => pb::ConsentGiver::Parents,
-        "child" | "parents_and_child" => pb::ConsentGiver::ParentsAndChild,
-        "youth" | "young_person" => pb::ConsentGiver::YoungPerson,
-        other => anyhow::bail!("--by {other:?}: use parents, child or youth"),
-    })
+    // The words of earlier releases stay accepted.
+    match by {
+        "child" => Ok(pb::ConsentGiver::ParentsAndChild),
+        "youth" => Ok(pb::ConsentGiver::YoungPerson),
+        other => parse::<pb::ConsentGiver>("--by", other),
+    }
 }
 
 fn record_json(c: &pb::ConsentRecord) -> serde_json::Value {
     json!({
         "consent_id": c.consent_id,
-        "status": enum_name(pb::ConsentStatus::try_from(c.status).unwrap_or_default().as_str_name(), "CONSENT_STATUS_"),
-        "given_by": enum_name(pb::ConsentGiver::try_from(c.given_by).unwrap_or_default().as_str_name(), "CONSENT_GIVER_"),
+        "status": word_of::<pb::ConsentStatus>(c.status),
+        "given_by": word_of::<pb::ConsentGiver>(c.given_by),
         "given_on": c.given_on,
         "child_ref": c.child_ref,
         "recipient_oins": c.recipient_oins,
         "recipient_kinds": c.recipient_kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
-        "message_kinds": c.message_kinds.iter().map(|k| enum_name(pb::MessageKind::try_from(*k).unwrap_or_default().as_str_name(), "MESSAGE_KIND_")).collect::<Vec<_>>(),
+        "message_kinds": c.message_kinds.iter().map(|k| word_of::<pb::MessageKind>(*k)).collect::<Vec<_>>(),
         "purpose": c.purpose,
-        "purpose_code": enum_name(pb::ConsentPurpose::try_from(c.purpose_code).unwrap_or_default().as_str_name(), "CONSENT_PURPOSE_"),
+        "purpose_code": word_of::<pb::ConsentPurpose>(c.purpose_code),
         "valid_from": time_text(c.valid_from),
         "valid_until": time_text(c.valid_until),
         "lapses_on": c.lapses_on,
@@ -218,7 +209,7 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
                 valid_until: Some(day("until", &until, true)?),
             };
             let record = client.grant_consent(request).await?;
-            out.record(record_json(&record), || {
+            out.record("consent", record_json(&record), || {
                 format!(
                     "consent {} registered\n{}",
                     record.consent_id,
@@ -228,7 +219,7 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
         }
         ConsentCommand::Revoke { id, reason } => {
             let record = client.revoke_consent(&id, &reason).await?;
-            out.record(record_json(&record), || {
+            out.record("consent", record_json(&record), || {
                 format!(
                     "consent {} revoked; undelivered messages under it were withdrawn\n{}",
                     record.consent_id,
@@ -239,16 +230,10 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
         ConsentCommand::List { child, status } => {
             let status = match status.as_deref() {
                 None => pb::ConsentStatus::Unspecified,
-                Some(s) => pb::ConsentStatus::from_str_name(&format!(
-                    "CONSENT_STATUS_{}",
-                    s.to_ascii_uppercase()
-                ))
-                .ok_or_else(|| {
-                    anyhow::anyhow!("--status {s:?}: use pending, active, revoked or lapsed")
-                })?,
+                Some(s) => parse::<pb::ConsentStatus>("--status", s)?,
             };
             for c in client.list_consents(&child, status).await? {
-                out.record(record_json(&c), || record_line(&c));
+                out.record("consent", record_json(&c), || record_line(&c));
             }
         }
     }

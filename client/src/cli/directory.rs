@@ -6,7 +6,7 @@ use schakel_client::proto::{self as pb, lookup_request::Query};
 use serde_json::json;
 
 use super::Output;
-use super::output::{participant_json, participant_line};
+use super::output::{participant_json, participant_line, time_text};
 
 /// Directory commands.
 #[derive(Subcommand)]
@@ -43,26 +43,16 @@ pub struct LookupArgs {
 
 /// Parses an organisation kind name.
 pub fn parse_kind(name: &str) -> anyhow::Result<pb::OrganisationKind> {
-    pb::OrganisationKind::from_str_name(&format!("ORGANISATION_KIND_{}", name.to_ascii_uppercase()))
-        .filter(|k| *k != pb::OrganisationKind::Unspecified)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "unknown kind {name:?}: use school, swv, jgt, gemeente, veilig_thuis, verwijsindex or operator"
-            )
-        })
+    super::words::parse::<pb::OrganisationKind>("kind", name)
 }
 
 pub async fn whoami(client: &Client, out: &Output) -> anyhow::Result<()> {
     let me = client.whoami().await?;
     let p = me.participant.unwrap_or_default();
-    let not_after = me
-        .certificate_not_after
-        .map(|t| t.seconds)
-        .unwrap_or_default();
     let mut value = participant_json(&p);
     value["certificate_sha256"] = json!(me.certificate_sha256);
-    value["certificate_not_after"] = json!(not_after);
-    out.record(value, || {
+    value["certificate_not_after"] = json!(time_text(me.certificate_not_after));
+    out.record("identity", value, || {
         format!(
             "{}\n{}\ncertificate SHA-256 {}",
             p.name,
@@ -90,7 +80,7 @@ pub async fn run(command: DirectoryCommand, client: &Client, out: &Output) -> an
                 Query::Kind(parse_kind(a.kind.as_deref().unwrap_or_default())? as i32)
             };
             for p in client.lookup(query).await? {
-                out.record(participant_json(&p), || participant_line(&p));
+                out.record("participant", participant_json(&p), || participant_line(&p));
             }
             Ok(())
         }
@@ -109,6 +99,7 @@ pub async fn run(command: DirectoryCommand, client: &Client, out: &Output) -> an
                 let hex_key = hex::encode(&key.ed25519_public_key);
                 let state = if key.active { "signing" } else { "retired" };
                 out.record(
+                    "gateway_key",
                     json!({"ed25519_public_key": hex_key, "key_id": key.key_id, "active": key.active}),
                     || format!("{hex_key}  (key id {}, {state})", key.key_id),
                 );

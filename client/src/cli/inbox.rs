@@ -10,8 +10,9 @@ use schakel_client::proto as pb;
 use serde_json::json;
 
 use super::Output;
-use super::output::{enum_name, receipt_json, receipt_line, time_text};
+use super::output::{basis_json, receipt_json, receipt_line, time_text};
 use super::payload::body_json;
+use super::words::word_of;
 
 /// Inbox commands.
 #[derive(Subcommand)]
@@ -108,16 +109,20 @@ fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow
         "case_id": env.case_id,
         "case_reference": env.case_reference,
         "in_reply_to": env.in_reply_to,
-        "legal_basis": schakel_proto::audit::legal_basis_text_v2(env.legal_basis.as_ref()),
+        "recipient_oin": env.recipient_oin,
+        "client_reference": env.client_reference,
+        "legal_basis": basis_json(env.legal_basis.as_ref()),
         "consent": d.consent.as_ref().map(scope_json),
         "attempt": d.attempt,
         "lease_expires_at": time_text(d.lease_expires_at),
         "created_at": time_text(env.created_at),
+        "expires_at": time_text(env.expires_at),
+        "payload_digest": hex::encode(&env.payload_digest),
         "body": body,
         "attachments": attachments,
         "saved": saved,
     });
-    out.record(value, || {
+    out.record("delivery", value, || {
         let mut text = format!(
             "{kind} {}  from {}  attempt {}  lease until {}",
             env.message_id,
@@ -160,18 +165,17 @@ fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow
 
 /// The scope of the consent a message arrived under, as JSON.
 fn scope_json(c: &pb::ConsentScope) -> serde_json::Value {
-    let name = enum_name;
     json!({
         "consent_id": c.consent_id,
         "registered_by_oin": c.registered_by_oin,
-        "purpose_code": name(pb::ConsentPurpose::try_from(c.purpose_code).unwrap_or_default().as_str_name(), "CONSENT_PURPOSE_"),
+        "purpose_code": word_of::<pb::ConsentPurpose>(c.purpose_code),
         "purpose": c.purpose,
-        "message_kinds": c.message_kinds.iter().map(|k| name(pb::MessageKind::try_from(*k).unwrap_or_default().as_str_name(), "MESSAGE_KIND_")).collect::<Vec<_>>(),
+        "message_kinds": c.message_kinds.iter().map(|k| word_of::<pb::MessageKind>(*k)).collect::<Vec<_>>(),
         "valid_from": time_text(c.valid_from),
         "valid_until": time_text(c.valid_until),
-        "given_by": name(pb::ConsentGiver::try_from(c.given_by).unwrap_or_default().as_str_name(), "CONSENT_GIVER_"),
+        "given_by": word_of::<pb::ConsentGiver>(c.given_by),
         "given_on": c.given_on,
-        "status": name(pb::ConsentStatus::try_from(c.status).unwrap_or_default().as_str_name(), "CONSENT_STATUS_"),
+        "status": word_of::<pb::ConsentStatus>(c.status),
     })
 }
 
@@ -179,6 +183,7 @@ fn print_ack(out: &Output, id: &str, response: pb::AckResponse) {
     let Some(receipt) = response.receipt else {
         // A notice of the gateway's: acknowledged, and no sender to tell.
         out.record(
+            "ack",
             json!({"message_id": id, "outcome": "delivered", "receipt": null}),
             || format!("acknowledged {id} (a notice: no receipt)"),
         );
@@ -188,7 +193,7 @@ fn print_ack(out: &Output, id: &str, response: pb::AckResponse) {
     let mut value = receipt_json(&receipt);
     value["outcome"] = if withdrawn { "withdrawn" } else { "delivered" }.into();
     value["notice"] = response.detail.clone().into();
-    out.record(value, || {
+    out.record("ack", value, || {
         if withdrawn {
             format!(
                 "WITHDRAWN {}: {}; delete what you hold of this message",
@@ -229,7 +234,8 @@ pub async fn run(command: InboxCommand, client: &Client, out: &Output) -> anyhow
                         }
                     }
                     Some(pb::inbox_event::Event::Withdrawal(w)) => out.record(
-                        json!({"withdrawn": w.message_id, "reason": w.reason, "time": time_text(w.time)}),
+                        "withdrawal",
+                        json!({"message_id": w.message_id, "reason": w.reason, "time": time_text(w.time)}),
                         || format!("WITHDRAWN {}: {}; delete what you hold of this message", w.message_id, w.reason),
                     ),
                     None => {}
@@ -238,19 +244,13 @@ pub async fn run(command: InboxCommand, client: &Client, out: &Output) -> anyhow
         }
         InboxCommand::Ack { id } => print_ack(out, &id, client.ack(&id).await?),
         InboxCommand::Reject { id, reason, detail } => {
-            let code = pb::RejectReason::from_str_name(&format!("REJECT_REASON_{}", reason.to_ascii_uppercase()))
-                .filter(|r| *r != pb::RejectReason::Unspecified)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--reason {reason:?}: use technical, not_assessed, wrong_recipient, duplicate or invalid_content"
-                    )
-                })?;
+            let code = super::words::parse::<pb::RejectReason>("--reason", &reason)?;
             let receipt = client
                 .reject(&id, code, &detail)
                 .await?
                 .receipt
                 .unwrap_or_default();
-            out.record(receipt_json(&receipt), || receipt_line(&receipt));
+            out.record("receipt", receipt_json(&receipt), || receipt_line(&receipt));
         }
     }
     Ok(())

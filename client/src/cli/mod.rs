@@ -10,6 +10,7 @@ mod payload;
 mod report;
 mod send;
 mod status;
+mod words;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,6 +4,8 @@
 use schakel_client::proto as pb;
 use serde_json::{Value, json};
 
+use super::words::{word, word_of};
+
 /// The output mode of one invocation.
 pub struct Output {
     /// Print JSON lines instead of text.
@@ -11,10 +13,20 @@ pub struct Output {
 }
 
 impl Output {
-    /// Prints one record: `value` as a JSON line, or `text` for people.
-    pub fn record(&self, value: Value, text: impl FnOnce() -> String) {
+    /// Prints one record: `value` as a JSON line whose `type` field says what
+    /// it is (e.g. "receipt", "delivery"), so that a stream of mixed objects
+    /// can be read line by line; or `text` for people.
+    pub fn record(&self, kind: &str, value: Value, text: impl FnOnce() -> String) {
         if self.json {
-            println!("{value}");
+            let mut line = serde_json::Map::new();
+            line.insert("type".into(), kind.into());
+            match value {
+                Value::Object(fields) => line.extend(fields),
+                other => {
+                    line.insert("value".into(), other);
+                }
+            }
+            println!("{}", Value::Object(line));
         } else {
             println!("{}", text());
         }
@@ -35,35 +47,23 @@ impl Output {
     }
 }
 
-/// The lowercase short name of a protobuf enum value: "ORGANISATION_KIND_SCHOOL"
-/// with prefix "ORGANISATION_KIND_" becomes "school".
-pub fn enum_name(full: &str, prefix: &str) -> String {
-    full.strip_prefix(prefix)
-        .unwrap_or(full)
-        .to_ascii_lowercase()
-}
-
 /// The name of an organisation kind.
 pub fn kind_name(kind: i32) -> String {
-    pb::OrganisationKind::try_from(kind)
-        .map(|k| enum_name(k.as_str_name(), "ORGANISATION_KIND_"))
-        .unwrap_or_else(|_| kind.to_string())
+    word_of::<pb::OrganisationKind>(kind)
 }
 
 /// The name of a school's sector, or "" when it has none.
 pub fn sector_name(sector: i32) -> String {
     match pb::SchoolSector::try_from(sector) {
         Ok(pb::SchoolSector::Unspecified) => String::new(),
-        Ok(s) => enum_name(s.as_str_name(), "SCHOOL_SECTOR_"),
+        Ok(s) => word(s),
         Err(_) => sector.to_string(),
     }
 }
 
 /// The name of a participant status.
 pub fn status_name(status: i32) -> String {
-    pb::ParticipantStatus::try_from(status)
-        .map(|s| enum_name(s.as_str_name(), "PARTICIPANT_STATUS_"))
-        .unwrap_or_else(|_| status.to_string())
+    word_of::<pb::ParticipantStatus>(status)
 }
 
 /// A participant as JSON.
@@ -120,9 +120,28 @@ pub fn participant_line(p: &pb::Participant) -> String {
 
 /// The short name of a receipt status, "accepted", "delivered", ...
 pub fn receipt_status_name(status: i32) -> String {
-    pb::ReceiptStatus::try_from(status)
-        .map(|s| enum_name(s.as_str_name(), "RECEIPT_STATUS_"))
-        .unwrap_or_else(|_| status.to_string())
+    word_of::<pb::ReceiptStatus>(status)
+}
+
+/// A message's legal basis as JSON, in the command line's words:
+/// `{"consent_id": …, "purpose": "youth_care"}`, `{"statutory":
+/// "verwijsindex", "necessity_declared": false}` or `{"no_personal_data": true}`.
+pub fn basis_json(b: Option<&pb::LegalBasis>) -> Value {
+    use pb::legal_basis::Basis;
+    let Some(b) = b else {
+        return Value::Null;
+    };
+    match &b.basis {
+        None => Value::Null,
+        Some(Basis::ConsentId(id)) => {
+            json!({"consent_id": id, "purpose": word_of::<pb::ConsentPurpose>(b.purpose)})
+        }
+        Some(Basis::Statutory(s)) => json!({
+            "statutory": word_of::<pb::StatutoryBasis>(*s),
+            "necessity_declared": b.necessity_declared,
+        }),
+        Some(Basis::NoPersonalData(_)) => json!({"no_personal_data": true}),
+    }
 }
 
 /// A timestamp as RFC 3339 text.
@@ -150,6 +169,7 @@ pub fn receipt_json(r: &pb::Receipt) -> Value {
         "audit_sequence": r.audit_sequence,
         "detail": r.detail,
         "signature": hex::encode(&r.signature),
+        "key_id": r.key_id,
     })
 }
 

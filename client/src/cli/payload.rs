@@ -5,7 +5,7 @@
 use schakel_client::proto as pb;
 use serde::{Deserialize, Serialize};
 
-use super::output::enum_name;
+use super::words::{parse, word_of};
 
 /// How to reach the professional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -155,26 +155,11 @@ pub struct Consultatieantwoord {
     pub proposed_coordinator_oin: String,
 }
 
-fn parse_enum<E>(
-    field: &str,
-    word: &str,
-    prefix: &str,
-    from: fn(&str) -> Option<E>,
-) -> anyhow::Result<E> {
-    from(&format!("{prefix}{}", word.to_ascii_uppercase()))
-        .ok_or_else(|| anyhow::anyhow!("{field}: unknown value {word:?}"))
-}
-
 impl Overdrachtsdossier {
     /// The wire form.
     pub fn into_pb(self) -> anyhow::Result<pb::Overdrachtsdossier> {
         Ok(pb::Overdrachtsdossier {
-            profile: parse_enum(
-                "profile",
-                &self.profile,
-                "DOSSIER_PROFILE_",
-                pb::DossierProfile::from_str_name,
-            )? as i32,
+            profile: parse::<pb::DossierProfile>("profile", &self.profile)? as i32,
             school_year: self.school_year,
             pupil: Some(pb::Pupil {
                 bsn: self.pupil.bsn,
@@ -242,12 +227,7 @@ impl Consultatieverzoek {
         Ok(pb::Consultatieverzoek {
             bsn: self.bsn,
             question: self.question,
-            urgency: parse_enum(
-                "urgency",
-                &self.urgency,
-                "URGENCY_",
-                pb::Urgency::from_str_name,
-            )? as i32,
+            urgency: parse::<pb::Urgency>("urgency", &self.urgency)? as i32,
             requested_role: self.requested_role,
             respond_by: self.respond_by,
             contact: Some(self.contact.into()),
@@ -259,12 +239,7 @@ impl Consultatieantwoord {
     /// The wire form.
     pub fn into_pb(self) -> anyhow::Result<pb::Consultatieantwoord> {
         Ok(pb::Consultatieantwoord {
-            outcome: parse_enum(
-                "outcome",
-                &self.outcome,
-                "REPLY_OUTCOME_",
-                pb::ReplyOutcome::from_str_name,
-            )? as i32,
+            outcome: parse::<pb::ReplyOutcome>("outcome", &self.outcome)? as i32,
             answer: self.answer,
             contact: Some(self.contact.into()),
             proposed_coordinator_oin: self.proposed_coordinator_oin,
@@ -296,12 +271,7 @@ pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) 
             (
                 "overdrachtsdossier",
                 serde_json::to_value(Overdrachtsdossier {
-                    profile: enum_name(
-                        pb::DossierProfile::try_from(d.profile)
-                            .unwrap_or_default()
-                            .as_str_name(),
-                        "DOSSIER_PROFILE_",
-                    ),
+                    profile: word_of::<pb::DossierProfile>(d.profile),
                     school_year: d.school_year.clone(),
                     pupil: Pupil {
                         bsn: p.bsn,
@@ -351,12 +321,7 @@ pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) 
             serde_json::to_value(Consultatieverzoek {
                 bsn: c.bsn.clone(),
                 question: c.question.clone(),
-                urgency: enum_name(
-                    pb::Urgency::try_from(c.urgency)
-                        .unwrap_or_default()
-                        .as_str_name(),
-                    "URGENCY_",
-                ),
+                urgency: word_of::<pb::Urgency>(c.urgency),
                 requested_role: c.requested_role.clone(),
                 respond_by: c.respond_by.clone(),
                 contact: contact(&c.contact),
@@ -365,12 +330,7 @@ pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) 
         Body::Consultatieantwoord(a) => (
             "consultatieantwoord",
             serde_json::to_value(Consultatieantwoord {
-                outcome: enum_name(
-                    pb::ReplyOutcome::try_from(a.outcome)
-                        .unwrap_or_default()
-                        .as_str_name(),
-                    "REPLY_OUTCOME_",
-                ),
+                outcome: word_of::<pb::ReplyOutcome>(a.outcome),
                 answer: a.answer.clone(),
                 contact: contact(&a.contact),
                 proposed_coordinator_oin: a.proposed_coordinator_oin.clone(),
@@ -379,12 +339,7 @@ pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) 
         Body::Notice(n) => (
             "notice",
             serde_json::to_value(Notice {
-                notice_type: enum_name(
-                    pb::NoticeType::try_from(n.r#type)
-                        .unwrap_or_default()
-                        .as_str_name(),
-                    "NOTICE_TYPE_",
-                ),
+                notice_type: word_of::<pb::NoticeType>(n.r#type),
                 consent_id: n.consent_id.clone(),
                 message_ids: n.message_ids.clone(),
                 due_on: n.due_on.clone(),

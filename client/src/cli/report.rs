@@ -136,7 +136,7 @@ pub async fn report(
             file.display()
         );
     }
-    out.record(doc.clone(), || render(&doc));
+    out.record("access_report", doc.clone(), || render(&doc));
     Ok(())
 }
 
@@ -148,12 +148,16 @@ pub fn verify_offline(file: &Path, keys: &KeyRing, out: &Output) -> anyhow::Resu
         .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", file.display()))?;
     let report = access_report::from_json(&value)?;
     let doc = access_report::verify(&report, keys)?;
-    out.record(serde_json::json!({"ok": true, "document": doc}), || {
-        format!(
-            "report signature verified (key {})\n\n{}",
-            report.key_id,
-            render(&doc)
-        )
-    });
+    out.record(
+        "access_report_verdict",
+        serde_json::json!({"ok": true, "document": doc}),
+        || {
+            format!(
+                "report signature verified (key {})\n\n{}",
+                report.key_id,
+                render(&doc)
+            )
+        },
+    );
     Ok(())
 }

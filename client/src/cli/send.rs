@@ -26,10 +26,11 @@ pub enum SendCommand {
         /// The child's date of birth, YYYY-MM-DD.
         #[arg(long)]
         birth_date: Option<String>,
-        /// The date of the signal (default today).
+        /// The date of the signal (default today, also when a --file leaves it out).
         #[arg(long)]
         signal_date: Option<String>,
-        /// The last day the signal is valid (at most 2 years).
+        /// The last day the signal is valid: at most 2 years after the signal date
+        /// (default one year after it, also when a --file leaves it out).
         #[arg(long)]
         valid_until: Option<String>,
         /// The parents were informed.
@@ -66,7 +67,8 @@ pub enum SendCommand {
         /// The role asked for.
         #[arg(long)]
         role: Option<String>,
-        /// Answer needed by, YYYY-MM-DD.
+        /// Answer needed by, YYYY-MM-DD (default two weeks from today, also when a
+        /// --file leaves it out).
         #[arg(long)]
         respond_by: Option<String>,
         #[command(flatten)]
@@ -160,10 +162,46 @@ impl ContactArgs {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+/// A body from a JSON file, and the attachments it names: an optional
+/// `"attachments"` list of the same form as `--attach` (PATH or
+/// PATH=MEDIA/TYPE), with paths relative to the JSON file's folder.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<(T, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let listed = value
+        .as_object_mut()
+        .and_then(|fields| fields.remove("attachments"))
+        .unwrap_or_default();
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let attachments = match listed {
+        serde_json::Value::Null => vec![],
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(|spec| folder.join(spec).display().to_string())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{}: attachments: each is a file name (PATH or PATH=MEDIA/TYPE), not {item}",
+                            path.display()
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        other => anyhow::bail!(
+            "{}: attachments: a list of file names, not {other}",
+            path.display()
+        ),
+    };
+    let body = serde_json::from_value(value).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (the fields are those of the kind in proto/schakel/v1/payloads.proto; examples/messages/ has one file per kind)",
+            path.display()
+        )
+    })?;
+    Ok((body, attachments))
 }
 
 fn media_type(path: &Path) -> &'static str {
@@ -209,17 +247,18 @@ fn legal_basis(common: &Common, is_reply: bool) -> anyhow::Result<Option<pb::Leg
             Basis::NoPersonalData(pb::NoPersonalData {})
         }
         (None, Some(name)) => Basis::Statutory(
-            pb::StatutoryBasis::from_str_name(&format!("STATUTORY_BASIS_{}", name.to_ascii_uppercase()))
-                .filter(|b| *b != pb::StatutoryBasis::Unspecified)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--legal-basis {name:?}: use overdracht_po, verwijsindex, meldrecht_veilig_thuis or no_personal_data"
-                    )
-                })? as i32,
+            super::words::parse::<pb::StatutoryBasis>("--legal-basis", name).map_err(|_| {
+                let mut valid = super::words::words::<pb::StatutoryBasis>();
+                valid.push("no_personal_data".into());
+                anyhow::anyhow!(
+                    "--legal-basis: unknown value {name:?}; use {}",
+                    super::words::listing(&valid)
+                )
+            })? as i32,
         ),
-        (None, None) => anyhow::bail!(
-            "every message needs --consent ID (with --purpose) or --legal-basis NAME"
-        ),
+        (None, None) => {
+            anyhow::bail!("every message needs --consent ID (with --purpose) or --legal-basis NAME")
+        }
     };
     let purpose = match &common.purpose {
         Some(p) => super::consent::purpose_code(p)? as i32,
@@ -234,15 +273,43 @@ fn legal_basis(common: &Common, is_reply: bool) -> anyhow::Result<Option<pb::Leg
 
 /// Today in the Netherlands, "YYYY-MM-DD".
 fn today() -> String {
+    days_from_today(0)
+}
+
+/// The day `days` from today in the Netherlands, "YYYY-MM-DD".
+fn days_from_today(days: i64) -> String {
     let now = time::OffsetDateTime::now_utc();
     let d = schakel_proto::calendar::local_date_of_ms(schakel_proto::calendar::ms_of(now))
-        .unwrap_or(now.date());
+        .unwrap_or(now.date())
+        + time::Duration::days(days);
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn from_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    attachments: &mut Vec<String>,
+) -> anyhow::Result<T> {
+    let (body, listed) = read_json(path)?;
+    attachments.extend(listed);
+    Ok(body)
+}
+
+/// The day a year after `date` ("YYYY-MM-DD"); 29 February gives 28 February.
+fn a_year_after(date: &str) -> anyhow::Result<String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(date, format)
+        .map_err(|_| anyhow::anyhow!("signal_date {date:?}: write YYYY-MM-DD"))?;
+    let next = d
+        .replace_year(d.year() + 1)
+        .or_else(|_| time::Date::from_calendar_date(d.year() + 1, d.month(), 28))?;
+    Ok(next.format(format)?)
 }
 
 /// Builds the request a send command describes.
 fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
     use pb::payload::Body;
+    // Attachments a --file names, beside those of --attach.
+    let mut extra = Vec::new();
     let (common, body, in_reply_to) = match command {
         SendCommand::Signalering {
             common,
@@ -255,19 +322,25 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             informing_postponed,
             contact,
         } => {
-            let s = match &common.file {
-                Some(f) => read_json::<Signalering>(f)?,
+            let mut s = match &common.file {
+                Some(f) => from_file::<Signalering>(f, &mut extra)?,
                 None => Signalering {
                     bsn: bsn.unwrap_or_default(),
                     birth_date: birth_date.unwrap_or_default(),
                     contact: contact.contact(),
-                    signal_date: signal_date.unwrap_or_else(today),
+                    signal_date: signal_date.unwrap_or_default(),
                     valid_until: valid_until.unwrap_or_default(),
                     parents_informed,
                     child_informed,
                     informing_postponed_reason: informing_postponed.unwrap_or_default(),
                 },
             };
+            if s.signal_date.is_empty() {
+                s.signal_date = today();
+            }
+            if s.valid_until.is_empty() {
+                s.valid_until = a_year_after(&s.signal_date)?;
+            }
             (common, Body::Signalering(s.into_pb()), String::new())
         }
         SendCommand::Dossier { common } => {
@@ -275,7 +348,7 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
                 .file
                 .as_ref()
                 .ok_or_else(|| anyhow::anyhow!("a dossier needs --file DOSSIER.json"))?;
-            let d = read_json::<Overdrachtsdossier>(file)?.into_pb()?;
+            let d = from_file::<Overdrachtsdossier>(file, &mut extra)?.into_pb()?;
             (common, Body::Overdrachtsdossier(d), String::new())
         }
         SendCommand::Consult {
@@ -287,8 +360,8 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             respond_by,
             contact,
         } => {
-            let c = match &common.file {
-                Some(f) => read_json::<Consultatieverzoek>(f)?,
+            let mut c = match &common.file {
+                Some(f) => from_file::<Consultatieverzoek>(f, &mut extra)?,
                 None => Consultatieverzoek {
                     bsn: bsn.unwrap_or_default(),
                     question: question.unwrap_or_default(),
@@ -298,6 +371,9 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
                     contact: contact.contact(),
                 },
             };
+            if c.respond_by.is_empty() {
+                c.respond_by = days_from_today(14);
+            }
             (
                 common,
                 Body::Consultatieverzoek(c.into_pb()?),
@@ -313,7 +389,7 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             contact,
         } => {
             let a = match &common.file {
-                Some(f) => read_json::<Consultatieantwoord>(f)?,
+                Some(f) => from_file::<Consultatieantwoord>(f, &mut extra)?,
                 None => Consultatieantwoord {
                     outcome,
                     answer: answer.unwrap_or_default(),
@@ -324,9 +400,9 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             (common, Body::Consultatieantwoord(a.into_pb()?), in_reply_to)
         }
     };
-    let attachments = common
-        .attachments
+    let attachments = extra
         .iter()
+        .chain(&common.attachments)
         .map(|a| attachment(a))
         .collect::<Result<_, _>>()?;
     let legal_basis = legal_basis(&common, !in_reply_to.is_empty())?;
@@ -357,7 +433,8 @@ pub async fn run(command: SendCommand, client: &Client, out: &Output) -> anyhow:
     let mut value = receipt_json(&receipt);
     value["client_reference"] = reference.clone().into();
     value["duplicate"] = sent.duplicate.into();
-    out.record(value, || {
+    value["case_id"] = sent.case_id.clone().into();
+    out.record("sent", value, || {
         format!(
             "{} {}  (reference {reference}{}; receipt signature verified, audit #{})",
             super::output::receipt_status_name(receipt.status),

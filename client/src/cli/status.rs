@@ -6,12 +6,14 @@ use schakel_client::Client;
 use serde_json::json;
 
 use super::Output;
-use super::output::{enum_name, receipt_json, receipt_line, receipt_status_name, time_text};
+use super::output::{receipt_json, receipt_line, receipt_status_name, time_text};
+use super::words::word_of;
 
 pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<()> {
     let s = client.status(id).await?;
     let receipts: Vec<_> = s.receipts.iter().map(receipt_json).collect();
     out.record(
+        "message_status",
         json!({
             "message_id": s.message_id,
             "client_reference": s.client_reference,
@@ -52,13 +54,9 @@ pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<(
 pub async fn case(id: &str, client: &Client, out: &Output) -> anyhow::Result<()> {
     let case = client.list_case(id).await?;
     for m in &case.messages {
-        let kind = enum_name(
-            schakel_client::proto::MessageKind::try_from(m.kind)
-                .unwrap_or_default()
-                .as_str_name(),
-            "MESSAGE_KIND_",
-        );
+        let kind = word_of::<schakel_client::proto::MessageKind>(m.kind);
         out.record(
+            "case_message",
             json!({
                 "case_id": case.case_id,
                 "message_id": m.message_id,
@@ -101,7 +99,7 @@ pub async fn receipts(
         let receipt = event.receipt.unwrap_or_default();
         let mut value = receipt_json(&receipt);
         value["cursor"] = event.cursor.into();
-        out.record(value, || {
+        out.record("receipt", value, || {
             format!("#{:<6} {}", event.cursor, receipt_line(&receipt))
         });
     }
