@@ -32,7 +32,7 @@ pub const DEFAULT_GATEWAY: &str = "https://127.0.0.1:7443";
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// An identity file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Identity {
         /// The file.
         path: PathBuf,

@@ -80,9 +80,20 @@ enum PkiCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     tls::install_default_provider();
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The causes in one line, never a backtrace: these are errors a
+            // person acts on (a setting, a file, a folder), not bugs.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::DefaultConfig => {
             print!("{}", schakel_gateway::config::DEFAULT_TOML);
@@ -158,6 +169,8 @@ fn main() -> anyhow::Result<()> {
                 "starting schakel-gateway {}",
                 env!("CARGO_PKG_VERSION")
             );
+            // Before anything is bound or created.
+            config.check_files()?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 // Install the handlers before anything is announced, so that a

@@ -80,6 +80,7 @@ pub async fn serve(
     metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    config.check_files()?;
     let data_dir = &config.storage.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -229,6 +229,12 @@ impl Cli {
         self
     }
 
+    /// Sets an environment variable for it.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.cmd.env(name, value);
+        self
+    }
+
     /// Runs it and returns what it did.
     pub fn output(mut self) -> Output {
         self.cmd.output().expect("schakel runs")

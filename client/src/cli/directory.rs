@@ -66,20 +66,30 @@ pub async fn whoami(client: &Client, out: &Output) -> anyhow::Result<()> {
 pub async fn run(command: DirectoryCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
     match command {
         DirectoryCommand::Lookup(a) => {
-            let query = if let Some(v) = a.oin {
-                Query::Oin(v)
+            let (query, asked) = if let Some(v) = a.oin {
+                (Query::Oin(v.clone()), format!("OIN {v}"))
             } else if let Some(v) = a.brin {
-                Query::Brin(v)
+                (Query::Brin(v.clone()), format!("BRIN {v}"))
             } else if let Some(v) = a.agb {
-                Query::Agb(v)
+                (Query::Agb(v.clone()), format!("AGB code {v}"))
             } else if let Some(v) = a.gemeentecode {
-                Query::Gemeentecode(v)
+                (Query::Gemeentecode(v.clone()), format!("gemeentecode {v}"))
             } else if let Some(v) = a.swv {
-                Query::SwvNumber(v)
+                (Query::SwvNumber(v.clone()), format!("SWV number {v}"))
             } else {
-                Query::Kind(parse_kind(a.kind.as_deref().unwrap_or_default())? as i32)
+                let kind = a.kind.as_deref().unwrap_or_default();
+                (
+                    Query::Kind(parse_kind(kind)? as i32),
+                    format!("kind {kind}"),
+                )
             };
-            for p in client.lookup(query).await? {
+            let found = client.lookup(query).await?;
+            if found.is_empty() {
+                anyhow::bail!(
+                    "no participant with {asked} in the gateway's directory; `schakel directory lookup --kind KIND` lists those of one kind"
+                );
+            }
+            for p in found {
                 out.record("participant", participant_json(&p), || participant_line(&p));
             }
             Ok(())

@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod consent;
 mod directory;
+mod explain;
 mod inbox;
 mod output;
 mod payload;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use schakel_client::{Client, ClientError, DEFAULT_GATEWAY, Identity};
+use schakel_client::{Client, DEFAULT_GATEWAY, Identity};
 
 pub use output::Output;
 
@@ -93,10 +94,15 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (gateway, identity) = (cli.gateway.clone(), cli.identity.clone());
     match runtime.block_on(run(cli, &out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            out.error(&e);
+            let cx = explain::Context {
+                gateway: &gateway,
+                identity: identity.as_deref(),
+            };
+            out.error(&e, &explain::describe(&e, &cx));
             ExitCode::FAILURE
         }
     }
@@ -136,21 +142,5 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Consent(c) => consent::run(c, &client, out).await,
         Command::Audit(c) => audit::run(c, &client, out).await,
         Command::Admin(c) => admin::run(c, &client, out).await,
-    }
-}
-
-/// Makes a client error readable: the gRPC code and message, not a debug dump.
-pub fn describe(e: &anyhow::Error) -> String {
-    match e.downcast_ref::<ClientError>() {
-        Some(ClientError::Connect(t)) => {
-            let mut msg = format!("cannot connect to the gateway: {t}");
-            let mut source = std::error::Error::source(t);
-            while let Some(s) = source {
-                msg.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            msg
-        }
-        _ => format!("{e:#}"),
     }
 }

@@ -32,9 +32,9 @@ impl Output {
         }
     }
 
-    /// Prints an error.
-    pub fn error(&self, e: &anyhow::Error) {
-        let message = super::describe(e);
+    /// Prints an error: `message` says it for a person; the gRPC code, if
+    /// the gateway answered with one, comes from `e`.
+    pub fn error(&self, e: &anyhow::Error, message: &str) {
         let code = e
             .downcast_ref::<schakel_client::ClientError>()
             .and_then(|c| c.status())

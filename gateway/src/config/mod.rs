@@ -112,9 +112,19 @@ impl Config {
         file: Option<(&str, &str)>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut merged = parse(DEFAULT_TOML, "the embedded defaults")?;
+        let defaults = parse(DEFAULT_TOML, "the embedded defaults")?;
+        let mut merged = defaults.clone();
+        // Where each setting that is not a default came from, to name it
+        // when its value does not fit.
+        let mut origins: Vec<(String, String, String)> = Vec::new();
         if let Some((origin, text)) = file {
-            merge(&mut merged, parse(text, origin)?);
+            let layer = parse(text, origin)?;
+            for (section, fields) in &layer {
+                for field in fields.as_table().into_iter().flat_map(|t| t.keys()) {
+                    origins.push((section.clone(), field.clone(), origin.to_owned()));
+                }
+            }
+            merge(&mut merged, layer);
         }
         for (name, value) in env {
             let Some(path) = name.strip_prefix(ENV_PREFIX) else {
@@ -126,16 +136,54 @@ impl Config {
                 continue;
             }
             set_env_value(&mut merged, &name, &keys[0], &keys[1], &value)?;
+            origins.push((
+                keys[0].clone(),
+                keys[1].clone(),
+                format!("environment variable {name}"),
+            ));
         }
-        let config: Config =
-            merged
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                    origin: None,
-                    message: e.message().to_owned(),
-                })?;
+        let config: Config = merged.clone().try_into().map_err(|e: toml::de::Error| {
+            culprit(&defaults, &merged, &origins).unwrap_or(ConfigError::Invalid {
+                origin: None,
+                message: e.message().to_owned(),
+            })
+        })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Checks that every file the configuration names can be read, before
+    /// the gateway creates anything: a gateway started in the wrong folder
+    /// stops here, naming the setting, instead of leaving a data folder and
+    /// a new signing key behind.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        let named = [
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+            ("tls.client_ca", &self.tls.client_ca),
+            ("directory.file", &self.directory.file),
+        ];
+        let crls = self.tls.crls.iter().map(|p| ("tls.crls", p));
+        for (setting, path) in named.into_iter().chain(crls) {
+            let Err(e) = std::fs::File::open(path) else {
+                continue;
+            };
+            let hint = if path.is_relative() {
+                let here = std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| "the current folder".into());
+                format!(
+                    "; a relative path is taken from the folder the gateway starts in ({here}): start it from the folder that holds it, or give absolute paths in a configuration file (--config)"
+                )
+            } else {
+                String::new()
+            };
+            return Err(ConfigError::Invalid {
+                origin: None,
+                message: format!("{setting}: cannot read {}: {e}{hint}", path.display()),
+            });
+        }
+        Ok(())
     }
 
     /// Checks what the types cannot.
@@ -221,6 +269,30 @@ fn parse(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
             origin: Some(origin.to_owned()),
             message: e.to_string(),
         })
+}
+
+/// The one setting whose value does not fit its type, found by trying each
+/// changed setting alone on top of the defaults: the error names it, its
+/// value and where it came from.
+fn culprit(
+    defaults: &toml::Table,
+    merged: &toml::Table,
+    origins: &[(String, String, String)],
+) -> Option<ConfigError> {
+    // The last layer that set a field is the one in force.
+    origins.iter().rev().find_map(|(section, field, origin)| {
+        let value = merged.get(section)?.as_table()?.get(field)?;
+        let mut alone = defaults.clone();
+        alone
+            .get_mut(section)?
+            .as_table_mut()?
+            .insert(field.clone(), value.clone());
+        let e = alone.try_into::<Config>().err()?;
+        Some(ConfigError::Invalid {
+            origin: Some(origin.clone()),
+            message: format!("{section}.{field} = {value}: {}", e.message()),
+        })
+    })
 }
 
 /// Overlays `top` on `base`, table by table.

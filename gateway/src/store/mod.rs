@@ -99,6 +99,12 @@ pub enum StoreError {
     /// operator does about it.
     #[error("{0}")]
     Unavailable(String),
+    /// Another process (a second gateway, or `audit verify` on a running
+    /// one) holds the store's folder.
+    #[error(
+        "another gateway holds this data folder ({0}): stop it first, or give this gateway its own storage.data_dir"
+    )]
+    Locked(String),
     /// The store was written by a newer gateway, in a format this one does
     /// not know.
     #[error(

@@ -61,8 +61,10 @@ pub enum Finished {
         /// The receipt.
         receipt: Option<pb::Receipt>,
     },
-    /// No message with this id for this recipient (or never leased by it).
+    /// No message with this id for this recipient.
     NotFound,
+    /// The recipient's message, not leased yet: pull it first.
+    NotLeased,
     /// The message is already in another final state.
     AlreadyFinal {
         /// The message.

@@ -221,6 +221,9 @@ impl Exchange {
             Finished::NotFound => Err(ServiceError::NotFound(format!(
                 "message_id: no message {message_id} was delivered to you"
             ))),
+            Finished::NotLeased => Err(ServiceError::FailedPrecondition(format!(
+                "message_id: message {message_id} waits in your inbox but you have not pulled it yet: pull it first (Pull or Subscribe), then ack or reject it"
+            ))),
             Finished::Done { record, receipt } => {
                 let outcome = match record.state {
                     State::Delivered => "delivered",

@@ -145,13 +145,13 @@ pub async fn finish_delivers_rejects_and_answers_repeats(open: Open) {
     let a = accept(store.as_ref(), message("a", statute(), 1), NOW).await;
     let b = accept(store.as_ref(), message("b", statute(), 2), NOW).await;
     let me = oin(RECIPIENT);
-    // Never leased: as if there were none.
+    // Never leased: pull it first.
     assert!(matches!(
         store
             .finish(&me, &a, Outcome::Delivered, NOW, MINUTE)
             .await
             .unwrap(),
-        Finished::NotFound
+        Finished::NotLeased
     ));
     lease_ids(store.as_ref(), 2, NOW, MINUTE).await;
     // Not the recipient's: not found either.

@@ -314,9 +314,11 @@ pub fn purge_at_lapse(r: &mut MessageRecord) -> Result<Change, Illegal> {
 /// What an Ack or Reject of a message does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
-    /// The caller is not the recipient, or never leased it: as if there were
-    /// no such message.
+    /// The caller is not the recipient: as if there were no such message.
     NotFound,
+    /// The caller is the recipient but has not leased it yet: it must pull
+    /// it first.
+    NotLeased,
     /// Finished now (and, with retention 0, its payload destroyed).
     Now(Vec<Change>),
     /// It had already reached a final state: the one asked for (`same`: a
@@ -341,8 +343,11 @@ pub fn finish(
     now_ms: i64,
     retention_ms: i64,
 ) -> Finish {
-    if r.recipient != *recipient || r.attempts == 0 {
+    if r.recipient != *recipient {
         return Finish::NotFound;
+    }
+    if r.attempts == 0 {
+        return Finish::NotLeased;
     }
     let (state, action, detail) = match outcome {
         Outcome::Delivered => (State::Delivered, Action::Delivered, String::new()),

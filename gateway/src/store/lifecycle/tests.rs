@@ -264,6 +264,10 @@ fn only_the_recipient_that_leased_it_can_finish_a_message() {
     let mut waiting = accepted(statutory());
     assert_eq!(
         finish(&mut waiting, &oin(2), &Outcome::Delivered, NOW, 0),
+        Finish::NotLeased
+    );
+    assert_eq!(
+        finish(&mut waiting, &oin(1), &Outcome::Delivered, NOW, 0),
         Finish::NotFound
     );
     let mut r = leased(statutory());

@@ -106,7 +106,17 @@ impl SledStore {
             // flush would add nothing but work, and would hide a missing
             // commit from the crash tests.
             .flush_every_ms(None)
-            .open()?;
+            .open()
+            .map_err(|e| match e {
+                // sled locks its folder; a second process finds it taken.
+                ::sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                other => other.into(),
+            })?;
         let tree = db.open_tree(TREE)?;
         recovery::migrate(&tree, dir)?;
         let payloads = Arc::new(Payloads::open(

@@ -426,6 +426,7 @@ impl SledStore {
             };
             match lifecycle::finish(&mut r, &recipient, &outcome, now_ms, retention_ms) {
                 Finish::NotFound => Ok(Finished::NotFound),
+                Finish::NotLeased => Ok(Finished::NotLeased),
                 Finish::Now(changes) => {
                     let receipt = step.apply_all(&mut r, changes)?;
                     if receipt.is_none() && r.kind.is_sent_by_organisations() {
