@@ -1,11 +1,12 @@
 //! The `schakel-gateway` binary: parses the command line and calls the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use schakel_gateway::crypto::{GatewayKeys, Signer, key_id, rotate};
-use schakel_gateway::tools::{pki, verify};
+use schakel_gateway::model::{Oin, OrgKind};
+use schakel_gateway::tools::{dev_ca, pki, verify};
 use schakel_gateway::transport::tls;
 use schakel_gateway::{Config, config::LogFormat, logging, server};
 
@@ -77,6 +78,25 @@ enum PkiCommand {
         /// Output folder; existing files there are replaced.
         #[arg(long, default_value = "certs-example")]
         out: PathBuf,
+    },
+    /// Issue an identity folder for an organisation from the development CA
+    /// (the example PKI's), after `schakel admin add`. Refused unless the
+    /// gateway's tls.client_ca is that development CA, with its key beside it.
+    Issue {
+        /// The organisation's OIN (20 digits).
+        #[arg(long)]
+        oin: String,
+        /// Its legal name, as in the directory.
+        #[arg(long)]
+        name: String,
+        /// Its kind (school, swv, jgt, gemeente, veilig_thuis, verwijsindex or
+        /// operator), for the `admin add` command this prints.
+        #[arg(long)]
+        kind: String,
+        /// The identity folder to write (default: beside the CA's folder,
+        /// named after the OIN).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -152,6 +172,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     o.participant.name
                 );
             }
+            Ok(())
+        }
+        Command::Pki(PkiCommand::Issue {
+            oin,
+            name,
+            kind,
+            out,
+        }) => {
+            let config = Config::load(cli.config.as_deref())?;
+            let oin = Oin::parse(&oin).map_err(|e| anyhow::anyhow!("--oin {oin:?}: {e}"))?;
+            let kind = OrgKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == kind)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--kind {kind:?}: use {}", OrgKind::names(&OrgKind::ALL))
+                })?;
+            let ca = dev_ca::open_for(&config.tls.client_ca)?;
+            let out = out.unwrap_or_else(|| {
+                let ca_dir = config.tls.client_ca.parent().unwrap_or(Path::new("."));
+                ca_dir.parent().unwrap_or(Path::new(".")).join(oin.as_str())
+            });
+            dev_ca::issue(&ca, &oin, &name, &out)?;
+            println!(
+                "issued {} ({name}) an identity in {}, valid {} days, from the development CA",
+                oin,
+                out.display(),
+                dev_ca::VALID_DAYS
+            );
+            println!("add it to the directory as the operator, unless it is there already:");
+            println!(
+                "  schakel -i {} admin add --oin {oin} --name {name:?} --kind {}",
+                config
+                    .tls
+                    .client_ca
+                    .parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new("."))
+                    .join("operator")
+                    .display(),
+                kind.as_str()
+            );
+            println!("then: schakel -i {} whoami", out.display());
             Ok(())
         }
         Command::Serve => {

@@ -84,3 +84,33 @@ fn soak_smoke() {
     assert!(r["samples"].as_array().unwrap().len() >= 3);
     assert!(r["bounds"]["progress"]["delivered"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_gateway_it_did_not_start_is_loaded_only_when_said_on_purpose() {
+    let out = std::process::Command::new(workspace_binary("schakel-bench"))
+        .args(["send", "--count", "10", "--gateway", "https://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("https://127.0.0.1:9"), "{e}");
+    assert!(e.contains("--spawn"), "{e}");
+    assert!(e.contains("--yes-real-gateway"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_yes_real_gateway_it_measures_a_running_gateway() {
+    let gw = schakel_tests::TestGateway::start().await;
+    let (url, pki) = (gw.url(), gw.pki.dir.display().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(workspace_binary("schakel-bench"))
+            .args(["--json", "send", "--count", "20", "--concurrency", "2"])
+            .args(["--yes-real-gateway", "--gateway", &url, "--pki", &pki])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let report: Value = serde_json::from_str(&succeeded(out)).unwrap();
+    assert_eq!(report["messages"], 20);
+}

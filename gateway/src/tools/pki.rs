@@ -13,8 +13,8 @@ use std::path::Path;
 /// The key usages a [`ClientSpec`] names.
 pub use rcgen::KeyUsagePurpose;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer,
-    DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
     RevokedCertParams, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
@@ -68,7 +68,8 @@ impl ClientSpec {
 
 /// A certificate authority that can issue gateway and client certificates.
 pub struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
 }
 
 fn random_serial() -> u64 {
@@ -100,13 +101,37 @@ impl Ca {
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.key_identifier_method = KeyIdMethod::Sha256;
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate()?)?;
-        Ok(Self { issuer })
+        let key = KeyPair::generate()?;
+        let cert_pem = params.self_signed(&key)?.pem();
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            cert_pem,
+        })
+    }
+
+    /// A CA from its certificate and private key, both PEM, as
+    /// [`Ca::key_pem`] wrote them.
+    pub fn load(cert_pem: &str, key_pem: &str) -> Result<Self, rcgen::Error> {
+        let key = KeyPair::from_pem(key_pem)?;
+        Ok(Self {
+            issuer: Issuer::from_ca_cert_pem(cert_pem, key)?,
+            cert_pem: cert_pem.to_owned(),
+        })
     }
 
     /// The CA certificate, PEM.
     pub fn cert_pem(&self) -> String {
-        self.issuer.pem()
+        self.cert_pem.clone()
+    }
+
+    /// The CA's public key, as a certificate's subjectPublicKey holds it.
+    pub fn public_key_raw(&self) -> &[u8] {
+        self.issuer.key().public_key_raw()
+    }
+
+    /// The CA's private key, PEM: only a development CA keeps it.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
     }
 
     fn issue(&self, mut params: CertificateParams) -> Result<Issued, rcgen::Error> {
@@ -318,13 +343,15 @@ pub fn example_orgs() -> Vec<ExampleOrg> {
 
 /// Writes a complete PKI into `out`: `ca/ca.pem`, `gateway/{cert,key}.pem`
 /// for localhost, 127.0.0.1 and ::1, one identity folder per example
-/// organisation, and `directory.toml`. The CA's private key is not kept:
-/// regenerate everything to add an organisation. Returns the CA, so that
-/// tests can issue further certificates from it.
+/// organisation, and `directory.toml`. The CA is a development CA whose key
+/// is kept beside it (see [`super::dev_ca`]), so that `pki issue` can add
+/// organisations. Returns the CA, so that tests can issue further
+/// certificates from it.
 pub fn generate_example(out: &Path) -> anyhow::Result<(Ca, Vec<ExampleOrg>)> {
-    let ca = Ca::generate("Schakel Voorbeeld-CA (NIET VOOR PRODUCTIE)")?;
+    let ca = Ca::generate(super::dev_ca::NAME)?;
     let ca_pem = ca.cert_pem();
     write_file(&out.join("ca/ca.pem"), &ca_pem, false)?;
+    super::dev_ca::keep(&ca, &out.join("ca"))?;
     let gateway = ca.issue_server(&["localhost", "127.0.0.1", "::1"])?;
     write_file(&out.join("gateway/cert.pem"), &gateway.cert_pem, false)?;
     write_file(&out.join("gateway/key.pem"), &gateway.key_pem, true)?;

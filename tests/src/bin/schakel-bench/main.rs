@@ -61,6 +61,11 @@ pub struct BenchArgs {
     /// (needed for RSS, store size and the backlog restart).
     #[arg(long)]
     spawn: bool,
+    /// Measure a gateway this run did not start (without --spawn): it fills
+    /// that gateway's inboxes with thousands of test messages, so it must be
+    /// said on purpose.
+    #[arg(long, conflicts_with = "spawn")]
+    yes_real_gateway: bool,
     /// Identity folders of the running gateway's PKI (without --spawn).
     #[arg(long, default_value = "certs-example")]
     pki: PathBuf,
@@ -143,10 +148,19 @@ fn rss_sampler(
     (tx, task)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = BenchArgs::parse();
-    tokio::runtime::Runtime::new()?.block_on(run(args))
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r.block_on(run(args)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs the benchmark and prints its report.
@@ -154,8 +168,13 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let s = settings(&args);
     let mut target = if args.spawn {
         Target::spawn()?
-    } else {
+    } else if args.yes_real_gateway {
         Target::external(&args.gateway, &args.pki)
+    } else {
+        anyhow::bail!(
+            "the benchmark puts thousands of test messages into the inboxes of the gateway at {}: run it with --spawn to measure a gateway of its own, or add --yes-real-gateway if that gateway is a test gateway you may fill",
+            args.gateway
+        );
     };
     if args.scenario == Scenario::Soak {
         let report = soak::soak(

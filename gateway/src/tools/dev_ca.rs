@@ -1,0 +1,155 @@
+//! The development CA: the CA of an example PKI, whose private key is kept
+//! beside its certificate (`ca-key.pem`) so that `schakel-gateway pki issue`
+//! can give a newly added organisation a working identity.
+//!
+//! It is kept apart from production by its name, which says it is not for
+//! production, and by one rule: it issues only when the gateway's configured
+//! client CA is this very development CA, with its key beside it. A gateway
+//! on a PKIoverheid CA bundle is refused; its certificates come from a
+//! PKIoverheid provider.
+
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use x509_parser::prelude::*;
+
+use super::pki::{Ca, ClientSpec, write_file, write_identity};
+use crate::model::Oin;
+
+/// The name (organizationName and commonName) of every development CA.
+pub const NAME: &str = "Schakel ontwikkel-CA (DEVELOPMENT, NIET VOOR PRODUCTIE)";
+
+/// The file beside the CA certificate that holds its private key.
+pub const KEY_FILE: &str = "ca-key.pem";
+
+/// How long an issued development certificate is valid, in days.
+pub const VALID_DAYS: i64 = 825;
+
+/// Why the development CA will not issue.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The configured client CA is not a development CA.
+    #[error(
+        "tls.client_ca ({0}) is not a development CA made by `schakel-gateway pki example`: the certificates of a production gateway come from a PKIoverheid provider, not from this command"
+    )]
+    NotDevelopment(String),
+    /// The development CA's key is not beside its certificate.
+    #[error(
+        "the development CA's key {0} is missing: make a new example PKI with `schakel-gateway pki example --out FOLDER` and point tls.client_ca at FOLDER/ca/ca.pem"
+    )]
+    NoKey(String),
+    /// The key beside the certificate is not the CA's.
+    #[error("{0} is not the key of the CA in tls.client_ca")]
+    WrongKey(String),
+    /// A file could not be read or parsed.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// Keeps `ca`'s private key beside its certificate in `ca_dir`, mode 0600.
+pub fn keep(ca: &Ca, ca_dir: &Path) -> std::io::Result<()> {
+    write_file(&ca_dir.join(KEY_FILE), &ca.key_pem(), true)
+}
+
+/// The development CA that `client_ca` (the gateway's tls.client_ca) names,
+/// with its kept key; refused for any other CA.
+pub fn open_for(client_ca: &Path) -> Result<Ca, Refused> {
+    let shown = client_ca.display().to_string();
+    let cert_pem = std::fs::read_to_string(client_ca)
+        .map_err(|e| Refused::Unreadable(format!("tls.client_ca: cannot read {shown}: {e}")))?;
+    let blocks = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Refused::Unreadable(format!("tls.client_ca {shown}: not PEM: {e}")))?;
+    let [block] = blocks.as_slice() else {
+        // A bundle of several CAs is what production gateways have.
+        return Err(Refused::NotDevelopment(shown));
+    };
+    let (_, cert) = X509Certificate::from_der(block)
+        .map_err(|e| Refused::Unreadable(format!("tls.client_ca {shown}: {e}")))?;
+    let named = cert
+        .subject()
+        .iter_common_name()
+        .any(|cn| cn.as_str().is_ok_and(|n| n == NAME));
+    if !named {
+        return Err(Refused::NotDevelopment(shown));
+    }
+    let key_path: PathBuf = client_ca.parent().unwrap_or(Path::new(".")).join(KEY_FILE);
+    let key_pem = std::fs::read_to_string(&key_path)
+        .map_err(|_| Refused::NoKey(key_path.display().to_string()))?;
+    let ca = Ca::load(&cert_pem, &key_pem)
+        .map_err(|e| Refused::Unreadable(format!("{}: {e}", key_path.display())))?;
+    let public = cert.public_key().subject_public_key.data.as_ref();
+    if ca.public_key_raw() != public {
+        return Err(Refused::WrongKey(key_path.display().to_string()));
+    }
+    Ok(ca)
+}
+
+/// Issues an identity folder `out` (cert.pem, key.pem, ca.pem) for `oin`
+/// named `name`, from the development CA; `out` must not exist yet.
+pub fn issue(ca: &Ca, oin: &Oin, name: &str, out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        anyhow::bail!(
+            "{} exists already: remove it, or give another folder with --out",
+            out.display()
+        );
+    }
+    let issued = ca.issue_client(&ClientSpec::valid_for(oin.as_str(), name, VALID_DAYS))?;
+    write_identity(out, &issued, &ca.cert_pem())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::identity::cert_identity;
+
+    #[test]
+    fn a_kept_development_ca_issues_and_any_other_ca_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = Ca::generate(NAME).unwrap();
+        let ca_file = tmp.path().join("ca/ca.pem");
+        write_file(&ca_file, &ca.cert_pem(), false).unwrap();
+        assert!(matches!(open_for(&ca_file), Err(Refused::NoKey(_))));
+        keep(&ca, &tmp.path().join("ca")).unwrap();
+
+        let opened = open_for(&ca_file).unwrap();
+        let oin = Oin::parse("00000099300000000042").unwrap();
+        let out = tmp.path().join("new-jgt");
+        issue(&opened, &oin, "Nieuw JGT", &out).unwrap();
+        let pem = std::fs::read(out.join("cert.pem")).unwrap();
+        let der = CertificateDer::from_pem_slice(&pem).unwrap();
+        assert_eq!(cert_identity(&der).unwrap().oin, oin);
+        assert!(
+            issue(&opened, &oin, "again", &out).is_err(),
+            "overwrote a folder"
+        );
+
+        // Another CA's key beside it.
+        let other = Ca::generate(NAME).unwrap();
+        keep(&other, &tmp.path().join("ca")).unwrap();
+        assert!(matches!(open_for(&ca_file), Err(Refused::WrongKey(_))));
+
+        // A CA that is not a development CA, even with its key beside it.
+        let production = Ca::generate("Staat der Nederlanden Private Services CA - G1").unwrap();
+        write_file(&ca_file, &production.cert_pem(), false).unwrap();
+        keep(&production, &tmp.path().join("ca")).unwrap();
+        assert!(matches!(
+            open_for(&ca_file),
+            Err(Refused::NotDevelopment(_))
+        ));
+
+        // A bundle of CAs.
+        write_file(
+            &ca_file,
+            &format!("{}{}", ca.cert_pem(), other.cert_pem()),
+            false,
+        )
+        .unwrap();
+        assert!(matches!(
+            open_for(&ca_file),
+            Err(Refused::NotDevelopment(_))
+        ));
+    }
+}
