@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod consent;
+mod demo;
 mod directory;
 mod explain;
 mod inbox;
@@ -79,6 +80,18 @@ enum Command {
     /// Manage participants (operators only).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Play one case end to end with the example organisations, narrated:
+    /// consent, a signal, a consultation and its answer, a transfer dossier,
+    /// a withdrawal, and the operator's audit trail.
+    Demo {
+        /// Start a gateway of its own (schakel-gateway, beside this binary)
+        /// on the example PKI and a temporary data folder.
+        #[arg(long)]
+        spawn: bool,
+        /// The folder with the example identities and PKI.
+        #[arg(long, default_value = "certs-example")]
+        pki: PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -130,6 +143,13 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     if let Command::Audit(audit::AuditCommand::VerifyReport { file, key }) = &cli.command {
         return report::verify_offline(file, key, out);
     }
+    if let Command::Demo { spawn, pki } = &cli.command {
+        if *spawn {
+            let gateway = demo::Spawned::start(pki)?;
+            return demo::play(&gateway.url, pki).await;
+        }
+        return demo::play(&cli.gateway, pki).await;
+    }
     let client = connect(&cli).await?;
     match cli.command {
         Command::Whoami => directory::whoami(&client, out).await,
@@ -142,5 +162,6 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Consent(c) => consent::run(c, &client, out).await,
         Command::Audit(c) => audit::run(c, &client, out).await,
         Command::Admin(c) => admin::run(c, &client, out).await,
+        Command::Demo { .. } => unreachable!("played above"),
     }
 }

@@ -1,0 +1,39 @@
+//! `schakel demo` plays its case end to end: against a gateway it starts
+//! itself (as the README tells a newcomer), and against a running one.
+
+use schakel_tests::process::Cli;
+use schakel_tests::{TestGateway, succeeded};
+
+fn assert_whole_case(out: &str) {
+    for step in 1..=8 {
+        assert!(
+            out.contains(&format!("\n{step}. ")),
+            "step {step} missing: {out}"
+        );
+    }
+    assert!(out.contains("receipt delivered"), "{out}");
+    assert!(out.contains("the queued signal is now withdrawn"), "{out}");
+    assert!(out.contains("receipt withdrawn"), "{out}");
+    assert!(out.contains("audit log intact"), "{out}");
+    assert!(out.ends_with("about the child.\n"), "{out}");
+}
+
+#[test]
+fn the_demo_spawns_a_gateway_and_plays_the_whole_case() {
+    let out = succeeded(Cli::new().args(["demo", "--spawn"]).output());
+    assert_whole_case(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_plays_against_a_running_gateway_twice() {
+    let gw = TestGateway::start().await;
+    for _ in 0..2 {
+        let cli = Cli::new()
+            .args(["demo", "--gateway", &gw.url(), "--pki"])
+            .args([&gw.pki.dir]);
+        let out = tokio::task::spawn_blocking(move || succeeded(cli.output()))
+            .await
+            .unwrap();
+        assert_whole_case(&out);
+    }
+}
