@@ -132,6 +132,9 @@ pub struct Common {
     /// Attach a file (repeatable): PATH or PATH=MEDIA/TYPE.
     #[arg(long = "attach")]
     attachments: Vec<String>,
+    /// Print only the message id, for scripts: `ID=$(schakel send ... --quiet)`.
+    #[arg(long, short, conflicts_with = "json")]
+    quiet: bool,
 }
 
 /// A contact from flags.
@@ -426,10 +429,21 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
 }
 
 pub async fn run(command: SendCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+    let quiet = match &command {
+        SendCommand::Signalering { common, .. }
+        | SendCommand::Dossier { common }
+        | SendCommand::Consult { common, .. }
+        | SendCommand::Reply { common, .. } => common.quiet,
+    };
     let request = request(command)?;
     let reference = request.client_reference.clone();
     let sent = client.send(request).await?;
     let receipt = sent.receipt.unwrap_or_default();
+    if quiet {
+        // The receipt was verified by the client all the same.
+        println!("{}", sent.message_id);
+        return Ok(());
+    }
     let mut value = receipt_json(&receipt);
     value["client_reference"] = reference.clone().into();
     value["duplicate"] = sent.duplicate.into();
