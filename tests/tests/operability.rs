@@ -173,7 +173,8 @@ fn the_cli_explains_errors_in_words_and_json() {
         "list",
     ]);
     let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(err["code"], "PermissionDenied");
+    assert_eq!(err["code"], "permission_denied");
+    assert_eq!(err["type"], "error");
 
     let out = run(&["whoami"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--identity"));

@@ -38,9 +38,12 @@ impl Output {
         let code = e
             .downcast_ref::<schakel_client::ClientError>()
             .and_then(|c| c.status())
-            .map(|s| format!("{:?}", s.code()));
+            .map(|s| code_word(s.code()));
         if self.json {
-            eprintln!("{}", json!({"error": message, "code": code}));
+            eprintln!(
+                "{}",
+                json!({"type": "error", "error": message, "code": code})
+            );
         } else {
             eprintln!("error: {message}");
         }
@@ -123,6 +126,18 @@ pub fn receipt_status_name(status: i32) -> String {
     word_of::<pb::ReceiptStatus>(status)
 }
 
+/// A gRPC status code in the command line's words: "permission_denied".
+pub fn code_word(code: tonic::Code) -> String {
+    let mut word = String::new();
+    for (i, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            word.push('_');
+        }
+        word.push(c.to_ascii_lowercase());
+    }
+    word
+}
+
 /// A message's legal basis as JSON, in the command line's words:
 /// `{"consent_id": …, "purpose": "youth_care"}`, `{"statutory":
 /// "verwijsindex", "necessity_declared": false}` or `{"no_personal_data": true}`.
@@ -144,9 +159,11 @@ pub fn basis_json(b: Option<&pb::LegalBasis>) -> Value {
     }
 }
 
-/// A timestamp as RFC 3339 text.
+/// A timestamp as RFC 3339 text; empty when the gateway left it out.
 pub fn time_text(t: Option<prost_types::Timestamp>) -> String {
-    let t = t.unwrap_or_default();
+    let Some(t) = t else {
+        return String::new();
+    };
     time::OffsetDateTime::from_unix_timestamp(t.seconds)
         .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos)))
         .ok()
@@ -188,4 +205,24 @@ pub fn receipt_line(r: &pb::Receipt) -> String {
         line.push_str(&format!("  ({})", r.detail));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_absent_times_follow_the_vocabulary() {
+        assert_eq!(
+            code_word(tonic::Code::PermissionDenied),
+            "permission_denied"
+        );
+        assert_eq!(code_word(tonic::Code::Ok), "ok");
+        assert_eq!(time_text(None), "");
+        let t = prost_types::Timestamp {
+            seconds: 1_795_000_000,
+            nanos: 0,
+        };
+        assert_eq!(time_text(Some(t)), "2026-11-18T11:06:40Z");
+    }
 }

@@ -14,14 +14,10 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use x509_parser::prelude::*;
 
-use super::pki::{Ca, ClientSpec, write_file, write_identity};
+use super::pki::{Ca, ClientSpec, write_identity};
 use crate::model::Oin;
 
-/// The name (organizationName and commonName) of every development CA.
-pub const NAME: &str = "Schakel ontwikkel-CA (DEVELOPMENT, NIET VOOR PRODUCTIE)";
-
-/// The file beside the CA certificate that holds its private key.
-pub const KEY_FILE: &str = "ca-key.pem";
+pub use super::pki::{DEVELOPMENT_CA_KEY_FILE as KEY_FILE, DEVELOPMENT_CA_NAME as NAME};
 
 /// How long an issued development certificate is valid, in days.
 pub const VALID_DAYS: i64 = 825;
@@ -45,11 +41,6 @@ pub enum Refused {
     /// A file could not be read or parsed.
     #[error("{0}")]
     Unreadable(String),
-}
-
-/// Keeps `ca`'s private key beside its certificate in `ca_dir`, mode 0600.
-pub fn keep(ca: &Ca, ca_dir: &Path) -> std::io::Result<()> {
-    write_file(&ca_dir.join(KEY_FILE), &ca.key_pem(), true)
 }
 
 /// The development CA that `client_ca` (the gateway's tls.client_ca) names,
@@ -103,6 +94,7 @@ pub fn issue(ca: &Ca, oin: &Oin, name: &str, out: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::pki::{keep, write_file};
     use crate::transport::identity::cert_identity;
 
     #[test]

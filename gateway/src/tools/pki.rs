@@ -22,6 +22,13 @@ use time::{Duration, OffsetDateTime};
 use crate::model::{Codes, Oin, OrgKind, Participant, Sector};
 use crate::service::directory::write_seed_file;
 
+/// The name (organizationName and commonName) of every development CA: the
+/// example PKI's, whose key is kept (the development CA module issues with it).
+pub const DEVELOPMENT_CA_NAME: &str = "Schakel ontwikkel-CA (DEVELOPMENT, NIET VOOR PRODUCTIE)";
+
+/// The file beside a development CA's certificate that holds its key.
+pub const DEVELOPMENT_CA_KEY_FILE: &str = "ca-key.pem";
+
 /// OID of the X.520 serialNumber attribute, where PKIoverheid puts the OIN.
 const SERIAL_NUMBER_OID: [u64; 4] = [2, 5, 4, 5];
 
@@ -222,6 +229,12 @@ pub fn write_file(path: &Path, contents: &str, secret: bool) -> std::io::Result<
     file.write_all(contents.as_bytes())
 }
 
+/// Keeps a development CA's private key beside its certificate in
+/// `ca_dir`, mode 0600.
+pub fn keep(ca: &Ca, ca_dir: &Path) -> std::io::Result<()> {
+    write_file(&ca_dir.join(DEVELOPMENT_CA_KEY_FILE), &ca.key_pem(), true)
+}
+
 /// Writes an identity folder as the client expects it: cert.pem, key.pem
 /// (mode 0600) and ca.pem (the CA that signs the gateway's certificate).
 pub fn write_identity(dir: &Path, issued: &Issued, ca_pem: &str) -> std::io::Result<()> {
@@ -344,14 +357,14 @@ pub fn example_orgs() -> Vec<ExampleOrg> {
 /// Writes a complete PKI into `out`: `ca/ca.pem`, `gateway/{cert,key}.pem`
 /// for localhost, 127.0.0.1 and ::1, one identity folder per example
 /// organisation, and `directory.toml`. The CA is a development CA whose key
-/// is kept beside it (see [`super::dev_ca`]), so that `pki issue` can add
+/// is kept beside it, so that `pki issue` (the development CA module) can add
 /// organisations. Returns the CA, so that tests can issue further
 /// certificates from it.
 pub fn generate_example(out: &Path) -> anyhow::Result<(Ca, Vec<ExampleOrg>)> {
-    let ca = Ca::generate(super::dev_ca::NAME)?;
+    let ca = Ca::generate(DEVELOPMENT_CA_NAME)?;
     let ca_pem = ca.cert_pem();
     write_file(&out.join("ca/ca.pem"), &ca_pem, false)?;
-    super::dev_ca::keep(&ca, &out.join("ca"))?;
+    keep(&ca, &out.join("ca"))?;
     let gateway = ca.issue_server(&["localhost", "127.0.0.1", "::1"])?;
     write_file(&out.join("gateway/cert.pem"), &gateway.cert_pem, false)?;
     write_file(&out.join("gateway/key.pem"), &gateway.key_pem, true)?;
