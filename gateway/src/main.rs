@@ -233,6 +233,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             // Before anything is bound or created.
             config.check_files()?;
+            if !config.server.listen.ip().is_loopback()
+                && dev_ca::is_development(&config.tls.client_ca)
+            {
+                anyhow::bail!(
+                    "tls.client_ca ({}) is a development CA, whose key is not secret (the example's is in git), and server.listen ({}) is not a loopback address: anyone could make a certificate this gateway would trust. Give it the CA bundle of your PKIoverheid provider, or listen on 127.0.0.1",
+                    config.tls.client_ca.display(),
+                    config.server.listen
+                );
+            }
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 // Install the handlers before anything is announced, so that a

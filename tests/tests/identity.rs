@@ -222,7 +222,7 @@ async fn the_gateway_speaks_tls_1_2_and_1_3_only_with_the_ring_provider() {
 async fn a_forged_ca_with_the_same_name_is_refused() {
     // An attacker who copies the CA's name but not its key.
     let gw = TestGateway::start().await;
-    let fake_ca = Ca::generate("Schakel Voorbeeld-CA (NIET VOOR PRODUCTIE)").unwrap();
+    let fake_ca = Ca::generate(schakel_gateway::tools::pki::DEVELOPMENT_CA_NAME).unwrap();
     let err = whoami_error(&gw, &identity_from(&fake_ca, &gw, &gw.oin(org::OPERATOR))).await;
     // The signature does not verify under the real CA's key.
     assert!(

@@ -66,6 +66,12 @@ fn unreadable_identity(path: &Path, source: &std::io::Error) -> String {
         Some("key.pem") => "the certificate's private key",
         _ => "the CA that signed the gateway's certificate",
     };
+    if source.kind() != std::io::ErrorKind::NotFound {
+        return format!(
+            "cannot read {} ({what}): {source}; check that you may read it",
+            path.display()
+        );
+    }
     format!(
         "cannot read {} ({what}): {source}. An identity folder holds cert.pem, key.pem and ca.pem; {} does not. The example identities are in certs-example/ (e.g. -i certs-example/school-po)",
         path.display(),
@@ -78,6 +84,16 @@ fn cannot_connect(causes: &str, cx: &Context) -> String {
     if lower.contains("connection refused") {
         format!(
             "nothing answers at {} (connection refused): is the gateway running? Start it with `cargo run --release -p schakel-gateway`, or give its address with --gateway or SCHAKEL_GATEWAY",
+            cx.gateway
+        )
+    } else if lower.contains("notvalidforname") {
+        format!(
+            "the gateway's certificate is not issued for the host in {} ({causes}): use the name or address it was issued for (the example's: localhost, 127.0.0.1 or ::1)",
+            cx.gateway
+        )
+    } else if lower.contains("expired") {
+        format!(
+            "the gateway at {} showed an expired certificate ({causes}): tell its operator",
             cx.gateway
         )
     } else if lower.contains("invalid peer certificate") {
@@ -107,31 +123,42 @@ fn ca_file(cx: &Context) -> String {
         .unwrap_or_else(|| "ca.pem".into())
 }
 
-/// Whether a status says the connection ended rather than that the gateway
-/// answered: tonic reports a connection closed during or right after the
-/// TLS handshake this way.
+/// Whether a status was made by this side from a transport failure (it
+/// carries the failure as its source) rather than sent by the gateway: a
+/// status the gateway sends, such as UNAVAILABLE while it shuts down, says
+/// what happened itself.
 fn lost_connection(s: &tonic::Status) -> bool {
     use tonic::Code;
     matches!(
         s.code(),
         Code::Unknown | Code::Cancelled | Code::Unavailable
-    ) && [
-        "transport error",
-        "operation was canceled",
-        "connection",
-        "broken pipe",
-    ]
-    .iter()
-    .any(|m| s.message().to_ascii_lowercase().contains(m))
+    ) && std::error::Error::source(s).is_some()
 }
+
+/// TLS alerts with which a gateway refuses a client certificate.
+const REFUSALS: [&str; 6] = [
+    "unknownca",
+    "badcertificate",
+    "certificaterequired",
+    "certificateexpired",
+    "certificaterevoked",
+    "accessdenied",
+];
 
 fn closed_by_gateway(causes: &str, cx: &Context) -> String {
     let cert = cx
         .identity
         .map(|d| d.join("cert.pem").display().to_string())
         .unwrap_or_else(|| "your certificate".into());
+    let lower = causes.to_ascii_lowercase();
+    if lower.contains("fatal alert") && REFUSALS.iter().any(|a| lower.contains(a)) {
+        return format!(
+            "the gateway at {} refused the certificate in {cert} ({causes}): it is not issued by a CA the gateway trusts, has expired or was revoked. The gateway's log names the cause; its operator can tell you which CA it trusts",
+            cx.gateway
+        );
+    }
     format!(
-        "the gateway at {} closed the connection without an answer ({causes}). Most likely it refused the certificate in {cert}: not issued by a CA the gateway trusts, expired, or without an OIN. The gateway's log names the cause; its operator can tell you which CA it trusts",
+        "the connection to the gateway at {} ended without an answer ({causes}). If this happens on every call, the gateway most likely refused the certificate in {cert} (not issued by a CA it trusts, expired, or without an OIN; its log names the cause); otherwise it restarted or closed an idle connection: try again",
         cx.gateway
     )
 }

@@ -43,9 +43,31 @@ pub enum Refused {
     Unreadable(String),
 }
 
+/// Whether `client_ca` (the gateway's tls.client_ca) is a development CA:
+/// one certificate, under the development CA's name. Its key is not
+/// secret, so a gateway must not trust it beyond its own machine.
+pub fn is_development(client_ca: &Path) -> bool {
+    development_ca(client_ca).is_ok()
+}
+
 /// The development CA that `client_ca` (the gateway's tls.client_ca) names,
 /// with its kept key; refused for any other CA.
 pub fn open_for(client_ca: &Path) -> Result<Ca, Refused> {
+    let (cert_pem, public) = development_ca(client_ca)?;
+    let key_path: PathBuf = client_ca.parent().unwrap_or(Path::new(".")).join(KEY_FILE);
+    let key_pem = std::fs::read_to_string(&key_path)
+        .map_err(|_| Refused::NoKey(key_path.display().to_string()))?;
+    let ca = Ca::load(&cert_pem, &key_pem)
+        .map_err(|e| Refused::Unreadable(format!("{}: {e}", key_path.display())))?;
+    if ca.public_key_raw() != public {
+        return Err(Refused::WrongKey(key_path.display().to_string()));
+    }
+    Ok(ca)
+}
+
+/// The certificate in `client_ca` (PEM) and its public key, if it is one
+/// certificate under the development CA's name.
+fn development_ca(client_ca: &Path) -> Result<(String, Vec<u8>), Refused> {
     let shown = client_ca.display().to_string();
     let cert_pem = std::fs::read_to_string(client_ca)
         .map_err(|e| Refused::Unreadable(format!("tls.client_ca: cannot read {shown}: {e}")))?;
@@ -65,16 +87,8 @@ pub fn open_for(client_ca: &Path) -> Result<Ca, Refused> {
     if !named {
         return Err(Refused::NotDevelopment(shown));
     }
-    let key_path: PathBuf = client_ca.parent().unwrap_or(Path::new(".")).join(KEY_FILE);
-    let key_pem = std::fs::read_to_string(&key_path)
-        .map_err(|_| Refused::NoKey(key_path.display().to_string()))?;
-    let ca = Ca::load(&cert_pem, &key_pem)
-        .map_err(|e| Refused::Unreadable(format!("{}: {e}", key_path.display())))?;
-    let public = cert.public_key().subject_public_key.data.as_ref();
-    if ca.public_key_raw() != public {
-        return Err(Refused::WrongKey(key_path.display().to_string()));
-    }
-    Ok(ca)
+    let public = cert.public_key().subject_public_key.data.to_vec();
+    Ok((cert_pem, public))
 }
 
 /// Issues an identity folder `out` (cert.pem, key.pem, ca.pem) for `oin`
@@ -106,6 +120,7 @@ mod tests {
         assert!(matches!(open_for(&ca_file), Err(Refused::NoKey(_))));
         keep(&ca, &tmp.path().join("ca")).unwrap();
 
+        assert!(is_development(&ca_file));
         let opened = open_for(&ca_file).unwrap();
         let oin = Oin::parse("00000099300000000042").unwrap();
         let out = tmp.path().join("new-jgt");
@@ -131,6 +146,7 @@ mod tests {
             open_for(&ca_file),
             Err(Refused::NotDevelopment(_))
         ));
+        assert!(!is_development(&ca_file));
 
         // A bundle of CAs.
         write_file(

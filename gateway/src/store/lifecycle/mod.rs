@@ -347,7 +347,13 @@ pub fn finish(
         return Finish::NotFound;
     }
     if r.attempts == 0 {
-        return Finish::NotLeased;
+        // Never leased: waiting (pull it first), or ended before it was
+        // ever offered (expired, withdrawn), which the recipient never saw.
+        return if r.state.is_final() {
+            Finish::NotFound
+        } else {
+            Finish::NotLeased
+        };
     }
     let (state, action, detail) = match outcome {
         Outcome::Delivered => (State::Delivered, Action::Delivered, String::new()),

@@ -270,6 +270,12 @@ fn only_the_recipient_that_leased_it_can_finish_a_message() {
         finish(&mut waiting, &oin(1), &Outcome::Delivered, NOW, 0),
         Finish::NotFound
     );
+    // Ended before it was ever leased: the recipient never saw it.
+    waiting.state = State::Withdrawn;
+    assert_eq!(
+        finish(&mut waiting, &oin(2), &Outcome::Delivered, NOW, 0),
+        Finish::NotFound
+    );
     let mut r = leased(statutory());
     assert_eq!(
         finish(&mut r, &oin(1), &Outcome::Delivered, NOW, 0),
