@@ -6,5 +6,5 @@ here="$(cd "$(dirname "$0")" && pwd)"
 proto="$here/../../proto"
 out="${1:-$here/generated}"
 mkdir -p "$out"
-python -m grpc_tools.protoc -I "$proto" --python_out="$out" --grpc_python_out="$out" "$proto"/schakel/v1/*.proto
+"${PYTHON:-python3}" -m grpc_tools.protoc -I "$proto" --python_out="$out" --grpc_python_out="$out" "$proto"/schakel/v1/*.proto
 echo "generated the schakel.v1 modules in $out"

@@ -77,6 +77,37 @@ def signed_bytes(receipt):
     return b"".join(struct.pack(">I", len(f)) + f for f in fields)
 
 
+def key_id(raw_public_key):
+    """A key's id as receipts name it: the first 8 bytes of its SHA-256, hex."""
+    return hashlib.sha256(raw_public_key).digest()[:8].hex()
+
+
+def check_against_vector(path):
+    """Checks signed_bytes() against the worked example in proto/testdata,
+    so that a mistake in the encoding shows before any gateway is asked."""
+    with open(path) as f:
+        v = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line and not line.startswith("#"))
+    v.setdefault("detail", "")
+    receipt = exchange_pb2.Receipt(
+        message_id=v["message_id"],
+        status=exchange_pb2.ReceiptStatus.Value("RECEIPT_STATUS_" + v["status"]),
+        payload_digest=bytes.fromhex(v["payload_digest"]),
+        sender_oin=v["sender_oin"],
+        recipient_oin=v["recipient_oin"],
+        audit_sequence=int(v["audit_sequence"]),
+        detail=v["detail"],
+        signature=bytes.fromhex(v["signature"]),
+        key_id=v["key_id"],
+    )
+    receipt.time.seconds, receipt.time.nanos = int(v["time_seconds"]), int(v["time_nanos"])
+    if signed_bytes(receipt) != bytes.fromhex(v["signed_bytes"]):
+        raise SystemExit(f"signed_bytes() does not match {path}")
+    public = bytes.fromhex(v["public_key"])
+    if key_id(public) != v["key_id"]:
+        raise SystemExit(f"key_id() does not match {path}")
+    Ed25519PublicKey.from_public_bytes(public).verify(receipt.signature, signed_bytes(receipt))
+
+
 def verify_receipt(receipt, keys, digest):
     """Checks a receipt's signature with the key it names, and its digest."""
     if receipt.key_id and receipt.key_id not in keys:
@@ -98,8 +129,9 @@ def verify_receipt(receipt, keys, digest):
 
 def gateway_keys(ch):
     """The gateway's public keys by key id, from Directory.GatewayKey."""
-    response = directory_pb2_grpc.DirectoryStub(ch).GatewayKey(directory_pb2.GatewayKeyRequest())
-    return {k.key_id: Ed25519PublicKey.from_public_bytes(k.ed25519_public_key) for k in response.keys}
+    response = directory_pb2_grpc.DirectoryStub(ch).GatewayKey(directory_pb2.GatewayKeyRequest(), timeout=10)
+    # Name each key by the id computed here, not by what the answer claims.
+    return {key_id(k.ed25519_public_key): Ed25519PublicKey.from_public_bytes(k.ed25519_public_key) for k in response.keys}
 
 
 def main():
@@ -108,6 +140,9 @@ def main():
     parser.add_argument("--school", required=True, help="identity folder of the school")
     parser.add_argument("--jgt", required=True, help="identity folder of the jeugd- en gezinsteam")
     args = parser.parse_args()
+
+    check_against_vector(os.path.join(HERE, "..", "..", "proto", "testdata", "receipt-vector.txt"))
+    print("receipt encoding checked against proto/testdata/receipt-vector.txt")
 
     school, jgt = channel(args.gateway, args.school), channel(args.gateway, args.jgt)
     try:
@@ -121,7 +156,7 @@ def main():
     print(f"gateway keys: {', '.join(keys)}")
 
     today = datetime.date.today()
-    birth_date = today.replace(year=today.year - 9).isoformat()
+    birth_date = (today - datetime.timedelta(days=9 * 365 + 30)).isoformat()
     bsn = "111222333"
 
     # The parents consent to the JGT receiving signals about their child.
@@ -135,7 +170,8 @@ def main():
             purpose="Samen met het jeugd- en gezinsteam hulp zoeken",
             purpose_code=types_pb2.CONSENT_PURPOSE_YOUTH_CARE,
             valid_until=_timestamp(datetime.timedelta(days=180)),
-        )
+        ),
+        timeout=10,
     )
     print(f"consent registered: {consent.consent_id}")
 
@@ -160,7 +196,8 @@ def main():
                 consent_id=consent.consent_id, purpose=types_pb2.CONSENT_PURPOSE_YOUTH_CARE
             ),
             payload=payload,
-        )
+        ),
+        timeout=10,
     )
     print(f"sent signalering {sent.message_id} in case {sent.case_id}")
     verify_receipt(sent.receipt, keys, digest)
@@ -169,7 +206,7 @@ def main():
     inbox = exchange_pb2_grpc.ExchangeStub(jgt)
     delivery = None
     for _ in range(10):
-        pulled = inbox.Pull(exchange_pb2.PullRequest(max_messages=16, wait=_seconds(2)))
+        pulled = inbox.Pull(exchange_pb2.PullRequest(max_messages=16, wait=_seconds(2)), timeout=10)
         for d in pulled.deliveries:
             # Other messages stay leased until their lease ends; a real
             # system would handle them too.
@@ -188,12 +225,12 @@ def main():
         f"{delivery.consent.consent_id}: contact {received.signalering.contact.name}, "
         f"{received.signalering.contact.role}"
     )
-    acked = inbox.Ack(exchange_pb2.AckRequest(message_id=envelope.message_id))
+    acked = inbox.Ack(exchange_pb2.AckRequest(message_id=envelope.message_id), timeout=10)
     verify_receipt(acked.receipt, keys, envelope.payload_digest)
 
     # The school sees both receipts on the message's status.
     status = exchange_pb2_grpc.ExchangeStub(school).GetStatus(
-        exchange_pb2.GetStatusRequest(message_id=sent.message_id)
+        exchange_pb2.GetStatusRequest(message_id=sent.message_id), timeout=10
     )
     for receipt in status.receipts:
         verify_receipt(receipt, keys, digest)

@@ -81,6 +81,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     config.check_files()?;
+    // Read before the data folder and keys are made, so that a bad file
+    // leaves nothing behind.
+    let seed = read_seed_file(&config.directory.file)?;
     let data_dir = &config.storage.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -91,7 +94,6 @@ pub async fn serve(
     let store = store::engine::open(&config.storage, signing_key.clone())
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let directory = Directory::new(store.clone(), clock.clone());
-    let seed = read_seed_file(&config.directory.file)?;
     let seeded = seed.len();
     let added = directory.seed(seed).await?;
     let child_key = Arc::new(ChildKey::load_or_create(data_dir)?);

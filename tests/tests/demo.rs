@@ -11,9 +11,13 @@ fn assert_whole_case(out: &str) {
             "step {step} missing: {out}"
         );
     }
-    assert!(out.contains("receipt delivered"), "{out}");
+    let receipt = |status: &str| {
+        out.lines()
+            .any(|l| l.trim_start().starts_with("receipt ") && l.contains(status))
+    };
+    assert!(receipt(" delivered "), "{out}");
     assert!(out.contains("the queued signal is now withdrawn"), "{out}");
-    assert!(out.contains("receipt withdrawn"), "{out}");
+    assert!(receipt(" withdrawn "), "{out}");
     assert!(out.contains("audit log intact"), "{out}");
     assert!(out.ends_with("about the child.\n"), "{out}");
 }

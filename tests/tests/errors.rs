@@ -126,6 +126,22 @@ async fn refusals_name_the_valid_values_and_the_next_step() {
         "{e}"
     );
 
+    // A file that names attachments outside its own folder.
+    for outside in ["../secret.txt", "/etc/hostname"] {
+        let named = tmp.path().join("named.json");
+        let body = serde_json::json!({"profile": "po_vo", "attachments": [outside]});
+        std::fs::write(&named, body.to_string()).unwrap();
+        #[rustfmt::skip]
+        let e = schakel(&gw.url(), &school, &[
+            "send", "dossier", "--to", &vo, "--legal-basis", "overdracht_po",
+            "--file", named.to_str().unwrap(),
+        ]).await;
+        assert!(
+            e.contains("must be a path inside the file's own folder"),
+            "{e}"
+        );
+    }
+
     // Who consents: the command line takes the gateway's words.
     #[rustfmt::skip]
     let e = schakel(&gw.url(), &school, &[

@@ -45,6 +45,7 @@ async fn the_python_example_sends_pulls_acks_and_verifies_receipts() {
             .arg(example.join("generate.sh"))
             .arg(generated.path())
             .env("PATH", &path)
+            .env("PYTHON", &python)
             .output()
             .unwrap(),
     );
@@ -68,6 +69,10 @@ async fn the_python_example_sends_pulls_acks_and_verifies_receipts() {
     .unwrap();
     let printed = succeeded(out);
     println!("{printed}");
+    assert!(
+        printed.starts_with("receipt encoding checked against"),
+        "{printed}"
+    );
     assert!(
         printed.contains("receipt accepted: signature by key"),
         "{printed}"

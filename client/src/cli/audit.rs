@@ -118,11 +118,6 @@ fn action(name: &str) -> anyhow::Result<i32> {
     Ok(super::words::parse::<pb::AuditAction>("--action", name)? as i32)
 }
 
-/// The lowercase short name of an action.
-fn action_name(a: i32) -> String {
-    schakel_proto::audit::action_name(a).to_ascii_lowercase()
-}
-
 /// An entry as `schakel audit query --json` prints it, in the command line's
 /// words. (`audit export` writes the export format instead, which keeps what
 /// verifying the chain needs.)
@@ -148,7 +143,7 @@ fn entry_line(e: &pb::AuditEntry) -> String {
         "{:>7}  {}  {:<18} {:<20} {:<20} {:<36} {:<20} {:<8} {}{}",
         e.sequence,
         time_text(e.time),
-        action_name(e.action),
+        word_of::<pb::AuditAction>(e.action),
         e.actor_oin,
         e.counterpart_oin,
         e.message_id,

@@ -10,7 +10,7 @@
 //! With `--spawn` it starts a `schakel-gateway` of its own (the binary
 //! beside this one) on the example PKI and a temporary data folder.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -18,7 +18,7 @@ use schakel_client::proto as pb;
 use schakel_client::{Client, Identity};
 use schakel_proto::examples;
 
-use super::output::{receipt_status_name, time_text};
+use super::output::{receipt_line, receipt_status_name, time_text};
 use super::words::word_of;
 
 /// The child of the case: a test BSN, eleven years old.
@@ -57,22 +57,15 @@ fn step(n: u32, text: &str) {
 }
 
 fn receipt(r: &pb::Receipt) {
-    let detail = if r.detail.is_empty() {
-        String::new()
-    } else {
-        format!("  ({})", r.detail)
-    };
     println!(
-        "   receipt {:<9} {}  audit #{}  signed by key {}, verified{detail}",
-        receipt_status_name(r.status),
-        r.message_id,
-        r.audit_sequence,
+        "   receipt {}  (signed by key {}, verified)",
+        receipt_line(r),
         r.key_id
     );
 }
 
 fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
+    super::send::dutch_today()
 }
 
 fn days(n: i64) -> String {
@@ -380,7 +373,8 @@ pub async fn play(gateway: &str, pki: &Path) -> anyhow::Result<()> {
 /// temporary data folder; stopped and removed when dropped.
 pub struct Spawned {
     child: std::process::Child,
-    data: PathBuf,
+    // Removed when the demo ends (dropped after the child is stopped).
+    _data: tempfile::TempDir,
     /// Its address, as it announced it.
     pub url: String,
 }
@@ -401,9 +395,17 @@ impl Spawned {
                 )
             })?;
         let pki = std::path::absolute(pki)?;
-        let data = std::env::temp_dir().join(format!("schakel-demo-{}", std::process::id()));
+        // A fresh folder of this user's only (mode 0700, a random name).
+        let data = tempfile::Builder::new().prefix("schakel-demo-").tempdir()?;
         let path = |p: &str| pki.join(p).display().to_string();
-        let mut child = std::process::Command::new(binary)
+        let mut command = std::process::Command::new(binary);
+        // Only the settings below: none of the user's own configuration.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("SCHAKEL_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .arg("--log-json")
             .env("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0")
             .env("SCHAKEL_METRICS__LISTEN", "")
@@ -411,7 +413,7 @@ impl Spawned {
             .env("SCHAKEL_TLS__KEY", path("gateway/key.pem"))
             .env("SCHAKEL_TLS__CLIENT_CA", path("ca/ca.pem"))
             .env("SCHAKEL_DIRECTORY__FILE", path("directory.toml"))
-            .env("SCHAKEL_STORAGE__DATA_DIR", &data)
+            .env("SCHAKEL_STORAGE__DATA_DIR", data.path())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -433,7 +435,11 @@ impl Spawned {
         };
         // Keep reading its log, so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self { child, data, url })
+        Ok(Self {
+            child,
+            _data: data,
+            url,
+        })
     }
 }
 
@@ -441,6 +447,5 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
     }
 }

@@ -21,7 +21,10 @@ impl Output {
             let mut line = serde_json::Map::new();
             line.insert("type".into(), kind.into());
             match value {
-                Value::Object(fields) => line.extend(fields),
+                Value::Object(fields) => {
+                    debug_assert!(!fields.contains_key("type"), "a record names its type once");
+                    line.extend(fields);
+                }
                 other => {
                     line.insert("value".into(), other);
                 }

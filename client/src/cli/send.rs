@@ -183,14 +183,13 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<(T, 
         serde_json::Value::Array(items) => items
             .iter()
             .map(|item| {
-                item.as_str()
-                    .map(|spec| folder.join(spec).display().to_string())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{}: attachments: each is a file name (PATH or PATH=MEDIA/TYPE), not {item}",
-                            path.display()
-                        )
-                    })
+                let spec = item.as_str().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: attachments: each is a file name (PATH or PATH=MEDIA/TYPE), not {item}",
+                        path.display()
+                    )
+                })?;
+                listed_attachment(path, folder, spec)
             })
             .collect::<anyhow::Result<_>>()?,
         other => anyhow::bail!(
@@ -281,11 +280,42 @@ fn today() -> String {
 
 /// The day `days` from today in the Netherlands, "YYYY-MM-DD".
 fn days_from_today(days: i64) -> String {
+    schakel_proto::examples::date(dutch_today(), days)
+}
+
+/// Today's date in the Netherlands, where the gateway counts its days.
+pub fn dutch_today() -> time::Date {
     let now = time::OffsetDateTime::now_utc();
-    let d = schakel_proto::calendar::local_date_of_ms(schakel_proto::calendar::ms_of(now))
+    schakel_proto::calendar::local_date_of_ms(schakel_proto::calendar::ms_of(now))
         .unwrap_or(now.date())
-        + time::Duration::days(days);
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// An attachment a JSON file names, as an `--attach` spec: its path must
+/// stay inside the file's folder (no absolute path, no `..`), so that a file
+/// made by someone else cannot send what lies elsewhere on this machine.
+fn listed_attachment(json: &Path, folder: &Path, spec: &str) -> anyhow::Result<String> {
+    let (file, media) = match spec.split_once('=') {
+        Some((f, m)) => (f, Some(m)),
+        None => (spec, None),
+    };
+    let relative = Path::new(file);
+    let inside = relative.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    });
+    if !inside {
+        anyhow::bail!(
+            "{}: attachments: {file:?} must be a path inside the file's own folder (no absolute path, no ..); attach other files with --attach",
+            json.display()
+        );
+    }
+    let joined = folder.join(relative).display().to_string();
+    Ok(match media {
+        Some(m) => format!("{joined}={m}"),
+        None => joined,
+    })
 }
 
 fn from_file<T: serde::de::DeserializeOwned>(

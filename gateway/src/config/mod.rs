@@ -165,8 +165,13 @@ impl Config {
         ];
         let crls = self.tls.crls.iter().map(|p| ("tls.crls", p));
         for (setting, path) in named.into_iter().chain(crls) {
-            let Err(e) = std::fs::File::open(path) else {
-                continue;
+            let problem = match std::fs::metadata(path) {
+                Ok(m) if !m.is_file() => "a folder, not a file".to_owned(),
+                Ok(_) => match std::fs::File::open(path) {
+                    Ok(_) => continue,
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
             };
             let hint = if path.is_relative() {
                 let here = std::env::current_dir()
@@ -180,7 +185,7 @@ impl Config {
             };
             return Err(ConfigError::Invalid {
                 origin: None,
-                message: format!("{setting}: cannot read {}: {e}{hint}", path.display()),
+                message: format!("{setting}: cannot read {}: {problem}{hint}", path.display()),
             });
         }
         Ok(())

@@ -94,14 +94,25 @@ fn development_ca(client_ca: &Path) -> Result<(String, Vec<u8>), Refused> {
 /// Issues an identity folder `out` (cert.pem, key.pem, ca.pem) for `oin`
 /// named `name`, from the development CA; `out` must not exist yet.
 pub fn issue(ca: &Ca, oin: &Oin, name: &str, out: &Path) -> anyhow::Result<()> {
-    if out.exists() {
-        anyhow::bail!(
-            "{} exists already: remove it, or give another folder with --out",
-            out.display()
-        );
-    }
+    use std::os::unix::fs::DirBuilderExt;
     let issued = ca.issue_client(&ClientSpec::valid_for(oin.as_str(), name, VALID_DAYS))?;
-    write_identity(out, &issued, &ca.cert_pem())?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    // Made here, now, or refused: an existing folder is never written into.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(out)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                "{} exists already: remove it, or give another folder with --out",
+                out.display()
+            ),
+            _ => anyhow::anyhow!("cannot make {}: {e}", out.display()),
+        })?;
+    write_identity(out, &issued, &ca.cert_pem()).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(out);
+    })?;
     Ok(())
 }
 
