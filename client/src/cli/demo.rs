@@ -139,6 +139,30 @@ fn signal(reference: &str, to: &str, basis: Option<pb::LegalBasis>) -> pb::SendR
     r
 }
 
+/// Registers a consent as `client`, and shows it.
+async fn grant(
+    client: &Client,
+    request: pb::GrantConsentRequest,
+) -> anyhow::Result<pb::ConsentRecord> {
+    let consent = client.grant_consent(request).await?;
+    show_consent(&consent);
+    Ok(consent)
+}
+
+/// Sends `request` as `client`, and shows what was sent and its receipt.
+async fn send(
+    client: &Client,
+    request: pb::SendRequest,
+    what: &str,
+) -> anyhow::Result<pb::SendResponse> {
+    let sent = client.send(request).await?;
+    println!("   sent {what} {}", sent.message_id);
+    if let Some(r) = &sent.receipt {
+        receipt(r);
+    }
+    Ok(sent)
+}
+
 /// Pulls until `id` arrives in `client`'s inbox, and acknowledges it.
 async fn receive(client: &Client, id: &str, who: &str) -> anyhow::Result<pb::Delivery> {
     for _ in 0..20 {
@@ -191,32 +215,28 @@ pub async fn play(gateway: &str, pki: &Path) -> anyhow::Result<()> {
         1,
         "The parents agree that the school asks the jeugd- en gezinsteam for help. The school registers their consent.",
     );
-    let consent = c
-        .school
-        .grant_consent(consent_request(
+    let consent = grant(
+        &c.school,
+        consent_request(
             jgt,
             pb::MessageKind::Signalering,
             pb::ConsentPurpose::CareCoordination,
             "Samen met het jeugd- en gezinsteam één plan maken voor thuis en school",
-        ))
-        .await?;
-    show_consent(&consent);
+        ),
+    )
+    .await?;
 
     step(
         2,
         "The school signals its concern to the JGT: who to call, never what the problem is.",
     );
-    let sent = c
-        .school
-        .send(signal(&reference("signal"), jgt, under(&consent)))
-        .await?;
-    println!(
-        "   sent signalering {} in case {}",
-        sent.message_id, sent.case_id
-    );
-    if let Some(r) = &sent.receipt {
-        receipt(r);
-    }
+    let sent = send(
+        &c.school,
+        signal(&reference("signal"), jgt, under(&consent)),
+        "signalering",
+    )
+    .await?;
+    println!("   it starts case {}", sent.case_id);
 
     step(
         3,
@@ -228,16 +248,16 @@ pub async fn play(gateway: &str, pki: &Path) -> anyhow::Result<()> {
         4,
         "The JGT, with the parents' consent, asks the samenwerkingsverband to think along, in the same case.",
     );
-    let jgt_consent = c
-        .jgt
-        .grant_consent(consent_request(
+    let jgt_consent = grant(
+        &c.jgt,
+        consent_request(
             swv,
             pb::MessageKind::Consultatieverzoek,
             pb::ConsentPurpose::Consultation,
             "Overleg met het samenwerkingsverband over ondersteuning op school",
-        ))
-        .await?;
-    show_consent(&jgt_consent);
+        ),
+    )
+    .await?;
     let mut request = examples::consult(today(), &reference("consult"), swv, "");
     request.legal_basis = under(&jgt_consent);
     request.case_id = sent.case_id.clone();
@@ -246,29 +266,15 @@ pub async fn play(gateway: &str, pki: &Path) -> anyhow::Result<()> {
             q.bsn = BSN.into();
         }
     });
-    let asked = c.jgt.send(request).await?;
-    println!("   sent consultatieverzoek {}", asked.message_id);
-    if let Some(r) = &asked.receipt {
-        receipt(r);
-    }
+    let asked = send(&c.jgt, request, "consultatieverzoek").await?;
     receive(&c.swv, &asked.message_id, "the SWV").await?;
 
     step(
         5,
         "The SWV answers; the reply travels under the request's basis, back to the JGT only.",
     );
-    let answered = c
-        .swv
-        .send(examples::reply(
-            &reference("reply"),
-            &c.oin["jgt"],
-            &asked.message_id,
-        ))
-        .await?;
-    println!("   sent consultatieantwoord {}", answered.message_id);
-    if let Some(r) = &answered.receipt {
-        receipt(r);
-    }
+    let reply = examples::reply(&reference("reply"), &c.oin["jgt"], &asked.message_id);
+    let answered = send(&c.swv, reply, "consultatieantwoord").await?;
     receive(&c.jgt, &answered.message_id, "the JGT").await?;
 
     step(
@@ -285,28 +291,21 @@ pub async fn play(gateway: &str, pki: &Path) -> anyhow::Result<()> {
             pupil.birth_date = birth_date();
         }
     });
-    let moved = c.school.send(dossier).await?;
-    println!(
-        "   sent overdrachtsdossier {} with one attachment",
-        moved.message_id
-    );
-    if let Some(r) = &moved.receipt {
-        receipt(r);
-    }
+    let moved = send(
+        &c.school,
+        dossier,
+        "overdrachtsdossier, with one attachment,",
+    )
+    .await?;
     receive(&c.secondary, &moved.message_id, "the secondary school").await?;
 
     step(
         7,
         "The school signals again, but before the JGT looks, the parents withdraw their consent.",
     );
-    let queued = c
-        .school
-        .send(signal(&reference("signal-2"), jgt, under(&consent)))
-        .await?;
-    println!(
-        "   sent signalering {} (waiting in the JGT's inbox)",
-        queued.message_id
-    );
+    let again = signal(&reference("signal-2"), jgt, under(&consent));
+    let queued = send(&c.school, again, "signalering").await?;
+    println!("   it waits in the JGT's inbox");
     let revoked = c
         .school
         .revoke_consent(&consent.consent_id, "ouders trekken toestemming in")
