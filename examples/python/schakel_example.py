@@ -232,6 +232,7 @@ def main():
     status = exchange_pb2_grpc.ExchangeStub(school).GetStatus(
         exchange_pb2.GetStatusRequest(message_id=sent.message_id), timeout=10
     )
+    print("the school's status of the message:")
     for receipt in status.receipts:
         verify_receipt(receipt, keys, digest)
     final = exchange_pb2.ReceiptStatus.Name(status.receipts[-1].status)

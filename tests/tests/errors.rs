@@ -94,6 +94,11 @@ async fn tls_and_connection_failures_say_what_to_check() {
         "{e}"
     );
     assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+
+    // A certificate file where the folder belongs.
+    let file = gw.pki.dir.join(org::SCHOOL_PO).join("cert.pem");
+    let e = schakel(&gw.url(), &file, &["whoami"]).await;
+    assert!(e.contains("is a file: -i takes the identity folder"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

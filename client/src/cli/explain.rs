@@ -66,6 +66,12 @@ fn unreadable_identity(path: &Path, source: &std::io::Error) -> String {
         Some("key.pem") => "the certificate's private key",
         _ => "the CA that signed the gateway's certificate",
     };
+    if source.kind() == std::io::ErrorKind::NotADirectory {
+        return format!(
+            "{} is a file: -i takes the identity folder that holds cert.pem, key.pem and ca.pem (e.g. -i certs-example/school-po)",
+            folder.display()
+        );
+    }
     if source.kind() != std::io::ErrorKind::NotFound {
         return format!(
             "cannot read {} ({what}): {source}; check that you may read it",

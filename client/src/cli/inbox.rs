@@ -220,7 +220,9 @@ pub async fn run(command: InboxCommand, client: &Client, out: &Output) -> anyhow
                 print_delivery(out, d, save.as_deref())?;
             }
             if got.is_empty() && !out.json {
-                eprintln!("inbox empty");
+                eprintln!(
+                    "inbox empty (a message you pulled and did not acknowledge comes back when its lease ends)"
+                );
             }
         }
         InboxCommand::Watch { ack, save } => {

@@ -162,18 +162,19 @@ pub fn basis_json(b: Option<&pb::LegalBasis>) -> Value {
     }
 }
 
-/// A timestamp as RFC 3339 text; empty when the gateway left it out.
+/// A timestamp as RFC 3339 text in UTC with milliseconds, so that columns
+/// line up; empty when the gateway left it out.
 pub fn time_text(t: Option<prost_types::Timestamp>) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     let Some(t) = t else {
         return String::new();
     };
     time::OffsetDateTime::from_unix_timestamp(t.seconds)
         .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos)))
         .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|d| d.format(FORMAT).ok())
         .unwrap_or_default()
 }
 
@@ -226,6 +227,6 @@ mod tests {
             seconds: 1_795_000_000,
             nanos: 0,
         };
-        assert_eq!(time_text(Some(t)), "2026-11-18T11:06:40Z");
+        assert_eq!(time_text(Some(t)), "2026-11-18T11:06:40.000Z");
     }
 }

@@ -27,7 +27,7 @@ pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<(
         }),
         || {
             let mut text = format!(
-                "{} {}  to {}  (reference {}, {} delivery attempts)",
+                "{} {}  to {}  (reference {}, delivery attempts: {})",
                 receipt_status_name(s.status),
                 s.message_id,
                 s.recipient_oin,

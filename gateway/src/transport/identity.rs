@@ -163,7 +163,9 @@ impl Resolver {
             AccessError::Unavailable("the directory is not available; try again".into())
         })?;
         let Some(participant) = participant else {
-            let message = format!("OIN {oin} is not a participant of this gateway");
+            let message = format!(
+                "OIN {oin} is not a participant of this gateway: its operator adds organisations (schakel admin add)"
+            );
             return Err(self.refused(oin, cert, Cause::UnknownOin, rpc, message));
         };
         if !participant.is_active() {
