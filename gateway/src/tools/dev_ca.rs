@@ -88,7 +88,19 @@ fn development_ca(client_ca: &Path) -> Result<(String, Vec<u8>), Refused> {
         return Err(Refused::NotDevelopment(shown));
     }
     let public = cert.public_key().subject_public_key.data.to_vec();
-    Ok((cert_pem, public))
+    // Only the certificate's own block: whatever else the file holds is
+    // never copied into the identity folders this CA issues.
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let block = cert_pem
+        .find(BEGIN)
+        .and_then(|start| {
+            cert_pem[start..]
+                .find(END)
+                .map(|end| format!("{}\n", &cert_pem[start..start + end + END.len()]))
+        })
+        .ok_or_else(|| Refused::Unreadable(format!("tls.client_ca {shown}: no certificate")))?;
+    Ok((block, public))
 }
 
 /// Issues an identity folder `out` (cert.pem, key.pem, ca.pem) for `oin`
@@ -132,7 +144,11 @@ mod tests {
         keep(&ca, &tmp.path().join("ca")).unwrap();
 
         assert!(is_development(&ca_file));
+        // Another PEM block in the file is not copied into what is issued.
+        let key_block = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        write_file(&ca_file, &format!("{}{key_block}", ca.cert_pem()), false).unwrap();
         let opened = open_for(&ca_file).unwrap();
+        assert_eq!(opened.cert_pem().trim(), ca.cert_pem().trim());
         let oin = Oin::parse("00000099300000000042").unwrap();
         let out = tmp.path().join("new-jgt");
         issue(&opened, &oin, "Nieuw JGT", &out).unwrap();
