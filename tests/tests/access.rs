@@ -192,6 +192,17 @@ async fn a_certificate_revoked_by_a_reloaded_crl_loses_its_stream_and_cannot_con
     assert_eq!(ended.code(), Code::Unauthenticated);
     assert!(ended.message().contains("no longer accepted"), "{ended:?}");
     never_delivered(&gw, &waiting).await;
+    // The connection opened before the revocation makes no further call.
+    let unary = index
+        .whoami()
+        .await
+        .expect_err("refused on the open connection");
+    let status = unary.status().expect("a status").clone();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(
+        status.message().contains("no longer accepted"),
+        "{status:?}"
+    );
     let again = gw.connect(&identity).await;
     let refused = match again {
         Ok(client) => client.whoami().await.expect_err("refused"),

@@ -99,15 +99,15 @@ where
                 return inner.call(req).await;
             }
             let certs = info.and_then(|info| info.tls.peer_certs());
-            let leaf = certs.as_ref().and_then(|c| c.first().cloned());
             match resolver
                 .resolve(certs.as_deref().map(Vec::as_slice), &path)
                 .await
             {
                 Ok(caller) => {
                     tracing::debug!(oin = %caller.oin(), %path, "call");
-                    if let Some(leaf) = leaf {
-                        let watch = AccessWatch::new(resolver.clone(), caller.clone(), leaf);
+                    if let Some(chain) = certs.filter(|c| !c.is_empty()) {
+                        let watch =
+                            AccessWatch::new(resolver.clone(), caller.clone(), chain.to_vec());
                         req.extensions_mut().insert(watch);
                     }
                     req.extensions_mut().insert(caller);

@@ -24,24 +24,28 @@ pub const RECHECK: Duration = Duration::from_secs(5);
 pub struct AccessWatch {
     resolver: Arc<Resolver>,
     caller: Caller,
-    leaf: Arc<CertificateDer<'static>>,
+    chain: Arc<[CertificateDer<'static>]>,
 }
 
 impl AccessWatch {
-    /// A watch over the access of `caller`, with certificate `leaf`,
-    /// decided by `resolver`.
-    pub fn new(resolver: Arc<Resolver>, caller: Caller, leaf: CertificateDer<'static>) -> Self {
+    /// A watch over the access of `caller`, with the certificate `chain`
+    /// its connection sent (leaf first), decided by `resolver`.
+    pub fn new(
+        resolver: Arc<Resolver>,
+        caller: Caller,
+        chain: Vec<CertificateDer<'static>>,
+    ) -> Self {
         Self {
             resolver,
             caller,
-            leaf: Arc::new(leaf),
+            chain: chain.into(),
         }
     }
 
     /// Whether the caller may still receive: asked before each item a
     /// stream hands out.
     pub async fn check(&self) -> Result<(), AccessError> {
-        self.resolver.recheck(&self.caller, &self.leaf).await
+        self.resolver.recheck(&self.caller, &self.chain).await
     }
 
     /// Completes with the reason when the caller's access ends.

@@ -9,7 +9,8 @@
 //! must be one of them. It runs on every call, so a suspension takes effect
 //! at the next call on every gateway instance.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls_pki_types::CertificateDer;
 use x509_parser::prelude::*;
@@ -113,7 +114,15 @@ pub struct Resolver {
     refusals: Refusals,
     limiter: RateLimiter,
     revocation: Arc<Revocation>,
+    /// Certificates that passed the revocation lists of one generation, so
+    /// that every call is checked against the lists in force without
+    /// verifying the chain again on each.
+    passed: Mutex<(u64, HashSet<Digest>)>,
 }
+
+/// The most certificates [`Resolver`] remembers as passed; past it, it
+/// forgets them all and checks each again once.
+const MAX_PASSED: usize = 65_536;
 
 impl Resolver {
     /// A resolver over `directory`, recording refusals of known participants
@@ -131,7 +140,48 @@ impl Resolver {
             refusals,
             limiter,
             revocation,
+            passed: Mutex::default(),
         }
+    }
+
+    /// Whether the certificate `chain` (leaf first, as the connection sent
+    /// it; the leaf's digest is `digest`) is still within its
+    /// validity and on no revocation list in force now: checked on every
+    /// call, so that a connection opened before a revocation or an expiry
+    /// makes no further call.
+    fn still_valid(
+        &self,
+        chain: &[CertificateDer<'_>],
+        digest: &Digest,
+        oin: &Oin,
+        not_after: i64,
+    ) -> Result<(), AccessError> {
+        if unix_now() > not_after {
+            return Err(unauthenticated(format!(
+                "the client certificate of OIN {oin} expired; reconnect with a valid certificate"
+            )));
+        }
+        let generation = self.revocation.generation();
+        {
+            let passed = self.passed.lock().unwrap_or_else(PoisonError::into_inner);
+            if passed.0 == generation && passed.1.contains(digest) {
+                return Ok(());
+            }
+        }
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or_else(|| unauthenticated("a client certificate is required"))?;
+        self.revocation.check(leaf, intermediates).map_err(|e| {
+            unauthenticated(format!(
+                "the client certificate of OIN {oin} is no longer accepted: {e}"
+            ))
+        })?;
+        let mut passed = self.passed.lock().unwrap_or_else(PoisonError::into_inner);
+        if passed.0 != generation || passed.1.len() >= MAX_PASSED {
+            *passed = (generation, HashSet::new());
+        }
+        passed.1.insert(digest.clone());
+        Ok(())
     }
 
     /// Counts a refusal of `oin` with certificate `cert` (written to the
@@ -192,20 +242,14 @@ impl Resolver {
     pub async fn recheck(
         &self,
         caller: &Caller,
-        leaf: &CertificateDer<'static>,
+        chain: &[CertificateDer<'static>],
     ) -> Result<(), AccessError> {
-        if unix_now() > caller.cert_not_after {
-            return Err(unauthenticated(format!(
-                "the client certificate of OIN {} expired; reconnect with a valid certificate",
-                caller.oin()
-            )));
-        }
-        if let Err(e) = self.revocation.check(leaf) {
-            return Err(unauthenticated(format!(
-                "the client certificate of OIN {} is no longer accepted: {e}",
-                caller.oin()
-            )));
-        }
+        self.still_valid(
+            chain,
+            &caller.cert_sha256,
+            caller.oin(),
+            caller.cert_not_after,
+        )?;
         self.admitted(caller.oin(), &caller.cert_sha256, &caller.rpc)
             .await
             .map(|_| ())
@@ -240,6 +284,8 @@ impl Resolver {
                 .count(None, Some(&digest), Cause::NoOin, rpc, &e.to_string());
         })?;
         self.limiter.check(&id.oin)?;
+        let chain = peer_certs.unwrap_or_default();
+        self.still_valid(chain, &id.sha256, &id.oin, id.not_after)?;
         let participant = self.admitted(&id.oin, &id.sha256, rpc).await?;
         Ok(Caller {
             participant,

@@ -87,11 +87,22 @@ impl Revocation {
         self.reloaded.subscribe()
     }
 
-    /// Whether `leaf` still passes: chain, validity now, and the lists in
-    /// force now. The answer names the reason when it does not.
-    pub fn check(&self, leaf: &CertificateDer<'_>) -> Result<(), String> {
+    /// How many times the lists were reloaded: a decision made under one
+    /// generation holds until the next.
+    pub fn generation(&self) -> u64 {
+        *self.reloaded.borrow()
+    }
+
+    /// Whether `leaf`, with the `intermediates` its connection sent, still
+    /// passes: chain, validity now, and the lists in force now. The answer
+    /// names the reason when it does not.
+    pub fn check(
+        &self,
+        leaf: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<(), String> {
         self.verifier()
-            .verify_client_cert(leaf, &[], UnixTime::now())
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
