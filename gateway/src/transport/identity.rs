@@ -180,7 +180,7 @@ impl Resolver {
         if passed.0 != generation || passed.1.len() >= MAX_PASSED {
             *passed = (generation, HashSet::new());
         }
-        passed.1.insert(digest.clone());
+        passed.1.insert(*digest);
         Ok(())
     }
 
