@@ -215,3 +215,43 @@ async fn a_certificate_revoked_by_a_reloaded_crl_loses_its_stream_and_cannot_con
     // Other certificates still work.
     gw.client(org::JGT).await.whoami().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_certificate_from_an_issuing_ca_below_the_trusted_root_is_checked_with_its_chain() {
+    // As with PKIoverheid: the gateway trusts the root; the participant's
+    // certificate comes from an issuing CA below it, sent along by the
+    // client. Every call checks the certificate again with that chain.
+    let gw = TestGateway::start().await;
+    let issuing = gw
+        .pki
+        .ca
+        .issue_intermediate("Voorbeeld Issuing CA (test)")
+        .unwrap();
+    let spec = ClientSpec::valid_for(&gw.oin(org::VERWIJSINDEX), "Verwijsindex", 30);
+    let issued = issuing.issue_client(&spec).unwrap();
+    let identity = schakel_client::Identity {
+        cert_pem: format!("{}{}", issued.cert_pem, issuing.cert_pem()),
+        key_pem: issued.key_pem,
+        ca_pem: gw.pki.ca.cert_pem(),
+    };
+    let index = gw.connect(&identity).await.unwrap();
+    let me = index.whoami().await.unwrap();
+    assert_eq!(me.participant.unwrap().oin, gw.oin(org::VERWIJSINDEX));
+    // A stream, which checks again before each item with the same chain,
+    // hands out one message after another.
+    let school = gw.client(org::SCHOOL_PO).await;
+    let to = gw.oin(org::VERWIJSINDEX);
+    let mut stream = index.subscribe(1, LEASE).await.unwrap();
+    for reference in ["first", "second"] {
+        let sent = school
+            .send(fixtures::signalering(reference, &to))
+            .await
+            .unwrap();
+        let event = next_event(&mut stream).await;
+        let Some(pb::inbox_event::Event::Delivery(d)) = event.event else {
+            panic!("a delivery, not {event:?}");
+        };
+        assert_eq!(d.envelope.unwrap().message_id, sent.message_id);
+        index.ack(&sent.message_id).await.unwrap();
+    }
+}

@@ -94,8 +94,33 @@ fn distinguished_name(pairs: Vec<(DnType, DnValue)>) -> DistinguishedName {
 }
 
 impl Ca {
-    /// Generates a new self-signed CA, valid from yesterday for ten years.
+    /// Generates a new self-signed CA, valid from yesterday for ten years,
+    /// that may have one level of issuing CAs below it (as PKIoverheid's
+    /// roots have domain and issuing CAs).
     pub fn generate(name: &str) -> Result<Self, rcgen::Error> {
+        let params = Self::ca_params(name, 1)?;
+        let key = KeyPair::generate()?;
+        let cert_pem = params.self_signed(&key)?.pem();
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            cert_pem,
+        })
+    }
+
+    /// An issuing CA below this one, which issues certificates itself; a
+    /// client presents its certificate with this CA's after it.
+    pub fn issue_intermediate(&self, name: &str) -> Result<Self, rcgen::Error> {
+        let mut params = Self::ca_params(name, 0)?;
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate()?;
+        let cert_pem = params.signed_by(&key, &self.issuer)?.pem();
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            cert_pem,
+        })
+    }
+
+    fn ca_params(name: &str, path_length: u8) -> Result<CertificateParams, rcgen::Error> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::days(1);
@@ -105,15 +130,10 @@ impl Ca {
             (DnType::OrganizationName, name.into()),
             (DnType::CommonName, name.into()),
         ]);
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_length));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.key_identifier_method = KeyIdMethod::Sha256;
-        let key = KeyPair::generate()?;
-        let cert_pem = params.self_signed(&key)?.pem();
-        Ok(Self {
-            issuer: Issuer::new(params, key),
-            cert_pem,
-        })
+        Ok(params)
     }
 
     /// A CA from its certificate and private key, both PEM, as
