@@ -231,8 +231,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "starting schakel-gateway {}",
                 env!("CARGO_PKG_VERSION")
             );
-            // Before anything is bound or created.
-            config.check_files()?;
+            // Before anything is bound or created (the configured files are
+            // checked by the server, before it creates anything).
             if !config.server.listen.ip().is_loopback()
                 && dev_ca::is_development(&config.tls.client_ca)
             {
