@@ -198,3 +198,120 @@ async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
         .unwrap();
     log_intact(&operator).await;
 }
+
+/// The messages and consents in the format 2 folder (see the fixtures'
+/// README): the demo's case, then four signals to the Verwijsindex.
+mod format_2 {
+    pub const SIGNAL: &str = "01a20eb1-ebf8-7267-a517-7bfe2ec0a53c";
+    pub const REQUEST: &str = "01a20eb1-ebfb-726f-8c46-c9b4b893c81b";
+    pub const ANSWER: &str = "01a20eb1-ebfe-777f-9743-97970c3c3dd7";
+    pub const DOSSIER: &str = "01a20eb1-ec00-77ca-9876-07a1a33953d6";
+    pub const WITHDRAWN: &str = "01a20eb1-ec02-724c-963b-b6a204a4101a";
+    pub const FX_READY: &str = "01a20eb1-ec0c-7659-9442-975aa7d9422d";
+    pub const FX_LEASED: &str = "01a20eb1-ec10-740d-bb41-d077bdb65dd6";
+    pub const FX_DELIVERED: &str = "01a20eb1-ec14-769e-a737-a90d38bfd71f";
+    pub const UNPULLED: &str = "01a20eb3-0705-7655-b1e9-d7c7f1b77eae";
+    pub const CONSENT_SIGNAL: &str = "01a20eb1-ebf7-76af-8bdb-c92117702be5";
+    pub const CONSENT_REQUEST: &str = "01a20eb1-ebfb-726f-8c46-c9b2c4d2dba6";
+}
+
+#[tokio::test]
+async fn a_data_folder_of_store_format_2_opens_with_everything_in_it() {
+    use format_2::*;
+    use pb::ReceiptStatus as R;
+    let old = tempfile::tempdir().unwrap();
+    unpack("store-format-2.tar.gz", old.path());
+    let data = old.path().join("data");
+    let gw = TestGateway::start_with(|_, c| {
+        c.storage.data_dir = data.clone();
+        c.exchange.sweep_interval_ms = 50;
+    })
+    .await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let jgt = gw.client(org::JGT).await;
+    let verwijsindex = gw.client(org::VERWIJSINDEX).await;
+    let operator = gw.client(org::OPERATOR).await;
+
+    // The old log verifies before anything new is added.
+    let verdict = log_intact(&operator).await;
+    assert!(verdict.entries_checked >= 43, "{verdict:?}");
+
+    // Every receipt stored by format 2 still verifies (the client checks
+    // each one) and says what it said.
+    let accepted_delivered = vec![R::Accepted as i32, R::Delivered as i32];
+    for (who, id) in [
+        (&school, SIGNAL),
+        (&jgt, REQUEST),
+        (&school, DOSSIER),
+        (&school, FX_DELIVERED),
+    ] {
+        let status = who.status(id).await.unwrap();
+        assert_eq!(receipt_statuses(&status), accepted_delivered, "{id}");
+    }
+    let swv = gw.client(org::SWV).await;
+    let answer = swv.status(ANSWER).await.unwrap();
+    assert_eq!(answer.case_id, jgt.status(REQUEST).await.unwrap().case_id);
+    assert_eq!(receipt_statuses(&answer), accepted_delivered);
+    let withdrawn = school.status(WITHDRAWN).await.unwrap();
+    assert_eq!(
+        receipt_statuses(&withdrawn),
+        vec![R::Accepted as i32, R::Withdrawn as i32]
+    );
+
+    // The two signals whose leases ran out come back before the one never
+    // pulled, in the order they were sent, and are delivered.
+    let got = pull_until(&verwijsindex, 3).await;
+    let seen: Vec<_> = got
+        .iter()
+        .map(|d| (d.envelope.as_ref().unwrap().message_id.as_str(), d.attempt))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(FX_READY, 3), (FX_LEASED, 3), (UNPULLED, 1)],
+        "{seen:?}"
+    );
+    for id in [FX_READY, FX_LEASED, UNPULLED] {
+        verwijsindex.ack(id).await.unwrap();
+        let status = school.status(id).await.unwrap();
+        assert_eq!(receipt_statuses(&status), accepted_delivered, "{id}");
+    }
+
+    // The consents kept their states.
+    let consents = school
+        .list_consents("", pb::ConsentStatus::Unspecified)
+        .await
+        .unwrap();
+    let signal_consent = consents.iter().find(|c| c.consent_id == CONSENT_SIGNAL);
+    assert_eq!(
+        signal_consent.map(|c| c.status),
+        Some(pb::ConsentStatus::Revoked as i32)
+    );
+    let jgt_consents = jgt
+        .list_consents("", pb::ConsentStatus::Unspecified)
+        .await
+        .unwrap();
+    let request_consent = jgt_consents
+        .iter()
+        .find(|c| c.consent_id == CONSENT_REQUEST);
+    assert_eq!(
+        request_consent.map(|c| c.status),
+        Some(pb::ConsentStatus::Active as i32)
+    );
+
+    // New work chains on to the old log, and the sender's whole receipt
+    // stream, old receipts and new, verifies.
+    school
+        .send(schakel_tests::fixtures::signalering(
+            "after-upgrade",
+            &gw.oin(org::VERWIJSINDEX),
+        ))
+        .await
+        .unwrap();
+    let mut stream = school.receipts(0, false).await.unwrap();
+    let mut statuses = Vec::new();
+    while let Some(event) = futures::StreamExt::next(&mut stream).await {
+        statuses.push(event.unwrap().receipt.unwrap().status);
+    }
+    assert_eq!(statuses.len(), 15, "{statuses:?}");
+    log_intact(&operator).await;
+}
