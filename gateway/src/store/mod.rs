@@ -12,9 +12,11 @@
 //!   not by any one process;
 //! - leases are state in the store, never in memory;
 //! - what a step does to a message is decided by the [`lifecycle`], written
-//!   once for every engine; receipts are made by [`receipts::signed`] once
-//!   their audit sequence number is known; checkpoints are signed by the
-//!   [`Signer`](crate::crypto::Signer) the store was opened with.
+//!   once for every engine; receipts are made by [`receipts::unsigned`] once
+//!   their audit sequence number is known, stored unsigned, and signed by
+//!   [`receipts::Sign`] where they leave the store, off the writer;
+//!   checkpoints are signed by the [`Signer`](crate::crypto::Signer) the
+//!   store was opened with.
 //!
 //! The [`contract`] suite is one body of tests that every engine must pass.
 

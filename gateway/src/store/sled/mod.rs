@@ -63,6 +63,7 @@ use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
     Outcome, Participant, Scheduled,
 };
+use crate::store::receipts::Sign;
 use crate::store::{
     AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
     ParticipantEdit, Revoked, Store, StoreError, SweepReport, Take,
@@ -83,6 +84,8 @@ struct Inner {
     commit: GroupCommit<Writer>,
     /// For writing large payloads' files before their steps.
     payloads: Arc<Payloads>,
+    /// Signs the receipts a step stored unsigned, where they leave the store.
+    signer: Arc<dyn Signer>,
     /// A test sets it to make the next group's batch fail.
     #[cfg(test)]
     fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
@@ -136,7 +139,7 @@ impl SledStore {
             tree: tree.clone(),
             payloads: payloads.clone(),
             counters: counters.clone(),
-            signer,
+            signer: signer.clone(),
             db: db.clone(),
             data_file,
             dirty: false,
@@ -159,6 +162,7 @@ impl SledStore {
                 counters,
                 commit,
                 payloads,
+                signer,
                 #[cfg(test)]
                 fail_next_batch,
             }),
@@ -172,6 +176,12 @@ impl SledStore {
 
     fn tree(&self) -> &::sled::Tree {
         &self.inner.tree
+    }
+
+    /// `out` with its receipts signed, on the caller's thread.
+    fn signed<T: Sign>(&self, mut out: T) -> T {
+        out.sign(self.inner.signer.as_ref());
+        out
     }
 
     fn payloads(&self) -> &Arc<Payloads> {
@@ -241,7 +251,7 @@ impl Store for SledStore {
         max_inbox: u64,
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError> {
-        self.accept_step(message, audit, max_inbox, now_ms).await
+        self.signed(self.accept_step(message, audit, max_inbox, now_ms).await)
     }
 
     async fn audit_head(&self) -> Result<(u64, u64), StoreError> {
@@ -317,8 +327,10 @@ impl Store for SledStore {
         reason: &str,
         now_ms: i64,
     ) -> Result<Revoked, StoreError> {
-        self.revoke_consent_step(consent_id, by, reason, now_ms)
-            .await
+        self.signed(
+            self.revoke_consent_step(consent_id, by, reason, now_ms)
+                .await,
+        )
     }
 
     async fn due_notices(&self, now_ms: i64, max: usize) -> Result<Vec<DueNotice>, StoreError> {
@@ -356,12 +368,14 @@ impl Store for SledStore {
         now_ms: i64,
         retention_ms: i64,
     ) -> Result<Finished, StoreError> {
-        self.finish_step(recipient, message_id, outcome, now_ms, retention_ms)
-            .await
+        self.signed(
+            self.finish_step(recipient, message_id, outcome, now_ms, retention_ms)
+                .await,
+        )
     }
 
     async fn sweep(&self, now_ms: i64, retention_ms: i64) -> Result<SweepReport, StoreError> {
-        self.sweep_step(now_ms, retention_ms).await
+        self.signed(self.sweep_step(now_ms, retention_ms).await)
     }
 
     async fn message(&self, message_id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
@@ -372,7 +386,7 @@ impl Store for SledStore {
         &self,
         message_id: &MessageId,
     ) -> Result<Vec<pb::Receipt>, StoreError> {
-        self.message_receipts_read(message_id)
+        self.signed(self.message_receipts_read(message_id))
     }
 
     async fn case_messages(&self, case: &CaseId) -> Result<Vec<MessageRecord>, StoreError> {
@@ -385,7 +399,7 @@ impl Store for SledStore {
         after_cursor: u64,
         limit: usize,
     ) -> Result<Vec<(u64, pb::Receipt)>, StoreError> {
-        self.receipts_after_read(sender, after_cursor, limit)
+        self.signed(self.receipts_after_read(sender, after_cursor, limit))
     }
 
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError> {

@@ -24,7 +24,11 @@ use crate::store::StoreError;
 ///   lists a case's messages, the `h` and `o` indexes find audit entries by
 ///   child and by organisation, `N` schedules notices. Audit entries written from now on are of
 ///   their own format 2 (`Entry::format`); older entries keep theirs.
-pub const CURRENT_FORMAT: u64 = 2;
+/// - 3: receipts under `r` may be stored unsigned (signed where they leave
+///   the store); those stored signed before stay as they are, so the step
+///   from 2 changes no data. The version keeps an older gateway, which would
+///   hand an unsigned receipt out as stored, from opening the store.
+pub const CURRENT_FORMAT: u64 = 3;
 
 const FORMAT_KEY: &[u8] = b"Vformat";
 

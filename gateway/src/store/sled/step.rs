@@ -303,10 +303,12 @@ impl<'a> Step<'a> {
         Ok(entry.seq)
     }
 
-    /// Signs and stores the sender's receipt for the state `r` is in, under
-    /// the cursor `audit_seq`, and lists the cursor in `r`.
+    /// Stores the sender's receipt for the state `r` is in, under the cursor
+    /// `audit_seq`, and lists the cursor in `r`. It is stored unsigned and
+    /// signed where it leaves the store ([`receipts::Sign`]), off the writer
+    /// thread.
     fn receipt(&mut self, r: &mut MessageRecord, detail: &str, audit_seq: u64) -> pb::Receipt {
-        let receipt = receipts::signed(r, detail, audit_seq, self.now_ms, self.signer);
+        let receipt = receipts::unsigned(r, detail, audit_seq, self.now_ms);
         r.receipt_cursors.push(audit_seq);
         self.insert(
             key(
