@@ -8,6 +8,7 @@
 //! under load, into a temporary folder.
 //!
 //! ```sh
+//! P_VALUE=16 cargo run --release -p schakel-gateway --example sled_probe -- 13 batch
 //! cargo run --release -p schakel-gateway --example sled_probe -- 10 batch
 //! cargo run --release -p schakel-gateway --example sled_probe -- 10 plain
 //! P_STEPS=313 cargo run --release -p schakel-gateway --example sled_probe -- 640 batch
@@ -27,6 +28,15 @@ fn steps() -> usize {
         .unwrap_or(STEPS)
 }
 
+/// Bytes per value unless `P_VALUE` says otherwise (the size of a message
+/// record).
+fn value_size() -> usize {
+    std::env::var("P_VALUE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(700)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let keys: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
@@ -40,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .open()?;
     let tree = db.open_tree("probe")?;
     let data_file = std::fs::File::open(tmp.path().join("db"))?;
-    let value = vec![7u8; 700];
+    let value = vec![7u8; value_size()];
     let started = Instant::now();
     let mut flushing = Duration::ZERO;
     for step in 0..steps() {
