@@ -242,6 +242,56 @@ impl Client {
         Ok(response)
     }
 
+    /// Sends several messages in one call; each answer (in the order sent)
+    /// is the message's SendResponse, its receipt verified, or the status
+    /// the gateway refused that one item with. The call itself fails only
+    /// when the batch as a whole is refused (too many items, over the rate
+    /// limit, too large) or the gateway cannot be reached.
+    pub async fn send_batch(
+        &self,
+        messages: Vec<pb::SendRequest>,
+    ) -> Result<Vec<Result<pb::SendResponse, tonic::Status>>, ClientError> {
+        let request = pb::SendBatchRequest { messages };
+        let response = self.exchange().send_batch(request).await?.into_inner();
+        let mut out = Vec::with_capacity(response.results.len());
+        for result in response.results {
+            out.push(match result.outcome {
+                Some(pb::send_result::Outcome::Sent(sent)) => {
+                    self.verify_opt(sent.receipt.as_ref()).await?;
+                    Ok(sent)
+                }
+                Some(pb::send_result::Outcome::Error(e)) => Err(item_status(e)),
+                None => Err(tonic::Status::unknown("the gateway answered no outcome")),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Acknowledges several leased messages in one call; each answer (in
+    /// the order asked) is the AckResponse, its receipt verified, or the
+    /// status the gateway refused that one id with.
+    pub async fn ack_batch(
+        &self,
+        message_ids: &[String],
+    ) -> Result<Vec<Result<pb::AckResponse, tonic::Status>>, ClientError> {
+        let request = pb::AckBatchRequest {
+            message_ids: message_ids.to_vec(),
+        };
+        let response = self.exchange().ack_batch(request).await?.into_inner();
+        let mut out = Vec::with_capacity(response.results.len());
+        for result in response.results {
+            out.push(match result.outcome {
+                Some(pb::ack_result::Outcome::Acked(acked)) => {
+                    self.verify_opt(acked.receipt.as_ref()).await?;
+                    Ok(acked)
+                }
+                Some(pb::ack_result::Outcome::Error(e)) => Err(item_status(e)),
+                None => Err(tonic::Status::unknown("the gateway answered no outcome")),
+            });
+        }
+        Ok(out)
+    }
+
     /// Leases up to `max` messages, waiting up to `wait` when the inbox is
     /// empty; `lease` zero takes the gateway's default.
     pub async fn pull(
@@ -579,4 +629,9 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// The status one item of a batch was refused with.
+fn item_status(e: pb::ItemError) -> tonic::Status {
+    tonic::Status::new(tonic::Code::from(e.code), e.message)
 }

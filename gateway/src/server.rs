@@ -245,6 +245,12 @@ pub async fn serve(
             idle: Duration::from_secs(server.idle_timeout_secs),
         }),
     );
+    // One limiter for the identity layer (a call each) and the batch calls
+    // (an item each beyond the call).
+    let limiter = Arc::new(RateLimiter::new(
+        config.limits.requests_per_second,
+        config.limits.request_burst,
+    ));
     let router = tonic::transport::Server::builder()
         .max_concurrent_streams(server.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(server.keepalive_interval_secs)))
@@ -256,10 +262,7 @@ pub async fn serve(
         .layer(IdentityLayer::new(Resolver::new(
             directory.clone(),
             refusals.clone(),
-            RateLimiter::new(
-                config.limits.requests_per_second,
-                config.limits.request_burst,
-            ),
+            limiter.clone(),
             reloadable.revocation.clone(),
         )))
         .layer(BodyBudgetLayer::new(BodyBudget::new(
@@ -269,9 +272,13 @@ pub async fn serve(
         .add_service(health_service.max_decoding_message_size(PUBLIC_MESSAGE_BYTES))
         .add_service(reflection.max_decoding_message_size(PUBLIC_MESSAGE_BYTES))
         .add_service(
-            ExchangeServer::new(api::exchange::ExchangeService::new(exchange.clone()))
-                .max_decoding_message_size(max_frame)
-                .max_encoding_message_size(max_frame),
+            ExchangeServer::new(api::exchange::ExchangeService::new(
+                exchange.clone(),
+                limiter,
+                config.limits.max_batch_messages,
+            ))
+            .max_decoding_message_size(max_frame)
+            .max_encoding_message_size(max_frame),
         )
         .add_service(ConsentServer::new(api::consent::ConsentService::new(
             consents,

@@ -79,6 +79,77 @@ async fn sigkill_loses_no_accepted_message() {
     }
 }
 
+/// SIGKILL while senders send batches: every item answered ACCEPTED is
+/// there after the restart, and the batch a sender was sending when the
+/// gateway died, sent again, holds no second copy of any item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_batch_loses_no_accepted_item_and_a_resent_batch_adds_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(&tmp.path().join("pki"));
+    let data = tmp.path().join("data");
+    let to = pki.oin(org::VERWIJSINDEX);
+    let batch_of = move |t: usize, b: usize| -> Vec<_> {
+        (0..16)
+            .map(|i| fixtures::signalering(&format!("batch-{t}-{b}-{i}"), &to))
+            .collect()
+    };
+
+    let mut gw = GatewayProcess::spawn_with(&pki, &data, &[]);
+    let school = gw.client(&pki, org::SCHOOL_PO).await;
+    let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let enough = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let (school, accepted, enough) = (school.clone(), accepted.clone(), enough.clone());
+        let batch_of = batch_of.clone();
+        tasks.push(tokio::spawn(async move {
+            for b in 0.. {
+                // The batch under way when the gateway dies: returned.
+                let Ok(answers) = school.send_batch(batch_of(t, b)).await else {
+                    return b;
+                };
+                let mut ids = accepted.lock().unwrap();
+                ids.extend(answers.into_iter().map(|a| a.unwrap().message_id));
+                if ids.len() >= 400 {
+                    enough.notify_one();
+                }
+            }
+            unreachable!()
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(120), enough.notified())
+        .await
+        .expect("senders made progress");
+    gw.signal(libc::SIGKILL);
+    assert!(!gw.wait().success());
+    let mut unanswered = Vec::new();
+    for (t, task) in tasks.into_iter().enumerate() {
+        unanswered.push((t, task.await.unwrap()));
+    }
+    drop(school);
+    let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
+
+    let gw = GatewayProcess::spawn_with(&pki, &data, &[]);
+    let school = gw.client(&pki, org::SCHOOL_PO).await;
+    // The unanswered batches again: each item now stored once, whether the
+    // gateway had taken it before it died or not.
+    let mut resent = HashSet::new();
+    for (t, b) in unanswered {
+        for answer in school.send_batch(batch_of(t, b)).await.unwrap() {
+            resent.insert(answer.unwrap().message_id);
+        }
+    }
+    let index = gw.client(&pki, org::VERWIJSINDEX).await;
+    let found = drain(&index).await;
+    let lost: Vec<_> = accepted.difference(&found).collect();
+    assert!(lost.is_empty(), "{} accepted items lost", lost.len());
+    assert_eq!(
+        found.len(),
+        accepted.len() + resent.len(),
+        "every message delivered once: the answered ones and the resent batches"
+    );
+}
+
 /// Ten SIGKILLs under load (senders, and a receiver pulling and
 /// acknowledging at the same time): nothing answered ACCEPTED is lost,
 /// nothing acknowledged comes back, and the audit chain verifies.

@@ -23,6 +23,8 @@ const RPCS: &[(&str, bool)] = &[
     ("/schakel.v1.Exchange/GetStatus", false),
     ("/schakel.v1.Exchange/Receipts", true),
     ("/schakel.v1.Exchange/ListCase", false),
+    ("/schakel.v1.Exchange/SendBatch", false),
+    ("/schakel.v1.Exchange/AckBatch", false),
     ("/schakel.v1.Consent/Grant", false),
     ("/schakel.v1.Consent/Revoke", false),
     ("/schakel.v1.Consent/List", false),
@@ -40,6 +42,31 @@ const RPCS: &[(&str, bool)] = &[
     ("/schakel.v1.Admin/ListParticipants", false),
     ("/schakel.v1.Admin/QueueStats", false),
 ];
+
+#[test]
+fn the_table_lists_every_rpc_of_the_contract() {
+    use prost::Message as _;
+    let set =
+        prost_types::FileDescriptorSet::decode(schakel_client::proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut contract: Vec<String> = set
+        .file
+        .iter()
+        .flat_map(|f| {
+            let package = f.package().to_owned();
+            f.service.iter().flat_map(move |s| {
+                let service = format!("{package}.{}", s.name());
+                s.method
+                    .iter()
+                    .map(move |m| format!("/{service}/{}", m.name()))
+            })
+        })
+        .filter(|path| !path.starts_with("/schakel.v1.Echo/"))
+        .collect();
+    contract.sort();
+    let mut table: Vec<String> = RPCS.iter().map(|(p, _)| p.to_string()).collect();
+    table.sort();
+    assert_eq!(table, contract);
+}
 
 /// The code `client` gets for every RPC, each with its path.
 async fn codes(client: &schakel_client::Client) -> Vec<(&'static str, Option<Code>)> {

@@ -9,21 +9,93 @@ use tonic::{Request, Response, Status};
 use super::convert::{
     case_id, case_message, delivery, duration, inbox_event, message_id, receipt_event,
 };
-use super::status::{of, violation};
+use super::status::{self, of, violation};
 use super::{BoxStream, access, caller, guarded};
-use crate::model::{State, wire};
+use crate::model::{MessageId, Oin, State, wire};
+use crate::policy::invalid;
 use crate::policy::requests;
-use crate::service::exchange::Exchange;
+use crate::service::exchange::{Ended, Exchange, Sent};
+use crate::transport::rate_limit::RateLimiter;
 
 /// The Exchange service.
 pub struct ExchangeService {
     exchange: Arc<Exchange>,
+    /// Charges the items of a batch beyond the call itself, which the
+    /// identity layer charged.
+    limiter: Arc<RateLimiter>,
+    /// Most items in one batch call.
+    max_batch: u32,
 }
 
 impl ExchangeService {
-    /// A service over `exchange`.
-    pub fn new(exchange: Arc<Exchange>) -> Self {
-        Self { exchange }
+    /// A service over `exchange`; batches of at most `max_batch` items,
+    /// each charged to the caller on `limiter`.
+    pub fn new(exchange: Arc<Exchange>, limiter: Arc<RateLimiter>, max_batch: u32) -> Self {
+        Self {
+            exchange,
+            limiter,
+            max_batch,
+        }
+    }
+
+    /// Checks a batch's size and charges its items beyond the first to
+    /// `caller`'s rate, before any item is handled: a batch over either
+    /// limit changes nothing.
+    fn admit_batch(&self, caller: &Oin, field: &str, items: usize) -> Result<(), Status> {
+        if items == 0 {
+            return Err(violation(invalid(field, "needs at least one item")));
+        }
+        if items > self.max_batch as usize {
+            return Err(violation(invalid(
+                field,
+                format!(
+                    "holds {items} items; at most {} (limits.max_batch_messages) in one call: split it",
+                    self.max_batch
+                ),
+            )));
+        }
+        self.limiter
+            .take(caller, items as u32 - 1)
+            .map_err(status::access)
+    }
+}
+
+/// The answer to one send.
+fn send_response(sent: Sent) -> pb::SendResponse {
+    pb::SendResponse {
+        message_id: sent.message_id.to_string(),
+        receipt: Some(sent.receipt),
+        duplicate: sent.duplicate,
+        case_id: sent.case_id.to_string(),
+    }
+}
+
+/// The answer to one acknowledgement.
+fn ack_response(ended: Ended) -> pb::AckResponse {
+    let (outcome, detail) = if ended.state == State::Withdrawn {
+        (
+            pb::AckOutcome::Withdrawn,
+            format!(
+                "{}; the message was withdrawn after you received it: delete what you hold of it",
+                ended.detail
+            ),
+        )
+    } else {
+        (pb::AckOutcome::Delivered, ended.detail)
+    };
+    pb::AckResponse {
+        outcome: outcome as i32,
+        receipt: ended.receipt,
+        detail,
+    }
+}
+
+/// Item `index` of a batch, refused with `status`: its code and message,
+/// the message prefixed with where the item is in the request.
+fn item_error(field: &str, index: usize, status: &Status) -> pb::ItemError {
+    pb::ItemError {
+        code: status.code() as i32,
+        message: format!("{field}[{index}]: {}", status.message()),
     }
 }
 
@@ -42,12 +114,72 @@ impl ExchangeApi for ExchangeService {
             .send(&caller, request.into_inner())
             .await
             .map_err(of)?;
-        Ok(Response::new(pb::SendResponse {
-            message_id: sent.message_id.to_string(),
-            receipt: Some(sent.receipt),
-            duplicate: sent.duplicate,
-            case_id: sent.case_id.to_string(),
-        }))
+        Ok(Response::new(send_response(sent)))
+    }
+
+    async fn send_batch(
+        &self,
+        request: Request<pb::SendBatchRequest>,
+    ) -> Result<Response<pb::SendBatchResponse>, Status> {
+        let caller = caller(&request)?;
+        let messages = request.into_inner().messages;
+        self.admit_batch(caller.oin(), "messages", messages.len())?;
+        let references: Vec<String> = messages
+            .iter()
+            .map(|m| m.client_reference.clone())
+            .collect();
+        let answers = self.exchange.send_batch(&caller, messages).await;
+        let results = answers
+            .into_iter()
+            .zip(references)
+            .enumerate()
+            .map(|(i, (answer, client_reference))| pb::SendResult {
+                client_reference,
+                outcome: Some(match answer {
+                    Ok(sent) => pb::send_result::Outcome::Sent(send_response(sent)),
+                    Err(e) => pb::send_result::Outcome::Error(item_error("messages", i, &of(e))),
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::SendBatchResponse { results }))
+    }
+
+    async fn ack_batch(
+        &self,
+        request: Request<pb::AckBatchRequest>,
+    ) -> Result<Response<pb::AckBatchResponse>, Status> {
+        let me = caller(&request)?.participant.oin;
+        let asked = request.into_inner().message_ids;
+        self.admit_batch(&me, "message_ids", asked.len())?;
+        // Ids that do not parse are answered on their own; the rest are
+        // acknowledged together.
+        let parsed: Vec<Result<MessageId, Status>> = asked
+            .iter()
+            .map(|id| message_id("message_id", id))
+            .collect();
+        let valid: Vec<MessageId> = parsed.iter().filter_map(|p| p.clone().ok()).collect();
+        let mut acked = self.exchange.ack_batch(&me, &valid).await.into_iter();
+        let results = asked
+            .into_iter()
+            .zip(parsed)
+            .enumerate()
+            .map(|(i, (message_id, parsed))| {
+                let answer = match parsed {
+                    Ok(_) => acked.next().expect("one answer per valid id").map_err(of),
+                    Err(status) => Err(status),
+                };
+                pb::AckResult {
+                    message_id,
+                    outcome: Some(match answer {
+                        Ok(ended) => pb::ack_result::Outcome::Acked(ack_response(ended)),
+                        Err(status) => {
+                            pb::ack_result::Outcome::Error(item_error("message_ids", i, &status))
+                        }
+                    }),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::AckBatchResponse { results }))
     }
 
     async fn pull(
@@ -101,22 +233,7 @@ impl ExchangeApi for ExchangeService {
         let me = caller(&request)?.participant.oin;
         let id = message_id("message_id", &request.into_inner().message_id)?;
         let ended = self.exchange.ack(&me, &id).await.map_err(of)?;
-        let (outcome, detail) = if ended.state == State::Withdrawn {
-            (
-                pb::AckOutcome::Withdrawn,
-                format!(
-                    "{}; the message was withdrawn after you received it: delete what you hold of it",
-                    ended.detail
-                ),
-            )
-        } else {
-            (pb::AckOutcome::Delivered, ended.detail)
-        };
-        Ok(Response::new(pb::AckResponse {
-            outcome: outcome as i32,
-            receipt: ended.receipt,
-            detail,
-        }))
+        Ok(Response::new(ack_response(ended)))
     }
 
     async fn reject(

@@ -207,6 +207,11 @@ impl Config {
             ));
         }
         let l = &self.limits;
+        if !(1..=10_000).contains(&l.max_batch_messages) {
+            return Err(invalid(
+                "limits.max_batch_messages must be between 1 and 10000",
+            ));
+        }
         if l.max_body_bytes_in_flight_per_participant < l.frame_limit_bytes() {
             return Err(invalid(&format!(
                 "limits.max_body_bytes_in_flight_per_participant must be at least {} (limits.max_message_bytes and 64 KiB for the envelope), so that one message can arrive",
@@ -396,6 +401,16 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "0.0.0.0:9443");
         assert_eq!(c.storage.cache_capacity_mib, 128);
         assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_batch_limit_outside_its_range_is_refused_with_its_name() {
+        for bad in ["0", "10001"] {
+            let e = Config::from_layers(None, env(&[("SCHAKEL_LIMITS__MAX_BATCH_MESSAGES", bad)]))
+                .unwrap_err();
+            assert!(e.to_string().contains("limits.max_batch_messages"), "{e}");
+        }
+        assert_eq!(Config::default().limits.max_batch_messages, 256);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct LimitsConfig {
     pub requests_per_second: u32,
     /// Calls a participant may make at once.
     pub request_burst: u32,
+    /// Most messages in one SendBatch or AckBatch call.
+    pub max_batch_messages: u32,
     /// Bytes of request bodies one participant may have arriving at once.
     pub max_body_bytes_in_flight_per_participant: u64,
     /// Bytes of request bodies that may be arriving at once in all.

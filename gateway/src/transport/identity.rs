@@ -112,7 +112,7 @@ pub const MAX_RPC_LABEL: usize = 96;
 pub struct Resolver {
     directory: Directory,
     refusals: Refusals,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
     revocation: Arc<Revocation>,
     /// Certificates that passed the revocation lists of one generation, so
     /// that every call is checked against the lists in force without
@@ -132,7 +132,7 @@ impl Resolver {
     pub fn new(
         directory: Directory,
         refusals: Refusals,
-        limiter: RateLimiter,
+        limiter: Arc<RateLimiter>,
         revocation: Arc<Revocation>,
     ) -> Self {
         Self {

@@ -34,26 +34,33 @@ impl RateLimiter {
 
     /// Takes one call from `oin`'s bucket, or refuses it.
     pub fn check(&self, oin: &Oin) -> Result<(), AccessError> {
-        if self.per_second == 0.0 {
+        self.take(oin, 1)
+    }
+
+    /// Takes `calls` calls from `oin`'s bucket at once (the items of a batch
+    /// beyond the call itself), or refuses them all and takes none.
+    pub fn take(&self, oin: &Oin, calls: u32) -> Result<(), AccessError> {
+        if self.per_second == 0.0 || calls == 0 {
             return Ok(());
         }
+        let calls = f64::from(calls);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         let (tokens, last) = buckets.entry(oin.clone()).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
-        if *tokens < 1.0 {
+        if *tokens < calls {
             METRICS
                 .refusals
                 .get_or_create(&vec![("cause", "rate_limit".to_owned())])
                 .inc();
             return Err(AccessError::Exhausted(format!(
-                "rate limit: at most {} calls a second (bursts of {}) for OIN {oin}; slow down and retry",
+                "rate limit: at most {} calls a second (bursts of {}) for OIN {oin}, each item of a batch counted as a call; slow down and retry",
                 self.per_second, self.burst
             )));
         }
-        *tokens -= 1.0;
+        *tokens -= calls;
         Ok(())
     }
 }
@@ -61,6 +68,19 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_takes_a_call_per_item_or_none() {
+        let limiter = RateLimiter::new(1, 10);
+        let oin = Oin::parse("00000099100000000001").unwrap();
+        limiter.take(&oin, 8).unwrap();
+        let e = limiter.take(&oin, 3).unwrap_err().to_string();
+        assert!(e.contains("each item of a batch"), "{e}");
+        // The refused batch took nothing: two single calls still pass.
+        limiter.check(&oin).unwrap();
+        limiter.check(&oin).unwrap();
+        assert!(limiter.check(&oin).is_err());
+    }
 
     #[test]
     fn a_burst_is_allowed_then_the_rate() {

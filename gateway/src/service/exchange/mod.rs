@@ -8,6 +8,7 @@
 //! | file | part |
 //! | --- | --- |
 //! | `send` | a Send, from the checked request to the stored message |
+//! | `batch` | many sends or acknowledgements in one call |
 //! | `basis` | the legal basis a Send travels under, checked |
 //! | `cases` | the case a message joins; the messages of a case |
 //! | `delivery` | pull, subscribe, ack, reject |
@@ -16,6 +17,7 @@
 //! | `notices` | the gateway's notices, posted when due |
 
 mod basis;
+mod batch;
 mod cases;
 mod delivery;
 mod notices;
