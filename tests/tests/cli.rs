@@ -279,3 +279,83 @@ async fn a_notice_is_pulled_and_acknowledged_through_the_cli_without_a_receipt()
     let again = schakel(&gw, org::SWV, &["inbox", "pull"]).await;
     assert!(again.is_empty(), "{again:?}");
 }
+
+/// `send --from-file`: every line of examples/messages/batch.jsonl is sent
+/// in batches and answered on its own; the file sent again sends nothing
+/// twice; a bad line is refused by its number and field while the others
+/// go; `inbox ack` with several ids acknowledges them in one call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_messages_is_sent_in_batches_and_sending_it_again_sends_nothing_twice() {
+    let gw = TestGateway::start().await;
+    let file = example("batch.jsonl");
+    let args = ["send", "--from-file", file.as_str(), "--batch", "3"];
+    let first = schakel(&gw, org::SCHOOL_PO, &args).await;
+    let sent: Vec<_> = first.iter().filter(|l| l["type"] == "sent").collect();
+    assert_eq!(sent.len(), 4, "{first:?}");
+    assert_eq!(sent[2]["line"], 3);
+    assert_eq!(sent[2]["client_reference"], "batch-dossier-1");
+    assert!(sent.iter().all(|l| l["duplicate"] == false));
+    let summary = first.last().unwrap();
+    assert_eq!(
+        (summary["type"].as_str(), summary["sent"].as_u64()),
+        (Some("summary"), Some(4))
+    );
+    let again = schakel(&gw, org::SCHOOL_PO, &args).await;
+    for (a, b) in sent.iter().zip(again.iter()) {
+        assert_eq!(a["message_id"], b["message_id"]);
+        assert_eq!(b["duplicate"], true);
+    }
+
+    // The dossier arrived with the attachment its body names.
+    let got = schakel(&gw, org::SCHOOL_VO, &["inbox", "pull"]).await;
+    assert_eq!(got[0]["client_reference"], "batch-dossier-1");
+    assert_eq!(got[0]["attachments"][0]["name"], "dyslexieverklaring.pdf");
+
+    // Two signals wait for the Verwijsindex: acknowledged in one call.
+    let got = schakel(&gw, org::VERWIJSINDEX, &["inbox", "pull"]).await;
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|d| d["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let acked = schakel(&gw, org::VERWIJSINDEX, &["inbox", "ack", ids[0], ids[1]]).await;
+    assert!(
+        acked.iter().all(|a| a["status"] == "delivered"),
+        "{acked:?}"
+    );
+
+    // A file with a line the gateway refuses and one that is no message.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let wrong_bsn = lines[1]
+        .replace("batch-signal-2", "bad-bsn")
+        .replace("123456782", "123456789");
+    let text = format!(
+        "{}\n{wrong_bsn}\n{{\"kind\": \"signalering\", \"to\": \"x\"}}\n",
+        lines[0].replace("batch-signal-1", "good")
+    );
+    std::fs::write(&bad, text).unwrap();
+    let cli = schakel_tests::process::Cli::as_org(&gw.url(), &gw.pki.dir.join(org::SCHOOL_PO))
+        .args(["send", "--from-file", bad.to_str().unwrap()]);
+    let out = tokio::task::spawn_blocking(move || cli.output())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("line 1: accepted"), "{text}");
+    assert!(
+        text.contains("line 2: refused (invalid_argument)") && text.contains("bsn"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 3: refused") && text.contains("reference"),
+        "{text}"
+    );
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(errors.contains("2 of 3 messages were refused"), "{errors}");
+}

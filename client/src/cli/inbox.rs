@@ -41,10 +41,12 @@ pub enum InboxCommand {
         #[arg(long)]
         save: Option<PathBuf>,
     },
-    /// Acknowledge a message: it is delivered, the sender gets a receipt.
+    /// Acknowledge messages: each is delivered, its sender gets a receipt.
+    /// Several ids go in AckBatch calls.
     Ack {
-        /// The message id.
-        id: String,
+        /// The message ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
     /// Refuse a message with a reason code.
     Reject {
@@ -179,6 +181,42 @@ fn scope_json(c: &pb::ConsentScope) -> serde_json::Value {
     })
 }
 
+/// Most ids in one AckBatch call: the gateway's default limit.
+const ACKS_PER_CALL: usize = 256;
+
+/// Acknowledges every id (one Ack call, or AckBatch calls for several) and
+/// prints each answer; fails, after trying all, if any was refused.
+async fn ack_all(ids: &[String], client: &Client, out: &Output) -> anyhow::Result<()> {
+    if let [id] = ids {
+        print_ack(out, id, client.ack(id).await?);
+        return Ok(());
+    }
+    let mut refused = 0;
+    for chunk in ids.chunks(ACKS_PER_CALL) {
+        for (id, answer) in chunk.iter().zip(client.ack_batch(chunk).await?) {
+            match answer {
+                Ok(response) => print_ack(out, id, response),
+                Err(status) => {
+                    refused += 1;
+                    let code = super::output::code_word(status.code());
+                    out.record(
+                        "refused",
+                        json!({"message_id": id, "code": code, "error": status.message()}),
+                        || format!("{id}: refused ({code}): {}", status.message()),
+                    );
+                }
+            }
+        }
+    }
+    if refused > 0 {
+        anyhow::bail!(
+            "{refused} of {} acknowledgements were refused (see above)",
+            ids.len()
+        );
+    }
+    Ok(())
+}
+
 fn print_ack(out: &Output, id: &str, response: pb::AckResponse) {
     let Some(receipt) = response.receipt else {
         // A notice of the gateway's: acknowledged, and no sender to tell.
@@ -244,7 +282,7 @@ pub async fn run(command: InboxCommand, client: &Client, out: &Output) -> anyhow
                 }
             }
         }
-        InboxCommand::Ack { id } => print_ack(out, &id, client.ack(&id).await?),
+        InboxCommand::Ack { ids } => ack_all(&ids, client, out).await?,
         InboxCommand::Reject { id, reason, detail } => {
             let code = super::words::parse::<pb::RejectReason>("--reason", &reason)?;
             let receipt = client

@@ -11,6 +11,7 @@ mod output;
 mod payload;
 mod report;
 mod send;
+mod send_file;
 mod status;
 mod words;
 
@@ -46,9 +47,8 @@ enum Command {
     /// Find participants and the gateway's key.
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
-    /// Send a message.
-    #[command(subcommand)]
-    Send(send::SendCommand),
+    /// Send a message (or every message of a JSON Lines file with --from-file).
+    Send(Box<send::SendArgs>),
     /// Your inbox: pull, watch, acknowledge, reject.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
@@ -154,7 +154,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
     match cli.command {
         Command::Whoami => directory::whoami(&client, out).await,
         Command::Directory(c) => directory::run(c, &client, out).await,
-        Command::Send(c) => send::run(c, &client, out).await,
+        Command::Send(c) => send::run(*c, &client, out).await,
         Command::Inbox(c) => inbox::run(c, &client, out).await,
         Command::Status { id } => status::status(&id, &client, out).await,
         Command::Receipts { after, follow } => status::receipts(after, follow, &client, out).await,

@@ -13,6 +13,21 @@ use super::payload::{
     Consultatieantwoord, Consultatieverzoek, Contact, Overdrachtsdossier, Signalering,
 };
 
+/// `schakel send`: one message of a kind, or a file of them.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SendArgs {
+    #[command(subcommand)]
+    command: Option<SendCommand>,
+    /// Send every message of a JSON Lines file (one JSON object per line,
+    /// docs/INTEGRATION.md "Sending a file of messages"), in batches.
+    #[arg(long, value_name = "FILE.jsonl")]
+    from_file: Option<PathBuf>,
+    /// With --from-file: messages per SendBatch call.
+    #[arg(long, default_value_t = 100, requires = "from_file")]
+    batch: usize,
+}
+
 /// What to send.
 #[derive(Subcommand)]
 pub enum SendCommand {
@@ -96,49 +111,53 @@ pub enum SendCommand {
 }
 
 /// Fields of every send.
-#[derive(Args)]
+#[derive(Args, Default)]
 pub struct Common {
     /// The recipient's OIN.
     #[arg(long)]
-    to: String,
+    pub(super) to: String,
     /// Your own reference; sending again with the same one is safe (default: a new UUID).
     #[arg(long)]
-    reference: Option<String>,
+    pub(super) reference: Option<String>,
     /// To continue a case: its id as the gateway gave it (default: a new case;
     /// a reply joins its request's).
     #[arg(long, default_value = "")]
-    case: String,
+    pub(super) case: String,
     /// Your own reference for the case, kept beside the gateway's case id.
     #[arg(long, default_value = "")]
-    case_ref: String,
+    pub(super) case_ref: String,
     /// The consent this message rests on.
     #[arg(long, conflicts_with = "legal_basis")]
-    consent: Option<String>,
+    pub(super) consent: Option<String>,
     /// With --consent: the consent's purpose code (support_at_school, youth_care,
     /// consultation, school_placement, care_coordination).
     #[arg(long, requires = "consent")]
-    purpose: Option<String>,
+    pub(super) purpose: Option<String>,
     /// The basis instead: overdracht_po, verwijsindex, meldrecht_veilig_thuis, or
     /// no_personal_data (an anonymous consultation).
     #[arg(long)]
-    legal_basis: Option<String>,
+    pub(super) legal_basis: Option<String>,
     /// With meldrecht_veilig_thuis: declare that the information is necessary to end,
     /// or investigate a reasonable suspicion of, domestic violence or child abuse.
     #[arg(long)]
-    declare_necessity: bool,
+    pub(super) declare_necessity: bool,
     /// The body as JSON (the fields of the kind, as in the proto).
     #[arg(long)]
-    file: Option<PathBuf>,
+    pub(super) file: Option<PathBuf>,
     /// Attach a file (repeatable): PATH or PATH=MEDIA/TYPE.
     #[arg(long = "attach")]
-    attachments: Vec<String>,
+    pub(super) attachments: Vec<String>,
     /// Print only the message id, for scripts: `ID=$(schakel send ... --quiet)`.
     #[arg(long, short, conflicts_with = "json")]
-    quiet: bool,
+    pub(super) quiet: bool,
+    /// A body given inline (a line of a --from-file), with where it came
+    /// from for messages and attachments; takes the place of --file.
+    #[arg(skip)]
+    pub(super) inline: Option<(serde_json::Value, PathBuf)>,
 }
 
 /// A contact from flags.
-#[derive(Args)]
+#[derive(Args, Default)]
 pub struct ContactArgs {
     /// Your name.
     #[arg(long)]
@@ -171,8 +190,18 @@ impl ContactArgs {
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<(T, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let mut value: serde_json::Value =
+    let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    parse_body(value, path, &path.display().to_string())
+}
+
+/// A body from its JSON `value`, read from the file `path` (whose folder
+/// its attachments are relative to), named `origin` in errors.
+fn parse_body<T: serde::de::DeserializeOwned>(
+    mut value: serde_json::Value,
+    path: &Path,
+    origin: &str,
+) -> anyhow::Result<(T, Vec<String>)> {
     let listed = value
         .as_object_mut()
         .and_then(|fields| fields.remove("attachments"))
@@ -185,22 +214,17 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<(T, 
             .map(|item| {
                 let spec = item.as_str().ok_or_else(|| {
                     anyhow::anyhow!(
-                        "{}: attachments: each is a file name (PATH or PATH=MEDIA/TYPE), not {item}",
-                        path.display()
+                        "{origin}: attachments: each is a file name (PATH or PATH=MEDIA/TYPE), not {item}"
                     )
                 })?;
-                listed_attachment(path, folder, spec)
+                listed_attachment(origin, folder, spec)
             })
             .collect::<anyhow::Result<_>>()?,
-        other => anyhow::bail!(
-            "{}: attachments: a list of file names, not {other}",
-            path.display()
-        ),
+        other => anyhow::bail!("{origin}: attachments: a list of file names, not {other}"),
     };
     let body = serde_json::from_value(value).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e} (the fields are those of the kind in proto/schakel/v1/payloads.proto; examples/messages/ has one file per kind)",
-            path.display()
+            "{origin}: {e} (the fields are those of the kind in proto/schakel/v1/payloads.proto; examples/messages/ has one file per kind)"
         )
     })?;
     Ok((body, attachments))
@@ -293,7 +317,7 @@ pub fn dutch_today() -> time::Date {
 /// An attachment a JSON file names, as an `--attach` spec: its path must
 /// stay inside the file's folder (no absolute path, no `..`), so that a file
 /// made by someone else cannot send what lies elsewhere on this machine.
-fn listed_attachment(json: &Path, folder: &Path, spec: &str) -> anyhow::Result<String> {
+fn listed_attachment(origin: &str, folder: &Path, spec: &str) -> anyhow::Result<String> {
     let (file, media) = match spec.split_once('=') {
         Some((f, m)) => (f, Some(m)),
         None => (spec, None),
@@ -307,8 +331,7 @@ fn listed_attachment(json: &Path, folder: &Path, spec: &str) -> anyhow::Result<S
     });
     if !inside {
         anyhow::bail!(
-            "{}: attachments: {file:?} must be a path inside the file's own folder (no absolute path, no ..); attach other files with --attach",
-            json.display()
+            "{origin}: attachments: {file:?} must be a path inside the file's own folder (no absolute path, no ..); attach other files with --attach"
         );
     }
     let joined = folder.join(relative).display().to_string();
@@ -318,13 +341,22 @@ fn listed_attachment(json: &Path, folder: &Path, spec: &str) -> anyhow::Result<S
     })
 }
 
-fn from_file<T: serde::de::DeserializeOwned>(
-    path: &Path,
+/// The body `common` gives (inline or from --file), if it gives one, with
+/// the attachments it names added to `attachments`.
+fn given_body<T: serde::de::DeserializeOwned>(
+    common: &Common,
     attachments: &mut Vec<String>,
-) -> anyhow::Result<T> {
-    let (body, listed) = read_json(path)?;
+) -> anyhow::Result<Option<T>> {
+    let (body, listed) = match (&common.inline, &common.file) {
+        (Some((value, origin)), _) => {
+            let name = origin.display().to_string();
+            parse_body(value.clone(), origin, &name)?
+        }
+        (None, Some(path)) => read_json(path)?,
+        (None, None) => return Ok(None),
+    };
     attachments.extend(listed);
-    Ok(body)
+    Ok(Some(body))
 }
 
 /// The day a year after `date` ("YYYY-MM-DD"); 29 February gives 28 February.
@@ -339,7 +371,7 @@ fn a_year_after(date: &str) -> anyhow::Result<String> {
 }
 
 /// Builds the request a send command describes.
-fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
+pub(super) fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
     use pb::payload::Body;
     // Attachments a --file names, beside those of --attach.
     let mut extra = Vec::new();
@@ -355,8 +387,8 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             informing_postponed,
             contact,
         } => {
-            let mut s = match &common.file {
-                Some(f) => from_file::<Signalering>(f, &mut extra)?,
+            let mut s = match given_body::<Signalering>(&common, &mut extra)? {
+                Some(body) => body,
                 None => Signalering {
                     bsn: bsn.unwrap_or_default(),
                     birth_date: birth_date.unwrap_or_default(),
@@ -377,11 +409,9 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             (common, Body::Signalering(s.into_pb()), String::new())
         }
         SendCommand::Dossier { common } => {
-            let file = common
-                .file
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("a dossier needs --file DOSSIER.json"))?;
-            let d = from_file::<Overdrachtsdossier>(file, &mut extra)?.into_pb()?;
+            let d = given_body::<Overdrachtsdossier>(&common, &mut extra)?
+                .ok_or_else(|| anyhow::anyhow!("a dossier needs --file DOSSIER.json"))?
+                .into_pb()?;
             (common, Body::Overdrachtsdossier(d), String::new())
         }
         SendCommand::Consult {
@@ -393,8 +423,8 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             respond_by,
             contact,
         } => {
-            let mut c = match &common.file {
-                Some(f) => from_file::<Consultatieverzoek>(f, &mut extra)?,
+            let mut c = match given_body::<Consultatieverzoek>(&common, &mut extra)? {
+                Some(body) => body,
                 None => Consultatieverzoek {
                     bsn: bsn.unwrap_or_default(),
                     question: question.unwrap_or_default(),
@@ -421,8 +451,8 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             coordinator,
             contact,
         } => {
-            let a = match &common.file {
-                Some(f) => from_file::<Consultatieantwoord>(f, &mut extra)?,
+            let a = match given_body::<Consultatieantwoord>(&common, &mut extra)? {
+                Some(body) => body,
                 None => Consultatieantwoord {
                     outcome,
                     answer: answer.unwrap_or_default(),
@@ -458,7 +488,14 @@ fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
     })
 }
 
-pub async fn run(command: SendCommand, client: &Client, out: &Output) -> anyhow::Result<()> {
+pub async fn run(args: SendArgs, client: &Client, out: &Output) -> anyhow::Result<()> {
+    let command = match (args.command, args.from_file) {
+        (_, Some(file)) => return super::send_file::run(&file, args.batch, client, out).await,
+        (Some(command), None) => command,
+        (None, None) => anyhow::bail!(
+            "say what to send: `schakel send signalering|dossier|consult|reply ...`, or `schakel send --from-file FILE.jsonl`"
+        ),
+    };
     let quiet = match &command {
         SendCommand::Signalering { common, .. }
         | SendCommand::Dossier { common }
