@@ -41,6 +41,32 @@ fn send_smoke() {
     assert_eq!(std::fs::read_to_string(&ids).unwrap().lines().count(), 40);
 }
 
+/// The batch scenario, with the NATS JetStream peer beside it when
+/// nats-server is installed (`.ci/run` installs it and sets
+/// SCHAKEL_REQUIRE_NATS, so that CI never skips it).
+#[test]
+fn batch_smoke_with_the_nats_peer() {
+    let r = bench(&[
+        "batch",
+        "--count",
+        "100",
+        "--batch",
+        "16",
+        "--concurrency",
+        "2",
+    ]);
+    assert_eq!(r["batch"], 16);
+    assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["storage"]["msgs_per_s"].as_f64().unwrap() > 0.0);
+    if std::env::var_os("SCHAKEL_REQUIRE_NATS").is_some() || !r["nats"].is_null() {
+        assert!(r["nats"]["msgs_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["nats"]["in_flight"], 32);
+        assert!(r["ratio_to_nats"].as_f64().is_some());
+    } else {
+        println!("nats-server is not installed here: the peer was not measured");
+    }
+}
+
 #[test]
 fn roundtrip_smoke() {
     let r = bench(&[
@@ -53,6 +79,20 @@ fn roundtrip_smoke() {
         "2",
     ]);
     assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    // The receivers acknowledge with AckBatch.
+    let r = bench(&[
+        "roundtrip",
+        "--count",
+        "40",
+        "--concurrency",
+        "4",
+        "--receivers",
+        "2",
+        "--batch",
+        "8",
+        "--no-ceilings",
+    ]);
+    assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

@@ -16,6 +16,9 @@ pub struct Samples {
     pub bytes: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Messages the operations carried, when an operation carries several
+    /// (a batch); 0 when each carries one.
+    pub items: u64,
 }
 
 impl Samples {
@@ -24,9 +27,18 @@ impl Samples {
         self.latencies_us.len() as u64
     }
 
-    /// Operations per second.
+    /// Messages carried: one per operation unless `items` says otherwise.
+    pub fn messages(&self) -> u64 {
+        if self.items > 0 {
+            self.items
+        } else {
+            self.ops()
+        }
+    }
+
+    /// Messages per second.
     pub fn rate(&self) -> f64 {
-        self.ops() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.messages() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
     /// Payload megabytes (10^6) per second.

@@ -9,6 +9,7 @@
 
 mod echo;
 mod load;
+mod nats;
 mod scenarios;
 mod soak;
 mod storage;
@@ -29,6 +30,9 @@ use target::Target;
 pub enum Scenario {
     /// Many concurrent senders; durable ACCEPTED answers.
     Send,
+    /// SendBatch calls of --batch messages (default 64), --concurrency of
+    /// them at once (default 8); every item answered ACCEPTED.
+    Batch,
     /// Senders and receivers at once: send, pull, ack; latency send to ack.
     Roundtrip,
     /// Large transfer dossiers with an attachment (default 8 MiB).
@@ -87,6 +91,14 @@ pub struct BenchArgs {
     /// Concurrent receivers for roundtrip and backlog.
     #[arg(long, default_value_t = 4)]
     receivers: usize,
+    /// Messages per SendBatch call (batch; default 64), or per AckBatch call
+    /// in the drains of roundtrip and backlog (default: one Ack per message).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Skip the NATS JetStream peer (measured beside send and batch when
+    /// nats-server is installed).
+    #[arg(long)]
+    no_nats: bool,
     /// Write each ACCEPTED message id to this file as it is answered.
     #[arg(long)]
     ids_out: Option<PathBuf>,
@@ -104,6 +116,7 @@ pub struct BenchArgs {
 fn settings(a: &BenchArgs) -> Settings {
     let (count, concurrency, size) = match a.scenario {
         Scenario::Send | Scenario::Roundtrip => (20_000, 64, 1024),
+        Scenario::Batch => (20_000, 8, 1024),
         Scenario::Dossier => (32, 4, 8 * 1024 * 1024),
         Scenario::Backlog => (1_000_000, 64, 1024),
         Scenario::Soak => (0, 0, 0),
@@ -116,6 +129,10 @@ fn settings(a: &BenchArgs) -> Settings {
         rate: a.rate,
         receivers: a.receivers,
         ids_out: a.ids_out.clone(),
+        batch: match a.scenario {
+            Scenario::Batch => Some(a.batch.unwrap_or(64)),
+            _ => a.batch,
+        },
     }
 }
 
@@ -205,10 +222,11 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut report = json!({
         "scenario": format!("{:?}", args.scenario).to_lowercase(),
         "messages": s.count, "concurrency": s.concurrency, "connections": s.connections,
-        "payload_bytes": s.size, "offered_rate": s.rate,
+        "payload_bytes": s.size, "offered_rate": s.rate, "batch": s.batch,
     });
     let main: Samples = match args.scenario {
         Scenario::Send => scenarios::send(&target, &s).await?,
+        Scenario::Batch => scenarios::batch(&target, &s).await?,
         Scenario::Roundtrip => scenarios::roundtrip(&target, &s).await?,
         Scenario::Dossier => scenarios::dossier_run(&target, &s).await?,
         Scenario::Soak => unreachable!("run above"),
@@ -231,7 +249,11 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     report["gateway_rss_peak_during_bytes"] = json!(Some(rss_peak_sampled).filter(|p| *p > 0));
     if let (Some(before), true) = (rss_before, rss_peak_sampled > 0) {
         let growth = rss_peak_sampled.saturating_sub(before);
-        let in_flight = (s.concurrency * s.size) as u64;
+        let in_flight = (s.concurrency
+            * s.batch
+                .filter(|_| args.scenario == Scenario::Batch)
+                .unwrap_or(1)
+            * s.size) as u64;
         report["gateway_rss_growth_bytes"] = json!(growth);
         report["in_flight_bytes"] = json!(in_flight);
         report["rss_growth_per_in_flight_byte"] = json!(ratio(growth as f64, in_flight as f64));
@@ -240,12 +262,32 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     if !args.no_ceilings && args.scenario != Scenario::Backlog {
         let n = s.count.min(if s.size > 1 << 20 { 64 } else { 20_000 });
-        let echo = echo::measure(&target.pki, n, s.concurrency, s.connections, s.size).await?;
-        let store = storage::measure(n, s.concurrency, s.size).await?;
+        // The ceilings are unary, with as many messages in flight as the
+        // gateway had (a batch scenario's calls times their size).
+        let in_flight = match args.scenario {
+            Scenario::Batch => s.concurrency * s.batch.unwrap_or(1),
+            _ => s.concurrency,
+        };
+        let echo = echo::measure(&target.pki, n, in_flight, s.connections, s.size).await?;
+        let store = storage::measure(n, in_flight, s.size).await?;
         report["echo"] = json!({"msgs_per_s": echo.rate(), "mb_per_s": echo.mb_per_s(), "latency_ms": latency(&echo)});
         report["storage"] = json!({"msgs_per_s": store.rate(), "mb_per_s": store.mb_per_s(), "latency_ms": latency(&store)});
         report["ratio_to_echo"] = json!(ratio(main.rate(), echo.rate()));
         report["ratio_to_storage"] = json!(ratio(main.rate(), store.rate()));
+    }
+    if !args.no_nats && matches!(args.scenario, Scenario::Send | Scenario::Batch) {
+        if nats::available() {
+            // As many messages in flight as the gateway had.
+            let in_flight = s.concurrency * s.batch.unwrap_or(1);
+            let peer =
+                nats::measure(&target.pki, s.count, in_flight, s.connections, s.size).await?;
+            report["nats"] = json!({"msgs_per_s": peer.rate(), "mb_per_s": peer.mb_per_s(), "latency_ms": latency(&peer), "in_flight": in_flight, "fsync_per_message": false});
+            report["ratio_to_nats"] = json!(ratio(main.rate(), peer.rate()));
+        } else {
+            eprintln!(
+                "note: nats-server is not installed, so the NATS JetStream peer was not measured (Debian: apt-get install nats-server)"
+            );
+        }
     }
     if args.json {
         println!("{report}");
@@ -316,6 +358,15 @@ fn print_table(r: &Value) {
         f(&r["ratio_to_echo"]),
         f(&r["ratio_to_storage"])
     );
+    if !r["nats"].is_null() {
+        println!(
+            "NATS JetStream (file store, mutual TLS, acknowledged publish, {} in flight, no fsync per message): {} msgs/s, p99 {} ms; gateway / NATS {}",
+            f(&r["nats"]["in_flight"]),
+            f(&r["nats"]["msgs_per_s"]),
+            f(&r["nats"]["latency_ms"]["p99"]),
+            f(&r["ratio_to_nats"])
+        );
+    }
     println!(
         "gateway peak RSS {}  (before {}, peak during {}); store on disk {}",
         mib(&r["gateway_peak_rss_bytes"]),

@@ -1,4 +1,4 @@
-//! The four scenarios: send, roundtrip, dossier, backlog.
+//! The scenarios: send, batch, roundtrip, dossier, backlog.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,9 @@ pub struct Settings {
     pub receivers: usize,
     /// Where to write each accepted message id as it is answered.
     pub ids_out: Option<std::path::PathBuf>,
+    /// Messages per SendBatch (the batch scenario) or AckBatch (the drains
+    /// of roundtrip and backlog); None: one call per message.
+    pub batch: Option<usize>,
 }
 
 /// The organisation the consultations go to and that drains them.
@@ -166,6 +169,36 @@ pub async fn send(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
     .await
 }
 
+/// `batch`: SendBatch calls of `s.batch` messages, `s.concurrency` calls at
+/// once; every item must be accepted. Latencies are per call.
+pub async fn batch(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
+    let per_call = s.batch.unwrap_or(64).max(1) as u64;
+    let (size, count) = (s.size, s.count);
+    let calls = count.div_ceil(per_call);
+    let senders = clients(target, "school-po", s.connections).await?;
+    let to = target.oin(RECEIVER)?;
+    let ids = IdsOut::open(s.ids_out.as_deref())?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut samples = drive("batch", calls, s.concurrency, s.rate, move |call| {
+        let client = senders[call as usize % senders.len()].clone();
+        let first = call * per_call;
+        let requests: Vec<_> = (first..(first + per_call).min(count))
+            .map(|i| consult(format!("batch-{run}-{i}"), &to, size))
+            .collect();
+        let (n, ids) = (requests.len() as u64, ids.clone());
+        async move {
+            for answer in client.send_batch(requests).await? {
+                let sent = answer.map_err(|s| anyhow::anyhow!("an item was refused: {s}"))?;
+                ids.write(&sent.message_id)?;
+            }
+            Ok(n * size as u64)
+        }
+    })
+    .await?;
+    samples.items = count;
+    Ok(samples)
+}
+
 /// `dossier`: large transfer dossiers with one attachment each.
 pub async fn dossier_run(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
     // One file, hashed once, as a school system would attach it: the load
@@ -195,6 +228,7 @@ async fn drain(
     total: u64,
     receivers: usize,
     started: Instant,
+    ack_batch: Option<usize>,
 ) -> anyhow::Result<Vec<u64>> {
     let receiving = clients(target, RECEIVER, receivers).await?;
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -208,15 +242,38 @@ async fn drain(
                 let batch = receiver
                     .pull(256, Duration::from_millis(200), Duration::from_secs(300))
                     .await?;
-                let acks = batch.into_iter().map(|d| {
-                    let receiver = receiver.clone();
-                    async move {
-                        let env = d.envelope.unwrap_or_default();
-                        receiver.ack(&env.message_id).await?;
-                        Ok::<_, anyhow::Error>(env.client_reference)
+                let references = match ack_batch {
+                    Some(per_call) => {
+                        let (ids, references): (Vec<String>, Vec<String>) = batch
+                            .into_iter()
+                            .map(|d| {
+                                let env = d.envelope.unwrap_or_default();
+                                (env.message_id, env.client_reference)
+                            })
+                            .unzip();
+                        let calls = ids
+                            .chunks(per_call.max(1))
+                            .map(|chunk| receiver.ack_batch(chunk));
+                        for answers in futures::future::try_join_all(calls).await? {
+                            for answer in answers {
+                                answer.map_err(|s| anyhow::anyhow!("an ack was refused: {s}"))?;
+                            }
+                        }
+                        references
                     }
-                });
-                for reference in futures::future::try_join_all(acks).await? {
+                    None => {
+                        let acks = batch.into_iter().map(|d| {
+                            let receiver = receiver.clone();
+                            async move {
+                                let env = d.envelope.unwrap_or_default();
+                                receiver.ack(&env.message_id).await?;
+                                Ok::<_, anyhow::Error>(env.client_reference)
+                            }
+                        });
+                        futures::future::try_join_all(acks).await?
+                    }
+                };
+                for reference in references {
                     let sent_us = reference
                         .split('-')
                         .nth(2)
@@ -250,12 +307,12 @@ pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples>
     let started = Instant::now();
     let size = s.size;
     let drainer = {
-        let (total, receivers) = (s.count, s.receivers);
+        let (total, receivers, ack_batch) = (s.count, s.receivers, s.batch);
         let target_url = target.url.clone();
         let pki = target.pki.clone();
         tokio::spawn(async move {
             let t = Target::external(&target_url, &pki);
-            drain(&t, total, receivers, started).await
+            drain(&t, total, receivers, started, ack_batch).await
         })
     };
     let run = uuid::Uuid::now_v7().simple().to_string();
@@ -278,6 +335,7 @@ pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples>
         latencies_us: latencies,
         bytes: sent.bytes,
         elapsed: started.elapsed(),
+        items: 0,
     })
 }
 
@@ -299,11 +357,12 @@ pub async fn backlog(target: &mut Target, s: &Settings) -> anyhow::Result<Backlo
     let startup = target.restart().await?;
     let rss_after_restart = target.rss().map(|r| r.current);
     let started = Instant::now();
-    let latencies = drain(target, s.count, s.receivers, started).await?;
+    let latencies = drain(target, s.count, s.receivers, started, s.batch).await?;
     let drain = Samples {
         latencies_us: latencies,
         bytes: fill.bytes,
         elapsed: started.elapsed(),
+        items: 0,
     };
     Ok(Backlog {
         fill,
