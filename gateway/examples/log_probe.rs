@@ -45,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     let mut buffer = Vec::with_capacity(group * (size + 8));
     let (started, mut syncing) = (Instant::now(), Duration::ZERO);
+    let mut syncs = Vec::with_capacity(steps / group + 1);
     for step in 0..steps {
         frame(&mut buffer, &body);
         if step % group == group - 1 || step == steps - 1 {
@@ -52,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             buffer.clear();
             let t = Instant::now();
             file.sync_data()?;
+            syncs.push(t.elapsed());
             syncing += t.elapsed();
         }
     }
@@ -69,13 +71,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         frames += 1;
     }
     assert_eq!(frames, steps);
+    syncs.sort_unstable();
+    let at = |p: f64| syncs[((syncs.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
     println!(
         "{steps} frames of {size} bytes in groups of {group}: {:.0} frames/s, {:.1} µs per frame \
-         ({:.1} µs of it framing and writing); {:.2} ms per fdatasync; {} MiB",
+         ({:.1} µs of it framing and writing); {:.2} ms per fdatasync (p99 {:.2} ms, max {:.2} ms); {} MiB",
         steps as f64 / elapsed.as_secs_f64(),
         elapsed.as_micros() as f64 / steps as f64,
         (elapsed - syncing).as_micros() as f64 / steps as f64,
         syncing.as_secs_f64() * 1e3 / groups as f64,
+        at(0.99),
+        at(1.0),
         all.len() >> 20
     );
     Ok(())

@@ -25,8 +25,10 @@ const SWEEP_BATCH: usize = 10_000;
 
 /// The keys under a time-ordered index (`prefix`, then a big-endian
 /// millisecond time, then an id) that are due at `cutoff`, oldest first, at
-/// most [`SWEEP_BATCH`], each with its time and id. Stops at the first key
-/// not yet due. A damaged key is removed on the way (see [`drop_damaged`]).
+/// most [`SWEEP_BATCH`], each with its time and id. Reads no further than
+/// the first key not yet due: an index of a million messages that are not
+/// due costs a sweep one read, not a scan that holds the writer up. A
+/// damaged key is removed on the way (see [`drop_damaged`]).
 fn due<T: std::str::FromStr>(
     step: &mut Step,
     prefix: u8,
@@ -35,23 +37,29 @@ fn due<T: std::str::FromStr>(
 where
     T::Err: std::fmt::Display,
 {
-    let keys: Vec<_> = step
-        .view()
-        .scan_prefix(&[prefix])
-        .take(SWEEP_BATCH)
-        .map(|kv| kv.map(|(k, _)| k))
-        .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
-    for k in keys {
+    let mut taken = Vec::new();
+    let mut damaged = Vec::new();
+    for kv in step.view().scan_prefix(&[prefix]) {
+        if taken.len() + damaged.len() >= SWEEP_BATCH {
+            break;
+        }
+        let (k, _) = kv?;
         let parsed = u64_at(&k, 1).and_then(|at| Ok((at as i64, parse_from::<T>(&k, 9)?)));
         match parsed {
             Ok((at, _)) if at > cutoff => break,
             Ok(entry) => {
-                step.remove(k.to_vec());
+                taken.push(k.to_vec());
                 out.push(entry);
             }
-            Err(e) => drop_damaged(step, &k, e),
+            Err(e) => damaged.push((k.to_vec(), e)),
         }
+    }
+    for k in taken {
+        step.remove(k);
+    }
+    for (k, e) in damaged {
+        drop_damaged(step, &k, e);
     }
     Ok(out)
 }
