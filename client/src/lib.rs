@@ -253,18 +253,13 @@ impl Client {
     ) -> Result<Vec<Result<pb::SendResponse, tonic::Status>>, ClientError> {
         let request = pb::SendBatchRequest { messages };
         let response = self.exchange().send_batch(request).await?.into_inner();
-        let mut out = Vec::with_capacity(response.results.len());
-        for result in response.results {
-            out.push(match result.outcome {
-                Some(pb::send_result::Outcome::Sent(sent)) => {
-                    self.verify_opt(sent.receipt.as_ref()).await?;
-                    Ok(sent)
-                }
-                Some(pb::send_result::Outcome::Error(e)) => Err(item_status(e)),
-                None => Err(tonic::Status::unknown("the gateway answered no outcome")),
-            });
-        }
-        Ok(out)
+        let outcomes = response.results.into_iter().map(|r| match r.outcome {
+            Some(pb::send_result::Outcome::Sent(sent)) => Some(Ok(sent)),
+            Some(pb::send_result::Outcome::Error(e)) => Some(Err(e)),
+            None => None,
+        });
+        self.verified_items(outcomes, |sent| sent.receipt.as_ref())
+            .await
     }
 
     /// Acknowledges several leased messages in one call; each answer (in
@@ -278,14 +273,30 @@ impl Client {
             message_ids: message_ids.to_vec(),
         };
         let response = self.exchange().ack_batch(request).await?.into_inner();
-        let mut out = Vec::with_capacity(response.results.len());
-        for result in response.results {
-            out.push(match result.outcome {
-                Some(pb::ack_result::Outcome::Acked(acked)) => {
-                    self.verify_opt(acked.receipt.as_ref()).await?;
-                    Ok(acked)
+        let outcomes = response.results.into_iter().map(|r| match r.outcome {
+            Some(pb::ack_result::Outcome::Acked(acked)) => Some(Ok(acked)),
+            Some(pb::ack_result::Outcome::Error(e)) => Some(Err(e)),
+            None => None,
+        });
+        self.verified_items(outcomes, |acked| acked.receipt.as_ref())
+            .await
+    }
+
+    /// The answers to a batch's items, each accepted one's receipt
+    /// verified, each refused one as its status.
+    async fn verified_items<T>(
+        &self,
+        outcomes: impl Iterator<Item = Option<Result<T, pb::ItemError>>>,
+        receipt: impl Fn(&T) -> Option<&pb::Receipt>,
+    ) -> Result<Vec<Result<T, tonic::Status>>, ClientError> {
+        let mut out = Vec::new();
+        for outcome in outcomes {
+            out.push(match outcome {
+                Some(Ok(item)) => {
+                    self.verify_opt(receipt(&item)).await?;
+                    Ok(item)
                 }
-                Some(pb::ack_result::Outcome::Error(e)) => Err(item_status(e)),
+                Some(Err(e)) => Err(tonic::Status::new(tonic::Code::from(e.code), e.message)),
                 None => Err(tonic::Status::unknown("the gateway answered no outcome")),
             });
         }
@@ -629,9 +640,4 @@ impl ClientError {
             _ => None,
         }
     }
-}
-
-/// The status one item of a batch was refused with.
-fn item_status(e: pb::ItemError) -> tonic::Status {
-    tonic::Status::new(tonic::Code::from(e.code), e.message)
 }

@@ -39,6 +39,20 @@ fn unpack(fixture: &str, into: &Path) {
     assert!(status.success(), "unpacking {}", archive.display());
 }
 
+/// A gateway on a copy of a fixture's data folder (kept in the returned
+/// folder), sweeping often so that leases long run out come back at once.
+async fn open_fixture(fixture: &str) -> (tempfile::TempDir, TestGateway) {
+    let old = tempfile::tempdir().unwrap();
+    unpack(fixture, old.path());
+    let data = old.path().join("data");
+    let gw = TestGateway::start_with(|_, c| {
+        c.storage.data_dir = data.clone();
+        c.exchange.sweep_interval_ms = 50;
+    })
+    .await;
+    (old, gw)
+}
+
 fn receipt_statuses(s: &pb::MessageStatus) -> Vec<i32> {
     s.receipts.iter().map(|r| r.status).collect()
 }
@@ -46,14 +60,7 @@ fn receipt_statuses(s: &pb::MessageStatus) -> Vec<i32> {
 #[tokio::test]
 async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
     use v0_1_0::*;
-    let old = tempfile::tempdir().unwrap();
-    unpack("store-0.1.0.tar.gz", old.path());
-    let data = old.path().join("data");
-    let gw = TestGateway::start_with(|_, c| {
-        c.storage.data_dir = data.clone();
-        c.exchange.sweep_interval_ms = 50;
-    })
-    .await;
+    let (_old, gw) = open_fixture("store-0.1.0.tar.gz").await;
     let school = gw.client(org::SCHOOL_PO).await;
     let jgt = gw.client(org::JGT).await;
     let swv = gw.client(org::SWV).await;
@@ -219,14 +226,7 @@ mod format_2 {
 async fn a_data_folder_of_store_format_2_opens_with_everything_in_it() {
     use format_2::*;
     use pb::ReceiptStatus as R;
-    let old = tempfile::tempdir().unwrap();
-    unpack("store-format-2.tar.gz", old.path());
-    let data = old.path().join("data");
-    let gw = TestGateway::start_with(|_, c| {
-        c.storage.data_dir = data.clone();
-        c.exchange.sweep_interval_ms = 50;
-    })
-    .await;
+    let (_old, gw) = open_fixture("store-format-2.tar.gz").await;
     let school = gw.client(org::SCHOOL_PO).await;
     let jgt = gw.client(org::JGT).await;
     let verwijsindex = gw.client(org::VERWIJSINDEX).await;
