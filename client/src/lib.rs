@@ -251,8 +251,10 @@ impl Client {
         &self,
         messages: Vec<pb::SendRequest>,
     ) -> Result<Vec<Result<pb::SendResponse, tonic::Status>>, ClientError> {
+        let asked = messages.len();
         let request = pb::SendBatchRequest { messages };
         let response = self.exchange().send_batch(request).await?.into_inner();
+        answered_all(asked, response.results.len())?;
         let outcomes = response.results.into_iter().map(|r| match r.outcome {
             Some(pb::send_result::Outcome::Sent(sent)) => Some(Ok(sent)),
             Some(pb::send_result::Outcome::Error(e)) => Some(Err(e)),
@@ -273,6 +275,7 @@ impl Client {
             message_ids: message_ids.to_vec(),
         };
         let response = self.exchange().ack_batch(request).await?.into_inner();
+        answered_all(message_ids.len(), response.results.len())?;
         let outcomes = response.results.into_iter().map(|r| match r.outcome {
             Some(pb::ack_result::Outcome::Acked(acked)) => Some(Ok(acked)),
             Some(pb::ack_result::Outcome::Error(e)) => Some(Err(e)),
@@ -640,4 +643,14 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// A batch's answer must hold one result per item asked.
+fn answered_all(asked: usize, answered: usize) -> Result<(), ClientError> {
+    if asked == answered {
+        return Ok(());
+    }
+    Err(ClientError::Status(tonic::Status::internal(format!(
+        "the gateway answered {answered} results for {asked} items; nothing can be matched: send the batch again (it is safe: the items are idempotent)"
+    ))))
 }

@@ -3,7 +3,7 @@
 //! call would be; a batch over a limit is refused whole and changes nothing.
 
 use schakel_client::proto as pb;
-use schakel_tests::calls::{audit_of, log_intact, pull_until};
+use schakel_tests::calls::{audit_of, log_intact, pull_until, raw_result};
 use schakel_tests::fixtures::{self, BSN, UNKNOWN_CONSENT_ID, consent_grant};
 use schakel_tests::{TestGateway, code_of, org, status_of};
 use tonic::Code;
@@ -107,20 +107,15 @@ async fn each_item_is_answered_on_its_own_in_order_and_a_retry_changes_nothing()
 
 #[tokio::test]
 async fn a_batch_over_a_limit_is_refused_whole_naming_the_limit() {
-    let gw = TestGateway::start_with(|_, c| {
-        c.limits.max_batch_messages = 4;
-        c.limits.requests_per_second = 1;
-        c.limits.request_burst = 6;
-    })
-    .await;
+    let gw = TestGateway::start_with(|_, c| c.limits.max_batch_messages = 4).await;
     let school = gw.client(org::SCHOOL_PO).await;
     let to = gw.oin(org::VERWIJSINDEX);
-    let batch = |n: usize, prefix: &str| -> Vec<pb::SendRequest> {
+    let batch = |n: usize| -> Vec<pb::SendRequest> {
         (0..n)
-            .map(|i| fixtures::signalering(&format!("{prefix}-{i}"), &to))
+            .map(|i| fixtures::signalering(&format!("over-{i}"), &to))
             .collect()
     };
-    let over = status_of(school.send_batch(batch(5, "over")).await);
+    let over = status_of(school.send_batch(batch(5)).await);
     assert_eq!(over.code(), Code::InvalidArgument);
     assert!(
         over.message().contains("limits.max_batch_messages"),
@@ -133,17 +128,80 @@ async fn a_batch_over_a_limit_is_refused_whole_naming_the_limit() {
     assert_eq!(ids.code(), Code::InvalidArgument);
     assert!(ids.message().contains("message_ids"), "{ids:?}");
 
-    // Three calls so far took three of the six calls of the burst; a batch
-    // of four needs four: refused by the rate limit, nothing sent.
-    let limited = status_of(school.send_batch(batch(4, "limited")).await);
-    assert_eq!(limited.code(), Code::ResourceExhausted, "{limited:?}");
-    assert!(limited.message().contains("rate limit"), "{limited:?}");
+    // Two bytes on the wire make an item: a million empty ids are refused
+    // as they arrive, before they are decoded into a million strings.
+    let flood = pb::AckBatchRequest {
+        message_ids: vec![String::new(); 1_000_000],
+    };
+    let refused = raw_result(
+        &school,
+        "/schakel.v1.Exchange/AckBatch",
+        prost::Message::encode_to_vec(&flood),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().contains("limits.max_batch_messages"),
+        "{refused:?}"
+    );
     let index = gw.client(org::VERWIJSINDEX).await;
     let nothing = index
         .pull(16, std::time::Duration::ZERO, std::time::Duration::ZERO)
         .await
         .unwrap();
     assert!(nothing.is_empty(), "a refused batch sent nothing");
+}
+
+#[tokio::test]
+async fn a_batch_takes_a_call_of_the_rate_limit_per_item() {
+    let gw = TestGateway::start_with(|_, c| {
+        c.limits.max_batch_messages = 4;
+        c.limits.requests_per_second = 1;
+        c.limits.request_burst = 6;
+    })
+    .await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let to = gw.oin(org::VERWIJSINDEX);
+    let batch = |prefix: &str, n: usize| -> Vec<pb::SendRequest> {
+        (0..n)
+            .map(|i| fixtures::signalering(&format!("{prefix}-{i}"), &to))
+            .collect()
+    };
+    // Batches of four until the bucket is empty: a second or more of
+    // calls would refill it faster than one a second, never in time.
+    let mut accepted = 0;
+    let mut round = 0;
+    let limited = loop {
+        match school.send_batch(batch(&format!("rated-{round}"), 4)).await {
+            Ok(answers) => {
+                assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+                accepted += answers.len();
+            }
+            Err(e) => break status_of::<()>(Err(e)),
+        }
+        round += 1;
+        assert!(round < 10, "the rate limit never refused a batch");
+    };
+    assert_eq!(limited.code(), Code::ResourceExhausted, "{limited:?}");
+    assert!(
+        limited.message().contains("each item of a batch"),
+        "{limited:?}"
+    );
+    // The refused batch stored nothing.
+    let index = gw.client(org::VERWIJSINDEX).await;
+    let got = pull_until(&index, accepted).await;
+    assert_eq!(got.len(), accepted);
+    let more = index
+        .pull(
+            16,
+            std::time::Duration::from_millis(200),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert!(more.is_empty());
 }
 
 #[tokio::test]

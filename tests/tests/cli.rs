@@ -335,8 +335,14 @@ async fn a_file_of_messages_is_sent_in_batches_and_sending_it_again_sends_nothin
     let wrong_bsn = lines[1]
         .replace("batch-signal-2", "bad-bsn")
         .replace("123456782", "123456789");
+    let outside = lines[2]
+        .replace("batch-dossier-1", "outside")
+        .replace("\"dyslexieverklaring.pdf\"", "\"../secret.pdf\"");
+    let no_basis = lines[0]
+        .replace("batch-signal-1", "no-basis")
+        .replace("\"legal_basis\": \"verwijsindex\", ", "");
     let text = format!(
-        "{}\n{wrong_bsn}\n{{\"kind\": \"signalering\", \"to\": \"x\"}}\n",
+        "{}\n{wrong_bsn}\n{{\"kind\": \"signalering\", \"to\": \"x\"}}\n{outside}\n{no_basis}\n",
         lines[0].replace("batch-signal-1", "good")
     );
     std::fs::write(&bad, text).unwrap();
@@ -356,6 +362,16 @@ async fn a_file_of_messages_is_sent_in_batches_and_sending_it_again_sends_nothin
         text.contains("line 3: refused") && text.contains("reference"),
         "{text}"
     );
+    assert!(
+        text.contains("line 4: refused")
+            && text.contains("../secret.pdf")
+            && text.contains("inside the file's own folder"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 5: refused") && text.contains("consent or legal_basis"),
+        "{text}"
+    );
     let errors = String::from_utf8_lossy(&out.stderr);
-    assert!(errors.contains("2 of 3 messages were refused"), "{errors}");
+    assert!(errors.contains("4 of 5 messages were refused"), "{errors}");
 }

@@ -148,6 +148,8 @@ async fn sigkill_mid_batch_loses_no_accepted_item_and_a_resent_batch_adds_none()
         accepted.len() + resent.len(),
         "every message delivered once: the answered ones and the resent batches"
     );
+    let operator = gw.client(&pki, org::OPERATOR).await;
+    schakel_tests::calls::log_intact(&operator).await;
 }
 
 /// Ten SIGKILLs under load (senders, and a receiver pulling and

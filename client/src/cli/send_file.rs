@@ -22,24 +22,33 @@ use super::send::{Common, ContactArgs, SendCommand, request};
 /// alone.
 const BATCH_BYTES: usize = 4 << 20;
 
-/// One line of the file.
+/// One line of the file: the flags of `send` as fields, and the body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line {
     /// signalering, overdrachtsdossier, consultatieverzoek or
     /// consultatieantwoord.
     kind: String,
+    /// The recipient's OIN.
     to: String,
+    /// The client reference; required in a file.
     reference: Option<String>,
+    /// The gateway's case id, to continue a case.
     #[serde(default)]
     case: String,
+    /// The sender's own case reference.
     #[serde(default)]
     case_ref: String,
+    /// The consent the message rests on.
     consent: Option<String>,
+    /// With a consent: its purpose code.
     purpose: Option<String>,
+    /// The statutory basis instead (or no_personal_data).
     legal_basis: Option<String>,
+    /// With meldrecht_veilig_thuis: the declaration of necessity.
     #[serde(default)]
     declare_necessity: bool,
+    /// For a reply: the request it answers.
     #[serde(default)]
     in_reply_to: String,
     /// The fields of the kind, as in a `--file` (examples/messages/).
@@ -54,8 +63,12 @@ fn line_request(file: &Path, number: usize, text: &str) -> anyhow::Result<pb::Se
             "reference: required in a file: each message needs its own, so that sending the file again sends nothing twice"
         )
     })?;
-    if line.consent.is_some() && line.legal_basis.is_some() {
-        anyhow::bail!("consent and legal_basis: give one of the two");
+    match (&line.consent, &line.legal_basis) {
+        (Some(_), Some(_)) => anyhow::bail!("consent and legal_basis: give one of the two"),
+        (None, None) if line.kind != "consultatieantwoord" => anyhow::bail!(
+            "consent or legal_basis: every message but a reply needs one (a consent id, with purpose; or overdracht_po, verwijsindex, meldrecht_veilig_thuis, no_personal_data)"
+        ),
+        _ => {}
     }
     let common = Common {
         to: line.to,

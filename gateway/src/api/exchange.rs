@@ -90,6 +90,26 @@ fn ack_response(ended: Ended) -> pb::AckResponse {
     }
 }
 
+/// The status that fails a whole batch call: an item the store could not
+/// write (UNAVAILABLE, INTERNAL) is no refusal of that item but trouble of
+/// the gateway's, which sending the whole batch again overcomes (the items
+/// stored before answer as retries), so the call fails as a single call
+/// would, and gRPC retry policies see it.
+fn retry_whole<T>(answers: &[Result<T, pb::ItemError>]) -> Result<(), Status> {
+    let trouble = answers
+        .iter()
+        .filter_map(|a| a.as_ref().err())
+        .map(|e| tonic::Code::from(e.code))
+        .find(|c| matches!(c, tonic::Code::Unavailable | tonic::Code::Internal));
+    match trouble {
+        Some(code) => Err(Status::new(
+            code,
+            "the gateway could not store every item of this batch: send the whole batch again (items stored before answer as retries, with their receipts)",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Item `index` of a batch, refused with `status`: its code and message,
 /// the message prefixed with where the item is in the request.
 fn item_error(field: &str, index: usize, status: &Status) -> pb::ItemError {
@@ -128,16 +148,23 @@ impl ExchangeApi for ExchangeService {
             .iter()
             .map(|m| m.client_reference.clone())
             .collect();
-        let answers = self.exchange.send_batch(&caller, messages).await;
+        let answers: Vec<Result<Sent, pb::ItemError>> = self
+            .exchange
+            .send_batch(&caller, messages)
+            .await
+            .into_iter()
+            .enumerate()
+            .map(|(i, answer)| answer.map_err(|e| item_error("messages", i, &of(e))))
+            .collect();
+        retry_whole(&answers)?;
         let results = answers
             .into_iter()
             .zip(references)
-            .enumerate()
-            .map(|(i, (answer, client_reference))| pb::SendResult {
+            .map(|(answer, client_reference)| pb::SendResult {
                 client_reference,
                 outcome: Some(match answer {
                     Ok(sent) => pb::send_result::Outcome::Sent(send_response(sent)),
-                    Err(e) => pb::send_result::Outcome::Error(item_error("messages", i, &of(e))),
+                    Err(e) => pb::send_result::Outcome::Error(e),
                 }),
             })
             .collect();
@@ -155,28 +182,37 @@ impl ExchangeApi for ExchangeService {
         // acknowledged together.
         let parsed: Vec<Result<MessageId, Status>> = asked
             .iter()
-            .map(|id| message_id("message_id", id))
+            .enumerate()
+            .map(|(i, id)| message_id(&format!("message_ids[{i}]"), id))
             .collect();
         let valid: Vec<MessageId> = parsed.iter().filter_map(|p| p.clone().ok()).collect();
         let mut acked = self.exchange.ack_batch(&me, &valid).await.into_iter();
+        // An id that does not parse names itself; the store's answer is
+        // prefixed with where the id is.
+        let answers: Vec<Result<Ended, pb::ItemError>> = parsed
+            .into_iter()
+            .enumerate()
+            .map(|(i, parsed)| match parsed {
+                Ok(_) => acked
+                    .next()
+                    .expect("one answer per valid id")
+                    .map_err(|e| item_error("message_ids", i, &of(e))),
+                Err(status) => Err(pb::ItemError {
+                    code: status.code() as i32,
+                    message: status.message().to_owned(),
+                }),
+            })
+            .collect();
+        retry_whole(&answers)?;
         let results = asked
             .into_iter()
-            .zip(parsed)
-            .enumerate()
-            .map(|(i, (message_id, parsed))| {
-                let answer = match parsed {
-                    Ok(_) => acked.next().expect("one answer per valid id").map_err(of),
-                    Err(status) => Err(status),
-                };
-                pb::AckResult {
-                    message_id,
-                    outcome: Some(match answer {
-                        Ok(ended) => pb::ack_result::Outcome::Acked(ack_response(ended)),
-                        Err(status) => {
-                            pb::ack_result::Outcome::Error(item_error("message_ids", i, &status))
-                        }
-                    }),
-                }
+            .zip(answers)
+            .map(|(message_id, answer)| pb::AckResult {
+                message_id,
+                outcome: Some(match answer {
+                    Ok(ended) => pb::ack_result::Outcome::Acked(ack_response(ended)),
+                    Err(e) => pb::ack_result::Outcome::Error(e),
+                }),
             })
             .collect();
         Ok(Response::new(pb::AckBatchResponse { results }))
@@ -301,5 +337,29 @@ impl ExchangeApi for ExchangeService {
             case_id: case.to_string(),
             messages: messages.iter().map(case_message).collect(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: tonic::Code) -> Result<(), pb::ItemError> {
+        Err(pb::ItemError {
+            code: code as i32,
+            message: "x".into(),
+        })
+    }
+
+    #[test]
+    fn store_trouble_in_one_item_fails_the_whole_batch_and_a_refusal_does_not() {
+        let refusals = [Ok(()), refused(tonic::Code::InvalidArgument)];
+        assert!(retry_whole(&refusals).is_ok());
+        for trouble in [tonic::Code::Unavailable, tonic::Code::Internal] {
+            let answers = [Ok(()), refused(tonic::Code::NotFound), refused(trouble)];
+            let status = retry_whole(&answers).unwrap_err();
+            assert_eq!(status.code(), trouble);
+            assert!(status.message().contains("send the whole batch again"));
+        }
     }
 }

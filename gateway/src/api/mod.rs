@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod batch_bound;
 pub mod body_budget;
 pub mod consent;
 pub mod convert;

@@ -26,6 +26,10 @@ pub const DEFAULT_TOML: &str = include_str!("../../schakel.toml");
 /// Prefix of environment variables that override configuration fields.
 pub const ENV_PREFIX: &str = "SCHAKEL_";
 
+/// What one answer of a batch may take in its frame (a SendResponse with
+/// its signed receipt is about 400 bytes), for the bound on batch size.
+const BATCH_ANSWER_BYTES: u64 = 1024;
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -211,6 +215,19 @@ impl Config {
             return Err(invalid(
                 "limits.max_batch_messages must be between 1 and 10000",
             ));
+        }
+        if l.requests_per_second > 0 && l.max_batch_messages > l.request_burst {
+            return Err(invalid(&format!(
+                "limits.max_batch_messages ({}) must be at most limits.request_burst ({}): each item counts as a call, so a larger batch could never pass the rate limit",
+                l.max_batch_messages, l.request_burst
+            )));
+        }
+        let answers_fit = l.frame_limit_bytes() / BATCH_ANSWER_BYTES;
+        if u64::from(l.max_batch_messages) > answers_fit {
+            return Err(invalid(&format!(
+                "limits.max_batch_messages must be at most {answers_fit} with limits.max_message_bytes at {}, so that a batch's answers (about 1 KiB each) fit in one frame",
+                l.max_message_bytes
+            )));
         }
         if l.max_body_bytes_in_flight_per_participant < l.frame_limit_bytes() {
             return Err(invalid(&format!(
@@ -401,6 +418,37 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "0.0.0.0:9443");
         assert_eq!(c.storage.cache_capacity_mib, 128);
         assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_batch_limit_the_rate_limit_or_the_frame_could_never_pass_is_refused() {
+        let e = Config::from_layers(
+            None,
+            env(&[
+                ("SCHAKEL_LIMITS__MAX_BATCH_MESSAGES", "300"),
+                ("SCHAKEL_LIMITS__REQUEST_BURST", "200"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("limits.request_burst"), "{e}");
+        let e = Config::from_layers(None, env(&[("SCHAKEL_LIMITS__MAX_MESSAGE_BYTES", "1024")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("limits.max_batch_messages must be at most 65"),
+            "{e}"
+        );
+        // Without a rate limit, the burst does not bound the batch.
+        Config::from_layers(
+            None,
+            env(&[
+                ("SCHAKEL_LIMITS__MAX_BATCH_MESSAGES", "300"),
+                ("SCHAKEL_LIMITS__REQUEST_BURST", "200"),
+                ("SCHAKEL_LIMITS__REQUESTS_PER_SECOND", "0"),
+            ]),
+        )
+        .unwrap();
     }
 
     #[test]
