@@ -93,6 +93,19 @@ fn roundtrip_smoke() {
         "--no-ceilings",
     ]);
     assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
+    // The receivers take their messages from Subscribe streams.
+    let r = bench(&[
+        "roundtrip",
+        "--count",
+        "40",
+        "--concurrency",
+        "4",
+        "--receivers",
+        "2",
+        "--subscribe",
+        "--no-ceilings",
+    ]);
+    assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

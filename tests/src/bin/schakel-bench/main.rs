@@ -95,6 +95,10 @@ pub struct BenchArgs {
     /// in the drains of roundtrip and backlog (default: one Ack per message).
     #[arg(long)]
     batch: Option<usize>,
+    /// The receivers of roundtrip and backlog take their messages from a
+    /// Subscribe stream (pushed as they arrive) instead of pulling.
+    #[arg(long)]
+    subscribe: bool,
     /// Skip the NATS JetStream peer (measured beside send and batch when
     /// nats-server is installed).
     #[arg(long)]
@@ -129,6 +133,7 @@ fn settings(a: &BenchArgs) -> Settings {
         rate: a.rate,
         receivers: a.receivers,
         ids_out: a.ids_out.clone(),
+        subscribe: a.subscribe,
         batch: match a.scenario {
             Scenario::Batch => Some(a.batch.unwrap_or(64)),
             _ => a.batch,

@@ -32,6 +32,9 @@ pub struct Settings {
     /// Messages per SendBatch (the batch scenario) or AckBatch (the drains
     /// of roundtrip and backlog); None: one call per message.
     pub batch: Option<usize>,
+    /// The drains take their messages from a Subscribe stream (pushed as
+    /// they arrive) instead of pulling.
+    pub subscribe: bool,
 }
 
 /// The organisation the consultations go to and that drains them.
@@ -220,6 +223,43 @@ pub async fn dossier_run(target: &Target, s: &Settings) -> anyhow::Result<Sample
     .await
 }
 
+/// When a roundtrip message was sent, from the start instant, as its client
+/// reference says ("rt-RUN-MICROS-I").
+fn sent_at_us(reference: &str) -> Option<u64> {
+    reference.split('-').nth(2).and_then(|t| t.parse().ok())
+}
+
+/// Takes messages from a Subscribe stream as they are pushed and
+/// acknowledges each at once, `done` counting all receivers' acks, until
+/// `total`; `record` gets each acknowledged message's reference.
+async fn subscribed(
+    receiver: &Client,
+    total: u64,
+    done: &std::sync::atomic::AtomicU64,
+    mut record: impl FnMut(&str),
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let mut stream = receiver.subscribe(256, Duration::from_secs(300)).await?;
+    let mut acks = futures::stream::FuturesUnordered::new();
+    while done.load(std::sync::atomic::Ordering::Relaxed) < total {
+        tokio::select! {
+            event = tokio::time::timeout(Duration::from_millis(200), stream.next()) => {
+                let Ok(event) = event else { continue };
+                let event = event.ok_or_else(|| anyhow::anyhow!("the inbox stream ended"))??;
+                if let Some(pb::inbox_event::Event::Delivery(d)) = event.event {
+                    let env = d.envelope.unwrap_or_default();
+                    acks.push(async move {
+                        receiver.ack(&env.message_id).await?;
+                        Ok::<_, anyhow::Error>(env.client_reference)
+                    });
+                }
+            }
+            Some(acked) = acks.next(), if !acks.is_empty() => record(&acked?),
+        }
+    }
+    Ok(())
+}
+
 /// Pulls and acknowledges until `total` messages are done; returns the
 /// send-to-ack latency of each, in microseconds, measured from the start
 /// instant encoded in the client reference.
@@ -229,6 +269,7 @@ async fn drain(
     receivers: usize,
     started: Instant,
     ack_batch: Option<usize>,
+    subscribe: bool,
 ) -> anyhow::Result<Vec<u64>> {
     let receiving = clients(target, RECEIVER, receivers).await?;
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -238,6 +279,19 @@ async fn drain(
         let (done, bar) = (done.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let record = |reference: &str, latencies: &mut Vec<u64>| {
+                if let Some(sent_us) = sent_at_us(reference) {
+                    latencies.push((started.elapsed().as_micros() as u64).saturating_sub(sent_us));
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+            };
+            if subscribe {
+                subscribed(&receiver, total, &done, |r| record(r, &mut latencies)).await?;
+                return Ok(latencies);
+            }
             while done.load(std::sync::atomic::Ordering::Relaxed) < total {
                 let batch = receiver
                     .pull(256, Duration::from_millis(200), Duration::from_secs(300))
@@ -274,18 +328,7 @@ async fn drain(
                     }
                 };
                 for reference in references {
-                    let sent_us = reference
-                        .split('-')
-                        .nth(2)
-                        .and_then(|t| t.parse::<u64>().ok());
-                    if let Some(sent_us) = sent_us {
-                        latencies
-                            .push((started.elapsed().as_micros() as u64).saturating_sub(sent_us));
-                    }
-                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if let Some(b) = &bar {
-                        b.inc(1);
-                    }
+                    record(&reference, &mut latencies);
                 }
             }
             Ok::<_, anyhow::Error>(latencies)
@@ -307,12 +350,12 @@ pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples>
     let started = Instant::now();
     let size = s.size;
     let drainer = {
-        let (total, receivers, ack_batch) = (s.count, s.receivers, s.batch);
+        let (total, receivers, ack_batch, subscribe) = (s.count, s.receivers, s.batch, s.subscribe);
         let target_url = target.url.clone();
         let pki = target.pki.clone();
         tokio::spawn(async move {
             let t = Target::external(&target_url, &pki);
-            drain(&t, total, receivers, started, ack_batch).await
+            drain(&t, total, receivers, started, ack_batch, subscribe).await
         })
     };
     let run = uuid::Uuid::now_v7().simple().to_string();
@@ -357,7 +400,7 @@ pub async fn backlog(target: &mut Target, s: &Settings) -> anyhow::Result<Backlo
     let startup = target.restart().await?;
     let rss_after_restart = target.rss().map(|r| r.current);
     let started = Instant::now();
-    let latencies = drain(target, s.count, s.receivers, started, s.batch).await?;
+    let latencies = drain(target, s.count, s.receivers, started, s.batch, s.subscribe).await?;
     let drain = Samples {
         latencies_us: latencies,
         bytes: fill.bytes,
