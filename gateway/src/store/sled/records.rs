@@ -157,18 +157,19 @@ impl SledStore {
             let mut erased = Erased::default();
             // Entries about a signal, whose retention starts at its lapse,
             // by their schedule.
-            let due: Vec<_> = step
-                .view()
-                .scan_prefix(&[ERASE])
-                .take(max)
-                .map(|kv| kv.map(|(k, _)| k))
-                .collect::<Result<_, _>>()?;
-            for k in due {
+            // Both walks read no further than the first entry not yet due:
+            // this runs every second, on the writer thread.
+            let mut due = Vec::new();
+            for kv in step.view().scan_prefix(&[ERASE]).take(max) {
+                let (k, _) = kv?;
                 if u64_at(&k, 1)? as i64 >= before_ms {
                     break;
                 }
-                step.remove(k.to_vec());
+                due.push(k.to_vec());
+            }
+            for k in due {
                 erased.entry(step, u64_at(&k, 9)?)?;
+                step.remove(k);
             }
             // Every other entry in the order it was made, after a cursor:
             // its retention starts when it was made.
@@ -178,20 +179,24 @@ impl SledStore {
                 None => 0,
             };
             let start = cursor.max(step.counters.pruned_through) + 1;
-            let page: Vec<_> = step
+            let mut page = Vec::new();
+            for kv in step
                 .view()
                 .scan_from(&[AUDIT], &key(AUDIT, &[&be(start)]))
                 .take(max)
-                .collect::<Result<_, _>>()?;
-            for (k, v) in page {
+            {
+                let (k, v) = kv?;
                 let entry: Entry = decode(&k, &v)?;
                 if entry.time_ms >= before_ms {
                     break;
                 }
-                if entry.kind != Some(Kind::Signalering) {
-                    erased.entry(step, entry.seq)?;
+                page.push((entry.seq, entry.kind));
+            }
+            for (seq, kind) in page {
+                if kind != Some(Kind::Signalering) {
+                    erased.entry(step, seq)?;
                 }
-                cursor = entry.seq;
+                cursor = seq;
             }
             step.insert(cursor_key, be(cursor).to_vec());
             if erased.count > 0 {
@@ -214,12 +219,9 @@ impl SledStore {
     ) -> Result<usize, StoreError> {
         self.step(before_ms, move |step| {
             let mut removed = 0;
-            let oldest: Vec<_> = step
-                .view()
-                .scan_prefix(&[AUDIT])
-                .take(max)
-                .collect::<Result<_, _>>()?;
-            for (k, v) in oldest {
+            let mut oldest = Vec::new();
+            for kv in step.view().scan_prefix(&[AUDIT]).take(max) {
+                let (k, v) = kv?;
                 let entry: Entry = decode(&k, &v)?;
                 // Never the newest entry: it anchors the chain that follows.
                 if entry.time_ms >= before_ms
@@ -228,7 +230,10 @@ impl SledStore {
                 {
                     break;
                 }
-                step.remove(k.to_vec());
+                oldest.push((k.to_vec(), entry));
+            }
+            for (k, entry) in oldest {
+                step.remove(k);
                 step.remove(key(CHECKPOINT, &[&be(entry.seq)]));
                 for index in audit_index_keys(&entry) {
                     step.remove(index);
