@@ -38,7 +38,8 @@ macro_rules! store_contract {
             a_case_lists_its_messages,
             notices_are_due_in_order_and_taken_once,
             child_references_are_erased_after_their_retention,
-            audit_entries_are_found_by_child_and_by_organisation
+            audit_entries_are_found_by_child_and_by_organisation,
+            every_receipt_handed_out_is_signed_and_verifies
         );
     };
     (@tests $open:path; $($name:ident),*) => {

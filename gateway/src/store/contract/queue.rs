@@ -379,3 +379,56 @@ pub async fn a_lease_takes_only_what_fits_its_bytes(open: Open) {
     let rest = lease_ids(store.as_ref(), 10, NOW, MINUTE).await;
     assert_eq!(rest, vec![ids[2].clone()]);
 }
+
+/// Every receipt the store hands out is signed, by the gateway's key in the
+/// data folder, whatever path it leaves by: an accept, its retry, a finish
+/// and its repeat, a message's receipts and a sender's receipt stream. The
+/// same receipt handed out twice is the same bytes.
+pub async fn every_receipt_handed_out_is_signed_and_verifies(open: Open) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let key = crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap();
+    let keys = schakel_proto::keys::KeyRing::single(key.public_key());
+    let verifies = |r: &pb::Receipt| {
+        assert!(!r.signature.is_empty(), "unsigned: {r:?}");
+        schakel_proto::receipt::check(&keys, r).unwrap_or_else(|e| panic!("{e:?}: {r:?}"));
+    };
+    let m = message("signed", statute(), 1);
+    let id = m.record.id.clone();
+    let d = draft(&m);
+    let AcceptOutcome::Accepted(accepted) = store.accept(m, d, MAX, NOW).await.unwrap() else {
+        panic!("accepted");
+    };
+    verifies(&accepted);
+    let retry = message("signed", statute(), 1);
+    let d = draft(&retry);
+    let AcceptOutcome::Duplicate { receipt, .. } = store.accept(retry, d, MAX, NOW).await.unwrap()
+    else {
+        panic!("a duplicate");
+    };
+    assert_eq!(receipt, accepted);
+    lease_ids(store.as_ref(), 1, NOW, MINUTE).await;
+    let me = oin(RECIPIENT);
+    let delivered = match store
+        .finish(&me, &id, Outcome::Delivered, NOW, MINUTE)
+        .await
+        .unwrap()
+    {
+        Finished::Done { receipt, .. } => receipt.expect("a sender's receipt"),
+        other => panic!("delivered, got {other:?}"),
+    };
+    verifies(&delivered);
+    match store
+        .finish(&me, &id, Outcome::Delivered, NOW, MINUTE)
+        .await
+        .unwrap()
+    {
+        Finished::Done { receipt, .. } => assert_eq!(receipt.as_ref(), Some(&delivered)),
+        other => panic!("the same answer, got {other:?}"),
+    }
+    let all = store.message_receipts(&id).await.unwrap();
+    assert_eq!(all, vec![accepted.clone(), delivered.clone()]);
+    let stream = store.receipts_after(&oin(SENDER), 0, 10).await.unwrap();
+    let streamed: Vec<_> = stream.into_iter().map(|(_, r)| r).collect();
+    assert_eq!(streamed, vec![accepted, delivered]);
+}
