@@ -375,3 +375,19 @@ async fn a_file_of_messages_is_sent_in_batches_and_sending_it_again_sends_nothin
     let errors = String::from_utf8_lossy(&out.stderr);
     assert!(errors.contains("4 of 5 messages were refused"), "{errors}");
 }
+
+/// A gateway that takes smaller batches than `send --from-file` asks for
+/// refuses the call whole, naming its limit; the command sends the batch
+/// again in halves, and every line goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_goes_in_smaller_batches_to_a_gateway_that_takes_fewer() {
+    let gw = TestGateway::start_with(|_, c| c.limits.max_batch_messages = 2).await;
+    let file = example("batch.jsonl");
+    let sent = schakel(&gw, org::SCHOOL_PO, &["send", "--from-file", file.as_str()]).await;
+    let lines: Vec<_> = sent
+        .iter()
+        .filter(|l| l["type"] == "sent")
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [1, 2, 3, 4], "{sent:?}");
+}

@@ -141,13 +141,35 @@ async fn send(
     tally: &mut Tally,
     out: &Output,
 ) -> anyhow::Result<()> {
-    let (lines, requests): (Vec<usize>, Vec<pb::SendRequest>) = batch.into_iter().unzip();
-    let references: Vec<String> = requests
-        .iter()
-        .map(|r| r.client_reference.clone())
-        .collect();
-    let answers = client.send_batch(requests).await?;
-    for ((line, reference), answer) in lines.into_iter().zip(references).zip(answers) {
+    // A gateway that takes smaller batches than asked refuses the call
+    // whole, naming its limit: the batch goes again in halves.
+    let mut pending = vec![batch];
+    while let Some(batch) = pending.pop() {
+        let requests: Vec<pb::SendRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
+        match client.send_batch(requests).await {
+            Err(schakel_client::ClientError::Status(s))
+                if batch.len() > 1 && s.message().contains("limits.max_batch_messages") =>
+            {
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                pending.push(second);
+                pending.push(first);
+            }
+            answers => report(batch, answers?, tally, out),
+        }
+    }
+    Ok(())
+}
+
+/// Reports the gateway's answer to each line of `batch`.
+fn report(
+    batch: Vec<(usize, pb::SendRequest)>,
+    answers: Vec<Result<pb::SendResponse, tonic::Status>>,
+    tally: &mut Tally,
+    out: &Output,
+) {
+    for ((line, request), answer) in batch.into_iter().zip(answers) {
+        let reference = request.client_reference;
         match answer {
             Ok(sent) => {
                 let receipt = sent.receipt.unwrap_or_default();
@@ -177,7 +199,6 @@ async fn send(
             ),
         }
     }
-    Ok(())
 }
 
 /// Reports line `line` refused, by the gateway or before it was sent.
