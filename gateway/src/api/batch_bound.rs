@@ -8,15 +8,12 @@
 //! each top-level field's tag and length, counting field 1 (the items of
 //! `SendBatchRequest` and `AckBatchRequest`) and skipping every value.
 
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
 use tonic::Status;
 
-/// The error type of a body that can be refused.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use super::checked_body::{Checked, FrameCheck};
 
 /// The batch calls, each with the name of its items' field.
 const BATCH_CALLS: &[(&str, &str)] = &[
@@ -211,66 +208,36 @@ where
             .iter()
             .find(|(path, _)| *path == req.uri().path())
             .map(|(_, field)| (*field, ItemCounter::new(self.max)));
-        let max = self.max;
-        self.inner.call(req.map(|inner| Bounded {
-            inner,
+        let items = Items {
             counted,
-            max,
-            refused: false,
-        }))
+            max: self.max,
+        };
+        self.inner.call(req.map(|inner| Checked::new(inner, items)))
     }
 }
 
 /// A request body whose batch items are counted as it arrives.
-pub struct Bounded<B> {
-    inner: B,
+pub type Bounded<B> = Checked<B, Items>;
+
+/// The check of a batch call's body (for any other call, none).
+pub struct Items {
     /// For a batch call: its items' field and the counter.
     counted: Option<(&'static str, ItemCounter)>,
     max: u32,
-    refused: bool,
 }
 
-impl<B> Body for Bounded<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        if this.refused {
-            return Poll::Ready(None);
+impl FrameCheck for Items {
+    fn check(&mut self, data: &Bytes) -> Result<(), Status> {
+        let Some((field, counter)) = &mut self.counted else {
+            return Ok(());
+        };
+        if counter.feed(data) {
+            return Ok(());
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some((field, counter)), Some(data)) = (&mut this.counted, frame.data_ref())
-                    && !counter.feed(data)
-                {
-                    this.refused = true;
-                    return Poll::Ready(Some(Err(Box::new(Status::invalid_argument(format!(
-                        "{field}: holds more than {max} items; at most {max} (limits.max_batch_messages) in one call: split it",
-                        max = this.max
-                    ))) as _)));
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.refused || self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        Err(Status::invalid_argument(format!(
+            "{field}: holds more than {max} items; at most {max} (limits.max_batch_messages) in one call: split it",
+            max = self.max
+        )))
     }
 }
 

@@ -5,20 +5,16 @@
 //! It sits inside the identity layer, so the caller is known and a refused
 //! caller's body is never read.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
 use tonic::Status;
 
+use super::checked_body::{Checked, FrameCheck};
 use super::identity_layer::ConnectionInfo;
 use crate::crypto::sha256;
 use crate::service::Caller;
-
-/// The error type of a body that can be refused on the budget.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 use crate::transport::in_flight::{BodyBudget, Held};
 
 /// The layer.
@@ -78,60 +74,18 @@ where
                 .map(|digest| format!("certificate {digest}")),
         };
         let held = self.budget.hold(holder);
-        self.inner.call(req.map(|inner| Budgeted {
-            inner,
-            held,
-            refused: false,
-        }))
+        self.inner.call(req.map(|inner| Checked::new(inner, held)))
     }
 }
 
 /// A request body that holds its bytes to the budget until it is dropped.
-pub struct Budgeted<B> {
-    inner: B,
-    held: Held,
-    refused: bool,
-}
+pub type Budgeted<B> = Checked<B, Held>;
 
-impl<B> Body for Budgeted<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        if this.refused {
-            return Poll::Ready(None);
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
-                if let Err(exceeded) = this.held.take(len) {
-                    this.refused = true;
-                    tracing::warn!(%exceeded, "request body refused");
-                    return Poll::Ready(Some(Err(Box::new(Status::resource_exhausted(
-                        exceeded.to_string(),
-                    )) as _)));
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.refused || self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+impl FrameCheck for Held {
+    fn check(&mut self, data: &Bytes) -> Result<(), Status> {
+        self.take(data.len() as u64).map_err(|exceeded| {
+            tracing::warn!(%exceeded, "request body refused");
+            Status::resource_exhausted(exceeded.to_string())
+        })
     }
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod batch_bound;
 pub mod body_budget;
+pub mod checked_body;
 pub mod consent;
 pub mod convert;
 pub mod decode_errors;
