@@ -1,9 +1,38 @@
 //! The batch calls: many sends or acknowledgements in one call, each
 //! item's receipt verified as a single call's would be.
 
+use std::future::Future;
+
 use crate::{Client, ClientError, proto as pb};
 
+/// Items the client puts in one call when it splits a longer list: the
+/// gateway's default `limits.max_batch_messages`.
+pub const ITEMS_PER_CALL: usize = 256;
+
 impl Client {
+    /// Sends every message, [`ITEMS_PER_CALL`] to a SendBatch call (fewer
+    /// when the gateway takes fewer: a call it refuses for its size goes
+    /// again in halves); the answers in the order given.
+    pub async fn send_all(
+        &self,
+        messages: Vec<pb::SendRequest>,
+    ) -> Result<Vec<Result<pb::SendResponse, tonic::Status>>, ClientError> {
+        in_batches(messages, |chunk| self.send_batch(chunk)).await
+    }
+
+    /// Acknowledges every message as [`Client::send_all`] sends: in
+    /// AckBatch calls, halved when the gateway takes fewer.
+    pub async fn ack_all(
+        &self,
+        message_ids: Vec<String>,
+    ) -> Result<Vec<Result<pb::AckResponse, tonic::Status>>, ClientError> {
+        in_batches(
+            message_ids,
+            |chunk| async move { self.ack_batch(&chunk).await },
+        )
+        .await
+    }
+
     /// Sends several messages in one call; each answer (in the order sent)
     /// is the message's SendResponse, its receipt verified, or the status
     /// the gateway refused that one item with. The call itself fails only
@@ -77,4 +106,36 @@ fn answered_all(asked: usize, answered: usize) -> Result<(), ClientError> {
     Err(ClientError::Status(tonic::Status::internal(format!(
         "the gateway answered {answered} results for {asked} items; nothing can be matched: send the batch again (it is safe: the items are idempotent)"
     ))))
+}
+
+/// `items` in calls of at most [`ITEMS_PER_CALL`]; a call the gateway
+/// refuses for its number of items goes again in halves. The answers in
+/// the order of `items`.
+async fn in_batches<T: Clone, R, Fut>(
+    items: Vec<T>,
+    call: impl Fn(Vec<T>) -> Fut,
+) -> Result<Vec<R>, ClientError>
+where
+    Fut: Future<Output = Result<Vec<R>, ClientError>>,
+{
+    let mut out = Vec::with_capacity(items.len());
+    let mut pending: Vec<Vec<T>> = items
+        .chunks(ITEMS_PER_CALL)
+        .rev()
+        .map(<[T]>::to_vec)
+        .collect();
+    while let Some(chunk) = pending.pop() {
+        match call(chunk.clone()).await {
+            Err(ClientError::Status(s))
+                if chunk.len() > 1 && s.message().contains("limits.max_batch_messages") =>
+            {
+                let mut first = chunk;
+                let second = first.split_off(first.len() / 2);
+                pending.push(second);
+                pending.push(first);
+            }
+            answers => out.extend(answers?),
+        }
+    }
+    Ok(out)
 }

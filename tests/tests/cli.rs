@@ -390,4 +390,31 @@ async fn a_file_goes_in_smaller_batches_to_a_gateway_that_takes_fewer() {
         .map(|l| l["line"].as_u64().unwrap())
         .collect();
     assert_eq!(lines, [1, 2, 3, 4], "{sent:?}");
+
+    // Three ids to acknowledge, one of them unknown: the call of three goes
+    // again in smaller ones, and each id is answered.
+    let got = schakel(&gw, org::VERWIJSINDEX, &["inbox", "pull"]).await;
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|d| d["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    ids.push("01a20eb1-ffff-7000-8000-000000000000".into());
+    let mut args = vec!["inbox", "ack"];
+    args.extend(ids.iter().map(String::as_str));
+    let cli = schakel_tests::process::Cli::as_org(&gw.url(), &gw.pki.dir.join(org::VERWIJSINDEX))
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cli.output())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let delivered = text
+        .lines()
+        .filter(|l| l.contains(" delivered ") && !l.contains("refused"))
+        .count();
+    assert_eq!(delivered, 2, "{text}");
+    assert!(text.contains("refused (not_found)"), "{text}");
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(errors.contains("1 of 3 acknowledgements"), "{errors}");
 }

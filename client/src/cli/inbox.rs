@@ -181,10 +181,8 @@ fn scope_json(c: &pb::ConsentScope) -> serde_json::Value {
     })
 }
 
-/// Most ids in one AckBatch call: the gateway's default limit.
-const ACKS_PER_CALL: usize = 256;
-
-/// Acknowledges every id (one Ack call, or AckBatch calls for several) and
+/// Acknowledges every id (one Ack call, or AckBatch calls for several,
+/// as many per call as the gateway takes) and
 /// prints each answer; fails, after trying all, if any was refused.
 async fn ack_all(ids: &[String], client: &Client, out: &Output) -> anyhow::Result<()> {
     if let [id] = ids {
@@ -192,19 +190,17 @@ async fn ack_all(ids: &[String], client: &Client, out: &Output) -> anyhow::Resul
         return Ok(());
     }
     let mut refused = 0;
-    for chunk in ids.chunks(ACKS_PER_CALL) {
-        for (id, answer) in chunk.iter().zip(client.ack_batch(chunk).await?) {
-            match answer {
-                Ok(response) => print_ack(out, id, response),
-                Err(status) => {
-                    refused += 1;
-                    let code = super::output::code_word(status.code());
-                    out.record(
-                        "refused",
-                        json!({"message_id": id, "code": code, "error": status.message()}),
-                        || format!("{id}: refused ({code}): {}", status.message()),
-                    );
-                }
+    for (id, answer) in ids.iter().zip(client.ack_all(ids.to_vec()).await?) {
+        match answer {
+            Ok(response) => print_ack(out, id, response),
+            Err(status) => {
+                refused += 1;
+                let code = super::output::code_word(status.code());
+                out.record(
+                    "refused",
+                    json!({"message_id": id, "code": code, "error": status.message()}),
+                    || format!("{id}: refused ({code}): {}", status.message()),
+                );
             }
         }
     }

@@ -141,23 +141,9 @@ async fn send(
     tally: &mut Tally,
     out: &Output,
 ) -> anyhow::Result<()> {
-    // A gateway that takes smaller batches than asked refuses the call
-    // whole, naming its limit: the batch goes again in halves.
-    let mut pending = vec![batch];
-    while let Some(batch) = pending.pop() {
-        let requests: Vec<pb::SendRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
-        match client.send_batch(requests).await {
-            Err(schakel_client::ClientError::Status(s))
-                if batch.len() > 1 && s.message().contains("limits.max_batch_messages") =>
-            {
-                let mut first = batch;
-                let second = first.split_off(first.len() / 2);
-                pending.push(second);
-                pending.push(first);
-            }
-            answers => report(batch, answers?, tally, out),
-        }
-    }
+    let requests: Vec<pb::SendRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
+    let answers = client.send_all(requests).await?;
+    report(batch, answers, tally, out);
     Ok(())
 }
 
