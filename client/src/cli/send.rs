@@ -23,7 +23,8 @@ pub struct SendArgs {
     /// docs/INTEGRATION.md "Sending a file of messages"), in batches.
     #[arg(long, value_name = "FILE.jsonl")]
     from_file: Option<PathBuf>,
-    /// With --from-file: messages per SendBatch call.
+    /// With --from-file: messages per SendBatch call (fewer when the
+    /// gateway takes fewer, or when they are large).
     #[arg(long, default_value_t = 100, requires = "from_file")]
     batch: usize,
 }
