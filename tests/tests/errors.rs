@@ -255,3 +255,30 @@ fn a_gateway_names_the_setting_the_file_or_the_folder_that_stops_it() {
     assert!(e.contains("storage.data_dir"), "{e}");
     drop(first);
 }
+
+/// What `send` can tell without a gateway it says before connecting: a
+/// command with nothing to send, or a file that is not there, is answered
+/// so even when no gateway answers.
+#[tokio::test]
+async fn send_says_what_is_missing_before_it_connects() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(&pki_dir.path().join("pki"));
+    let nowhere = "https://127.0.0.1:9";
+    let identity = pki.dir.join(org::SCHOOL_PO);
+    let e = schakel(nowhere, &identity, &["send"]).await;
+    assert!(
+        e.contains("say what to send") && e.contains("--from-file"),
+        "{e}"
+    );
+    let e = schakel(
+        nowhere,
+        &identity,
+        &["send", "--from-file", "/no/such.jsonl"],
+    )
+    .await;
+    assert!(
+        e.contains("--from-file") && e.contains("/no/such.jsonl"),
+        "{e}"
+    );
+    assert!(!e.contains("nothing answers"), "{e}");
+}

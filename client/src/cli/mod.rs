@@ -150,6 +150,9 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         }
         return demo::play(&cli.gateway, pki).await;
     }
+    if let Command::Send(args) = &cli.command {
+        args.check()?;
+    }
     let client = connect(&cli).await?;
     match cli.command {
         Command::Whoami => directory::whoami(&client, out).await,

@@ -489,13 +489,28 @@ pub(super) fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
     })
 }
 
+impl SendArgs {
+    /// What can be told before connecting: that there is something to send,
+    /// and that a file to send exists.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match (&self.command, &self.from_file) {
+            (None, None) => anyhow::bail!(
+                "say what to send: `schakel send signalering|dossier|consult|reply ...`, or `schakel send --from-file FILE.jsonl`"
+            ),
+            (_, Some(file)) if !file.is_file() => {
+                anyhow::bail!("--from-file: cannot read {}: no such file", file.display())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 pub async fn run(args: SendArgs, client: &Client, out: &Output) -> anyhow::Result<()> {
+    args.check()?;
     let command = match (args.command, args.from_file) {
         (_, Some(file)) => return super::send_file::run(&file, args.batch, client, out).await,
         (Some(command), None) => command,
-        (None, None) => anyhow::bail!(
-            "say what to send: `schakel send signalering|dossier|consult|reply ...`, or `schakel send --from-file FILE.jsonl`"
-        ),
+        (None, None) => unreachable!("checked above"),
     };
     let quiet = match &command {
         SendCommand::Signalering { common, .. }
