@@ -48,7 +48,7 @@ pub enum ClientError {
     #[error("cannot connect to the gateway: {0}")]
     Connect(#[from] tonic::transport::Error),
     /// The gateway answered with an error status.
-    #[error("{:?}: {}", .0.code(), .0.message())]
+    #[error("{}: {}", code_word(.0.code()), .0.message())]
     Status(tonic::Status),
     /// A receipt's signature does not verify under the gateway's key: it was
     /// altered, or it is not from this gateway. The receipt is not returned.
@@ -64,6 +64,19 @@ pub enum ClientError {
     /// An access report's signature does not verify with the gateway's keys.
     #[error("the access report does not verify: {0}")]
     BadReport(SignatureProblem),
+}
+
+/// A gRPC status code in the words the command line and its JSON use:
+/// `invalid_argument`, `permission_denied`, `not_found`.
+pub fn code_word(code: tonic::Code) -> String {
+    let mut word = String::new();
+    for (i, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            word.push('_');
+        }
+        word.push(c.to_ascii_lowercase());
+    }
+    word
 }
 
 impl From<tonic::Status> for ClientError {

@@ -168,7 +168,7 @@ async fn refusals_name_the_valid_values_and_the_next_step() {
         .await;
     let index = gw.pki.dir.join(org::VERWIJSINDEX);
     let e = schakel(&gw.url(), &index, &["inbox", "ack", &sent.message_id]).await;
-    assert!(e.contains("FailedPrecondition"), "{e}");
+    assert!(e.contains("error: failed_precondition: "), "{e}");
     assert!(e.contains("pull it first"), "{e}");
 
     // A lookup that finds nothing says so and fails.
@@ -192,7 +192,7 @@ async fn refusals_name_the_valid_values_and_the_next_step() {
         "--file", &schakel_tests::workspace_root().join("examples/messages/overdrachtsdossier.json").display().to_string(),
         "--attach", big.to_str().unwrap(),
     ]).await;
-    assert!(e.contains("ResourceExhausted"), "{e}");
+    assert!(e.contains("error: resource_exhausted: "), "{e}");
     assert!(e.contains("limits.max_message_bytes"), "{e}");
 }
 

@@ -133,7 +133,7 @@ async fn connections_per_certificate_are_bounded() {
     let status = over_client.whoami().await.unwrap_err();
     let message = status.to_string();
     assert!(
-        message.contains("ResourceExhausted")
+        message.contains("resource_exhausted")
             && message.contains("[server] max_connections_per_certificate"),
         "{message}"
     );

@@ -161,7 +161,7 @@ fn the_cli_explains_errors_in_words_and_json() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("PermissionDenied") && err.contains("operators only"),
+        err.contains("permission_denied") && err.contains("operators only"),
         "{err}"
     );
 

@@ -1,6 +1,7 @@
 //! How commands print: readable text by default, one JSON object per line
 //! with `--json`. Errors go to standard error in the same format.
 
+pub use schakel_client::code_word;
 use schakel_client::proto as pb;
 use serde_json::{Value, json};
 
@@ -127,18 +128,6 @@ pub fn participant_line(p: &pb::Participant) -> String {
 /// The short name of a receipt status, "accepted", "delivered", ...
 pub fn receipt_status_name(status: i32) -> String {
     word_of::<pb::ReceiptStatus>(status)
-}
-
-/// A gRPC status code in the command line's words: "permission_denied".
-pub fn code_word(code: tonic::Code) -> String {
-    let mut word = String::new();
-    for (i, c) in format!("{code:?}").chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            word.push('_');
-        }
-        word.push(c.to_ascii_lowercase());
-    }
-    word
 }
 
 /// A message's legal basis as JSON, in the command line's words:
