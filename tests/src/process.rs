@@ -240,6 +240,17 @@ impl Cli {
         self.cmd.output().expect("schakel runs")
     }
 
+    /// Starts it with `--json`, its output piped, for a command that runs
+    /// until it is stopped (`inbox watch`).
+    pub fn spawn_json(mut self) -> std::process::Child {
+        self.cmd
+            .arg("--json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("schakel starts")
+    }
+
     /// Runs it with `--json`; it must succeed, and each line of its output
     /// is one JSON value.
     pub fn json(mut self) -> Vec<serde_json::Value> {

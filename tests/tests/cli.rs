@@ -418,3 +418,57 @@ async fn a_file_goes_in_smaller_batches_to_a_gateway_that_takes_fewer() {
     let errors = String::from_utf8_lossy(&out.stderr);
     assert!(errors.contains("1 of 3 acknowledgements"), "{errors}");
 }
+
+/// `inbox watch --ack` prints each message as it arrives and acknowledges
+/// it (what arrives together, in one call); the sender then holds a
+/// DELIVERED receipt for each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_watch_prints_and_acknowledges_what_arrives() {
+    use std::io::BufRead;
+    let gw = TestGateway::start().await;
+    let mut watch =
+        schakel_tests::process::Cli::as_org(&gw.url(), &gw.pki.dir.join(org::VERWIJSINDEX))
+            .args(["inbox", "watch", "--ack"])
+            .spawn_json();
+    let stdout = watch.stdout.take().unwrap();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let value: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            lines.push(value);
+            if lines.iter().filter(|l| l["type"] == "ack").count() == 5 {
+                break;
+            }
+        }
+        lines
+    });
+    let school = gw.client(org::SCHOOL_PO).await;
+    let to = gw.oin(org::VERWIJSINDEX);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let sent = school
+            .send(fixtures::signalering(&format!("watched-{i}"), &to))
+            .await
+            .unwrap();
+        ids.push(sent.message_id);
+    }
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(30), reader)
+        .await
+        .expect("five messages watched and acknowledged")
+        .unwrap();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let delivered: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "delivery")
+        .map(|l| l["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(delivered, ids, "in the order sent");
+    for id in &ids {
+        let status = school.status(id).await.unwrap();
+        assert_eq!(
+            status.status,
+            schakel_client::proto::ReceiptStatus::Delivered as i32
+        );
+    }
+}

@@ -260,21 +260,26 @@ pub async fn run(command: InboxCommand, client: &Client, out: &Output) -> anyhow
             }
         }
         InboxCommand::Watch { ack, save } => {
-            let mut stream = client.subscribe(16, Duration::ZERO).await?;
-            while let Some(event) = stream.next().await {
-                match event?.event {
-                    Some(pb::inbox_event::Event::Delivery(d)) => {
-                        let id = print_delivery(out, &d, save.as_deref())?;
-                        if ack {
-                            print_ack(out, &id, client.ack(&id).await?);
+            // What has arrived together is printed, then acknowledged in
+            // one call.
+            let mut stream = client.subscribe(64, Duration::ZERO).await?.ready_chunks(64);
+            while let Some(events) = stream.next().await {
+                let mut delivered = Vec::new();
+                for event in events {
+                    match event?.event {
+                        Some(pb::inbox_event::Event::Delivery(d)) => {
+                            delivered.push(print_delivery(out, &d, save.as_deref())?);
                         }
+                        Some(pb::inbox_event::Event::Withdrawal(w)) => out.record(
+                            "withdrawal",
+                            json!({"message_id": w.message_id, "reason": w.reason, "time": time_text(w.time)}),
+                            || format!("WITHDRAWN {}: {}; delete what you hold of this message", w.message_id, w.reason),
+                        ),
+                        None => {}
                     }
-                    Some(pb::inbox_event::Event::Withdrawal(w)) => out.record(
-                        "withdrawal",
-                        json!({"message_id": w.message_id, "reason": w.reason, "time": time_text(w.time)}),
-                        || format!("WITHDRAWN {}: {}; delete what you hold of this message", w.message_id, w.reason),
-                    ),
-                    None => {}
+                }
+                if ack && !delivered.is_empty() {
+                    ack_all(&delivered, client, out).await?;
                 }
             }
         }
