@@ -248,6 +248,33 @@ async fn a_participant_over_its_request_rate_is_told_to_slow_down() {
     gw.client(org::JGT).await.whoami().await.unwrap();
 }
 
+#[tokio::test]
+async fn health_checks_are_held_to_the_rate_of_their_certificate() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let gw = TestGateway::start_with(|_, c| {
+        c.limits.requests_per_second = 1;
+        c.limits.request_burst = 3;
+    })
+    .await;
+    let monitor = gw.client(org::JGT).await;
+    let mut health = HealthClient::new(monitor.channel());
+    let check = || HealthCheckRequest {
+        service: String::new(),
+    };
+    for _ in 0..3 {
+        health.check(check()).await.unwrap();
+    }
+    let refused = health.check(check()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("rate limit") && refused.message().contains("certificate"),
+        "{refused:?}"
+    );
+    // The participant's own calls have their own allowance.
+    monitor.whoami().await.unwrap();
+}
+
 /// The SHA-256 of the certificate the gateway serves a new connection.
 async fn served_cert(gw: &TestGateway) -> String {
     let tls = gw.raw_tls(org::SWV).await.unwrap();

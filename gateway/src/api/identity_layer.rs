@@ -95,10 +95,13 @@ where
                 ))
                 .into_http());
             }
+            let certs = info.and_then(|info| info.tls.peer_certs());
             if is_public(&path) {
+                if let Err(refused) = resolver.admit_public(certs.as_deref().map(Vec::as_slice)) {
+                    return Ok(status::access(refused).into_http());
+                }
                 return inner.call(req).await;
             }
-            let certs = info.and_then(|info| info.tls.peer_certs());
             match resolver
                 .resolve(certs.as_deref().map(Vec::as_slice), &path)
                 .await

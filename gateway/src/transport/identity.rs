@@ -266,6 +266,18 @@ impl Resolver {
         (self.directory.changes(), self.revocation.reloads())
     }
 
+    /// Admits a call that needs a verified certificate but no directory
+    /// entry (health, reflection): within the rate limit of its certificate.
+    pub fn admit_public(
+        &self,
+        peer_certs: Option<&[CertificateDer<'static>]>,
+    ) -> Result<(), AccessError> {
+        let leaf = peer_certs
+            .and_then(|c| c.first())
+            .ok_or_else(|| unauthenticated("a client certificate is required"))?;
+        self.limiter.check_certificate(&sha256(leaf).to_hex())
+    }
+
     /// Resolves the leaf certificate of a verified TLS connection making the
     /// call at `path`. Every caller with an OIN passes its rate limit before
     /// anything else is done for it; every refusal is counted, not written.

@@ -18,7 +18,9 @@ use crate::model::Oin;
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<Oin, (f64, Instant)>>,
+    /// Per caller: a participant's OIN, or the certificate of a caller
+    /// that needs no directory entry (health, reflection).
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl RateLimiter {
@@ -40,13 +42,24 @@ impl RateLimiter {
     /// Takes `calls` calls from `oin`'s bucket at once (the items of a batch
     /// beyond the call itself), or refuses them all and takes none.
     pub fn take(&self, oin: &Oin, calls: u32) -> Result<(), AccessError> {
+        self.take_for(&format!("OIN {oin}"), calls)
+    }
+
+    /// Takes one call of a caller known only by its certificate (`digest`,
+    /// in hex): health checks and reflection need no directory entry, but
+    /// they are calls all the same.
+    pub fn check_certificate(&self, digest: &str) -> Result<(), AccessError> {
+        self.take_for(&format!("certificate {digest}"), 1)
+    }
+
+    fn take_for(&self, who: &str, calls: u32) -> Result<(), AccessError> {
         if self.per_second == 0.0 || calls == 0 {
             return Ok(());
         }
         let calls = f64::from(calls);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let (tokens, last) = buckets.entry(oin.clone()).or_insert((self.burst, now));
+        let (tokens, last) = buckets.entry(who.to_owned()).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
@@ -56,7 +69,7 @@ impl RateLimiter {
                 .get_or_create(&vec![("cause", "rate_limit".to_owned())])
                 .inc();
             return Err(AccessError::Exhausted(format!(
-                "rate limit: at most {} calls a second (bursts of {}) for OIN {oin}, each item of a batch counted as a call; slow down and retry",
+                "rate limit: at most {} calls a second (bursts of {}) for {who}, each item of a batch counted as a call; slow down and retry",
                 self.per_second, self.burst
             )));
         }
