@@ -55,8 +55,13 @@ pub fn is_development(client_ca: &Path) -> bool {
 pub fn open_for(client_ca: &Path) -> Result<Ca, Refused> {
     let (cert_pem, public) = development_ca(client_ca)?;
     let key_path: PathBuf = client_ca.parent().unwrap_or(Path::new(".")).join(KEY_FILE);
-    let key_pem = std::fs::read_to_string(&key_path)
-        .map_err(|_| Refused::NoKey(key_path.display().to_string()))?;
+    let key_pem = std::fs::read_to_string(&key_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Refused::NoKey(key_path.display().to_string()),
+        _ => Refused::Unreadable(format!(
+            "cannot read the development CA's key {}: {e}",
+            key_path.display()
+        )),
+    })?;
     let ca = Ca::load(&cert_pem, &key_pem)
         .map_err(|e| Refused::Unreadable(format!("{}: {e}", key_path.display())))?;
     if ca.public_key_raw() != public {
@@ -159,6 +164,20 @@ mod tests {
             issue(&opened, &oin, "again", &out).is_err(),
             "overwrote a folder"
         );
+
+        // A key that is there but cannot be read is not called missing.
+        let key_path = tmp.path().join("ca").join(KEY_FILE);
+        let kept = std::fs::read(&key_path).unwrap();
+        std::fs::remove_file(&key_path).unwrap();
+        std::fs::create_dir(&key_path).unwrap();
+        match open_for(&ca_file) {
+            Err(Refused::Unreadable(m)) => assert!(m.contains("cannot read"), "{m}"),
+            Err(other) => panic!("unreadable, got {other:?}"),
+            Ok(_) => panic!("unreadable, but it opened"),
+        }
+        std::fs::remove_dir(&key_path).unwrap();
+        std::fs::write(&key_path, kept).unwrap();
+        open_for(&ca_file).unwrap();
 
         // Another CA's key beside it.
         let other = Ca::generate(NAME).unwrap();
