@@ -24,7 +24,9 @@ use crate::api::decode_errors;
 use crate::api::identity_layer::{ConnectionInfo, IdentityLayer};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{ChildKey, GatewayKeys, PayloadKey, Signer};
+use crate::crypto::{
+    CHILD_KEY_FILE, ChildKey, GatewayKeys, PAYLOAD_KEY_FILE, PayloadKey, SIGNING_KEY_FILE, Signer,
+};
 use crate::exporter;
 use crate::metrics::METRICS;
 use crate::service::audit_log::AuditLog;
@@ -91,6 +93,7 @@ pub async fn serve(
         .mode(0o700)
         .create(data_dir)
         .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+    refuse_lost_keys(data_dir)?;
     let signing_key = Arc::new(GatewayKeys::load_or_create(data_dir)?);
     let store = store::engine::open(&config.storage, signing_key.clone())
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
@@ -434,4 +437,27 @@ where
             over_limit: self.over_limit().map(str::to_owned),
         }
     }
+}
+
+/// Refuses to start on a data folder whose store holds data while one of
+/// its keys is gone: a key made anew would leave the stored payloads
+/// unreadable, the child references unmatched and the receipts without a
+/// key that verifies them. Only a new data folder gets new keys.
+fn refuse_lost_keys(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let store = data_dir.join(store::engine::STORE_DIR);
+    let holds_data = std::fs::read_dir(&store).is_ok_and(|mut d| d.next().is_some());
+    if !holds_data {
+        return Ok(());
+    }
+    for file in [SIGNING_KEY_FILE, CHILD_KEY_FILE, PAYLOAD_KEY_FILE] {
+        let path = data_dir.join(file);
+        if !path.exists() {
+            anyhow::bail!(
+                "{} is missing, but the store in {} holds data made with it: restore the file from your backup of the data folder (a new key would leave the stored payloads unreadable and the receipts unverifiable); to start afresh instead, move the whole data folder aside",
+                path.display(),
+                store.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -282,3 +282,24 @@ async fn send_says_what_is_missing_before_it_connects() {
     );
     assert!(!e.contains("nothing answers"), "{e}");
 }
+
+/// A data folder whose store holds data but whose payload key is gone is
+/// refused, with the file named, instead of a new key being made that
+/// could not open what is stored.
+#[tokio::test]
+async fn a_lost_key_beside_a_store_with_data_stops_the_gateway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(&tmp.path().join("pki"));
+    let data = tmp.path().join("data");
+    let mut gw = GatewayProcess::spawn_with(&pki, &data, &[]);
+    gw.signal(libc::SIGTERM);
+    gw.wait();
+    let key = data.join("payload-encryption.key");
+    std::fs::remove_file(&key).unwrap();
+    let e = gateway_fails(tmp.path(), &pki.env(&data));
+    assert!(
+        e.contains("payload-encryption.key is missing") && e.contains("restore the file"),
+        "{e}"
+    );
+    assert!(!key.exists(), "a new key was made");
+}
