@@ -303,3 +303,17 @@ async fn a_lost_key_beside_a_store_with_data_stops_the_gateway() {
     );
     assert!(!key.exists(), "a new key was made");
 }
+
+/// `demo --spawn` starts a gateway of its own: an address given beside it
+/// would be ignored, so it is refused, naming both ways.
+#[test]
+fn demo_spawn_refuses_a_gateway_address_it_would_ignore() {
+    let out = Cli::new()
+        .args(["--gateway", "https://127.0.0.1:9", "demo", "--spawn"])
+        .output();
+    let e = failure(out);
+    assert!(
+        e.contains("demo --spawn starts a gateway of its own") && e.contains("drop --spawn"),
+        "{e}"
+    );
+}

@@ -38,6 +38,9 @@ struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Command,
+    /// Whether --gateway (or SCHAKEL_GATEWAY) was given.
+    #[arg(skip)]
+    gateway_given: bool,
 }
 
 #[derive(Subcommand)]
@@ -95,7 +98,17 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // Whether the address was given (on the command line or in
+    // SCHAKEL_GATEWAY) rather than defaulted: `demo --spawn` refuses one.
+    cli.gateway_given = matches
+        .value_source("gateway")
+        .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue);
     let out = Output { json: cli.json };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -144,6 +157,12 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         return report::verify_offline(file, key, out);
     }
     if let Command::Demo { spawn, pki } = &cli.command {
+        if *spawn && cli.gateway_given {
+            anyhow::bail!(
+                "demo --spawn starts a gateway of its own; leave out --gateway (and SCHAKEL_GATEWAY), or drop --spawn to play the demo against the gateway at {}",
+                cli.gateway
+            );
+        }
         if *spawn {
             let gateway = demo::Spawned::start(pki)?;
             return demo::play(&gateway.url, pki).await;
