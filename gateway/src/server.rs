@@ -94,17 +94,19 @@ pub async fn serve(
         .create(data_dir)
         .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
     refuse_lost_keys(data_dir)?;
+    // Every key before the store: a first start cut off half-way leaves
+    // keys without a store, never a store without its keys.
     let signing_key = Arc::new(GatewayKeys::load_or_create(data_dir)?);
-    let store = store::engine::open(&config.storage, signing_key.clone())
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-    let directory = Directory::new(store.clone(), clock.clone());
-    let seeded = seed.len();
-    let added = directory.seed(seed).await?;
     let child_key = Arc::new(ChildKey::load_or_create(data_dir)?);
     let keys = Keys {
         payload: Arc::new(PayloadKey::load_or_create(data_dir)?),
         child: child_key.clone(),
     };
+    let store = store::engine::open(&config.storage, signing_key.clone())
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    let directory = Directory::new(store.clone(), clock.clone());
+    let seeded = seed.len();
+    let added = directory.seed(seed).await?;
     let (tls_config, reloadable) = tls::server_config(&config.tls)?;
     let notifier = Arc::new(Notifier::default());
     let refusals = Refusals::new(store.clone(), clock.clone());
