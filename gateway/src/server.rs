@@ -18,8 +18,8 @@ use schakel_proto::v1::exchange_server::ExchangeServer;
 use tokio::net::TcpListener;
 
 use crate::api;
-use crate::api::batch_bound::BatchBoundLayer;
-use crate::api::body_budget::BodyBudgetLayer;
+use crate::api::batch_bound::BatchBound;
+use crate::api::checked_body::CheckedBodyLayer;
 use crate::api::decode_errors;
 use crate::api::identity_layer::{ConnectionInfo, IdentityLayer};
 use crate::clock::Clock;
@@ -271,11 +271,13 @@ pub async fn serve(
             limiter.clone(),
             reloadable.revocation.clone(),
         )))
-        .layer(BodyBudgetLayer::new(BodyBudget::new(
+        .layer(CheckedBodyLayer::new(BodyBudget::new(
             config.limits.max_body_bytes_in_flight_per_participant,
             config.limits.max_body_bytes_in_flight,
         )))
-        .layer(BatchBoundLayer::new(config.limits.max_batch_messages))
+        .layer(CheckedBodyLayer::new(BatchBound::new(
+            config.limits.max_batch_messages,
+        )))
         .add_service(health_service.max_decoding_message_size(PUBLIC_MESSAGE_BYTES))
         .add_service(reflection.max_decoding_message_size(PUBLIC_MESSAGE_BYTES))
         .add_service(

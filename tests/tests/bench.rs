@@ -69,7 +69,7 @@ fn batch_smoke_with_the_nats_peer() {
 
 #[test]
 fn roundtrip_smoke() {
-    let r = bench(&[
+    let base = [
         "roundtrip",
         "--count",
         "40",
@@ -77,35 +77,21 @@ fn roundtrip_smoke() {
         "4",
         "--receivers",
         "2",
-    ]);
-    assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
-    // The receivers acknowledge with AckBatch.
-    let r = bench(&[
-        "roundtrip",
-        "--count",
-        "40",
-        "--concurrency",
-        "4",
-        "--receivers",
-        "2",
-        "--batch",
-        "8",
-        "--no-ceilings",
-    ]);
-    assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
-    // The receivers take their messages from Subscribe streams.
-    let r = bench(&[
-        "roundtrip",
-        "--count",
-        "40",
-        "--concurrency",
-        "4",
-        "--receivers",
-        "2",
-        "--subscribe",
-        "--no-ceilings",
-    ]);
-    assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    ];
+    // Receivers that pull and Ack, that Ack in batches, and that take their
+    // messages from Subscribe streams.
+    for extra in [
+        &[][..],
+        &["--batch", "8", "--no-ceilings"],
+        &["--subscribe", "--no-ceilings"],
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let r = bench(&args);
+        assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0, "{extra:?}");
+        assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0, "{extra:?}");
+        assert_eq!(r["subscribe"], extra.contains(&"--subscribe"));
+        assert_eq!(r["batch"].as_u64(), extra.contains(&"--batch").then_some(8));
+    }
 }
 
 #[test]

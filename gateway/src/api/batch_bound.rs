@@ -8,12 +8,10 @@
 //! each top-level field's tag and length, counting field 1 (the items of
 //! `SendBatchRequest` and `AckBatchRequest`) and skipping every value.
 
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
 use tonic::Status;
 
-use super::checked_body::{Checked, FrameCheck};
+use super::checked_body::{FrameCheck, MakeCheck};
 
 /// The batch calls, each with the name of its items' field.
 const BATCH_CALLS: &[(&str, &str)] = &[
@@ -160,64 +158,34 @@ impl ItemCounter {
     }
 }
 
-/// The layer.
+/// Makes the item count of each batch call's body: the layer is a
+/// [`CheckedBodyLayer`](super::checked_body::CheckedBodyLayer) over it.
 #[derive(Clone)]
-pub struct BatchBoundLayer {
+pub struct BatchBound {
     max: u32,
 }
 
-impl BatchBoundLayer {
-    /// A layer refusing batches of more than `max` items.
+impl BatchBound {
+    /// Batches of at most `max` items.
     pub fn new(max: u32) -> Self {
         Self { max }
     }
 }
 
-impl<S> tower::Layer<S> for BatchBoundLayer {
-    type Service = BatchBoundService<S>;
+impl MakeCheck for BatchBound {
+    type Check = Items;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        BatchBoundService {
-            inner,
-            max: self.max,
-        }
-    }
-}
-
-/// The service [`BatchBoundLayer`] wraps around the routes.
-#[derive(Clone)]
-pub struct BatchBoundService<S> {
-    inner: S,
-    max: u32,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for BatchBoundService<S>
-where
-    S: tower::Service<http::Request<Bounded<B>>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn make<B>(&self, req: &http::Request<B>) -> Items {
         let counted = BATCH_CALLS
             .iter()
             .find(|(path, _)| *path == req.uri().path())
             .map(|(_, field)| (*field, ItemCounter::new(self.max)));
-        let items = Items {
+        Items {
             counted,
             max: self.max,
-        };
-        self.inner.call(req.map(|inner| Checked::new(inner, items)))
+        }
     }
 }
-
-/// A request body whose batch items are counted as it arrives.
-pub type Bounded<B> = Checked<B, Items>;
 
 /// The check of a batch call's body (for any other call, none).
 pub struct Items {

@@ -18,9 +18,26 @@ use crate::model::Oin;
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
-    /// Per caller: a participant's OIN, or the certificate of a caller
-    /// that needs no directory entry (health, reflection).
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: Mutex<HashMap<Bucket, (f64, Instant)>>,
+}
+
+/// Whose calls a bucket counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Bucket {
+    /// A participant's.
+    Oin(Oin),
+    /// Those of a caller that needs no directory entry (health,
+    /// reflection), by its certificate's SHA-256 in hex.
+    Certificate(String),
+}
+
+impl std::fmt::Display for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bucket::Oin(oin) => write!(f, "OIN {oin}"),
+            Bucket::Certificate(digest) => write!(f, "certificate {digest}"),
+        }
+    }
 }
 
 impl RateLimiter {
@@ -42,24 +59,24 @@ impl RateLimiter {
     /// Takes `calls` calls from `oin`'s bucket at once (the items of a batch
     /// beyond the call itself), or refuses them all and takes none.
     pub fn take(&self, oin: &Oin, calls: u32) -> Result<(), AccessError> {
-        self.take_for(&format!("OIN {oin}"), calls)
+        self.take_for(Bucket::Oin(oin.clone()), calls)
     }
 
     /// Takes one call of a caller known only by its certificate (`digest`,
     /// in hex): health checks and reflection need no directory entry, but
     /// they are calls all the same.
     pub fn check_certificate(&self, digest: &str) -> Result<(), AccessError> {
-        self.take_for(&format!("certificate {digest}"), 1)
+        self.take_for(Bucket::Certificate(digest.to_owned()), 1)
     }
 
-    fn take_for(&self, who: &str, calls: u32) -> Result<(), AccessError> {
+    fn take_for(&self, who: Bucket, calls: u32) -> Result<(), AccessError> {
         if self.per_second == 0.0 || calls == 0 {
             return Ok(());
         }
         let calls = f64::from(calls);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let (tokens, last) = buckets.entry(who.to_owned()).or_insert((self.burst, now));
+        let (tokens, last) = buckets.entry(who.clone()).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;

@@ -227,7 +227,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut report = json!({
         "scenario": format!("{:?}", args.scenario).to_lowercase(),
         "messages": s.count, "concurrency": s.concurrency, "connections": s.connections,
-        "payload_bytes": s.size, "offered_rate": s.rate, "batch": s.batch,
+        "payload_bytes": s.size, "offered_rate": s.rate, "batch": s.batch, "subscribe": s.subscribe,
     });
     let main: Samples = match args.scenario {
         Scenario::Send => scenarios::send(&target, &s).await?,
