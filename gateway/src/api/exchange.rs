@@ -193,14 +193,10 @@ impl ExchangeApi for ExchangeService {
             .into_iter()
             .enumerate()
             .map(|(i, parsed)| match parsed {
-                Ok(_) => acked.next().expect("one answer per valid id").map_err(|e| {
-                    // The Ack's own message names its field; here the
-                    // index does.
-                    let status = of(e);
-                    let message = status.message();
-                    let message = message.strip_prefix("message_id: ").unwrap_or(message);
-                    item_error("message_ids", i, &Status::new(status.code(), message))
-                }),
+                Ok(_) => acked
+                    .next()
+                    .expect("one answer per valid id")
+                    .map_err(|e| item_error("message_ids", i, &of(e))),
                 Err(status) => Err(pb::ItemError {
                     code: status.code() as i32,
                     message: status.message().to_owned(),
