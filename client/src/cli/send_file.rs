@@ -141,21 +141,25 @@ async fn send(
     tally: &mut Tally,
     out: &Output,
 ) -> anyhow::Result<()> {
-    let requests: Vec<pb::SendRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
+    let (lines, requests): (Vec<usize>, Vec<pb::SendRequest>) = batch.into_iter().unzip();
+    let references: Vec<String> = requests
+        .iter()
+        .map(|r| r.client_reference.clone())
+        .collect();
     let answers = client.send_all(requests).await?;
-    report(batch, answers, tally, out);
+    report(lines.into_iter().zip(references), answers, tally, out);
     Ok(())
 }
 
-/// Reports the gateway's answer to each line of `batch`.
+/// Reports the gateway's answer to each line sent (its number and
+/// reference).
 fn report(
-    batch: Vec<(usize, pb::SendRequest)>,
+    sent_lines: impl Iterator<Item = (usize, String)>,
     answers: Vec<Result<pb::SendResponse, tonic::Status>>,
     tally: &mut Tally,
     out: &Output,
 ) {
-    for ((line, request), answer) in batch.into_iter().zip(answers) {
-        let reference = request.client_reference;
+    for ((line, reference), answer) in sent_lines.zip(answers) {
         match answer {
             Ok(sent) => {
                 let receipt = sent.receipt.unwrap_or_default();
