@@ -142,8 +142,13 @@ async fn a_batch_over_a_limit_is_refused_whole_naming_the_limit() {
     .await
     .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    // "more than": counted as the body arrived, not after decoding it
+    // (which would have said how many it held).
     assert!(
-        refused.message().contains("limits.max_batch_messages"),
+        refused
+            .message()
+            .contains("message_ids: holds more than 4 items")
+            && refused.message().contains("limits.max_batch_messages"),
         "{refused:?}"
     );
     let index = gw.client(org::VERWIJSINDEX).await;
