@@ -31,6 +31,8 @@ fn send_smoke() {
         ids.to_str().unwrap(),
     ]);
     assert_eq!(r["messages"], 40);
+    // Every receipt is checked, after the clock stops.
+    assert_eq!(r["receipts_verified"], 40);
     assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
     assert!(r["echo"]["msgs_per_s"].as_f64().unwrap() > 0.0);
     assert!(r["storage"]["msgs_per_s"].as_f64().unwrap() > 0.0);
@@ -56,6 +58,7 @@ fn batch_smoke_with_the_nats_peer() {
         "2",
     ]);
     assert_eq!(r["batch"], 16);
+    assert_eq!(r["receipts_verified"], 100);
     assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
     assert!(r["storage"]["msgs_per_s"].as_f64().unwrap() > 0.0);
     if std::env::var_os("SCHAKEL_REQUIRE_NATS").is_some() || !r["nats"].is_null() {
@@ -91,6 +94,8 @@ fn roundtrip_smoke() {
         assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0, "{extra:?}");
         assert_eq!(r["subscribe"], extra.contains(&"--subscribe"));
         assert_eq!(r["batch"].as_u64(), extra.contains(&"--batch").then_some(8));
+        // The send receipts and the ack receipts.
+        assert_eq!(r["receipts_verified"], 80, "{extra:?}");
     }
 }
 
@@ -114,6 +119,8 @@ fn backlog_smoke() {
     let r = bench(&["backlog", "--count", "50", "--concurrency", "8"]);
     assert!(r["startup_secs"].as_f64().unwrap() > 0.0);
     assert!(r["drain_msgs_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["receipts_verified"], 50);
+    assert_eq!(r["drain_receipts_verified"], 50);
 }
 
 #[test]

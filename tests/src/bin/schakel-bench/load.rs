@@ -19,6 +19,8 @@ pub struct Samples {
     /// Messages the operations carried, when an operation carries several
     /// (a batch); 0 when each carries one.
     pub items: u64,
+    /// Receipts verified after the run (see `receipts`).
+    pub receipts_verified: u64,
 }
 
 impl Samples {

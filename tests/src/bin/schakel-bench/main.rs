@@ -10,6 +10,7 @@
 mod echo;
 mod load;
 mod nats;
+mod receipts;
 mod scenarios;
 mod soak;
 mod storage;
@@ -241,12 +242,14 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
             report["startup_secs"] = json!(b.startup.as_secs_f64());
             report["rss_after_restart_bytes"] = json!(b.rss_after_restart);
             report["drain_msgs_per_s"] = json!(b.drain.rate());
+            report["drain_receipts_verified"] = json!(b.drain.receipts_verified);
             b.fill
         }
     };
     let _ = stop_rss.send(());
     let rss_peak_sampled = rss_task.await.unwrap_or(0);
     report["msgs_per_s"] = json!(main.rate());
+    report["receipts_verified"] = json!(main.receipts_verified);
     report["mb_per_s"] = json!(main.mb_per_s());
     report["latency_ms"] = latency(&main);
     report["gateway_peak_rss_bytes"] = json!(target.rss().map(|r| r.peak));

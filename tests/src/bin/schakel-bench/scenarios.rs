@@ -10,6 +10,7 @@ use schakel_proto::examples;
 use schakel_proto::examples::contact;
 
 use super::load::{Samples, drive, progress};
+use super::receipts::{self, Kept};
 use super::target::Target;
 
 /// Settings shared by the scenarios.
@@ -145,17 +146,21 @@ async fn send_many(
         RECEIVER
     })?;
     let ids = IdsOut::open(s.ids_out.as_deref())?;
-    drive(label, s.count, s.concurrency, s.rate, move |i| {
+    let (kept, verifier) = (Kept::default(), senders[0].clone());
+    let k = kept.clone();
+    let mut samples = drive(label, s.count, s.concurrency, s.rate, move |i| {
         let client = senders[i as usize % senders.len()].clone();
         let request = build(i, &to);
-        let ids = ids.clone();
+        let (ids, kept) = (ids.clone(), k.clone());
         async move {
-            let sent = client.send(request).await?;
+            let sent = receipts::send(&client, request, &kept).await?;
             ids.write(&sent.message_id)?;
             Ok(bytes_each)
         }
     })
-    .await
+    .await?;
+    samples.receipts_verified = kept.verify_all(&verifier).await?;
+    Ok(samples)
 }
 
 /// `send`: many concurrent senders, durable ACCEPTED answers.
@@ -182,23 +187,25 @@ pub async fn batch(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
     let to = target.oin(RECEIVER)?;
     let ids = IdsOut::open(s.ids_out.as_deref())?;
     let run = uuid::Uuid::now_v7().simple().to_string();
+    let (kept, verifier) = (Kept::default(), senders[0].clone());
+    let k = kept.clone();
     let mut samples = drive("batch", calls, s.concurrency, s.rate, move |call| {
         let client = senders[call as usize % senders.len()].clone();
         let first = call * per_call;
         let requests: Vec<_> = (first..(first + per_call).min(count))
             .map(|i| consult(format!("batch-{run}-{i}"), &to, size))
             .collect();
-        let (n, ids) = (requests.len() as u64, ids.clone());
+        let (n, ids, kept) = (requests.len() as u64, ids.clone(), k.clone());
         async move {
-            for answer in client.send_batch(requests).await? {
-                let sent = answer.map_err(|s| anyhow::anyhow!("an item was refused: {s}"))?;
-                ids.write(&sent.message_id)?;
+            for id in receipts::send_batch(&client, requests, &kept).await? {
+                ids.write(&id)?;
             }
             Ok(n * size as u64)
         }
     })
     .await?;
     samples.items = count;
+    samples.receipts_verified = kept.verify_all(&verifier).await?;
     Ok(samples)
 }
 
@@ -236,6 +243,7 @@ async fn subscribed(
     receiver: &Client,
     total: u64,
     done: &std::sync::atomic::AtomicU64,
+    kept: &Kept,
     mut record: impl FnMut(&str),
 ) -> anyhow::Result<()> {
     use futures::StreamExt;
@@ -249,7 +257,7 @@ async fn subscribed(
                 if let Some(pb::inbox_event::Event::Delivery(d)) = event.event {
                     let env = d.envelope.unwrap_or_default();
                     acks.push(async move {
-                        receiver.ack(&env.message_id).await?;
+                        receipts::ack(receiver, env.message_id, kept).await?;
                         Ok::<_, anyhow::Error>(env.client_reference)
                     });
                 }
@@ -270,13 +278,14 @@ async fn drain(
     started: Instant,
     ack_batch: Option<usize>,
     subscribe: bool,
+    kept: &Kept,
 ) -> anyhow::Result<Vec<u64>> {
     let receiving = clients(target, RECEIVER, receivers).await?;
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let bar = progress("drain", total);
     let mut tasks = Vec::new();
     for receiver in receiving {
-        let (done, bar) = (done.clone(), bar.clone());
+        let (done, bar, kept) = (done.clone(), bar.clone(), kept.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let record = |reference: &str, latencies: &mut Vec<u64>| {
@@ -289,7 +298,10 @@ async fn drain(
                 }
             };
             if subscribe {
-                subscribed(&receiver, total, &done, |r| record(r, &mut latencies)).await?;
+                subscribed(&receiver, total, &done, &kept, |r| {
+                    record(r, &mut latencies)
+                })
+                .await?;
                 return Ok(latencies);
             }
             while done.load(std::sync::atomic::Ordering::Relaxed) < total {
@@ -307,20 +319,16 @@ async fn drain(
                             .unzip();
                         let calls = ids
                             .chunks(per_call.max(1))
-                            .map(|chunk| receiver.ack_batch(chunk));
-                        for answers in futures::future::try_join_all(calls).await? {
-                            for answer in answers {
-                                answer.map_err(|s| anyhow::anyhow!("an ack was refused: {s}"))?;
-                            }
-                        }
+                            .map(|chunk| receipts::ack_batch(&receiver, chunk, &kept));
+                        futures::future::try_join_all(calls).await?;
                         references
                     }
                     None => {
                         let acks = batch.into_iter().map(|d| {
-                            let receiver = receiver.clone();
+                            let (receiver, kept) = (&receiver, &kept);
                             async move {
                                 let env = d.envelope.unwrap_or_default();
-                                receiver.ack(&env.message_id).await?;
+                                receipts::ack(receiver, env.message_id, kept).await?;
                                 Ok::<_, anyhow::Error>(env.client_reference)
                             }
                         });
@@ -355,7 +363,10 @@ pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples>
         let pki = target.pki.clone();
         tokio::spawn(async move {
             let t = Target::external(&target_url, &pki);
-            drain(&t, total, receivers, started, ack_batch, subscribe).await
+            let kept = Kept::default();
+            let latencies =
+                drain(&t, total, receivers, started, ack_batch, subscribe, &kept).await?;
+            Ok::<_, anyhow::Error>((latencies, kept, t))
         })
     };
     let run = uuid::Uuid::now_v7().simple().to_string();
@@ -373,12 +384,15 @@ pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples>
         size as u64,
     )
     .await?;
-    let latencies = drainer.await??;
+    let (latencies, kept, t) = drainer.await??;
+    let elapsed = started.elapsed();
+    let acks_verified = kept.verify_all(&t.client(RECEIVER).await?).await?;
     Ok(Samples {
         latencies_us: latencies,
         bytes: sent.bytes,
-        elapsed: started.elapsed(),
+        elapsed,
         items: 0,
+        receipts_verified: sent.receipts_verified + acks_verified,
     })
 }
 
@@ -400,12 +414,25 @@ pub async fn backlog(target: &mut Target, s: &Settings) -> anyhow::Result<Backlo
     let startup = target.restart().await?;
     let rss_after_restart = target.rss().map(|r| r.current);
     let started = Instant::now();
-    let latencies = drain(target, s.count, s.receivers, started, s.batch, s.subscribe).await?;
+    let kept = Kept::default();
+    let latencies = drain(
+        target,
+        s.count,
+        s.receivers,
+        started,
+        s.batch,
+        s.subscribe,
+        &kept,
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    let receipts_verified = kept.verify_all(&target.client(RECEIVER).await?).await?;
     let drain = Samples {
         latencies_us: latencies,
         bytes: fill.bytes,
-        elapsed: started.elapsed(),
+        elapsed,
         items: 0,
+        receipts_verified,
     };
     Ok(Backlog {
         fill,
