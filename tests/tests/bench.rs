@@ -111,6 +111,7 @@ fn dossier_smoke() {
         "1048576",
     ]);
     assert!(r["mb_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["receipts_verified"], 4);
     assert!(r["rss_growth_per_in_flight_byte"].as_f64().is_some());
 }
 

@@ -19,10 +19,16 @@ use schakel_client::{Client, KeyRing, verify_receipt};
 pub struct Kept(Arc<Mutex<Vec<pb::Receipt>>>);
 
 impl Kept {
-    /// Keeps the receipt of message `id`; an answer without one fails the run.
+    /// Keeps the receipt of message `id`; an answer without one, or with
+    /// another message's, fails the run.
     pub fn keep(&self, receipt: Option<pb::Receipt>, id: &str) -> anyhow::Result<()> {
         let receipt = receipt
             .ok_or_else(|| anyhow::anyhow!("message {id} was answered without a receipt"))?;
+        anyhow::ensure!(
+            receipt.message_id == id,
+            "message {id} was answered with a receipt for {}",
+            receipt.message_id
+        );
         self.0.lock().expect("receipts lock").push(receipt);
         Ok(())
     }
@@ -59,8 +65,8 @@ pub async fn send(
     request: pb::SendRequest,
     kept: &Kept,
 ) -> anyhow::Result<pb::SendResponse> {
-    let sent = client.exchange().send(request).await?.into_inner();
-    kept.keep(sent.receipt.clone(), &sent.message_id)?;
+    let mut sent = client.exchange().send(request).await?.into_inner();
+    kept.keep(sent.receipt.take(), &sent.message_id)?;
     Ok(sent)
 }
 
@@ -170,5 +176,19 @@ mod tests {
             e.contains("altered") && e.contains("does not verify"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_missing_receipt_or_another_messages_fails_the_run() {
+        let kept = Kept::default();
+        let e = kept.keep(None, "m1").unwrap_err().to_string();
+        assert!(e.contains("m1") && e.contains("without a receipt"), "{e}");
+        let other = pb::Receipt {
+            message_id: "m2".into(),
+            ..Default::default()
+        };
+        let e = kept.keep(Some(other), "m1").unwrap_err().to_string();
+        assert!(e.contains("receipt for m2"), "{e}");
+        assert!(kept.0.lock().unwrap().is_empty());
     }
 }

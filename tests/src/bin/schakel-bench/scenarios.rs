@@ -41,6 +41,9 @@ pub struct Settings {
 /// The organisation the consultations go to and that drains them.
 pub const RECEIVER: &str = "veilig-thuis";
 
+/// The organisation that sends them.
+const SENDER: &str = "school-po";
+
 fn date(days: i64) -> String {
     examples::date(time::OffsetDateTime::now_utc().date(), days)
 }
@@ -131,24 +134,25 @@ impl IdsOut {
     }
 }
 
-/// Sends `count` messages built by `build`, returning the samples.
+/// Sends `count` messages built by `build`, returning the samples; the
+/// receipts go to `kept`, for the caller to verify once its clock stops.
 async fn send_many(
     label: &str,
     target: &Target,
     s: &Settings,
     build: impl Fn(u64, &str) -> pb::SendRequest + Send + Sync + 'static,
     bytes_each: u64,
+    kept: &Kept,
 ) -> anyhow::Result<Samples> {
-    let senders = clients(target, "school-po", s.connections).await?;
+    let senders = clients(target, SENDER, s.connections).await?;
     let to = target.oin(if label == "dossier" {
         "school-vo"
     } else {
         RECEIVER
     })?;
     let ids = IdsOut::open(s.ids_out.as_deref())?;
-    let (kept, verifier) = (Kept::default(), senders[0].clone());
     let k = kept.clone();
-    let mut samples = drive(label, s.count, s.concurrency, s.rate, move |i| {
+    drive(label, s.count, s.concurrency, s.rate, move |i| {
         let client = senders[i as usize % senders.len()].clone();
         let request = build(i, &to);
         let (ids, kept) = (ids.clone(), k.clone());
@@ -158,13 +162,25 @@ async fn send_many(
             Ok(bytes_each)
         }
     })
-    .await?;
-    samples.receipts_verified = kept.verify_all(&verifier).await?;
+    .await
+}
+
+/// `samples` with the receipts in `kept` verified, through a client of the
+/// sending school.
+async fn verified(target: &Target, mut samples: Samples, kept: &Kept) -> anyhow::Result<Samples> {
+    samples.receipts_verified = kept.verify_all(&target.client(SENDER).await?).await?;
     Ok(samples)
 }
 
 /// `send`: many concurrent senders, durable ACCEPTED answers.
 pub async fn send(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
+    let kept = Kept::default();
+    let samples = consults(target, s, &kept).await?;
+    verified(target, samples, &kept).await
+}
+
+/// Sends `s.count` consultations of `s.size` bytes, keeping their receipts.
+async fn consults(target: &Target, s: &Settings, kept: &Kept) -> anyhow::Result<Samples> {
     let size = s.size;
     let run = uuid::Uuid::now_v7().simple().to_string();
     send_many(
@@ -173,6 +189,7 @@ pub async fn send(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
         s,
         move |i, to| consult(format!("send-{run}-{i}"), to, size),
         size as u64,
+        kept,
     )
     .await
 }
@@ -183,7 +200,7 @@ pub async fn batch(target: &Target, s: &Settings) -> anyhow::Result<Samples> {
     let per_call = s.batch.unwrap_or(64).max(1) as u64;
     let (size, count) = (s.size, s.count);
     let calls = count.div_ceil(per_call);
-    let senders = clients(target, "school-po", s.connections).await?;
+    let senders = clients(target, SENDER, s.connections).await?;
     let to = target.oin(RECEIVER)?;
     let ids = IdsOut::open(s.ids_out.as_deref())?;
     let run = uuid::Uuid::now_v7().simple().to_string();
@@ -220,14 +237,17 @@ pub async fn dossier_run(target: &Target, s: &Settings) -> anyhow::Result<Sample
     ));
     let run = uuid::Uuid::now_v7().simple().to_string();
     let a = attachment.clone();
-    send_many(
+    let kept = Kept::default();
+    let samples = send_many(
         "dossier",
         target,
         s,
         move |i, to| dossier(format!("dossier-{run}-{i}"), to, &a),
         s.size as u64,
+        &kept,
     )
-    .await
+    .await?;
+    verified(target, samples, &kept).await
 }
 
 /// When a roundtrip message was sent, from the start instant, as its client
@@ -370,6 +390,7 @@ pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples>
         })
     };
     let run = uuid::Uuid::now_v7().simple().to_string();
+    let sends = Kept::default();
     let sent = send_many(
         "roundtrip",
         target,
@@ -382,18 +403,22 @@ pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples>
             )
         },
         size as u64,
+        &sends,
     )
     .await?;
-    let (latencies, kept, t) = drainer.await??;
+    let (latencies, acks, t) = drainer.await??;
     let elapsed = started.elapsed();
-    let acks_verified = kept.verify_all(&t.client(RECEIVER).await?).await?;
-    Ok(Samples {
+    let acks_verified = acks.verify_all(&t.client(RECEIVER).await?).await?;
+    let samples = Samples {
         latencies_us: latencies,
         bytes: sent.bytes,
         elapsed,
         items: 0,
-        receipts_verified: sent.receipts_verified + acks_verified,
-    })
+        receipts_verified: acks_verified,
+    };
+    let mut samples = verified(target, samples, &sends).await?;
+    samples.receipts_verified += acks_verified;
+    Ok(samples)
 }
 
 /// What the backlog scenario measured.
@@ -410,7 +435,8 @@ pub struct Backlog {
 
 /// `backlog`: fill an inbox, restart the gateway, measure start-up and drain.
 pub async fn backlog(target: &mut Target, s: &Settings) -> anyhow::Result<Backlog> {
-    let fill = send(target, s).await?;
+    let sends = Kept::default();
+    let fill = consults(target, s, &sends).await?;
     let startup = target.restart().await?;
     let rss_after_restart = target.rss().map(|r| r.current);
     let started = Instant::now();
@@ -434,6 +460,9 @@ pub async fn backlog(target: &mut Target, s: &Settings) -> anyhow::Result<Backlo
         items: 0,
         receipts_verified,
     };
+    // The fill's receipts are verified last, so that the restart follows
+    // the fill as it would without the check.
+    let fill = verified(target, fill, &sends).await?;
     Ok(Backlog {
         fill,
         startup,
