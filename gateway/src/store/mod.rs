@@ -26,6 +26,7 @@ pub mod contract;
 pub mod engine;
 pub mod lifecycle;
 mod outcome;
+pub mod postgres;
 pub mod receipts;
 pub mod sled;
 

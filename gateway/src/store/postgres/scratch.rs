@@ -1,0 +1,272 @@
+//! A throwaway PostgreSQL server for tests: a real `postgres` from the
+//! system's packages, in a temporary folder, on a free loopback port, with
+//! TLS from a CA of its own and password (SCRAM) logins over TCP only with
+//! TLS. `initdb` and `postgres` refuse to run as root, so under root they
+//! run as the `postgres` user, who owns the folder.
+//!
+//! When PostgreSQL is not installed, [`Scratch::start`] answers `None` and
+//! the test is skipped, unless `SCHAKEL_REQUIRE_POSTGRES` is set (CI sets
+//! it), which makes a missing server a failure.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::tools::pki::{Ca, write_file};
+
+/// The password of the scratch server's one role.
+const PASSWORD: &str = "scratch-password";
+/// Its role.
+const USER: &str = "schakel";
+
+/// A running scratch server, stopped and removed when dropped.
+pub struct Scratch {
+    postmaster: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// The folder holding PostgreSQL's programs: the newest
+/// `/usr/lib/postgresql/*/bin` (Debian's layout), or the one `initdb` is
+/// found in on the `PATH`.
+fn bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, b)| b).or_else(|| {
+        std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .find(|d| d.join("initdb").exists() && d.join("postgres").exists())
+        })
+    })
+}
+
+/// The uid and gid of the `postgres` user, to run as under root.
+fn postgres_user() -> Result<(u32, u32), String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| e.to_string())?;
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&"postgres") && f.len() > 3)
+                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+                .flatten()
+        })
+        .ok_or_else(|| "running as root, and there is no postgres user to run PostgreSQL as: install the postgresql package".into())
+}
+
+/// A free port on the loopback address.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Scratch {
+    /// Starts a server, or answers `None` (and says why on stderr) when
+    /// PostgreSQL is not installed and not required.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = bin_dir() else {
+            assert!(
+                std::env::var_os("SCHAKEL_REQUIRE_POSTGRES").is_none(),
+                "SCHAKEL_REQUIRE_POSTGRES is set but PostgreSQL is not installed (Debian: apt-get install postgresql)"
+            );
+            eprintln!("skipped: PostgreSQL is not installed (Debian: apt-get install postgresql)");
+            return None;
+        };
+        Some(Self::start_with(&bin).unwrap_or_else(|e| panic!("scratch PostgreSQL: {e}")))
+    }
+
+    fn start_with(bin: &Path) -> Result<Self, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("schakel-pg-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let owner = if unsafe { libc::geteuid() } == 0 {
+            Some(postgres_user()?)
+        } else {
+            None
+        };
+        let run_as = |mut c: Command| {
+            if let Some((uid, gid)) = owner {
+                c.uid(uid).gid(gid);
+            }
+            c
+        };
+        let chown = |p: &Path| -> Result<(), String> {
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        };
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| e.to_string())?;
+        chown(dir.path())?;
+        let data = dir.path().join("data");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, PASSWORD).map_err(|e| e.to_string())?;
+        chown(&pwfile)?;
+
+        let mut initdb = run_as(Command::new(bin.join("initdb")));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                USER,
+                "--auth=scram-sha-256",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        let out = initdb.output().map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "initdb failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+
+        // TLS from a CA of its own; TCP logins only over TLS.
+        let ca = Ca::generate("Schakel scratch database CA").map_err(|e| e.to_string())?;
+        let server = ca
+            .issue_server(&["localhost", "127.0.0.1"])
+            .map_err(|e| e.to_string())?;
+        for (name, contents, secret) in [
+            ("server.crt", server.cert_pem.as_str(), false),
+            ("server.key", server.key_pem.as_str(), true),
+        ] {
+            let path = data.join(name);
+            write_file(&path, contents, secret).map_err(|e| e.to_string())?;
+            chown(&path)?;
+        }
+        write_file(&dir.path().join("ca.pem"), &ca.cert_pem(), false).map_err(|e| e.to_string())?;
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("local all all scram-sha-256\nhostssl all {USER} 127.0.0.1/32 scram-sha-256\n"),
+        )
+        .map_err(|e| e.to_string())?;
+
+        let port = free_port().map_err(|e| e.to_string())?;
+        let log =
+            std::fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
+        let mut postgres = run_as(Command::new(bin.join("postgres")));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-k")
+            .arg(dir.path())
+            .args([
+                "-c",
+                "ssl=on",
+                "-c",
+                "ssl_cert_file=server.crt",
+                "-c",
+                "ssl_key_file=server.key",
+            ])
+            // Tests stop the gateway, never the machine: the server need not
+            // survive a power cut, and starts and writes faster without fsync.
+            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        let postmaster = postgres.spawn().map_err(|e| format!("postgres: {e}"))?;
+        let mut scratch = Self {
+            postmaster,
+            dir,
+            port,
+        };
+        scratch.wait_ready()?;
+        Ok(scratch)
+    }
+
+    /// Waits until the server accepts connections, or says why it stopped.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            if log.contains("ready to accept connections") {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.postmaster.try_wait() {
+                return Err(format!("postgres exited ({status}): {log}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("postgres did not start within 60 s: {log}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The PEM file of the CA that signed the server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The connection URL of database `database`, over TLS.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{database}",
+            self.port
+        )
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The [`Target`](super::connection::Target) of database `database`.
+    pub fn target(&self, database: &str) -> super::connection::Target {
+        super::connection::Target {
+            url: self.url(database),
+            ca_file: Some(self.ca_file()),
+            client_identity: None,
+        }
+    }
+
+    /// Creates database `name`.
+    pub async fn create_database(&self, name: &str) {
+        let client = super::connection::connect(&self.target("postgres"))
+            .await
+            .expect("connect to the scratch server");
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create a scratch database");
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // SIGQUIT: stop at once; the folder goes with it.
+        let pid = self.postmaster.id() as libc::pid_t;
+        unsafe {
+            libc::kill(pid, libc::SIGQUIT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.postmaster.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.postmaster.kill();
+        let _ = self.postmaster.wait();
+    }
+}
