@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL server for tests: a real `postgres` from the
 //! system's packages, in a temporary folder, on a free loopback port, with
-//! TLS from a CA of its own and password (SCRAM) logins over TCP only with
+//! TLS under a self-signed certificate (the tests trust it as their CA) and
+//! password (SCRAM) logins over TCP only with
 //! TLS. `initdb` and `postgres` refuse to run as root, so under root they
 //! run as the `postgres` user, who owns the folder.
 //!
@@ -13,8 +14,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use crate::tools::pki::{Ca, write_file};
 
 /// The password of the scratch server's one role.
 const PASSWORD: &str = "scratch-password";
@@ -63,6 +62,13 @@ fn postgres_user() -> Result<(u32, u32), String> {
                 .flatten()
         })
         .ok_or_else(|| "running as root, and there is no postgres user to run PostgreSQL as: install the postgresql package".into())
+}
+
+/// A self-signed certificate for the loopback address and its key, as PEM:
+/// the scratch server's, and, in tests, a stranger's.
+pub fn self_signed() -> Result<(String, String), rcgen::Error> {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    Ok((made.cert.pem(), made.signing_key.serialize_pem()))
 }
 
 /// A free port on the loopback address.
@@ -140,20 +146,19 @@ impl Scratch {
             ));
         }
 
-        // TLS from a CA of its own; TCP logins only over TLS.
-        let ca = Ca::generate("Schakel scratch database CA").map_err(|e| e.to_string())?;
-        let server = ca
-            .issue_server(&["localhost", "127.0.0.1"])
-            .map_err(|e| e.to_string())?;
-        for (name, contents, secret) in [
-            ("server.crt", server.cert_pem.as_str(), false),
-            ("server.key", server.key_pem.as_str(), true),
+        // TLS under a self-signed certificate; TCP logins only over TLS.
+        let (cert_pem, key_pem) = self_signed().map_err(|e| e.to_string())?;
+        for (name, contents, mode) in [
+            ("server.crt", &cert_pem, 0o644),
+            ("server.key", &key_pem, 0o600),
         ] {
             let path = data.join(name);
-            write_file(&path, contents, secret).map_err(|e| e.to_string())?;
+            std::fs::write(&path, contents).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| e.to_string())?;
             chown(&path)?;
         }
-        write_file(&dir.path().join("ca.pem"), &ca.cert_pem(), false).map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join("ca.pem"), &cert_pem).map_err(|e| e.to_string())?;
         std::fs::write(
             data.join("pg_hba.conf"),
             format!("local all all scram-sha-256\nhostssl all {USER} 127.0.0.1/32 scram-sha-256\n"),
@@ -213,7 +218,8 @@ impl Scratch {
         }
     }
 
-    /// The PEM file of the CA that signed the server's certificate.
+    /// The PEM file the server's certificate is checked against (the
+    /// certificate itself).
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }

@@ -153,11 +153,10 @@ async fn the_database_server_is_checked_against_the_operators_ca() {
     let Some(pg) = server("store").await else {
         return;
     };
-    // Another CA, as a man in the middle would present.
+    // Another certificate, as a man in the middle would present.
     let dir = tempfile::tempdir().unwrap();
-    let other = crate::tools::pki::Ca::generate("Another CA").unwrap();
     let other_file = dir.path().join("other.pem");
-    std::fs::write(&other_file, other.cert_pem()).unwrap();
+    std::fs::write(&other_file, super::scratch::self_signed().unwrap().0).unwrap();
     let wrong = Target {
         ca_file: Some(other_file),
         ..pg.target("store")
