@@ -33,6 +33,7 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_inbox   ON messages (recipient, queue_seq) WHERE queue_seq IS NOT NULL;
 CREATE INDEX messages_leases  ON messages (leased_until_ms) WHERE leased_until_ms IS NOT NULL;
+CREATE INDEX messages_leased  ON messages (recipient) WHERE leased_until_ms IS NOT NULL;
 CREATE INDEX messages_expiry  ON messages (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
 CREATE INDEX messages_purge   ON messages (purge_at_ms) WHERE purge_at_ms IS NOT NULL;
 CREATE INDEX messages_lapse   ON messages (lapse_at_ms) WHERE lapse_at_ms IS NOT NULL;
@@ -61,14 +62,17 @@ CREATE TABLE receipts (
 );
 CREATE INDEX receipts_message ON receipts (message_id, cursor);
 
--- The head of the one audit chain, in one row: every step that appends
--- locks it, which serialises appends across gateway instances.
+-- The head of the one audit chain, in one row that exists from the start:
+-- every step that appends locks it, which serialises appends across
+-- gateway instances. An empty chain's head is sequence 0 with the genesis
+-- hash (32 zero bytes).
 CREATE TABLE audit_head (
     only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     seq       bigint NOT NULL,
     hash      bytea NOT NULL,
     start_seq bigint NOT NULL
 );
+INSERT INTO audit_head (seq, hash, start_seq) VALUES (0, decode(repeat('00', 32), 'hex'), 1);
 
 -- The audit chain.
 CREATE TABLE audit (

@@ -18,9 +18,12 @@ use crate::store::StoreError;
 /// How the gateway reaches its database.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// A libpq connection string or `postgres://` URL. `sslmode=prefer` (the
-    /// default) is taken as `require`: data about children does not travel
-    /// in the clear because a server did not offer TLS.
+    /// A libpq connection string or `postgres://` URL. `sslmode` is
+    /// `disable`, `prefer` or `require`; `require` checks the server's
+    /// certificate and name, as libpq's `verify-full` does. `prefer` (the
+    /// default) is taken as `require`, except over a Unix socket, which has
+    /// no TLS: data about children does not travel in the clear because a
+    /// server did not offer TLS.
     pub url: String,
     /// The PEM file of the CA that signed the database server's
     /// certificate; needed unless `sslmode=disable`.
@@ -52,8 +55,10 @@ pub fn detail(e: &tokio_postgres::Error) -> String {
     text
 }
 
-/// Whether every host of `config` is on this machine: a Unix socket or a
-/// loopback address, the only places a connection without TLS may go.
+/// Whether every place `config` may connect to is on this machine: a Unix
+/// socket or a loopback address, the only places a connection without TLS
+/// may go. A `hostaddr` is where the connection really goes, whatever
+/// `host` says, so each of those must be loopback too.
 fn local_only(config: &Config) -> bool {
     !config.get_hosts().is_empty()
         && config.get_hosts().iter().all(|h| match h {
@@ -62,6 +67,17 @@ fn local_only(config: &Config) -> bool {
                 name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
             }
         })
+        && config.get_hostaddrs().iter().all(IpAddr::is_loopback)
+}
+
+/// Whether every host of `config` is a Unix socket, where PostgreSQL
+/// offers no TLS.
+fn sockets_only(config: &Config) -> bool {
+    !config.get_hosts().is_empty()
+        && config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, Host::Unix(_)))
 }
 
 /// The rustls configuration for `target`: its CA, and its client identity
@@ -125,7 +141,12 @@ pub async fn connect(target: &Target) -> Result<Client, StoreError> {
         ))
     })?;
     if config.get_ssl_mode() == SslMode::Prefer {
-        config.ssl_mode(SslMode::Require);
+        // A socket never offers TLS; anywhere else, TLS or nothing.
+        config.ssl_mode(if sockets_only(&config) {
+            SslMode::Disable
+        } else {
+            SslMode::Require
+        });
     }
     let client = if config.get_ssl_mode() == SslMode::Disable {
         if !local_only(&config) {

@@ -43,7 +43,15 @@ pub async fn migrate(
     database: &str,
     migrations: &[Migration],
 ) -> Result<Vec<i32>, StoreError> {
-    let tx = client.transaction().await.map_err(db_error)?;
+    // Read committed: the version is read after the lock is granted, not
+    // from a snapshot taken before it (as a server whose default isolation
+    // is repeatable read would otherwise do).
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(db_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(db_error)?;

@@ -107,6 +107,17 @@ impl Scratch {
             if let Some((uid, gid)) = owner {
                 c.uid(uid).gid(gid);
             }
+            c.current_dir(dir.path());
+            // If the test dies without dropping this, the server goes with
+            // it (set after the change of user, which would clear it).
+            unsafe {
+                c.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
             c
         };
         let chown = |p: &Path| -> Result<(), String> {
@@ -260,6 +271,10 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // Already gone (and reaped): its pid may be another process's now.
+        if let Ok(Some(_)) = self.postmaster.try_wait() {
+            return;
+        }
         // SIGQUIT: stop at once; the folder goes with it.
         let pid = self.postmaster.id() as libc::pid_t;
         unsafe {

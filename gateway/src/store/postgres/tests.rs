@@ -58,6 +58,13 @@ async fn migrations_apply_once_and_a_second_start_applies_nothing() {
             "table {table} is missing"
         );
     }
+    // The chain's head exists from the start, for the first append to lock.
+    let head = client
+        .query_one("SELECT seq, hash FROM audit_head", &[])
+        .await
+        .unwrap();
+    assert_eq!(head.get::<_, i64>(0), 0);
+    assert_eq!(head.get::<_, Vec<u8>>(1), vec![0u8; 32]);
     assert!(
         migrate(&mut client, "store", MIGRATIONS)
             .await

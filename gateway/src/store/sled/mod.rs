@@ -91,6 +91,33 @@ struct Inner {
     fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// How long an open waits for another holder of the folder to let go.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled in `dir`; a folder another holder has locked is
+/// [`StoreError::Locked`].
+fn open_sled(dir: &Path, cache_capacity: u64) -> Result<::sled::Db, StoreError> {
+    ::sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_capacity)
+        .mode(::sled::Mode::HighThroughput)
+        // Every step is made durable by the group commit; a timer-driven
+        // flush would add nothing but work, and would hide a missing
+        // commit from the crash tests.
+        .flush_every_ms(None)
+        .open()
+        .map_err(|e| match e {
+            // sled locks its folder; a second process finds it taken.
+            ::sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked(dir.display().to_string())
+            }
+            other => other.into(),
+        })
+}
+
 impl SledStore {
     /// Opens (or creates) the store in `dir` with a page cache of
     /// `cache_capacity` bytes; `signer` signs receipts and checkpoints. A
@@ -101,25 +128,18 @@ impl SledStore {
         signer: Arc<dyn Signer>,
     ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let db = ::sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_capacity)
-            .mode(::sled::Mode::HighThroughput)
-            // Every step is made durable by the group commit; a timer-driven
-            // flush would add nothing but work, and would hide a missing
-            // commit from the crash tests.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                // sled locks its folder; a second process finds it taken.
-                ::sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("could not acquire lock") =>
-                {
-                    StoreError::Locked(dir.display().to_string())
+        // A gateway stopping in this process may still hold the folder for
+        // a moment after it returns (sled's I/O threads finish their last
+        // writes): wait a little for the lock before calling it taken.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match open_sled(dir, cache_capacity) {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                other => other.into(),
-            })?;
+                opened => break opened?,
+            }
+        };
         let tree = db.open_tree(TREE)?;
         recovery::migrate(&tree, dir)?;
         let payloads = Arc::new(Payloads::open(
@@ -436,6 +456,29 @@ mod tests {
     }
 
     store_contract!(open);
+
+    #[test]
+    fn an_open_waits_for_a_holder_that_lets_go_and_names_one_that_does_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
+        let dir = tmp.path().join("store");
+        let first = SledStore::open(&dir, 1 << 20, key.clone()).unwrap();
+        // Held for the whole wait: the folder is named as taken.
+        let started = std::time::Instant::now();
+        let Err(e) = SledStore::open(&dir, 1 << 20, key.clone()) else {
+            panic!("a held folder opened twice")
+        };
+        assert!(matches!(e, StoreError::Locked(_)), "{e}");
+        assert!(started.elapsed() >= LOCK_WAIT);
+        // Let go during the wait (as a gateway stopping in this process
+        // does): the second open succeeds.
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(first);
+        });
+        SledStore::open(&dir, 1 << 20, key).unwrap();
+        holder.join().unwrap();
+    }
 
     #[tokio::test]
     async fn a_damaged_index_key_is_dropped_and_the_sweep_goes_on() {
