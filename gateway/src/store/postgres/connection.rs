@@ -201,6 +201,22 @@ mod tests {
         assert!(!local_only(&config(
             "host=127.0.0.1,db.example.nl dbname=x"
         )));
+        // hostaddr is where the connection goes, whatever host says.
+        assert!(!local_only(&config(
+            "postgres://u@localhost/x?hostaddr=203.0.113.7"
+        )));
+        assert!(local_only(&config(
+            "host=localhost hostaddr=127.0.0.1 dbname=x"
+        )));
+    }
+
+    #[test]
+    fn only_unix_sockets_go_without_tls_by_default() {
+        assert!(sockets_only(&config("host=/run/postgresql dbname=x")));
+        assert!(!sockets_only(&config(
+            "host=/run/postgresql,localhost dbname=x"
+        )));
+        assert!(!sockets_only(&config("postgres://u@127.0.0.1/x")));
     }
 
     #[tokio::test]

@@ -1,9 +1,9 @@
 //! A throwaway PostgreSQL server for tests: a real `postgres` from the
 //! system's packages, in a temporary folder, on a free loopback port, with
 //! TLS under a self-signed certificate (the tests trust it as their CA) and
-//! password (SCRAM) logins over TCP only with
-//! TLS. `initdb` and `postgres` refuse to run as root, so under root they
-//! run as the `postgres` user, who owns the folder.
+//! password (SCRAM) logins, over TCP only with TLS. `initdb` and `postgres`
+//! refuse to run as root, so under root they run as the `postgres` user,
+//! who owns the folder.
 //!
 //! When PostgreSQL is not installed, [`Scratch::start`] answers `None` and
 //! the test is skipped, unless `SCHAKEL_REQUIRE_POSTGRES` is set (CI sets
@@ -243,9 +243,18 @@ impl Scratch {
         )
     }
 
-    /// The port the server listens on.
-    pub fn port(&self) -> u16 {
-        self.port
+    /// A target that reaches database `database` through the server's Unix
+    /// socket, with no `sslmode` given.
+    pub fn socket_target(&self, database: &str) -> super::connection::Target {
+        super::connection::Target {
+            url: format!(
+                "host={} port={} user={USER} password={PASSWORD} dbname={database}",
+                self.dir.path().display(),
+                self.port
+            ),
+            ca_file: None,
+            client_identity: None,
+        }
     }
 
     /// The [`Target`](super::connection::Target) of database `database`.

@@ -191,3 +191,14 @@ async fn the_database_server_is_checked_against_the_operators_ca() {
         .get(0);
     assert!(ssl, "the connection does not use TLS");
 }
+
+#[tokio::test]
+async fn a_unix_socket_needs_no_tls_and_no_ca() {
+    let Some(pg) = Scratch::start() else {
+        return;
+    };
+    // No sslmode: taken as require over TCP, but a socket has no TLS.
+    let client = connect(&pg.socket_target("postgres")).await.unwrap();
+    let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+}
