@@ -8,8 +8,8 @@ use time::Date;
 
 use crate::clock::{local_date_of_ms, start_of_day_ms, working_days_after};
 use crate::model::{
-    AgeMark, Condition, ConsentRecord, MessageId, MessageRecord, NoticeDraft, NoticeType, Oin,
-    Scheduled,
+    AgeMark, Condition, ConsentRecord, GATEWAY_OIN, MessageId, MessageRecord, NoticeDraft,
+    NoticeType, Oin, Scheduled,
 };
 
 /// Working days within which a recipient acknowledges a message, as iJw
@@ -100,6 +100,27 @@ pub fn overdue(r: &MessageRecord) -> Option<Scheduled> {
             condition: Condition::Undelivered(r.id.clone()),
         },
     })
+}
+
+/// The overdue notice of message `id` as it is when due, made again from
+/// its record (`None`: the message is gone): every store keeps an overdue
+/// notice as a bare schedule entry. For a message that is gone, or has no
+/// overdue notice, a notice whose condition fails, so that the entry is
+/// dropped without a message.
+pub fn overdue_when_due(id: &MessageId, r: Option<&MessageRecord>) -> NoticeDraft {
+    if let Some(s) = r.and_then(overdue) {
+        return s.notice;
+    }
+    NoticeDraft {
+        recipient: Oin::parse(GATEWAY_OIN).expect("the gateway's OIN is 20 digits"),
+        notice_type: NoticeType::MessageOverdue,
+        consent_id: None,
+        message_ids: vec![id.clone()],
+        due_on: None,
+        text: String::new(),
+        revoked_by: None,
+        condition: Condition::Undelivered(id.clone()),
+    }
 }
 
 /// The words of an overdue notice about `ids`.

@@ -340,3 +340,12 @@ pub trait Store: Send + Sync + 'static {
     /// Bytes the store occupies on disk, for metrics and the Admin service.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
 }
+
+/// A transition the life cycle refused where the store's own indexes said
+/// it applies: the store is inconsistent.
+pub fn illegal(r: &MessageRecord, e: lifecycle::Illegal) -> StoreError {
+    StoreError::Corrupt {
+        key: r.id.to_string(),
+        message: e.to_string(),
+    }
+}

@@ -4,7 +4,9 @@
 use schakel_proto::v1 as pb;
 
 use crate::crypto::ChildRef;
-use crate::model::{ConsentRecord, Draft, MessageId, MessageRecord, NoticeDraft, Oin, Participant};
+use crate::model::{
+    ConsentRecord, Draft, Entry, MessageId, MessageRecord, NoticeDraft, Oin, Participant,
+};
 
 /// A message to accept: its metadata and its sealed (encrypted) payload.
 #[derive(Debug, Clone)]
@@ -137,6 +139,27 @@ pub enum AuditKey {
     Child(ChildRef),
     /// The entries an organisation acted in or was the other party of.
     Org(Oin),
+}
+
+impl AuditKey {
+    /// What `e` is found by: its child, its actor, and its counterpart
+    /// when that is another organisation.
+    pub fn of(e: &Entry) -> Vec<AuditKey> {
+        let mut out = Vec::with_capacity(3);
+        if let Some(c) = e.child_ref {
+            out.push(AuditKey::Child(c));
+        }
+        let actor = e.actor.oin();
+        if let Some(a) = actor {
+            out.push(AuditKey::Org(a.clone()));
+        }
+        if let Ok(counterpart) = Oin::parse(&e.counterpart)
+            && Some(&counterpart) != actor
+        {
+            out.push(AuditKey::Org(counterpart));
+        }
+        out
+    }
 }
 
 /// Figures of one recipient's inbox.

@@ -13,8 +13,10 @@ use crate::model::{
 };
 use crate::store::{AcceptOutcome, NewMessage, Store, Take};
 
-/// How a contract test opens the engine under test in a folder.
-pub type Open = fn(&Path) -> Arc<dyn Store>;
+/// How a contract test opens the engine under test for a folder: the
+/// folder names the store, so that opening it again after the store was
+/// dropped finds what it held.
+pub type Open = fn(&Path) -> futures::future::BoxFuture<'static, Arc<dyn Store>>;
 
 pub(super) const NOW: i64 = 1_800_000_000_000;
 pub(super) const MINUTE: i64 = 60_000;

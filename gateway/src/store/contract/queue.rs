@@ -10,7 +10,7 @@ use crate::store::{AcceptOutcome, Finished, Take};
 /// A sender's client reference stores one message: a retry is a duplicate with the same receipt, other content a conflict.
 pub async fn accepts_once_per_reference(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let first = message("ref-1", statute(), 1);
     let id = first.record.id.clone();
     let d = draft(&first);
@@ -55,7 +55,7 @@ pub async fn accepts_once_per_reference(open: Open) {
 /// An inbox holds at most the limit of undelivered messages.
 pub async fn a_full_inbox_refuses_more(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     for i in 0..2 {
         let m = message(&format!("m{i}"), statute(), i);
         let d = draft(&m);
@@ -80,7 +80,7 @@ pub async fn a_full_inbox_refuses_more(open: Open) {
 /// An inbox is leased first in, first out, each message to one lease at a time.
 pub async fn leases_in_order_and_each_message_once(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let mut ids = Vec::new();
     for i in 0..3 {
         ids.push(accept(store.as_ref(), message(&format!("m{i}"), statute(), i), NOW).await);
@@ -115,7 +115,7 @@ pub async fn leases_in_order_and_each_message_once(open: Open) {
 /// A lease that runs out returns the message to its place, for another attempt.
 pub async fn a_lease_that_runs_out_comes_back_in_its_place(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let a = accept(store.as_ref(), message("a", statute(), 1), NOW).await;
     let b = accept(store.as_ref(), message("b", statute(), 2), NOW).await;
     assert_eq!(lease_ids(store.as_ref(), 1, NOW, 10).await, vec![a.clone()]);
@@ -141,7 +141,7 @@ pub async fn a_lease_that_runs_out_comes_back_in_its_place(open: Open) {
 /// Only the recipient that leased a message ends it; a repeat answers the same receipt, another final state is refused.
 pub async fn finish_delivers_rejects_and_answers_repeats(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let a = accept(store.as_ref(), message("a", statute(), 1), NOW).await;
     let b = accept(store.as_ref(), message("b", statute(), 2), NOW).await;
     let me = oin(RECIPIENT);
@@ -222,7 +222,7 @@ pub async fn finish_delivers_rejects_and_answers_repeats(open: Open) {
 /// An undelivered message past its expiry expires, found at lease or by the sweeper.
 pub async fn messages_expire_at_lease_and_by_sweep(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let mut soon = message("soon", statute(), 1);
     soon.record.expires_at_ms = NOW + 5;
     let soon = accept(store.as_ref(), soon, NOW).await;
@@ -253,7 +253,7 @@ pub async fn messages_expire_at_lease_and_by_sweep(open: Open) {
 /// A finished message's payload is destroyed when its retention has passed (at once with retention 0); its metadata stays.
 pub async fn payloads_are_destroyed_after_retention(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let me = oin(RECIPIENT);
     let kept = accept(store.as_ref(), message("kept", statute(), 1), NOW).await;
     let gone = accept(store.as_ref(), message("gone", statute(), 2), NOW).await;
@@ -291,7 +291,7 @@ pub async fn payloads_are_destroyed_after_retention(open: Open) {
 /// Payloads of every size come back as they were stored.
 pub async fn a_large_payload_round_trips(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     for (reference, size) in [("small", 1000), ("large", 600 * 1024)] {
         let m = message_of(reference, statute(), 1, size);
         let expected = m.sealed_payload.clone();
@@ -307,7 +307,7 @@ pub async fn a_large_payload_round_trips(open: Open) {
 /// Steps that run together see each other's writes: one message for concurrent retries, one lease per message for concurrent pulls.
 pub async fn concurrent_steps_see_each_other(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let retries = (0..16).map(|_| {
         let m = message("same", statute(), 1);
         let d = draft(&m);
@@ -346,7 +346,7 @@ pub async fn concurrent_steps_see_each_other(open: Open) {
 /// however large; what it does not take stays ready in its place.
 pub async fn a_lease_takes_only_what_fits_its_bytes(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let big = 100_000;
     let ids = [
         accept(store.as_ref(), message_of("a", statute(), 1, big), NOW).await,
@@ -386,7 +386,7 @@ pub async fn a_lease_takes_only_what_fits_its_bytes(open: Open) {
 /// same receipt handed out twice is the same bytes.
 pub async fn every_receipt_handed_out_is_signed_and_verifies(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let key = crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap();
     let keys = schakel_proto::keys::KeyRing::single(key.public_key());
     let verifies = |r: &pb::Receipt| {

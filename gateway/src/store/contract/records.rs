@@ -10,7 +10,7 @@ use crate::store::{Finished, Revoked};
 /// Revoking a consent withdraws every undelivered message under it in the same step.
 pub async fn revoking_a_consent_withdraws_what_is_undelivered(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let consent = grant(store.as_ref(), NOW + 60 * MINUTE).await;
     let basis = LegalBasis::Consent(consent.clone());
     let leased = accept(store.as_ref(), message("leased", basis.clone(), 1), NOW).await;
@@ -106,7 +106,7 @@ pub async fn revoking_a_consent_withdraws_what_is_undelivered(open: Open) {
 /// A consent that lapsed, or is unknown, withdraws its messages at delivery and by the sweeper.
 pub async fn a_lapsed_consent_is_noticed_at_lease_and_by_sweep(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let brief = grant(store.as_ref(), NOW + 10).await;
     let m = accept(
         store.as_ref(),
@@ -152,7 +152,7 @@ pub async fn a_lapsed_consent_is_noticed_at_lease_and_by_sweep(open: Open) {
 /// A participant is added once; concurrent edits of it are applied one after the other, none lost.
 pub async fn participants_are_added_once_and_edited_one_after_another(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let p = Participant::new(oin(4), "Wijkteam", OrgKind::Jgt);
     let audit = || Draft::new(oin(9), Action::DirectoryChanged);
     assert!(store.insert_participant(&p, audit(), NOW).await.unwrap());
@@ -220,7 +220,7 @@ pub async fn participants_are_added_once_and_edited_one_after_another(open: Open
 /// Audit entries chain by hash, checkpoints sign the head, pruning keeps the newest entry.
 pub async fn the_audit_chain_links_is_checkpointed_and_pruned(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let refused = |i: u64| Draft::new(oin(1), Action::AccessRefused).detail(format!("{i}"));
     store
         .append_audit((1..=3).map(refused).collect(), NOW)
@@ -273,7 +273,7 @@ pub async fn the_audit_chain_links_is_checkpointed_and_pruned(open: Open) {
 /// A sender's receipts are read after a cursor, which is the audit entry of each event.
 pub async fn receipts_are_paged_by_cursor(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     let me = oin(RECIPIENT);
     let a = accept(store.as_ref(), message("a", statute(), 1), NOW).await;
     accept(store.as_ref(), message("b", statute(), 2), NOW).await;
@@ -311,7 +311,7 @@ pub async fn receipts_are_paged_by_cursor(open: Open) {
 pub async fn everything_survives_a_reopen(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
     let (waiting, leased, consent, head) = {
-        let store = open(tmp.path());
+        let store = open(tmp.path()).await;
         let leased = accept(store.as_ref(), message("l", statute(), 1), NOW).await;
         lease_ids(store.as_ref(), 1, NOW, MINUTE).await;
         let waiting = accept(store.as_ref(), message("w", statute(), 2), NOW).await;
@@ -326,7 +326,7 @@ pub async fn everything_survives_a_reopen(open: Open) {
         store.flush().await.unwrap();
         (waiting, leased, consent, head)
     };
-    let store = open(tmp.path());
+    let store = open(tmp.path()).await;
     assert_eq!(store.audit_head().await.unwrap(), head);
     assert_eq!(state_of(store.as_ref(), &leased).await, State::Leased);
     assert_eq!(state_of(store.as_ref(), &waiting).await, State::Ready);

@@ -8,7 +8,7 @@ use crate::model::{CaseId, ENTRY_FORMAT};
 /// their audit entries carry the case.
 pub async fn a_case_lists_its_messages(open: Open) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = open(dir.path()).await;
     let case = CaseId::new_v7();
     let other = CaseId::new_v7();
     let mut ids = Vec::new();
@@ -47,7 +47,7 @@ pub async fn notices_are_due_in_order_and_taken_once(open: Open) {
         Action, Actor, Condition, Kind, NoticeDraft, NoticeType, Scheduled, examples,
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = open(dir.path()).await;
     let draft = |at: i64| Scheduled {
         at_ms: at,
         notice: NoticeDraft {
@@ -105,7 +105,7 @@ pub async fn notices_are_due_in_order_and_taken_once(open: Open) {
 pub async fn child_references_are_erased_after_their_retention(open: Open) {
     use crate::model::{Action, Kind};
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = open(dir.path()).await;
     let dossier = message("d", statute(), 1);
     accept(store.as_ref(), dossier, NOW).await;
     let mut signal = message("s", statute(), 2);
@@ -169,7 +169,7 @@ pub async fn audit_entries_are_found_by_child_and_by_organisation(open: Open) {
     use crate::model::{Action, Draft, examples};
     use crate::store::AuditKey;
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = open(dir.path()).await;
     let m = message("m", statute(), 1);
     accept(store.as_ref(), m, NOW).await;
     store

@@ -78,7 +78,47 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// The test binary's shared server: started once, on a thread of its own
+/// that lives as long as the process (the server is tied to the thread that
+/// started it, and a test's thread ends with the test).
+static SHARED: std::sync::OnceLock<Option<Scratch>> = std::sync::OnceLock::new();
+
+/// Stops the shared server when the test binary exits.
+extern "C" fn stop_shared() {
+    if let Some(Some(s)) = SHARED.get() {
+        s.stop();
+    }
+}
+
 impl Scratch {
+    /// The server the tests of this binary share (each in databases of its
+    /// own), started by the first caller; None when PostgreSQL is not
+    /// installed and not required.
+    pub fn shared() -> Option<&'static Scratch> {
+        SHARED
+            .get_or_init(|| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::Builder::new()
+                    .name("scratch-postgres".into())
+                    .spawn(move || {
+                        let _ = tx.send(std::panic::catch_unwind(Self::start));
+                        loop {
+                            std::thread::park();
+                        }
+                    })
+                    .expect("a thread for the scratch server");
+                let started = rx.recv().expect("the scratch server's thread answers");
+                let started = started.unwrap_or_else(|p| std::panic::resume_unwind(p));
+                if started.is_some() {
+                    unsafe {
+                        libc::atexit(stop_shared);
+                    }
+                }
+                started
+            })
+            .as_ref()
+    }
+
     /// Starts a server, or answers `None` (and says why on stderr) when
     /// PostgreSQL is not installed and not required.
     pub fn start() -> Option<Self> {
@@ -266,6 +306,24 @@ impl Scratch {
         }
     }
 
+    /// Creates database `name` unless it exists.
+    pub async fn ensure_database(&self, name: &str) {
+        let client = super::connection::connect(&self.target("postgres"))
+            .await
+            .expect("connect to the scratch server");
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await
+            .expect("look for a scratch database")
+            .is_some();
+        if !exists {
+            client
+                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create a scratch database");
+        }
+    }
+
     /// Creates database `name`.
     pub async fn create_database(&self, name: &str) {
         let client = super::connection::connect(&self.target("postgres"))
@@ -275,6 +333,26 @@ impl Scratch {
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await
             .expect("create a scratch database");
+    }
+}
+
+impl Scratch {
+    /// Stops the server at once (SIGQUIT) and removes its folder, through a
+    /// shared reference: the shared server is never dropped.
+    fn stop(&self) {
+        let pid = self.postmaster.id() as libc::pid_t;
+        unsafe {
+            libc::kill(pid, libc::SIGQUIT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let mut status = 0;
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(self.dir.path());
     }
 }
 

@@ -3,13 +3,34 @@
 use super::connection::{Target, connect};
 use super::schema::{MIGRATIONS, Migration, latest, migrate};
 use super::scratch::Scratch;
+use crate::store::Store;
 
-/// A scratch server with one fresh database, or None when PostgreSQL is not
-/// installed (and not required).
-async fn server(database: &str) -> Option<Scratch> {
-    let pg = Scratch::start()?;
-    pg.create_database(database).await;
-    Some(pg)
+/// Opens the store of test folder `dir`: a database of the shared scratch
+/// server named after the folder, so that opening it again finds what it
+/// held.
+fn open(dir: &std::path::Path) -> futures::future::BoxFuture<'static, std::sync::Arc<dyn Store>> {
+    let key = crate::crypto::SigningKey::load_or_create(dir).unwrap();
+    let hash = crate::crypto::sha256(dir.as_os_str().as_encoded_bytes());
+    let database = format!("c{}", &hash.to_hex()[..24]);
+    Box::pin(async move {
+        let pg = Scratch::shared().expect("the scratch server");
+        pg.ensure_database(&database).await;
+        let store = super::PostgresStore::open(pg.target(&database), std::sync::Arc::new(key))
+            .await
+            .unwrap();
+        std::sync::Arc::new(store) as std::sync::Arc<dyn Store>
+    })
+}
+
+store_contract!(open, if || Scratch::shared().is_some());
+
+/// The test binary's scratch server with one fresh database (and its name),
+/// or None when PostgreSQL is not installed (and not required).
+async fn server() -> Option<(&'static Scratch, String)> {
+    let pg = Scratch::shared()?;
+    let database = format!("t{}", uuid::Uuid::now_v7().simple());
+    pg.create_database(&database).await;
+    Some((pg, database))
 }
 
 async fn versions(pg: &Scratch, database: &str) -> Vec<i32> {
@@ -37,11 +58,11 @@ async fn has_table(pg: &Scratch, database: &str, table: &str) -> bool {
 
 #[tokio::test]
 async fn migrations_apply_once_and_a_second_start_applies_nothing() {
-    let Some(pg) = server("store").await else {
+    let Some((pg, db)) = server().await else {
         return;
     };
-    let mut client = connect(&pg.target("store")).await.unwrap();
-    let applied = migrate(&mut client, "store", MIGRATIONS).await.unwrap();
+    let mut client = connect(&pg.target(&db)).await.unwrap();
+    let applied = migrate(&mut client, &db, MIGRATIONS).await.unwrap();
     assert_eq!(applied, (1..=latest()).collect::<Vec<_>>());
     for table in [
         "participants",
@@ -53,10 +74,7 @@ async fn migrations_apply_once_and_a_second_start_applies_nothing() {
         "consents",
         "notices",
     ] {
-        assert!(
-            has_table(&pg, "store", table).await,
-            "table {table} is missing"
-        );
+        assert!(has_table(pg, &db, table).await, "table {table} is missing");
     }
     // The chain's head exists from the start, for the first append to lock.
     let head = client
@@ -66,27 +84,24 @@ async fn migrations_apply_once_and_a_second_start_applies_nothing() {
     assert_eq!(head.get::<_, i64>(0), 0);
     assert_eq!(head.get::<_, Vec<u8>>(1), vec![0u8; 32]);
     assert!(
-        migrate(&mut client, "store", MIGRATIONS)
+        migrate(&mut client, &db, MIGRATIONS)
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        versions(&pg, "store").await,
-        (1..=latest()).collect::<Vec<_>>()
-    );
+    assert_eq!(versions(pg, &db).await, (1..=latest()).collect::<Vec<_>>());
 }
 
 #[tokio::test]
 async fn instances_starting_at_once_apply_each_migration_once() {
-    let Some(pg) = server("store").await else {
+    let Some((pg, db)) = server().await else {
         return;
     };
-    let mut a = connect(&pg.target("store")).await.unwrap();
-    let mut b = connect(&pg.target("store")).await.unwrap();
+    let mut a = connect(&pg.target(&db)).await.unwrap();
+    let mut b = connect(&pg.target(&db)).await.unwrap();
     let (ra, rb) = tokio::join!(
-        migrate(&mut a, "store", MIGRATIONS),
-        migrate(&mut b, "store", MIGRATIONS)
+        migrate(&mut a, &db, MIGRATIONS),
+        migrate(&mut b, &db, MIGRATIONS)
     );
     let mut all = ra.unwrap();
     all.extend(rb.unwrap());
@@ -95,50 +110,47 @@ async fn instances_starting_at_once_apply_each_migration_once() {
         (1..=latest()).collect::<Vec<_>>(),
         "each migration applied by exactly one instance"
     );
-    assert_eq!(
-        versions(&pg, "store").await,
-        (1..=latest()).collect::<Vec<_>>()
-    );
+    assert_eq!(versions(pg, &db).await, (1..=latest()).collect::<Vec<_>>());
 }
 
 #[tokio::test]
 async fn a_database_migrated_by_a_newer_gateway_is_refused_and_left_as_it_is() {
-    let Some(pg) = server("store").await else {
+    let Some((pg, db)) = server().await else {
         return;
     };
-    let mut client = connect(&pg.target("store")).await.unwrap();
+    let mut client = connect(&pg.target(&db)).await.unwrap();
     let mut newer = MIGRATIONS.to_vec();
     newer.push(Migration {
         version: latest() + 1,
         sql: "CREATE TABLE from_the_future (x integer)",
     });
-    migrate(&mut client, "store", &newer).await.unwrap();
-    let e = migrate(&mut client, "store", MIGRATIONS)
+    migrate(&mut client, &db, &newer).await.unwrap();
+    let e = migrate(&mut client, &db, MIGRATIONS)
         .await
         .unwrap_err()
         .to_string();
     assert!(
         e.contains(&format!("format version {}", latest() + 1))
             && e.contains(&format!("versions up to {}", latest()))
-            && e.contains("database store"),
+            && e.contains(&format!("database {db}")),
         "{e}"
     );
-    assert!(has_table(&pg, "store", "from_the_future").await);
-    assert_eq!(versions(&pg, "store").await.last(), Some(&(latest() + 1)));
+    assert!(has_table(pg, &db, "from_the_future").await);
+    assert_eq!(versions(pg, &db).await.last(), Some(&(latest() + 1)));
 }
 
 #[tokio::test]
 async fn a_failing_migration_leaves_the_database_as_it_was() {
-    let Some(pg) = server("store").await else {
+    let Some((pg, db)) = server().await else {
         return;
     };
-    let mut client = connect(&pg.target("store")).await.unwrap();
+    let mut client = connect(&pg.target(&db)).await.unwrap();
     let mut broken = MIGRATIONS.to_vec();
     broken.push(Migration {
         version: latest() + 1,
         sql: "CREATE TABLE half_done (x integer); SELECT no_such_column FROM half_done",
     });
-    let e = migrate(&mut client, "store", &broken)
+    let e = migrate(&mut client, &db, &broken)
         .await
         .unwrap_err()
         .to_string();
@@ -147,17 +159,17 @@ async fn a_failing_migration_leaves_the_database_as_it_was() {
         "{e}"
     );
     // All or nothing: not even the migrations before the broken one stayed.
-    assert!(!has_table(&pg, "store", "messages").await);
-    assert!(!has_table(&pg, "store", "half_done").await);
+    assert!(!has_table(pg, &db, "messages").await);
+    assert!(!has_table(pg, &db, "half_done").await);
     assert_eq!(
-        migrate(&mut client, "store", MIGRATIONS).await.unwrap(),
+        migrate(&mut client, &db, MIGRATIONS).await.unwrap(),
         (1..=latest()).collect::<Vec<_>>()
     );
 }
 
 #[tokio::test]
 async fn the_database_server_is_checked_against_the_operators_ca() {
-    let Some(pg) = server("store").await else {
+    let Some((pg, db)) = server().await else {
         return;
     };
     // Another certificate, as a man in the middle would present.
@@ -166,7 +178,7 @@ async fn the_database_server_is_checked_against_the_operators_ca() {
     std::fs::write(&other_file, super::scratch::self_signed().unwrap().0).unwrap();
     let wrong = Target {
         ca_file: Some(other_file),
-        ..pg.target("store")
+        ..pg.target(&db)
     };
     let e = connect(&wrong).await.unwrap_err().to_string();
     assert!(e.contains("certificate"), "{e}");
@@ -175,12 +187,12 @@ async fn the_database_server_is_checked_against_the_operators_ca() {
     std::fs::write(&empty_file, "").unwrap();
     let empty = Target {
         ca_file: Some(empty_file),
-        ..pg.target("store")
+        ..pg.target(&db)
     };
     let e = connect(&empty).await.unwrap_err().to_string();
     assert!(e.contains("holds no usable certificate"), "{e}");
     // The right one connects, over TLS.
-    let client = connect(&pg.target("store")).await.unwrap();
+    let client = connect(&pg.target(&db)).await.unwrap();
     let ssl: bool = client
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -194,7 +206,7 @@ async fn the_database_server_is_checked_against_the_operators_ca() {
 
 #[tokio::test]
 async fn a_unix_socket_needs_no_tls_and_no_ca() {
-    let Some(pg) = Scratch::start() else {
+    let Some(pg) = Scratch::shared() else {
         return;
     };
     // No sslmode: taken as require over TCP, but a socket has no TLS.

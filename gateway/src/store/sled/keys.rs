@@ -75,22 +75,21 @@ pub(super) fn overdue_key(at_ms: i64, id: &crate::model::MessageId) -> Vec<u8> {
     notice_key(at_ms, &format!("{OVERDUE}{id}"))
 }
 
-/// The index keys of an audit entry: by child, by actor, by counterpart.
+/// The index keys of an audit entry: by child, by actor, by counterpart
+/// ([`AuditKey::of`](crate::store::AuditKey::of)).
 pub(super) fn audit_index_keys(e: &crate::model::Entry) -> Vec<Vec<u8>> {
-    let seq = be(e.seq);
-    let mut out = Vec::with_capacity(3);
-    if let Some(c) = &e.child_ref {
-        out.push(key(BY_CHILD, &[c.as_bytes(), &seq]));
+    crate::store::AuditKey::of(e)
+        .iter()
+        .map(|about| [about_prefix(about).as_slice(), &be(e.seq)].concat())
+        .collect()
+}
+
+/// The prefix of the index keys of entries found by `about`.
+pub(super) fn about_prefix(about: &crate::store::AuditKey) -> Vec<u8> {
+    match about {
+        crate::store::AuditKey::Child(c) => key(BY_CHILD, &[c.as_bytes()]),
+        crate::store::AuditKey::Org(o) => key(BY_ORG, &[o.as_str().as_bytes()]),
     }
-    let actor = e.actor.oin().map(|o| o.as_str());
-    if let Some(a) = actor {
-        out.push(key(BY_ORG, &[a.as_bytes(), &seq]));
-    }
-    let counterpart = e.counterpart.as_str();
-    if counterpart.len() == 20 && Some(counterpart) != actor {
-        out.push(key(BY_ORG, &[counterpart.as_bytes(), &seq]));
-    }
-    out
 }
 
 /// A key: `prefix` followed by `parts`.

@@ -450,9 +450,10 @@ impl Store for SledStore {
 mod tests {
     use super::*;
 
-    fn open(dir: &Path) -> Arc<dyn Store> {
+    fn open(dir: &Path) -> futures::future::BoxFuture<'static, Arc<dyn Store>> {
         let key = crate::crypto::SigningKey::load_or_create(dir).unwrap();
-        Arc::new(SledStore::open(&dir.join("store"), 1 << 20, Arc::new(key)).unwrap())
+        let store = SledStore::open(&dir.join("store"), 1 << 20, Arc::new(key)).unwrap();
+        Box::pin(async move { Arc::new(store) as Arc<dyn Store> })
     }
 
     store_contract!(open);

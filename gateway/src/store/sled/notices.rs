@@ -9,10 +9,9 @@
 
 use super::SledStore;
 use super::keys::{NOTICE, OVERDUE, decode, encode, notice_key, overdue_key, text_from, u64_at};
-use super::step::{Step, illegal};
-use crate::model::{
-    Condition, Draft, GATEWAY_OIN, MessageId, NoticeDraft, NoticeType, Oin, Scheduled,
-};
+use super::step::Step;
+use crate::model::{Draft, MessageId, NoticeDraft, NoticeType, Scheduled};
+use crate::store::illegal;
 use crate::store::lifecycle;
 use crate::store::{DueNotice, NewMessage, StoreError};
 
@@ -28,8 +27,7 @@ pub(super) fn schedule(step: &mut Step, s: &Scheduled) -> Result<(), StoreError>
     Ok(())
 }
 
-/// The overdue notice of message `id`, made from its record; for a message
-/// that is gone, one whose condition fails, so that the key is dropped.
+/// The overdue notice of message `id`, made from its record when due.
 fn overdue_of(store: &SledStore, id: &str, key: &[u8]) -> Result<NoticeDraft, StoreError> {
     let id: MessageId = id
         .parse()
@@ -37,23 +35,10 @@ fn overdue_of(store: &SledStore, id: &str, key: &[u8]) -> Result<NoticeDraft, St
             key: String::from_utf8_lossy(key).into_owned(),
             message: e.to_string(),
         })?;
-    if let Some(n) = store
-        .message_read(&id)?
-        .as_ref()
-        .and_then(crate::policy::notices::overdue)
-    {
-        return Ok(n.notice);
-    }
-    Ok(NoticeDraft {
-        recipient: Oin::parse(GATEWAY_OIN).expect("the gateway's OIN is 20 digits"),
-        notice_type: NoticeType::MessageOverdue,
-        consent_id: None,
-        message_ids: vec![id.clone()],
-        due_on: None,
-        text: String::new(),
-        revoked_by: None,
-        condition: Condition::Undelivered(id),
-    })
+    Ok(crate::policy::notices::overdue_when_due(
+        &id,
+        store.message_read(&id)?.as_ref(),
+    ))
 }
 
 impl SledStore {

@@ -5,8 +5,8 @@ use schakel_proto::v1 as pb;
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, BY_CHILD, BY_ORG, CASE, CHECKPOINT, CONSENT_BY_ORG, COUNTS, INBOX, PARTICIPANT,
-    RECEIPT_BY_SENDER, be, counts, decode, decode_all, decode_receipt, key, parse_from, u64_at,
+    AUDIT, CASE, CHECKPOINT, CONSENT_BY_ORG, COUNTS, INBOX, PARTICIPANT, RECEIPT_BY_SENDER,
+    about_prefix, be, counts, decode, decode_all, decode_receipt, key, parse_from, u64_at,
 };
 use super::overlay::View;
 use super::step::{lock, read_consent, read_record};
@@ -183,10 +183,7 @@ impl SledStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let prefix = match about {
-            AuditKey::Child(c) => key(BY_CHILD, &[c.as_bytes()]),
-            AuditKey::Org(o) => key(BY_ORG, &[o.as_str().as_bytes()]),
-        };
+        let prefix = about_prefix(about);
         let start = prefix.len();
         let from = [prefix.as_slice(), &be(after.saturating_add(1))].concat();
         let to = [prefix.as_slice(), &be(u64::MAX)].concat();

@@ -444,15 +444,6 @@ impl<'a> Step<'a> {
     }
 }
 
-/// A transition the life cycle refused where the store's own indexes said
-/// it applies: the store is inconsistent.
-pub(super) fn illegal(r: &MessageRecord, e: crate::store::lifecycle::Illegal) -> StoreError {
-    StoreError::Corrupt {
-        key: r.id.to_string(),
-        message: e.to_string(),
-    }
-}
-
 /// A message record, as `view` sees it.
 pub(super) fn read_record(
     view: &View,

@@ -11,8 +11,9 @@ use super::keys::{
 };
 use super::payloads::{Located, Payloads, Stored};
 use super::reads::receipts_of;
-use super::step::{Step, illegal};
+use super::step::Step;
 use crate::model::{Actor, ConsentId, Draft, MessageId, MessageRecord, Oin, Outcome, State, wire};
+use crate::store::illegal;
 use crate::store::lifecycle::{self, Finish, Illegal, Leasing, NotRevoked};
 use crate::store::{
     AcceptOutcome, Finished, Leased, NewMessage, Revoked, StoreError, SweepReport, Take, Withdrawn,

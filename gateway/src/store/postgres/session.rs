@@ -1,0 +1,110 @@
+//! One connection to the database with the statements it has prepared: a
+//! statement is parsed once per connection, not once per call, which
+//! halves the round trips of every step.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
+
+use super::connection::{Target, connect, db_error};
+use crate::store::StoreError;
+
+/// Parameters of a statement.
+pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// A connection and its prepared statements.
+pub struct Session {
+    client: Client,
+    database: String,
+    prepared: Mutex<HashMap<&'static str, Statement>>,
+}
+
+impl Session {
+    /// Connects to `target`.
+    pub async fn open(target: &Target) -> Result<Self, StoreError> {
+        let database = target
+            .url
+            .parse::<tokio_postgres::Config>()
+            .ok()
+            .and_then(|c| c.get_dbname().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(Self {
+            client: connect(target).await?,
+            database,
+            prepared: Mutex::default(),
+        })
+    }
+
+    /// Whether the connection is gone (the server went away, or failed
+    /// over): the session is then replaced.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    async fn statement(&self, sql: &'static str) -> Result<Statement, StoreError> {
+        let known = self
+            .prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(sql)
+            .cloned();
+        if let Some(s) = known {
+            return Ok(s);
+        }
+        let s = self.client.prepare(sql).await.map_err(db_error)?;
+        self.prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(sql, s.clone());
+        Ok(s)
+    }
+
+    /// The rows `sql` answers.
+    pub async fn query(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let s = self.statement(sql).await?;
+        self.client.query(&s, params).await.map_err(db_error)
+    }
+
+    /// The one row `sql` answers, if any.
+    pub async fn opt(
+        &self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, StoreError> {
+        let s = self.statement(sql).await?;
+        self.client.query_opt(&s, params).await.map_err(db_error)
+    }
+
+    /// The one row `sql` answers.
+    pub async fn one(&self, sql: &'static str, params: Params<'_>) -> Result<Row, StoreError> {
+        let s = self.statement(sql).await?;
+        self.client.query_one(&s, params).await.map_err(db_error)
+    }
+
+    /// Runs `sql`; the number of rows it changed.
+    pub async fn execute(&self, sql: &'static str, params: Params<'_>) -> Result<u64, StoreError> {
+        let s = self.statement(sql).await?;
+        self.client.execute(&s, params).await.map_err(db_error)
+    }
+
+    /// Runs statements without parameters in one round trip.
+    pub async fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(sql).await.map_err(db_error)
+    }
+
+    /// The database's name, for messages.
+    pub fn database(&self) -> String {
+        self.database.clone()
+    }
+
+    /// The client, for what needs it whole (migrations).
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}

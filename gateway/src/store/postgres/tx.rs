@@ -1,0 +1,380 @@
+//! What a write step does in the group's transaction: read a message (its
+//! row locked) and write it back with the columns a life-cycle [`Change`]
+//! moved, place audit entries in the chain, store receipts, keep the inbox
+//! counts. The columns play the part of the sled engine's index keys.
+
+use prost::Message as _;
+use schakel_proto::v1 as pb;
+use serde::de::DeserializeOwned;
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+
+use super::session::Session;
+use super::writer::{Head, Tx};
+use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
+use crate::model::{NoticeType, Scheduled};
+use crate::store::lifecycle::{Change, Event, Place, Schedule};
+use crate::store::{AuditKey, StoreError, receipts};
+
+/// A message's columns beside its record: where it waits and what it is
+/// scheduled for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Columns {
+    /// Its place in its recipient's inbox, while it waits there.
+    pub queue_seq: Option<i64>,
+    /// The end of its lease, while leased.
+    pub leased_until_ms: Option<i64>,
+    /// Its expiry, while undelivered.
+    pub expires_at_ms: Option<i64>,
+    /// When it became final, while its payload waits for its retention.
+    pub final_at_ms: Option<i64>,
+    /// Its signal's lapse, while its payload waits for it.
+    pub lapse_at_ms: Option<i64>,
+}
+
+/// A message as a step holds it: its record, its columns, and whether its
+/// row exists yet.
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    /// The record.
+    pub record: MessageRecord,
+    /// Its columns.
+    pub cols: Columns,
+    /// Whether the row is stored (false: a message being accepted).
+    pub stored: bool,
+}
+
+/// `value` of column `idx` of `row`, decoded from JSON; a value that does
+/// not decode is [`StoreError::Corrupt`], named by `what`.
+pub fn json<T: DeserializeOwned>(row: &Row, idx: usize, what: &str) -> Result<T, StoreError> {
+    row.try_get::<_, Json<T>>(idx)
+        .map(|j| j.0)
+        .map_err(|e| StoreError::Corrupt {
+            key: what.to_owned(),
+            message: super::connection::detail(&e),
+        })
+}
+
+/// A stored receipt, decoded.
+pub fn receipt_from(bytes: &[u8], what: &str) -> Result<pb::Receipt, StoreError> {
+    pb::Receipt::decode(bytes).map_err(|e| StoreError::Corrupt {
+        key: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The key an audit index row is found by.
+pub fn about_key(about: &AuditKey) -> Vec<u8> {
+    match about {
+        AuditKey::Child(c) => [b"h".as_slice(), c.as_bytes()].concat(),
+        AuditKey::Org(o) => [b"o".as_slice(), o.as_str().as_bytes()].concat(),
+    }
+}
+
+/// A message row read as `record, queue_seq, leased_until_ms,
+/// expires_at_ms, final_at_ms, lapse_at_ms`.
+pub fn message_row(row: &Row) -> Result<MessageRow, StoreError> {
+    let record: MessageRecord = json(row, 0, "message")?;
+    Ok(MessageRow {
+        cols: Columns {
+            queue_seq: row.get(1),
+            leased_until_ms: row.get(2),
+            expires_at_ms: row.get(3),
+            final_at_ms: row.get(4),
+            lapse_at_ms: row.get(5),
+        },
+        record,
+        stored: true,
+    })
+}
+
+/// A message's receipts, oldest first, found through the cursors its record
+/// lists.
+pub async fn receipts_of(db: &Session, r: &MessageRecord) -> Result<Vec<pb::Receipt>, StoreError> {
+    if r.receipt_cursors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cursors: Vec<i64> = r.receipt_cursors.iter().map(|c| *c as i64).collect();
+    db.query(
+        "SELECT receipt FROM receipts WHERE sender = $1 AND cursor = ANY($2) ORDER BY cursor",
+        &[&r.sender.as_str(), &cursors],
+    )
+    .await?
+    .iter()
+    .map(|row| receipt_from(row.get(0), r.id.as_str()))
+    .collect()
+}
+
+/// A consent.
+pub async fn consent_in(db: &Session, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
+    db.opt("SELECT record FROM consents WHERE id = $1", &[&id.as_str()])
+        .await?
+        .map(|row| json(&row, 0, id.as_str()))
+        .transpose()
+}
+
+/// A recipient's (ready, leased) counts.
+pub async fn counts_in(db: &Session, recipient: &Oin) -> Result<(u64, u64), StoreError> {
+    Ok(db
+        .opt(
+            "SELECT ready, leased FROM inbox_counts WHERE recipient = $1",
+            &[&recipient.as_str()],
+        )
+        .await?
+        .map_or((0, 0), |row| {
+            let (ready, leased): (i64, i64) = (row.get(0), row.get(1));
+            (ready.max(0) as u64, leased.max(0) as u64)
+        }))
+}
+
+/// The change of one schedule column.
+fn schedule(col: &mut Option<i64>, s: Option<Schedule>) {
+    match s {
+        Some(Schedule::Add(at)) => *col = Some(at),
+        Some(Schedule::Remove(_)) => *col = None,
+        None => {}
+    }
+}
+
+impl Tx {
+    /// A message, its row locked for the rest of the group.
+    pub async fn message(&self, id: &MessageId) -> Result<Option<MessageRow>, StoreError> {
+        self.db
+            .opt(
+                "SELECT record, queue_seq, leased_until_ms, expires_at_ms, final_at_ms, lapse_at_ms FROM messages WHERE id = $1 FOR UPDATE",
+                &[&id.as_str()],
+            )
+            .await?
+            .as_ref()
+            .map(message_row)
+            .transpose()
+    }
+
+    /// A consent.
+    pub async fn consent(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
+        consent_in(&self.db, id).await
+    }
+
+    /// The sequence number the next audit entry gets.
+    pub fn next_audit_seq(&self) -> u64 {
+        self.head.seq + 1
+    }
+
+    /// Places an audit entry in the chain; returns its sequence number. An
+    /// entry about a signal that holds a child reference enters the
+    /// schedule of its erasure, from the signal's lapse.
+    pub async fn audit(&mut self, draft: Draft) -> Result<u64, StoreError> {
+        let retention_from = draft.retention_from_ms;
+        let entry = Entry::place(draft, self.head.seq, self.head.hash, self.now_ms);
+        let seq = entry.seq as i64;
+        if entry.child_ref.is_some() && entry.kind == Some(Kind::Signalering) {
+            let from = retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms));
+            self.db
+                .execute(
+                    "INSERT INTO audit_erase (retention_from_ms, seq) VALUES ($1, $2)",
+                    &[&from, &seq],
+                )
+                .await?;
+        }
+        let about: Vec<Vec<u8>> = AuditKey::of(&entry).iter().map(about_key).collect();
+        if !about.is_empty() {
+            self.db
+                .execute(
+                    "INSERT INTO audit_about (about, seq) SELECT unnest($1::bytea[]), $2",
+                    &[&about, &seq],
+                )
+                .await?;
+        }
+        self.db
+            .execute(
+                "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
+                &[&seq, &Json(&entry)],
+            )
+            .await?;
+        self.head = Head {
+            seq: entry.seq,
+            hash: entry.hash(),
+        };
+        Ok(entry.seq)
+    }
+
+    /// Stores the sender's receipt for the state `r` is in, under the cursor
+    /// `audit_seq`, and lists the cursor in `r`; unsigned, as every engine
+    /// stores it ([`receipts::Sign`]).
+    async fn receipt(
+        &self,
+        r: &mut MessageRecord,
+        detail: &str,
+        audit_seq: u64,
+    ) -> Result<pb::Receipt, StoreError> {
+        let receipt = receipts::unsigned(r, detail, audit_seq, self.now_ms);
+        r.receipt_cursors.push(audit_seq);
+        self.db
+            .execute(
+                "INSERT INTO receipts (sender, cursor, receipt) VALUES ($1, $2, $3)",
+                &[
+                    &r.sender.as_str(),
+                    &(audit_seq as i64),
+                    &receipt.encode_to_vec(),
+                ],
+            )
+            .await?;
+        Ok(receipt)
+    }
+
+    /// Adds to a recipient's (ready, leased) counts.
+    async fn count(&self, recipient: &Oin, ready: i64, leased: i64) -> Result<(), StoreError> {
+        if (ready, leased) == (0, 0) {
+            return Ok(());
+        }
+        self.db
+            .execute(
+                "INSERT INTO inbox_counts (recipient, ready, leased) VALUES ($1, $2, $3)
+                 ON CONFLICT (recipient) DO UPDATE
+                 SET ready = inbox_counts.ready + excluded.ready,
+                     leased = inbox_counts.leased + excluded.leased",
+                &[&recipient.as_str(), &ready, &leased],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Applies what a life-cycle transition of `m` changes, stores it, and
+    /// returns the receipt it gave the sender, if any.
+    pub async fn apply(
+        &mut self,
+        m: &mut MessageRow,
+        change: Change,
+    ) -> Result<Option<pb::Receipt>, StoreError> {
+        let (mut ready, mut leased) = (0, 0);
+        for (place, sign) in [(change.leaves, -1), (change.enters, 1)] {
+            match place {
+                Some(Place::Inbox { queue_seq }) => {
+                    m.cols.queue_seq = (sign > 0).then_some(queue_seq as i64);
+                    ready += sign;
+                }
+                Some(Place::Leased { until_ms }) => {
+                    m.cols.leased_until_ms = if sign > 0 { until_ms } else { None };
+                    leased += sign;
+                }
+                None => {}
+            }
+        }
+        schedule(&mut m.cols.expires_at_ms, change.expiry);
+        schedule(&mut m.cols.final_at_ms, change.retention);
+        schedule(&mut m.cols.lapse_at_ms, change.lapse);
+        self.count(&m.record.recipient, ready, leased).await?;
+        if change.destroy_payload {
+            self.db
+                .execute(
+                    "DELETE FROM payloads WHERE message_id = $1",
+                    &[&m.record.id.as_str()],
+                )
+                .await?;
+            // Nothing is left to destroy at its lapse.
+            m.cols.lapse_at_ms = None;
+        }
+        let receipt = match change.event {
+            Some(Event { audit, receipt }) => {
+                let seq = self.audit(audit).await?;
+                match receipt {
+                    Some(detail) => Some(self.receipt(&mut m.record, &detail, seq).await?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        self.put(m).await?;
+        Ok(receipt)
+    }
+
+    /// Applies several changes of `m` in order; returns the first receipt.
+    pub async fn apply_all(
+        &mut self,
+        m: &mut MessageRow,
+        changes: Vec<Change>,
+    ) -> Result<Option<pb::Receipt>, StoreError> {
+        let mut first = None;
+        for change in changes {
+            let receipt = self.apply(m, change).await?;
+            first = first.or(receipt);
+        }
+        Ok(first)
+    }
+
+    /// Writes `m`'s row: inserted the first time, updated after.
+    async fn put(&self, m: &mut MessageRow) -> Result<(), StoreError> {
+        let r = &m.record;
+        let c = &m.cols;
+        if m.stored {
+            self.db
+                .execute(
+                    "UPDATE messages SET queue_seq = $2, leased_until_ms = $3, expires_at_ms = $4,
+                         final_at_ms = $5, lapse_at_ms = $6, record = $7
+                     WHERE id = $1",
+                    &[
+                        &r.id.as_str(),
+                        &c.queue_seq,
+                        &c.leased_until_ms,
+                        &c.expires_at_ms,
+                        &c.final_at_ms,
+                        &c.lapse_at_ms,
+                        &Json(r),
+                    ],
+                )
+                .await?;
+        } else {
+            self.db
+                .execute(
+                    "INSERT INTO messages (id, sender, client_reference, recipient, case_id,
+                         consent_id, created_at_ms, queue_seq, leased_until_ms, expires_at_ms,
+                         final_at_ms, lapse_at_ms, record)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    &[
+                        &r.id.as_str(),
+                        &r.sender.as_str(),
+                        &r.client_reference,
+                        &r.recipient.as_str(),
+                        &r.case_id.as_str(),
+                        &r.consent_id().map(ConsentId::as_str),
+                        &r.created_at_ms,
+                        &c.queue_seq,
+                        &c.leased_until_ms,
+                        &c.expires_at_ms,
+                        &c.final_at_ms,
+                        &c.lapse_at_ms,
+                        &Json(r),
+                    ],
+                )
+                .await?;
+            m.stored = true;
+        }
+        Ok(())
+    }
+
+    /// Schedules a notice. A message's overdue notice is kept without a
+    /// body, and made from the message when it is due.
+    pub async fn schedule_notice(&self, s: &Scheduled) -> Result<(), StoreError> {
+        let n = &s.notice;
+        if let (NoticeType::MessageOverdue, [id]) = (n.notice_type, n.message_ids.as_slice()) {
+            self.db
+                .execute(
+                    "INSERT INTO notices (due_ms, id, notice) VALUES ($1, $2, NULL)",
+                    &[&s.at_ms, &format!("{OVERDUE}{id}")],
+                )
+                .await?;
+            return Ok(());
+        }
+        let id = uuid::Uuid::now_v7().hyphenated().to_string();
+        self.db
+            .execute(
+                "INSERT INTO notices (due_ms, id, notice) VALUES ($1, $2, $3)",
+                &[&s.at_ms, &id, &Json(n)],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The schedule id of a message's overdue notice: this and the message id.
+pub const OVERDUE: &str = "overdue-";
