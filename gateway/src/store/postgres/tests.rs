@@ -214,3 +214,119 @@ async fn a_unix_socket_needs_no_tls_and_no_ca() {
     let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
 }
+
+/// A store of its own on the shared server, and its database's name.
+async fn store() -> Option<(super::PostgresStore, String)> {
+    let (pg, db) = server().await?;
+    let keys = tempfile::tempdir().unwrap();
+    let key = crate::crypto::SigningKey::load_or_create(keys.path()).unwrap();
+    let store = super::PostgresStore::open(pg.target(&db), std::sync::Arc::new(key))
+        .await
+        .unwrap();
+    Some((store, db))
+}
+
+/// Ends every connection to `db` but the caller's, as a restart or a
+/// failover of the database does.
+async fn cut(db: &str) {
+    let admin = connect(&Scratch::shared().unwrap().target("postgres"))
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db],
+        )
+        .await
+        .unwrap();
+}
+
+fn draft(n: usize) -> crate::model::Draft {
+    crate::model::Draft::new(
+        crate::model::Actor::Gateway,
+        crate::model::Action::ChildRefsErased,
+    )
+    .detail(format!("entry {n}"))
+}
+
+#[tokio::test]
+async fn a_step_that_fails_is_rolled_back_alone_and_its_group_commits() {
+    let Some((store, _)) = store().await else {
+        return;
+    };
+    const NOW: i64 = 1_800_000_000_000;
+    // Queued together, so that the writer takes them as one group: the
+    // failing step writes an entry, then fails, between the others.
+    let mut steps: Vec<futures::future::BoxFuture<'_, Result<(), crate::store::StoreError>>> =
+        Vec::new();
+    for n in 0..10 {
+        steps.push(Box::pin(store.append_audit(vec![draft(n)], NOW)));
+    }
+    steps.push(Box::pin(step!(store, NOW, move |tx| {
+        tx.audit(draft(99)).await?;
+        Err(crate::store::StoreError::Engine("a step that fails".into()))
+    })));
+    for n in 10..20 {
+        steps.push(Box::pin(store.append_audit(vec![draft(n)], NOW)));
+    }
+    let results = futures::future::join_all(steps).await;
+    assert!(results[10].is_err());
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 20);
+    let entries = store.audit_entries(1, 100).await.unwrap();
+    assert_eq!(entries.len(), 20);
+    assert!(entries.iter().all(|e| e.detail != "entry 99"));
+    for (i, pair) in entries.windows(2).enumerate() {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "a gap after entry {i}");
+        assert_eq!(pair[1].prev_hash, pair[0].hash(), "a broken link at {i}");
+    }
+    assert_eq!(store.audit_head().await.unwrap().0, 20);
+}
+
+#[tokio::test]
+async fn a_lost_connection_is_opened_again_and_no_step_fails_for_it() {
+    let Some((store, db)) = store().await else {
+        return;
+    };
+    store.append_audit(vec![draft(1)], 1).await.unwrap();
+    cut(&db).await;
+    // The writer and the readers find their connections gone, and open
+    // new ones; the caller sees nothing of it.
+    store.append_audit(vec![draft(2)], 2).await.unwrap();
+    assert_eq!(store.audit_entries(1, 10).await.unwrap().len(), 2);
+    assert!(store.fault().is_none());
+}
+
+#[tokio::test]
+async fn while_the_database_refuses_connections_writes_are_refused_and_then_resume() {
+    let Some((store, db)) = store().await else {
+        return;
+    };
+    let admin = connect(&Scratch::shared().unwrap().target("postgres"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    cut(&db).await;
+    let e = store
+        .append_audit(vec![draft(1)], 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("could not write to its database")
+            && e.contains("Nothing answered ACCEPTED is lost"),
+        "{e}"
+    );
+    assert!(store.fault().is_some(), "the health service reports it");
+    admin
+        .batch_execute(&format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    assert!(store.fault().is_none());
+    store.append_audit(vec![draft(2)], 2).await.unwrap();
+    assert_eq!(store.audit_head().await.unwrap().0, 1);
+}

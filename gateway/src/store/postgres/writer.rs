@@ -143,14 +143,14 @@ async fn run(
         }
         let taken = group.len();
         let started = Instant::now();
-        let db = match connected(&mut session, &target).await {
-            Ok(db) => db,
+        let (db, head) = match start(&mut session, &target).await {
+            Ok(started) => started,
             Err(e) => {
                 refuse(group, &fault, &e);
                 continue;
             }
         };
-        match commit_group(&db, group).await {
+        match commit_group(&db, head, group).await {
             Ok(()) => {
                 if lock(&fault).take().is_some() {
                     tracing::warn!("the database takes writes again; the fault is over");
@@ -185,6 +185,27 @@ async fn connected(
     Ok(s)
 }
 
+/// Starts a group's transaction on the writer's connection. A connection
+/// found lost (the database restarted, or failed over to a standby) is
+/// opened again once: no step has run yet, so nothing is lost by it.
+async fn start(
+    session: &mut Option<Arc<Session>>,
+    target: &Target,
+) -> Result<(Arc<Session>, Head), StoreError> {
+    let db = connected(session, target).await?;
+    match begin(&db).await {
+        Ok(head) => Ok((db, head)),
+        Err(e) if db.is_closed() => {
+            tracing::warn!(error = %e, "the database connection was lost; connecting again");
+            *session = None;
+            let db = connected(session, target).await?;
+            let head = begin(&db).await?;
+            Ok((db, head))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Answers every step of `group` that it was not run, and puts the store
 /// at fault.
 fn refuse(group: Vec<Job>, fault: &Mutex<Option<String>>, e: &StoreError) {
@@ -198,14 +219,14 @@ fn refuse(group: Vec<Job>, fault: &Mutex<Option<String>>, e: &StoreError) {
     }
 }
 
-/// Runs `group` in one transaction and commits it; answers each step. On a
+/// Runs `group` in the transaction `begin` started, and commits it; answers each step. On a
 /// failure of the transaction itself, nothing of the group is kept and the
 /// steps are handed back unanswered, with the error.
-async fn commit_group(db: &Arc<Session>, group: Vec<Job>) -> Result<(), (StoreError, Vec<Job>)> {
-    let head = match begin(db).await {
-        Ok(head) => head,
-        Err(e) => return Err((e, group)),
-    };
+async fn commit_group(
+    db: &Arc<Session>,
+    head: Head,
+    group: Vec<Job>,
+) -> Result<(), (StoreError, Vec<Job>)> {
     let mut tx = Tx {
         db: db.clone(),
         head: head.clone(),
@@ -307,9 +328,7 @@ async fn abandon(
 ) -> (StoreError, Vec<Job>) {
     let mut left = vec![job];
     left.extend(rest);
-    let (e, mut unrun) = abandon_answered(db, e, answers, left.into_iter()).await;
-    unrun.shrink_to_fit();
-    (e, unrun)
+    abandon_answered(db, e, answers, left.into_iter()).await
 }
 
 /// Rolls back a group's transaction after `e`: the steps already run are
