@@ -103,7 +103,22 @@ pub async fn serve(
         child: child_key.clone(),
     };
     let store = store::engine::open(&config.storage, signing_key.clone())
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the store {}",
+                store::engine::describe(&config.storage)
+            )
+        })?;
+    // Gateways that share a store must hold the same keys.
+    crate::service::shared_keys::ensure_same_keys(
+        store.as_ref(),
+        &signing_key,
+        &child_key,
+        &keys.payload,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
     let directory = Directory::new(store.clone(), clock.clone());
     let seeded = seed.len();
     let added = directory.seed(seed).await?;

@@ -100,6 +100,11 @@ impl TestPki {
     /// A gateway configuration for this PKI and `data_dir`.
     pub fn config(&self, data_dir: &Path) -> Config {
         let mut config = Config::default();
+        if let Some((url, ca_file)) = postgres_for(data_dir) {
+            config.storage.engine = schakel_gateway::config::StorageEngine::Postgres;
+            config.storage.postgres.url = url;
+            config.storage.postgres.ca_file = ca_file;
+        }
         config.tls.cert = self.dir.join("gateway/cert.pem");
         config.tls.key = self.dir.join("gateway/key.pem");
         config.tls.client_ca = self.dir.join("ca/ca.pem");
@@ -114,15 +119,58 @@ impl TestPki {
     /// variables (the way a container would configure it).
     pub fn env(&self, data_dir: &Path) -> Vec<(&'static str, String)> {
         let path = |p: &str| self.dir.join(p).display().to_string();
-        vec![
+        let mut env = vec![
             ("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0".to_string()),
             ("SCHAKEL_TLS__CERT", path("gateway/cert.pem")),
             ("SCHAKEL_TLS__KEY", path("gateway/key.pem")),
             ("SCHAKEL_TLS__CLIENT_CA", path("ca/ca.pem")),
             ("SCHAKEL_DIRECTORY__FILE", path("directory.toml")),
             ("SCHAKEL_STORAGE__DATA_DIR", data_dir.display().to_string()),
-        ]
+        ];
+        if let Some((url, ca_file)) = postgres_for(data_dir) {
+            env.push(("SCHAKEL_STORAGE__ENGINE", "postgres".into()));
+            env.push(("SCHAKEL_STORAGE__POSTGRES__URL", url));
+            env.push((
+                "SCHAKEL_STORAGE__POSTGRES__CA_FILE",
+                ca_file.display().to_string(),
+            ));
+        }
+        env
     }
+}
+
+/// Whether the tests run their gateways over PostgreSQL
+/// (`SCHAKEL_TEST_STORE=postgres`) rather than sled.
+pub fn over_postgres() -> bool {
+    std::env::var("SCHAKEL_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// With `SCHAKEL_TEST_STORE=postgres`: the URL and CA file of a database of
+/// its own for the gateway of `data_dir`, on the test binary's scratch
+/// PostgreSQL server (the same database each time for the same folder, so a
+/// restarted gateway finds what it held).
+pub fn postgres_for(data_dir: &Path) -> Option<(String, PathBuf)> {
+    use schakel_gateway::store::postgres::scratch::Scratch;
+    if !over_postgres() {
+        return None;
+    }
+    let pg =
+        Scratch::shared().expect("SCHAKEL_TEST_STORE=postgres, but PostgreSQL is not installed");
+    let hash = schakel_gateway::crypto::sha256(data_dir.as_os_str().as_encoded_bytes());
+    let database = format!("e{}", &hash.to_hex()[..24]);
+    // Its own runtime, on a thread of its own: callers may be inside one.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(pg.ensure_database(&database))
+        })
+        .join()
+        .expect("the scratch database is made")
+    });
+    Some((pg.url(&database), pg.ca_file()))
 }
 
 /// A gateway running inside the test process.
@@ -273,16 +321,18 @@ impl TestGateway {
 
     /// The store of this gateway, opened directly; call [`Self::stop`]
     /// first (sled allows one process, one open).
-    pub fn open_store(&self) -> Arc<dyn schakel_gateway::store::Store> {
+    pub async fn open_store(&self) -> Arc<dyn schakel_gateway::store::Store> {
         let data = &self.config.storage.data_dir;
         let key = schakel_gateway::crypto::SigningKey::load(data).expect("the gateway's key");
-        schakel_gateway::store::engine::open_in(data, 1 << 20, Arc::new(key))
+        schakel_gateway::store::engine::open(&self.config.storage, Arc::new(key))
+            .await
             .expect("the stopped gateway's store opens")
     }
 
     /// Every audit entry in the store of this stopped gateway.
     pub async fn audit_entries(&self) -> Vec<schakel_gateway::model::Entry> {
         self.open_store()
+            .await
             .audit_entries(1, usize::MAX)
             .await
             .expect("the audit log reads")

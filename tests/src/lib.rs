@@ -15,7 +15,7 @@ mod gateway;
 pub mod process;
 
 pub use calls::{code_of, next_event, next_receipts, pull_until, refusal, status_of};
-pub use gateway::{TestGateway, TestPki};
+pub use gateway::{TestGateway, TestPki, over_postgres, postgres_for};
 pub use process::{GatewayProcess, succeeded, workspace_binary, workspace_root};
 
 /// Identity folder names of the example organisations.
@@ -36,4 +36,16 @@ pub mod org {
     pub const VERWIJSINDEX: &str = "verwijsindex";
     /// The operator.
     pub const OPERATOR: &str = "operator";
+}
+
+/// Ends a test that is about the sled store's files when the suite runs
+/// over PostgreSQL (`SCHAKEL_TEST_STORE=postgres`), saying so.
+#[macro_export]
+macro_rules! sled_only {
+    ($why:expr) => {
+        if $crate::over_postgres() {
+            eprintln!("not run over PostgreSQL: {}", $why);
+            return;
+        }
+    };
 }

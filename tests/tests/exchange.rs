@@ -488,7 +488,7 @@ async fn purged_after_ack(retention_secs: u64) -> (bool, bool) {
     gw.stop().await;
 
     let id = schakel_gateway::model::MessageId::parse(&sent.message_id).unwrap();
-    let record = gw.open_store().message(&id).await.unwrap().unwrap();
+    let record = gw.open_store().await.message(&id).await.unwrap().unwrap();
     let purge_logged = gw.audit_entries().await.iter().any(|e| {
         e.action == schakel_gateway::model::Action::Purged && e.message_id.as_ref() == Some(&id)
     });
@@ -518,6 +518,7 @@ fn payload_files(gw: &TestGateway) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn a_large_dossier_lives_in_its_own_encrypted_file_until_it_is_destroyed() {
+    schakel_tests::sled_only!("large payloads in files of the sled store's folder");
     let gw = TestGateway::start_with(|_, c| c.exchange.retention_secs = 0).await;
     let school = gw.client(org::SCHOOL_PO).await;
     // 1 MiB of recognisable text: well over the size kept inside sled.
@@ -556,6 +557,7 @@ async fn a_large_dossier_lives_in_its_own_encrypted_file_until_it_is_destroyed()
 
 #[tokio::test]
 async fn a_retried_large_dossier_leaves_no_second_file() {
+    schakel_tests::sled_only!("large payloads in files of the sled store's folder");
     let gw = TestGateway::start().await;
     let school = gw.client(org::SCHOOL_PO).await;
     let r = fixtures::dossier_with(&gw.oin(org::SCHOOL_VO), "groot-retry", vec![42; 512 * 1024]);

@@ -131,3 +131,10 @@ CREATE TABLE notices (
     notice json,
     PRIMARY KEY (due_ms, id)
 );
+
+-- Proof of the keys the data is made with (model::KeyCheck), recorded by
+-- the first gateway: an instance whose keys differ is refused at start.
+CREATE TABLE key_check (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    record   json NOT NULL
+);

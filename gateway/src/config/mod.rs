@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use sections::{
     AUDIT_RETENTION_FLOOR_DAYS, AuditConfig, ConsentConfig, DirectoryConfig, ExchangeConfig,
-    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, MetricsConfig, RouteConfig,
-    RoutingConfig, ServerConfig, StorageConfig, TlsConfig,
+    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, MetricsConfig, PostgresConfig,
+    RouteConfig, RoutingConfig, ServerConfig, StorageConfig, StorageEngine, TlsConfig,
 };
 pub use statutes::{StatuteConfig, StatutesConfig};
 
@@ -168,7 +168,17 @@ impl Config {
             ("directory.file", &self.directory.file),
         ];
         let crls = self.tls.crls.iter().map(|p| ("tls.crls", p));
-        for (setting, path) in named.into_iter().chain(crls) {
+        let pg = &self.storage.postgres;
+        let database = [
+            ("storage.postgres.ca_file", &pg.ca_file),
+            ("storage.postgres.client_cert", &pg.client_cert),
+            ("storage.postgres.client_key", &pg.client_key),
+        ]
+        .into_iter()
+        .filter(|(_, p)| {
+            self.storage.engine == StorageEngine::Postgres && !p.as_os_str().is_empty()
+        });
+        for (setting, path) in named.into_iter().chain(crls).chain(database) {
             let problem = match std::fs::metadata(path) {
                 Ok(m) if !m.is_file() => "a folder, not a file".to_owned(),
                 Ok(_) => match std::fs::File::open(path) {
@@ -203,6 +213,17 @@ impl Config {
         };
         if self.storage.cache_capacity_mib == 0 {
             return Err(invalid("storage.cache_capacity_mib must be at least 1"));
+        }
+        let pg = &self.storage.postgres;
+        if self.storage.engine == StorageEngine::Postgres && pg.url.trim().is_empty() {
+            return Err(invalid(
+                "storage.postgres.url must be set when storage.engine is \"postgres\" (a postgres:// URL or a libpq connection string; SCHAKEL_STORAGE__POSTGRES__URL keeps its password out of the file)",
+            ));
+        }
+        if pg.client_cert.as_os_str().is_empty() != pg.client_key.as_os_str().is_empty() {
+            return Err(invalid(
+                "storage.postgres.client_cert and storage.postgres.client_key go together: set both or neither",
+            ));
         }
         self.server.check().map_err(|m| invalid(&m))?;
         if self.limits.max_message_bytes < 1024 || self.limits.max_message_bytes > 1 << 30 {

@@ -220,10 +220,40 @@ pub struct DirectoryConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Folder for the store and the gateway's keys.
+    /// Where the store lives.
+    pub engine: StorageEngine,
+    /// Folder for the gateway's keys, and for the store when it is sled.
     pub data_dir: PathBuf,
     /// sled's page cache in MiB; memory use follows it.
     pub cache_capacity_mib: u64,
+    /// The database, when the engine is PostgreSQL.
+    pub postgres: PostgresConfig,
+}
+
+/// Which engine holds the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageEngine {
+    /// Embedded, in the data folder: one gateway, nothing else to run.
+    Sled,
+    /// A PostgreSQL database several gateways share.
+    Postgres,
+}
+
+/// How the gateway reaches its PostgreSQL database. Empty paths are unset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// A libpq connection string or `postgres://` URL, password included
+    /// (keep it in `SCHAKEL_STORAGE__POSTGRES__URL` rather than a file).
+    pub url: String,
+    /// The PEM file of the CA that signed the database server's
+    /// certificate.
+    pub ca_file: PathBuf,
+    /// A client certificate (PEM), for a server that asks for one.
+    pub client_cert: PathBuf,
+    /// Its private key (PEM).
+    pub client_key: PathBuf,
 }
 
 /// How logs are written.

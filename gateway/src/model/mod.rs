@@ -9,6 +9,7 @@ mod consent;
 #[cfg(test)]
 pub(crate) mod examples;
 mod ids;
+mod key_check;
 mod kind;
 mod message;
 mod notice;
@@ -22,6 +23,7 @@ pub use ids::{
     Actor, BadId, CaseId, ConsentId, GATEWAY_ACTOR, GATEWAY_OIN, MessageId, OIN_RULE, Oin,
     UUID_RULE, empty_as_none,
 };
+pub use key_check::KeyCheck;
 pub use kind::Kind;
 pub use message::{LegalBasis, MessageHead, MessageRecord, Outcome, RejectReason, State, Terms};
 pub use notice::{Condition, NoticeDraft, NoticeType, Scheduled};

@@ -12,6 +12,7 @@
 //! | [`access_report`] | everything known about one child, signed (AVG art. 15) |
 //! | [`refusals`] | every refusal of a known caller, audited where it is decided |
 //! | [`notify`] | wake-ups for waiting calls, withdrawal notices |
+//! | [`shared_keys`] | gateways sharing a store hold the same keys |
 
 pub mod access_report;
 pub mod audit_log;
@@ -20,6 +21,7 @@ pub mod directory;
 pub mod exchange;
 pub mod notify;
 pub mod refusals;
+pub mod shared_keys;
 
 use crate::crypto::{DecryptError, Digest, SealError};
 use crate::model::{Oin, Participant};

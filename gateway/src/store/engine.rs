@@ -2,28 +2,67 @@
 //! store, for the server and for the tools that read a stopped gateway's
 //! data folder.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::postgres::PostgresStore;
+use super::postgres::connection::Target;
 use super::sled::SledStore;
 use super::{Store, StoreError};
-use crate::config::StorageConfig;
+use crate::config::{PostgresConfig, StorageConfig, StorageEngine};
 use crate::crypto::Signer;
 
 /// Name of the store's folder inside the data folder.
 pub const STORE_DIR: &str = "store";
 
-/// Opens the store configured in `config` inside the data folder, with
-/// `signer` for receipts and checkpoints.
-pub fn open(config: &StorageConfig, signer: Arc<dyn Signer>) -> Result<Arc<dyn Store>, StoreError> {
-    open_in(
-        &config.data_dir,
-        config.cache_capacity_mib * 1024 * 1024,
-        signer,
-    )
+/// Opens the store configured in `config`, with `signer` for receipts and
+/// checkpoints: sled inside the data folder, or the PostgreSQL database
+/// (its schema brought to this gateway's version).
+pub async fn open(
+    config: &StorageConfig,
+    signer: Arc<dyn Signer>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    match config.engine {
+        StorageEngine::Sled => open_in(
+            &config.data_dir,
+            config.cache_capacity_mib * 1024 * 1024,
+            signer,
+        ),
+        StorageEngine::Postgres => Ok(Arc::new(
+            PostgresStore::open(target(&config.postgres), signer).await?,
+        )),
+    }
 }
 
-/// Opens the store inside data folder `data_dir` with a cache of
+/// Where the configured store is, for messages: its folder, or its
+/// database (never the connection string, which may hold a password).
+pub fn describe(config: &StorageConfig) -> String {
+    match config.engine {
+        StorageEngine::Sled => format!("in {}", config.data_dir.join(STORE_DIR).display()),
+        StorageEngine::Postgres => {
+            let db = config
+                .postgres
+                .url
+                .parse::<tokio_postgres::Config>()
+                .ok()
+                .and_then(|c| c.get_dbname().map(str::to_owned))
+                .unwrap_or_default();
+            format!("in PostgreSQL database {db:?} (storage.postgres.url)")
+        }
+    }
+}
+
+/// What the PostgreSQL store needs to connect, from its configuration.
+pub fn target(config: &PostgresConfig) -> Target {
+    let set = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
+    Target {
+        url: config.url.clone(),
+        ca_file: set(&config.ca_file),
+        client_identity: set(&config.client_cert).zip(set(&config.client_key)),
+    }
+}
+
+/// Opens the sled store inside data folder `data_dir` with a cache of
 /// `cache_bytes`.
 pub fn open_in(
     data_dir: &Path,

@@ -39,8 +39,8 @@ pub use outcome::{
 };
 
 use crate::model::{
-    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
-    Outcome, Participant, Scheduled,
+    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId, MessageRecord,
+    Oin, Outcome, Participant, Scheduled,
 };
 
 /// How much one lease may take: at most `messages` messages, and no more
@@ -333,6 +333,15 @@ pub trait Store: Send + Sync + 'static {
     /// One recipient's (ready, leased) counts: a single read, for the inbox
     /// stream's flow control.
     async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError>;
+
+    /// Records `mine` as the keys the store's data is made with, unless
+    /// keys are recorded already; answers what is recorded. A store that
+    /// lives in the data folder beside its keys (sled) records nothing and
+    /// answers `mine`: only a store that several gateways share can meet
+    /// one whose keys differ.
+    async fn key_check(&self, mine: KeyCheck) -> Result<KeyCheck, StoreError> {
+        Ok(mine)
+    }
 
     /// Makes every write so far durable; called on shutdown.
     async fn flush(&self) -> Result<(), StoreError>;

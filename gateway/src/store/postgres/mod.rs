@@ -20,7 +20,7 @@
 //! | `transitions` | the write steps of a message's life (and a consent's revocation) |
 //! | `records` | the write steps of the directory, consents, notices and the audit chain's upkeep |
 //! | `reads` | the reads of the trait |
-//! | `scratch` (tests only) | a real, throwaway PostgreSQL server for the tests |
+//! | `scratch` (tests, and the `scratch` feature) | a real, throwaway PostgreSQL server for the tests |
 
 /// Runs `$body` as one write step of `$store` at `$now`, with `$tx` the
 /// step's [`writer::Tx`]; answers once the step's group is committed.
@@ -44,7 +44,7 @@ pub mod connection;
 mod reads;
 mod records;
 pub mod schema;
-#[cfg(test)]
+#[cfg(any(test, feature = "scratch"))]
 pub mod scratch;
 pub mod session;
 #[cfg(test)]
@@ -64,8 +64,8 @@ use self::session::Session;
 use self::writer::Writer;
 use crate::crypto::Signer;
 use crate::model::{
-    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
-    Outcome, Participant, Scheduled,
+    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId, MessageRecord,
+    Oin, Outcome, Participant, Scheduled,
 };
 use crate::store::receipts::Sign;
 use crate::store::{
@@ -347,6 +347,17 @@ impl Store for PostgresStore {
 
     async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError> {
         self.inbox_counts_read(recipient).await
+    }
+
+    async fn key_check(&self, mine: KeyCheck) -> Result<KeyCheck, StoreError> {
+        let db = self.reader().await?;
+        db.execute(
+            "INSERT INTO key_check (record) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&tokio_postgres::types::Json(&mine)],
+        )
+        .await?;
+        let row = db.one("SELECT record FROM key_check", &[]).await?;
+        tx::json(&row, 0, "key_check")
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@
 use schakel_proto::v1 as pb;
 
 use super::PostgresStore;
-use super::tx::{about_key, consent_in, counts_in, json, receipt_from, receipts_of};
+use super::tx::{about_key, consent_in, counts_in, json, receipt_from, receipts_of, sql_limit};
 use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Entry, MessageId, MessageRecord, Oin, Participant,
 };
@@ -115,7 +115,7 @@ impl PostgresStore {
             .query(
                 "SELECT cursor, receipt FROM receipts WHERE sender = $1 AND cursor > $2
                  ORDER BY cursor LIMIT $3",
-                &[&sender.as_str(), &after, &(limit as i64)],
+                &[&sender.as_str(), &after, &sql_limit(limit)],
             )
             .await?
             .iter()
@@ -196,7 +196,7 @@ impl PostgresStore {
             .await?
             .query(
                 "SELECT entry FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                &[&from, &(limit as i64)],
+                &[&from, &sql_limit(limit)],
             )
             .await?;
         all(&rows, "audit entry")
@@ -215,7 +215,7 @@ impl PostgresStore {
             .query(
                 "SELECT a.entry FROM audit_about i JOIN audit a ON a.seq = i.seq
                  WHERE i.about = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3",
-                &[&about_key(about), &after, &(limit as i64)],
+                &[&about_key(about), &after, &sql_limit(limit)],
             )
             .await?;
         all(&rows, "audit entry")
@@ -252,7 +252,7 @@ impl PostgresStore {
             .query(
                 "SELECT due_ms, id, notice FROM notices WHERE due_ms <= $1
                  ORDER BY due_ms, id LIMIT $2",
-                &[&now_ms, &(max as i64)],
+                &[&now_ms, &sql_limit(max)],
             )
             .await?;
         let mut out = Vec::with_capacity(rows.len());

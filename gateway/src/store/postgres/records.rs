@@ -5,7 +5,7 @@
 use tokio_postgres::types::Json;
 
 use super::PostgresStore;
-use super::tx::{MessageRow, about_key, json};
+use super::tx::{MessageRow, about_key, json, sql_limit};
 use super::writer::Tx;
 use crate::model::{
     Action, Actor, Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled,
@@ -235,7 +235,7 @@ impl PostgresStore {
         max: usize,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        let max = max as i64;
+        let max = sql_limit(max);
         step!(self, now_ms, move |tx| {
             let mut erased = Erased::default();
             // Entries about a signal, whose retention starts at its lapse,
@@ -314,7 +314,7 @@ impl PostgresStore {
                 .db
                 .query(
                     "SELECT entry FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                    &[&start, &(max as i64)],
+                    &[&start, &sql_limit(max)],
                 )
                 .await?;
             let mut removed = 0;

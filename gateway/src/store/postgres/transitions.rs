@@ -6,7 +6,7 @@ use schakel_proto::v1 as pb;
 use tokio_postgres::types::Json;
 
 use super::PostgresStore;
-use super::tx::{MessageRow, consent_in, counts_in, receipts_of};
+use super::tx::{MessageRow, consent_in, counts_in, receipts_of, sql_limit};
 use super::writer::Tx;
 use crate::model::{Actor, ConsentId, Draft, MessageId, Oin, Outcome, State, wire};
 use crate::store::lifecycle::{self, Finish, Illegal, Leasing, NotRevoked};
@@ -254,7 +254,7 @@ impl PostgresStore {
                         "SELECT record, queue_seq, leased_until_ms, expires_at_ms, final_at_ms, lapse_at_ms
                          FROM messages WHERE recipient = $1 AND queue_seq IS NOT NULL
                          ORDER BY queue_seq LIMIT $2 FOR UPDATE SKIP LOCKED",
-                        &[&recipient.as_str(), &((max - leased.len()) as i64)],
+                        &[&recipient.as_str(), &sql_limit(max - leased.len())],
                     )
                     .await?;
                 if round.is_empty() {

@@ -63,6 +63,12 @@ pub fn receipt_from(bytes: &[u8], what: &str) -> Result<pb::Receipt, StoreError>
     })
 }
 
+/// A count as a SQL `LIMIT`: "all" (`usize::MAX`) is the largest bigint,
+/// not -1, which PostgreSQL refuses.
+pub fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// The key an audit index row is found by.
 pub fn about_key(about: &AuditKey) -> Vec<u8> {
     match about {
