@@ -102,8 +102,8 @@ impl TestPki {
         let mut config = Config::default();
         if let Some((url, ca_file)) = postgres_for(data_dir) {
             config.storage.engine = schakel_gateway::config::StorageEngine::Postgres;
-            config.storage.postgres.url = url;
-            config.storage.postgres.ca_file = ca_file;
+            config.storage.postgres_url = url;
+            config.storage.postgres_ca_file = ca_file;
         }
         config.tls.cert = self.dir.join("gateway/cert.pem");
         config.tls.key = self.dir.join("gateway/key.pem");
@@ -129,9 +129,9 @@ impl TestPki {
         ];
         if let Some((url, ca_file)) = postgres_for(data_dir) {
             env.push(("SCHAKEL_STORAGE__ENGINE", "postgres".into()));
-            env.push(("SCHAKEL_STORAGE__POSTGRES__URL", url));
+            env.push(("SCHAKEL_STORAGE__POSTGRES_URL", url));
             env.push((
-                "SCHAKEL_STORAGE__POSTGRES__CA_FILE",
+                "SCHAKEL_STORAGE__POSTGRES_CA_FILE",
                 ca_file.display().to_string(),
             ));
         }
@@ -150,14 +150,21 @@ pub fn over_postgres() -> bool {
 /// PostgreSQL server (the same database each time for the same folder, so a
 /// restarted gateway finds what it held).
 pub fn postgres_for(data_dir: &Path) -> Option<(String, PathBuf)> {
-    use schakel_gateway::store::postgres::scratch::Scratch;
     if !over_postgres() {
         return None;
     }
-    let pg =
-        Scratch::shared().expect("SCHAKEL_TEST_STORE=postgres, but PostgreSQL is not installed");
     let hash = schakel_gateway::crypto::sha256(data_dir.as_os_str().as_encoded_bytes());
-    let database = format!("e{}", &hash.to_hex()[..24]);
+    Some(
+        postgres_database(&format!("e{}", &hash.to_hex()[..24]))
+            .expect("SCHAKEL_TEST_STORE=postgres, but PostgreSQL is not installed"),
+    )
+}
+
+/// The URL and CA file of database `database` on the test binary's scratch
+/// PostgreSQL server, made if it is not there; None when PostgreSQL is not
+/// installed (and `SCHAKEL_REQUIRE_POSTGRES` is not set).
+pub fn postgres_database(database: &str) -> Option<(String, PathBuf)> {
+    let pg = schakel_gateway::store::postgres::scratch::Scratch::shared()?;
     // Its own runtime, on a thread of its own: callers may be inside one.
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -165,12 +172,12 @@ pub fn postgres_for(data_dir: &Path) -> Option<(String, PathBuf)> {
                 .enable_all()
                 .build()
                 .expect("a runtime")
-                .block_on(pg.ensure_database(&database))
+                .block_on(pg.ensure_database(database))
         })
         .join()
         .expect("the scratch database is made")
     });
-    Some((pg.url(&database), pg.ca_file()))
+    Some((pg.url(database), pg.ca_file()))
 }
 
 /// A gateway running inside the test process.

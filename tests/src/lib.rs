@@ -15,7 +15,7 @@ mod gateway;
 pub mod process;
 
 pub use calls::{code_of, next_event, next_receipts, pull_until, refusal, status_of};
-pub use gateway::{TestGateway, TestPki, over_postgres, postgres_for};
+pub use gateway::{TestGateway, TestPki, over_postgres, postgres_database, postgres_for};
 pub use process::{GatewayProcess, succeeded, workspace_binary, workspace_root};
 
 /// Identity folder names of the example organisations.

@@ -300,6 +300,7 @@ async fn a_lapsed_consent_withdraws_its_messages_without_anyone_pulling() {
 
 #[tokio::test]
 async fn no_bsn_is_stored_in_clear_anywhere_in_the_data_folder() {
+    schakel_tests::sled_only!("the sled store's files are searched");
     let mut gw = TestGateway::start_with(|_, c| c.exchange.retention_secs = 3600).await;
     let school = gw.client(org::SCHOOL_PO).await;
     let swv = gw.client(org::SWV).await;

@@ -198,6 +198,9 @@ async fn refusals_name_the_valid_values_and_the_next_step() {
 
 #[test]
 fn a_gateway_names_the_setting_the_file_or_the_folder_that_stops_it() {
+    schakel_tests::sled_only!(
+        "a sled data folder takes one gateway; a shared database takes several"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let pki = TestPki::generate(&tmp.path().join("pki"));
     let data = tmp.path().join("data");
@@ -288,6 +291,9 @@ async fn send_says_what_is_missing_before_it_connects() {
 /// could not open what is stored.
 #[tokio::test]
 async fn a_lost_key_beside_a_store_with_data_stops_the_gateway() {
+    schakel_tests::sled_only!(
+        "a sled store beside its keys; over PostgreSQL the shared key check answers"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let pki = TestPki::generate(&tmp.path().join("pki"));
     let data = tmp.path().join("data");

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use sections::{
     AUDIT_RETENTION_FLOOR_DAYS, AuditConfig, ConsentConfig, DirectoryConfig, ExchangeConfig,
-    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, MetricsConfig, PostgresConfig,
-    RouteConfig, RoutingConfig, ServerConfig, StorageConfig, StorageEngine, TlsConfig,
+    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, MetricsConfig, RouteConfig,
+    RoutingConfig, ServerConfig, StorageConfig, StorageEngine, TlsConfig,
 };
 pub use statutes::{StatuteConfig, StatutesConfig};
 
@@ -168,11 +168,11 @@ impl Config {
             ("directory.file", &self.directory.file),
         ];
         let crls = self.tls.crls.iter().map(|p| ("tls.crls", p));
-        let pg = &self.storage.postgres;
+        let st = &self.storage;
         let database = [
-            ("storage.postgres.ca_file", &pg.ca_file),
-            ("storage.postgres.client_cert", &pg.client_cert),
-            ("storage.postgres.client_key", &pg.client_key),
+            ("storage.postgres_ca_file", &st.postgres_ca_file),
+            ("storage.postgres_client_cert", &st.postgres_client_cert),
+            ("storage.postgres_client_key", &st.postgres_client_key),
         ]
         .into_iter()
         .filter(|(_, p)| {
@@ -214,15 +214,17 @@ impl Config {
         if self.storage.cache_capacity_mib == 0 {
             return Err(invalid("storage.cache_capacity_mib must be at least 1"));
         }
-        let pg = &self.storage.postgres;
-        if self.storage.engine == StorageEngine::Postgres && pg.url.trim().is_empty() {
+        let st = &self.storage;
+        if st.engine == StorageEngine::Postgres && st.postgres_url.trim().is_empty() {
             return Err(invalid(
-                "storage.postgres.url must be set when storage.engine is \"postgres\" (a postgres:// URL or a libpq connection string; SCHAKEL_STORAGE__POSTGRES__URL keeps its password out of the file)",
+                "storage.postgres_url must be set when storage.engine is \"postgres\" (a postgres:// URL or a libpq connection string; SCHAKEL_STORAGE__POSTGRES_URL keeps its password out of the file)",
             ));
         }
-        if pg.client_cert.as_os_str().is_empty() != pg.client_key.as_os_str().is_empty() {
+        if st.postgres_client_cert.as_os_str().is_empty()
+            != st.postgres_client_key.as_os_str().is_empty()
+        {
             return Err(invalid(
-                "storage.postgres.client_cert and storage.postgres.client_key go together: set both or neither",
+                "storage.postgres_client_cert and storage.postgres_client_key go together: set both or neither",
             ));
         }
         self.server.check().map_err(|m| invalid(&m))?;

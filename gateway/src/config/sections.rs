@@ -226,8 +226,18 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// sled's page cache in MiB; memory use follows it.
     pub cache_capacity_mib: u64,
-    /// The database, when the engine is PostgreSQL.
-    pub postgres: PostgresConfig,
+    /// The PostgreSQL database, when the engine is PostgreSQL: a libpq
+    /// connection string or `postgres://` URL, password included (keep it
+    /// in `SCHAKEL_STORAGE__POSTGRES_URL` rather than a file).
+    pub postgres_url: String,
+    /// The PEM file of the CA that signed the database server's
+    /// certificate; empty: unset.
+    pub postgres_ca_file: PathBuf,
+    /// A client certificate (PEM), for a database server that asks for
+    /// one; empty: unset.
+    pub postgres_client_cert: PathBuf,
+    /// Its private key (PEM); empty: unset.
+    pub postgres_client_key: PathBuf,
 }
 
 /// Which engine holds the store.
@@ -238,22 +248,6 @@ pub enum StorageEngine {
     Sled,
     /// A PostgreSQL database several gateways share.
     Postgres,
-}
-
-/// How the gateway reaches its PostgreSQL database. Empty paths are unset.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresConfig {
-    /// A libpq connection string or `postgres://` URL, password included
-    /// (keep it in `SCHAKEL_STORAGE__POSTGRES__URL` rather than a file).
-    pub url: String,
-    /// The PEM file of the CA that signed the database server's
-    /// certificate.
-    pub ca_file: PathBuf,
-    /// A client certificate (PEM), for a server that asks for one.
-    pub client_cert: PathBuf,
-    /// Its private key (PEM).
-    pub client_key: PathBuf,
 }
 
 /// How logs are written.

@@ -9,7 +9,7 @@ use super::postgres::PostgresStore;
 use super::postgres::connection::Target;
 use super::sled::SledStore;
 use super::{Store, StoreError};
-use crate::config::{PostgresConfig, StorageConfig, StorageEngine};
+use crate::config::{StorageConfig, StorageEngine};
 use crate::crypto::Signer;
 
 /// Name of the store's folder inside the data folder.
@@ -28,9 +28,7 @@ pub async fn open(
             config.cache_capacity_mib * 1024 * 1024,
             signer,
         ),
-        StorageEngine::Postgres => Ok(Arc::new(
-            PostgresStore::open(target(&config.postgres), signer).await?,
-        )),
+        StorageEngine::Postgres => Ok(Arc::new(PostgresStore::open(target(config), signer).await?)),
     }
 }
 
@@ -41,24 +39,23 @@ pub fn describe(config: &StorageConfig) -> String {
         StorageEngine::Sled => format!("in {}", config.data_dir.join(STORE_DIR).display()),
         StorageEngine::Postgres => {
             let db = config
-                .postgres
-                .url
+                .postgres_url
                 .parse::<tokio_postgres::Config>()
                 .ok()
                 .and_then(|c| c.get_dbname().map(str::to_owned))
                 .unwrap_or_default();
-            format!("in PostgreSQL database {db:?} (storage.postgres.url)")
+            format!("in PostgreSQL database {db:?} (storage.postgres_url)")
         }
     }
 }
 
 /// What the PostgreSQL store needs to connect, from its configuration.
-pub fn target(config: &PostgresConfig) -> Target {
+pub fn target(config: &StorageConfig) -> Target {
     let set = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
     Target {
-        url: config.url.clone(),
-        ca_file: set(&config.ca_file),
-        client_identity: set(&config.client_cert).zip(set(&config.client_key)),
+        url: config.postgres_url.clone(),
+        ca_file: set(&config.postgres_ca_file),
+        client_identity: set(&config.postgres_client_cert).zip(set(&config.postgres_client_key)),
     }
 }
 
