@@ -279,8 +279,8 @@ async fn two_gateways_one_killed_mid_way_deliver_every_accepted_message_and_leas
     drain.abort();
 
     // A message leased again was leased again only after its lease ran out.
-    let seen = seen.lock().unwrap();
-    let again: Vec<_> = seen.leased.iter().filter(|(_, l)| l.len() > 1).collect();
+    let leased = seen.lock().unwrap().leased.clone();
+    let again: Vec<_> = leased.iter().filter(|(_, l)| l.len() > 1).collect();
     for (id, leases) in &again {
         for pair in leases.windows(2) {
             let gap = pair[1] - pair[0];
