@@ -341,6 +341,9 @@ impl AuditLog {
     /// removed whole once no signal of theirs can still need it; and, if
     /// configured, entries removed whole after `keep_entries_days`.
     pub async fn maintain(&self) -> Result<(), StoreError> {
+        if !self.store.upkeep_turn().await? {
+            return Ok(());
+        }
         let (head, signed) = self.store.audit_head().await?;
         let now = self.clock.now_ms();
         let since = now - self.last_checkpoint_ms.load(Ordering::Relaxed);

@@ -334,6 +334,15 @@ pub trait Store: Send + Sync + 'static {
     /// stream's flow control.
     async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError>;
 
+    /// Whether this gateway does the deployment's upkeep now: the sweeps,
+    /// the notices that are due, the audit chain's checkpoints and
+    /// retention. A store of its own is always this gateway's to keep; of
+    /// gateways sharing a store, one at a time does it, and another takes
+    /// over when it is gone. The steps are safe to run twice all the same.
+    async fn upkeep_turn(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     /// Records `mine` as the keys the store's data is made with, unless
     /// keys are recorded already; answers what is recorded. A store that
     /// lives in the data folder beside its keys (sled) records nothing and

@@ -9,8 +9,12 @@ use crate::service::ServiceError;
 use crate::store::SweepReport;
 
 impl Exchange {
-    /// One sweep.
+    /// One sweep, when it is this gateway's turn to do the upkeep
+    /// ([`Store::upkeep_turn`](crate::store::Store::upkeep_turn)).
     pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
+        if !self.store.upkeep_turn().await? {
+            return Ok(SweepReport::default());
+        }
         let report = self
             .store
             .sweep(self.clock.now_ms(), self.retention_ms())

@@ -84,6 +84,9 @@ struct Inner {
     writer: Writer,
     /// The readers' connection, opened again when it was lost.
     reader: tokio::sync::Mutex<Option<Arc<Session>>>,
+    /// The connection that holds (or tries for) the upkeep lock, and
+    /// whether it holds it.
+    upkeep: tokio::sync::Mutex<Option<(Session, bool)>>,
     /// Signs receipts where they leave the store, and checkpoints.
     signer: Arc<dyn Signer>,
     /// The database's size as last read, for the synchronous
@@ -105,6 +108,7 @@ impl PostgresStore {
                 target,
                 writer,
                 reader: tokio::sync::Mutex::new(Some(Arc::new(first))),
+                upkeep: tokio::sync::Mutex::new(None),
                 signer,
                 size: Arc::default(),
             }),
@@ -152,6 +156,10 @@ impl PostgresStore {
         out
     }
 }
+
+/// The advisory lock of the deployment's upkeep ("SCHK" and 2), held by
+/// one gateway's upkeep connection for as long as that connection lives.
+const UPKEEP_LOCK: i64 = 0x5343_484b_0000_0002;
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -347,6 +355,31 @@ impl Store for PostgresStore {
 
     async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError> {
         self.inbox_counts_read(recipient).await
+    }
+
+    async fn upkeep_turn(&self) -> Result<bool, StoreError> {
+        let mut upkeep = self.inner.upkeep.lock().await;
+        if let Some((session, true)) = upkeep.as_ref()
+            && !session.is_closed()
+        {
+            return Ok(true);
+        }
+        if upkeep.as_ref().is_none_or(|(s, _)| s.is_closed()) {
+            *upkeep = Some((Session::open(&self.inner.target).await?, false));
+        }
+        let Some((session, held)) = upkeep.as_mut() else {
+            return Ok(false);
+        };
+        *held = session
+            .one("SELECT pg_try_advisory_lock($1)", &[&UPKEEP_LOCK])
+            .await?
+            .get(0);
+        if *held {
+            tracing::info!(
+                "this gateway does the deployment's upkeep (sweeps, notices, audit upkeep)"
+            );
+        }
+        Ok(*held)
     }
 
     async fn key_check(&self, mine: KeyCheck) -> Result<KeyCheck, StoreError> {

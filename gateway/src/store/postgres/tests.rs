@@ -330,3 +330,50 @@ async fn while_the_database_refuses_connections_writes_are_refused_and_then_resu
     store.append_audit(vec![draft(2)], 2).await.unwrap();
     assert_eq!(store.audit_head().await.unwrap().0, 1);
 }
+
+#[tokio::test]
+async fn one_gateway_at_a_time_does_the_upkeep_and_another_takes_over_when_it_is_gone() {
+    let Some((first, db)) = store().await else {
+        return;
+    };
+    let pg = Scratch::shared().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = crate::crypto::SigningKey::load_or_create(keys.path()).unwrap();
+    let second = super::PostgresStore::open(pg.target(&db), std::sync::Arc::new(key))
+        .await
+        .unwrap();
+    assert!(first.upkeep_turn().await.unwrap());
+    assert!(!second.upkeep_turn().await.unwrap());
+    assert!(first.upkeep_turn().await.unwrap(), "the holder keeps it");
+    // The holder's connection is gone (its process died): the lock goes
+    // with it, and the other gateway takes the upkeep over.
+    cut_one(&db, "pg_try_advisory_lock").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !second.upkeep_turn().await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no one took the upkeep over"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!first.upkeep_turn().await.unwrap(), "one at a time");
+}
+
+/// Ends the connection to `db` whose last statement began with `query`
+/// (the first one found, the oldest).
+async fn cut_one(db: &str, query: &str) {
+    let admin = connect(&Scratch::shared().unwrap().target("postgres"))
+        .await
+        .unwrap();
+    let ended: bool = admin
+        .query_one(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND query LIKE '%' || $2 || '%' AND pid <> pg_backend_pid()
+             ORDER BY backend_start LIMIT 1",
+            &[&db, &query],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended);
+}
