@@ -426,6 +426,42 @@ mod tests {
     }
 
     #[test]
+    fn postgres_needs_its_url_and_a_client_identity_goes_whole() {
+        let e = Config::from_layers(None, env(&[("SCHAKEL_STORAGE__ENGINE", "postgres")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("storage.postgres_url must be set")
+                && e.contains("SCHAKEL_STORAGE__POSTGRES_URL"),
+            "{e}"
+        );
+        let c = Config::from_layers(
+            None,
+            env(&[
+                ("SCHAKEL_STORAGE__ENGINE", "postgres"),
+                (
+                    "SCHAKEL_STORAGE__POSTGRES_URL",
+                    "postgres://s@db.example.nl/s",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.storage.engine, StorageEngine::Postgres);
+        assert_eq!(c.storage.postgres_url, "postgres://s@db.example.nl/s");
+        let e = Config::from_layers(
+            None,
+            env(&[("SCHAKEL_STORAGE__POSTGRES_CLIENT_CERT", "client.pem")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("go together"), "{e}");
+        let e = Config::from_layers(None, env(&[("SCHAKEL_STORAGE__ENGINE", "oracle")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SCHAKEL_STORAGE__ENGINE"), "{e}");
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let c = Config::from_layers(
             Some(("test.toml", "[server]\nlisten = \"127.0.0.1:1\"\n")),
