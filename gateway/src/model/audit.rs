@@ -127,6 +127,14 @@ impl Draft {
         self
     }
 
+    /// The entry that records an erasure of child references from `count`
+    /// entries, the newest of them `last`, after their retention.
+    pub fn child_refs_erased(count: usize, last: u64) -> Self {
+        Self::new(Actor::Gateway, Action::ChildRefsErased).detail(format!(
+            "child references erased from {count} entries, up to entry {last}, after their retention"
+        ))
+    }
+
     /// With this counterpart.
     pub fn counterpart(mut self, oin: Oin) -> Self {
         self.counterpart = Some(oin);

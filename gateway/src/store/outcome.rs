@@ -76,6 +76,24 @@ pub enum Finished {
     },
 }
 
+impl Finished {
+    /// The answer to an Ack or Reject of `record`, already final: `same`
+    /// when it is in the state asked for (a repeated call, answered as
+    /// done, with the receipt of that state), otherwise the state it is in.
+    /// A gateway's notice has no receipt, and is done without one.
+    pub fn already(same: bool, record: MessageRecord, receipt: Option<pb::Receipt>) -> Self {
+        let record = Box::new(record);
+        match (same, receipt) {
+            (true, receipt @ Some(_)) => Finished::Done { record, receipt },
+            (true, None) if !record.kind.is_sent_by_organisations() => Finished::Done {
+                record,
+                receipt: None,
+            },
+            (_, receipt) => Finished::AlreadyFinal { record, receipt },
+        }
+    }
+}
+
 /// What a sweep did.
 #[derive(Debug, Clone, Default)]
 pub struct SweepReport {

@@ -7,9 +7,7 @@ use tokio_postgres::types::Json;
 use super::PostgresStore;
 use super::tx::{MessageRow, about_key, json, sql_limit};
 use super::writer::Tx;
-use crate::model::{
-    Action, Actor, Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled,
-};
+use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled};
 use crate::store::lifecycle;
 use crate::store::{AuditKey, NewMessage, ParticipantEdit, StoreError, illegal};
 
@@ -286,11 +284,7 @@ impl PostgresStore {
                 .execute("UPDATE audit_head SET erased_through = $1", &[&cursor])
                 .await?;
             if erased.count > 0 {
-                let detail = format!(
-                    "child references erased from {} entries, up to entry {}, after their retention",
-                    erased.count, erased.last
-                );
-                tx.audit(Draft::new(Actor::Gateway, Action::ChildRefsErased).detail(detail))
+                tx.audit(Draft::child_refs_erased(erased.count, erased.last))
                     .await?;
             }
             Ok(erased.count)

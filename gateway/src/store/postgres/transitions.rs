@@ -356,16 +356,7 @@ impl PostgresStore {
                         tx.apply(&mut m, *notice).await?;
                     }
                     let receipt = current_receipt(tx, &m).await?;
-                    let organisations = m.record.kind.is_sent_by_organisations();
-                    let record = Box::new(m.record);
-                    Ok(match (same, receipt) {
-                        (true, receipt @ Some(_)) => Finished::Done { record, receipt },
-                        (true, None) if !organisations => Finished::Done {
-                            record,
-                            receipt: None,
-                        },
-                        (_, receipt) => Finished::AlreadyFinal { record, receipt },
-                    })
+                    Ok(Finished::already(same, m.record, receipt))
                 }
             }
         })

@@ -8,9 +8,7 @@ use super::keys::{
     audit_index_keys, be, decode, encode, key, ms, u64_at,
 };
 use super::step::Step;
-use crate::model::{
-    Action, Actor, Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled,
-};
+use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled};
 
 /// Where the erasure of child references by order of entry has got to.
 const ERASED_THROUGH: &[u8] = b"Verased_through";
@@ -200,11 +198,7 @@ impl SledStore {
             }
             step.insert(cursor_key, be(cursor).to_vec());
             if erased.count > 0 {
-                let detail = format!(
-                    "child references erased from {} entries, up to entry {}, after their retention",
-                    erased.count, erased.last
-                );
-                step.audit(Draft::new(Actor::Gateway, Action::ChildRefsErased).detail(detail))?;
+                step.audit(Draft::child_refs_erased(erased.count, erased.last))?;
             }
             Ok(erased.count)
         })

@@ -451,20 +451,7 @@ impl SledStore {
                         step.apply(&mut r, *notice)?;
                     }
                     let receipt = current_receipt(step, &r)?;
-                    Ok(match (same, receipt) {
-                        (true, receipt @ Some(_)) => Finished::Done {
-                            record: Box::new(r),
-                            receipt,
-                        },
-                        (true, None) if !r.kind.is_sent_by_organisations() => Finished::Done {
-                            record: Box::new(r),
-                            receipt: None,
-                        },
-                        (_, receipt) => Finished::AlreadyFinal {
-                            record: Box::new(r),
-                            receipt,
-                        },
-                    })
+                    Ok(Finished::already(same, r, receipt))
                 }
             }
         })
