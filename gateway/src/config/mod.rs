@@ -211,22 +211,7 @@ impl Config {
             origin: None,
             message: message.to_owned(),
         };
-        if self.storage.cache_capacity_mib == 0 {
-            return Err(invalid("storage.cache_capacity_mib must be at least 1"));
-        }
-        let st = &self.storage;
-        if st.engine == StorageEngine::Postgres && st.postgres_url.trim().is_empty() {
-            return Err(invalid(
-                "storage.postgres_url must be set when storage.engine is \"postgres\" (a postgres:// URL or a libpq connection string; SCHAKEL_STORAGE__POSTGRES_URL keeps its password out of the file)",
-            ));
-        }
-        if st.postgres_client_cert.as_os_str().is_empty()
-            != st.postgres_client_key.as_os_str().is_empty()
-        {
-            return Err(invalid(
-                "storage.postgres_client_cert and storage.postgres_client_key go together: set both or neither",
-            ));
-        }
+        self.storage.check().map_err(&invalid)?;
         self.server.check().map_err(|m| invalid(&m))?;
         if self.limits.max_message_bytes < 1024 || self.limits.max_message_bytes > 1 << 30 {
             return Err(invalid(

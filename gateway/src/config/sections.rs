@@ -240,6 +240,28 @@ pub struct StorageConfig {
     pub postgres_client_key: PathBuf,
 }
 
+impl StorageConfig {
+    /// What the types cannot check.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.cache_capacity_mib == 0 {
+            return Err("storage.cache_capacity_mib must be at least 1");
+        }
+        if self.engine == StorageEngine::Postgres && self.postgres_url.trim().is_empty() {
+            return Err(
+                "storage.postgres_url must be set when storage.engine is \"postgres\" (a postgres:// URL or a libpq connection string; SCHAKEL_STORAGE__POSTGRES_URL keeps its password out of the file)",
+            );
+        }
+        if self.postgres_client_cert.as_os_str().is_empty()
+            != self.postgres_client_key.as_os_str().is_empty()
+        {
+            return Err(
+                "storage.postgres_client_cert and storage.postgres_client_key go together: set both or neither",
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Which engine holds the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
