@@ -457,74 +457,41 @@ enum Due {
 /// [`SWEEP_BATCH`], their rows locked (rows another transaction holds are
 /// left for the next sweep).
 async fn due(tx: &Tx, schedule: Due, cutoff: i64) -> Result<Vec<MessageRow>, StoreError> {
-    let params: &[&(dyn tokio_postgres::types::ToSql + Sync)] = &[&cutoff, &SWEEP_BATCH];
-    let rows = match schedule {
-        Due::Lease => tx.db.query(
+    let sql = match schedule {
+        Due::Lease => {
             "SELECT record, queue_seq, leased_until_ms, expires_at_ms, final_at_ms, lapse_at_ms
              FROM messages WHERE leased_until_ms <= $1 ORDER BY leased_until_ms LIMIT $2
-             FOR UPDATE SKIP LOCKED",
-            params,
-        ),
-        Due::Expiry => tx.db.query(
+             FOR UPDATE SKIP LOCKED"
+        }
+        Due::Expiry => {
             "SELECT record, queue_seq, leased_until_ms, expires_at_ms, final_at_ms, lapse_at_ms
              FROM messages WHERE expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2
-             FOR UPDATE SKIP LOCKED",
-            params,
-        ),
-        Due::Lapse => tx.db.query(
+             FOR UPDATE SKIP LOCKED"
+        }
+        Due::Lapse => {
             "SELECT record, queue_seq, leased_until_ms, expires_at_ms, final_at_ms, lapse_at_ms
              FROM messages WHERE lapse_at_ms <= $1 ORDER BY lapse_at_ms LIMIT $2
-             FOR UPDATE SKIP LOCKED",
-            params,
-        ),
-        Due::Retention => tx.db.query(
+             FOR UPDATE SKIP LOCKED"
+        }
+        Due::Retention => {
             "SELECT record, queue_seq, leased_until_ms, expires_at_ms, final_at_ms, lapse_at_ms
              FROM messages WHERE final_at_ms <= $1 ORDER BY final_at_ms LIMIT $2
-             FOR UPDATE SKIP LOCKED",
-            params,
-        ),
-    }
-    .await?;
+             FOR UPDATE SKIP LOCKED"
+        }
+    };
+    let rows = tx.db.query(sql, &[&cutoff, &SWEEP_BATCH]).await?;
     rows.iter().map(super::tx::message_row).collect()
 }
 
 /// Takes a message off a schedule whose transition no longer applies to it
 /// (its record moved on): otherwise every sweep would find it again.
 async fn unschedule(tx: &Tx, m: &MessageRow, schedule: Due) -> Result<(), StoreError> {
-    let id: &(dyn tokio_postgres::types::ToSql + Sync) = &m.record.id.as_str();
-    match schedule {
-        Due::Lease => {
-            tx.db
-                .execute(
-                    "UPDATE messages SET leased_until_ms = NULL WHERE id = $1",
-                    &[id],
-                )
-                .await
-        }
-        Due::Expiry => {
-            tx.db
-                .execute(
-                    "UPDATE messages SET expires_at_ms = NULL WHERE id = $1",
-                    &[id],
-                )
-                .await
-        }
-        Due::Lapse => {
-            tx.db
-                .execute(
-                    "UPDATE messages SET lapse_at_ms = NULL WHERE id = $1",
-                    &[id],
-                )
-                .await
-        }
-        Due::Retention => {
-            tx.db
-                .execute(
-                    "UPDATE messages SET final_at_ms = NULL WHERE id = $1",
-                    &[id],
-                )
-                .await
-        }
-    }?;
+    let sql = match schedule {
+        Due::Lease => "UPDATE messages SET leased_until_ms = NULL WHERE id = $1",
+        Due::Expiry => "UPDATE messages SET expires_at_ms = NULL WHERE id = $1",
+        Due::Lapse => "UPDATE messages SET lapse_at_ms = NULL WHERE id = $1",
+        Due::Retention => "UPDATE messages SET final_at_ms = NULL WHERE id = $1",
+    };
+    tx.db.execute(sql, &[&m.record.id.as_str()]).await?;
     Ok(())
 }
