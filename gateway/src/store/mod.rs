@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use schakel_proto::v1 as pb;
 
 pub use outcome::{
-    AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
+    AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage, OVERDUE_NOTICE,
     ParticipantEdit, Revoked, SweepReport, Withdrawn,
 };
 

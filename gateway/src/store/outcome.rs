@@ -150,6 +150,11 @@ pub struct DueNotice {
     pub notice: NoticeDraft,
 }
 
+/// How every engine names a message's overdue notice in its schedule:
+/// this and the message id. It is kept without a body and made from the
+/// message when due ([`overdue_when_due`](crate::policy::notices::overdue_when_due)).
+pub const OVERDUE_NOTICE: &str = "overdue-";
+
 /// What an audit index finds entries by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditKey {

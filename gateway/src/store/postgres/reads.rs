@@ -4,11 +4,13 @@
 use schakel_proto::v1 as pb;
 
 use super::PostgresStore;
-use super::tx::{about_key, consent_in, counts_in, json, receipt_from, receipts_of, sql_limit};
+use super::tx::{
+    about_key, consent_in, counts_in, json, parsed, receipt_from, receipts_of, sql_limit,
+};
 use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Entry, MessageId, MessageRecord, Oin, Participant,
 };
-use crate::store::{AuditKey, DueNotice, InboxFigures, StoreError};
+use crate::store::{AuditKey, DueNotice, InboxFigures, OVERDUE_NOTICE, StoreError};
 
 /// Every row's column 0, decoded from JSON.
 fn all<T: serde::de::DeserializeOwned>(
@@ -259,15 +261,9 @@ impl PostgresStore {
         for row in &rows {
             let (at_ms, id): (i64, String) = (row.get(0), row.get(1));
             let body: Option<tokio_postgres::types::Json<serde_json::Value>> = row.get(2);
-            let notice = match (id.strip_prefix(super::tx::OVERDUE), body) {
+            let notice = match (id.strip_prefix(OVERDUE_NOTICE), body) {
                 (Some(message), None) => {
-                    let message: MessageId =
-                        message
-                            .parse()
-                            .map_err(|e: crate::model::BadId| StoreError::Corrupt {
-                                key: id.clone(),
-                                message: e.to_string(),
-                            })?;
+                    let message: MessageId = parsed(message)?;
                     crate::policy::notices::overdue_when_due(
                         &message,
                         self.message_read(&message).await?.as_ref(),

@@ -323,17 +323,6 @@ impl Scratch {
                 .expect("create a scratch database");
         }
     }
-
-    /// Creates database `name`.
-    pub async fn create_database(&self, name: &str) {
-        let client = super::connection::connect(&self.target("postgres"))
-            .await
-            .expect("connect to the scratch server");
-        client
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create a scratch database");
-    }
 }
 
 impl Scratch {

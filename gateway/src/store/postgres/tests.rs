@@ -29,7 +29,7 @@ store_contract!(open, if || Scratch::shared().is_some());
 async fn server() -> Option<(&'static Scratch, String)> {
     let pg = Scratch::shared()?;
     let database = format!("t{}", uuid::Uuid::now_v7().simple());
-    pg.create_database(&database).await;
+    pg.ensure_database(&database).await;
     Some((pg, database))
 }
 
@@ -376,4 +376,34 @@ async fn cut_one(db: &str, query: &str) {
         .unwrap()
         .get(0);
     assert!(ended);
+}
+
+#[tokio::test]
+async fn a_group_that_cannot_start_holds_no_lock_and_the_next_one_starts_afresh() {
+    let Some((store, db)) = store().await else {
+        return;
+    };
+    let admin = connect(&Scratch::shared().unwrap().target(&db))
+        .await
+        .unwrap();
+    admin
+        .batch_execute("UPDATE audit_head SET hash = '\\x0102'")
+        .await
+        .unwrap();
+    let e = store.append_audit(vec![draft(1)], 1).await.unwrap_err();
+    assert!(e.to_string().contains("not 32 bytes"), "{e}");
+    // Had the failed group kept its transaction, it would still hold the
+    // head row, and another instance would wait for it for ever.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        admin.batch_execute(&format!(
+            "UPDATE audit_head SET hash = '\\x{}'",
+            "00".repeat(32)
+        )),
+    )
+    .await
+    .expect("the head row is free")
+    .unwrap();
+    store.append_audit(vec![draft(2)], 2).await.unwrap();
+    assert_eq!(store.audit_head().await.unwrap().0, 1);
 }

@@ -6,7 +6,7 @@ use schakel_proto::v1 as pb;
 use tokio_postgres::types::Json;
 
 use super::PostgresStore;
-use super::tx::{MessageRow, consent_in, counts_in, receipts_of, sql_limit};
+use super::tx::{MessageRow, consent_in, counts_in, parsed, receipts_of, sql_limit};
 use super::writer::Tx;
 use crate::model::{Actor, ConsentId, Draft, MessageId, Oin, Outcome, State, wire};
 use crate::store::lifecycle::{self, Finish, Illegal, Leasing, NotRevoked};
@@ -62,13 +62,7 @@ async fn undelivered_under(tx: &Tx, consent_id: &ConsentId) -> Result<Vec<Messag
         .collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let id: MessageId = id
-            .parse()
-            .map_err(|e: crate::model::BadId| StoreError::Corrupt {
-                key: id.clone(),
-                message: e.to_string(),
-            })?;
-        out.extend(tx.message(&id).await?);
+        out.extend(tx.message(&parsed(&id)?).await?);
     }
     Ok(out)
 }
@@ -113,13 +107,7 @@ impl PostgresStore {
                 )
                 .await?;
             if let Some(row) = earlier {
-                let id: String = row.get(0);
-                let id: MessageId =
-                    id.parse()
-                        .map_err(|e: crate::model::BadId| StoreError::Corrupt {
-                            key: id.clone(),
-                            message: e.to_string(),
-                        })?;
+                let id: MessageId = parsed(row.get(0))?;
                 let earlier = tx.message(&id).await?.ok_or_else(|| StoreError::Corrupt {
                     key: id.to_string(),
                     message: "the message of a client reference is gone".into(),
@@ -183,16 +171,7 @@ impl PostgresStore {
     ) -> Result<Revoked, StoreError> {
         let (consent_id, by, reason) = (consent_id.clone(), by.clone(), reason.to_owned());
         step!(self, now_ms, move |tx| {
-            let Some(mut c): Option<crate::model::ConsentRecord> = tx
-                .db
-                .opt(
-                    "SELECT record FROM consents WHERE id = $1 FOR UPDATE",
-                    &[&consent_id.as_str()],
-                )
-                .await?
-                .map(|row| super::tx::json(&row, 0, consent_id.as_str()))
-                .transpose()?
-            else {
+            let Some(mut c) = tx.consent(&consent_id).await? else {
                 return Ok(Revoked::NotFound);
             };
             let received = c.registered_by != by
@@ -302,7 +281,6 @@ impl PostgresStore {
                         // the record is the truth, the row leaves the inbox.
                         Err(Illegal::NotReady(state)) => {
                             tracing::error!(message = %m.record.id, ?state, "removed a message from an inbox it was not waiting in");
-                            m.cols.queue_seq = None;
                             tx.db
                                 .execute(
                                     "UPDATE messages SET queue_seq = NULL WHERE id = $1",

@@ -14,7 +14,7 @@ use super::writer::{Head, Tx};
 use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
 use crate::model::{NoticeType, Scheduled};
 use crate::store::lifecycle::{Change, Event, Place, Schedule};
-use crate::store::{AuditKey, StoreError, receipts};
+use crate::store::{AuditKey, OVERDUE_NOTICE, StoreError, receipts};
 
 /// A message's columns beside its record: where it waits and what it is
 /// scheduled for.
@@ -52,6 +52,18 @@ pub fn json<T: DeserializeOwned>(row: &Row, idx: usize, what: &str) -> Result<T,
         .map_err(|e| StoreError::Corrupt {
             key: what.to_owned(),
             message: super::connection::detail(&e),
+        })
+}
+
+/// An id read from a column; one that does not parse is
+/// [`StoreError::Corrupt`].
+pub fn parsed<T: std::str::FromStr<Err = crate::model::BadId>>(
+    text: &str,
+) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|e: crate::model::BadId| StoreError::Corrupt {
+            key: text.to_owned(),
+            message: e.to_string(),
         })
 }
 
@@ -366,7 +378,7 @@ impl Tx {
             self.db
                 .execute(
                     "INSERT INTO notices (due_ms, id, notice) VALUES ($1, $2, NULL)",
-                    &[&s.at_ms, &format!("{OVERDUE}{id}")],
+                    &[&s.at_ms, &format!("{OVERDUE_NOTICE}{id}")],
                 )
                 .await?;
             return Ok(());
@@ -381,6 +393,3 @@ impl Tx {
         Ok(())
     }
 }
-
-/// The schedule id of a message's overdue notice: this and the message id.
-pub const OVERDUE: &str = "overdue-";

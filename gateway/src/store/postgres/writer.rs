@@ -242,7 +242,7 @@ async fn commit_group(
             "SAVEPOINT step"
         };
         if let Err(e) = db.batch(mark).await {
-            return Err(abandon(db, e, answers, job, jobs).await);
+            return Err(abandon(db, e, answers, std::iter::once(job).chain(jobs)).await);
         }
         savepoint = true;
         let before = tx.head.clone();
@@ -272,7 +272,7 @@ async fn commit_group(
             tx.head = before;
             if let Err(e) = db.batch("ROLLBACK TO SAVEPOINT step").await {
                 answers.push((job.answer, out));
-                return Err(abandon_answered(db, e, answers, jobs).await);
+                return Err(abandon(db, e, answers, jobs).await);
             }
         }
         answers.push((job.answer, out));
@@ -295,13 +295,24 @@ async fn commit_group(
             }
             Ok(())
         }
-        Err(e) => Err(abandon_answered(db, e, answers, Vec::new().into_iter()).await),
+        Err(e) => Err(abandon(db, e, answers, std::iter::empty()).await),
     }
 }
 
-/// Starts a group's transaction and locks the audit head.
+/// Starts a group's transaction and locks the audit head. On a failure
+/// the transaction is rolled back, so that the next group starts afresh on
+/// the same connection.
 async fn begin(db: &Session) -> Result<Head, StoreError> {
     db.batch("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
+    let head = lock_head(db).await;
+    if head.is_err() {
+        let _ = db.batch("ROLLBACK").await;
+    }
+    head
+}
+
+/// Locks the audit head row and reads it.
+async fn lock_head(db: &Session) -> Result<Head, StoreError> {
     let row = db
         .one("SELECT seq, hash FROM audit_head FOR UPDATE", &[])
         .await?;
@@ -317,27 +328,13 @@ async fn begin(db: &Session) -> Result<Head, StoreError> {
     })
 }
 
-/// A group's transaction failed with `e` while `job` was next: the steps
-/// run so far are refused with the others, as nothing of the group is kept.
+/// Rolls back a group's transaction after `e`: the steps already run are
+/// told so, the ones not run are handed back.
 async fn abandon(
     db: &Session,
     e: StoreError,
     answers: Vec<(oneshot::Sender<Out>, Out)>,
-    job: Job,
-    rest: std::vec::IntoIter<Job>,
-) -> (StoreError, Vec<Job>) {
-    let mut left = vec![job];
-    left.extend(rest);
-    abandon_answered(db, e, answers, left.into_iter()).await
-}
-
-/// Rolls back a group's transaction after `e`: the steps already run are
-/// told so, the ones not run are handed back.
-async fn abandon_answered(
-    db: &Session,
-    e: StoreError,
-    answers: Vec<(oneshot::Sender<Out>, Out)>,
-    rest: std::vec::IntoIter<Job>,
+    rest: impl Iterator<Item = Job>,
 ) -> (StoreError, Vec<Job>) {
     let _ = db.batch("ROLLBACK").await;
     let message = unreachable_message(&e);

@@ -66,13 +66,10 @@ pub(super) fn notice_key(at_ms: i64, id: &str) -> Vec<u8> {
     key(NOTICE, &[&ms(at_ms), id.as_bytes()])
 }
 
-/// The schedule id of a message's overdue notice: this and the message id.
-pub(super) const OVERDUE: &str = "overdue-";
-
 /// The key (without a value) of message `id`'s overdue notice, due at
 /// `at_ms`.
 pub(super) fn overdue_key(at_ms: i64, id: &crate::model::MessageId) -> Vec<u8> {
-    notice_key(at_ms, &format!("{OVERDUE}{id}"))
+    notice_key(at_ms, &format!("{}{id}", crate::store::OVERDUE_NOTICE))
 }
 
 /// The index keys of an audit entry: by child, by actor, by counterpart

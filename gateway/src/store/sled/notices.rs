@@ -8,7 +8,7 @@
 //! the notice is made again, out of the message's record, when it is due.
 
 use super::SledStore;
-use super::keys::{NOTICE, OVERDUE, decode, encode, notice_key, overdue_key, text_from, u64_at};
+use super::keys::{NOTICE, decode, encode, notice_key, overdue_key, text_from, u64_at};
 use super::step::Step;
 use crate::model::{Draft, MessageId, NoticeDraft, NoticeType, Scheduled};
 use crate::store::illegal;
@@ -55,7 +55,7 @@ impl SledStore {
                 break;
             }
             let id = text_from(&k, 9)?.to_owned();
-            let notice = match id.strip_prefix(OVERDUE) {
+            let notice = match id.strip_prefix(crate::store::OVERDUE_NOTICE) {
                 Some(message) if v.is_empty() => overdue_of(self, message, &k)?,
                 _ => decode(&k, &v)?,
             };
