@@ -69,6 +69,13 @@ pub fn local_date_of_ms(ms: i64) -> Option<Date> {
     date_of_ms(ms.checked_add(offset_ms(ms))?)
 }
 
+/// Today's date in the Netherlands, where the gateway counts its days (from
+/// 23:00 or 22:00 UTC it is already tomorrow there).
+pub fn dutch_today() -> Date {
+    let now = OffsetDateTime::now_utc();
+    local_date_of_ms(ms_of(now)).unwrap_or(now.date())
+}
+
 /// The moment (Unix ms) day `d` starts in the Netherlands. The EU switches
 /// at 02:00 or 03:00 local time, never at midnight, so midnight is always
 /// one moment.

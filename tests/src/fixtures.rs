@@ -12,7 +12,8 @@ pub use examples::{
 
 /// Today's date (UTC).
 fn today_date() -> time::Date {
-    OffsetDateTime::now_utc().date()
+    // The gateway's and the command line's today: in the Netherlands.
+    schakel_proto::calendar::dutch_today()
 }
 
 /// The date `days` from today, "YYYY-MM-DD".

@@ -310,9 +310,7 @@ fn days_from_today(days: i64) -> String {
 
 /// Today's date in the Netherlands, where the gateway counts its days.
 pub fn dutch_today() -> time::Date {
-    let now = time::OffsetDateTime::now_utc();
-    schakel_proto::calendar::local_date_of_ms(schakel_proto::calendar::ms_of(now))
-        .unwrap_or(now.date())
+    schakel_proto::calendar::dutch_today()
 }
 
 /// An attachment a JSON file names, as an `--attach` spec: its path must

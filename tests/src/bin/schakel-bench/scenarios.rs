@@ -45,7 +45,7 @@ pub const RECEIVER: &str = "veilig-thuis";
 const SENDER: &str = "school-po";
 
 fn date(days: i64) -> String {
-    examples::date(time::OffsetDateTime::now_utc().date(), days)
+    examples::date(schakel_proto::calendar::dutch_today(), days)
 }
 
 /// A request on a statutory basis (no consent lookup) with `body` and
