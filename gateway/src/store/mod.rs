@@ -23,6 +23,7 @@
 #[cfg(test)]
 #[macro_use]
 pub mod contract;
+pub mod copy;
 pub mod engine;
 pub mod lifecycle;
 mod outcome;

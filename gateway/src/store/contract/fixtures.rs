@@ -18,26 +18,21 @@ use crate::store::{AcceptOutcome, NewMessage, Store, Take};
 /// dropped finds what it held.
 pub type Open = fn(&Path) -> futures::future::BoxFuture<'static, Arc<dyn Store>>;
 
-pub(super) const NOW: i64 = 1_800_000_000_000;
-pub(super) const MINUTE: i64 = 60_000;
-pub(super) const MAX: u64 = 1_000_000;
+pub const NOW: i64 = 1_800_000_000_000;
+pub const MINUTE: i64 = 60_000;
+pub const MAX: u64 = 1_000_000;
 
 use crate::model::examples;
-pub(super) use crate::model::examples::oin;
+pub use crate::model::examples::oin;
 
-pub(super) const SENDER: u8 = 1;
-pub(super) const RECIPIENT: u8 = 2;
+pub const SENDER: u8 = 1;
+pub const RECIPIENT: u8 = 2;
 
-pub(super) fn message(reference: &str, basis: LegalBasis, digest: u8) -> NewMessage {
+pub fn message(reference: &str, basis: LegalBasis, digest: u8) -> NewMessage {
     message_of(reference, basis, digest, 64)
 }
 
-pub(super) fn message_of(
-    reference: &str,
-    basis: LegalBasis,
-    digest: u8,
-    size: usize,
-) -> NewMessage {
+pub fn message_of(reference: &str, basis: LegalBasis, digest: u8, size: usize) -> NewMessage {
     NewMessage {
         record: MessageRecord::new(MessageHead {
             client_reference: reference.into(),
@@ -52,16 +47,16 @@ pub(super) fn message_of(
     }
 }
 
-pub(super) fn statute() -> LegalBasis {
+pub fn statute() -> LegalBasis {
     LegalBasis::Statute(Statute::MeldrechtVeiligThuis)
 }
 
-pub(super) fn draft(m: &NewMessage) -> Draft {
+pub fn draft(m: &NewMessage) -> Draft {
     Draft::about(m.record.sender.clone(), Action::SendAccepted, &m.record)
 }
 
 /// Accepts `m`; its id.
-pub(super) async fn accept(store: &dyn Store, m: NewMessage, now: i64) -> MessageId {
+pub async fn accept(store: &dyn Store, m: NewMessage, now: i64) -> MessageId {
     let id = m.record.id.clone();
     let d = draft(&m);
     match store.accept(m, d, MAX, now).await.unwrap() {
@@ -70,12 +65,7 @@ pub(super) async fn accept(store: &dyn Store, m: NewMessage, now: i64) -> Messag
     }
 }
 
-pub(super) async fn lease_ids(
-    store: &dyn Store,
-    max: usize,
-    now: i64,
-    lease_ms: i64,
-) -> Vec<MessageId> {
+pub async fn lease_ids(store: &dyn Store, max: usize, now: i64, lease_ms: i64) -> Vec<MessageId> {
     store
         .lease(&oin(RECIPIENT), Take::messages(max), now, lease_ms)
         .await
@@ -85,18 +75,18 @@ pub(super) async fn lease_ids(
         .collect()
 }
 
-pub(super) async fn state_of(store: &dyn Store, id: &MessageId) -> State {
+pub async fn state_of(store: &dyn Store, id: &MessageId) -> State {
     store.message(id).await.unwrap().unwrap().state
 }
 
-pub(super) fn statuses(receipts: &[pb::Receipt]) -> Vec<pb::ReceiptStatus> {
+pub fn statuses(receipts: &[pb::Receipt]) -> Vec<pb::ReceiptStatus> {
     receipts
         .iter()
         .map(|r| pb::ReceiptStatus::try_from(r.status).unwrap())
         .collect()
 }
 
-pub(super) fn consent(id: &ConsentId, until: i64) -> ConsentRecord {
+pub fn consent(id: &ConsentId, until: i64) -> ConsentRecord {
     ConsentRecord {
         id: id.clone(),
         created_at_ms: NOW,
@@ -104,7 +94,7 @@ pub(super) fn consent(id: &ConsentId, until: i64) -> ConsentRecord {
     }
 }
 
-pub(super) async fn grant(store: &dyn Store, until: i64) -> ConsentId {
+pub async fn grant(store: &dyn Store, until: i64) -> ConsentId {
     let id = ConsentId::new_v7();
     let audit = Draft::new(oin(SENDER), Action::ConsentGranted);
     store

@@ -3,7 +3,7 @@
 //! that opens its store in a folder (and opens it again on the same folder
 //! after it was dropped), and every test below runs against it.
 
-mod fixtures;
+pub mod fixtures;
 mod queue;
 mod records;
 mod trail;

@@ -20,6 +20,7 @@
 //! | `transitions` | the write steps of a message's life (and a consent's revocation) |
 //! | `records` | the write steps of the directory, consents, notices and the audit chain's upkeep |
 //! | `reads` | the reads of the trait |
+//! | `import` | a copy of another engine's store written into an empty database |
 //! | `scratch` (tests, and the `scratch` feature) | a real, throwaway PostgreSQL server for the tests |
 
 /// Runs `$body` as one write step of `$store` at `$now`, with `$tx` the
@@ -41,6 +42,7 @@ macro_rules! step {
 }
 
 pub mod connection;
+mod import;
 mod reads;
 mod records;
 pub mod schema;

@@ -16,21 +16,7 @@ use crate::model::{NoticeType, Scheduled};
 use crate::store::lifecycle::{Change, Event, Place, Schedule};
 use crate::store::{AuditKey, OVERDUE_NOTICE, StoreError, receipts};
 
-/// A message's columns beside its record: where it waits and what it is
-/// scheduled for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Columns {
-    /// Its place in its recipient's inbox, while it waits there.
-    pub queue_seq: Option<i64>,
-    /// The end of its lease, while leased.
-    pub leased_until_ms: Option<i64>,
-    /// Its expiry, while undelivered.
-    pub expires_at_ms: Option<i64>,
-    /// When it became final, while its payload waits for its retention.
-    pub final_at_ms: Option<i64>,
-    /// Its signal's lapse, while its payload waits for it.
-    pub lapse_at_ms: Option<i64>,
-}
+pub use crate::store::copy::Columns;
 
 /// A message as a step holds it: its record, its columns, and whether its
 /// row exists yet.

@@ -6,6 +6,7 @@
 //! | prefix | key | value |
 //! | --- | --- | --- |
 //! | `V` | "format" | the store format version (u64) |
+//! | `V` | "erased_through" | the cursor of the erasure of child references (u64) |
 //! | `P` | OIN | participant (JSON) |
 //! | `m` | id | message record (JSON) |
 //! | (tree `payloads`) | id | sealed payload, or its length (8 bytes): in file `payloads/<id>` |
@@ -60,6 +61,10 @@ pub(super) const LAPSE: u8 = b'L';
 pub(super) const ERASE: u8 = b'E';
 pub(super) const BY_CHILD: u8 = b'h';
 pub(super) const BY_ORG: u8 = b'o';
+
+/// The sequence number through which the child references of entries not
+/// about a signal were erased (their walk's cursor).
+pub(super) const ERASED_THROUGH: &[u8] = b"Verased_through";
 
 /// The key of a scheduled notice.
 pub(super) fn notice_key(at_ms: i64, id: &str) -> Vec<u8> {

@@ -32,7 +32,9 @@
 //! | [`group_commit`] | the writer thread: many steps, one fsync |
 //! | [`overlay`] | reads that see the group's writes not yet applied |
 //! | [`payloads`] | small payloads in a tree, large ones in files |
+//! | `export` | everything the store holds, read out for a copy into another engine |
 
+mod export;
 pub mod group_commit;
 pub mod keys;
 mod migration;

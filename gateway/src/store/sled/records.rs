@@ -4,14 +4,13 @@
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, BY_CHILD, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, ERASE, PARTICIPANT,
-    audit_index_keys, be, decode, encode, key, ms, u64_at,
+    AUDIT, BY_CHILD, CHECKPOINT, CONSENT, CONSENT_BY_ORG, CONSENT_END, ERASE, ERASED_THROUGH,
+    PARTICIPANT, audit_index_keys, be, decode, encode, key, ms, u64_at,
 };
 use super::step::Step;
 use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled};
 
 /// Where the erasure of child references by order of entry has got to.
-const ERASED_THROUGH: &[u8] = b"Verased_through";
 
 /// Child references erased in one step.
 #[derive(Default)]
