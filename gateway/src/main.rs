@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use schakel_gateway::crypto::{GatewayKeys, Signer, key_id, rotate};
 use schakel_gateway::model::{Oin, OrgKind};
-use schakel_gateway::tools::{dev_ca, pki, verify};
+use schakel_gateway::tools::{dev_ca, migrate, pki, verify};
 use schakel_gateway::transport::tls;
 use schakel_gateway::{Config, config::LogFormat, logging, server};
 
@@ -40,6 +40,27 @@ enum Command {
     /// The key that signs receipts, checkpoints and reports.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Copy a stopped gateway's store into another engine: its sled store
+    /// (storage.data_dir) into the empty PostgreSQL database of
+    /// storage.postgres_url, with its audit chain intact, verified after
+    /// the copy.
+    Migrate {
+        /// The engine the store is in now.
+        #[arg(long, value_enum)]
+        from: Engine,
+        /// The engine to copy it into.
+        #[arg(long, value_enum)]
+        to: Engine,
+    },
+}
+
+/// A storage engine, on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    /// The embedded store in the data folder.
+    Sled,
+    /// A PostgreSQL database.
+    Postgres,
 }
 
 #[derive(Subcommand)]
@@ -136,6 +157,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 std::process::exit(1);
             }
+        }
+        Command::Migrate { from, to } => {
+            if (from, to) != (Engine::Sled, Engine::Postgres) {
+                anyhow::bail!(
+                    "only --from sled --to postgres is supported: a store in PostgreSQL is backed up and moved with PostgreSQL's own tools"
+                );
+            }
+            let config = Config::load(cli.config.as_deref())?;
+            let migrated = tokio::runtime::Runtime::new()?
+                .block_on(migrate::sled_to_postgres(&config.storage, |line| {
+                    eprintln!("{line}")
+                }))?;
+            println!(
+                "copied the store of {} into {}: {}",
+                config.storage.data_dir.display(),
+                migrated.database,
+                migrated.tally
+            );
+            println!(
+                "audit log intact in the database: {} entries, {} signed checkpoints, {} entries after the last checkpoint",
+                migrated.verdict.entries_checked,
+                migrated.verdict.checkpoints_checked,
+                migrated.verdict.unsigned_tail
+            );
+            println!(
+                "next: set storage.engine = \"postgres\" and start the gateway on this data folder (it keeps the keys); give every other instance copies of its key files (docs/OPERATIONS.md, \"Several gateways over PostgreSQL\"). The sled store in {} is left as it was: keep it until the gateways run well over the database",
+                config
+                    .storage
+                    .data_dir
+                    .join(schakel_gateway::store::engine::STORE_DIR)
+                    .display()
+            );
+            Ok(())
         }
         Command::Keys(KeysCommand::List { data }) => {
             let keys = GatewayKeys::load(&data)

@@ -1,13 +1,20 @@
 //! Upgrades: a data folder written by an earlier release opens, and every
 //! message, receipt, consent, directory change and audit entry in it is still
-//! there and still verifies. The folders are in `tests/fixtures/` (see the
-//! README there for how each was made and what it holds).
+//! there and still verifies; the same holds after its store is copied into
+//! PostgreSQL with `schakel-gateway migrate`. The folders are in
+//! `tests/fixtures/` (see the README there for how each was made and what
+//! it holds).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use schakel_client::proto as pb;
+use schakel_gateway::config::StorageEngine;
 use schakel_tests::calls::{audit_of, log_intact};
-use schakel_tests::{TestGateway, code_of, org, pull_until, status_of};
+use schakel_tests::{
+    TestGateway, code_of, org, postgres_database, pull_until, status_of, succeeded,
+    workspace_binary,
+};
 use tonic::Code;
 
 /// The messages in the 0.1.0 folder, by client reference.
@@ -39,15 +46,49 @@ fn unpack(fixture: &str, into: &Path) {
     assert!(status.success(), "unpacking {}", archive.display());
 }
 
+/// Runs `schakel-gateway migrate --from sled --to postgres` on data folder
+/// `data` into database `db` (its URL and CA file).
+fn migrate(data: &Path, db: &(String, PathBuf)) -> Output {
+    Command::new(workspace_binary("schakel-gateway"))
+        .args(["migrate", "--from", "sled", "--to", "postgres"])
+        .current_dir(schakel_tests::workspace_root())
+        .env("SCHAKEL_STORAGE__DATA_DIR", data)
+        .env("SCHAKEL_STORAGE__POSTGRES_URL", &db.0)
+        .env("SCHAKEL_STORAGE__POSTGRES_CA_FILE", &db.1)
+        .output()
+        .expect("schakel-gateway runs")
+}
+
+/// What a failed command wrote; panics if it succeeded.
+fn failed(out: Output) -> String {
+    assert!(!out.status.success(), "the command was to fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A gateway on a copy of a fixture's data folder (kept in the returned
-/// folder), sweeping often so that leases long run out come back at once.
-async fn open_fixture(fixture: &str) -> (tempfile::TempDir, TestGateway) {
+/// folder), sweeping often so that leases long run out come back at once:
+/// over sled, or with `into` a database, over PostgreSQL after its store
+/// was copied there.
+async fn open_fixture(
+    fixture: &str,
+    into: Option<(String, PathBuf)>,
+) -> (tempfile::TempDir, TestGateway) {
     let old = tempfile::tempdir().unwrap();
     unpack(fixture, old.path());
     let data = old.path().join("data");
+    if let Some(db) = &into {
+        let out = succeeded(migrate(&data, db));
+        assert!(out.contains("audit log intact in the database"), "{out}");
+    }
     let gw = TestGateway::start_with(|_, c| {
         c.storage.data_dir = data.clone();
         c.exchange.sweep_interval_ms = 50;
+        c.storage.engine = StorageEngine::Sled;
+        if let Some((url, ca_file)) = into {
+            c.storage.engine = StorageEngine::Postgres;
+            c.storage.postgres_url = url;
+            c.storage.postgres_ca_file = ca_file;
+        }
     })
     .await;
     (old, gw)
@@ -59,8 +100,24 @@ fn receipt_statuses(s: &pb::MessageStatus) -> Vec<i32> {
 
 #[tokio::test]
 async fn a_data_folder_of_release_0_1_0_opens_with_everything_in_it() {
+    let (_old, gw) = open_fixture("store-0.1.0.tar.gz", None).await;
+    release_0_1_0_holds_everything(&gw).await;
+}
+
+#[tokio::test]
+async fn a_store_of_release_0_1_0_copied_into_postgresql_holds_everything() {
+    let Some(db) = postgres_database("copy_0_1_0") else {
+        eprintln!("skipped: PostgreSQL is not installed");
+        return;
+    };
+    let (_old, gw) = open_fixture("store-0.1.0.tar.gz", Some(db)).await;
+    release_0_1_0_holds_everything(&gw).await;
+}
+
+/// Everything the folder of release 0.1.0 held is there, and still
+/// verifies.
+async fn release_0_1_0_holds_everything(gw: &TestGateway) {
     use v0_1_0::*;
-    let (_old, gw) = open_fixture("store-0.1.0.tar.gz").await;
     let school = gw.client(org::SCHOOL_PO).await;
     let jgt = gw.client(org::JGT).await;
     let swv = gw.client(org::SWV).await;
@@ -224,9 +281,25 @@ mod format_2 {
 
 #[tokio::test]
 async fn a_data_folder_of_store_format_2_opens_with_everything_in_it() {
+    let (_old, gw) = open_fixture("store-format-2.tar.gz", None).await;
+    format_2_holds_everything(&gw).await;
+}
+
+#[tokio::test]
+async fn a_store_of_format_2_copied_into_postgresql_holds_everything() {
+    let Some(db) = postgres_database("copy_format_2") else {
+        eprintln!("skipped: PostgreSQL is not installed");
+        return;
+    };
+    let (_old, gw) = open_fixture("store-format-2.tar.gz", Some(db)).await;
+    format_2_holds_everything(&gw).await;
+}
+
+/// Everything the folder of store format 2 held is there, and still
+/// verifies.
+async fn format_2_holds_everything(gw: &TestGateway) {
     use format_2::*;
     use pb::ReceiptStatus as R;
-    let (_old, gw) = open_fixture("store-format-2.tar.gz").await;
     let school = gw.client(org::SCHOOL_PO).await;
     let jgt = gw.client(org::JGT).await;
     let verwijsindex = gw.client(org::VERWIJSINDEX).await;
@@ -314,4 +387,53 @@ async fn a_data_folder_of_store_format_2_opens_with_everything_in_it() {
     }
     assert_eq!(statuses.len(), 15, "{statuses:?}");
     log_intact(&operator).await;
+}
+
+#[tokio::test]
+async fn a_copy_is_refused_from_a_running_gateway_and_into_a_database_that_holds_data() {
+    let Some(db) = postgres_database("copy_refused") else {
+        eprintln!("skipped: PostgreSQL is not installed");
+        return;
+    };
+    let mut gw = TestGateway::start_with(|_, c| c.storage.engine = StorageEngine::Sled).await;
+    let data = gw.config.storage.data_dir.clone();
+    let to = gw.oin(org::VERWIJSINDEX);
+    gw.send(
+        org::SCHOOL_PO,
+        schakel_tests::fixtures::signalering("to-copy", &to),
+    )
+    .await;
+
+    // The gateway holds its store: stop it first.
+    let e = failed(migrate(&data, &db));
+    assert!(e.contains("another gateway holds this data folder"), "{e}");
+    gw.stop().await;
+    let out = succeeded(migrate(&data, &db));
+    assert!(out.contains("1 messages"), "{out}");
+
+    // A second copy into the same database would mix two stores: refused,
+    // naming what the database holds, and leaving it as it was.
+    let e = failed(migrate(&data, &db));
+    assert!(
+        e.contains("is not empty: it holds") && e.contains("1 messages"),
+        "{e}"
+    );
+
+    // Without a database to copy into, or the other way round: refused,
+    // saying what to do.
+    let e = failed(
+        Command::new(workspace_binary("schakel-gateway"))
+            .args(["migrate", "--from", "sled", "--to", "postgres"])
+            .env("SCHAKEL_STORAGE__DATA_DIR", &data)
+            .output()
+            .unwrap(),
+    );
+    assert!(e.contains("storage.postgres_url is not set"), "{e}");
+    let e = failed(
+        Command::new(workspace_binary("schakel-gateway"))
+            .args(["migrate", "--from", "postgres", "--to", "sled"])
+            .output()
+            .unwrap(),
+    );
+    assert!(e.contains("only --from sled --to postgres"), "{e}");
 }

@@ -183,8 +183,8 @@ impl fmt::Display for Tally {
 /// half-way leaves nothing behind.
 #[derive(Debug)]
 pub enum Part {
-    /// One item.
-    Item(Item),
+    /// One item (boxed: a message's is large).
+    Item(Box<Item>),
     /// The end of the store, and how many of each were sent.
     End(Tally),
 }

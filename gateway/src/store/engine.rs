@@ -37,16 +37,22 @@ pub async fn open(
 pub fn describe(config: &StorageConfig) -> String {
     match config.engine {
         StorageEngine::Sled => format!("in {}", config.data_dir.join(STORE_DIR).display()),
-        StorageEngine::Postgres => {
-            let db = config
-                .postgres_url
-                .parse::<tokio_postgres::Config>()
-                .ok()
-                .and_then(|c| c.get_dbname().map(str::to_owned))
-                .unwrap_or_default();
-            format!("in PostgreSQL database {db:?} (storage.postgres_url)")
-        }
+        StorageEngine::Postgres => format!(
+            "in PostgreSQL database {:?} (storage.postgres_url)",
+            database_name(config)
+        ),
     }
+}
+
+/// The name of the PostgreSQL database of `storage.postgres_url` (never
+/// the whole URL, which may hold a password).
+pub fn database_name(config: &StorageConfig) -> String {
+    config
+        .postgres_url
+        .parse::<tokio_postgres::Config>()
+        .ok()
+        .and_then(|c| c.get_dbname().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// What the PostgreSQL store needs to connect, from its configuration.

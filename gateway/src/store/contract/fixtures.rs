@@ -18,20 +18,27 @@ use crate::store::{AcceptOutcome, NewMessage, Store, Take};
 /// dropped finds what it held.
 pub type Open = fn(&Path) -> futures::future::BoxFuture<'static, Arc<dyn Store>>;
 
+/// The moment the tests happen at.
 pub const NOW: i64 = 1_800_000_000_000;
+/// A minute in milliseconds.
 pub const MINUTE: i64 = 60_000;
+/// An inbox limit no test reaches.
 pub const MAX: u64 = 1_000_000;
 
 use crate::model::examples;
 pub use crate::model::examples::oin;
 
+/// The example OIN that sends.
 pub const SENDER: u8 = 1;
+/// The example OIN that receives.
 pub const RECIPIENT: u8 = 2;
 
+/// A message of 64 payload bytes from the sender to the recipient.
 pub fn message(reference: &str, basis: LegalBasis, digest: u8) -> NewMessage {
     message_of(reference, basis, digest, 64)
 }
 
+/// A message of `size` payload bytes from the sender to the recipient.
 pub fn message_of(reference: &str, basis: LegalBasis, digest: u8, size: usize) -> NewMessage {
     NewMessage {
         record: MessageRecord::new(MessageHead {
@@ -47,10 +54,12 @@ pub fn message_of(reference: &str, basis: LegalBasis, digest: u8, size: usize) -
     }
 }
 
+/// A statutory basis that needs no consent.
 pub fn statute() -> LegalBasis {
     LegalBasis::Statute(Statute::MeldrechtVeiligThuis)
 }
 
+/// The audit entry of accepting `m`.
 pub fn draft(m: &NewMessage) -> Draft {
     Draft::about(m.record.sender.clone(), Action::SendAccepted, &m.record)
 }
@@ -65,6 +74,7 @@ pub async fn accept(store: &dyn Store, m: NewMessage, now: i64) -> MessageId {
     }
 }
 
+/// Leases up to `max` of the recipient's messages; their ids.
 pub async fn lease_ids(store: &dyn Store, max: usize, now: i64, lease_ms: i64) -> Vec<MessageId> {
     store
         .lease(&oin(RECIPIENT), Take::messages(max), now, lease_ms)
@@ -75,10 +85,12 @@ pub async fn lease_ids(store: &dyn Store, max: usize, now: i64, lease_ms: i64) -
         .collect()
 }
 
+/// The state message `id` is in.
 pub async fn state_of(store: &dyn Store, id: &MessageId) -> State {
     store.message(id).await.unwrap().unwrap().state
 }
 
+/// The statuses of `receipts`.
 pub fn statuses(receipts: &[pb::Receipt]) -> Vec<pb::ReceiptStatus> {
     receipts
         .iter()
@@ -86,6 +98,7 @@ pub fn statuses(receipts: &[pb::Receipt]) -> Vec<pb::ReceiptStatus> {
         .collect()
 }
 
+/// A consent of the sender's, valid until `until`.
 pub fn consent(id: &ConsentId, until: i64) -> ConsentRecord {
     ConsentRecord {
         id: id.clone(),
@@ -94,6 +107,7 @@ pub fn consent(id: &ConsentId, until: i64) -> ConsentRecord {
     }
 }
 
+/// Grants a consent valid until `until`; its id.
 pub async fn grant(store: &dyn Store, until: i64) -> ConsentId {
     let id = ConsentId::new_v7();
     let audit = Draft::new(oin(SENDER), Action::ConsentGranted);

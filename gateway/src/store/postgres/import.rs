@@ -225,7 +225,7 @@ impl PostgresStore {
         let mut bytes = 0;
         loop {
             let next = match parts.recv().await.transpose()? {
-                Some(Part::Item(item)) => Some(item),
+                Some(Part::Item(item)) => Some(*item),
                 Some(Part::End(sent)) if sent == tally => None,
                 Some(Part::End(sent)) => {
                     return Err(StoreError::Engine(format!(
@@ -493,13 +493,8 @@ mod tests {
             .unwrap();
         let before = to.tally().await.unwrap();
         let (sink, source) = tokio::sync::mpsc::channel(8);
-        sink.send(Ok(Part::Item(Item::Participant(Participant::new(
-            oin(5),
-            "School",
-            OrgKind::School,
-        )))))
-        .await
-        .unwrap();
+        let school = Item::Participant(Participant::new(oin(5), "School", OrgKind::School));
+        sink.send(Ok(Part::Item(Box::new(school)))).await.unwrap();
         let e = to.import(source, |_| {}).await.unwrap_err().to_string();
         assert!(
             e.contains("is not empty: it holds 1 participants") && e.contains("empty database"),
@@ -528,7 +523,7 @@ mod tests {
         ];
         for end in ends {
             let (sink, source) = tokio::sync::mpsc::channel(8);
-            sink.send(Ok(Part::Item(school()))).await.unwrap();
+            sink.send(Ok(Part::Item(Box::new(school())))).await.unwrap();
             if let Some(end) = end {
                 sink.send(end).await.unwrap();
             }

@@ -20,6 +20,9 @@ use crate::store::copy::{Columns, Item, MessageCopy, Part, Sink, Tally};
 /// Every key under `prefix` with its value.
 type Scan = ::sled::Iter;
 
+/// One of a message's schedules in [`Columns`].
+type Column = fn(&mut Columns) -> &mut Option<i64>;
+
 /// The time in a schedule key (`prefix`, ms, then an id from offset 9).
 fn scheduled_ms(k: &[u8]) -> Result<i64, StoreError> {
     Ok(u64_at(k, 1)? as i64)
@@ -37,7 +40,7 @@ impl SledStore {
     /// own, on a store no gateway is writing to. It stops early when the
     /// receiving end is gone (the writer failed, and says why).
     pub fn export(&self, sink: &Sink) {
-        let sent = self.export_items(sink).map(|tally| Part::End(tally));
+        let sent = self.export_items(sink).map(Part::End);
         // Nothing to do if the receiver is gone: it has its own error.
         let _ = sink.blocking_send(sent);
     }
@@ -46,7 +49,7 @@ impl SledStore {
         let mut tally = Tally::default();
         let mut send = |item: Item| {
             tally.count(&item);
-            sink.blocking_send(Ok(Part::Item(item)))
+            sink.blocking_send(Ok(Part::Item(Box::new(item))))
                 .map_err(|_| StoreError::Engine("the copy's target stopped taking records".into()))
         };
         for kv in self.scan(PARTICIPANT) {
@@ -138,7 +141,7 @@ impl SledStore {
                 .or_default()
                 .queue_seq = Some(seq);
         }
-        let schedules: [(u8, fn(&mut Columns) -> &mut Option<i64>); 4] = [
+        let schedules: [(u8, Column); 4] = [
             (LEASE, |c| &mut c.leased_until_ms),
             (EXPIRY, |c| &mut c.expires_at_ms),
             (PURGE, |c| &mut c.final_at_ms),

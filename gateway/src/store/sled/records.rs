@@ -10,8 +10,6 @@ use super::keys::{
 use super::step::Step;
 use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled};
 
-/// Where the erasure of child references by order of entry has got to.
-
 /// Child references erased in one step.
 #[derive(Default)]
 struct Erased {
