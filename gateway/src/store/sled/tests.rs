@@ -1,0 +1,152 @@
+//! The sled engine's own tests, beside the contract suite: what only
+//! sled has (its files, its folder lock, its failed batches).
+
+use super::*;
+
+fn open(dir: &Path) -> futures::future::BoxFuture<'static, Arc<dyn Store>> {
+    let key = crate::crypto::SigningKey::load_or_create(dir).unwrap();
+    let store = SledStore::open(&dir.join("store"), 1 << 20, Arc::new(key)).unwrap();
+    Box::pin(async move { Arc::new(store) as Arc<dyn Store> })
+}
+
+store_contract!(open);
+
+#[test]
+fn an_open_waits_for_a_holder_that_lets_go_and_names_one_that_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
+    let dir = tmp.path().join("store");
+    let first = SledStore::open(&dir, 1 << 20, key.clone()).unwrap();
+    // Held for the whole wait: the folder is named as taken.
+    let started = std::time::Instant::now();
+    let Err(e) = SledStore::open(&dir, 1 << 20, key.clone()) else {
+        panic!("a held folder opened twice")
+    };
+    assert!(matches!(e, StoreError::Locked(_)), "{e}");
+    assert!(started.elapsed() >= LOCK_WAIT);
+    // Let go during the wait (as a gateway stopping in this process
+    // does): the second open succeeds.
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(first);
+    });
+    SledStore::open(&dir, 1 << 20, key).unwrap();
+    holder.join().unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_index_key_is_dropped_and_the_sweep_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
+    let dir = tmp.path().join("store");
+    {
+        let db = ::sled::open(&dir).unwrap();
+        let tree = db.open_tree(TREE).unwrap();
+        tree.insert([keys::LEASE, 0, 0], vec![]).unwrap();
+        let mut expiry = vec![keys::EXPIRY];
+        expiry.extend_from_slice(&keys::be(1));
+        expiry.extend_from_slice(b"not-an-id");
+        tree.insert(expiry.clone(), vec![]).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(&dir, 1 << 20, key).unwrap();
+    let report = store.sweep(i64::MAX / 2, 0).await.unwrap();
+    assert_eq!((report.requeued, report.expired), (0, 0));
+    assert!(store.tree().scan_prefix([keys::LEASE]).next().is_none());
+    assert!(store.tree().scan_prefix([keys::EXPIRY]).next().is_none());
+}
+
+#[test]
+fn a_store_of_a_newer_format_is_refused_with_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
+    let dir = tmp.path().join("store");
+    drop(SledStore::open(&dir, 1 << 20, key.clone()).unwrap());
+    {
+        let db = ::sled::open(&dir).unwrap();
+        let tree = db.open_tree(TREE).unwrap();
+        tree.insert(b"Vformat", keys::be(recovery::CURRENT_FORMAT + 1).to_vec())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let e = SledStore::open(&dir, 1 << 20, key).err().expect("refused");
+    assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn a_group_whose_batch_fails_leaves_every_payload_as_its_record_says() {
+    use crate::model::examples::{head, oin};
+    use crate::model::{Action, Draft, LegalBasis, MessageHead, MessageRecord, Statute};
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir().unwrap();
+    let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
+    let dir = tmp.path().join("store");
+    let store = SledStore::open(&dir, 1 << 20, key).unwrap();
+    let now = 1_800_000_000_000;
+    let large = |reference: &str| {
+        let record = MessageRecord::new(MessageHead {
+            client_reference: reference.into(),
+            created_at_ms: now,
+            expires_at_ms: now + 3_600_000,
+            payload_bytes: 600 << 10,
+            ..head(
+                oin(1),
+                oin(2),
+                LegalBasis::Statute(Statute::MeldrechtVeiligThuis),
+            )
+        });
+        let draft = Draft::about(oin(1), Action::SendAccepted, &record);
+        (
+            NewMessage {
+                record,
+                sealed_payload: vec![7; 600 << 10],
+            },
+            draft,
+        )
+    };
+    let files = || std::fs::read_dir(dir.join(PAYLOADS)).unwrap().count();
+    let (m, d) = large("kept");
+    let id = m.record.id.clone();
+    store.accept(m, d, 100, now).await.unwrap();
+    store
+        .lease(&oin(2), Take::messages(1), now, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(files(), 1);
+
+    // The batch that would deliver it, and destroy its payload, fails:
+    // the payload stays, as its record (still leased) says.
+    store.inner.fail_next_batch.store(true, Ordering::SeqCst);
+    let failed = store.finish(&oin(2), &id, Outcome::Delivered, now, 0).await;
+    assert!(
+        matches!(failed, Err(StoreError::Unavailable(_))),
+        "{failed:?}"
+    );
+    assert!(store.fault().is_some());
+    store.flush().await.unwrap();
+    assert!(store.fault().is_none(), "the probe ended the fault");
+    assert_eq!(
+        store.message(&id).await.unwrap().unwrap().state,
+        crate::model::State::Leased
+    );
+    assert!(store.inner.payloads.locate(&id).unwrap().is_some());
+    assert_eq!(files(), 1);
+
+    // The batch that would accept another fails: its file goes too.
+    store.inner.fail_next_batch.store(true, Ordering::SeqCst);
+    let (m, d) = large("lost");
+    let lost = m.record.id.clone();
+    assert!(store.accept(m, d, 100, now).await.is_err());
+    store.flush().await.unwrap();
+    assert!(store.message(&lost).await.unwrap().is_none());
+    assert!(store.inner.payloads.locate(&lost).unwrap().is_none());
+    assert_eq!(files(), 1);
+
+    // Delivered for real: the payload is destroyed, file and all.
+    store
+        .finish(&oin(2), &id, Outcome::Delivered, now, 0)
+        .await
+        .unwrap();
+    assert!(store.inner.payloads.locate(&id).unwrap().is_none());
+    assert_eq!(files(), 0);
+}
