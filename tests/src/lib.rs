@@ -16,7 +16,7 @@ pub mod process;
 
 pub use calls::{code_of, next_event, next_receipts, pull_until, refusal, status_of};
 pub use gateway::{TestGateway, TestPki, over_postgres, postgres_database, postgres_for};
-pub use process::{GatewayProcess, succeeded, workspace_binary, workspace_root};
+pub use process::{GatewayProcess, copy_keys, succeeded, workspace_binary, workspace_root};
 
 /// Identity folder names of the example organisations.
 pub mod org {

@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use schakel_gateway::crypto::{CHILD_KEY_FILE, PAYLOAD_KEY_FILE, SIGNING_KEY_FILE};
 use schakel_tests::fixtures;
-use schakel_tests::{GatewayProcess, TestPki, org, postgres_database, workspace_binary};
+use schakel_tests::{GatewayProcess, TestPki, copy_keys, org, postgres_database, workspace_binary};
 
 /// The settings that put a gateway over database `db`.
 fn on(db: &(String, std::path::PathBuf)) -> Vec<(&'static str, String)> {
@@ -31,15 +30,6 @@ fn on(db: &(String, std::path::PathBuf)) -> Vec<(&'static str, String)> {
 /// Starts a gateway process on `data` over database `db`.
 fn start(pki: &TestPki, data: &Path, db: &(String, std::path::PathBuf)) -> GatewayProcess {
     GatewayProcess::spawn_with(pki, data, &on(db))
-}
-
-/// Copies the key files of one gateway's data folder into another's, as
-/// an operator does for a second instance.
-fn copy_keys(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for file in [SIGNING_KEY_FILE, CHILD_KEY_FILE, PAYLOAD_KEY_FILE] {
-        std::fs::copy(from.join(file), to.join(file)).unwrap();
-    }
 }
 
 /// Runs the gateway with `env` and expects it to stop with an error;

@@ -83,6 +83,25 @@ fn free_port() -> std::io::Result<u16> {
 /// started it, and a test's thread ends with the test).
 static SHARED: std::sync::OnceLock<Option<Scratch>> = std::sync::OnceLock::new();
 
+/// Runs `start` on a thread that is never let go, and answers what it
+/// started: the server is told to stop when the thread that started it
+/// ends (`PR_SET_PDEATHSIG` follows the thread, not the process), so that
+/// thread must outlive it; a thread of a pool does not.
+fn on_kept_thread(start: fn() -> Option<Scratch>) -> Option<Scratch> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("scratch-postgres".into())
+        .spawn(move || {
+            let _ = tx.send(std::panic::catch_unwind(start));
+            loop {
+                std::thread::park();
+            }
+        })
+        .expect("a thread for the scratch server");
+    let started = rx.recv().expect("the scratch server's thread answers");
+    started.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// Stops the shared server when the test binary exits.
 extern "C" fn stop_shared() {
     if let Some(Some(s)) = SHARED.get() {
@@ -97,18 +116,7 @@ impl Scratch {
     pub fn shared() -> Option<&'static Scratch> {
         SHARED
             .get_or_init(|| {
-                let (tx, rx) = std::sync::mpsc::channel();
-                std::thread::Builder::new()
-                    .name("scratch-postgres".into())
-                    .spawn(move || {
-                        let _ = tx.send(std::panic::catch_unwind(Self::start));
-                        loop {
-                            std::thread::park();
-                        }
-                    })
-                    .expect("a thread for the scratch server");
-                let started = rx.recv().expect("the scratch server's thread answers");
-                let started = started.unwrap_or_else(|p| std::panic::resume_unwind(p));
+                let started = on_kept_thread(Self::start);
                 if started.is_some() {
                     unsafe {
                         libc::atexit(stop_shared);
@@ -122,6 +130,18 @@ impl Scratch {
     /// Starts a server, or answers `None` (and says why on stderr) when
     /// PostgreSQL is not installed and not required.
     pub fn start() -> Option<Self> {
+        Self::start_as(false)
+    }
+
+    /// Starts a server that makes every commit durable, as a production
+    /// server does (`fsync` on, PostgreSQL's default): for the benchmark,
+    /// whose figures beside sled's mean nothing unless both wait for the
+    /// disk. Started from a thread that outlives it, as the shared one is.
+    pub fn start_durable() -> Option<Self> {
+        on_kept_thread(|| Self::start_as(true))
+    }
+
+    fn start_as(durable: bool) -> Option<Self> {
         let Some(bin) = bin_dir() else {
             assert!(
                 std::env::var_os("SCHAKEL_REQUIRE_POSTGRES").is_none(),
@@ -130,10 +150,10 @@ impl Scratch {
             eprintln!("skipped: PostgreSQL is not installed (Debian: apt-get install postgresql)");
             return None;
         };
-        Some(Self::start_with(&bin).unwrap_or_else(|e| panic!("scratch PostgreSQL: {e}")))
+        Some(Self::start_with(&bin, durable).unwrap_or_else(|e| panic!("scratch PostgreSQL: {e}")))
     }
 
-    fn start_with(bin: &Path) -> Result<Self, String> {
+    fn start_with(bin: &Path, durable: bool) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("schakel-pg-")
             .tempdir()
@@ -236,7 +256,8 @@ impl Scratch {
             ])
             // Tests stop the gateway, never the machine: the server need not
             // survive a power cut, and starts and writes faster without fsync.
-            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(["-c", if durable { "fsync=on" } else { "fsync=off" }])
+            .args(["-c", "max_connections=200"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);
@@ -267,6 +288,11 @@ impl Scratch {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The server's folder (its data and WAL below it), for its size.
+    pub fn folder(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The PEM file the server's certificate is checked against (the

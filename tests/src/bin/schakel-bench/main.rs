@@ -66,6 +66,15 @@ pub struct BenchArgs {
     /// (needed for RSS, store size and the backlog restart).
     #[arg(long)]
     spawn: bool,
+    /// With --spawn: where the gateway keeps its store; postgres starts a
+    /// PostgreSQL server of the system's packages for the run (fsync on),
+    /// and measures the storage ceiling on it too.
+    #[arg(long, value_enum, default_value = "sled", requires = "spawn")]
+    store: target::Engine,
+    /// With --spawn --store postgres: gateway instances sharing the
+    /// database, clients spread over them connection by connection.
+    #[arg(long, default_value_t = 1, requires = "spawn")]
+    instances: usize,
     /// Measure a gateway this run did not start (without --spawn): it fills
     /// that gateway's inboxes with thousands of test messages, so it must be
     /// said on purpose.
@@ -190,7 +199,11 @@ fn main() -> std::process::ExitCode {
 async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let s = settings(&args);
     let mut target = if args.spawn {
-        Target::spawn()?
+        anyhow::ensure!(
+            args.instances == 1 || !matches!(args.scenario, Scenario::Backlog | Scenario::Soak),
+            "the backlog and soak scenarios measure one gateway: leave --instances at 1"
+        );
+        Target::spawn(args.store, args.instances.max(1)).await?
     } else if args.yes_real_gateway {
         Target::external(&args.gateway, &args.pki)
     } else {
@@ -227,6 +240,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (stop_rss, rss_task) = rss_sampler(pid_rss);
     let mut report = json!({
         "scenario": format!("{:?}", args.scenario).to_lowercase(),
+        "store": format!("{:?}", args.store).to_lowercase(), "instances": target.urls.len(),
         "messages": s.count, "concurrency": s.concurrency, "connections": s.connections,
         "payload_bytes": s.size, "offered_rate": s.rate, "batch": s.batch, "subscribe": s.subscribe,
     });
@@ -277,7 +291,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
             _ => s.concurrency,
         };
         let echo = echo::measure(&target.pki, n, in_flight, s.connections, s.size).await?;
-        let store = storage::measure(n, in_flight, s.size).await?;
+        let store = storage::measure(n, in_flight, s.size, target.database().as_deref()).await?;
         report["echo"] = json!({"msgs_per_s": echo.rate(), "mb_per_s": echo.mb_per_s(), "latency_ms": latency(&echo)});
         report["storage"] = json!({"msgs_per_s": store.rate(), "mb_per_s": store.mb_per_s(), "latency_ms": latency(&store)});
         report["ratio_to_echo"] = json!(ratio(main.rate(), echo.rate()));
@@ -324,8 +338,10 @@ fn print_table(r: &Value) {
             .unwrap_or_else(|| "-".into())
     };
     println!(
-        "scenario {}: {} messages of {} bytes, concurrency {}, {} connections",
+        "scenario {} over {} ({} instance(s)): {} messages of {} bytes, concurrency {}, {} connections",
         f(&r["scenario"]),
+        r["store"].as_str().unwrap_or("-"),
+        f(&r["instances"]),
         f(&r["messages"]),
         f(&r["payload_bytes"]),
         f(&r["concurrency"]),

@@ -378,10 +378,8 @@ pub async fn roundtrip(target: &Target, s: &Settings) -> anyhow::Result<Samples>
     let size = s.size;
     let drainer = {
         let (total, receivers, ack_batch, subscribe) = (s.count, s.receivers, s.batch, s.subscribe);
-        let target_url = target.url.clone();
-        let pki = target.pki.clone();
+        let t = target.view();
         tokio::spawn(async move {
-            let t = Target::external(&target_url, &pki);
             let kept = Kept::default();
             let latencies =
                 drain(&t, total, receivers, started, ack_batch, subscribe, &kept).await?;

@@ -1,7 +1,8 @@
 //! The storage ceiling: the gateway's own store accepting the same records
 //! (metadata, encrypted payload of the same size, signed receipt, audit
-//! entry) with the same group commit (flush and fsync), concurrently, but
-//! without network, TLS, gRPC or validation.
+//! entry) with the same group commit (flush and fsync; or one transaction
+//! per group over PostgreSQL), concurrently, but without network, TLS, gRPC
+//! or validation.
 
 use std::sync::Arc;
 
@@ -11,21 +12,41 @@ use schakel_gateway::model::{
     Action, CaseId, Draft, Kind, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Statute,
     Terms,
 };
+use schakel_gateway::store::postgres::PostgresStore;
+use schakel_gateway::store::postgres::scratch::Scratch;
 use schakel_gateway::store::sled::SledStore;
 use schakel_gateway::store::{NewMessage, Store};
 
 use super::load::{Samples, drive};
 
-/// Measures `n` accepts of `size`-byte payloads, `concurrency` at a time.
-pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<Samples> {
+/// Measures `n` accepts of `size`-byte payloads, `concurrency` at a time,
+/// on a sled store of its own, or with `database`, on a PostgreSQL store in
+/// a database of its own on that server.
+pub async fn measure(
+    n: u64,
+    concurrency: usize,
+    size: usize,
+    database: Option<&Scratch>,
+) -> anyhow::Result<Samples> {
     let tmp = tempfile::tempdir()?;
     let signer = Arc::new(SigningKey::load_or_create(tmp.path())?);
-    let sled = Arc::new(SledStore::open(
-        &tmp.path().join("store"),
-        64 << 20,
-        signer,
-    )?);
-    let store: Arc<dyn Store> = sled.clone();
+    let mut sled = None;
+    let store: Arc<dyn Store> = match database {
+        None => {
+            let opened = Arc::new(SledStore::open(
+                &tmp.path().join("store"),
+                64 << 20,
+                signer,
+            )?);
+            sled = Some(opened.clone());
+            opened
+        }
+        Some(pg) => {
+            let name = format!("ceiling{}", uuid::Uuid::now_v7().simple());
+            pg.ensure_database(&name).await;
+            Arc::new(PostgresStore::open(pg.target(&name), signer).await?)
+        }
+    };
     let payload_key = Arc::new(PayloadKey::load_or_create(tmp.path())?);
     let payload = vec![7u8; size];
     let sender = Oin::parse("00000099100000000001")?;
@@ -70,7 +91,7 @@ pub async fn measure(n: u64, concurrency: usize, size: usize) -> anyhow::Result<
         }
     })
     .await?;
-    if std::env::var_os("SCHAKEL_BENCH_DEBUG").is_some() {
+    if let Some(sled) = sled.filter(|_| std::env::var_os("SCHAKEL_BENCH_DEBUG").is_some()) {
         use std::sync::atomic::Ordering::Relaxed;
         let st = sled.commit_stats();
         let flushes = st.flushes.load(Relaxed).max(1);
