@@ -99,13 +99,17 @@ impl PostgresStore {
             sealed_payload,
         } = message;
         step!(self, now_ms, move |tx| {
-            let earlier = tx
-                .db
-                .opt(
-                    "SELECT id FROM messages WHERE sender = $1 AND client_reference = $2",
-                    &[&record.sender.as_str(), &record.client_reference],
-                )
-                .await?;
+            // Both reads in one round of the connection's pipeline.
+            let earlier = async {
+                tx.db
+                    .opt(
+                        "SELECT id FROM messages WHERE sender = $1 AND client_reference = $2",
+                        &[&record.sender.as_str(), &record.client_reference],
+                    )
+                    .await
+            };
+            let (earlier, (ready, leased)) =
+                tokio::try_join!(earlier, counts_in(&tx.db, &record.recipient))?;
             if let Some(row) = earlier {
                 let id: MessageId = parsed(row.get(0))?;
                 let earlier = tx.message(&id).await?.ok_or_else(|| StoreError::Corrupt {
@@ -130,7 +134,6 @@ impl PostgresStore {
                     receipt,
                 });
             }
-            let (ready, leased) = counts_in(&tx.db, &record.recipient).await?;
             if ready + leased >= max_inbox {
                 return Ok(AcceptOutcome::InboxFull { limit: max_inbox });
             }
@@ -148,15 +151,23 @@ impl PostgresStore {
                 .apply(&mut m, change)
                 .await?
                 .ok_or_else(|| illegal(&m.record, Illegal::NotNew))?;
-            tx.db
-                .execute(
-                    "INSERT INTO payloads (message_id, sealed) VALUES ($1, $2)",
-                    &[&m.record.id.as_str(), &sealed_payload],
-                )
-                .await?;
-            if let Some(overdue) = crate::policy::notices::overdue(&m.record) {
-                tx.schedule_notice(&overdue).await?;
-            }
+            // After the message's row, which the payload's refers to.
+            let tx = &*tx;
+            let notice = async {
+                match crate::policy::notices::overdue(&m.record) {
+                    Some(overdue) => tx.schedule_notice(&overdue).await,
+                    None => Ok(()),
+                }
+            };
+            let payload = async {
+                tx.db
+                    .execute(
+                        "INSERT INTO payloads (message_id, sealed) VALUES ($1, $2)",
+                        &[&m.record.id.as_str(), &sealed_payload],
+                    )
+                    .await
+            };
+            tokio::try_join!(payload, notice)?;
             Ok(AcceptOutcome::Accepted(receipt))
         })
         .await

@@ -168,62 +168,81 @@ impl Tx {
     /// entry about a signal that holds a child reference enters the
     /// schedule of its erasure, from the signal's lapse.
     pub async fn audit(&mut self, draft: Draft) -> Result<u64, StoreError> {
+        let (entry, retention_from) = self.place(draft);
+        self.write_entry(&entry, retention_from).await?;
+        Ok(entry.seq)
+    }
+
+    /// Places an audit entry at the chain's head without writing it yet
+    /// (the step writes it, or fails and the head goes back); answers it,
+    /// with when its retention starts if its draft said.
+    fn place(&mut self, draft: Draft) -> (Entry, Option<i64>) {
         let retention_from = draft.retention_from_ms;
         let entry = Entry::place(draft, self.head.seq, self.head.hash, self.now_ms);
-        let seq = entry.seq as i64;
-        if entry.child_ref.is_some() && entry.kind == Some(Kind::Signalering) {
-            let from = retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms));
-            self.db
-                .execute(
-                    "INSERT INTO audit_erase (retention_from_ms, seq) VALUES ($1, $2)",
-                    &[&from, &seq],
-                )
-                .await?;
-        }
-        let about: Vec<Vec<u8>> = AuditKey::of(&entry).iter().map(about_key).collect();
-        if !about.is_empty() {
-            self.db
-                .execute(
-                    "INSERT INTO audit_about (about, seq) SELECT unnest($1::bytea[]), $2",
-                    &[&about, &seq],
-                )
-                .await?;
-        }
-        self.db
-            .execute(
-                "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
-                &[&seq, &Json(&entry)],
-            )
-            .await?;
         self.head = Head {
             seq: entry.seq,
             hash: entry.hash(),
         };
-        Ok(entry.seq)
+        (entry, retention_from)
     }
 
-    /// Stores the sender's receipt for the state `r` is in, under the cursor
-    /// `audit_seq`, and lists the cursor in `r`; unsigned, as every engine
-    /// stores it ([`receipts::Sign`]).
-    async fn receipt(
+    /// Writes a placed entry and its index rows, in one round of the
+    /// connection's pipeline.
+    async fn write_entry(
         &self,
-        r: &mut MessageRecord,
-        detail: &str,
-        audit_seq: u64,
-    ) -> Result<pb::Receipt, StoreError> {
-        let receipt = receipts::unsigned(r, detail, audit_seq, self.now_ms);
-        r.receipt_cursors.push(audit_seq);
+        entry: &Entry,
+        retention_from: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let seq = entry.seq as i64;
+        let erase = async {
+            if entry.child_ref.is_some() && entry.kind == Some(Kind::Signalering) {
+                let from = retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms));
+                self.db
+                    .execute(
+                        "INSERT INTO audit_erase (retention_from_ms, seq) VALUES ($1, $2)",
+                        &[&from, &seq],
+                    )
+                    .await?;
+            }
+            Ok(())
+        };
+        let about: Vec<Vec<u8>> = AuditKey::of(entry).iter().map(about_key).collect();
+        let indexed = async {
+            if !about.is_empty() {
+                self.db
+                    .execute(
+                        "INSERT INTO audit_about (about, seq) SELECT unnest($1::bytea[]), $2",
+                        &[&about, &seq],
+                    )
+                    .await?;
+            }
+            Ok(())
+        };
+        let stored = async {
+            self.db
+                .execute(
+                    "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
+                    &[&seq, &Json(entry)],
+                )
+                .await
+        };
+        tokio::try_join!(erase, indexed, stored)?;
+        Ok(())
+    }
+
+    /// Stores a receipt for `sender` under its cursor.
+    async fn write_receipt(&self, sender: &Oin, receipt: &pb::Receipt) -> Result<(), StoreError> {
         self.db
             .execute(
                 "INSERT INTO receipts (sender, cursor, receipt) VALUES ($1, $2, $3)",
                 &[
-                    &r.sender.as_str(),
-                    &(audit_seq as i64),
+                    &sender.as_str(),
+                    &(receipt.audit_sequence as i64),
                     &receipt.encode_to_vec(),
                 ],
             )
             .await?;
-        Ok(receipt)
+        Ok(())
     }
 
     /// Adds to a recipient's (ready, leased) counts.
@@ -244,7 +263,9 @@ impl Tx {
     }
 
     /// Applies what a life-cycle transition of `m` changes, stores it, and
-    /// returns the receipt it gave the sender, if any.
+    /// returns the receipt it gave the sender, if any. What the transition
+    /// writes is decided first; the writes then go out together, in one
+    /// round of the connection's pipeline (none depends on another).
     pub async fn apply(
         &mut self,
         m: &mut MessageRow,
@@ -267,28 +288,58 @@ impl Tx {
         schedule(&mut m.cols.expires_at_ms, change.expiry);
         schedule(&mut m.cols.final_at_ms, change.retention);
         schedule(&mut m.cols.lapse_at_ms, change.lapse);
-        self.count(&m.record.recipient, ready, leased).await?;
         if change.destroy_payload {
-            self.db
-                .execute(
-                    "DELETE FROM payloads WHERE message_id = $1",
-                    &[&m.record.id.as_str()],
-                )
-                .await?;
             // Nothing is left to destroy at its lapse.
             m.cols.lapse_at_ms = None;
         }
-        let receipt = match change.event {
+        let (entry, receipt) = match change.event {
             Some(Event { audit, receipt }) => {
-                let seq = self.audit(audit).await?;
-                match receipt {
-                    Some(detail) => Some(self.receipt(&mut m.record, &detail, seq).await?),
-                    None => None,
-                }
+                let (entry, retention_from) = self.place(audit);
+                // The receipt's cursor is its entry's sequence number
+                // ([`receipts::unsigned`]); stored unsigned, as every engine
+                // stores it ([`receipts::Sign`]).
+                let receipt = receipt.map(|detail| {
+                    let r = receipts::unsigned(&m.record, &detail, entry.seq, self.now_ms);
+                    m.record.receipt_cursors.push(entry.seq);
+                    r
+                });
+                (Some((entry, retention_from)), receipt)
             }
-            None => None,
+            None => (None, None),
         };
-        self.put(m).await?;
+        let this = &*self;
+        let row = &*m;
+        let destroyed = async {
+            if change.destroy_payload {
+                this.db
+                    .execute(
+                        "DELETE FROM payloads WHERE message_id = $1",
+                        &[&row.record.id.as_str()],
+                    )
+                    .await?;
+            }
+            Ok(())
+        };
+        let audited = async {
+            match &entry {
+                Some((e, retention_from)) => this.write_entry(e, *retention_from).await,
+                None => Ok(()),
+            }
+        };
+        let receipted = async {
+            match &receipt {
+                Some(r) => this.write_receipt(&row.record.sender, r).await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(
+            this.count(&row.record.recipient, ready, leased),
+            destroyed,
+            audited,
+            receipted,
+            this.put(row),
+        )?;
+        m.stored = true;
         Ok(receipt)
     }
 
@@ -307,7 +358,7 @@ impl Tx {
     }
 
     /// Writes `m`'s row: inserted the first time, updated after.
-    async fn put(&self, m: &mut MessageRow) -> Result<(), StoreError> {
+    async fn put(&self, m: &MessageRow) -> Result<(), StoreError> {
         let r = &m.record;
         let c = &m.cols;
         if m.stored {
@@ -351,7 +402,6 @@ impl Tx {
                     ],
                 )
                 .await?;
-            m.stored = true;
         }
         Ok(())
     }
