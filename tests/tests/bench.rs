@@ -99,6 +99,32 @@ fn roundtrip_smoke() {
     }
 }
 
+/// Two gateway instances over one PostgreSQL database that the benchmark
+/// starts (fsync on): senders and receivers spread over both, so messages
+/// cross from one instance to the other, beside the PostgreSQL store alone.
+#[test]
+fn roundtrip_smoke_over_two_instances_on_postgresql() {
+    let out = std::process::Command::new(workspace_binary("schakel-bench"))
+        .args(["roundtrip", "--json", "--spawn", "--store", "postgres"])
+        .args(["--instances", "2", "--count", "40", "--concurrency", "4"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("PostgreSQL is not installed")
+        && std::env::var_os("SCHAKEL_REQUIRE_POSTGRES").is_none()
+    {
+        println!("skipped: PostgreSQL is not installed");
+        return;
+    }
+    let r: Value = serde_json::from_str(&succeeded(out)).unwrap();
+    println!("{r}");
+    assert_eq!((r["store"].as_str(), r["instances"].as_u64()), (Some("postgres"), Some(2)));
+    assert_eq!(r["receipts_verified"], 80);
+    assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["storage"]["msgs_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["store_bytes_on_disk"].as_u64().unwrap() > 0);
+}
+
 #[test]
 fn dossier_smoke() {
     let r = bench(&[
