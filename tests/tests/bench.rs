@@ -118,7 +118,10 @@ fn roundtrip_smoke_over_two_instances_on_postgresql() {
     }
     let r: Value = serde_json::from_str(&succeeded(out)).unwrap();
     println!("{r}");
-    assert_eq!((r["store"].as_str(), r["instances"].as_u64()), (Some("postgres"), Some(2)));
+    assert_eq!(
+        (r["store"].as_str(), r["instances"].as_u64()),
+        (Some("postgres"), Some(2))
+    );
     assert_eq!(r["receipts_verified"], 80);
     assert!(r["msgs_per_s"].as_f64().unwrap() > 0.0);
     assert!(r["storage"]["msgs_per_s"].as_f64().unwrap() > 0.0);
