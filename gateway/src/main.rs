@@ -182,7 +182,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 migrated.verdict.unsigned_tail
             );
             println!(
-                "next: set storage.engine = \"postgres\" and start the gateway on this data folder (it keeps the keys); give every other instance copies of its key files (docs/OPERATIONS.md, \"Several gateways over PostgreSQL\"). The sled store in {} is left as it was: keep it until the gateways run well over the database",
+                "next: set storage.engine = \"postgres\" and start the gateway on this data folder (it keeps the keys); give every other instance copies of its key files (docs/OPERATIONS.md, \"Several gateways over PostgreSQL\"). The sled store stays in {} (in this release's format): keep it until the gateways run well over the database",
                 config
                     .storage
                     .data_dir

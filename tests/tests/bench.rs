@@ -100,8 +100,9 @@ fn roundtrip_smoke() {
 }
 
 /// Two gateway instances over one PostgreSQL database that the benchmark
-/// starts (fsync on): senders and receivers spread over both, so messages
-/// cross from one instance to the other, beside the PostgreSQL store alone.
+/// starts (fsync on), senders and receivers spread over both (that a
+/// message crosses from one instance to a receiver on the other is shown
+/// by `tests/instances.rs`), beside the PostgreSQL store alone.
 #[test]
 fn roundtrip_smoke_over_two_instances_on_postgresql() {
     let out = std::process::Command::new(workspace_binary("schakel-bench"))

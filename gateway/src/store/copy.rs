@@ -190,8 +190,8 @@ pub enum Part {
 }
 
 /// Where a reader sends its parts, and an error if reading failed: a
-/// bounded channel, so that a reader of a large store holds no more than a
-/// few rounds in memory.
+/// bounded channel, so that the copy of a large store holds no more than
+/// the channel's few items and the writer's round in memory.
 pub type Sink = tokio::sync::mpsc::Sender<Result<Part, crate::store::StoreError>>;
 
 /// Where a writer takes the parts from.

@@ -47,12 +47,7 @@ pub fn describe(config: &StorageConfig) -> String {
 /// The name of the PostgreSQL database of `storage.postgres_url` (never
 /// the whole URL, which may hold a password).
 pub fn database_name(config: &StorageConfig) -> String {
-    config
-        .postgres_url
-        .parse::<tokio_postgres::Config>()
-        .ok()
-        .and_then(|c| c.get_dbname().map(str::to_owned))
-        .unwrap_or_default()
+    super::postgres::session::database_of(&config.postgres_url)
 }
 
 /// What the PostgreSQL store needs to connect, from its configuration.

@@ -24,6 +24,9 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sled::SledStore;
 use crate::store::{Store, StoreError};
 
+/// Items read but not yet taken by the writer, at most.
+const QUEUED: usize = 8;
+
 /// How often a long copy says how far it is.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
@@ -98,7 +101,11 @@ pub async fn sled_to_postgres(
         .map_err(anyhow::Error::msg)?;
 
     progress(format!("copying into {database}"));
-    let (sink, source) = tokio::sync::mpsc::channel(1024);
+    // A few items between reader and writer: with the writer's round (at
+    // most 32 MiB of payloads, or 256 items), the copy holds no more than
+    // about 32 MiB and eight messages' payloads in memory, whatever the
+    // store's size.
+    let (sink, source) = tokio::sync::mpsc::channel(QUEUED);
     let reader = {
         let sled = sled.clone();
         tokio::task::spawn_blocking(move || sled.export(&sink))
@@ -115,7 +122,8 @@ pub async fn sled_to_postgres(
     reader.await.context("the store's reader stopped")?;
     let tally = copied.map_err(|e| match e {
         StoreError::Engine(e) => anyhow::anyhow!("the copy failed: {e}"),
-        e => anyhow::Error::new(e).context("the copy failed; the database holds nothing of it"),
+        e => anyhow::Error::new(e)
+            .context("the copy failed; the database holds nothing of the store (only the proof of this folder's keys)"),
     })?;
 
     progress(format!("copied {tally}; checking the copy in the database"));

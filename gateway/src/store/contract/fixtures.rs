@@ -117,3 +117,21 @@ pub async fn grant(store: &dyn Store, until: i64) -> ConsentId {
         .unwrap();
     id
 }
+
+/// A notice to the recipient with `text`, scheduled for `at`.
+pub fn scheduled(at: i64, text: &str) -> crate::model::Scheduled {
+    use crate::model::{Condition, NoticeDraft, NoticeType};
+    crate::model::Scheduled {
+        at_ms: at,
+        notice: NoticeDraft {
+            recipient: oin(RECIPIENT),
+            notice_type: NoticeType::ConsentLapsing,
+            consent_id: None,
+            message_ids: vec![],
+            due_on: None,
+            text: text.into(),
+            revoked_by: None,
+            condition: Condition::Always,
+        },
+    }
+}

@@ -43,24 +43,10 @@ pub async fn a_case_lists_its_messages(open: Open) {
 /// nothing and posts nothing), and its message waits in the inbox with no
 /// receipt for anyone.
 pub async fn notices_are_due_in_order_and_taken_once(open: Open) {
-    use crate::model::{
-        Action, Actor, Condition, Kind, NoticeDraft, NoticeType, Scheduled, examples,
-    };
+    use crate::model::{Action, Actor, Kind, examples};
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let draft = |at: i64| Scheduled {
-        at_ms: at,
-        notice: NoticeDraft {
-            recipient: oin(RECIPIENT),
-            notice_type: NoticeType::ConsentLapsing,
-            consent_id: None,
-            message_ids: vec![],
-            due_on: None,
-            text: format!("at {at}"),
-            revoked_by: None,
-            condition: Condition::Always,
-        },
-    };
+    let draft = |at: i64| scheduled(at, &format!("at {at}"));
     let audit = crate::model::Draft::new(oin(SENDER), Action::ConsentGranted);
     let consent = consent(&crate::model::ConsentId::new_v7(), NOW + 60 * MINUTE);
     store

@@ -8,10 +8,10 @@ use tokio_postgres::types::Json;
 
 use super::PostgresStore;
 use super::session::Session;
-use super::tx::about_key;
+use super::tx::{entry_rows, insert_message, insert_receipt};
 use crate::model::GENESIS_HASH;
+use crate::store::StoreError;
 use crate::store::copy::{Item, Part, Source, Tally};
-use crate::store::{AuditKey, StoreError};
 
 /// Items written in one round of pipelined statements.
 const BATCH_ITEMS: usize = 256;
@@ -76,33 +76,11 @@ async fn write(db: &Session, item: &Item) -> Result<(), StoreError> {
             .await?;
         }
         Item::Message(m) => {
-            let (r, c) = (&m.record, &m.columns);
-            db.execute(
-                "INSERT INTO messages (id, sender, client_reference, recipient, case_id,
-                     consent_id, created_at_ms, queue_seq, leased_until_ms, expires_at_ms,
-                     final_at_ms, lapse_at_ms, record)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                &[
-                    &r.id.as_str(),
-                    &r.sender.as_str(),
-                    &r.client_reference,
-                    &r.recipient.as_str(),
-                    &r.case_id.as_str(),
-                    &r.consent_id().map(crate::model::ConsentId::as_str),
-                    &r.created_at_ms,
-                    &c.queue_seq,
-                    &c.leased_until_ms,
-                    &c.expires_at_ms,
-                    &c.final_at_ms,
-                    &c.lapse_at_ms,
-                    &Json(r),
-                ],
-            )
-            .await?;
+            insert_message(db, &m.record, &m.columns).await?;
             if let Some(sealed) = &m.sealed {
                 db.execute(
                     "INSERT INTO payloads (message_id, sealed) VALUES ($1, $2)",
-                    &[&r.id.as_str(), sealed],
+                    &[&m.record.id.as_str(), sealed],
                 )
                 .await?;
             }
@@ -111,39 +89,11 @@ async fn write(db: &Session, item: &Item) -> Result<(), StoreError> {
             sender,
             cursor,
             receipt,
-        } => {
-            db.execute(
-                "INSERT INTO receipts (sender, cursor, receipt) VALUES ($1, $2, $3)",
-                &[&sender.as_str(), &(*cursor as i64), receipt],
-            )
-            .await?;
-        }
+        } => insert_receipt(db, sender, *cursor, receipt).await?,
         Item::Entry {
             entry,
             erase_from_ms,
-        } => {
-            let seq = entry.seq as i64;
-            if let Some(from) = erase_from_ms {
-                db.execute(
-                    "INSERT INTO audit_erase (retention_from_ms, seq) VALUES ($1, $2)",
-                    &[from, &seq],
-                )
-                .await?;
-            }
-            let about: Vec<Vec<u8>> = AuditKey::of(entry).iter().map(about_key).collect();
-            if !about.is_empty() {
-                db.execute(
-                    "INSERT INTO audit_about (about, seq) SELECT unnest($1::bytea[]), $2",
-                    &[&about, &seq],
-                )
-                .await?;
-            }
-            db.execute(
-                "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
-                &[&seq, &Json(entry)],
-            )
-            .await?;
-        }
+        } => entry_rows(db, entry, *erase_from_ms).await?,
         Item::ErasedThrough(_) => {}
         Item::Checkpoint(c) => {
             db.execute(
@@ -289,8 +239,7 @@ mod tests {
     use super::*;
     use crate::crypto::SigningKey;
     use crate::model::{
-        Action, Condition, ConsentId, Draft, Kind, LegalBasis, MessageId, NoticeDraft, NoticeType,
-        OrgKind, Outcome, Participant, Scheduled,
+        Action, ConsentId, Draft, Kind, LegalBasis, MessageId, OrgKind, Outcome, Participant,
     };
     use crate::store::contract::fixtures::*;
     use crate::store::postgres::scratch::Scratch;
@@ -310,19 +259,7 @@ mod tests {
     /// consent with a notice scheduled, a participant, a checkpoint, and
     /// child references erased up to a point of the chain.
     async fn fill(store: &dyn Store) -> Filled {
-        let notice = Scheduled {
-            at_ms: NOW + 30 * MINUTE,
-            notice: NoticeDraft {
-                recipient: oin(RECIPIENT),
-                notice_type: NoticeType::ConsentLapsing,
-                consent_id: None,
-                message_ids: vec![],
-                due_on: None,
-                text: "lapsing".into(),
-                revoked_by: None,
-                condition: Condition::Always,
-            },
-        };
+        let notice = scheduled(NOW + 30 * MINUTE, "lapsing");
         let consent = ConsentId::new_v7();
         store
             .grant_consent(
@@ -411,14 +348,28 @@ mod tests {
         ]
     }
 
-    /// Copies `from` into a fresh database of the scratch server.
-    async fn copy(from: &SledStore, key: Arc<SigningKey>) -> PostgresStore {
-        let pg = Scratch::shared().expect("the scratch server");
+    /// A store in a new database of the scratch server, signing with
+    /// `key`.
+    async fn store_in_new_database(pg: &Scratch, key: Arc<SigningKey>) -> PostgresStore {
         let database = format!("copy{}", uuid::Uuid::now_v7().simple());
         pg.ensure_database(&database).await;
-        let to = PostgresStore::open(pg.target(&database), key)
+        PostgresStore::open(pg.target(&database), key)
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// An empty store with a key of its own; None without PostgreSQL.
+    async fn empty_store() -> Option<PostgresStore> {
+        let pg = Scratch::shared()?;
+        let dir = tempfile::tempdir().unwrap();
+        let key = Arc::new(SigningKey::load_or_create(dir.path()).unwrap());
+        Some(store_in_new_database(pg, key).await)
+    }
+
+    /// Copies `from` into a new database of the scratch server.
+    async fn copy(from: &SledStore, key: Arc<SigningKey>) -> PostgresStore {
+        let pg = Scratch::shared().expect("the scratch server");
+        let to = store_in_new_database(pg, key).await;
         let (sink, source) = tokio::sync::mpsc::channel(8);
         let from = from.clone();
         let reader = std::thread::spawn(move || from.export(&sink));
@@ -477,16 +428,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_database_that_holds_anything_is_refused_and_keeps_what_it_held() {
-        let Some(pg) = Scratch::shared() else {
+        let Some(to) = empty_store().await else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let key = Arc::new(SigningKey::load_or_create(dir.path()).unwrap());
-        let database = format!("full{}", uuid::Uuid::now_v7().simple());
-        pg.ensure_database(&database).await;
-        let to = PostgresStore::open(pg.target(&database), key)
-            .await
-            .unwrap();
         let p = Participant::new(oin(4), "Wijkteam", OrgKind::Jgt);
         to.insert_participant(&p, Draft::new(oin(9), Action::DirectoryChanged), NOW)
             .await
@@ -505,17 +449,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_source_that_fails_or_stops_before_its_end_leaves_nothing() {
-        let Some(pg) = Scratch::shared() else {
+        let Some(to) = empty_store().await else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let key = Arc::new(SigningKey::load_or_create(dir.path()).unwrap());
-        let database = format!("cut{}", uuid::Uuid::now_v7().simple());
-        pg.ensure_database(&database).await;
-        let to = PostgresStore::open(pg.target(&database), key)
-            .await
-            .unwrap();
-        let school = || Item::Participant(Participant::new(oin(5), "School", OrgKind::School));
+        // More than a round: one round is written before the end comes.
+        let school = |i: usize| {
+            let oin = crate::model::Oin::parse(&format!("{:020}", 1_000 + i)).unwrap();
+            Item::Participant(Participant::new(oin, "School", OrgKind::School))
+        };
         let ends: [Option<Result<Part, StoreError>>; 3] = [
             None,
             Some(Err(StoreError::Engine("a damaged page".into()))),
@@ -523,12 +464,27 @@ mod tests {
         ];
         for end in ends {
             let (sink, source) = tokio::sync::mpsc::channel(8);
-            sink.send(Ok(Part::Item(Box::new(school())))).await.unwrap();
-            if let Some(end) = end {
-                sink.send(end).await.unwrap();
-            }
-            drop(sink);
-            let e = to.import(source, |_| {}).await.unwrap_err().to_string();
+            let reader = tokio::spawn(async move {
+                for i in 0..=BATCH_ITEMS {
+                    sink.send(Ok(Part::Item(Box::new(school(i)))))
+                        .await
+                        .unwrap();
+                }
+                if let Some(end) = end {
+                    sink.send(end).await.unwrap();
+                }
+            });
+            let mut written = Tally::default();
+            let e = to
+                .import(source, |so_far| written = *so_far)
+                .await
+                .unwrap_err()
+                .to_string();
+            reader.await.unwrap();
+            assert_eq!(
+                written.participants, BATCH_ITEMS as u64,
+                "a round was written"
+            );
             assert!(
                 e.contains("nothing was written") || e.contains("a damaged page"),
                 "{e}"

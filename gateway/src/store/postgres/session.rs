@@ -14,6 +14,15 @@ use crate::store::StoreError;
 /// Parameters of a statement.
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
+/// The name of the database a connection string names (never the whole
+/// string, which may hold a password), for messages.
+pub fn database_of(url: &str) -> String {
+    url.parse::<tokio_postgres::Config>()
+        .ok()
+        .and_then(|c| c.get_dbname().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// A connection and its prepared statements.
 pub struct Session {
     client: Client,
@@ -24,12 +33,7 @@ pub struct Session {
 impl Session {
     /// Connects to `target`.
     pub async fn open(target: &Target) -> Result<Self, StoreError> {
-        let database = target
-            .url
-            .parse::<tokio_postgres::Config>()
-            .ok()
-            .and_then(|c| c.get_dbname().map(str::to_owned))
-            .unwrap_or_default();
+        let database = database_of(&target.url);
         Ok(Self {
             client: connect(target).await?,
             database,

@@ -131,6 +131,93 @@ pub async fn counts_in(db: &Session, recipient: &Oin) -> Result<(u64, u64), Stor
         }))
 }
 
+/// Writes an audit entry as placed, and its index rows, in one round of
+/// the connection's pipeline; with `erase_from_ms`, its child reference is
+/// scheduled for erasure from then.
+pub async fn entry_rows(
+    db: &Session,
+    entry: &Entry,
+    erase_from_ms: Option<i64>,
+) -> Result<(), StoreError> {
+    let seq = entry.seq as i64;
+    let erase = async {
+        if let Some(from) = erase_from_ms {
+            db.execute(
+                "INSERT INTO audit_erase (retention_from_ms, seq) VALUES ($1, $2)",
+                &[&from, &seq],
+            )
+            .await?;
+        }
+        Ok(())
+    };
+    let about: Vec<Vec<u8>> = AuditKey::of(entry).iter().map(about_key).collect();
+    let indexed = async {
+        if !about.is_empty() {
+            db.execute(
+                "INSERT INTO audit_about (about, seq) SELECT unnest($1::bytea[]), $2",
+                &[&about, &seq],
+            )
+            .await?;
+        }
+        Ok(())
+    };
+    let stored = async {
+        db.execute(
+            "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
+            &[&seq, &Json(entry)],
+        )
+        .await
+    };
+    tokio::try_join!(erase, indexed, stored)?;
+    Ok(())
+}
+
+/// Stores a receipt, encoded, for `sender` under `cursor`.
+pub async fn insert_receipt(
+    db: &Session,
+    sender: &Oin,
+    cursor: u64,
+    receipt: &[u8],
+) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO receipts (sender, cursor, receipt) VALUES ($1, $2, $3)",
+        &[&sender.as_str(), &(cursor as i64), &receipt],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts a message's row.
+pub async fn insert_message(
+    db: &Session,
+    r: &MessageRecord,
+    c: &Columns,
+) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO messages (id, sender, client_reference, recipient, case_id,
+             consent_id, created_at_ms, queue_seq, leased_until_ms, expires_at_ms,
+             final_at_ms, lapse_at_ms, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        &[
+            &r.id.as_str(),
+            &r.sender.as_str(),
+            &r.client_reference,
+            &r.recipient.as_str(),
+            &r.case_id.as_str(),
+            &r.consent_id().map(ConsentId::as_str),
+            &r.created_at_ms,
+            &c.queue_seq,
+            &c.leased_until_ms,
+            &c.expires_at_ms,
+            &c.final_at_ms,
+            &c.lapse_at_ms,
+            &Json(r),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The change of one schedule column.
 fn schedule(col: &mut Option<i64>, s: Option<Schedule>) {
     match s {
@@ -186,63 +273,23 @@ impl Tx {
         (entry, retention_from)
     }
 
-    /// Writes a placed entry and its index rows, in one round of the
-    /// connection's pipeline.
+    /// Writes a placed entry and its index rows; an entry about a signal
+    /// that holds a child reference enters the schedule of its erasure,
+    /// from the signal's lapse.
     async fn write_entry(
         &self,
         entry: &Entry,
         retention_from: Option<i64>,
     ) -> Result<(), StoreError> {
-        let seq = entry.seq as i64;
-        let erase = async {
-            if entry.child_ref.is_some() && entry.kind == Some(Kind::Signalering) {
-                let from = retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms));
-                self.db
-                    .execute(
-                        "INSERT INTO audit_erase (retention_from_ms, seq) VALUES ($1, $2)",
-                        &[&from, &seq],
-                    )
-                    .await?;
-            }
-            Ok(())
-        };
-        let about: Vec<Vec<u8>> = AuditKey::of(entry).iter().map(about_key).collect();
-        let indexed = async {
-            if !about.is_empty() {
-                self.db
-                    .execute(
-                        "INSERT INTO audit_about (about, seq) SELECT unnest($1::bytea[]), $2",
-                        &[&about, &seq],
-                    )
-                    .await?;
-            }
-            Ok(())
-        };
-        let stored = async {
-            self.db
-                .execute(
-                    "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
-                    &[&seq, &Json(entry)],
-                )
-                .await
-        };
-        tokio::try_join!(erase, indexed, stored)?;
-        Ok(())
+        let erase_from = (entry.child_ref.is_some() && entry.kind == Some(Kind::Signalering))
+            .then(|| retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms)));
+        entry_rows(&self.db, entry, erase_from).await
     }
 
     /// Stores a receipt for `sender` under its cursor.
     async fn write_receipt(&self, sender: &Oin, receipt: &pb::Receipt) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "INSERT INTO receipts (sender, cursor, receipt) VALUES ($1, $2, $3)",
-                &[
-                    &sender.as_str(),
-                    &(receipt.audit_sequence as i64),
-                    &receipt.encode_to_vec(),
-                ],
-            )
-            .await?;
-        Ok(())
+        let cursor = receipt.audit_sequence;
+        insert_receipt(&self.db, sender, cursor, &receipt.encode_to_vec()).await
     }
 
     /// Adds to a recipient's (ready, leased) counts.
@@ -379,29 +426,7 @@ impl Tx {
                 )
                 .await?;
         } else {
-            self.db
-                .execute(
-                    "INSERT INTO messages (id, sender, client_reference, recipient, case_id,
-                         consent_id, created_at_ms, queue_seq, leased_until_ms, expires_at_ms,
-                         final_at_ms, lapse_at_ms, record)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    &[
-                        &r.id.as_str(),
-                        &r.sender.as_str(),
-                        &r.client_reference,
-                        &r.recipient.as_str(),
-                        &r.case_id.as_str(),
-                        &r.consent_id().map(ConsentId::as_str),
-                        &r.created_at_ms,
-                        &c.queue_seq,
-                        &c.leased_until_ms,
-                        &c.expires_at_ms,
-                        &c.final_at_ms,
-                        &c.lapse_at_ms,
-                        &Json(r),
-                    ],
-                )
-                .await?;
+            insert_message(&self.db, r, c).await?;
         }
         Ok(())
     }
