@@ -59,6 +59,14 @@ pub struct Metrics {
     pub certificate_days_left: Family<Labels, Gauge<f64, AtomicU64>>,
     /// Whether the store is at fault (1) or writes (0).
     pub store_fault: Gauge,
+    /// Connections ended because their certificate was refused (revoked,
+    /// expired, not pinned, without an OIN).
+    pub connections_closed_refused: Counter,
+    /// TCP connections whose TLS handshake has not finished.
+    pub handshakes_pending: Gauge,
+    /// TCP connections closed before their handshake because a bound on
+    /// pending handshakes was reached, by the bound (`limit`).
+    pub handshakes_refused: Family<Labels, Counter>,
 }
 
 /// Registers `metric` under `name` with `help`, and answers it (a handle
@@ -168,6 +176,24 @@ impl Metrics {
                 "store_fault",
                 "1 while the store cannot write",
                 Gauge::default(),
+            ),
+            connections_closed_refused: add(
+                &mut r,
+                "connections_closed_refused",
+                "Connections ended because their certificate was refused",
+                Counter::default(),
+            ),
+            handshakes_pending: add(
+                &mut r,
+                "handshakes_pending",
+                "TCP connections whose TLS handshake has not finished",
+                Gauge::default(),
+            ),
+            handshakes_refused: add(
+                &mut r,
+                "handshakes_refused",
+                "Connections closed before their handshake, by the bound reached",
+                Family::default(),
             ),
             registry: r,
         }

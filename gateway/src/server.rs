@@ -39,7 +39,7 @@ use crate::store;
 use crate::transport::connections::{Admission, Guarded, Limits};
 use crate::transport::identity::Resolver;
 use crate::transport::in_flight::BodyBudget;
-use crate::transport::rate_limit::RateLimiter;
+use crate::transport::rate_limit::{Rate, RateLimiter};
 use crate::transport::tls;
 
 /// The largest request the health and reflection services read: theirs are
@@ -255,6 +255,31 @@ pub async fn serve(
         "schakel gateway serving gRPC with mutual TLS on https://{addr}"
     );
 
+    // One limiter for the identity layer (a call each) and the batch calls
+    // (an item each beyond the call).
+    let limits = &config.limits;
+    let limiter = Arc::new(RateLimiter::new(
+        Rate::new(
+            limits.requests_per_second,
+            limits.request_burst,
+            "limits.requests_per_second and request_burst",
+        ),
+        Rate::new(
+            limits
+                .requests_per_second_per_certificate
+                .min(limits.requests_per_second),
+            limits
+                .request_burst_per_certificate
+                .min(limits.request_burst),
+            "limits.requests_per_second_per_certificate and request_burst_per_certificate",
+        ),
+    ));
+    let resolver = Arc::new(Resolver::new(
+        directory.clone(),
+        refusals.clone(),
+        limiter.clone(),
+        reloadable.revocation.clone(),
+    ));
     let server = &config.server;
     let incoming = tls::incoming(
         listener,
@@ -265,13 +290,8 @@ pub async fn serve(
             total: server.max_connections,
             idle: Duration::from_secs(server.idle_timeout_secs),
         }),
+        Some(resolver.clone()),
     );
-    // One limiter for the identity layer (a call each) and the batch calls
-    // (an item each beyond the call).
-    let limiter = Arc::new(RateLimiter::new(
-        config.limits.requests_per_second,
-        config.limits.request_burst,
-    ));
     let router = tonic::transport::Server::builder()
         .max_concurrent_streams(server.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(server.keepalive_interval_secs)))
@@ -280,12 +300,7 @@ pub async fn serve(
         .layer(tower::util::MapResponseLayer::new(
             decode_errors::restate::<tonic::body::Body>,
         ))
-        .layer(IdentityLayer::new(Resolver::new(
-            directory.clone(),
-            refusals.clone(),
-            limiter.clone(),
-            reloadable.revocation.clone(),
-        )))
+        .layer(IdentityLayer::new(resolver))
         .layer(CheckedBodyLayer::new(BodyBudget::new(
             config.limits.max_body_bytes_in_flight_per_participant,
             config.limits.max_body_bytes_in_flight,
@@ -454,6 +469,7 @@ where
         ConnectionInfo {
             tls: self.get_ref().connect_info(),
             over_limit: self.over_limit().map(str::to_owned),
+            closer: self.closer(),
         }
     }
 }

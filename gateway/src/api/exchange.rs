@@ -11,9 +11,10 @@ use super::convert::{
 };
 use super::status::{self, of, violation};
 use super::{BoxStream, access, caller, guarded};
-use crate::model::{MessageId, Oin, State, wire};
+use crate::model::{MessageId, State, wire};
 use crate::policy::invalid;
 use crate::policy::requests;
+use crate::service::Caller;
 use crate::service::exchange::{Ended, Exchange, Sent};
 use crate::transport::rate_limit::RateLimiter;
 
@@ -41,7 +42,7 @@ impl ExchangeService {
     /// Checks a batch's size and charges its items beyond the first to
     /// `caller`'s rate, before any item is handled: a batch over either
     /// limit changes nothing.
-    fn admit_batch(&self, caller: &Oin, field: &str, items: usize) -> Result<(), Status> {
+    fn admit_batch(&self, caller: &Caller, field: &str, items: usize) -> Result<(), Status> {
         if items == 0 {
             return Err(violation(invalid(field, "needs at least one item")));
         }
@@ -55,7 +56,7 @@ impl ExchangeService {
             )));
         }
         self.limiter
-            .take(caller, items as u32 - 1)
+            .take(caller.oin(), &caller.cert_sha256, items as u32 - 1)
             .map_err(status::access)
     }
 }
@@ -143,7 +144,7 @@ impl ExchangeApi for ExchangeService {
     ) -> Result<Response<pb::SendBatchResponse>, Status> {
         let caller = caller(&request)?;
         let messages = request.into_inner().messages;
-        self.admit_batch(caller.oin(), "messages", messages.len())?;
+        self.admit_batch(&caller, "messages", messages.len())?;
         let references: Vec<String> = messages
             .iter()
             .map(|m| m.client_reference.clone())
@@ -175,9 +176,10 @@ impl ExchangeApi for ExchangeService {
         &self,
         request: Request<pb::AckBatchRequest>,
     ) -> Result<Response<pb::AckBatchResponse>, Status> {
-        let me = caller(&request)?.participant.oin;
+        let who = caller(&request)?;
+        let me = who.participant.oin.clone();
         let asked = request.into_inner().message_ids;
-        self.admit_batch(&me, "message_ids", asked.len())?;
+        self.admit_batch(&who, "message_ids", asked.len())?;
         // Ids that do not parse are answered on their own; the rest are
         // acknowledged together.
         let parsed: Vec<Result<MessageId, Status>> = asked

@@ -11,6 +11,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::status;
 use crate::transport::access::AccessWatch;
+use crate::transport::connections::Closer;
 use crate::transport::identity::Resolver;
 
 /// What the server records about a connection, for every request on it:
@@ -22,6 +23,8 @@ pub struct ConnectionInfo {
     /// The limit the connection is over: every call on it is answered
     /// RESOURCE_EXHAUSTED with it.
     pub over_limit: Option<String>,
+    /// Ends the connection once its certificate is refused.
+    pub closer: Arc<Closer>,
 }
 
 /// Paths that need a verified certificate but no directory entry: health
@@ -39,10 +42,8 @@ pub struct IdentityLayer {
 
 impl IdentityLayer {
     /// A layer resolving callers with `resolver`.
-    pub fn new(resolver: Resolver) -> Self {
-        Self {
-            resolver: Arc::new(resolver),
-        }
+    pub fn new(resolver: Arc<Resolver>) -> Self {
+        Self { resolver }
     }
 }
 
@@ -95,6 +96,11 @@ where
                 ))
                 .into_http());
             }
+            let closer = info.map(|i| i.closer.clone());
+            if let Some(reason) = closer.as_ref().and_then(|c| c.reason()) {
+                // Decided already: nothing more is read or counted for it.
+                return Ok(status::access(reason).into_http());
+            }
             let certs = info.and_then(|info| info.tls.peer_certs());
             if is_public(&path) {
                 if let Err(refused) = resolver.admit_public(certs.as_deref().map(Vec::as_slice)) {
@@ -109,14 +115,23 @@ where
                 Ok(caller) => {
                     tracing::debug!(oin = %caller.oin(), %path, "call");
                     if let Some(chain) = certs.filter(|c| !c.is_empty()) {
-                        let watch =
-                            AccessWatch::new(resolver.clone(), caller.clone(), chain.to_vec());
+                        let watch = AccessWatch::new(
+                            resolver.clone(),
+                            caller.clone(),
+                            chain.to_vec(),
+                            closer.unwrap_or_default(),
+                        );
                         req.extensions_mut().insert(watch);
                     }
                     req.extensions_mut().insert(caller);
                     inner.call(req).await
                 }
                 Err(refused) => {
+                    if refused.ends_connection()
+                        && let Some(closer) = &closer
+                    {
+                        closer.close(refused.clone());
+                    }
                     let status = status::access(refused);
                     // Counted and logged per interval by the refusals; the
                     // path is the caller's and is not logged here.

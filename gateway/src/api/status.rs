@@ -44,7 +44,9 @@ pub fn violation(v: Violation) -> Status {
 pub fn access(e: AccessError) -> Status {
     match e {
         AccessError::Unauthenticated(m) => Status::unauthenticated(m),
-        AccessError::PermissionDenied(m) => Status::permission_denied(m),
+        AccessError::PermissionDenied(m) | AccessError::NotPinned(m) => {
+            Status::permission_denied(m)
+        }
         AccessError::Exhausted(m) => Status::resource_exhausted(m),
         AccessError::Unavailable(m) => Status::unavailable(m),
     }

@@ -230,6 +230,14 @@ impl Config {
                 l.max_batch_messages, l.request_burst
             )));
         }
+        if l.requests_per_second_per_certificate > 0
+            && l.max_batch_messages > l.request_burst_per_certificate
+        {
+            return Err(invalid(&format!(
+                "limits.max_batch_messages ({}) must be at most limits.request_burst_per_certificate ({}): each item counts as a call of its certificate",
+                l.max_batch_messages, l.request_burst_per_certificate
+            )));
+        }
         let answers_fit = l.frame_limit_bytes() / BATCH_ANSWER_BYTES;
         if u64::from(l.max_batch_messages) > answers_fit {
             return Err(invalid(&format!(

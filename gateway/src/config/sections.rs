@@ -50,6 +50,11 @@ pub struct LimitsConfig {
     pub requests_per_second: u32,
     /// Calls a participant may make at once.
     pub request_burst: u32,
+    /// Average calls a second per client certificate, within its
+    /// organisation's; 0 turns this limit off.
+    pub requests_per_second_per_certificate: u32,
+    /// Calls one client certificate may make at once.
+    pub request_burst_per_certificate: u32,
     /// Most messages in one SendBatch or AckBatch call.
     pub max_batch_messages: u32,
     /// Bytes of request bodies one participant may have arriving at once.

@@ -13,13 +13,17 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::task::AtomicWaker;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::AccessError;
 use crate::crypto::Digest;
 use crate::metrics::METRICS;
 
@@ -32,6 +36,50 @@ pub const MAX_REFUSING_PER_CERTIFICATE: usize = 4;
 
 /// How long a connection over a limit stays open to answer its calls.
 pub const REFUSAL_LIFETIME: Duration = Duration::from_secs(2);
+
+/// How long a connection whose certificate was refused stays open after
+/// the refusal: long enough to write the refused call's answer, too short
+/// to make many more calls.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+/// The way to end one connection from above the transport: the identity
+/// layer ends a connection whose certificate it refuses (revoked, expired,
+/// not pinned, without an OIN), so that it makes no further calls, not
+/// even refused ones. Shared by the connection and every request on it.
+#[derive(Debug, Default)]
+pub struct Closer {
+    closing: AtomicBool,
+    reason: Mutex<Option<AccessError>>,
+    waker: AtomicWaker,
+}
+
+impl Closer {
+    /// Ends the connection [`CLOSE_GRACE`] from now, whatever it does then;
+    /// calls made until then are answered with `reason`.
+    pub fn close(&self, reason: AccessError) {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(reason);
+        if !self.closing.swap(true, Ordering::SeqCst) {
+            METRICS.connections_closed_refused.inc();
+        }
+        self.waker.wake();
+    }
+
+    /// Whether [`Closer::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    /// Why the connection is being ended, once it is.
+    pub fn reason(&self) -> Option<AccessError> {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
 
 /// The limits on connections.
 #[derive(Debug, Clone, Copy)]
@@ -182,6 +230,9 @@ pub struct Guarded<S> {
     ticket: Ticket,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    closer: Arc<Closer>,
+    /// Whether the closer's grace is the deadline now.
+    closing: bool,
 }
 
 impl<S> Guarded<S> {
@@ -193,6 +244,28 @@ impl<S> Guarded<S> {
     /// The limit this connection is over, if it is.
     pub fn over_limit(&self) -> Option<&str> {
         self.ticket.over_limit()
+    }
+
+    /// What ends this connection from above.
+    pub fn closer(&self) -> Arc<Closer> {
+        self.closer.clone()
+    }
+
+    /// Whether the connection is on its way out, its deadline fixed: over
+    /// a limit, or closed by its [`Closer`]. Once the closer was called,
+    /// its grace becomes the deadline.
+    fn ending(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.closing {
+            self.closer.waker.register(cx.waker());
+            if self.closer.is_closing() {
+                self.closing = true;
+                let grace = Instant::now() + CLOSE_GRACE;
+                if grace < self.deadline.deadline() || self.ticket.over_limit.is_none() {
+                    self.deadline.as_mut().reset(grace);
+                }
+            }
+        }
+        self.closing || self.ticket.over_limit.is_some()
     }
 
     /// `inner`, holding `ticket`: closed after `idle` without a byte read,
@@ -207,6 +280,8 @@ impl<S> Guarded<S> {
             ticket,
             idle,
             deadline: Box::pin(tokio::time::sleep(first)),
+            closer: Arc::default(),
+            closing: false,
         }
     }
 }
@@ -218,21 +293,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
+        let ending = self.ending(cx);
+        if ending && self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(ended()));
+        }
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                if buf.filled().len() > before && self.ticket.over_limit.is_none() {
+                if buf.filled().len() > before && !ending {
                     let next = Instant::now() + self.idle;
                     self.deadline.as_mut().reset(next);
                 }
                 Poll::Ready(r)
             }
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) if ending => Poll::Ready(Err(ended())),
                 Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    match self.ticket.over_limit {
-                        Some(_) => "over a connection limit: its time to hear so is up",
-                        None => "server.idle_timeout_secs: the peer sent nothing for too long",
-                    },
+                    "server.idle_timeout_secs: the peer sent nothing for too long",
                 ))),
                 Poll::Pending => Poll::Pending,
             },
@@ -240,19 +317,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     }
 }
 
+/// The error that ends a connection whose time is up: over a limit, or
+/// closed for its certificate.
+fn ended() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "over a connection limit, or its certificate refused: its time to hear so is up",
+    )
+}
+
 impl<S> Guarded<S> {
-    /// For a connection over a limit whose time is up: the error that ends
-    /// it, whether it reads or not (a peer that never reads its answers
-    /// would otherwise keep it open through blocked writes).
+    /// For a connection on its way out whose time is up: the error that
+    /// ends it, whether it reads or not (a peer that never reads its
+    /// answers would otherwise keep it open through blocked writes).
     fn refusal_ended(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
-        (self.ticket.over_limit.is_some() && self.deadline.as_mut().poll(cx).is_ready()).then(
-            || {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "over a connection limit: its time to hear so is up",
-                )
-            },
-        )
+        (self.ending(cx) && self.deadline.as_mut().poll(cx).is_ready()).then(ended)
     }
 }
 

@@ -196,7 +196,10 @@ impl Resolver {
     ) -> AccessError {
         self.refusals
             .count(Some(oin), Some(cert), cause, rpc, &message);
-        AccessError::PermissionDenied(message)
+        match cause {
+            Cause::NotPinned => AccessError::NotPinned(message),
+            _ => AccessError::PermissionDenied(message),
+        }
     }
 
     /// The directory entry of `oin`, if it may call now with the
@@ -225,11 +228,7 @@ impl Resolver {
             );
             return Err(self.refused(oin, cert, Cause::Suspended, rpc, message));
         }
-        if !participant.pinned_cert_sha256.is_empty()
-            && !participant.pinned_cert_sha256.contains(cert)
-        {
-            let message =
-                format!("this certificate (SHA-256 {cert}) is not one pinned for OIN {oin}");
+        if let Some(message) = not_pinned(&participant, cert) {
             return Err(self.refused(oin, cert, Cause::NotPinned, rpc, message));
         }
         Ok(participant)
@@ -255,6 +254,27 @@ impl Resolver {
             .map(|_| ())
     }
 
+    /// Why the certificate `chain` (leaf first) is refused now, if it is,
+    /// on grounds of the certificate itself: no OIN, expired, revoked, or
+    /// not pinned for its OIN. A suspension or an unknown OIN is not such
+    /// a ground (the participant may be reinstated or added), and a
+    /// directory that cannot be read refuses nothing here.
+    pub async fn certificate_refused(
+        &self,
+        chain: &[CertificateDer<'static>],
+    ) -> Option<AccessError> {
+        let leaf = chain.first()?;
+        let id = match cert_identity(leaf) {
+            Ok(id) => id,
+            Err(e) => return Some(e),
+        };
+        if let Err(e) = self.still_valid(chain, &id.sha256, &id.oin, id.not_after) {
+            return Some(e);
+        }
+        let participant = self.directory.get(&id.oin).await.ok()??;
+        not_pinned(&participant, &id.sha256).map(AccessError::NotPinned)
+    }
+
     /// The directory's changes and the revocation lists' reloads, for
     /// whoever waits to recheck a caller.
     pub fn changes(
@@ -275,12 +295,17 @@ impl Resolver {
         let leaf = peer_certs
             .and_then(|c| c.first())
             .ok_or_else(|| unauthenticated("a client certificate is required"))?;
-        self.limiter.check_certificate(&sha256(leaf).to_hex())
+        self.limiter.check_certificate(&sha256(leaf))
     }
 
     /// Resolves the leaf certificate of a verified TLS connection making the
-    /// call at `path`. Every caller with an OIN passes its rate limit before
-    /// anything else is done for it; every refusal is counted, not written.
+    /// call at `path`. The certificate is decided first, from memory (an
+    /// OIN, within its validity, on no revocation list); the call then takes
+    /// from the certificate's own rate bucket before the directory is read;
+    /// only a certificate admitted by the directory (active, pinned where
+    /// pins are set) takes from its organisation's bucket, so that a refused
+    /// certificate cannot spend the budget of the one its organisation
+    /// uses. Every refusal is counted, not written.
     pub async fn resolve(
         &self,
         peer_certs: Option<&[CertificateDer<'static>]>,
@@ -295,10 +320,11 @@ impl Resolver {
             self.refusals
                 .count(None, Some(&digest), Cause::NoOin, rpc, &e.to_string());
         })?;
-        self.limiter.check(&id.oin)?;
         let chain = peer_certs.unwrap_or_default();
         self.still_valid(chain, &id.sha256, &id.oin, id.not_after)?;
+        self.limiter.check_certificate(&id.sha256)?;
         let participant = self.admitted(&id.oin, &id.sha256, rpc).await?;
+        self.limiter.check_organisation(&id.oin)?;
         Ok(Caller {
             participant,
             cert_sha256: id.sha256,
@@ -306,6 +332,18 @@ impl Resolver {
             rpc: rpc.to_owned(),
         })
     }
+}
+
+/// Why certificate `cert` may not call for `participant`, if it may not:
+/// the participant pins certificates, and this is none of them.
+fn not_pinned(participant: &Participant, cert: &Digest) -> Option<String> {
+    (!participant.pinned_cert_sha256.is_empty() && !participant.pinned_cert_sha256.contains(cert))
+        .then(|| {
+            format!(
+                "this certificate (SHA-256 {cert}) is not one pinned for OIN {}",
+                participant.oin
+            )
+        })
 }
 
 /// The system's time, Unix seconds, as certificates count it.

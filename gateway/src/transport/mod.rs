@@ -23,10 +23,27 @@ pub enum AccessError {
     /// A known or unknown OIN that may not call now.
     #[error("{0}")]
     PermissionDenied(String),
+    /// A certificate that is not one pinned for its OIN: PERMISSION_DENIED,
+    /// and its connection is ended.
+    #[error("{0}")]
+    NotPinned(String),
     /// Over the rate limit.
     #[error("{0}")]
     Exhausted(String),
     /// The directory could not be read.
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl AccessError {
+    /// Whether the refusal is about the connection's certificate itself
+    /// (none, no OIN, expired, revoked, not pinned): every further call on
+    /// the connection would be refused the same way, so the connection is
+    /// ended rather than answered call after call.
+    pub fn ends_connection(&self) -> bool {
+        matches!(
+            self,
+            AccessError::Unauthenticated(_) | AccessError::NotPinned(_)
+        )
+    }
 }

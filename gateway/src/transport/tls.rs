@@ -17,8 +17,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::access::watch_connection;
 use super::connections::{Admission, Guarded};
-use super::identity::{cert_identity, unix_now};
+use super::identity::{Resolver, cert_identity, unix_now};
 use super::pem::TlsError;
 pub use super::pem::read_certs;
 use super::revocation::Revocation;
@@ -112,11 +113,16 @@ pub fn server_config(cfg: &TlsConfig) -> Result<(Arc<rustls::ServerConfig>, Relo
 /// with their place from `admission` (admitted, or over a limit to be
 /// answered with it); failed handshakes, and connections over a limit when
 /// there is no room to answer them, are logged and dropped.
+/// Every admitted connection's certificate is watched by `resolver` (if
+/// given: the benchmark's echo server has none) for as long as the
+/// connection is open, and the connection ended once it is refused
+/// ([`watch_connection`]).
 pub fn incoming(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     handshake_timeout: Duration,
     admission: Arc<Admission>,
+    resolver: Option<Arc<Resolver>>,
 ) -> ReceiverStream<Result<Guarded<TlsStream<TcpStream>>, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
@@ -139,6 +145,7 @@ pub fn incoming(
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             let admission = admission.clone();
+            let resolver = resolver.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
@@ -159,7 +166,15 @@ pub fn incoming(
                                     tracing::warn!(%peer, certificate = %cert, %limit, "connection over a limit: its calls are answered with the limit, then it is closed");
                                 }
                                 let idle = admission.limits().idle;
-                                let _ = tx.send(Ok(Guarded::new(tls, ticket, idle))).await;
+                                let chain = tls.get_ref().1.peer_certificates().map(<[_]>::to_vec);
+                                let guarded = Guarded::new(tls, ticket, idle);
+                                if guarded.over_limit().is_none()
+                                    && let Some(chain) = chain
+                                    && let Some(resolver) = resolver
+                                {
+                                    watch_connection(resolver, chain, &guarded.closer());
+                                }
+                                let _ = tx.send(Ok(guarded)).await;
                             }
                             Err(limit) => {
                                 tracing::warn!(%peer, certificate = %cert, %limit, "connection closed: over a limit");

@@ -54,6 +54,7 @@ async fn serve(pki: &Path) -> anyhow::Result<String> {
         config,
         Duration::from_secs(10),
         admission,
+        None,
     );
     tokio::spawn(
         tonic::transport::Server::builder()
