@@ -37,6 +37,7 @@ use crate::service::notify::Notifier;
 use crate::service::refusals::Refusals;
 use crate::store;
 use crate::transport::connections::{Admission, Guarded, Limits};
+use crate::transport::handshakes::{HandshakeLimits, Handshakes};
 use crate::transport::identity::Resolver;
 use crate::transport::in_flight::BodyBudget;
 use crate::transport::rate_limit::{Rate, RateLimiter};
@@ -84,6 +85,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     config.check_files()?;
+    let fd_limit =
+        crate::transport::fd_limit::ensure(&config.server).map_err(anyhow::Error::msg)?;
     // Read before the data folder and keys are made, so that a bad file
     // leaves nothing behind.
     let seed = read_seed_file(&config.directory.file)?;
@@ -252,6 +255,7 @@ pub async fn serve(
         participants_added = added,
         gateway_key = %signing_key.key_id(),
         retired_gateway_keys = signing_key.retired().len(),
+        fd_limit,
         "schakel gateway serving gRPC with mutual TLS on https://{addr}"
     );
 
@@ -283,14 +287,20 @@ pub async fn serve(
     let server = &config.server;
     let incoming = tls::incoming(
         listener,
-        tls_config,
-        Duration::from_secs(server.handshake_timeout_secs),
-        Admission::new(Limits {
-            per_certificate: server.max_connections_per_certificate,
-            total: server.max_connections,
-            idle: Duration::from_secs(server.idle_timeout_secs),
-        }),
-        Some(resolver.clone()),
+        tls::Accepting {
+            config: tls_config,
+            handshake_timeout: Duration::from_secs(server.handshake_timeout_secs),
+            handshakes: Handshakes::new(HandshakeLimits {
+                total: server.max_pending_handshakes,
+                per_address: server.max_pending_handshakes_per_address,
+            }),
+            admission: Admission::new(Limits {
+                per_certificate: server.max_connections_per_certificate,
+                total: server.max_connections,
+                idle: Duration::from_secs(server.idle_timeout_secs),
+            }),
+            resolver: Some(resolver.clone()),
+        },
     );
     let router = tonic::transport::Server::builder()
         .max_concurrent_streams(server.max_concurrent_streams)

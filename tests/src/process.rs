@@ -61,6 +61,25 @@ pub fn copy_keys(from: &Path, to: &Path) {
     }
 }
 
+/// Runs `cmd` with its file-descriptor limit (soft and hard) at `limit`, as
+/// `ulimit -n` would set it for a service.
+pub fn limit_fds(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    let rlimit = libc::rlimit {
+        rlim_cur: limit as libc::rlim_t,
+        rlim_max: limit as libc::rlim_t,
+    };
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// The real `schakel-gateway` binary running as a child process, for tests
 /// that send it signals or kill it.
 pub struct GatewayProcess {
@@ -89,6 +108,12 @@ impl GatewayProcess {
     /// be 127.0.0.1:0 (set through `SCHAKEL_SERVER__LISTEN`). `RUST_LOG` is
     /// `info` unless `env` sets it.
     pub fn spawn(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Self {
+        Self::spawn_command(Self::command(cwd, args, env))
+    }
+
+    /// The command [`GatewayProcess::spawn`] runs, to change before it
+    /// runs (a file-descriptor limit, say).
+    pub fn command(cwd: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
         let mut cmd = Command::new(workspace_binary("schakel-gateway"));
         cmd.current_dir(cwd)
             .args(args)
@@ -102,6 +127,12 @@ impl GatewayProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Runs `cmd` (made by [`GatewayProcess::command`]) as
+    /// [`GatewayProcess::spawn`] does.
+    pub fn spawn_command(mut cmd: Command) -> Self {
         let mut child = cmd.spawn().expect("gateway binary starts");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::new()));

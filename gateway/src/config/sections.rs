@@ -149,6 +149,11 @@ pub struct ServerConfig {
     pub max_connections_per_certificate: usize,
     /// Open connections in all.
     pub max_connections: usize,
+    /// TLS handshakes pending at once in all; more connections are closed
+    /// before a byte is read from them.
+    pub max_pending_handshakes: usize,
+    /// TLS handshakes pending at once from one source address.
+    pub max_pending_handshakes_per_address: usize,
     /// HTTP/2 streams open at once per connection.
     pub max_concurrent_streams: u32,
     /// Seconds without a byte from the peer before a connection is closed.
@@ -173,6 +178,9 @@ impl ServerConfig {
                 "server.max_connections and server.max_connections_per_certificate must be at least 1"
                     .into(),
             );
+        }
+        if self.max_pending_handshakes == 0 || self.max_pending_handshakes_per_address == 0 {
+            return Err("server.max_pending_handshakes and server.max_pending_handshakes_per_address must be at least 1".into());
         }
         if self.max_concurrent_streams == 0 {
             return Err("server.max_concurrent_streams must be at least 1".into());

@@ -5,6 +5,8 @@
 
 pub mod access;
 pub mod connections;
+pub mod fd_limit;
+pub mod handshakes;
 pub mod identity;
 pub mod in_flight;
 pub mod pem;

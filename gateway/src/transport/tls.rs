@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::access::watch_connection;
 use super::connections::{Admission, Guarded};
+use super::handshakes::Handshakes;
 use super::identity::{Resolver, cert_identity, unix_now};
 use super::pem::TlsError;
 pub use super::pem::read_certs;
@@ -107,23 +108,42 @@ pub fn server_config(cfg: &TlsConfig) -> Result<(Arc<rustls::ServerConfig>, Relo
     ))
 }
 
+/// How connections are taken in: the TLS configuration, and the bounds
+/// and watch they meet.
+pub struct Accepting {
+    /// The server configuration.
+    pub config: Arc<rustls::ServerConfig>,
+    /// How long a handshake may take.
+    pub handshake_timeout: Duration,
+    /// The bounds on pending handshakes.
+    pub handshakes: Arc<Handshakes>,
+    /// The bounds on open connections.
+    pub admission: Arc<Admission>,
+    /// Watches every admitted connection's certificate for as long as the
+    /// connection is open and ends the connection once it is refused
+    /// ([`watch_connection`]); the benchmark's echo server has none.
+    pub resolver: Option<Arc<Resolver>>,
+}
+
 /// Accepts TCP connections on `listener` and completes TLS handshakes, each in
-/// its own task so that a slow peer never blocks the others. Yields the
-/// connections that finished their handshake within `handshake_timeout` and
-/// with their place from `admission` (admitted, or over a limit to be
-/// answered with it); failed handshakes, and connections over a limit when
-/// there is no room to answer them, are logged and dropped.
-/// Every admitted connection's certificate is watched by `resolver` (if
-/// given: the benchmark's echo server has none) for as long as the
-/// connection is open, and the connection ended once it is refused
-/// ([`watch_connection`]).
+/// its own task so that a slow peer never blocks the others. A connection
+/// waits for its handshake only while the pending handshakes are within
+/// their bounds, and is closed at once otherwise. Yields the connections
+/// that finished their handshake within the timeout and with their place
+/// from the admission (admitted, or over a limit to be answered with it);
+/// failed handshakes, and connections over a limit when there is no room to
+/// answer them, are logged and dropped.
 pub fn incoming(
     listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
-    handshake_timeout: Duration,
-    admission: Arc<Admission>,
-    resolver: Option<Arc<Resolver>>,
+    accepting: Accepting,
 ) -> ReceiverStream<Result<Guarded<TlsStream<TcpStream>>, std::io::Error>> {
+    let Accepting {
+        config,
+        handshake_timeout,
+        handshakes,
+        admission,
+        resolver,
+    } = accepting;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -141,13 +161,28 @@ pub fn incoming(
                 },
                 _ = tx.closed() => break,
             };
+            let pending = match handshakes.begin(peer.ip()) {
+                Ok(pending) => pending,
+                Err(bound) => {
+                    tracing::debug!(%peer, bound, "connection closed before its handshake: too many pending");
+                    continue;
+                }
+            };
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             let admission = admission.clone();
             let resolver = resolver.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                let handshake = tokio::select! {
+                    done = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => done,
+                    () = pending.evicted() => {
+                        tracing::debug!(%peer, "handshake ended to make room: server.max_pending_handshakes");
+                        return;
+                    }
+                };
+                drop(pending);
+                match handshake {
                     Ok(Ok(tls)) => {
                         let Some(leaf) =
                             tls.get_ref().1.peer_certificates().and_then(|c| c.first())

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use schakel_gateway::transport::connections::{Admission, Limits};
+use schakel_gateway::transport::handshakes::{HandshakeLimits, Handshakes};
+use schakel_gateway::transport::tls::Accepting;
 
 use schakel_client::proto::echo_client::EchoClient;
 use schakel_client::proto::echo_server::{Echo, EchoServer};
@@ -51,10 +53,16 @@ async fn serve(pki: &Path) -> anyhow::Result<String> {
     });
     let incoming = schakel_gateway::transport::tls::incoming(
         listener,
-        config,
-        Duration::from_secs(10),
-        admission,
-        None,
+        Accepting {
+            config,
+            handshake_timeout: Duration::from_secs(10),
+            handshakes: Handshakes::new(HandshakeLimits {
+                total: 4096,
+                per_address: 4096,
+            }),
+            admission,
+            resolver: None,
+        },
     );
     tokio::spawn(
         tonic::transport::Server::builder()
