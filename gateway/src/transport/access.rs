@@ -96,14 +96,15 @@ where
 /// open, and ends the connection as soon as the certificate is refused:
 /// revoked by a reloaded list, expired, or no longer pinned for its OIN.
 /// A connection that makes no call is ended all the same. The task ends
-/// with the connection (at the next decision after it is gone).
+/// as soon as the connection is `gone`.
 pub fn watch_connection(
     resolver: Arc<Resolver>,
     chain: Vec<CertificateDer<'static>>,
     closer: &Arc<Closer>,
+    gone: impl Future<Output = ()> + Send + 'static,
 ) {
     let closer = Arc::downgrade(closer);
-    tokio::spawn(async move {
+    let watch = async move {
         let not_after = match chain
             .first()
             .map(|leaf| super::identity::cert_identity(leaf))
@@ -113,10 +114,6 @@ pub fn watch_connection(
             _ => return,
         };
         let refused = until_refused(&resolver, not_after, || async {
-            if closer.strong_count() == 0 {
-                // The connection is gone: nothing more to decide.
-                return Err(AccessError::Unavailable(String::new()));
-            }
             resolver
                 .certificate_refused(&chain)
                 .await
@@ -126,6 +123,12 @@ pub fn watch_connection(
         if let Some(closer) = closer.upgrade() {
             tracing::info!(reason = %refused, "connection ended: its certificate is refused");
             closer.close(refused);
+        }
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            () = watch => {}
+            () = gone => {}
         }
     });
 }

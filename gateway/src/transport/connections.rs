@@ -233,6 +233,9 @@ pub struct Guarded<S> {
     closer: Arc<Closer>,
     /// Whether the closer's grace is the deadline now.
     closing: bool,
+    /// Dropped with the connection, which its [`Guarded::gone`] receivers
+    /// notice: tasks that watch the connection end with it.
+    alive: tokio::sync::watch::Sender<()>,
 }
 
 impl<S> Guarded<S> {
@@ -249,6 +252,13 @@ impl<S> Guarded<S> {
     /// What ends this connection from above.
     pub fn closer(&self) -> Arc<Closer> {
         self.closer.clone()
+    }
+
+    /// Completes once this connection is dropped, so that a task watching
+    /// it does not outlive it (and keep the store open after a shutdown).
+    pub fn gone(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut alive = self.alive.subscribe();
+        async move { while alive.changed().await.is_ok() {} }
     }
 
     /// Whether the connection is on its way out, its deadline fixed: over
@@ -282,6 +292,7 @@ impl<S> Guarded<S> {
             deadline: Box::pin(tokio::time::sleep(first)),
             closer: Arc::default(),
             closing: false,
+            alive: tokio::sync::watch::Sender::new(()),
         }
     }
 }

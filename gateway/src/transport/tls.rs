@@ -207,7 +207,12 @@ pub fn incoming(
                                     && let Some(chain) = chain
                                     && let Some(resolver) = resolver
                                 {
-                                    watch_connection(resolver, chain, &guarded.closer());
+                                    watch_connection(
+                                        resolver,
+                                        chain,
+                                        &guarded.closer(),
+                                        guarded.gone(),
+                                    );
                                 }
                                 let _ = tx.send(Ok(guarded)).await;
                             }
