@@ -46,6 +46,16 @@ pub struct Metrics {
     pub inbox_oldest_age_seconds: Family<Labels, Gauge>,
     /// The store's size on disk, bytes (set at each scrape).
     pub store_bytes: Gauge,
+    /// Payload bytes held undelivered per recipient (set at each scrape),
+    /// against `limits.max_undelivered_bytes_per_inbox`.
+    pub inbox_held_bytes: Family<Labels, Gauge>,
+    /// Payload bytes held undelivered per sender (set at each scrape),
+    /// against `limits.max_undelivered_bytes_per_sender`.
+    pub sender_held_bytes: Family<Labels, Gauge>,
+    /// Bytes the store may still grow by before large payloads are refused:
+    /// free space (or the database's bound) less `storage.min_free_bytes`;
+    /// negative below the reserve; absent for a database without a bound.
+    pub store_headroom_bytes: Gauge,
     /// Open TLS connections that finished their handshake.
     pub connections_open: Gauge,
     /// Open server streams (inbox, receipts, audit).
@@ -139,6 +149,24 @@ impl Metrics {
                 &mut r,
                 "store_bytes",
                 "The store's size on disk",
+                Gauge::default(),
+            ),
+            inbox_held_bytes: add(
+                &mut r,
+                "inbox_held_bytes",
+                "Payload bytes held undelivered per recipient",
+                Family::default(),
+            ),
+            sender_held_bytes: add(
+                &mut r,
+                "sender_held_bytes",
+                "Payload bytes held undelivered per sender",
+                Family::default(),
+            ),
+            store_headroom_bytes: add(
+                &mut r,
+                "store_headroom_bytes",
+                "Bytes the store may grow by before large payloads are refused (below the free-space reserve: negative)",
                 Gauge::default(),
             ),
             connections_open: add(

@@ -391,29 +391,45 @@ pub async fn serve(
 /// The figures read at scrape time, set, and the metrics text.
 async fn scrape(store: &dyn store::Store, exchange: &Exchange) -> String {
     METRICS.store_fault.set(i64::from(store.fault().is_some()));
-    if let Ok((inboxes, bytes)) = exchange.queue_figures().await {
+    if let Ok(figures) = exchange.queue_figures().await {
         METRICS
             .store_bytes
-            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            .set(i64::try_from(figures.store_bytes).unwrap_or(i64::MAX));
+        METRICS
+            .store_headroom_bytes
+            .set(figures.headroom_bytes.unwrap_or(0));
         METRICS.inbox_ready.clear();
         METRICS.inbox_leased.clear();
         METRICS.inbox_oldest_age_seconds.clear();
+        METRICS.inbox_held_bytes.clear();
+        METRICS.sender_held_bytes.clear();
         let now = exchange.clock().now_ms();
-        for f in inboxes {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for f in figures.inboxes {
             let label = vec![("recipient", f.recipient.to_string())];
             METRICS
                 .inbox_ready
                 .get_or_create(&label)
-                .set(f.ready as i64);
+                .set(gauge(f.ready));
             METRICS
                 .inbox_leased
                 .get_or_create(&label)
-                .set(f.leased as i64);
+                .set(gauge(f.leased));
+            METRICS
+                .inbox_held_bytes
+                .get_or_create(&label)
+                .set(gauge(f.held_bytes));
             let age = f.oldest_ready_ms.map_or(0, |t| (now - t).max(0) / 1000);
             METRICS
                 .inbox_oldest_age_seconds
                 .get_or_create(&label)
                 .set(age);
+        }
+        for (sender, bytes) in figures.senders {
+            METRICS
+                .sender_held_bytes
+                .get_or_create(&vec![("sender", sender.to_string())])
+                .set(gauge(bytes));
         }
     }
     METRICS.render()

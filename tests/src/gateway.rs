@@ -15,6 +15,11 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The free-space reserve of test gateways: small, so that the tests'
+/// large payloads pass on a CI machine with little free disk (the reserve
+/// itself is tested on a small file system, in `tests/tests/quotas.rs`).
+pub const TEST_MIN_FREE_BYTES: u64 = 64 << 20;
+
 /// A fresh PKI and directory in a temporary folder.
 pub struct TestPki {
     /// The CA that signed everything; issue more certificates with it.
@@ -97,7 +102,8 @@ impl TestPki {
         dir
     }
 
-    /// A gateway configuration for this PKI and `data_dir`.
+    /// A gateway configuration for this PKI and `data_dir`. Its
+    /// free-space reserve is [`TEST_MIN_FREE_BYTES`].
     pub fn config(&self, data_dir: &Path) -> Config {
         let mut config = Config::default();
         if let Some((url, ca_file)) = postgres_for(data_dir) {
@@ -112,6 +118,7 @@ impl TestPki {
         config.storage.data_dir = data_dir.to_owned();
         config.server.shutdown_grace_secs = 5;
         config.audit.refusal_interval_secs = 1;
+        config.storage.min_free_bytes = TEST_MIN_FREE_BYTES;
         config
     }
 
@@ -126,6 +133,10 @@ impl TestPki {
             ("SCHAKEL_TLS__CLIENT_CA", path("ca/ca.pem")),
             ("SCHAKEL_DIRECTORY__FILE", path("directory.toml")),
             ("SCHAKEL_STORAGE__DATA_DIR", data_dir.display().to_string()),
+            (
+                "SCHAKEL_STORAGE__MIN_FREE_BYTES",
+                TEST_MIN_FREE_BYTES.to_string(),
+            ),
         ];
         if let Some((url, ca_file)) = postgres_for(data_dir) {
             env.push(("SCHAKEL_STORAGE__ENGINE", "postgres".into()));

@@ -13,6 +13,7 @@ pub mod calls;
 pub mod fixtures;
 mod gateway;
 pub mod process;
+pub mod tmpfs;
 
 pub use calls::{code_of, next_event, next_receipts, pull_until, refusal, status_of};
 pub use gateway::{TestGateway, TestPki, over_postgres, postgres_database, postgres_for};

@@ -31,6 +31,14 @@ mod v0_1_0 {
     pub const CONSENT_B: &str = "01a20d4f-fe35-7620-ae81-35b8acaf0300";
 }
 
+/// The messages in the folder of store format 3.
+mod format_3 {
+    pub const DOSSIER: &str = "01a24d80-8058-70df-b349-72f98ca74357";
+    pub const DELIVERED: &str = "01a24d80-8062-77a3-bf7f-2b18b9693974";
+    pub const LEASED: &str = "01a24d80-8065-778e-bb4e-a9d36683a2f9";
+    pub const READY: &str = "01a24d80-8069-733c-b4b8-17f462a6c99d";
+}
+
 /// Unpacks a fixture's `data/` folder into `into`.
 fn unpack(fixture: &str, into: &Path) {
     let archive = schakel_tests::workspace_root()
@@ -73,6 +81,15 @@ async fn open_fixture(
     fixture: &str,
     into: Option<(String, PathBuf)>,
 ) -> (tempfile::TempDir, TestGateway) {
+    open_fixture_with(fixture, into, |_| {}).await
+}
+
+/// [`open_fixture`], with the configuration adjusted by `adjust`.
+async fn open_fixture_with(
+    fixture: &str,
+    into: Option<(String, PathBuf)>,
+    adjust: impl FnOnce(&mut schakel_gateway::config::Config),
+) -> (tempfile::TempDir, TestGateway) {
     let old = tempfile::tempdir().unwrap();
     unpack(fixture, old.path());
     let data = old.path().join("data");
@@ -89,6 +106,7 @@ async fn open_fixture(
             c.storage.postgres_url = url;
             c.storage.postgres_ca_file = ca_file;
         }
+        adjust(c);
     })
     .await;
     (old, gw)
@@ -436,4 +454,86 @@ async fn a_copy_is_refused_from_a_running_gateway_and_into_a_database_that_holds
             .unwrap(),
     );
     assert!(e.contains("only --from sled --to postgres"), "{e}");
+}
+
+#[tokio::test]
+async fn a_data_folder_of_store_format_3_counts_what_it_holds_toward_the_quotas() {
+    format_3_counts_toward_the_quotas(None).await;
+}
+
+#[tokio::test]
+async fn a_store_of_format_3_copied_into_postgresql_counts_what_it_holds() {
+    let Some(db) = postgres_database("copy_format_3") else {
+        eprintln!("skipped: PostgreSQL is not installed");
+        return;
+    };
+    format_3_counts_toward_the_quotas(Some(db)).await;
+}
+
+/// The folder of format 3 opens with its three undelivered messages held:
+/// their bytes count toward the quotas of their inboxes and their sender,
+/// so a sender's quota of 512 KiB has no room for another 300 KiB.
+async fn format_3_counts_toward_the_quotas(into: Option<(String, PathBuf)>) {
+    let (_old, gw) = open_fixture_with("store-format-3.tar.gz", into, |c| {
+        c.limits.max_message_bytes = 512 << 10;
+        c.limits.max_undelivered_bytes_per_sender = 512 << 10;
+    })
+    .await;
+    let stats = gw.client(org::OPERATOR).await.queue_stats().await.unwrap();
+    let held = |oin: String| {
+        stats
+            .inboxes
+            .iter()
+            .find(|i| i.recipient_oin == oin)
+            .map_or(0, |i| i.held_bytes)
+    };
+    let (vo, index) = (
+        held(gw.oin(org::SCHOOL_VO)),
+        held(gw.oin(org::VERWIJSINDEX)),
+    );
+    assert!(vo > 300 << 10, "{stats:?}");
+    assert!(index > 0, "the leased and the waiting signal: {stats:?}");
+    assert_eq!(
+        stats.senders,
+        [pb::SenderStats {
+            sender_oin: gw.oin(org::SCHOOL_PO),
+            held_bytes: vo + index,
+        }]
+    );
+    let content = vec![7; 300 << 10];
+    let to = gw.oin(org::SCHOOL_VO);
+    let refused = status_of(
+        gw.client(org::SCHOOL_PO)
+            .await
+            .send(schakel_tests::fixtures::dossier_with(&to, "after", content))
+            .await,
+    );
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("limits.max_undelivered_bytes_per_sender"),
+        "{refused:?}"
+    );
+    // And what it holds is still there.
+    let school = gw.client(org::SCHOOL_PO).await;
+    for (id, status) in [
+        (format_3::DOSSIER, pb::ReceiptStatus::Accepted),
+        (format_3::DELIVERED, pb::ReceiptStatus::Delivered),
+        (format_3::LEASED, pb::ReceiptStatus::Accepted),
+        (format_3::READY, pb::ReceiptStatus::Accepted),
+    ] {
+        let s = school.status(id).await.unwrap();
+        assert_eq!(
+            s.receipts.last().map(|r| r.status),
+            Some(status as i32),
+            "{id}"
+        );
+    }
+    let dossiers = gw.inbox(org::SCHOOL_VO).await;
+    assert_eq!(
+        dossiers[0].envelope.as_ref().unwrap().message_id,
+        format_3::DOSSIER
+    );
+    log_intact(&gw.client(org::OPERATOR).await).await;
 }

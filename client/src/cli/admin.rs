@@ -132,14 +132,29 @@ pub async fn run(command: AdminCommand, client: &Client, out: &Output) -> anyhow
             for i in &stats.inboxes {
                 out.record(
                     "inbox_stats",
-                    json!({"recipient_oin": i.recipient_oin, "ready": i.ready, "leased": i.leased, "oldest_age_seconds": i.oldest_age_seconds}),
-                    || format!("{}  ready {}  leased {}  oldest {} s", i.recipient_oin, i.ready, i.leased, i.oldest_age_seconds),
+                    json!({"recipient_oin": i.recipient_oin, "ready": i.ready, "leased": i.leased, "oldest_age_seconds": i.oldest_age_seconds, "held_bytes": i.held_bytes}),
+                    || format!("{}  ready {}  leased {}  oldest {} s  held {} bytes", i.recipient_oin, i.ready, i.leased, i.oldest_age_seconds, i.held_bytes),
                 );
             }
+            for s in &stats.senders {
+                out.record(
+                    "sender_stats",
+                    json!({"sender_oin": s.sender_oin, "held_bytes": s.held_bytes}),
+                    || {
+                        format!(
+                            "{}  sent, held undelivered: {} bytes",
+                            s.sender_oin, s.held_bytes
+                        )
+                    },
+                );
+            }
+            let headroom = stats
+                .headroom_bytes
+                .map_or_else(|| "no bound".to_owned(), |b| format!("{b} bytes"));
             out.record(
                 "store_stats",
-                json!({"store_bytes_on_disk": stats.store_bytes_on_disk}),
-                || format!("store on disk: {} bytes", stats.store_bytes_on_disk),
+                json!({"store_bytes_on_disk": stats.store_bytes_on_disk, "headroom_bytes": stats.headroom_bytes}),
+                || format!("store on disk: {} bytes  headroom above the reserve: {headroom}", stats.store_bytes_on_disk),
             );
         }
     }

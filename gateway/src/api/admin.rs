@@ -134,10 +134,11 @@ impl AdminApi for AdminService {
         request: Request<pb::QueueStatsRequest>,
     ) -> Result<Response<pb::QueueStatsResponse>, Status> {
         self.operator(&request).await?;
-        let (figures, store_bytes_on_disk) = self.exchange.queue_figures().await.map_err(of)?;
+        let figures = self.exchange.queue_figures().await.map_err(of)?;
         let now = self.exchange.clock().now_ms();
         Ok(Response::new(pb::QueueStatsResponse {
             inboxes: figures
+                .inboxes
                 .into_iter()
                 .map(|f| pb::InboxStats {
                     recipient_oin: f.recipient.to_string(),
@@ -146,9 +147,19 @@ impl AdminApi for AdminService {
                     oldest_age_seconds: f
                         .oldest_ready_ms
                         .map_or(0, |t| ((now - t).max(0) / 1000) as u64),
+                    held_bytes: f.held_bytes,
                 })
                 .collect(),
-            store_bytes_on_disk,
+            store_bytes_on_disk: figures.store_bytes,
+            senders: figures
+                .senders
+                .into_iter()
+                .map(|(sender, held_bytes)| pb::SenderStats {
+                    sender_oin: sender.to_string(),
+                    held_bytes,
+                })
+                .collect(),
+            headroom_bytes: figures.headroom_bytes,
         }))
     }
 }

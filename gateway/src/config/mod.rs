@@ -6,6 +6,7 @@
 //! any), then environment variables `SCHAKEL_<SECTION>__<FIELD>`. Unknown
 //! fields are errors, so that a typo never silently falls back to a default.
 
+mod limits;
 mod sections;
 mod statutes;
 
@@ -25,10 +26,6 @@ pub const DEFAULT_TOML: &str = include_str!("../../schakel.toml");
 
 /// Prefix of environment variables that override configuration fields.
 pub const ENV_PREFIX: &str = "SCHAKEL_";
-
-/// What one answer of a batch may take in its frame (a SendResponse with
-/// its signed receipt is about 400 bytes), for the bound on batch size.
-const BATCH_ANSWER_BYTES: u64 = 1024;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -213,49 +210,7 @@ impl Config {
         };
         self.storage.check().map_err(&invalid)?;
         self.server.check().map_err(|m| invalid(&m))?;
-        if self.limits.max_message_bytes < 1024 || self.limits.max_message_bytes > 1 << 30 {
-            return Err(invalid(
-                "limits.max_message_bytes must be between 1024 and 1073741824",
-            ));
-        }
-        let l = &self.limits;
-        if !(1..=10_000).contains(&l.max_batch_messages) {
-            return Err(invalid(
-                "limits.max_batch_messages must be between 1 and 10000",
-            ));
-        }
-        if l.requests_per_second > 0 && l.max_batch_messages > l.request_burst {
-            return Err(invalid(&format!(
-                "limits.max_batch_messages ({}) must be at most limits.request_burst ({}): each item counts as a call, so a larger batch could never pass the rate limit",
-                l.max_batch_messages, l.request_burst
-            )));
-        }
-        if l.requests_per_second_per_certificate > 0
-            && l.max_batch_messages > l.request_burst_per_certificate
-        {
-            return Err(invalid(&format!(
-                "limits.max_batch_messages ({}) must be at most limits.request_burst_per_certificate ({}): each item counts as a call of its certificate",
-                l.max_batch_messages, l.request_burst_per_certificate
-            )));
-        }
-        let answers_fit = l.frame_limit_bytes() / BATCH_ANSWER_BYTES;
-        if u64::from(l.max_batch_messages) > answers_fit {
-            return Err(invalid(&format!(
-                "limits.max_batch_messages must be at most {answers_fit} with limits.max_message_bytes at {}, so that a batch's answers (about 1 KiB each) fit in one frame",
-                l.max_message_bytes
-            )));
-        }
-        if l.max_body_bytes_in_flight_per_participant < l.frame_limit_bytes() {
-            return Err(invalid(&format!(
-                "limits.max_body_bytes_in_flight_per_participant must be at least {} (limits.max_message_bytes and 64 KiB for the envelope), so that one message can arrive",
-                l.frame_limit_bytes()
-            )));
-        }
-        if l.max_body_bytes_in_flight < l.max_body_bytes_in_flight_per_participant {
-            return Err(invalid(
-                "limits.max_body_bytes_in_flight must be at least limits.max_body_bytes_in_flight_per_participant",
-            ));
-        }
+        self.limits.check().map_err(|m| invalid(&m))?;
         let x = &self.exchange;
         if x.default_expiry_days == 0 || x.default_expiry_days > x.max_expiry_days {
             return Err(invalid(

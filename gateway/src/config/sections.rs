@@ -46,6 +46,12 @@ pub struct LimitsConfig {
     pub max_attachments: u32,
     /// Most undelivered messages in one inbox.
     pub max_inbox_messages: u64,
+    /// Most payload bytes held undelivered (waiting or leased) in one
+    /// inbox.
+    pub max_undelivered_bytes_per_inbox: u64,
+    /// Most payload bytes one sender may have held undelivered, over all
+    /// its recipients.
+    pub max_undelivered_bytes_per_sender: u64,
     /// Average calls a second per participant; 0 turns the limit off.
     pub requests_per_second: u32,
     /// Calls a participant may make at once.
@@ -251,6 +257,13 @@ pub struct StorageConfig {
     pub postgres_client_cert: PathBuf,
     /// Its private key (PEM); empty: unset.
     pub postgres_client_key: PathBuf,
+    /// Free space kept on the store's file system (sled) or below
+    /// `postgres_max_bytes` (PostgreSQL): below it, payloads over 64 KiB
+    /// are refused while small messages, pulls and acknowledgements go on.
+    pub min_free_bytes: u64,
+    /// The most the PostgreSQL database may take, in bytes; 0: no bound of
+    /// the gateway's (the database server's disk is its administrator's).
+    pub postgres_max_bytes: u64,
 }
 
 impl StorageConfig {

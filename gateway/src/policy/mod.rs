@@ -7,7 +7,8 @@
 //! named after it: [`send`] and [`payloads`] (content), [`routing`] (who may
 //! send what to whom), [`statutes`] (statutory bases), [`consent`] (age rules
 //! and what a consent covers), [`participant`] (directory entries),
-//! [`requests`] (the small requests: leases, rejections, reasons).
+//! [`requests`] (the small requests: leases, rejections, reasons), [`quota`]
+//! (what one party may have held undelivered).
 
 pub mod bsn;
 pub mod consent;
@@ -17,6 +18,7 @@ pub mod participant;
 pub mod payloads;
 #[cfg(test)]
 mod proptests;
+pub mod quota;
 pub mod requests;
 pub mod routing;
 pub mod send;

@@ -34,9 +34,10 @@ pub mod sled;
 use async_trait::async_trait;
 use schakel_proto::v1 as pb;
 
+use crate::policy::quota::Quotas;
 pub use outcome::{
     AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage, OVERDUE_NOTICE,
-    ParticipantEdit, Revoked, SweepReport, Withdrawn,
+    ParticipantEdit, Revoked, Room, SweepReport, Withdrawn,
 };
 
 use crate::model::{
@@ -172,12 +173,14 @@ pub trait Store: Send + Sync + 'static {
     /// Accepts a message: checks the sender's client reference, stores the
     /// message, its payload, its ACCEPTED receipt and its audit entry
     /// (`audit`, placed in the chain here) in one durable step, and
-    /// schedules the notice its sender gets if it becomes overdue.
+    /// schedules the notice its sender gets if it becomes overdue. A
+    /// message that would pass one of the `quotas` on what is held
+    /// undelivered is refused in the same step that counts it.
     async fn accept(
         &self,
         message: NewMessage,
         audit: Draft,
-        max_inbox: u64,
+        quotas: Quotas,
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError>;
 
@@ -330,6 +333,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Figures per recipient with undelivered messages.
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError>;
+
+    /// The payload bytes each sender has held undelivered, for metrics
+    /// and the Admin service.
+    async fn sender_figures(&self) -> Result<Vec<(Oin, u64)>, StoreError>;
+
+    /// How much room the store has left, for its free-space reserve.
+    async fn room(&self) -> Result<Room, StoreError>;
 
     /// One recipient's (ready, leased) counts: a single read, for the inbox
     /// stream's flow control.

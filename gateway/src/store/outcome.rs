@@ -35,11 +35,19 @@ pub enum AcceptOutcome {
         /// The message that holds the reference.
         message_id: MessageId,
     },
-    /// The recipient's inbox holds as many undelivered messages as allowed.
-    InboxFull {
-        /// The limit.
-        limit: u64,
-    },
+    /// The message would pass a quota on what is held undelivered: the
+    /// recipient's inbox (messages or bytes) or the sender's bytes.
+    OverQuota(crate::policy::quota::Exceeded),
+}
+
+impl AcceptOutcome {
+    /// The quota the message would have passed, when it was refused for one.
+    pub fn over_quota(&self) -> Option<crate::policy::quota::Exceeded> {
+        match self {
+            Self::OverQuota(exceeded) => Some(*exceeded),
+            _ => None,
+        }
+    }
 }
 
 /// A leased message with its sealed payload.
@@ -196,6 +204,26 @@ pub struct InboxFigures {
     pub leased: u64,
     /// When the oldest waiting message was accepted (Unix ms).
     pub oldest_ready_ms: Option<i64>,
+    /// Payload bytes held undelivered in it.
+    pub held_bytes: u64,
+}
+
+/// Where the store's room runs out, for its free-space reserve
+/// (`storage.min_free_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// A store on a file system: the bytes it still has free for the
+    /// gateway's user.
+    Disk {
+        /// Free bytes.
+        free: u64,
+    },
+    /// A database server's store: the bytes the database takes, as last
+    /// read; its bound is the operator's (`storage.postgres_max_bytes`).
+    Database {
+        /// Bytes used.
+        used: u64,
+    },
 }
 
 /// An edit of one participant, run inside the store's step so that two

@@ -84,7 +84,7 @@ impl Sign for AcceptOutcome {
             AcceptOutcome::Accepted(receipt) | AcceptOutcome::Duplicate { receipt, .. } => {
                 receipt.sign(signer)
             }
-            AcceptOutcome::Conflict { .. } | AcceptOutcome::InboxFull { .. } => {}
+            AcceptOutcome::Conflict { .. } | AcceptOutcome::OverQuota(_) => {}
         }
     }
 }

@@ -8,6 +8,7 @@
 //! | file | part |
 //! | --- | --- |
 //! | `send` | a Send, from the checked request to the stored message |
+//! | `reserve` | the store's free-space reserve, checked before a large payload |
 //! | `batch` | many sends or acknowledgements in one call |
 //! | `basis` | the legal basis a Send travels under, checked |
 //! | `cases` | the case a message joins; the messages of a case |
@@ -21,6 +22,7 @@ mod batch;
 mod cases;
 mod delivery;
 mod notices;
+pub mod reserve;
 mod send;
 mod sweep;
 mod tracking;
@@ -122,6 +124,20 @@ pub struct Keys {
     pub child: Arc<ChildKey>,
 }
 
+/// What the queues hold, for the Admin service and the metrics.
+#[derive(Debug, Clone)]
+pub struct QueueFigures {
+    /// Each inbox with undelivered messages.
+    pub inboxes: Vec<crate::store::InboxFigures>,
+    /// Each sender with payload bytes held undelivered.
+    pub senders: Vec<(crate::model::Oin, u64)>,
+    /// Bytes the store occupies on disk.
+    pub store_bytes: u64,
+    /// Bytes left above the free-space reserve (negative below it); None
+    /// for a database without a bound.
+    pub headroom_bytes: Option<i64>,
+}
+
 /// Everything the exchange needs, built once at start.
 pub struct Exchange {
     store: Arc<dyn Store>,
@@ -130,6 +146,7 @@ pub struct Exchange {
     statutes: StatutePolicy,
     keys: Keys,
     limits: LimitsConfig,
+    reserve: reserve::Reserve,
     config: ExchangeConfig,
     notifier: Arc<Notifier>,
     refusals: Refusals,
@@ -155,6 +172,7 @@ impl Exchange {
             statutes: StatutePolicy::new(config.statutes.clone()),
             keys,
             limits: config.limits.clone(),
+            reserve: reserve::Reserve::new(&config.storage),
             config: config.exchange.clone(),
             notifier,
             refusals,

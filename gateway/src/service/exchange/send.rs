@@ -11,6 +11,7 @@ use super::{Exchange, Sent};
 use crate::metrics::METRICS;
 use crate::model::{Action, Draft, MessageHead, MessageId, MessageRecord, Oin, Participant};
 use crate::policy::notices;
+use crate::policy::quota::Quotas;
 use crate::policy::send::ValidSend;
 use crate::service::refusals::Cause;
 use crate::service::{Caller, ServiceError};
@@ -126,6 +127,9 @@ impl Exchange {
         let kind = record.kind.as_str();
         let draft =
             Draft::about(sender.oin.clone(), Action::SendAccepted, &record).detail(basis.condition);
+        self.reserve
+            .admit(&self.store, record.payload_bytes)
+            .await?;
         let sealed_payload = self.keys.payload.seal(id.as_str(), valid.into_payload())?;
         let outcome = self
             .store
@@ -135,7 +139,11 @@ impl Exchange {
                     sealed_payload,
                 },
                 draft,
-                self.limits.max_inbox_messages,
+                Quotas {
+                    inbox_messages: self.limits.max_inbox_messages,
+                    inbox_bytes: self.limits.max_undelivered_bytes_per_inbox,
+                    sender_bytes: self.limits.max_undelivered_bytes_per_sender,
+                },
                 now,
             )
             .await?;
@@ -163,10 +171,13 @@ impl Exchange {
             AcceptOutcome::Conflict { message_id } => Err(ServiceError::AlreadyExists(format!(
                 "client_reference: {client_reference:?} was used before for message {message_id} with other content"
             ))),
-            AcceptOutcome::InboxFull { limit } => Err(ServiceError::Exhausted(format!(
-                "the inbox of {} holds {limit} undelivered messages, its limit; try again later",
-                recipient.oin
-            ))),
+            AcceptOutcome::OverQuota(exceeded) => {
+                METRICS.message(kind, "over_quota");
+                Err(ServiceError::Exhausted(format!(
+                    "to {}: {exceeded}",
+                    recipient.oin
+                )))
+            }
         }
     }
 }

@@ -5,10 +5,9 @@
 use schakel_proto::v1 as pb;
 use tokio::sync::mpsc;
 
-use super::Exchange;
+use super::{Exchange, QueueFigures};
 use crate::model::{MessageId, MessageRecord, Oin};
 use crate::service::ServiceError;
-use crate::store::InboxFigures;
 
 /// Receipts read from the store per round of a receipt stream.
 const RECEIPT_PAGE: usize = 256;
@@ -35,13 +34,16 @@ impl Exchange {
         Ok((record, receipts))
     }
 
-    /// The figures of every inbox with undelivered messages, and the bytes
-    /// the store occupies on disk: the operators' view of the queues.
-    pub async fn queue_figures(&self) -> Result<(Vec<InboxFigures>, u64), ServiceError> {
-        Ok((
-            self.store.inbox_figures().await?,
-            self.store.size_on_disk()?,
-        ))
+    /// The figures of every inbox and sender with undelivered messages,
+    /// the bytes the store occupies on disk and its headroom above the
+    /// free-space reserve: the operators' view of the queues.
+    pub async fn queue_figures(&self) -> Result<QueueFigures, ServiceError> {
+        Ok(QueueFigures {
+            inboxes: self.store.inbox_figures().await?,
+            senders: self.store.sender_figures().await?,
+            store_bytes: self.store.size_on_disk()?,
+            headroom_bytes: self.reserve.headroom(self.store.room().await?),
+        })
     }
 
     /// Streams `sender`'s receipts after `cursor`, each with its cursor; with

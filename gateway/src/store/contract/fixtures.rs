@@ -11,6 +11,7 @@ use crate::model::{
     Action, ConsentId, ConsentRecord, Draft, LegalBasis, MessageHead, MessageId, MessageRecord,
     State, Statute,
 };
+use crate::policy::quota::Quotas;
 use crate::store::{AcceptOutcome, NewMessage, Store, Take};
 
 /// How a contract test opens the engine under test for a folder: the
@@ -22,8 +23,12 @@ pub type Open = fn(&Path) -> futures::future::BoxFuture<'static, Arc<dyn Store>>
 pub const NOW: i64 = 1_800_000_000_000;
 /// A minute in milliseconds.
 pub const MINUTE: i64 = 60_000;
-/// An inbox limit no test reaches.
-pub const MAX: u64 = 1_000_000;
+/// Quotas no test reaches.
+pub const MAX: Quotas = Quotas {
+    inbox_messages: 1_000_000,
+    inbox_bytes: u64::MAX,
+    sender_bytes: u64::MAX,
+};
 
 use crate::model::examples;
 pub use crate::model::examples::oin;

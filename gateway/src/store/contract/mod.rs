@@ -5,10 +5,12 @@
 
 pub mod fixtures;
 mod queue;
+mod quotas;
 mod records;
 mod trail;
 
 pub use queue::*;
+pub use quotas::*;
 pub use records::*;
 pub use trail::*;
 
@@ -25,6 +27,7 @@ macro_rules! store_contract {
         store_contract!(@tests $open, $ready;
             accepts_once_per_reference,
             a_full_inbox_refuses_more,
+            bytes_held_are_counted_and_bounded,
             leases_in_order_and_each_message_once,
             a_lease_that_runs_out_comes_back_in_its_place,
             a_lease_takes_only_what_fits_its_bytes,

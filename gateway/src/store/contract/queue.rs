@@ -52,31 +52,6 @@ pub async fn accepts_once_per_reference(open: Open) {
     assert_eq!(store.inbox_counts(&oin(RECIPIENT)).await.unwrap(), (2, 0));
 }
 
-/// An inbox holds at most the limit of undelivered messages.
-pub async fn a_full_inbox_refuses_more(open: Open) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = open(tmp.path()).await;
-    for i in 0..2 {
-        let m = message(&format!("m{i}"), statute(), i);
-        let d = draft(&m);
-        assert!(matches!(
-            store.accept(m, d, 2, NOW).await.unwrap(),
-            AcceptOutcome::Accepted(_)
-        ));
-    }
-    let m = message("m2", statute(), 2);
-    let d = draft(&m);
-    assert!(matches!(
-        store.accept(m, d, 2, NOW).await.unwrap(),
-        AcceptOutcome::InboxFull { limit: 2 }
-    ));
-    assert_eq!(store.inbox_counts(&oin(RECIPIENT)).await.unwrap(), (2, 0));
-    let figures = store.inbox_figures().await.unwrap();
-    assert_eq!(figures.len(), 1);
-    assert_eq!((figures[0].ready, figures[0].leased), (2, 0));
-    assert_eq!(figures[0].oldest_ready_ms, Some(NOW));
-}
-
 /// An inbox is leased first in, first out, each message to one lease at a time.
 pub async fn leases_in_order_and_each_message_once(open: Open) {
     let tmp = tempfile::tempdir().unwrap();

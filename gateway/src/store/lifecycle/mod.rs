@@ -80,6 +80,32 @@ pub struct Change {
     pub event: Option<Event>,
 }
 
+/// How a transition changes what is held undelivered (waiting or leased),
+/// which the engines count in bytes per recipient and per sender for the
+/// quotas ([`crate::policy::quota`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The message is now held: accepted.
+    Starts,
+    /// It is held no longer: delivered, rejected, expired or withdrawn.
+    Ends,
+    /// No change: it moves between the inbox and a lease, or stays out.
+    Same,
+}
+
+impl Change {
+    /// What this change does to what is held: a message that enters a
+    /// place without leaving one starts being held, one that leaves without
+    /// entering another ends.
+    pub fn held(&self) -> Held {
+        match (self.leaves, self.enters) {
+            (None, Some(_)) => Held::Starts,
+            (Some(_), None) => Held::Ends,
+            _ => Held::Same,
+        }
+    }
+}
+
 /// A transition that does not apply to a record in its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Illegal {

@@ -464,3 +464,19 @@ fn a_damaged_record_still_leaves_the_queue_and_is_withdrawn() {
     assert_eq!(changes.len(), 1);
     assert_eq!(r.state, State::Withdrawn);
 }
+
+#[test]
+fn a_message_is_held_from_its_accept_until_it_leaves_the_queue() {
+    let mut r = message(LegalBasis::Consent(consent_id()));
+    let audit = Draft::about(r.sender.clone(), Action::SendAccepted, &r);
+    assert_eq!(accept(&mut r, 7, audit).unwrap().held(), Held::Starts);
+    let in_force = consent(NOW + 10 * LEASE);
+    let Leasing::Leased(leasing) = lease(&mut r, Some(&in_force), NOW, LEASE).unwrap() else {
+        panic!("leased");
+    };
+    assert_eq!(leasing.held(), Held::Same);
+    let until = r.lease_until_ms.unwrap();
+    assert_eq!(requeue(&mut r, until).unwrap().held(), Held::Same);
+    assert_eq!(expire(&mut r, NOW).unwrap().held(), Held::Ends);
+    assert_eq!(purge(&mut r, "gone").unwrap().held(), Held::Same);
+}

@@ -27,6 +27,15 @@ struct Chain {
     erased_through: u64,
 }
 
+/// Counts the payload bytes held undelivered per inbox and per sender.
+const HELD_BYTES: &str = "
+    UPDATE inbox_counts c SET bytes = coalesce(
+        (SELECT sum((m.record->>'payload_bytes')::bigint) FROM messages m
+         WHERE m.recipient = c.recipient AND m.record->>'state' IN ('ready', 'leased')), 0);
+    INSERT INTO sender_bytes (sender, bytes)
+    SELECT sender, sum((record->>'payload_bytes')::bigint) FROM messages
+    WHERE record->>'state' IN ('ready', 'leased') GROUP BY sender;";
+
 /// How many of each the database holds.
 async fn tally_in(db: &Session) -> Result<Tally, StoreError> {
     let row = db
@@ -226,6 +235,9 @@ impl PostgresStore {
             ],
         )
         .await?;
+        // The bytes held undelivered, counted from the messages copied (as
+        // schema version 2 counted them in a database of version 1).
+        db.batch(HELD_BYTES).await?;
         db.batch("COMMIT").await?;
         self.refresh_size().await;
         Ok(tally)

@@ -69,10 +69,11 @@ use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId, MessageRecord,
     Oin, Outcome, Participant, Scheduled,
 };
+use crate::policy::quota::Quotas;
 use crate::store::receipts::Sign;
 use crate::store::{
     AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
-    ParticipantEdit, Revoked, Store, StoreError, SweepReport, Take,
+    ParticipantEdit, Revoked, Room, Store, StoreError, SweepReport, Take,
 };
 
 /// The PostgreSQL store.
@@ -94,7 +95,15 @@ struct Inner {
     /// The database's size as last read, for the synchronous
     /// [`Store::size_on_disk`].
     size: Arc<AtomicU64>,
+    /// When the size was last read: [`Store::room`] reads it again when it
+    /// is older than [`SIZE_FRESH`].
+    size_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How old the database's size may be for the free-space reserve: a flood
+/// of large payloads can pass the bound by at most what arrives in this
+/// time.
+const SIZE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PostgresStore {
     /// Connects to the database of `target`, brings its schema to this
@@ -113,6 +122,7 @@ impl PostgresStore {
                 upkeep: tokio::sync::Mutex::new(None),
                 signer,
                 size: Arc::default(),
+                size_read: std::sync::Mutex::new(None),
             }),
         };
         store.refresh_size().await;
@@ -144,11 +154,31 @@ impl PostgresStore {
         }
         .await;
         match size {
-            Ok(bytes) => self
-                .inner
-                .size
-                .store(bytes.max(0) as u64, Ordering::Relaxed),
+            Ok(bytes) => {
+                self.inner
+                    .size
+                    .store(bytes.max(0) as u64, Ordering::Relaxed);
+                *self
+                    .inner
+                    .size_read
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(std::time::Instant::now());
+            }
             Err(e) => tracing::warn!(error = %e, "could not read the database's size"),
+        }
+    }
+
+    /// Reads the database's size again when the last reading is older than
+    /// [`SIZE_FRESH`].
+    async fn refresh_size_if_stale(&self) {
+        let read = *self
+            .inner
+            .size_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if read.is_none_or(|at| at.elapsed() > SIZE_FRESH) {
+            self.refresh_size().await;
         }
     }
 
@@ -195,10 +225,10 @@ impl Store for PostgresStore {
         &self,
         message: NewMessage,
         audit: Draft,
-        max_inbox: u64,
+        quotas: Quotas,
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError> {
-        self.signed(self.accept_step(message, audit, max_inbox, now_ms).await)
+        self.signed(self.accept_step(message, audit, quotas, now_ms).await)
     }
 
     async fn audit_head(&self) -> Result<(u64, u64), StoreError> {
@@ -353,6 +383,17 @@ impl Store for PostgresStore {
         // The figures are read for metrics, now and then: the size with them.
         self.refresh_size().await;
         self.inbox_figures_read().await
+    }
+
+    async fn sender_figures(&self) -> Result<Vec<(Oin, u64)>, StoreError> {
+        self.sender_figures_read().await
+    }
+
+    async fn room(&self) -> Result<Room, StoreError> {
+        self.refresh_size_if_stale().await;
+        Ok(Room::Database {
+            used: self.inner.size.load(Ordering::Relaxed),
+        })
     }
 
     async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError> {

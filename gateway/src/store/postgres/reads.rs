@@ -142,7 +142,8 @@ impl PostgresStore {
                 "SELECT c.recipient, c.ready, c.leased,
                      (SELECT m.created_at_ms FROM messages m
                       WHERE m.recipient = c.recipient AND m.queue_seq IS NOT NULL
-                      ORDER BY m.queue_seq LIMIT 1)
+                      ORDER BY m.queue_seq LIMIT 1),
+                     c.bytes
                  FROM inbox_counts c WHERE c.ready > 0 OR c.leased > 0 ORDER BY c.recipient",
                 &[],
             )
@@ -159,9 +160,29 @@ impl PostgresStore {
                     ready: ready.max(0) as u64,
                     leased: leased.max(0) as u64,
                     oldest_ready_ms: row.get(3),
+                    held_bytes: row.get::<_, i64>(4).max(0) as u64,
                 })
             })
             .collect()
+    }
+
+    pub(super) async fn sender_figures_read(&self) -> Result<Vec<(Oin, u64)>, StoreError> {
+        let db = self.reader().await?;
+        db.query(
+            "SELECT sender, bytes FROM sender_bytes WHERE bytes > 0 ORDER BY sender",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            let sender: String = row.get(0);
+            let oin = Oin::parse(&sender).map_err(|e| StoreError::Corrupt {
+                key: sender.clone(),
+                message: e.to_string(),
+            })?;
+            Ok((oin, row.get::<_, i64>(1).max(0) as u64))
+        })
+        .collect()
     }
 
     pub(super) async fn audit_head_read(&self) -> Result<(u64, u64), StoreError> {

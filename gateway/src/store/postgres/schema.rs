@@ -20,10 +20,16 @@ pub struct Migration {
 
 /// Every migration, oldest first. A released migration is never edited: a
 /// change is a new one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../../migrations/postgres/0001_store.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../../migrations/postgres/0001_store.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../../migrations/postgres/0002_held_bytes.sql"),
+    },
+];
 
 /// The advisory lock migrations run under ("SCHK" and 1): held to the end
 /// of the migrating transaction.

@@ -10,8 +10,7 @@ use crate::store::Store;
 /// held.
 fn open(dir: &std::path::Path) -> futures::future::BoxFuture<'static, std::sync::Arc<dyn Store>> {
     let key = crate::crypto::SigningKey::load_or_create(dir).unwrap();
-    let hash = crate::crypto::sha256(dir.as_os_str().as_encoded_bytes());
-    let database = format!("c{}", &hash.to_hex()[..24]);
+    let database = database_of(dir);
     Box::pin(async move {
         let pg = Scratch::shared().expect("the scratch server");
         pg.ensure_database(&database).await;
@@ -22,7 +21,49 @@ fn open(dir: &std::path::Path) -> futures::future::BoxFuture<'static, std::sync:
     })
 }
 
+/// The database [`open`] names after test folder `dir`.
+fn database_of(dir: &std::path::Path) -> String {
+    let hash = crate::crypto::sha256(dir.as_os_str().as_encoded_bytes());
+    format!("c{}", &hash.to_hex()[..24])
+}
+
 store_contract!(open, if || Scratch::shared().is_some());
+
+#[tokio::test]
+async fn a_database_of_schema_1_counts_the_bytes_it_holds_undelivered() {
+    use crate::model::Outcome;
+    use crate::store::contract::fixtures::*;
+    let Some(pg) = Scratch::shared() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).await;
+    let a = accept(store.as_ref(), message_of("a", statute(), 1, 300), NOW).await;
+    accept(store.as_ref(), message_of("b", statute(), 2, 200), NOW).await;
+    assert_eq!(
+        lease_ids(store.as_ref(), 1, NOW, MINUTE).await,
+        std::slice::from_ref(&a)
+    );
+    store
+        .finish(&oin(RECIPIENT), &a, Outcome::Delivered, NOW, MINUTE)
+        .await
+        .unwrap();
+    drop(store);
+    // As the previous release left it: schema 1, nothing counted in bytes.
+    connect(&pg.target(&database_of(tmp.path())))
+        .await
+        .unwrap()
+        .batch_execute(
+            "ALTER TABLE inbox_counts DROP COLUMN bytes; DROP TABLE sender_bytes;
+             DELETE FROM schakel_schema WHERE version = 2",
+        )
+        .await
+        .unwrap();
+    let store = open(tmp.path()).await;
+    let figures = store.inbox_figures().await.unwrap();
+    assert_eq!(figures[0].held_bytes, 200, "{figures:?}");
+    assert_eq!(store.sender_figures().await.unwrap(), [(oin(SENDER), 200)]);
+}
 
 /// The test binary's scratch server with one fresh database (and its name),
 /// or None when PostgreSQL is not installed (and not required).

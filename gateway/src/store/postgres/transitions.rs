@@ -6,9 +6,10 @@ use schakel_proto::v1 as pb;
 use tokio_postgres::types::Json;
 
 use super::PostgresStore;
-use super::tx::{MessageRow, consent_in, counts_in, parsed, receipts_of, sql_limit};
+use super::tx::{MessageRow, consent_in, held_in, parsed, receipts_of, sql_limit};
 use super::writer::Tx;
 use crate::model::{Actor, ConsentId, Draft, MessageId, Oin, Outcome, State, wire};
+use crate::policy::quota::Quotas;
 use crate::store::lifecycle::{self, Finish, Illegal, Leasing, NotRevoked};
 use crate::store::{
     AcceptOutcome, Finished, Leased, NewMessage, Revoked, StoreError, SweepReport, Take, Withdrawn,
@@ -91,7 +92,7 @@ impl PostgresStore {
         &self,
         message: NewMessage,
         audit: Draft,
-        max_inbox: u64,
+        quotas: Quotas,
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError> {
         let NewMessage {
@@ -108,8 +109,8 @@ impl PostgresStore {
                     )
                     .await
             };
-            let (earlier, (ready, leased)) =
-                tokio::try_join!(earlier, counts_in(&tx.db, &record.recipient))?;
+            let (earlier, held) =
+                tokio::try_join!(earlier, held_in(&tx.db, &record.recipient, &record.sender))?;
             if let Some(row) = earlier {
                 let id: MessageId = parsed(row.get(0))?;
                 let earlier = tx.message(&id).await?.ok_or_else(|| StoreError::Corrupt {
@@ -134,8 +135,8 @@ impl PostgresStore {
                     receipt,
                 });
             }
-            if ready + leased >= max_inbox {
-                return Ok(AcceptOutcome::InboxFull { limit: max_inbox });
+            if let Err(exceeded) = quotas.admits(held, record.payload_bytes) {
+                return Ok(AcceptOutcome::OverQuota(exceeded));
             }
             let mut m = MessageRow {
                 record,

@@ -13,7 +13,8 @@ use super::session::Session;
 use super::writer::{Head, Tx};
 use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
 use crate::model::{NoticeType, Scheduled};
-use crate::store::lifecycle::{Change, Event, Place, Schedule};
+use crate::policy::quota::Held;
+use crate::store::lifecycle::{self, Change, Event, Place, Schedule};
 use crate::store::{AuditKey, OVERDUE_NOTICE, StoreError, receipts};
 
 pub use crate::store::copy::Columns;
@@ -129,6 +130,25 @@ pub async fn counts_in(db: &Session, recipient: &Oin) -> Result<(u64, u64), Stor
             let (ready, leased): (i64, i64) = (row.get(0), row.get(1));
             (ready.max(0) as u64, leased.max(0) as u64)
         }))
+}
+
+/// What is held undelivered for `recipient`'s inbox and by `sender`: what
+/// the quotas decide on.
+pub async fn held_in(db: &Session, recipient: &Oin, sender: &Oin) -> Result<Held, StoreError> {
+    let row = db
+        .one(
+            "SELECT coalesce((SELECT ready + leased FROM inbox_counts WHERE recipient = $1), 0),
+                    coalesce((SELECT bytes FROM inbox_counts WHERE recipient = $1), 0),
+                    coalesce((SELECT bytes FROM sender_bytes WHERE sender = $2), 0)",
+            &[&recipient.as_str(), &sender.as_str()],
+        )
+        .await?;
+    let n = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+    Ok(Held {
+        inbox_messages: n(0),
+        inbox_bytes: n(1),
+        sender_bytes: n(2),
+    })
 }
 
 /// Writes an audit entry as placed, and its index rows, in one round of
@@ -292,20 +312,43 @@ impl Tx {
         insert_receipt(&self.db, sender, cursor, &receipt.encode_to_vec()).await
     }
 
-    /// Adds to a recipient's (ready, leased) counts.
-    async fn count(&self, recipient: &Oin, ready: i64, leased: i64) -> Result<(), StoreError> {
-        if (ready, leased) == (0, 0) {
-            return Ok(());
-        }
-        self.db
-            .execute(
-                "INSERT INTO inbox_counts (recipient, ready, leased) VALUES ($1, $2, $3)
-                 ON CONFLICT (recipient) DO UPDATE
-                 SET ready = inbox_counts.ready + excluded.ready,
-                     leased = inbox_counts.leased + excluded.leased",
-                &[&recipient.as_str(), &ready, &leased],
-            )
-            .await?;
+    /// Adds to a recipient's (ready, leased) counts and held bytes, and to
+    /// its sender's held bytes.
+    async fn count(
+        &self,
+        r: &MessageRecord,
+        (ready, leased, bytes): (i64, i64, i64),
+    ) -> Result<(), StoreError> {
+        let inbox = async {
+            if (ready, leased, bytes) != (0, 0, 0) {
+                self.db
+                    .execute(
+                        "INSERT INTO inbox_counts (recipient, ready, leased, bytes)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (recipient) DO UPDATE
+                         SET ready = inbox_counts.ready + excluded.ready,
+                             leased = inbox_counts.leased + excluded.leased,
+                             bytes = greatest(inbox_counts.bytes + excluded.bytes, 0)",
+                        &[&r.recipient.as_str(), &ready, &leased, &bytes],
+                    )
+                    .await?;
+            }
+            Ok::<_, StoreError>(())
+        };
+        let sender = async {
+            if bytes != 0 {
+                self.db
+                    .execute(
+                        "INSERT INTO sender_bytes (sender, bytes) VALUES ($1, greatest($2::bigint, 0))
+                         ON CONFLICT (sender) DO UPDATE
+                         SET bytes = greatest(sender_bytes.bytes + $2::bigint, 0)",
+                        &[&r.sender.as_str(), &bytes],
+                    )
+                    .await?;
+            }
+            Ok(())
+        };
+        tokio::try_join!(inbox, sender)?;
         Ok(())
     }
 
@@ -332,6 +375,12 @@ impl Tx {
                 None => {}
             }
         }
+        let held = i64::try_from(m.record.payload_bytes).unwrap_or(i64::MAX);
+        let bytes = match change.held() {
+            lifecycle::Held::Starts => held,
+            lifecycle::Held::Ends => -held,
+            lifecycle::Held::Same => 0,
+        };
         schedule(&mut m.cols.expires_at_ms, change.expiry);
         schedule(&mut m.cols.final_at_ms, change.retention);
         schedule(&mut m.cols.lapse_at_ms, change.lapse);
@@ -380,7 +429,7 @@ impl Tx {
             }
         };
         tokio::try_join!(
-            this.count(&row.record.recipient, ready, leased),
+            this.count(&row.record, (ready, leased, bytes)),
             destroyed,
             audited,
             receipted,

@@ -18,6 +18,8 @@
 //! | `r` | sender, cursor | receipt (protobuf): a sender's receipt stream; a message's record lists its cursors |
 //! | `a` | sequence | audit entry (JSON) |
 //! | `c` | recipient | ready and leased counts |
+//! | `b` | recipient | payload bytes held undelivered in its inbox (u64) |
+//! | `B` | sender | payload bytes it has waiting undelivered (u64) |
 //! | `C` | consent id | consent (JSON) |
 //! | `n` | registering OIN, consent id | (): an organisation's consents |
 //! | `w` | consent id, message id | (): the messages under a consent |
@@ -50,6 +52,8 @@ pub(super) const IDEMPOTENCY: u8 = b'k';
 pub(super) const RECEIPT_BY_SENDER: u8 = b'r';
 pub(super) const AUDIT: u8 = b'a';
 pub(super) const COUNTS: u8 = b'c';
+pub(super) const HELD_BY_RECIPIENT: u8 = b'b';
+pub(super) const HELD_BY_SENDER: u8 = b'B';
 pub(super) const CONSENT: u8 = b'C';
 pub(super) const CONSENT_BY_ORG: u8 = b'n';
 pub(super) const MESSAGES_UNDER_CONSENT: u8 = b'w';
@@ -180,6 +184,18 @@ pub(super) fn counts(key: &[u8], value: Option<&[u8]>) -> Result<(u64, u64), Sto
         None => Ok((0, 0)),
         Some(v) if v.len() == 16 => Ok((u64_at(v, 0)?, u64_at(v, 8)?)),
         Some(v) => Err(corrupt(key, format!("counts of {} bytes, not 16", v.len()))),
+    }
+}
+
+/// A stored byte count (absent: nothing held).
+pub(super) fn held_bytes(key: &[u8], value: Option<&[u8]>) -> Result<u64, StoreError> {
+    match value {
+        None => Ok(0),
+        Some(v) if v.len() == 8 => u64_at(v, 0),
+        Some(v) => Err(corrupt(
+            key,
+            format!("a byte count of {} bytes, not 8", v.len()),
+        )),
     }
 }
 

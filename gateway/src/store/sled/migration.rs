@@ -7,8 +7,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::keys::{AUDIT, CASE, MESSAGE, audit_index_keys, decode, encode, key, overdue_key};
-use crate::model::{CaseId, Entry, MessageRecord};
+use super::keys::{
+    AUDIT, CASE, HELD_BY_RECIPIENT, HELD_BY_SENDER, MESSAGE, audit_index_keys, be, decode, encode,
+    key, overdue_key,
+};
+use crate::model::{CaseId, Entry, MessageRecord, State};
 use crate::policy::notices;
 use crate::store::StoreError;
 
@@ -136,6 +139,36 @@ fn write(batch: &mut ::sled::Batch, k: &[u8], r: &Value, id: &str) -> Result<(),
         Vec::<u8>::new(),
     );
     Ok(())
+}
+
+/// Format 3 to 4: the payload bytes held undelivered (waiting or leased),
+/// per recipient (`b`) and per sender (`B`), counted from the messages, for
+/// the byte quotas. Run again, it writes the same sums. Returns the bytes it
+/// found held.
+pub fn held_bytes_to_4(tree: &::sled::Tree) -> Result<u64, StoreError> {
+    let mut held: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut total = 0u64;
+    for kv in tree.scan_prefix([MESSAGE]) {
+        let (k, v) = kv?;
+        let r: MessageRecord = decode(&k, &v)?;
+        if !matches!(r.state, State::Ready | State::Leased) {
+            continue;
+        }
+        total = total.saturating_add(r.payload_bytes);
+        for k in [
+            key(HELD_BY_RECIPIENT, &[r.recipient.as_str().as_bytes()]),
+            key(HELD_BY_SENDER, &[r.sender.as_str().as_bytes()]),
+        ] {
+            let sum = held.entry(k).or_default();
+            *sum = sum.saturating_add(r.payload_bytes);
+        }
+    }
+    let mut batch = ::sled::Batch::default();
+    for (k, bytes) in held {
+        batch.insert(k, be(bytes).to_vec());
+    }
+    tree.apply_batch(batch)?;
+    Ok(total)
 }
 
 #[cfg(test)]

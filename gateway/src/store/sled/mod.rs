@@ -35,6 +35,7 @@
 //! | `export` | everything the store holds, read out for a copy into another engine |
 
 mod export;
+mod free_space;
 pub mod group_commit;
 pub mod keys;
 mod migration;
@@ -65,10 +66,11 @@ use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
     Outcome, Participant, Scheduled,
 };
+use crate::policy::quota::Quotas;
 use crate::store::receipts::Sign;
 use crate::store::{
     AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
-    ParticipantEdit, Revoked, Store, StoreError, SweepReport, Take,
+    ParticipantEdit, Revoked, Room, Store, StoreError, SweepReport, Take,
 };
 
 /// The sled store.
@@ -270,10 +272,10 @@ impl Store for SledStore {
         &self,
         message: NewMessage,
         audit: Draft,
-        max_inbox: u64,
+        quotas: Quotas,
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError> {
-        self.signed(self.accept_step(message, audit, max_inbox, now_ms).await)
+        self.signed(self.accept_step(message, audit, quotas, now_ms).await)
     }
 
     async fn audit_head(&self) -> Result<(u64, u64), StoreError> {
@@ -426,6 +428,16 @@ impl Store for SledStore {
 
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError> {
         self.inbox_figures_read()
+    }
+
+    async fn sender_figures(&self) -> Result<Vec<(Oin, u64)>, StoreError> {
+        self.sender_figures_read()
+    }
+
+    async fn room(&self) -> Result<Room, StoreError> {
+        Ok(Room::Disk {
+            free: free_space::free_bytes(self.inner.payloads.dir())?,
+        })
     }
 
     async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError> {

@@ -67,6 +67,12 @@ pub struct Payloads {
 }
 
 impl Payloads {
+    /// The folder of the payloads kept in files: on the store's file
+    /// system, whose free space the reserve watches.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Opens the payload tree and folder (`dir`, created if absent), and
     /// removes files that no payload entry refers to: what a crash between
     /// writing a file and committing its step leaves behind.

@@ -5,8 +5,9 @@ use schakel_proto::v1 as pb;
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, CASE, CHECKPOINT, CONSENT_BY_ORG, COUNTS, INBOX, PARTICIPANT, RECEIPT_BY_SENDER,
-    about_prefix, be, counts, decode, decode_all, decode_receipt, key, parse_from, u64_at,
+    AUDIT, CASE, CHECKPOINT, CONSENT_BY_ORG, COUNTS, HELD_BY_RECIPIENT, HELD_BY_SENDER, INBOX,
+    PARTICIPANT, RECEIPT_BY_SENDER, about_prefix, be, counts, decode, decode_all, decode_receipt,
+    held_bytes, key, parse_from, u64_at,
 };
 use super::overlay::View;
 use super::step::{lock, read_consent, read_record};
@@ -35,6 +36,23 @@ pub(super) fn receipts_of(view: &View, r: &MessageRecord) -> Result<Vec<pb::Rece
 pub(super) fn counts_of(view: &View, recipient: &Oin) -> Result<(u64, u64), StoreError> {
     let k = key(COUNTS, &[recipient.as_str().as_bytes()]);
     counts(&k, view.get(&k)?.as_deref())
+}
+
+/// What is held undelivered for `recipient`'s inbox and by `sender`, as
+/// `view` sees it: what the quotas decide on.
+pub(super) fn held_of(
+    view: &View,
+    recipient: &Oin,
+    sender: &Oin,
+) -> Result<crate::policy::quota::Held, StoreError> {
+    let (ready, leased) = counts_of(view, recipient)?;
+    let inbox = key(HELD_BY_RECIPIENT, &[recipient.as_str().as_bytes()]);
+    let by_sender = key(HELD_BY_SENDER, &[sender.as_str().as_bytes()]);
+    Ok(crate::policy::quota::Held {
+        inbox_messages: ready + leased,
+        inbox_bytes: held_bytes(&inbox, view.get(&inbox)?.as_deref())?,
+        sender_bytes: held_bytes(&by_sender, view.get(&by_sender)?.as_deref())?,
+    })
 }
 
 impl SledStore {
@@ -144,12 +162,25 @@ impl SledStore {
                     }
                     None => None,
                 };
+                let held = key(HELD_BY_RECIPIENT, &[recipient.as_str().as_bytes()]);
+                let held_bytes = held_bytes(&held, self.tree().get(&held)?.as_deref())?;
                 Ok(InboxFigures {
                     recipient,
                     ready,
                     leased,
                     oldest_ready_ms,
+                    held_bytes,
                 })
+            })
+            .collect()
+    }
+
+    pub(super) fn sender_figures_read(&self) -> Result<Vec<(Oin, u64)>, StoreError> {
+        self.tree()
+            .scan_prefix([HELD_BY_SENDER])
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((parse_from(&k, 1)?, held_bytes(&k, Some(&v))?))
             })
             .collect()
     }

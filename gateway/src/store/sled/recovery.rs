@@ -28,7 +28,10 @@ use crate::store::StoreError;
 ///   the store); those stored signed before stay as they are, so the step
 ///   from 2 changes no data. The version keeps an older gateway, which would
 ///   hand an unsigned receipt out as stored, from opening the store.
-pub const CURRENT_FORMAT: u64 = 3;
+/// - 4: the payload bytes held undelivered per recipient (`b`) and per
+///   sender (`B`), for the byte quotas; the step from 3 counts them from the
+///   messages.
+pub const CURRENT_FORMAT: u64 = 4;
 
 const FORMAT_KEY: &[u8] = b"Vformat";
 
@@ -60,6 +63,13 @@ pub fn migrate(tree: &::sled::Tree, dir: &Path) -> Result<u64, StoreError> {
             migrated,
             indexed,
             "messages given case ids, audit entries indexed (store format 2)"
+        );
+    }
+    if found < 4 {
+        let held = super::migration::held_bytes_to_4(tree)?;
+        tracing::info!(
+            held,
+            "payload bytes held undelivered counted (store format 4)"
         );
     }
     if stored.is_none() || found < CURRENT_FORMAT {

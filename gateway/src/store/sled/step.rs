@@ -10,15 +10,16 @@ use prost::Message as _;
 use schakel_proto::v1 as pb;
 
 use super::keys::{
-    AUDIT, CONSENT, COUNTS, ERASE, EXPIRY, INBOX, LAPSE, LEASE, MESSAGE, PURGE, RECEIPT_BY_SENDER,
-    audit_index_keys, be, counts, counts_value, decode, encode, key, ms,
+    AUDIT, CONSENT, COUNTS, ERASE, EXPIRY, HELD_BY_RECIPIENT, HELD_BY_SENDER, INBOX, LAPSE, LEASE,
+    MESSAGE, PURGE, RECEIPT_BY_SENDER, audit_index_keys, be, counts, counts_value, decode, encode,
+    held_bytes, key, ms,
 };
 use super::overlay::{Overlay, View};
 use super::payloads::{Payloads, Stored};
 use super::recovery::Counters;
 use crate::crypto::Signer;
 use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
-use crate::store::lifecycle::{Change, Event, Place, Schedule};
+use crate::store::lifecycle::{Change, Event, Held, Place, Schedule};
 use crate::store::{StoreError, receipts};
 
 /// The counters, locked; a lock poisoned by a panic elsewhere still holds
@@ -190,6 +191,9 @@ pub(super) struct Step<'a> {
     /// The audit counters as this step leaves them.
     pub counters: Counters,
     counts: HashMap<Oin, (i64, i64)>,
+    /// Changes to the payload bytes held, by key (`b` recipient, `B`
+    /// sender).
+    held: HashMap<Vec<u8>, i64>,
     /// Records written in this step, decoded, so that later reads in the
     /// same step need not decode them again from `writes`.
     records: HashMap<MessageId, MessageRecord>,
@@ -209,6 +213,7 @@ impl<'a> Step<'a> {
             writes: Overlay::new(),
             counters: lock(&w.counters).clone(),
             counts: HashMap::new(),
+            held: HashMap::new(),
             records: HashMap::new(),
             now_ms,
             changed: false,
@@ -377,6 +382,20 @@ impl<'a> Step<'a> {
         if let Some(place) = change.enters {
             self.place(r, place, true);
         }
+        let bytes = i64::try_from(r.payload_bytes).unwrap_or(i64::MAX);
+        let delta = match change.held() {
+            Held::Starts => bytes,
+            Held::Ends => -bytes,
+            Held::Same => 0,
+        };
+        if delta != 0 {
+            for k in [
+                key(HELD_BY_RECIPIENT, &[r.recipient.as_str().as_bytes()]),
+                key(HELD_BY_SENDER, &[r.sender.as_str().as_bytes()]),
+            ] {
+                *self.held.entry(k).or_default() += delta;
+            }
+        }
         self.schedule(EXPIRY, change.expiry, &r.id);
         self.schedule(PURGE, change.retention, &r.id);
         self.schedule(LAPSE, change.lapse, &r.id);
@@ -439,6 +458,12 @@ impl<'a> Step<'a> {
             let leased = (leased as i64 + d_leased).max(0) as u64;
             let value = (ready > 0 || leased > 0).then(|| counts_value(ready, leased).into());
             self.writes.insert(k, value);
+        }
+        for (k, delta) in std::mem::take(&mut self.held) {
+            let before = held_bytes(&k, self.view().get(&k)?.as_deref())?;
+            let after = before.saturating_add_signed(delta);
+            self.writes
+                .insert(k, (after > 0).then(|| be(after).to_vec().into()));
         }
         Ok((self.counters, self.writes, changes))
     }

@@ -107,7 +107,10 @@ async fn a_group_whose_batch_fails_leaves_every_payload_as_its_record_says() {
     let files = || std::fs::read_dir(dir.join(PAYLOADS)).unwrap().count();
     let (m, d) = large("kept");
     let id = m.record.id.clone();
-    store.accept(m, d, 100, now).await.unwrap();
+    store
+        .accept(m, d, crate::store::contract::fixtures::MAX, now)
+        .await
+        .unwrap();
     store
         .lease(&oin(2), Take::messages(1), now, 60_000)
         .await
@@ -136,7 +139,12 @@ async fn a_group_whose_batch_fails_leaves_every_payload_as_its_record_says() {
     store.inner.fail_next_batch.store(true, Ordering::SeqCst);
     let (m, d) = large("lost");
     let lost = m.record.id.clone();
-    assert!(store.accept(m, d, 100, now).await.is_err());
+    assert!(
+        store
+            .accept(m, d, crate::store::contract::fixtures::MAX, now)
+            .await
+            .is_err()
+    );
     store.flush().await.unwrap();
     assert!(store.message(&lost).await.unwrap().is_none());
     assert!(store.inner.payloads.locate(&lost).unwrap().is_none());

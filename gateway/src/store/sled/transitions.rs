@@ -13,6 +13,7 @@ use super::payloads::{Located, Payloads, Stored};
 use super::reads::receipts_of;
 use super::step::Step;
 use crate::model::{Actor, ConsentId, Draft, MessageId, MessageRecord, Oin, Outcome, State, wire};
+use crate::policy::quota::Quotas;
 use crate::store::illegal;
 use crate::store::lifecycle::{self, Finish, Illegal, Leasing, NotRevoked};
 use crate::store::{
@@ -176,7 +177,7 @@ impl SledStore {
         &self,
         message: NewMessage,
         audit: Draft,
-        max_inbox: u64,
+        quotas: Quotas,
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError> {
         let NewMessage {
@@ -231,9 +232,9 @@ impl SledStore {
                         receipt,
                     });
                 }
-                let (ready, leased) = super::reads::counts_of(&step.view(), &record.recipient)?;
-                if ready + leased >= max_inbox {
-                    return Ok(AcceptOutcome::InboxFull { limit: max_inbox });
+                let held = super::reads::held_of(&step.view(), &record.recipient, &record.sender)?;
+                if let Err(exceeded) = quotas.admits(held, record.payload_bytes) {
+                    return Ok(AcceptOutcome::OverQuota(exceeded));
                 }
                 // The accept's audit entry comes first in the step: its
                 // sequence number is the message's place in the queue and its

@@ -12,12 +12,20 @@ use schakel_gateway::model::{
     Action, CaseId, Draft, Kind, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Statute,
     Terms,
 };
+use schakel_gateway::policy::quota::Quotas;
 use schakel_gateway::store::postgres::PostgresStore;
 use schakel_gateway::store::postgres::scratch::Scratch;
 use schakel_gateway::store::sled::SledStore;
 use schakel_gateway::store::{NewMessage, Store};
 
 use super::load::{Samples, drive};
+
+/// Quotas the benchmark never reaches.
+const UNBOUNDED: Quotas = Quotas {
+    inbox_messages: u64::MAX,
+    inbox_bytes: u64::MAX,
+    sender_bytes: u64::MAX,
+};
 
 /// Measures `n` accepts of `size`-byte payloads, `concurrency` at a time,
 /// on a sled store of its own, or with `database`, on a PostgreSQL store in
@@ -86,7 +94,7 @@ pub async fn measure(
                 record,
                 sealed_payload,
             };
-            store.accept(message, draft, u64::MAX, now).await?;
+            store.accept(message, draft, UNBOUNDED, now).await?;
             Ok(payload.len() as u64)
         }
     })
