@@ -80,22 +80,28 @@ impl Exchange {
     }
 
     /// The messages of `case` that `caller` sent or received, oldest first.
+    /// A case that does not exist and another's are NOT_FOUND in the same
+    /// time ([`super::even_time`]).
     pub async fn list_case(
         &self,
         caller: &Oin,
         case: &CaseId,
     ) -> Result<Vec<MessageRecord>, ServiceError> {
-        let mine: Vec<_> = self
-            .store
-            .case_messages(case)
-            .await?
-            .into_iter()
-            .filter(|m| involves(m, caller))
-            .collect();
-        if mine.is_empty() {
-            return Err(not_yours(case));
-        }
-        Ok(mine)
+        let started = tokio::time::Instant::now();
+        let listed = async {
+            let mine: Vec<_> = self
+                .store
+                .case_messages(case)
+                .await?
+                .into_iter()
+                .filter(|m| involves(m, caller))
+                .collect();
+            if mine.is_empty() {
+                return Err(not_yours(case));
+            }
+            Ok(mine)
+        };
+        super::even_time::evened(started, listed.await).await
     }
 }
 

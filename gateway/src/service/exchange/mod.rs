@@ -14,6 +14,7 @@
 //! | `cases` | the case a message joins; the messages of a case |
 //! | `delivery` | pull, subscribe, ack, reject |
 //! | `tracking` | status and the receipt stream of a sender |
+//! | `even_time` | NOT_FOUND about an id in the same time, whether it exists or not |
 //! | `sweep` | leases that ran out, expiry, lapsed consents, retention |
 //! | `notices` | the gateway's notices, posted when due |
 
@@ -21,6 +22,7 @@ mod basis;
 mod batch;
 mod cases;
 mod delivery;
+mod even_time;
 mod notices;
 pub mod reserve;
 mod send;

@@ -5,6 +5,7 @@
 use schakel_proto::v1 as pb;
 use tokio::sync::mpsc;
 
+use super::even_time::evened;
 use super::{Exchange, QueueFigures};
 use crate::model::{MessageId, MessageRecord, Oin};
 use crate::service::ServiceError;
@@ -15,7 +16,17 @@ const RECEIPT_PAGE: usize = 256;
 impl Exchange {
     /// A message the caller sent, with its receipts. Another organisation's
     /// message is NOT_FOUND: the answer never reveals whether an id exists.
+    /// Both NOT_FOUND answers take the same time ([`super::even_time`]).
     pub async fn status(
+        &self,
+        sender: &Oin,
+        message_id: &MessageId,
+    ) -> Result<(MessageRecord, Vec<pb::Receipt>), ServiceError> {
+        let started = tokio::time::Instant::now();
+        evened(started, self.status_now(sender, message_id).await).await
+    }
+
+    async fn status_now(
         &self,
         sender: &Oin,
         message_id: &MessageId,

@@ -19,8 +19,9 @@ use crate::store::StoreError;
 #[derive(Debug, Clone)]
 pub struct Target {
     /// A libpq connection string or `postgres://` URL. `sslmode` is
-    /// `disable`, `prefer` or `require`; `require` checks the server's
-    /// certificate and name, as libpq's `verify-full` does. `prefer` (the
+    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full`; all but
+    /// the first two check the server's certificate and name, as libpq's
+    /// `verify-full` does. `prefer` (the
     /// default) is taken as `require`, except over a Unix socket, which has
     /// no TLS: data about children does not travel in the clear because a
     /// server did not offer TLS.
@@ -132,14 +133,32 @@ fn tls(target: &Target) -> Result<rustls::ClientConfig, StoreError> {
     }
 }
 
+/// libpq's `sslmode` values that the PostgreSQL driver does not know, and
+/// what they are here: `require` checks the server's certificate against
+/// the CA and its name, as `verify-full` does (so `verify-ca` gets the
+/// stricter check too), and `allow` is taken as `prefer`.
+const SSLMODES: [(&str, &str); 3] = [
+    ("sslmode=verify-full", "sslmode=require"),
+    ("sslmode=verify-ca", "sslmode=require"),
+    ("sslmode=allow", "sslmode=prefer"),
+];
+
+/// Parses a libpq connection string or `postgres://` URL as operators
+/// write them, `sslmode=verify-full` included.
+pub fn parse_url(url: &str) -> Result<Config, String> {
+    let mut url = url.to_owned();
+    for (libpq, here) in SSLMODES {
+        url = url.replace(libpq, here);
+    }
+    url.parse()
+        .map_err(|e| format!("the connection string is not valid: {e}"))
+}
+
 /// Opens one connection to the database of `target`, and runs it on a task
 /// of its own until the client is dropped.
 pub async fn connect(target: &Target) -> Result<Client, StoreError> {
-    let mut config: Config = target.url.parse().map_err(|e| {
-        StoreError::Engine(format!(
-            "PostgreSQL: the connection string is not valid: {e}"
-        ))
-    })?;
+    let mut config =
+        parse_url(&target.url).map_err(|e| StoreError::Engine(format!("PostgreSQL: {e}")))?;
     if config.get_ssl_mode() == SslMode::Prefer {
         // A socket never offers TLS; anywhere else, TLS or nothing.
         config.ssl_mode(if sockets_only(&config) {
@@ -217,6 +236,19 @@ mod tests {
             "host=/run/postgresql,localhost dbname=x"
         )));
         assert!(!sockets_only(&config("postgres://u@127.0.0.1/x")));
+    }
+
+    #[test]
+    fn libpq_sslmodes_are_accepted_and_checked_as_verify_full() {
+        for mode in ["verify-full", "verify-ca", "require"] {
+            let url = format!("postgres://u@db.example.nl/x?sslmode={mode}");
+            assert_eq!(parse_url(&url).unwrap().get_ssl_mode(), SslMode::Require);
+            let kv = format!("host=db.example.nl dbname=x sslmode={mode}");
+            assert_eq!(parse_url(&kv).unwrap().get_ssl_mode(), SslMode::Require);
+        }
+        let allow = parse_url("host=db.example.nl sslmode=allow").unwrap();
+        assert_eq!(allow.get_ssl_mode(), SslMode::Prefer);
+        assert!(parse_url("postgres://u@h/x?sslmode=bogus").is_err());
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 /// The name of the database a connection string names (never the whole
 /// string, which may hold a password), for messages.
 pub fn database_of(url: &str) -> String {
-    url.parse::<tokio_postgres::Config>()
+    super::connection::parse_url(url)
         .ok()
         .and_then(|c| c.get_dbname().map(str::to_owned))
         .unwrap_or_default()

@@ -448,3 +448,27 @@ async fn a_group_that_cannot_start_holds_no_lock_and_the_next_one_starts_afresh(
     store.append_audit(vec![draft(2)], 2).await.unwrap();
     assert_eq!(store.audit_head().await.unwrap().0, 1);
 }
+
+#[tokio::test]
+async fn a_url_with_sslmode_verify_full_connects_over_checked_tls() {
+    let Some((pg, db)) = server().await else {
+        return;
+    };
+    let mut target = pg.target(&db);
+    target.url = format!("{}?sslmode=verify-full", target.url);
+    let client = connect(&target)
+        .await
+        .expect("verify-full is what operators write");
+    let ssl: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the connection is over TLS");
+    // Without the CA the server's certificate cannot be checked: refused.
+    target.ca_file = None;
+    assert!(connect(&target).await.is_err());
+}
