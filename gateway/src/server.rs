@@ -5,7 +5,6 @@
 //! before the gateway starts, and never sleep to wait for it.
 
 use std::future::Future;
-use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,11 +90,8 @@ pub async fn serve(
     // leaves nothing behind.
     let seed = read_seed_file(&config.directory.file)?;
     let data_dir = &config.storage.data_dir;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(data_dir)
-        .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+    store::data_folder::secure(data_dir, config.storage.allow_shared_data_folder)
+        .map_err(anyhow::Error::msg)?;
     refuse_lost_keys(data_dir)?;
     // Every key before the store: a first start cut off half-way leaves
     // keys without a store, never a store without its keys.

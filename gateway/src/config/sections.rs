@@ -264,6 +264,9 @@ pub struct StorageConfig {
     /// The most the PostgreSQL database may take, in bytes; 0: no bound of
     /// the gateway's (the database server's disk is its administrator's).
     pub postgres_max_bytes: u64,
+    /// Start with a data folder that group or others can reach, with a
+    /// warning, instead of refusing to.
+    pub allow_shared_data_folder: bool,
 }
 
 impl StorageConfig {

@@ -24,6 +24,7 @@
 #[macro_use]
 pub mod contract;
 pub mod copy;
+pub mod data_folder;
 pub mod engine;
 pub mod lifecycle;
 mod outcome;
