@@ -126,3 +126,56 @@ async fn a_flood_of_refused_calls_costs_a_few_entries_and_keeps_nothing_the_call
         );
     }
 }
+
+/// A participant that keeps sending what the rules refuse, as fast as its
+/// rate limit lets it, adds at most `SENDS_AUDITED_PER_INTERVAL` entries
+/// of its own and one count per certificate to the log per interval
+/// (`audit.refusal_interval_secs`, 1 s in the tests): 300 refused sends
+/// were 300 entries of about 1 KiB before, about 1.3 MB/s at the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sends_are_summarised_per_interval() {
+    use schakel_gateway::service::refusals::SENDS_AUDITED_PER_INTERVAL;
+    let gw = schakel_tests::TestGateway::start().await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    // A signal to another school: the routing rules refuse it.
+    let to = gw.oin(org::SCHOOL_VO);
+    let started = std::time::Instant::now();
+    for i in 0..300 {
+        let r = schakel_tests::fixtures::signalering(&format!("refused-{i}"), &to);
+        let code = schakel_tests::code_of(school.send(r).await);
+        assert_eq!(code, tonic::Code::PermissionDenied);
+    }
+    let intervals = started.elapsed().as_secs() + 2;
+    let operator = gw.client(org::OPERATOR).await;
+    let mut refused = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        refused = audit_of(&operator, &[pb::AuditAction::SendRefused]).await;
+        if refused.iter().any(|e| e.detail.contains("call(s) refused")) {
+            break;
+        }
+    }
+    let per_interval = u64::from(SENDS_AUDITED_PER_INTERVAL) + 1;
+    assert!(
+        refused.len() as u64 <= intervals * per_interval,
+        "{} entries for 300 refused sends in {intervals} intervals",
+        refused.len()
+    );
+    let counted: u64 = refused
+        .iter()
+        .filter_map(|e| {
+            let (n, _) = e.detail.split_once(" call(s) refused")?;
+            n.rsplit(' ')
+                .next()?
+                .trim_start_matches('(')
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    let one_by_one = refused
+        .iter()
+        .filter(|e| !e.detail.contains("call(s) refused"))
+        .count() as u64;
+    assert_eq!(counted + one_by_one, 300, "every refusal is accounted for");
+    assert!(one_by_one >= u64::from(SENDS_AUDITED_PER_INTERVAL));
+}

@@ -6,9 +6,12 @@
 //! for the refusals it decides (an unknown OIN, a suspended participant, a
 //! certificate that is not pinned). Nothing re-reads statuses afterwards.
 //!
-//! A refused Send is one audit entry of its own: it names the message's
-//! counterpart and is rate limited with every other call. Every other
-//! refusal costs the refused, not the gateway: it is counted in memory per
+//! A refused Send is one audit entry of its own, naming the message's
+//! counterpart, for the first [`SENDS_AUDITED_PER_INTERVAL`] of a
+//! participant in an interval; beyond them its refused sends are counted
+//! like every other refusal, so that a participant refused at its rate
+//! limit adds a bounded number of entries a minute, not megabytes a second.
+//! Every other refusal costs the refused, not the gateway: it is counted in memory per
 //! certificate and [`Cause`], and [`Refusals::flush`] writes one entry per
 //! certificate and cause with the count, at the end of each interval
 //! (`[audit] refusal_interval_secs`) and when the gateway stops. A crash
@@ -76,6 +79,10 @@ impl Cause {
 /// distinct certificates cannot grow the tally without bound.
 pub const MAX_TALLIES: usize = 10_000;
 
+/// Refused sends of one participant audited one by one in an interval;
+/// the rest are counted into one entry per certificate.
+pub const SENDS_AUDITED_PER_INTERVAL: u32 = 10;
+
 /// Whose refusals of which cause are counted together.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct TallyKey {
@@ -99,6 +106,8 @@ pub struct Refusals {
     store: Arc<dyn Store>,
     clock: Clock,
     tally: Arc<Mutex<HashMap<TallyKey, Tally>>>,
+    /// Refused sends audited one by one in this interval, per participant.
+    sends: Arc<Mutex<HashMap<Oin, u32>>>,
 }
 
 impl Refusals {
@@ -108,6 +117,7 @@ impl Refusals {
             store,
             clock,
             tally: Arc::default(),
+            sends: Arc::default(),
         }
     }
 
@@ -157,6 +167,10 @@ impl Refusals {
     /// Writes the counted refusals, one audit entry per certificate and
     /// cause, and starts a new interval.
     pub async fn flush(&self) -> Result<(), ServiceError> {
+        self.sends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         let counted: Vec<_> = self.tally().drain().collect();
         if counted.is_empty() {
             return Ok(());
@@ -183,11 +197,45 @@ impl Refusals {
         Ok(())
     }
 
+    /// Records that `caller`'s Send was refused with `detail`, about
+    /// `counterpart` (its recipient): one entry of its own while the
+    /// participant has had fewer than [`SENDS_AUDITED_PER_INTERVAL`] this
+    /// interval, and counted into the interval's entry after that. A
+    /// failure to record is returned: a refusal that cannot be audited is a
+    /// failure of the gateway.
+    pub async fn record_send(
+        &self,
+        caller: &Caller,
+        counterpart: Option<Oin>,
+        detail: String,
+    ) -> Result<(), ServiceError> {
+        let alone = {
+            let mut sends = self.sends.lock().unwrap_or_else(PoisonError::into_inner);
+            let audited = sends.entry(caller.oin().clone()).or_default();
+            *audited += 1;
+            *audited <= SENDS_AUDITED_PER_INTERVAL
+        };
+        if !alone {
+            self.count(
+                Some(caller.oin()),
+                Some(&caller.cert_sha256),
+                Cause::SendRule,
+                &caller.rpc,
+                &format!(
+                    "sends refused for a rule of Send, beyond the {SENDS_AUDITED_PER_INTERVAL} of the interval audited one by one"
+                ),
+            );
+            return Ok(());
+        }
+        self.record(caller.oin(), Cause::SendRule, counterpart, detail)
+            .await
+    }
+
     /// Records that `actor` was refused for `cause`, with `detail` (for an
     /// access refusal: the call's path and the message), about `counterpart`
     /// if the refusal concerns another organisation. A failure to record is
     /// returned: a refusal that cannot be audited is a failure of the gateway.
-    pub async fn record(
+    async fn record(
         &self,
         actor: &Oin,
         cause: Cause,

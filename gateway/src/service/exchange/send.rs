@@ -13,7 +13,6 @@ use crate::model::{Action, Draft, MessageHead, MessageId, MessageRecord, Oin, Pa
 use crate::policy::notices;
 use crate::policy::quota::Quotas;
 use crate::policy::send::ValidSend;
-use crate::service::refusals::Cause;
 use crate::service::{Caller, ServiceError};
 use crate::store::{AcceptOutcome, NewMessage};
 
@@ -31,7 +30,7 @@ impl Exchange {
         {
             METRICS.message("unknown", "refused");
             self.refusals
-                .record(caller.oin(), Cause::SendRule, recipient, e.to_string())
+                .record_send(caller, recipient, e.to_string())
                 .await?;
         }
         result
