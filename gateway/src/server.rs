@@ -96,7 +96,11 @@ pub async fn serve(
     // Every key before the store: a first start cut off half-way leaves
     // keys without a store, never a store without its keys.
     let signing_key = Arc::new(GatewayKeys::load_or_create(data_dir)?);
-    let child_key = Arc::new(ChildKey::load_or_create(data_dir)?);
+    let child_key = Arc::new(ChildKey::load_or_create(data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}: restore it from your backup of the data folder (under a new secret every child reference stored before would point nowhere); to start afresh instead, move the whole data folder aside"
+        )
+    })?);
     let keys = Keys {
         payload: Arc::new(PayloadKey::load_or_create(data_dir)?),
         child: child_key.clone(),
@@ -109,12 +113,13 @@ pub async fn serve(
                 store::engine::describe(&config.storage)
             )
         })?;
-    // Gateways that share a store must hold the same keys.
+    // The keys must be those the store's data was made with.
     crate::service::shared_keys::ensure_same_keys(
         store.as_ref(),
         &signing_key,
         &child_key,
         &keys.payload,
+        config.storage.engine == crate::config::StorageEngine::Postgres,
     )
     .await
     .map_err(anyhow::Error::msg)?;

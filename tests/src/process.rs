@@ -51,11 +51,17 @@ pub fn succeeded(out: Output) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// Copies the key files of one gateway's data folder into another's, as
-/// an operator does for a second instance over the same database.
+/// Copies the key files of one gateway's data folder into another's, made
+/// 0700 as the guide says, as an operator does for a second instance over
+/// the same database.
 pub fn copy_keys(from: &Path, to: &Path) {
     use schakel_gateway::crypto::{CHILD_KEY_FILE, PAYLOAD_KEY_FILE, SIGNING_KEY_FILE};
-    std::fs::create_dir_all(to).expect("the second data folder");
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(to)
+        .expect("the second data folder");
     for file in [SIGNING_KEY_FILE, CHILD_KEY_FILE, PAYLOAD_KEY_FILE] {
         std::fs::copy(from.join(file), to.join(file)).expect("a key file copied");
     }

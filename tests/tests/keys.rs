@@ -147,3 +147,43 @@ fn rotating_a_folder_without_a_key_says_so_and_creates_nothing() {
     assert!(err.contains("gateway-signing.key"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// A replaced, cut-off or emptied `child-reference.key` is refused at start,
+/// naming the file and saying to restore it: under another secret every
+/// consent would refuse its own messages as "for another child", and an
+/// access report would silently miss the trail. The original file starts
+/// the gateway again, and the consent covers its messages as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_or_damaged_child_key_is_refused_at_start() {
+    use schakel_tests::{GatewayProcess, TestPki, workspace_root};
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(&tmp.path().join("pki"));
+    let data = tmp.path().join("data");
+    let gw = GatewayProcess::spawn_with(&pki, &data, &[]);
+    let consent = fixtures::granted(&gw.client(&pki, org::SWV).await).await;
+    drop(gw);
+    let key = data.join("child-reference.key");
+    let original = std::fs::read(&key).unwrap();
+    for (what, bytes, said) in [
+        ("replaced", vec![42u8; 32], "restore the key files"),
+        ("cut off", original[..16].to_vec(), "does not hold a valid"),
+        ("emptied", Vec::new(), "does not hold a valid"),
+    ] {
+        std::fs::write(&key, &bytes).unwrap();
+        let out = GatewayProcess::command(&workspace_root(), &[], &pki.env(&data))
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: {log}");
+        assert!(log.contains("child-reference.key"), "{what}: {log}");
+        assert!(log.contains(said), "{what}: {log}");
+    }
+    std::fs::write(&key, &original).unwrap();
+    let gw = GatewayProcess::spawn_with(&pki, &data, &[]);
+    let jgt = pki.oin(org::JGT);
+    gw.client(&pki, org::SWV)
+        .await
+        .send(fixtures::consult("after", &jgt, &consent))
+        .await
+        .expect("the consent covers its child as before");
+}

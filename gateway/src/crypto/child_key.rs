@@ -18,10 +18,18 @@ pub struct ChildKey {
 
 impl ChildKey {
     /// Loads the secret from the data folder, creating it on first start.
+    /// A file that is not the 32 bytes the gateway wrote (empty, cut off,
+    /// overwritten) is refused, naming it: under another secret every child
+    /// reference stored before would point nowhere.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
-        let bytes = load_or_create_secret(&data_dir.join(CHILD_KEY_FILE), || {
-            random_bytes::<32>().to_vec()
-        })?;
+        let path = data_dir.join(CHILD_KEY_FILE);
+        let bytes = load_or_create_secret(&path, || random_bytes::<32>().to_vec())?;
+        if bytes.len() != 32 {
+            return Err(KeyError::Invalid {
+                path,
+                what: "child-reference secret (32 bytes)",
+            });
+        }
         Ok(Self {
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes),
         })
@@ -51,5 +59,20 @@ mod tests {
         assert!(!ka.child_ref("111222333").to_hex().contains("111222333"));
         let reloaded = ChildKey::load_or_create(a.path()).unwrap();
         assert_eq!(ka.child_ref("111222333"), reloaded.child_ref("111222333"));
+    }
+
+    #[test]
+    fn an_empty_or_cut_off_secret_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        ChildKey::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(CHILD_KEY_FILE);
+        for bytes in [&b""[..], &[7u8; 31][..], &[7u8; 33][..]] {
+            std::fs::write(&path, bytes).unwrap();
+            let e = ChildKey::load_or_create(dir.path())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(CHILD_KEY_FILE), "{e}");
+        }
     }
 }

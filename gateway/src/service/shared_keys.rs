@@ -1,8 +1,12 @@
-//! Gateways that share one store must hold the same keys: the payload key
-//! (or they cannot open each other's payloads), the child key (or one child
-//! gets two references), and a signing key the others know (or their
-//! receipts and checkpoints do not verify with one key ring). The first
-//! gateway records proof of its keys in the store; every later one compares.
+//! A store's data was made with certain keys, and a gateway must hold the
+//! same ones: the payload key (or it cannot open the payloads), the child
+//! key (or every child reference stored before points nowhere: consents
+//! stop covering their messages, and an access report misses part of a
+//! trail), and a signing key the store knows (or receipts and checkpoints
+//! do not verify with one key ring). The first start records proof of its
+//! keys in the store; every later start, of this gateway or of another
+//! sharing the store, compares. A key file that was replaced, or that
+//! another gateway's copy differs from, is refused at start.
 
 use crate::crypto::{ChildKey, GatewayKeys, PayloadKey, Signer, key_id};
 use crate::model::KeyCheck;
@@ -22,18 +26,25 @@ pub fn key_check(signing: &GatewayKeys, child: &ChildKey, payload: &PayloadKey) 
 /// Records the proof of these keys in `store` if it holds none, and
 /// otherwise refuses keys that differ from those its data was made with,
 /// saying which key and what to do.
+/// `shared`: the store is a database other gateways may share (the remedy
+/// is then to copy their key files; otherwise, to restore this folder's).
 pub async fn ensure_same_keys(
     store: &dyn Store,
     signing: &GatewayKeys,
     child: &ChildKey,
     payload: &PayloadKey,
+    shared: bool,
 ) -> Result<(), String> {
     let mine = key_check(signing, child, payload);
     let recorded = store
         .key_check(mine.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let copy = "copy the key files of the data folder of a gateway that already uses this database (see docs/OPERATIONS.md, \"Several gateways over PostgreSQL\") into this gateway's data folder, then start it again";
+    let copy = if shared {
+        "copy the key files of the data folder of a gateway that already uses this database (see docs/OPERATIONS.md, \"Several gateways over PostgreSQL\") into this gateway's data folder, then start it again"
+    } else {
+        "restore the key files (child-reference.key, payload-encryption.key, gateway-signing.key) from your backup of this data folder, then start it again; to start afresh instead, move the whole data folder aside"
+    };
     if recorded.payload_key_check != mine.payload_key_check
         && payload
             .open(KeyCheck::TEXT, &recorded.payload_key_check)
@@ -45,13 +56,15 @@ pub async fn ensure_same_keys(
     }
     if recorded.child_key_check != mine.child_key_check {
         return Err(format!(
-            "this gateway's child key is not the one the store's child references are made with: {copy}"
+            "this gateway's child key (child-reference.key) is not the one the store's child references are made with: {copy}"
         ));
     }
     let known = std::iter::once(signing.key_id().to_owned())
         .chain(signing.retired().iter().map(|k| key_id(k)))
         .any(|id| id == recorded.signing_key_id);
-    if !known {
+    // A gateway of its own may drop a retired key once nothing it signed
+    // needs to verify; gateways sharing a store must sign with one ring.
+    if shared && !known {
         return Err(format!(
             "this gateway's signing keys do not include key {}, which signed in this store first: {copy}",
             recorded.signing_key_id

@@ -96,7 +96,7 @@ pub async fn sled_to_postgres(
         .with_context(|| format!("cannot open {database} (storage.postgres_url)"))?;
     // The database records this folder's keys, so that only gateways that
     // hold copies of them can start on it.
-    ensure_same_keys(&pg, &signing, &child, &payload)
+    ensure_same_keys(&pg, &signing, &child, &payload, true)
         .await
         .map_err(anyhow::Error::msg)?;
 

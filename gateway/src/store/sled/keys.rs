@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `V` | "format" | the store format version (u64) |
 //! | `V` | "erased_through" | the cursor of the erasure of child references (u64) |
+//! | `V` | "key_check" | proof of the keys the store's data was made with (JSON) |
 //! | `P` | OIN | participant (JSON) |
 //! | `m` | id | message record (JSON) |
 //! | (tree `payloads`) | id | sealed payload, or its length (8 bytes): in file `payloads/<id>` |
@@ -69,6 +70,11 @@ pub(super) const BY_ORG: u8 = b'o';
 /// The sequence number through which the child references of entries not
 /// about a signal were erased (their walk's cursor).
 pub(super) const ERASED_THROUGH: &[u8] = b"Verased_through";
+
+/// Proof of the keys the store's data was made with ([`KeyCheck`]).
+///
+/// [`KeyCheck`]: crate::model::KeyCheck
+pub(super) const KEY_CHECK: &[u8] = b"Vkey_check";
 
 /// The key of a scheduled notice.
 pub(super) fn notice_key(at_ms: i64, id: &str) -> Vec<u8> {

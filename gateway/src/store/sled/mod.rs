@@ -63,8 +63,8 @@ use self::recovery::Counters;
 use self::step::{PayloadChanges, Step, Writer, lock};
 use crate::crypto::Signer;
 use crate::model::{
-    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, MessageId, MessageRecord, Oin,
-    Outcome, Participant, Scheduled,
+    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId, MessageRecord,
+    Oin, Outcome, Participant, Scheduled,
 };
 use crate::policy::quota::Quotas;
 use crate::store::receipts::Sign;
@@ -442,6 +442,18 @@ impl Store for SledStore {
 
     async fn inbox_counts(&self, recipient: &Oin) -> Result<(u64, u64), StoreError> {
         self.inbox_counts_read(recipient)
+    }
+
+    async fn key_check(&self, mine: KeyCheck) -> Result<KeyCheck, StoreError> {
+        self.step(0, move |step| {
+            let k = keys::KEY_CHECK.to_vec();
+            if let Some(recorded) = step.view().get(&k)? {
+                return keys::decode(&k, &recorded);
+            }
+            step.insert(k, keys::encode(&mine)?);
+            Ok(mine)
+        })
+        .await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
