@@ -116,7 +116,11 @@ async fn every_decision_is_one_entry_with_the_right_fields() {
     };
     assert_eq!(by_action(A::ConsentGranted).len(), 1);
     assert_eq!(by_action(A::ConsentGranted)[0].legal_basis, basis);
-    assert_eq!(by_action(A::ConsentRevoked)[0].detail, "ingetrokken");
+    // The reason a caller typed stays out of the chain.
+    assert_eq!(
+        by_action(A::ConsentRevoked)[0].detail,
+        "text of 11 characters given, not kept in the log"
+    );
     let withdrawn = by_action(A::Withdrawn);
     assert_eq!(withdrawn.len(), 1);
     assert_eq!(withdrawn[0].message_id, under.message_id);
@@ -136,7 +140,10 @@ async fn every_decision_is_one_entry_with_the_right_fields() {
     let suspension = changes.last().unwrap();
     assert_eq!(suspension.actor_oin, gw.oin(org::OPERATOR));
     assert_eq!(suspension.counterpart_oin, gw.oin(org::GEMEENTE));
-    assert_eq!(suspension.detail, "suspended: test");
+    assert_eq!(
+        suspension.detail,
+        "suspended (text of 4 characters given, not kept in the log)"
+    );
     // Refusals are counted and written once a second here.
     let refusals = eventually("the refusals", || async {
         let found = audit_of(&operator, &[A::AccessRefused]).await;

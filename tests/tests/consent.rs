@@ -184,9 +184,9 @@ async fn revoking_withdraws_a_queued_message_and_the_sender_holds_a_signed_recei
     let status = swv.status(&sent.message_id).await.unwrap();
     assert_eq!(status.status, R::Withdrawn as i32);
     let last = status.receipts.last().unwrap();
+    // It says the consent was revoked; the reason stays with the consent.
     assert!(
-        last.detail
-            .contains("revoked: ouders trekken toestemming in"),
+        last.detail.ends_with(" revoked") && !last.detail.contains("ouders"),
         "{}",
         last.detail
     );
@@ -251,11 +251,8 @@ async fn a_leased_message_whose_consent_is_revoked_is_announced_and_its_ack_says
         actions.contains(&(Action::Withdrawn, gw.oin(org::JGT))),
         "{actions:?}"
     );
-    assert!(
-        entries
-            .iter()
-            .any(|e| e.action == Action::ConsentRevoked && e.detail == "toestemming ingetrokken")
-    );
+    assert!(entries.iter().any(|e| e.action == Action::ConsentRevoked
+        && e.detail == "text of 23 characters given, not kept in the log"));
 }
 
 /// Sends a consultation from the SWV under a consent that lapses in two

@@ -92,7 +92,11 @@ fn spawn_on_defaults(data: &std::path::Path, args: &[&str]) -> GatewayProcess {
         args,
         &[
             ("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0".into()),
-            ("SCHAKEL_STORAGE__DATA_DIR", data.display().to_string()),
+            // A folder the gateway makes (0700) inside the test's own.
+            (
+                "SCHAKEL_STORAGE__DATA_DIR",
+                data.join("data").display().to_string(),
+            ),
         ],
     )
 }
@@ -121,7 +125,7 @@ fn the_binary_serves_on_its_embedded_defaults_and_stops_cleanly_on_sigterm() {
     assert!(log.contains("store flushed"), "{log}");
     // The signing key was created with mode 0600.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(data.path().join("gateway-signing.key"))
+    let mode = std::fs::metadata(data.path().join("data/gateway-signing.key"))
         .unwrap()
         .permissions()
         .mode();

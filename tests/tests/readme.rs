@@ -45,7 +45,7 @@ fn the_readme_walk_through_runs_as_written() {
             ("SCHAKEL_SERVER__LISTEN", "127.0.0.1:0".into()),
             (
                 "SCHAKEL_STORAGE__DATA_DIR",
-                data.path().display().to_string(),
+                data.path().join("data").display().to_string(),
             ),
         ],
     );

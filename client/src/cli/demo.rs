@@ -419,7 +419,7 @@ impl Spawned {
             .env("SCHAKEL_TLS__KEY", path("gateway/key.pem"))
             .env("SCHAKEL_TLS__CLIENT_CA", path("ca/ca.pem"))
             .env("SCHAKEL_DIRECTORY__FILE", path("directory.toml"))
-            .env("SCHAKEL_STORAGE__DATA_DIR", data.path())
+            .env("SCHAKEL_STORAGE__DATA_DIR", data.path().join("data"))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

@@ -33,7 +33,7 @@ impl AdminService {
     }
 
     /// The operator behind a request, or PERMISSION_DENIED (recorded).
-    async fn operator<T>(&self, request: &Request<T>) -> Result<Oin, Status> {
+    async fn operator<T: prost::Message>(&self, request: &Request<T>) -> Result<Oin, Status> {
         let caller = caller(request)?;
         self.refusals
             .require_operator(&caller, "Admin")

@@ -28,7 +28,7 @@ impl AuditService {
     }
 
     /// The operator who calls; refuses (and records) anyone else.
-    async fn operator<T>(&self, request: &Request<T>) -> Result<Oin, Status> {
+    async fn operator<T: prost::Message>(&self, request: &Request<T>) -> Result<Oin, Status> {
         let caller = caller(request)?;
         self.refusals
             .require_operator(&caller, "Audit")

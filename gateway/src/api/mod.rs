@@ -13,6 +13,7 @@ pub mod convert;
 pub mod decode_errors;
 pub mod directory;
 pub mod exchange;
+pub mod free_text;
 pub mod identity_layer;
 pub mod status;
 
@@ -27,13 +28,17 @@ use crate::transport::access::AccessWatch;
 pub type BoxStream<T> =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// The caller of a request that passed the identity layer.
-pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
+/// The caller of a request that passed the identity layer, once the
+/// request is found to hold no BSN where it may not ([`free_text`]): every
+/// handler asks for its caller before it does anything else.
+pub fn caller<T: prost::Message>(request: &Request<T>) -> Result<Caller, Status> {
+    let caller = request
         .extensions()
         .get::<Caller>()
         .cloned()
-        .ok_or_else(|| Status::internal("no caller identity on this request"))
+        .ok_or_else(|| Status::internal("no caller identity on this request"))?;
+    free_text::refuse_bsn(&caller.rpc, request.get_ref())?;
+    Ok(caller)
 }
 
 /// Counts a server stream as open for as long as it lives.

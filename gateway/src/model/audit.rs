@@ -293,6 +293,17 @@ pub struct Checkpoint {
     pub key_id: String,
 }
 
+/// What an audit entry says of text a caller typed (a reason, a detail,
+/// a purpose): how much there was, never the text itself. The audit chain
+/// cannot be erased, and text typed about a child may name it; the text
+/// stays where it can be (a record, a notice, a receipt).
+pub fn withheld(text: &str) -> String {
+    match text.chars().count() {
+        0 => "no text given".to_owned(),
+        n => format!("text of {n} characters given, not kept in the log"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ mod participant;
 mod statute;
 pub mod wire;
 
-pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range};
+pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range, withheld};
 pub use consent::{AgeMark, ConsentRecord, ConsentState, Giver, Purpose, iso_date};
 pub use ids::{
     Actor, BadId, CaseId, ConsentId, GATEWAY_ACTOR, GATEWAY_OIN, MessageId, OIN_RULE, Oin,

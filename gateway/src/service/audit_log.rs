@@ -124,7 +124,10 @@ impl Read<'_> {
             }
             Read::Verify(from, to) => (None, format!("verify: {}", range(from, to))),
             Read::Export(from, to) => (None, format!("export: {}", range(from, to))),
-            Read::Report(c, reason) => (Some(c), format!("access report: {reason}")),
+            Read::Report(c, reason) => (
+                Some(c),
+                format!("access report ({})", crate::model::withheld(reason)),
+            ),
         }
     }
 }

@@ -301,10 +301,15 @@ impl Directory {
         let reason = policy::participant::suspension_reason(reason)?;
         let _one_change = self.changing.lock().await;
         self.keep_an_operator(oin, false).await?;
-        self.change(actor, oin, format!("suspended: {reason}"), move |cur| {
-            cur.status = Status::Suspended;
-            cur.suspended_reason = reason;
-        })
+        self.change(
+            actor,
+            oin,
+            format!("suspended ({})", crate::model::withheld(&reason)),
+            move |cur| {
+                cur.status = Status::Suspended;
+                cur.suspended_reason = reason;
+            },
+        )
         .await
     }
 

@@ -121,4 +121,37 @@ impl ServiceError {
     pub fn is_refusal(&self) -> bool {
         !matches!(self, ServiceError::Internal(_))
     }
+
+    /// The refusal as the audit chain keeps it: its kind and the field or
+    /// rule it names, never text the caller chose (a message may quote the
+    /// value it refuses; the chain cannot be erased). The answers of the
+    /// routing policy and of the checks of a legal basis are the gateway's
+    /// own words, about ids it has checked, and are kept whole.
+    pub fn audit_code(&self) -> String {
+        let named = |kind: &str, m: &str| match m.split_once(':') {
+            Some((what, _))
+                if !what.is_empty()
+                    && what.len() <= 64
+                    && what
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._[]".contains(c)) =>
+            {
+                format!("{kind}: {what}")
+            }
+            _ => kind.to_owned(),
+        };
+        match self {
+            ServiceError::Invalid(Violation::Field { field, .. }) => {
+                named("invalid_argument", &format!("{field}:"))
+            }
+            ServiceError::Invalid(Violation::Limit(_)) => "resource_exhausted: a size limit".into(),
+            ServiceError::Route(r) => r.to_string(),
+            ServiceError::PermissionDenied(m) => named("permission_denied", m),
+            ServiceError::NotFound(m) => named("not_found", m),
+            ServiceError::AlreadyExists(m) => named("already_exists", m),
+            ServiceError::Exhausted(m) => named("resource_exhausted", m),
+            ServiceError::FailedPrecondition(m) => m.clone(),
+            ServiceError::Internal(_) => "internal".into(),
+        }
+    }
 }

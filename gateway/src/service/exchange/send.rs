@@ -30,7 +30,7 @@ impl Exchange {
         {
             METRICS.message("unknown", "refused");
             self.refusals
-                .record_send(caller, recipient, e.to_string())
+                .record_send(caller, recipient, e.audit_code())
                 .await?;
         }
         result

@@ -18,7 +18,9 @@
 //! A transition that does not apply to the record's state is [`Illegal`]:
 //! engines meet those only through stale index entries, and skip them.
 
-use crate::model::{Action, Actor, ConsentRecord, Draft, MessageRecord, Oin, Outcome, State};
+use crate::model::{
+    Action, Actor, ConsentRecord, Draft, MessageRecord, Oin, Outcome, State, withheld,
+};
 use crate::policy::consent::{Unmet, unusable};
 
 /// Where an undelivered message waits; what engines index it by.
@@ -234,13 +236,27 @@ pub fn requeue(r: &mut MessageRecord, until_ms: i64) -> Result<Change, Illegal> 
     })
 }
 
-/// Takes an undelivered message out of the queue into a final state.
+/// Takes an undelivered message out of the queue into a final state; the
+/// record, its receipt and its audit entry get the same `detail`.
 fn finalise(
     r: &mut MessageRecord,
     state: State,
     actor: Actor,
     action: Action,
     detail: &str,
+    now_ms: i64,
+) -> Result<Change, Illegal> {
+    finalise_noted(r, state, actor, action, (detail, detail), now_ms)
+}
+
+/// [`finalise`], with the record and receipt's detail and the audit
+/// entry's apart: the audit chain keeps nothing a caller typed.
+fn finalise_noted(
+    r: &mut MessageRecord,
+    state: State,
+    actor: Actor,
+    action: Action,
+    (detail, audit_detail): (&str, &str),
     now_ms: i64,
 ) -> Result<Change, Illegal> {
     let leaves = match r.state {
@@ -261,7 +277,7 @@ fn finalise(
         expiry: Some(Schedule::Remove(r.expires_at_ms)),
         retention: Some(Schedule::Add(now_ms)),
         event: Some(Event {
-            audit: Draft::about(actor, action, r).detail(detail),
+            audit: Draft::about(actor, action, r).detail(audit_detail),
             receipt: receipt_for(r, detail),
         }),
         ..Change::default()
@@ -381,17 +397,26 @@ pub fn finish(
             Finish::NotLeased
         };
     }
-    let (state, action, detail) = match outcome {
-        Outcome::Delivered => (State::Delivered, Action::Delivered, String::new()),
+    // The recipient's own words reach the sender (record and receipt);
+    // the audit entry keeps the reason's code and how much was written.
+    let (state, action, detail, audit_detail) = match outcome {
+        Outcome::Delivered => (
+            State::Delivered,
+            Action::Delivered,
+            String::new(),
+            String::new(),
+        ),
         Outcome::Rejected { reason, detail } if detail.is_empty() => (
             State::Rejected,
             Action::Rejected,
+            reason.as_str().to_owned(),
             reason.as_str().to_owned(),
         ),
         Outcome::Rejected { reason, detail } => (
             State::Rejected,
             Action::Rejected,
             format!("{}: {detail}", reason.as_str()),
+            format!("{} ({})", reason.as_str(), withheld(detail)),
         ),
     };
     if r.state.is_final() {
@@ -411,8 +436,14 @@ pub fn finish(
             notice,
         };
     }
-    let Ok(finalised) = finalise(r, state, recipient.clone().into(), action, &detail, now_ms)
-    else {
+    let Ok(finalised) = finalise_noted(
+        r,
+        state,
+        recipient.clone().into(),
+        action,
+        (&detail, &audit_detail),
+        now_ms,
+    ) else {
         // Not final (checked above), so finalise applies; kept total anyway.
         return Finish::NotFound;
     };
@@ -463,13 +494,16 @@ pub fn revoke(
         legal_basis: Some(crate::model::LegalBasis::Consent(c.id.clone())),
         ..Draft::new(by.clone(), Action::ConsentRevoked)
     }
-    .detail(reason);
+    .detail(withheld(reason));
+    // The reason stays in the consent's record (and the registrant's
+    // notice); neither the audit chain nor the withdrawn messages'
+    // receipts repeat it.
     let detail = if registrant {
-        format!("consent {} revoked: {reason}", c.id)
+        format!("consent {} revoked", c.id)
     } else {
         audit.counterpart = Some(c.registered_by.clone());
         format!(
-            "consent {} revoked by {by}, which received messages under it: {reason}",
+            "consent {} revoked by {by}, which received messages under it",
             c.id
         )
     };
