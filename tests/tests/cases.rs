@@ -206,3 +206,57 @@ async fn a_message_under_consent_serves_the_consents_purpose() {
     let m = refusal(swv.grant_consent(grant).await, Code::InvalidArgument);
     assert!(m.starts_with("purpose_code: is required"), "{m}");
 }
+
+/// An anonymous consultation stays anonymous: it cannot join the case of a
+/// named child, and its question may not hold a BSN or a date of birth
+/// (a meeting date may be in it). Each refusal names the field.
+#[tokio::test]
+async fn an_anonymous_consultation_names_no_child_in_any_way() {
+    let gw = TestGateway::start().await;
+    let swv = gw.client(org::SWV).await;
+    let jgt = gw.oin(org::JGT);
+    let consent = granted(&swv).await;
+    let named = swv
+        .send(fixtures::consult("named", &jgt, &consent))
+        .await
+        .unwrap();
+    let anonymous = |reference: &str, question: &str| {
+        let mut r = fixtures::consult(reference, &jgt, fixtures::UNKNOWN_CONSENT_ID);
+        let question = question.to_owned();
+        fixtures::request_body(&mut r, move |b| {
+            b.bsn.clear();
+            b.question = question;
+        });
+        r.legal_basis = fixtures::no_personal_data();
+        r
+    };
+    let mut joining = anonymous("join", "Hoe pakken jullie veel verzuim aan?");
+    joining.case_id = named.case_id.clone();
+    let m = refusal(swv.send(joining).await, Code::InvalidArgument);
+    assert!(m.starts_with("case_id: ") && m.contains("anonymous"), "{m}");
+    for (reference, question) in [
+        ("with-bsn", "Een leerling (111222333) verzuimt veel."),
+        (
+            "with-birth-date",
+            "Een jongen, geboren 3-5-2015, verzuimt veel.",
+        ),
+    ] {
+        let m = refusal(
+            swv.send(anonymous(reference, question)).await,
+            Code::InvalidArgument,
+        );
+        assert!(
+            m.starts_with("payload.consultatieverzoek.question: an anonymous consultation"),
+            "{m}"
+        );
+    }
+    let next_week = (time::OffsetDateTime::now_utc().date() + time::Duration::days(7))
+        .format(time::macros::format_description!("[day]-[month]-[year]"))
+        .unwrap();
+    swv.send(anonymous(
+        "meeting",
+        &format!("Kunnen we op {next_week} overleggen over verzuim?"),
+    ))
+    .await
+    .expect("a meeting date names no child");
+}

@@ -10,6 +10,7 @@
 //! [`requests`] (the small requests: leases, rejections, reasons), [`quota`]
 //! (what one party may have held undelivered).
 
+pub mod anonymous;
 pub mod bsn;
 pub mod consent;
 pub mod fields;

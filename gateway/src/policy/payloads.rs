@@ -157,6 +157,21 @@ pub fn consultatieverzoek(c: &pb::Consultatieverzoek, today: Date) -> Result<(),
         bsn(&format!("{F}.bsn"), &c.bsn)?;
     }
     text(&format!("{F}.question"), &c.question, 1, 4000)?;
+    if c.bsn.is_empty() {
+        for (field, value) in [
+            ("question", &c.question),
+            ("requested_role", &c.requested_role),
+        ] {
+            if let Some(what) = super::anonymous::names_the_child(value, today) {
+                return Err(invalid(
+                    format!("{F}.{field}"),
+                    format!(
+                        "an anonymous consultation (no bsn) travels without consent only while nothing in it names the child, and this holds {what}: leave it out, or name the child with its bsn under a consent of the parents"
+                    ),
+                ));
+            }
+        }
+    }
     if pb::Urgency::try_from(c.urgency).unwrap_or_default() == pb::Urgency::Unspecified {
         return Err(invalid(
             format!("{F}.urgency"),

@@ -62,6 +62,15 @@ impl Exchange {
         if !messages.iter().any(|m| involves(m, sender)) {
             return Err(not_yours(case));
         }
+        if child_ref.is_none() && messages.iter().any(|m| m.child_ref.is_some()) {
+            // An anonymous consultation in a named child's case would be
+            // about that child, without the consent that needs.
+            return Err(invalid(
+                "case_id",
+                format!("case {case} is about a named child, and this message names none: an anonymous consultation stays out of it; leave case_id empty to start a case of its own"),
+            )
+            .into());
+        }
         if let Some(child) = child_ref
             && messages
                 .iter()
