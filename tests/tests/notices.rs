@@ -243,3 +243,44 @@ async fn a_recipient_revokes_a_consent_when_the_parents_tell_it() {
         (gw.oin(org::JGT).as_str(), gw.oin(org::SWV).as_str())
     );
 }
+
+/// Withdrawal reaches those who hold the data (AVG art. 19): when the
+/// registrant revokes a consent, each organisation that received messages
+/// under it gets a notice naming them, recorded in the audit; the reason
+/// the registrant typed stays out of it.
+#[tokio::test]
+async fn a_revocation_reaches_every_organisation_that_received_messages_under_it() {
+    let gw = gateway().await;
+    let swv = gw.client(org::SWV).await;
+    let jgt = gw.client(org::JGT).await;
+    let consent = fixtures::granted(&swv).await;
+    let to = gw.oin(org::JGT);
+    let mut held = Vec::new();
+    for r in ["h1", "h2"] {
+        let got = schakel_tests::calls::deliver(&swv, &jgt, consult(r, &to, &consent)).await;
+        held.push(got.sent.message_id);
+    }
+    swv.revoke_consent(&consent, "ouders MARK trekken in")
+        .await
+        .unwrap();
+    let (env, notice) = notice_of(&jgt, pb::NoticeType::ConsentRevoked).await;
+    assert_eq!(notice.consent_id, consent);
+    assert_eq!(notice.message_ids, held);
+    assert_eq!(notice.revoked_by_oin, gw.oin(org::SWV));
+    assert!(
+        notice.text.contains("AVG art. 17 and 19"),
+        "{}",
+        notice.text
+    );
+    assert!(!notice.text.contains("MARK"), "{}", notice.text);
+    let operator = gw.client(org::OPERATOR).await;
+    let sent = audit_of(&operator, &[pb::AuditAction::NoticeSent]).await;
+    assert!(
+        sent.iter()
+            .any(|e| e.message_id == env.message_id && e.detail.contains("consent_revoked")),
+        "{sent:?}"
+    );
+    // The registrant, who revoked it, is told nothing it knows.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(gw.inbox(org::SWV).await.is_empty());
+}

@@ -156,6 +156,50 @@ pub fn revoked(c: &ConsentRecord, by: &Oin, reason: &str, now_ms: i64) -> Schedu
     }
 }
 
+/// The notices that a revocation of consent `c` by `by` sends to the
+/// organisations that hold data received under it (AVG art. 19: the
+/// controller tells each recipient of the data that the ground for it is
+/// gone): one to each recipient of `received` (recipient, message) but
+/// `by`, which knows, naming its messages. The reason stays out: it was
+/// typed about the child for the registrant.
+pub fn revoked_for_holders(
+    c: &ConsentRecord,
+    by: &Oin,
+    received: &[(Oin, MessageId)],
+    now_ms: i64,
+) -> Vec<Scheduled> {
+    let mut holders: Vec<(Oin, Vec<MessageId>)> = Vec::new();
+    for (holder, id) in received {
+        if holder == by {
+            continue;
+        }
+        match holders.iter_mut().find(|(h, _)| h == holder) {
+            Some((_, ids)) => ids.push(id.clone()),
+            None => holders.push((holder.clone(), vec![id.clone()])),
+        }
+    }
+    holders
+        .into_iter()
+        .map(|(holder, message_ids)| Scheduled {
+            at_ms: now_ms,
+            notice: NoticeDraft {
+                recipient: holder,
+                notice_type: NoticeType::ConsentRevoked,
+                consent_id: Some(c.id.clone()),
+                due_on: local_date_of_ms(now_ms),
+                text: format!(
+                    "Consent {} was withdrawn; you received {} message(s) under it (listed in this notice). Its ground is gone: stop using what you received under it, and erase or restrict it as the law asks of you (AVG art. 17 and 19). Nothing more is sent under it.",
+                    c.id,
+                    message_ids.len()
+                ),
+                message_ids,
+                revoked_by: Some(by.clone()),
+                condition: Condition::Always,
+            },
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +280,33 @@ mod tests {
         assert_eq!((n.recipient, n.revoked_by), (oin(2), Some(oin(4))));
         assert!(n.text.contains("ouders trekken in"));
         assert!(overdue_text(&[]).starts_with("0 message(s)"));
+    }
+}
+
+#[cfg(test)]
+mod holders {
+    use super::*;
+    use crate::model::examples::{self, oin};
+
+    #[test]
+    fn each_holder_but_the_revoker_is_told_of_its_own_messages() {
+        let c = examples::consent(oin(1), 0, 10);
+        let (a, b, d) = (
+            MessageId::new_v7(),
+            MessageId::new_v7(),
+            MessageId::new_v7(),
+        );
+        let received = [
+            (oin(2), a.clone()),
+            (oin(3), b.clone()),
+            (oin(2), d.clone()),
+            (oin(4), MessageId::new_v7()),
+        ];
+        let notices = revoked_for_holders(&c, &oin(4), &received, 5);
+        assert_eq!(notices.len(), 2);
+        assert_eq!(notices[0].notice.recipient, oin(2));
+        assert_eq!(notices[0].notice.message_ids, [a, d]);
+        assert_eq!(notices[1].notice.message_ids, [b]);
+        assert!(notices[0].notice.text.contains("AVG art. 17 and 19"));
     }
 }

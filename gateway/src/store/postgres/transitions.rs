@@ -213,6 +213,25 @@ impl PostgresStore {
                 let notice = crate::policy::notices::revoked(&c, &by, &reason, now_ms);
                 tx.schedule_notice(&notice).await?;
             }
+            // The messages their recipients hold: delivered or rejected
+            // after they were handed over.
+            let mut held = Vec::new();
+            for row in tx
+                .db
+                .query(
+                    "SELECT recipient, id FROM messages WHERE consent_id = $1
+                     AND (record->>'attempts')::bigint > 0
+                     AND record->>'state' IN ('delivered', 'rejected')
+                     ORDER BY created_at_ms, id",
+                    &[&consent_id.as_str()],
+                )
+                .await?
+            {
+                held.push((parsed::<Oin>(row.get(0))?, parsed::<MessageId>(row.get(1))?));
+            }
+            for notice in crate::policy::notices::revoked_for_holders(&c, &by, &held, now_ms) {
+                tx.schedule_notice(&notice).await?;
+            }
             let withdrawn = withdraw_under(tx, &consent_id, by.into(), &detail).await?;
             Ok(Revoked::Done {
                 consent: Box::new(c),

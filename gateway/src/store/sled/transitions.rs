@@ -155,6 +155,28 @@ fn withdraw_under(
     Ok(out)
 }
 
+/// The messages under consent `consent_id` that their recipients hold:
+/// delivered or rejected after they were handed over (a leased one is
+/// withdrawn, and its acknowledgement says so).
+fn received_by_holders(
+    step: &Step,
+    consent_id: &ConsentId,
+) -> Result<Vec<(Oin, MessageId)>, StoreError> {
+    let mut held = Vec::new();
+    for (_, id) in under_consent(step, consent_id)? {
+        let Ok(id) = id else {
+            continue;
+        };
+        if let Some(r) = step.record(&id)?
+            && r.attempts > 0
+            && matches!(r.state, State::Delivered | State::Rejected)
+        {
+            held.push((r.recipient, id));
+        }
+    }
+    Ok(held)
+}
+
 /// Whether `org` was given (leased at least once) a message under consent
 /// `consent_id`.
 fn received_under(step: &Step, consent_id: &ConsentId, org: &Oin) -> Result<bool, StoreError> {
@@ -297,6 +319,14 @@ impl SledStore {
             step.audit(audit)?;
             if c.registered_by != by {
                 let notice = crate::policy::notices::revoked(&c, &by, &reason, now_ms);
+                super::notices::schedule(step, &notice)?;
+            }
+            for notice in crate::policy::notices::revoked_for_holders(
+                &c,
+                &by,
+                &received_by_holders(step, &consent_id)?,
+                now_ms,
+            ) {
                 super::notices::schedule(step, &notice)?;
             }
             let withdrawn = withdraw_under(step, &consent_id, by.into(), &detail, now_ms)?;
