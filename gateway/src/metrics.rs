@@ -54,7 +54,7 @@ pub struct Metrics {
     pub sender_held_bytes: Family<Labels, Gauge>,
     /// Bytes the store may still grow by before large payloads are refused:
     /// free space (or the database's bound) less `storage.min_free_bytes`;
-    /// negative below the reserve; absent for a database without a bound.
+    /// negative below the reserve; i64::MAX for a database without a bound.
     pub store_headroom_bytes: Gauge,
     /// Open TLS connections that finished their handshake.
     pub connections_open: Gauge,

@@ -96,10 +96,11 @@ pub async fn serve(
     // Every key before the store: a first start cut off half-way leaves
     // keys without a store, never a store without its keys.
     let signing_key = Arc::new(GatewayKeys::load_or_create(data_dir)?);
-    let child_key = Arc::new(ChildKey::load_or_create(data_dir).map_err(|e| {
-        anyhow::anyhow!(
+    let child_key = Arc::new(ChildKey::load_or_create(data_dir).map_err(|e| match e {
+        crate::crypto::KeyError::Invalid { .. } => anyhow::anyhow!(
             "{e}: restore it from your backup of the data folder (under a new secret every child reference stored before would point nowhere); to start afresh instead, move the whole data folder aside"
-        )
+        ),
+        other => other.into(),
     })?);
     let keys = Keys {
         payload: Arc::new(PayloadKey::load_or_create(data_dir)?),
@@ -396,9 +397,10 @@ async fn scrape(store: &dyn store::Store, exchange: &Exchange) -> String {
         METRICS
             .store_bytes
             .set(i64::try_from(figures.store_bytes).unwrap_or(i64::MAX));
+        // A database without a bound has all the room a gauge can say.
         METRICS
             .store_headroom_bytes
-            .set(figures.headroom_bytes.unwrap_or(0));
+            .set(figures.headroom_bytes.unwrap_or(i64::MAX));
         METRICS.inbox_ready.clear();
         METRICS.inbox_leased.clear();
         METRICS.inbox_oldest_age_seconds.clear();

@@ -17,7 +17,7 @@ pub mod tmpfs;
 
 pub use calls::{code_of, next_event, next_receipts, pull_until, refusal, status_of};
 pub use gateway::{TestGateway, TestPki, over_postgres, postgres_database, postgres_for};
-pub use process::{GatewayProcess, copy_keys, succeeded, workspace_binary, workspace_root};
+pub use process::{GatewayProcess, copy_keys, failed, succeeded, workspace_binary, workspace_root};
 
 /// Identity folder names of the example organisations.
 pub mod org {

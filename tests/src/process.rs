@@ -51,6 +51,14 @@ pub fn succeeded(out: Output) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// The error output of a command that must have failed (a start the
+/// gateway refuses, say); panics with it if the command succeeded.
+pub fn failed(out: Output) -> String {
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the command was to fail: {log}");
+    log
+}
+
 /// Copies the key files of one gateway's data folder into another's, made
 /// 0700 as the guide says, as an operator does for a second instance over
 /// the same database.

@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use schakel_tests::{GatewayProcess, TestPki, fixtures, org, workspace_root};
+use schakel_tests::{GatewayProcess, TestPki, failed, fixtures, org, workspace_root};
 
 /// Every file and folder under `dir` with a right for group or others.
 fn open_to_others(dir: &Path) -> Vec<String> {
@@ -61,11 +61,11 @@ fn a_data_folder_others_can_reach_is_refused_unless_allowed() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
     let env = pki.env(&data);
-    let out = GatewayProcess::command(&workspace_root(), &[], &env)
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{log}");
+    let log = failed(
+        GatewayProcess::command(&workspace_root(), &[], &env)
+            .output()
+            .unwrap(),
+    );
     for named in [
         "can be read by others (mode 755)",
         "chmod 700",

@@ -155,7 +155,7 @@ fn rotating_a_folder_without_a_key_says_so_and_creates_nothing() {
 /// the gateway again, and the consent covers its messages as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_or_damaged_child_key_is_refused_at_start() {
-    use schakel_tests::{GatewayProcess, TestPki, workspace_root};
+    use schakel_tests::{GatewayProcess, TestPki, failed, workspace_root};
     let tmp = tempfile::tempdir().unwrap();
     let pki = TestPki::generate(&tmp.path().join("pki"));
     let data = tmp.path().join("data");
@@ -170,11 +170,11 @@ async fn a_replaced_or_damaged_child_key_is_refused_at_start() {
         ("emptied", Vec::new(), "does not hold a valid"),
     ] {
         std::fs::write(&key, &bytes).unwrap();
-        let out = GatewayProcess::command(&workspace_root(), &[], &pki.env(&data))
-            .output()
-            .unwrap();
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{what}: {log}");
+        let log = failed(
+            GatewayProcess::command(&workspace_root(), &[], &pki.env(&data))
+                .output()
+                .unwrap(),
+        );
         assert!(log.contains("child-reference.key"), "{what}: {log}");
         assert!(log.contains(said), "{what}: {log}");
     }

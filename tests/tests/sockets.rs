@@ -142,9 +142,7 @@ fn a_descriptor_limit_below_what_the_settings_need_is_refused_at_start() {
     let env = pki.env(&tmp.path().join("data"));
     let mut cmd = GatewayProcess::command(&workspace_root(), &[], &env);
     limit_fds(&mut cmd, 1024);
-    let out = cmd.output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{log}");
+    let log = schakel_tests::failed(cmd.output().unwrap());
     for named in [
         "file-descriptor limit is 1024",
         "server.max_connections (1024)",

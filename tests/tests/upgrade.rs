@@ -12,7 +12,7 @@ use schakel_client::proto as pb;
 use schakel_gateway::config::StorageEngine;
 use schakel_tests::calls::{audit_of, log_intact};
 use schakel_tests::{
-    TestGateway, code_of, org, postgres_database, pull_until, status_of, succeeded,
+    TestGateway, code_of, failed, org, postgres_database, pull_until, status_of, succeeded,
     workspace_binary,
 };
 use tonic::Code;
@@ -65,12 +65,6 @@ fn migrate(data: &Path, db: &(String, PathBuf)) -> Output {
         .env("SCHAKEL_STORAGE__POSTGRES_CA_FILE", &db.1)
         .output()
         .expect("schakel-gateway runs")
-}
-
-/// What a failed command wrote; panics if it succeeded.
-fn failed(out: Output) -> String {
-    assert!(!out.status.success(), "the command was to fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A gateway on a copy of a fixture's data folder (kept in the returned

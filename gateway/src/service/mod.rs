@@ -141,8 +141,9 @@ impl ServiceError {
             _ => kind.to_owned(),
         };
         match self {
+            // A field's path is the gateway's own.
             ServiceError::Invalid(Violation::Field { field, .. }) => {
-                named("invalid_argument", &format!("{field}:"))
+                format!("invalid_argument: {field}")
             }
             ServiceError::Invalid(Violation::Limit(_)) => "resource_exhausted: a size limit".into(),
             ServiceError::Route(r) => r.to_string(),

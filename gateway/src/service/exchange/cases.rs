@@ -97,20 +97,25 @@ impl Exchange {
         case: &CaseId,
     ) -> Result<Vec<MessageRecord>, ServiceError> {
         let started = tokio::time::Instant::now();
-        let listed = async {
-            let mine: Vec<_> = self
-                .store
-                .case_messages(case)
-                .await?
-                .into_iter()
-                .filter(|m| involves(m, caller))
-                .collect();
-            if mine.is_empty() {
-                return Err(not_yours(case));
-            }
-            Ok(mine)
-        };
-        super::even_time::evened(started, listed.await).await
+        super::even_time::evened(started, self.list_case_now(caller, case).await).await
+    }
+
+    async fn list_case_now(
+        &self,
+        caller: &Oin,
+        case: &CaseId,
+    ) -> Result<Vec<MessageRecord>, ServiceError> {
+        let mine: Vec<_> = self
+            .store
+            .case_messages(case)
+            .await?
+            .into_iter()
+            .filter(|m| involves(m, caller))
+            .collect();
+        if mine.is_empty() {
+            return Err(not_yours(case));
+        }
+        Ok(mine)
     }
 }
 

@@ -82,30 +82,29 @@ pub struct Change {
     pub event: Option<Event>,
 }
 
-/// How a transition changes what is held undelivered (waiting or leased),
-/// which the engines count in bytes per recipient and per sender for the
-/// quotas ([`crate::policy::quota`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Held {
-    /// The message is now held: accepted.
-    Starts,
-    /// It is held no longer: delivered, rejected, expired or withdrawn.
-    Ends,
-    /// No change: it moves between the inbox and a lease, or stays out.
-    Same,
-}
-
 impl Change {
-    /// What this change does to what is held: a message that enters a
-    /// place without leaving one starts being held, one that leaves without
-    /// entering another ends.
-    pub fn held(&self) -> Held {
+    /// What this change does to the payload bytes held undelivered
+    /// (waiting or leased), which the engines count per recipient and per
+    /// sender for the quotas ([`crate::policy::quota`]): a message that
+    /// enters a place without leaving one adds its `payload_bytes`, one that
+    /// leaves without entering another takes them away, one that moves
+    /// between the inbox and a lease changes nothing.
+    pub fn held_bytes(&self, payload_bytes: u64) -> i64 {
+        let bytes = i64::try_from(payload_bytes).unwrap_or(i64::MAX);
         match (self.leaves, self.enters) {
-            (None, Some(_)) => Held::Starts,
-            (Some(_), None) => Held::Ends,
-            _ => Held::Same,
+            (None, Some(_)) => bytes,
+            (Some(_), None) => -bytes,
+            _ => 0,
         }
     }
+}
+
+/// Whether `r`'s recipient holds it: it was handed over and then delivered
+/// or rejected (a message still leased is withdrawn instead, and its
+/// acknowledgement says so). Those recipients are told when its consent is
+/// revoked.
+pub fn held_by_recipient(r: &MessageRecord) -> bool {
+    r.attempts > 0 && matches!(r.state, State::Delivered | State::Rejected)
 }
 
 /// A transition that does not apply to a record in its state.

@@ -471,14 +471,37 @@ fn a_damaged_record_still_leaves_the_queue_and_is_withdrawn() {
 fn a_message_is_held_from_its_accept_until_it_leaves_the_queue() {
     let mut r = message(LegalBasis::Consent(consent_id()));
     let audit = Draft::about(r.sender.clone(), Action::SendAccepted, &r);
-    assert_eq!(accept(&mut r, 7, audit).unwrap().held(), Held::Starts);
+    assert_eq!(accept(&mut r, 7, audit).unwrap().held_bytes(300), 300);
     let in_force = consent(NOW + 10 * LEASE);
     let Leasing::Leased(leasing) = lease(&mut r, Some(&in_force), NOW, LEASE).unwrap() else {
         panic!("leased");
     };
-    assert_eq!(leasing.held(), Held::Same);
+    assert_eq!(leasing.held_bytes(300), 0);
     let until = r.lease_until_ms.unwrap();
-    assert_eq!(requeue(&mut r, until).unwrap().held(), Held::Same);
-    assert_eq!(expire(&mut r, NOW).unwrap().held(), Held::Ends);
-    assert_eq!(purge(&mut r, "gone").unwrap().held(), Held::Same);
+    assert_eq!(requeue(&mut r, until).unwrap().held_bytes(300), 0);
+    assert!(!held_by_recipient(&r), "leased, not yet held");
+    assert_eq!(expire(&mut r, NOW).unwrap().held_bytes(300), -300);
+    assert_eq!(purge(&mut r, "gone").unwrap().held_bytes(300), 0);
+    assert!(
+        !held_by_recipient(&r),
+        "expired: never handed over for good"
+    );
+}
+
+#[test]
+fn a_delivered_or_rejected_message_is_held_by_its_recipient() {
+    for outcome in [
+        Outcome::Delivered,
+        Outcome::Rejected {
+            reason: RejectReason::NotAssessed,
+            detail: String::new(),
+        },
+    ] {
+        let mut r = leased(statutory());
+        let recipient = r.recipient.clone();
+        let Finish::Now(_) = finish(&mut r, &recipient, &outcome, NOW, 1) else {
+            panic!("finished");
+        };
+        assert!(held_by_recipient(&r), "{outcome:?}");
+    }
 }

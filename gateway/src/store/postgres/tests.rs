@@ -21,6 +21,18 @@ fn open(dir: &std::path::Path) -> futures::future::BoxFuture<'static, std::sync:
     })
 }
 
+/// Whether `client`'s connection is encrypted, as the server sees it.
+async fn over_tls(client: &tokio_postgres::Client) -> bool {
+    client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// The database [`open`] names after test folder `dir`.
 fn database_of(dir: &std::path::Path) -> String {
     let hash = crate::crypto::sha256(dir.as_os_str().as_encoded_bytes());
@@ -234,15 +246,7 @@ async fn the_database_server_is_checked_against_the_operators_ca() {
     assert!(e.contains("holds no usable certificate"), "{e}");
     // The right one connects, over TLS.
     let client = connect(&pg.target(&db)).await.unwrap();
-    let ssl: bool = client
-        .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(ssl, "the connection does not use TLS");
+    assert!(over_tls(&client).await, "the connection does not use TLS");
 }
 
 #[tokio::test]
@@ -459,15 +463,7 @@ async fn a_url_with_sslmode_verify_full_connects_over_checked_tls() {
     let client = connect(&target)
         .await
         .expect("verify-full is what operators write");
-    let ssl: bool = client
-        .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(ssl, "the connection is over TLS");
+    assert!(over_tls(&client).await, "the connection is over TLS");
     // Without the CA the server's certificate cannot be checked: refused.
     target.ca_file = None;
     assert!(connect(&target).await.is_err());

@@ -6,7 +6,7 @@ use schakel_proto::v1 as pb;
 use tokio_postgres::types::Json;
 
 use super::PostgresStore;
-use super::tx::{MessageRow, consent_in, held_in, parsed, receipts_of, sql_limit};
+use super::tx::{MessageRow, consent_in, held_in, json, parsed, receipts_of, sql_limit};
 use super::writer::Tx;
 use crate::model::{Actor, ConsentId, Draft, MessageId, Oin, Outcome, State, wire};
 use crate::policy::quota::Quotas;
@@ -213,21 +213,20 @@ impl PostgresStore {
                 let notice = crate::policy::notices::revoked(&c, &by, &reason, now_ms);
                 tx.schedule_notice(&notice).await?;
             }
-            // The messages their recipients hold: delivered or rejected
-            // after they were handed over.
+            // The messages their recipients hold.
             let mut held = Vec::new();
             for row in tx
                 .db
                 .query(
-                    "SELECT recipient, id FROM messages WHERE consent_id = $1
-                     AND (record->>'attempts')::bigint > 0
-                     AND record->>'state' IN ('delivered', 'rejected')
-                     ORDER BY created_at_ms, id",
+                    "SELECT record FROM messages WHERE consent_id = $1 ORDER BY created_at_ms, id",
                     &[&consent_id.as_str()],
                 )
                 .await?
             {
-                held.push((parsed::<Oin>(row.get(0))?, parsed::<MessageId>(row.get(1))?));
+                let r: crate::model::MessageRecord = json(&row, 0, consent_id.as_str())?;
+                if lifecycle::held_by_recipient(&r) {
+                    held.push((r.recipient, r.id));
+                }
             }
             for notice in crate::policy::notices::revoked_for_holders(&c, &by, &held, now_ms) {
                 tx.schedule_notice(&notice).await?;

@@ -14,7 +14,7 @@ use super::writer::{Head, Tx};
 use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
 use crate::model::{NoticeType, Scheduled};
 use crate::policy::quota::Held;
-use crate::store::lifecycle::{self, Change, Event, Place, Schedule};
+use crate::store::lifecycle::{Change, Event, Place, Schedule};
 use crate::store::{AuditKey, OVERDUE_NOTICE, StoreError, receipts};
 
 pub use crate::store::copy::Columns;
@@ -375,12 +375,7 @@ impl Tx {
                 None => {}
             }
         }
-        let held = i64::try_from(m.record.payload_bytes).unwrap_or(i64::MAX);
-        let bytes = match change.held() {
-            lifecycle::Held::Starts => held,
-            lifecycle::Held::Ends => -held,
-            lifecycle::Held::Same => 0,
-        };
+        let bytes = change.held_bytes(m.record.payload_bytes);
         schedule(&mut m.cols.expires_at_ms, change.expiry);
         schedule(&mut m.cols.final_at_ms, change.retention);
         schedule(&mut m.cols.lapse_at_ms, change.lapse);

@@ -19,7 +19,7 @@ use super::payloads::{Payloads, Stored};
 use super::recovery::Counters;
 use crate::crypto::Signer;
 use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
-use crate::store::lifecycle::{Change, Event, Held, Place, Schedule};
+use crate::store::lifecycle::{Change, Event, Place, Schedule};
 use crate::store::{StoreError, receipts};
 
 /// The counters, locked; a lock poisoned by a panic elsewhere still holds
@@ -382,12 +382,7 @@ impl<'a> Step<'a> {
         if let Some(place) = change.enters {
             self.place(r, place, true);
         }
-        let bytes = i64::try_from(r.payload_bytes).unwrap_or(i64::MAX);
-        let delta = match change.held() {
-            Held::Starts => bytes,
-            Held::Ends => -bytes,
-            Held::Same => 0,
-        };
+        let delta = change.held_bytes(r.payload_bytes);
         if delta != 0 {
             for k in [
                 key(HELD_BY_RECIPIENT, &[r.recipient.as_str().as_bytes()]),

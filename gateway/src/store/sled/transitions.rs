@@ -155,9 +155,8 @@ fn withdraw_under(
     Ok(out)
 }
 
-/// The messages under consent `consent_id` that their recipients hold:
-/// delivered or rejected after they were handed over (a leased one is
-/// withdrawn, and its acknowledgement says so).
+/// The messages under consent `consent_id` that their recipients hold
+/// ([`lifecycle::held_by_recipient`]).
 fn received_by_holders(
     step: &Step,
     consent_id: &ConsentId,
@@ -168,8 +167,7 @@ fn received_by_holders(
             continue;
         };
         if let Some(r) = step.record(&id)?
-            && r.attempts > 0
-            && matches!(r.state, State::Delivered | State::Rejected)
+            && lifecycle::held_by_recipient(&r)
         {
             held.push((r.recipient, id));
         }
