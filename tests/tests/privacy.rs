@@ -2,7 +2,8 @@
 //! is itself recorded (who, when, which filter), and the access report
 //! about a child holds its whole trail (replies and reports to Veilig Thuis
 //! included, the latter marked for review), is signed by the gateway, and
-//! verifies offline, or fails when altered.
+//! verifies offline, or fails when altered. Each organisation obtains the
+//! report of its own part, as the controller that answers for it.
 
 use schakel_client::proto as pb;
 use schakel_tests::calls::{audit_of, audit_query, deliver};
@@ -192,7 +193,160 @@ async fn the_access_report_holds_the_whole_trail_and_verifies_offline() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Only operators make reports.
-    let m = refusal(swv.audit_report(BSN[2], "x").await, Code::PermissionDenied);
-    assert!(m.contains("operators only"), "{m}");
+    // The audit entries about the message to Veilig Thuis name the
+    // reporter: they are marked for review too.
+    let flagged: Vec<u64> = doc["audit_for_review"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    let about_vt: Vec<_> = audit
+        .iter()
+        .filter(|e| e["message_id"] == reported.sent.message_id.as_str())
+        .collect();
+    assert!(!about_vt.is_empty());
+    for e in &about_vt {
+        assert!(flagged.contains(&e["sequence"].as_u64().unwrap()), "{e}");
+        assert!(e["review"].as_str().unwrap().contains("AVG art. 15(4)"));
+    }
+    assert_eq!(flagged.len(), about_vt.len(), "only those");
+    assert!(
+        doc["controller"].is_null(),
+        "the operator's is the whole trail"
+    );
+}
+
+/// The signed access report of one organisation's part: `org` asks it
+/// about child `BSN[2]`.
+async fn own_report(client: &schakel_client::Client) -> Value {
+    let signed = client
+        .audit_report(BSN[2], "inzageverzoek eigen deel")
+        .await
+        .unwrap();
+    serde_json::from_slice(&signed.document).unwrap()
+}
+
+fn listed(doc: &Value, key: &str, field: &str) -> Vec<String> {
+    doc[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[field].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_organisation_obtains_the_report_of_its_own_part() {
+    let gw = TestGateway::start().await;
+    let swv = gw.client(org::SWV).await;
+    let jgt = gw.client(org::JGT).await;
+    let gemeente = gw.client(org::GEMEENTE).await;
+    let vt = gw.client(org::VEILIG_THUIS).await;
+    let operator = gw.client(org::OPERATOR).await;
+    let consent = granted(&swv).await;
+    let asked = deliver(
+        &swv,
+        &jgt,
+        fixtures::consult("q", &gw.oin(org::JGT), &consent),
+    )
+    .await;
+    let answered = deliver(
+        &jgt,
+        &swv,
+        fixtures::reply("a", &gw.oin(org::SWV), &asked.sent.message_id),
+    )
+    .await;
+    let mut report = fixtures::consult("vt", &gw.oin(org::VEILIG_THUIS), "");
+    report.legal_basis = fixtures::meldrecht();
+    let reported = deliver(&gemeente, &vt, report).await;
+    // The operator looks: not part of any organisation's own trail.
+    audit_query(
+        &operator,
+        pb::AuditQueryRequest {
+            child_bsn: BSN[2].into(),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let of_jgt = own_report(&jgt).await;
+    assert_eq!(of_jgt["controller"], gw.oin(org::JGT));
+    assert_eq!(of_jgt["made_by"], gw.oin(org::JGT));
+    let mut ids = listed(&of_jgt, "messages", "message_id");
+    ids.sort();
+    let mut expected = vec![
+        asked.sent.message_id.clone(),
+        answered.sent.message_id.clone(),
+    ];
+    expected.sort();
+    assert_eq!(ids, expected, "what it received and sent, not the rest");
+    assert_eq!(
+        listed(&of_jgt, "consents", "consent_id"),
+        vec![consent.clone()],
+        "the consent its messages travelled under"
+    );
+    let jgt_oin = gw.oin(org::JGT);
+    for e in of_jgt["audit"].as_array().unwrap() {
+        let mine = e["actor"] == jgt_oin.as_str()
+            || e["counterpart"] == jgt_oin.as_str()
+            || ids.iter().any(|m| e["message_id"] == m.as_str());
+        assert!(mine, "an entry outside its part: {e}");
+        assert_ne!(e["actor"], gw.oin(org::OPERATOR), "{e}");
+    }
+    assert!(
+        of_jgt["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "AuditRead" && e["actor"] == jgt_oin.as_str()),
+        "its own request is in it"
+    );
+    assert_eq!(of_jgt["for_review"], serde_json::json!([]));
+
+    // The reporter's own part: the report to Veilig Thuis, marked for
+    // review with the entries that name it; nothing of the others.
+    let of_gemeente = own_report(&gemeente).await;
+    assert_eq!(
+        listed(&of_gemeente, "messages", "message_id"),
+        vec![reported.sent.message_id.clone()]
+    );
+    assert!(listed(&of_gemeente, "consents", "consent_id").is_empty());
+    assert_eq!(
+        of_gemeente["for_review"],
+        serde_json::json!([reported.sent.message_id])
+    );
+    let sent = of_gemeente["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "SendAccepted")
+        .expect("its send is in its part");
+    assert!(sent["review"].is_string(), "{sent}");
+    assert!(
+        of_gemeente["audit_for_review"]
+            .as_array()
+            .unwrap()
+            .contains(&sent["sequence"])
+    );
+    // Veilig Thuis's part holds the same message, under review.
+    let of_vt = own_report(&vt).await;
+    assert_eq!(
+        listed(&of_vt, "messages", "message_id"),
+        vec![reported.sent.message_id.clone()]
+    );
+    assert!(!of_vt["audit_for_review"].as_array().unwrap().is_empty());
+    // Each request is in the operator's whole trail, with its maker.
+    let whole = operator.audit_report(BSN[2], "controle").await.unwrap();
+    let whole: Value = serde_json::from_slice(&whole.document).unwrap();
+    let makers: Vec<_> = whole["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "AuditRead")
+        .map(|e| e["actor"].as_str().unwrap().to_owned())
+        .collect();
+    for o in [org::JGT, org::GEMEENTE, org::VEILIG_THUIS] {
+        assert!(makers.contains(&gw.oin(o)), "{o} in {makers:?}");
+    }
 }

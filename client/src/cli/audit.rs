@@ -63,6 +63,7 @@ pub enum AuditCommand {
     },
     /// Everything the gateway knows about one child, for an access request
     /// (AVG art. 15), signed by the gateway: shown readably, kept with --out.
+    /// An operator gets the whole trail, an organisation its own part.
     Report {
         /// The child's BSN.
         #[arg(long)]

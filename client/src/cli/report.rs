@@ -31,6 +31,10 @@ pub fn render(doc: &Value) -> String {
         s(&doc["made_by"]),
         s(&doc["reason"])
     ));
+    line(match doc["controller"].as_str() {
+        Some(c) => format!("the part of organisation {c}, as its controller"),
+        None => "the whole trail".to_owned(),
+    });
     let chain = &doc["chain"];
     line(format!(
         "drawn from audit entries {} to {} (head hash {})",
@@ -113,6 +117,9 @@ pub fn render(doc: &Value) -> String {
             e["message_id"].as_str().unwrap_or(""),
             s(&e["detail"])
         ));
+        if e["review"].is_string() {
+            line("         REVIEW: names who reported to or heard from Veilig Thuis".to_owned());
+        }
     }
     out
 }

@@ -1,5 +1,7 @@
-//! `schakel.v1.Audit`, for operators only: Query, Verify, Export, Report.
-//! Every read is recorded in the log before it is answered.
+//! `schakel.v1.Audit`: Query, Verify and Export for operators; Report for
+//! operators (the whole trail) and for every organisation (its own part, as
+//! the controller that answers a family's request). Every read is recorded
+//! in the log before it is answered.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use super::convert::{export_record, filter};
 use super::status::of;
 use super::{BoxStream, access, caller, guarded};
 use crate::model::{Oin, wire};
+use crate::service::access_report::Scope;
 use crate::service::audit_log::{AuditLog, Read};
 use crate::service::refusals::Refusals;
 
@@ -22,7 +25,7 @@ pub struct AuditService {
 }
 
 impl AuditService {
-    /// A service over `log`, for operators only.
+    /// A service over `log`.
     pub fn new(log: Arc<AuditLog>, refusals: Refusals) -> Self {
         Self { log, refusals }
     }
@@ -129,11 +132,17 @@ impl AuditApi for AuditService {
         &self,
         request: Request<pb::AccessReportRequest>,
     ) -> Result<Response<pb::AccessReport>, Status> {
-        let reader = self.operator(&request).await?;
+        let caller = caller(&request)?;
+        let reader = caller.participant.oin.clone();
+        let scope = if caller.participant.is_operator() {
+            Scope::Whole
+        } else {
+            Scope::Controller(reader.clone())
+        };
         let r = request.into_inner();
         let report = self
             .log
-            .report(&reader, &r.child_bsn, &r.reason)
+            .report(&reader, &scope, &r.child_bsn, &r.reason)
             .await
             .map_err(of)?;
         Ok(Response::new(pb::AccessReport {

@@ -7,6 +7,12 @@
 //! reporter's identity in a message to or from Veilig Thuis) are marked for
 //! review. The document is JSON, signed with the key that signs receipts and
 //! checkpoints, and names the range of the chain it was drawn from.
+//!
+//! Each organisation is a controller of its own part, and answers the
+//! family for it: an organisation's report holds only the messages it sent
+//! or received, the consents it registered or used, and the audit entries
+//! it made or that name it or its messages. The operator's report holds the
+//! whole trail.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +34,57 @@ pub const REPORT_FORMAT: &str = "schakel-access-report-v1";
 
 /// Why an item is marked for review before the report is handed over.
 const REVIEW_VEILIG_THUIS: &str = "a message to or from Veilig Thuis: the identity of a professional who reported may be withheld from the family (AVG art. 15(4), UAVG art. 41); review before handing over";
+
+/// Whose part of the trail a report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole trail, for the operator.
+    Whole,
+    /// The part of one organisation, a controller answering for itself.
+    Controller(Oin),
+}
+
+impl Scope {
+    /// Whether `m` is in this part: the organisation sent or received it.
+    fn holds_message(&self, m: &MessageRecord) -> bool {
+        match self {
+            Scope::Whole => true,
+            Scope::Controller(o) => m.sender == *o || m.recipient == *o,
+        }
+    }
+
+    /// Whether `c` is in this part: the organisation registered it, or one
+    /// of `messages` (already in the part) travelled under it.
+    fn holds_consent(&self, c: &ConsentRecord, messages: &[MessageRecord]) -> bool {
+        match self {
+            Scope::Whole => true,
+            Scope::Controller(o) => {
+                c.registered_by == *o || messages.iter().any(|m| m.consent_id() == Some(&c.id))
+            }
+        }
+    }
+
+    /// Whether `e` is in this part: the organisation made it, it names the
+    /// organisation as counterpart, or it is about one of `messages`.
+    fn holds_entry(&self, e: &Entry, messages: &BTreeSet<&MessageId>) -> bool {
+        match self {
+            Scope::Whole => true,
+            Scope::Controller(o) => {
+                e.actor.as_str() == o.as_str()
+                    || e.counterpart == o.as_str()
+                    || e.message_id.as_ref().is_some_and(|m| messages.contains(m))
+            }
+        }
+    }
+
+    /// The controller's OIN, or null for the whole trail.
+    fn json(&self) -> Value {
+        match self {
+            Scope::Whole => Value::Null,
+            Scope::Controller(o) => Value::String(o.to_string()),
+        }
+    }
+}
 
 /// A signed access report.
 #[derive(Debug, Clone)]
@@ -55,12 +112,13 @@ fn text<T: ToString>(v: Option<&T>) -> Value {
 }
 
 impl AuditLog {
-    /// The access report about the child with `bsn`, made for `reader` (an
-    /// operator) for `reason`; the read is recorded first, so the report
-    /// shows it too.
+    /// The access report about the child with `bsn`, made for `reader` for
+    /// `reason`, covering `scope`; the read is recorded first, so the
+    /// report shows it too.
     pub async fn report(
         &self,
         reader: &Oin,
+        scope: &Scope,
         bsn: &str,
         reason: &str,
     ) -> Result<SignedReport, ServiceError> {
@@ -71,8 +129,15 @@ impl AuditLog {
         let store = self.store();
         let (head, _) = store.audit_head().await?;
         let entries = entries_about(store, &child, head).await?;
-        let messages = messages_of(store, &entries).await?;
-        let consents = consents_of(store, &entries, &messages).await?;
+        let mut messages = messages_of(store, &entries).await?;
+        messages.retain(|m| scope.holds_message(m));
+        let mut consents = consents_of(store, &entries, &messages).await?;
+        consents.retain(|c| scope.holds_consent(c, &messages));
+        let ids: BTreeSet<&MessageId> = messages.iter().map(|m| &m.id).collect();
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| scope.holds_entry(e, &ids))
+            .collect();
         let mut names: BTreeMap<Oin, (String, OrgKind)> = BTreeMap::new();
         for m in &messages {
             for oin in [&m.sender, &m.recipient] {
@@ -83,6 +148,11 @@ impl AuditLog {
                 }
             }
         }
+        let flagged: Vec<&MessageId> = messages
+            .iter()
+            .filter(|m| review(m, &names).is_some())
+            .map(|m| &m.id)
+            .collect();
         let start = store.audit_start().await?;
         let first = store.audit_entries(start, 1).await?;
         let last = store.audit_entries(head, 1).await?;
@@ -90,6 +160,7 @@ impl AuditLog {
             "format": REPORT_FORMAT,
             "made_at": when(Some(self.now_ms())),
             "made_by": reader.to_string(),
+            "controller": scope.json(),
             "reason": reason,
             "child_ref": child.to_hex(),
             "chain": {
@@ -112,11 +183,15 @@ impl AuditLog {
                 .iter()
                 .map(|c| consent_json(c, &entries, self.now_ms()))
                 .collect::<Vec<_>>(),
-            "audit": entries.iter().map(entry_json).collect::<Vec<_>>(),
-            "for_review": messages
+            "audit": entries
                 .iter()
-                .filter(|m| review(m, &names).is_some())
-                .map(|m| m.id.to_string())
+                .map(|e| entry_json(e, &flagged))
+                .collect::<Vec<_>>(),
+            "for_review": flagged.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "audit_for_review": entries
+                .iter()
+                .filter(|e| under_review(e, &flagged))
+                .map(|e| e.seq)
                 .collect::<Vec<_>>(),
         });
         let document = serde_json::to_vec_pretty(&document)
@@ -278,7 +353,13 @@ fn consent_json(c: &ConsentRecord, entries: &[Entry], now_ms: i64) -> Value {
     })
 }
 
-fn entry_json(e: &Entry) -> Value {
+/// Whether `e` is about a message marked for review: its actor or
+/// counterpart may be the reporter whose identity may be withheld.
+fn under_review(e: &Entry, flagged: &[&MessageId]) -> bool {
+    e.message_id.as_ref().is_some_and(|m| flagged.contains(&m))
+}
+
+fn entry_json(e: &Entry, flagged: &[&MessageId]) -> Value {
     json!({
         "sequence": e.seq,
         "at": when(Some(e.time_ms)),
@@ -288,5 +369,6 @@ fn entry_json(e: &Entry) -> Value {
         "counterpart": e.counterpart,
         "case_id": text(e.case_id.as_ref()),
         "detail": e.detail,
+        "review": under_review(e, flagged).then_some(REVIEW_VEILIG_THUIS),
     })
 }
