@@ -165,6 +165,8 @@ def main():
             bsn=bsn,
             birth_date=birth_date,
             given_by=consent_pb2.CONSENT_GIVER_PARENTS,
+            consented_by=[consent_pb2.CONSENT_CONSENTER_PARENT],
+            obtained=consent_pb2.CONSENT_OBTAINED_IN_WRITING,
             recipient_oins=[them.participant.oin],
             message_kinds=[types_pb2.MESSAGE_KIND_SIGNALERING],
             purpose="Samen met het jeugd- en gezinsteam hulp zoeken",

@@ -75,6 +75,10 @@ pub fn consent_grant(bsn: &str) -> pb::GrantConsentRequest {
         bsn: bsn.into(),
         birth_date: date(-10 * 365),
         given_by: pb::ConsentGiver::Parents as i32,
+        // Who agreed: as given_by implies (a test that changes it need not
+        // change this too).
+        consented_by: vec![],
+        obtained: pb::ConsentObtained::InWriting as i32,
         given_on: String::new(),
         recipient_oins: vec![],
         recipient_kinds: vec![pb::OrganisationKind::Jgt as i32],

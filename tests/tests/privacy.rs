@@ -135,6 +135,11 @@ async fn the_access_report_holds_the_whole_trail_and_verifies_offline() {
     );
     assert_eq!(doc["consents"][0]["consent_id"], consent);
     assert_eq!(doc["consents"][0]["history"][0]["action"], "ConsentGranted");
+    assert_eq!(
+        doc["consents"][0]["consented_by"],
+        serde_json::json!(["parent"])
+    );
+    assert_eq!(doc["consents"][0]["obtained"], "in_writing");
     let audit = doc["audit"].as_array().unwrap();
     assert!(audit.iter().any(|e| e["action"] == "AuditRead"
         && e["detail"] == "access report (text of 21 characters given, not kept in the log)"));

@@ -13,6 +13,8 @@ use super::words::parse;
 use super::words::word_of;
 
 /// Consent commands.
+// Parsed once per run: the size of the grant's arguments costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum ConsentCommand {
     /// Register a consent; prints its id, to name in `send --consent ID`.
@@ -27,6 +29,14 @@ pub enum ConsentCommand {
         /// young_person (16 and older), as the gateway names them.
         #[arg(long)]
         by: String,
+        /// Who agreed in person, comma-separated: parent, guardian, young_person
+        /// (default: as --by implies).
+        #[arg(long, value_delimiter = ',')]
+        consented_by: Vec<String>,
+        /// How the consent was obtained: in_writing, orally, electronically or
+        /// in_meeting; recorded with it, so that it can be shown (AVG art. 7).
+        #[arg(long)]
+        obtained: Option<String>,
         /// A recipient: an OIN, or a kind (school, swv, jgt, gemeente, veilig_thuis). Repeatable.
         #[arg(long = "recipient", required = true)]
         recipients: Vec<String>,
@@ -114,6 +124,8 @@ fn record_json(c: &pb::ConsentRecord) -> serde_json::Value {
         "status": word_of::<pb::ConsentStatus>(c.status),
         "given_by": word_of::<pb::ConsentGiver>(c.given_by),
         "given_on": c.given_on,
+        "consented_by": c.consented_by.iter().map(|w| word_of::<pb::ConsentConsenter>(*w)).collect::<Vec<_>>(),
+        "obtained": word_of::<pb::ConsentObtained>(c.obtained),
         "child_ref": c.child_ref,
         "recipient_oins": c.recipient_oins,
         "recipient_kinds": c.recipient_kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
@@ -178,6 +190,8 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
             child,
             birth_date,
             by,
+            consented_by,
+            obtained,
             recipients,
             kinds,
             purpose,
@@ -193,6 +207,15 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
                 bsn: child,
                 birth_date,
                 given_by: giver(&by)? as i32,
+                consented_by: consented_by
+                    .iter()
+                    .map(|w| parse::<pb::ConsentConsenter>("--consented-by", w).map(|c| c as i32))
+                    .collect::<Result<_, _>>()?,
+                obtained: obtained
+                    .as_deref()
+                    .map(|w| parse::<pb::ConsentObtained>("--obtained", w))
+                    .transpose()?
+                    .map_or(0, |o| o as i32),
                 given_on,
                 recipient_oins: oins,
                 recipient_kinds: kinds_of_org

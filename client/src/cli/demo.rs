@@ -89,6 +89,8 @@ fn consent_request(
         bsn: BSN.into(),
         birth_date: birth_date(),
         given_by: pb::ConsentGiver::Parents as i32,
+        consented_by: vec![pb::ConsentConsenter::Parent as i32],
+        obtained: pb::ConsentObtained::InWriting as i32,
         recipient_oins: vec![to.into()],
         message_kinds: vec![kind as i32],
         purpose: text.into(),

@@ -36,6 +36,8 @@ word! {
     pb::ReplyOutcome => "REPLY_OUTCOME_",
     pb::ConsentPurpose => "CONSENT_PURPOSE_",
     pb::ConsentGiver => "CONSENT_GIVER_",
+    pb::ConsentConsenter => "CONSENT_CONSENTER_",
+    pb::ConsentObtained => "CONSENT_OBTAINED_",
     pb::ConsentStatus => "CONSENT_STATUS_",
     pb::MessageKind => "MESSAGE_KIND_",
     pb::OrganisationKind => "ORGANISATION_KIND_",

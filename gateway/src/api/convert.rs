@@ -113,6 +113,24 @@ pub fn grant(r: pb::GrantConsentRequest) -> Result<Grant, Status> {
         bsn: r.bsn,
         birth_date: r.birth_date,
         given_by: wire::giver_of(r.given_by),
+        consented_by: r
+            .consented_by
+            .iter()
+            .map(|c| {
+                wire::consenter_of(*c).ok_or_else(|| {
+                    violation(invalid(
+                        "consented_by",
+                        "each must be parent, guardian or young_person",
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        obtained: wire::obtained_of(r.obtained).map_err(|_| {
+            violation(invalid(
+                "obtained",
+                "must be in_writing, orally, electronically, in_meeting, or unspecified (not stated)",
+            ))
+        })?,
         given_on: r.given_on,
         recipient_oins: r.recipient_oins,
         recipient_kinds: r

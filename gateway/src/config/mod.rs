@@ -236,7 +236,7 @@ impl Config {
         let c = &self.consent;
         if !(18..=23).contains(&c.max_age) {
             return Err(invalid(
-                "consent.max_age must be 18 to 23 (the Jeugdwet's age of a child, extended up to 23)",
+                "consent.max_age must be 18 to 23 (the Jeugdwet's age of a child, up to 23 for the Verwijsindex and extended youth care)",
             ));
         }
         if c.max_term_days == 0 || c.max_term_days > 3660 {

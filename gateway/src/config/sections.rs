@@ -23,8 +23,8 @@ pub const LONGEST_SIGNAL_DAYS: u64 = 730;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentConfig {
-    /// The age at which a child's consent under the Jeugdwet ends: 18, or
-    /// up to 23 where youth care is extended.
+    /// The age up to which consents are carried (18 to 23): a young
+    /// person's own consent lapses on this birthday.
     pub max_age: u8,
     /// The longest a consent may last after it was given, in days.
     pub max_term_days: u32,

@@ -42,6 +42,21 @@ impl ChildKey {
         out.copy_from_slice(tag.as_ref());
         ChildRef(out)
     }
+
+    /// The keyed reference of a child's date of birth with
+    /// its BSN: it tells whether a message names the birth date its consent
+    /// was registered with, without the date being kept. The BSN is in it so
+    /// that equal birth dates of two children do not show as equal.
+    pub fn birth_ref(&self, bsn: &str, birth_date: time::Date) -> ChildRef {
+        let mut ctx = ring::hmac::Context::with_key(&self.key);
+        ctx.update(b"schakel-birth-date-v1\0");
+        ctx.update(bsn.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(birth_date.to_string().as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        ChildRef(out)
+    }
 }
 
 #[cfg(test)]
@@ -59,6 +74,18 @@ mod tests {
         assert!(!ka.child_ref("111222333").to_hex().contains("111222333"));
         let reloaded = ChildKey::load_or_create(a.path()).unwrap();
         assert_eq!(ka.child_ref("111222333"), reloaded.child_ref("111222333"));
+    }
+
+    #[test]
+    fn a_birth_reference_is_keyed_per_child_and_apart_from_the_child_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = ChildKey::load_or_create(dir.path()).unwrap();
+        let day = time::macros::date!(2012 - 03 - 04);
+        let born = k.birth_ref("111222333", day);
+        assert_eq!(born, k.birth_ref("111222333", day));
+        assert_ne!(born, k.birth_ref("111222333", day.next_day().unwrap()));
+        assert_ne!(born, k.birth_ref("999999990", day));
+        assert_ne!(born, k.child_ref("111222333"));
     }
 
     #[test]

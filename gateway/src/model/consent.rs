@@ -32,6 +32,68 @@ impl Giver {
     }
 }
 
+/// Who consented, in person. The law asks the holders of parental
+/// authority (a parent, or a guardian the court appointed) and, from 12,
+/// the young person too; a consent must show which of them agreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consenter {
+    /// A parent with parental authority.
+    Parent,
+    /// A guardian (voogd) with authority over the child.
+    Guardian,
+    /// The child or young person.
+    YoungPerson,
+}
+
+impl Consenter {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consenter::Parent => "parent",
+            Consenter::Guardian => "guardian",
+            Consenter::YoungPerson => "young_person",
+        }
+    }
+
+    /// Who consents for `given_by` when the registrant did not say: a
+    /// parent for the parents; a parent and the young person together.
+    pub fn implied_by(given_by: Giver) -> Vec<Consenter> {
+        match given_by {
+            Giver::Parents => vec![Consenter::Parent],
+            Giver::ParentsAndChild => vec![Consenter::Parent, Consenter::YoungPerson],
+            Giver::YoungPerson => vec![Consenter::YoungPerson],
+        }
+    }
+}
+
+/// How a consent was obtained: the controller must be able to show that
+/// consent was given (AVG art. 7(1)), and how says what proof exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Obtained {
+    /// On a signed form.
+    InWriting,
+    /// In a conversation, recorded by the professional.
+    Orally,
+    /// Through a digital form or portal with authentication.
+    Electronically,
+    /// In a multidisciplinary meeting (MDO), recorded in its minutes.
+    InMeeting,
+}
+
+impl Obtained {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Obtained::InWriting => "in_writing",
+            Obtained::Orally => "orally",
+            Obtained::Electronically => "electronically",
+            Obtained::InMeeting => "in_meeting",
+        }
+    }
+}
+
 /// The purpose a consent serves, from the contract's fixed list, so that a
 /// message under it can be bound to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,12 +167,13 @@ pub struct AgeMark {
 }
 
 impl AgeMark {
-    /// Why a consent lapses on this birthday, in words.
-    pub fn lapse_reason(&self) -> String {
-        match self.age {
-            12 => "the child turns 12: a consent of the parents alone no longer covers messages; from 12 the child consents with the parents".into(),
-            16 => "the young person turns 16 and decides alone from then on".into(),
-            age => format!("the young person turns {age}: the consent of a child under the Jeugdwet ends"),
+    /// Why a consent of `given_by` lapses on this birthday, in words.
+    pub fn lapse_reason(&self, given_by: Giver) -> String {
+        match (self.age, given_by) {
+            (12, _) => "the child turns 12: a consent of the parents alone no longer covers messages; from 12 the child consents with the parents".into(),
+            (16, _) => "the young person turns 16 and decides alone from then on".into(),
+            (18, Giver::Parents | Giver::ParentsAndChild) => "the young person turns 18: parental authority ends, and with it a consent given with the parents; the young adult consents alone".into(),
+            (age, _) => format!("the young person turns {age}, the most consent.max_age allows: the gateway carries no consent past it"),
         }
     }
 }
@@ -163,6 +226,19 @@ pub struct ConsentRecord {
     /// the young person decides alone and it is to be reconfirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconfirm: Option<AgeMark>,
+    /// Who agreed in person. Empty for consents registered before it was
+    /// kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consented_by: Vec<Consenter>,
+    /// How it was obtained; None when the registrant did not say, or for
+    /// consents registered before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obtained: Option<Obtained>,
+    /// A keyed reference of the child's date of birth with its BSN, so that
+    /// a message naming another birth date is refused under it without the
+    /// date being kept. None for consents registered before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_ref: Option<ChildRef>,
 }
 
 impl ConsentRecord {
@@ -171,6 +247,11 @@ impl ConsentRecord {
     pub fn ends_at_ms(&self) -> i64 {
         self.lapse
             .map_or(self.valid_until_ms, |l| l.at_ms.min(self.valid_until_ms))
+    }
+
+    /// Why it ends on the birthday `l`, in words.
+    pub fn lapse_reason(&self, l: &AgeMark) -> String {
+        l.lapse_reason(self.given_by)
     }
 
     /// Whether it ends on a birthday rather than at its valid_until.
@@ -247,7 +328,10 @@ mod tests {
         assert_eq!(c.ends_at_ms(), 150);
         assert_eq!(c.state(149), ConsentState::Active);
         assert_eq!(c.state(150), ConsentState::Lapsed);
-        assert!(c.ends_by_age().unwrap().lapse_reason().contains("turns 12"));
+        assert!(
+            c.lapse_reason(&c.ends_by_age().unwrap())
+                .contains("turns 12")
+        );
         c.lapse.as_mut().unwrap().at_ms = 500;
         assert_eq!((c.ends_at_ms(), c.ends_by_age()), (200, None));
     }

@@ -59,6 +59,9 @@ pub fn consent(registered_by: Oin, valid_from_ms: i64, valid_until_ms: i64) -> C
         revoked_by: None,
         lapse: None,
         reconfirm: None,
+        consented_by: vec![super::consent::Consenter::Parent],
+        obtained: Some(super::consent::Obtained::InWriting),
+        birth_ref: None,
     }
 }
 

@@ -18,7 +18,9 @@ mod statute;
 pub mod wire;
 
 pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range, withheld};
-pub use consent::{AgeMark, ConsentRecord, ConsentState, Giver, Purpose, iso_date};
+pub use consent::{
+    AgeMark, ConsentRecord, ConsentState, Consenter, Giver, Obtained, Purpose, iso_date,
+};
 pub use ids::{
     Actor, BadId, CaseId, ConsentId, GATEWAY_ACTOR, GATEWAY_OIN, MessageId, OIN_RULE, Oin,
     UUID_RULE, empty_as_none,

@@ -10,7 +10,7 @@
 use schakel_proto::v1 as pb;
 
 use super::audit::{Action, Checkpoint, Entry, Range};
-use super::consent::{ConsentRecord, ConsentState, Giver, Purpose};
+use super::consent::{ConsentRecord, ConsentState, Consenter, Giver, Obtained, Purpose};
 use super::kind::Kind;
 use super::message::{LegalBasis, MessageRecord, RejectReason, State, Terms};
 use super::notice::NoticeType;
@@ -250,6 +250,52 @@ pub fn giver_of(value: i32) -> Option<Giver> {
     }
 }
 
+/// Who consented, from a wire value; None for "unspecified" or unknown.
+pub fn consenter_of(value: i32) -> Option<Consenter> {
+    match pb::ConsentConsenter::try_from(value).ok()? {
+        pb::ConsentConsenter::Unspecified => None,
+        pb::ConsentConsenter::Parent => Some(Consenter::Parent),
+        pb::ConsentConsenter::Guardian => Some(Consenter::Guardian),
+        pb::ConsentConsenter::YoungPerson => Some(Consenter::YoungPerson),
+    }
+}
+
+/// How a consent was obtained, from a wire value: Ok(None) for "not
+/// stated", Err for a value the contract does not know.
+pub fn obtained_of(value: i32) -> Result<Option<Obtained>, i32> {
+    Ok(
+        match pb::ConsentObtained::try_from(value).map_err(|_| value)? {
+            pb::ConsentObtained::Unspecified => None,
+            pb::ConsentObtained::InWriting => Some(Obtained::InWriting),
+            pb::ConsentObtained::Orally => Some(Obtained::Orally),
+            pb::ConsentObtained::Electronically => Some(Obtained::Electronically),
+            pb::ConsentObtained::InMeeting => Some(Obtained::InMeeting),
+        },
+    )
+}
+
+fn consenters(who: &[Consenter]) -> Vec<i32> {
+    who.iter()
+        .map(|c| {
+            (match c {
+                Consenter::Parent => pb::ConsentConsenter::Parent,
+                Consenter::Guardian => pb::ConsentConsenter::Guardian,
+                Consenter::YoungPerson => pb::ConsentConsenter::YoungPerson,
+            }) as i32
+        })
+        .collect()
+}
+
+fn obtained(how: Option<Obtained>) -> i32 {
+    (match how {
+        None => pb::ConsentObtained::Unspecified,
+        Some(Obtained::InWriting) => pb::ConsentObtained::InWriting,
+        Some(Obtained::Orally) => pb::ConsentObtained::Orally,
+        Some(Obtained::Electronically) => pb::ConsentObtained::Electronically,
+        Some(Obtained::InMeeting) => pb::ConsentObtained::InMeeting,
+    }) as i32
+}
+
 fn consent_state(s: ConsentState) -> pb::ConsentStatus {
     match s {
         ConsentState::Pending => pb::ConsentStatus::Pending,
@@ -274,6 +320,7 @@ pub fn consent_state_of(value: i32) -> Option<ConsentState> {
 /// The wire form of a consent, with its state at `now_ms`.
 pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
     let lapse = c.ends_by_age();
+    let lapse_reason = lapse.map(|l| c.lapse_reason(&l)).unwrap_or_default();
     pb::ConsentRecord {
         status: consent_state(c.state(now_ms)) as i32,
         consent_id: c.id.to_string(),
@@ -299,7 +346,7 @@ pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
         created_at: Some(timestamp(c.created_at_ms)),
         revoked_at: c.revoked_at_ms.map(timestamp),
         lapses_on: lapse.map(|l| l.on.to_string()).unwrap_or_default(),
-        lapse_reason: lapse.map(|l| l.lapse_reason()).unwrap_or_default(),
+        lapse_reason,
         reconfirm_on: c.reconfirm.map(|r| r.on.to_string()).unwrap_or_default(),
         revoked_by_oin: c
             .revoked_by
@@ -307,6 +354,8 @@ pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
             .map(ToString::to_string)
             .unwrap_or_default(),
         revoke_reason: c.revoke_reason,
+        consented_by: consenters(&c.consented_by),
+        obtained: obtained(c.obtained),
     }
 }
 
@@ -323,6 +372,8 @@ pub fn consent_scope(c: &ConsentRecord, now_ms: i64) -> pb::ConsentScope {
         given_by: giver(c.given_by) as i32,
         given_on: c.given_on.to_string(),
         status: consent_state(c.state(now_ms)) as i32,
+        consented_by: consenters(&c.consented_by),
+        obtained: obtained(c.obtained),
     }
 }
 

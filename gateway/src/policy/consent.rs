@@ -11,7 +11,8 @@ use crate::clock::{local_date_of_ms, start_of_day_ms};
 use crate::config::ConsentConfig;
 use crate::crypto::ChildRef;
 use crate::model::{
-    AgeMark, ConsentRecord, ConsentState, Giver, Kind, Oin, OrgKind, Participant, Purpose,
+    AgeMark, ConsentRecord, ConsentState, Consenter, Giver, Kind, Obtained, Oin, OrgKind,
+    Participant, Purpose,
 };
 
 /// The most organisations one consent names: those around one child, not a
@@ -47,6 +48,10 @@ pub struct Grant {
     pub birth_date: String,
     /// Who gave it.
     pub given_by: Option<Giver>,
+    /// Who agreed in person (empty: as `given_by` implies).
+    pub consented_by: Vec<Consenter>,
+    /// How it was obtained (None: not stated).
+    pub obtained: Option<Obtained>,
     /// The date it was given, "YYYY-MM-DD" (empty: today).
     pub given_on: String,
     /// Recipients by OIN.
@@ -70,8 +75,14 @@ pub struct Grant {
 pub struct CheckedGrant {
     /// The child's BSN.
     pub bsn: String,
+    /// The child's date of birth (kept only as a keyed reference).
+    pub birth_date: Date,
     /// Who gave it, as the age rules ask.
     pub given_by: Giver,
+    /// Who agreed in person, as `given_by` asks.
+    pub consented_by: Vec<Consenter>,
+    /// How it was obtained.
+    pub obtained: Option<Obtained>,
     /// The date it was given.
     pub given_on: Date,
     /// Recipients by OIN.
@@ -104,10 +115,16 @@ fn birthday(birth: Date, age: u8) -> Option<AgeMark> {
     })
 }
 
+/// The age at which parental authority ends (BW 1:233): a consent given
+/// with the parents ends with it.
+pub const AGE_OF_MAJORITY: u8 = 18;
+
 /// When a consent of `given_by` for a child born on `birth` lapses because
 /// of age, and when it is to be reconfirmed: the 12th birthday for the
-/// parents alone; the 16th for parents and child (a lapse if `rules` say
-/// so, else a reconfirmation); and the maximum age in every case.
+/// parents alone; for parents and child the 16th (a lapse if `rules` say
+/// so, else a reconfirmation) and at the latest the 18th, when parental
+/// authority ends; a young person's own consent stays theirs past 18, up
+/// to the maximum age.
 pub fn age_marks(
     birth: Date,
     given_by: Giver,
@@ -117,10 +134,70 @@ pub fn age_marks(
     let (lapse, reconfirm) = match given_by {
         Giver::Parents => (birthday(birth, 12), None),
         Giver::ParentsAndChild if rules.lapse_at_16 => (birthday(birth, 16), None),
-        Giver::ParentsAndChild => (limit, birthday(birth, 16)),
+        Giver::ParentsAndChild => (
+            birthday(birth, AGE_OF_MAJORITY.min(rules.max_age)),
+            birthday(birth, 16),
+        ),
         Giver::YoungPerson => (limit, None),
     };
     (lapse.or(limit), reconfirm)
+}
+
+/// Who agreed in person, checked against `given_by`: the parents are one
+/// or more holders of authority (parent or guardian); parents and child
+/// are at least one of them and the young person; the young person alone
+/// is only the young person. None stated: as `given_by` implies.
+pub fn consenters(given_by: Giver, stated: &[Consenter]) -> Result<Vec<Consenter>, Violation> {
+    if stated.is_empty() {
+        return Ok(Consenter::implied_by(given_by));
+    }
+    let mut who: Vec<Consenter> = Vec::new();
+    for c in stated {
+        if !who.contains(c) {
+            who.push(*c);
+        }
+    }
+    let authority = who
+        .iter()
+        .any(|c| matches!(c, Consenter::Parent | Consenter::Guardian));
+    let young = who.contains(&Consenter::YoungPerson);
+    let fits = match given_by {
+        Giver::Parents => authority && !young,
+        Giver::ParentsAndChild => authority && young,
+        Giver::YoungPerson => young && !authority,
+    };
+    if fits {
+        return Ok(who);
+    }
+    let rule = match given_by {
+        Giver::Parents => {
+            "a consent of the parents is given by a parent or guardian with authority, not by the child"
+        }
+        Giver::ParentsAndChild => {
+            "a consent of parents and child names a parent or guardian and the young person"
+        }
+        Giver::YoungPerson => "a consent of the young person alone names only the young person",
+    };
+    Err(invalid("consented_by", rule))
+}
+
+/// Whether a message naming the birth reference `born` may travel under
+/// `c`: the child's date of birth in the message must be the one the
+/// consent was registered with (a consent registered before it was kept
+/// cannot say, and is not held to it). `field` names where the message
+/// gives it.
+pub fn born_as_registered(
+    c: &ConsentRecord,
+    born: Option<&ChildRef>,
+    field: &str,
+) -> Result<(), Unmet> {
+    match (c.birth_ref.as_ref(), born) {
+        (Some(registered), Some(named)) if registered != named => Err(Unmet(format!(
+            "{field} is not the date of birth consent {} was registered with; check the child's data, or register the consent again",
+            c.id
+        ))),
+        _ => Ok(()),
+    }
 }
 
 impl Grant {
@@ -178,7 +255,7 @@ impl Grant {
             return Err(invalid(
                 "birth_date",
                 format!(
-                    "the young person is {age_today}: consent for a child under the Jeugdwet is for those under {} (consent.max_age)",
+                    "the young person is {age_today}: the gateway carries consents for those under {} (consent.max_age)",
                     rules.max_age
                 ),
             ));
@@ -190,7 +267,7 @@ impl Grant {
                 format!(
                     "this consent lapsed on {}, when {}; register one given by {}",
                     l.on,
-                    l.lapse_reason(),
+                    l.lapse_reason(given_by),
                     required_giver(age_today).as_str()
                 ),
             ));
@@ -265,6 +342,7 @@ impl Grant {
                 ),
             ));
         }
+        let consented_by = consenters(given_by, &self.consented_by)?;
         if self.message_kinds.contains(&Kind::Notice) {
             return Err(invalid(
                 "message_kinds",
@@ -275,7 +353,10 @@ impl Grant {
             purpose: purpose.to_owned(),
             purpose_code,
             bsn: self.bsn,
+            birth_date: birth,
             given_by,
+            consented_by,
+            obtained: self.obtained,
             given_on,
             recipient_oins,
             recipient_kinds: self.recipient_kinds,
@@ -315,7 +396,12 @@ pub fn unusable(c: &ConsentRecord, now_ms: i64) -> Option<Unmet> {
             when(c.revoked_at_ms.unwrap_or_default())
         ),
         ConsentState::Lapsed => match c.ends_by_age() {
-            Some(l) => format!("consent {} lapsed on {}: {}", c.id, l.on, l.lapse_reason()),
+            Some(l) => format!(
+                "consent {} lapsed on {}: {}",
+                c.id,
+                l.on,
+                c.lapse_reason(&l)
+            ),
             None => format!("consent {} lapsed on {}", c.id, when(c.valid_until_ms)),
         },
         ConsentState::Pending => format!(

@@ -32,6 +32,8 @@ fn grant() -> Grant {
         bsn: "999999990".into(),
         birth_date: "2016-05-01".into(),
         given_by: Some(Giver::Parents),
+        consented_by: vec![],
+        obtained: Some(Obtained::InWriting),
         given_on: String::new(),
         recipient_oins: vec![],
         recipient_kinds: vec![OrgKind::Jgt],
@@ -97,20 +99,143 @@ fn a_grant_keeps_the_days_it_lapses_and_is_reconfirmed_on_not_the_birth_date() {
     let g = fifteen.check(&lapsing, TODAY, NOW).unwrap();
     assert_eq!(g.lapse.map(|l| l.age), Some(16));
     assert_eq!(g.reconfirm, None);
-    // The young person, at 17: lapses at 18, or at 23 where care is extended.
+    // The young person, at 17: the consent stays theirs at 18 (its term
+    // ends first), unless the gateway carries consents only to 18.
     let mut seventeen = grant();
     seventeen.birth_date = "2009-06-15".into();
     seventeen.given_by = Some(Giver::YoungPerson);
     let g = seventeen.clone().check(&rules(), TODAY, NOW).unwrap();
+    assert_eq!(g.lapse, None);
+    let children_only = ConsentConfig {
+        max_age: 18,
+        ..rules()
+    };
+    let g = seventeen.check(&children_only, TODAY, NOW).unwrap();
     assert_eq!(
         g.lapse.map(|l| (l.on, l.age)),
         Some((date!(2027 - 06 - 15), 18))
     );
-    let extended = ConsentConfig {
-        max_age: 23,
+}
+
+#[test]
+fn past_18_the_young_adult_consents_alone_and_the_parents_consent_ends() {
+    let long = ConsentConfig {
+        max_term_days: 4 * 365,
         ..rules()
     };
-    assert_eq!(seventeen.check(&extended, TODAY, NOW).unwrap().lapse, None);
+    // Parents and child, for a child of 15, over four years: reconfirmed
+    // at 16, and lapsing at 18 when parental authority ends, even where
+    // consents are carried to 23.
+    let mut fifteen = grant();
+    fifteen.birth_date = "2011-03-01".into();
+    fifteen.given_by = Some(Giver::ParentsAndChild);
+    fifteen.valid_until_ms = Some(NOW + 3 * 365 * DAY);
+    let g = fifteen.check(&long, TODAY, NOW).unwrap();
+    let lapse = g.lapse.unwrap();
+    assert_eq!((lapse.on, lapse.age), (date!(2029 - 03 - 01), 18));
+    assert!(
+        lapse
+            .lapse_reason(Giver::ParentsAndChild)
+            .contains("parental authority ends")
+    );
+    // The young person's own consent at 17, over four years: theirs past
+    // 18, to the maximum age (here 20).
+    let twenty = ConsentConfig {
+        max_age: 20,
+        ..long.clone()
+    };
+    let mut seventeen = grant();
+    seventeen.birth_date = "2009-06-15".into();
+    seventeen.given_by = Some(Giver::YoungPerson);
+    seventeen.valid_until_ms = Some(NOW + 3 * 365 * DAY);
+    let g = seventeen.check(&twenty, TODAY, NOW).unwrap();
+    assert_eq!(g.lapse.map(|l| l.age), Some(20));
+    // A young adult of 20 (a VSO pupil, a youth in the Verwijsindex)
+    // consents alone; the parents cannot.
+    let mut adult = grant();
+    adult.birth_date = "2006-06-01".into();
+    adult.given_by = Some(Giver::YoungPerson);
+    let g = adult.clone().check(&rules(), TODAY, NOW).unwrap();
+    assert_eq!(g.consented_by, vec![Consenter::YoungPerson]);
+    adult.given_by = Some(Giver::Parents);
+    let e = adult.check(&rules(), TODAY, NOW).unwrap_err().to_string();
+    assert!(e.starts_with("given_by: a child of 20"), "{e}");
+}
+
+#[test]
+fn who_consented_fits_who_gave_it_and_how_is_kept() {
+    let mut g = grant();
+    g.consented_by = vec![Consenter::Guardian, Consenter::Guardian];
+    let checked = g.check(&rules(), TODAY, NOW).unwrap();
+    assert_eq!(checked.consented_by, vec![Consenter::Guardian]);
+    assert_eq!(checked.obtained, Some(Obtained::InWriting));
+    // Unstated: as the giver implies.
+    let implied = grant().check(&rules(), TODAY, NOW).unwrap();
+    assert_eq!(implied.consented_by, vec![Consenter::Parent]);
+    let mut thirteen = grant();
+    thirteen.birth_date = "2013-06-01".into();
+    thirteen.given_by = Some(Giver::ParentsAndChild);
+    thirteen.obtained = None;
+    let checked = thirteen.clone().check(&rules(), TODAY, NOW).unwrap();
+    assert_eq!(
+        checked.consented_by,
+        vec![Consenter::Parent, Consenter::YoungPerson]
+    );
+    assert_eq!(checked.obtained, None);
+    type Case = (Giver, &'static str, Vec<Consenter>);
+    let wrong: Vec<Case> = vec![
+        (Giver::Parents, "2016-05-01", vec![Consenter::YoungPerson]),
+        (
+            Giver::Parents,
+            "2016-05-01",
+            vec![Consenter::Parent, Consenter::YoungPerson],
+        ),
+        (
+            Giver::ParentsAndChild,
+            "2013-06-01",
+            vec![Consenter::Parent],
+        ),
+        (
+            Giver::ParentsAndChild,
+            "2013-06-01",
+            vec![Consenter::YoungPerson],
+        ),
+        (
+            Giver::YoungPerson,
+            "2009-06-15",
+            vec![Consenter::YoungPerson, Consenter::Guardian],
+        ),
+    ];
+    for (giver, birth, who) in wrong {
+        let mut g = grant();
+        g.given_by = Some(giver);
+        g.birth_date = birth.into();
+        g.consented_by = who.clone();
+        let e = g.check(&rules(), TODAY, NOW).unwrap_err().to_string();
+        assert!(e.starts_with("consented_by: "), "{giver:?} {who:?}: {e}");
+    }
+}
+
+#[test]
+fn a_message_names_the_birth_date_its_consent_was_registered_with() {
+    let mut c = consent();
+    let field = "payload.signalering.birth_date";
+    // Registered before birth dates were kept: not held to it.
+    assert_eq!(
+        born_as_registered(&c, Some(&ChildRef([1; 32])), field),
+        Ok(())
+    );
+    c.birth_ref = Some(ChildRef([1; 32]));
+    assert_eq!(
+        born_as_registered(&c, Some(&ChildRef([1; 32])), field),
+        Ok(())
+    );
+    assert_eq!(born_as_registered(&c, None, field), Ok(()));
+    let e = born_as_registered(&c, Some(&ChildRef([2; 32])), field)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with(field), "{e}");
+    assert!(e.contains(&c.id.to_string()), "{e}");
 }
 
 #[test]
@@ -202,7 +327,14 @@ fn each_grant_rule_names_its_field() {
                 g.birth_date = "2008-01-01".into();
                 g.given_by = Some(Giver::Parents);
             },
-            "birth_date: the young person is 18: consent for a child under the Jeugdwet is for those under 18",
+            "given_by: this consent lapsed on 2020-01-01, when the child turns 12",
+        ),
+        (
+            |g| {
+                g.birth_date = "2003-01-01".into();
+                g.given_by = Some(Giver::YoungPerson);
+            },
+            "birth_date: the young person is 23: the gateway carries consents for those under 23 (consent.max_age)",
         ),
         (
             |g| {

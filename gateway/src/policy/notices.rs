@@ -50,7 +50,7 @@ pub fn for_consent(c: &ConsentRecord, notice_days: u32, now_ms: i64) -> Vec<Sche
             "Consent {} lapses on {}: {}. Register a new consent in time if the work goes on; from that day nothing more travels under this one.",
             c.id,
             l.on,
-            l.lapse_reason()
+            c.lapse_reason(l)
         )
     };
     match c.ends_by_age() {

@@ -94,6 +94,8 @@ proptest! {
             bsn,
             birth_date,
             given_by: Some(Giver::Parents),
+            consented_by: vec![],
+            obtained: None,
             given_on: String::new(),
             recipient_oins: oins,
             recipient_kinds: vec![OrgKind::Jgt],

@@ -46,6 +46,7 @@ pub struct ValidSend {
     basis: SendBasis,
     terms: Terms,
     bsn: Option<String>,
+    born: Option<(Date, &'static str)>,
     facts: Facts,
     expires_at_ms: i64,
     lapses_at_ms: Option<i64>,
@@ -100,6 +101,12 @@ impl ValidSend {
     /// child reference, never stored.
     pub fn bsn(&self) -> Option<&str> {
         self.bsn.as_deref()
+    }
+
+    /// The child's date of birth as the payload gives it, with the field
+    /// that gives it: a signal's and a dossier's pupil's.
+    pub fn born(&self) -> Option<(Date, &'static str)> {
+        self.born
     }
 
     /// What a statute's condition looks at.
@@ -224,6 +231,22 @@ fn expiry(
     Ok(ms)
 }
 
+/// The child's date of birth in a checked payload, and the field that
+/// gives it.
+fn born(body: Option<&pb::payload::Body>) -> Option<(Date, &'static str)> {
+    use pb::payload::Body;
+    match body? {
+        Body::Signalering(s) => {
+            iso_date::parse(&s.birth_date).map(|d| (d, "payload.signalering.birth_date"))
+        }
+        Body::Overdrachtsdossier(d) => d.pupil.as_ref().and_then(|p| {
+            iso_date::parse(&p.birth_date)
+                .map(|d| (d, "payload.overdrachtsdossier.pupil.birth_date"))
+        }),
+        _ => None,
+    }
+}
+
 /// What the statutes' conditions look at in a checked payload.
 fn facts(body: Option<&pb::payload::Body>, necessity_declared: bool, today: Date) -> Facts {
     use pb::payload::Body;
@@ -337,6 +360,7 @@ pub fn check(
         }
     };
     let facts = facts(payload.body.as_ref(), terms.necessity_declared, today);
+    let born = born(payload.body.as_ref());
     let in_reply_to = if kind == Kind::Consultatieantwoord {
         Some(message_id("in_reply_to", &r.in_reply_to)?)
     } else if !r.in_reply_to.is_empty() {
@@ -378,6 +402,7 @@ pub fn check(
         basis,
         terms,
         bsn,
+        born,
         facts,
         expires_at_ms,
         lapses_at_ms,

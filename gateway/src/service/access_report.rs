@@ -337,6 +337,8 @@ fn consent_json(c: &ConsentRecord, entries: &[Entry], now_ms: i64) -> Value {
         "consent_id": c.id.to_string(),
         "registered_by_oin": c.registered_by.to_string(),
         "given_by": c.given_by.as_str(),
+        "consented_by": c.consented_by.iter().map(|w| w.as_str()).collect::<Vec<_>>(),
+        "obtained": c.obtained.map_or("not stated", |o| o.as_str()),
         "given_on": c.given_on.to_string(),
         "purpose_code": c.purpose_code.map(|p| p.as_str()),
         "purpose": c.purpose,

@@ -86,6 +86,9 @@ impl Consents {
             revoked_by: None,
             lapse: g.lapse,
             reconfirm: g.reconfirm,
+            birth_ref: Some(self.child_key.birth_ref(&g.bsn, g.birth_date)),
+            consented_by: g.consented_by,
+            obtained: g.obtained,
         };
         let notices = notices::for_consent(&record, self.rules.notice_days, now);
         let draft = Draft {
@@ -97,7 +100,17 @@ impl Consents {
             },
             ..Draft::new(caller.oin().clone(), Action::ConsentGranted)
         }
-        .detail(format!("given by {}", record.given_by.as_str()));
+        .detail(format!(
+            "given by {} ({}), {}",
+            record.given_by.as_str(),
+            record
+                .consented_by
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            record.obtained.map_or("how not stated", |o| o.as_str())
+        ));
         self.store
             .grant_consent(&record, draft, notices, now)
             .await?;

@@ -50,6 +50,11 @@ impl Exchange {
                 let what = (valid.kind(), valid.terms().purpose);
                 consent::covers(&c, &sender.oin, recipient, what, child_ref, now)
                     .map_err(|m| refused(format!("legal_basis.consent_id: {m}")))?;
+                if let (Some((birth, field)), Some(bsn)) = (valid.born(), valid.bsn()) {
+                    let born = self.keys.child.birth_ref(bsn, birth);
+                    consent::born_as_registered(&c, Some(&born), field)
+                        .map_err(|m| refused(m.to_string()))?;
+                }
                 format!("under consent {id}")
             }
             LegalBasis::Statute(statute) => {
