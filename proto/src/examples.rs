@@ -199,13 +199,39 @@ pub fn consult(today: Date, reference: &str, to: &str, consent_id: &str) -> pb::
     )
 }
 
-/// A reply to request `in_reply_to`; it travels under the request's legal
-/// basis, so it names none.
+/// A reply to request `in_reply_to` that accepts it and gives a contact,
+/// nothing about the child: it travels under the request's legal basis, so
+/// it names none.
 pub fn reply(reference: &str, to: &str, in_reply_to: &str) -> pb::SendRequest {
     let mut r = request(
         reference,
         to,
         None,
+        pb::payload::Body::Consultatieantwoord(pb::Consultatieantwoord {
+            outcome: pb::ReplyOutcome::Accepted as i32,
+            answer: String::new(),
+            contact: Some(contact()),
+            proposed_coordinator_oin: String::new(),
+        }),
+    );
+    r.in_reply_to = in_reply_to.into();
+    r
+}
+
+/// An answer to request `in_reply_to`: it carries personal data back to
+/// the requester, so it names a basis of its own (`basis`), typically a
+/// consent the replier registered that covers the requester and
+/// consultatieantwoord.
+pub fn answer(
+    reference: &str,
+    to: &str,
+    in_reply_to: &str,
+    basis: Option<pb::LegalBasis>,
+) -> pb::SendRequest {
+    let mut r = request(
+        reference,
+        to,
+        basis,
         pb::payload::Body::Consultatieantwoord(pb::Consultatieantwoord {
             outcome: pb::ReplyOutcome::Answered as i32,
             answer: "Ja, we plannen een gesprek met ouders.".into(),

@@ -37,10 +37,21 @@ pub fn consult(reference: &str, to: &str, consent_id: &str) -> pb::SendRequest {
     examples::consult(today_date(), reference, to, consent_id)
 }
 
-/// A valid reply to request `in_reply_to`; it travels under the request's
-/// legal basis, so it names none.
+/// A valid reply to request `in_reply_to` giving its outcome only; it
+/// travels under the request's legal basis, so it names none.
 pub fn reply(reference: &str, to: &str, in_reply_to: &str) -> pb::SendRequest {
     examples::reply(reference, to, in_reply_to)
+}
+
+/// An answer to request `in_reply_to` under `basis`, its own: it carries
+/// personal data back to the requester.
+pub fn answer(
+    reference: &str,
+    to: &str,
+    in_reply_to: &str,
+    basis: Option<pb::LegalBasis>,
+) -> pb::SendRequest {
+    examples::answer(reference, to, in_reply_to, basis)
 }
 
 /// The date of birth, "YYYY-MM-DD", of a child who turns `age` `in_days`

@@ -142,11 +142,17 @@ async fn every_example_message_file_is_sent_and_arrives_as_written() {
     #[rustfmt::skip]
     let granted = schakel(&gw, org::SWV, &[
         "consent", "grant", "--child", fixtures::BSN[0], "--birth-date", &birth,
-        "--by", "parents", "--recipient", "jgt", "--kinds", "consultatieverzoek",
+        "--by", "parents", "--consented-by", "parent,guardian", "--obtained", "orally",
+        "--recipient", "jgt", "--kinds", "consultatieverzoek",
         "--purpose", "Afstemming thuis en school", "--purpose-code", "consultation",
         "--until", &until,
     ]).await;
     assert_eq!(granted[0]["status"], "active");
+    assert_eq!(
+        granted[0]["consented_by"],
+        serde_json::json!(["parent", "guardian"])
+    );
+    assert_eq!(granted[0]["obtained"], "orally");
     let consent = granted[0]["consent_id"].as_str().unwrap().to_owned();
     let list = ["consent", "list", "--child", fixtures::BSN[0]];
     assert_eq!(schakel(&gw, org::SWV, &list).await.len(), 1);
@@ -163,10 +169,21 @@ async fn every_example_message_file_is_sent_and_arrives_as_written() {
     assert_eq!(got[0]["consent"]["purpose_code"], "consultation");
     assert_eq!(got[0]["consent"]["given_by"], "parents");
     schakel(&gw, org::JGT, &["inbox", "ack", &request_id]).await;
+    // The answer carries personal data back: the JGT answers under the
+    // parents' consent it obtained itself, covering the SWV.
+    #[rustfmt::skip]
+    let own = schakel(&gw, org::JGT, &[
+        "consent", "grant", "--child", fixtures::BSN[0], "--birth-date", &birth,
+        "--by", "parents", "--obtained", "in_writing", "--recipient", &swv,
+        "--kinds", "consultatieantwoord", "--purpose", "Antwoord aan school",
+        "--purpose-code", "consultation", "--until", &until,
+    ]).await;
+    let own = own[0]["consent_id"].as_str().unwrap().to_owned();
     #[rustfmt::skip]
     let reply = schakel(&gw, org::JGT, &[
         "send", "reply", "--to", &swv, "--in-reply-to", &request_id,
         "--file", &example("consultatieantwoord.json"),
+        "--consent", &own, "--purpose", "consultation",
     ]).await;
     assert_eq!(reply[0]["status"], "accepted");
     let got = schakel(&gw, org::SWV, &["inbox", "pull"]).await;

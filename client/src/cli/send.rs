@@ -90,7 +90,10 @@ pub enum SendCommand {
         #[command(flatten)]
         contact: ContactArgs,
     },
-    /// A reply to a consultatieverzoek you received.
+    /// A reply to a consultatieverzoek you received. An outcome alone travels
+    /// under the request's basis; an answer (text or attachments) carries
+    /// personal data back and needs --consent of your own (covering the
+    /// requester and consultatieantwoord) or a --legal-basis that covers it.
     Reply {
         #[command(flatten)]
         common: Common,
@@ -263,8 +266,9 @@ fn attachment(spec: &str) -> anyhow::Result<pb::Attachment> {
     Ok(schakel_client::attachment(name, &media, content))
 }
 
-/// The legal basis from the flags. A reply names none: it travels under the
-/// basis of the request it answers.
+/// The legal basis from the flags. A reply may name none: it then travels
+/// under the basis of the request it answers, which suffices for an outcome
+/// alone.
 fn legal_basis(common: &Common, is_reply: bool) -> anyhow::Result<Option<pb::LegalBasis>> {
     use pb::legal_basis::Basis;
     let basis = match (&common.consent, &common.legal_basis) {

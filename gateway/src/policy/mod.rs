@@ -7,7 +7,8 @@
 //! named after it: [`send`] and [`payloads`] (content), [`routing`] (who may
 //! send what to whom), [`statutes`] (statutory bases), [`consent`] (age rules
 //! and what a consent covers), [`participant`] (directory entries),
-//! [`requests`] (the small requests: leases, rejections, reasons), [`quota`]
+//! [`replies`] (what a reply travels under), [`requests`] (the small
+//! requests: leases, rejections, reasons), [`quota`]
 //! (what one party may have held undelivered).
 
 pub mod anonymous;
@@ -20,6 +21,7 @@ pub mod payloads;
 #[cfg(test)]
 mod proptests;
 pub mod quota;
+pub mod replies;
 pub mod requests;
 pub mod routing;
 pub mod send;

@@ -47,6 +47,7 @@ pub struct ValidSend {
     terms: Terms,
     bsn: Option<String>,
     born: Option<(Date, &'static str)>,
+    answers: bool,
     facts: Facts,
     expires_at_ms: i64,
     lapses_at_ms: Option<i64>,
@@ -107,6 +108,12 @@ impl ValidSend {
     /// that gives it: a signal's and a dossier's pupil's.
     pub fn born(&self) -> Option<(Date, &'static str)> {
         self.born
+    }
+
+    /// Whether a reply answers (text or attachments), and so carries
+    /// personal data back to the requester.
+    pub fn answers(&self) -> bool {
+        self.answers
     }
 
     /// What a statute's condition looks at.
@@ -361,6 +368,12 @@ pub fn check(
     };
     let facts = facts(payload.body.as_ref(), terms.necessity_declared, today);
     let born = born(payload.body.as_ref());
+    let answers = match payload.body.as_ref() {
+        Some(pb::payload::Body::Consultatieantwoord(a)) => {
+            !a.answer.trim().is_empty() || !payload.attachments.is_empty()
+        }
+        _ => false,
+    };
     let in_reply_to = if kind == Kind::Consultatieantwoord {
         Some(message_id("in_reply_to", &r.in_reply_to)?)
     } else if !r.in_reply_to.is_empty() {
@@ -403,6 +416,7 @@ pub fn check(
         terms,
         bsn,
         born,
+        answers,
         facts,
         expires_at_ms,
         lapses_at_ms,

@@ -559,10 +559,13 @@ fn each_rule_is_refused_by_field_and_rule() {
 
 #[test]
 fn a_declined_reply_needs_no_answer_and_a_signal_may_last_to_the_day_before_23() {
+    let answered = run(reply()).unwrap();
+    assert!(answered.answers(), "an answer carries personal data back");
     let mut r = reply();
     ans(&mut r).outcome = pb::ReplyOutcome::Declined as i32;
     ans(&mut r).answer.clear();
-    assert!(run(r).is_ok());
+    let declined = run(r).unwrap();
+    assert!(!declined.answers(), "an outcome alone does not");
     let mut r = signalering();
     sig(&mut r).birth_date = "2004-06-01".into();
     sig(&mut r).valid_until = "2027-05-31".into();

@@ -34,9 +34,9 @@ pub fn consult() -> pb::SendRequest {
     examples::consult(TODAY, "ref-1", JGT, ID)
 }
 
-/// A reply to request [`ID`].
+/// A reply to request [`ID`] that answers it (naming no basis).
 pub fn reply() -> pb::SendRequest {
-    examples::reply("ref-1", JGT, ID)
+    examples::answer("ref-1", JGT, ID, None)
 }
 
 /// A request with its payload decoded, so that a case can change one field

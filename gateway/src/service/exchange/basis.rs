@@ -1,12 +1,15 @@
 //! The legal basis of a Send, checked: a consent must be in force, cover
 //! the message and serve the purpose it names; a statute must cover sender,
 //! recipient and kind, and its condition must hold; a message without
-//! personal data must hold none. A reply travels under the basis (and the
-//! terms) of the request it answers.
+//! personal data must hold none. A reply that only gives its outcome
+//! travels under the basis (and the terms) of the request it answers; one
+//! that answers needs a basis in its own direction
+//! ([`crate::policy::replies`]).
 
 use super::Exchange;
 use crate::crypto::ChildRef;
 use crate::model::{Kind, LegalBasis, MessageRecord, Participant, Terms};
+use crate::policy::replies::{Answered, ReplyBasis, ReplyRefused, reply_basis};
 use crate::policy::send::{SendBasis, ValidSend};
 use crate::policy::{consent, invalid};
 use crate::service::ServiceError;
@@ -27,19 +30,34 @@ impl Exchange {
     /// `child_ref`; `request` is the request a reply answers.
     pub(super) async fn check_basis(
         &self,
-        (sender, recipient): (&Participant, &Participant),
+        parties: (&Participant, &Participant),
         valid: &ValidSend,
         child_ref: Option<&ChildRef>,
         request: Option<&MessageRecord>,
         now: i64,
     ) -> Result<Basis, ServiceError> {
-        let refused = ServiceError::FailedPrecondition;
-        let named = match valid.basis() {
-            SendBasis::Named(basis) => basis,
-            SendBasis::OfRequest(named) => {
-                return self.of_request(named.as_ref(), request, now).await;
+        match valid.basis() {
+            SendBasis::Named(basis) => {
+                self.check_named(parties, valid, basis, child_ref, now)
+                    .await
             }
-        };
+            SendBasis::OfRequest(named) => {
+                self.check_reply(parties, valid, named.as_ref(), request, now)
+                    .await
+            }
+        }
+    }
+
+    /// A basis the message names, for the child `child_ref`.
+    async fn check_named(
+        &self,
+        (sender, recipient): (&Participant, &Participant),
+        valid: &ValidSend,
+        named: &LegalBasis,
+        child_ref: Option<&ChildRef>,
+        now: i64,
+    ) -> Result<Basis, ServiceError> {
+        let refused = ServiceError::FailedPrecondition;
         let condition = match named {
             LegalBasis::Consent(id) => {
                 let c = self.store.consent(id).await?.ok_or_else(|| {
@@ -89,9 +107,13 @@ impl Exchange {
         })
     }
 
-    /// A reply's basis: its request's, which must still hold.
-    async fn of_request(
+    /// A reply's basis: its request's, which must still hold, where the
+    /// reply holds nothing about the child; else one of its own, for the
+    /// request's child.
+    async fn check_reply(
         &self,
+        parties: (&Participant, &Participant),
+        valid: &ValidSend,
         named: Option<&LegalBasis>,
         request: Option<&MessageRecord>,
         now: i64,
@@ -103,16 +125,24 @@ impl Exchange {
                 "in_reply_to: a consultatieantwoord answers a consultatieverzoek".into(),
             ));
         };
-        if named.is_some_and(|b| *b != request.legal_basis) {
-            return Err(invalid(
-                "legal_basis",
-                format!(
-                    "a consultatieantwoord travels under the basis of the request it answers ({}); leave it empty",
-                    request.legal_basis
-                ),
-            )
-            .into());
-        }
+        let (sender, recipient) = parties;
+        let asked = Answered {
+            basis: &request.legal_basis,
+            requester: recipient.kind,
+            replier: sender.kind,
+        };
+        let why = match reply_basis(asked, named, valid.answers()) {
+            Ok(ReplyBasis::OfRequest(why)) => why,
+            Ok(ReplyBasis::Own(own)) => {
+                let mut basis = self
+                    .check_named(parties, valid, &own, request.child_ref.as_ref(), now)
+                    .await?;
+                basis.condition = format!("a reply with an answer, {}", basis.condition);
+                return Ok(basis);
+            }
+            Err(ReplyRefused::Invalid(v)) => return Err(v.into()),
+            Err(ReplyRefused::Uncovered(m)) => return Err(ServiceError::FailedPrecondition(m)),
+        };
         if let LegalBasis::Consent(id) = &request.legal_basis
             && let Some(problem) = self
                 .store
@@ -129,7 +159,7 @@ impl Exchange {
             legal_basis: request.legal_basis.clone(),
             terms: request.terms,
             condition: format!(
-                "a reply, on the basis of its request ({})",
+                "a reply, on the basis of its request ({}): {why}",
                 request.legal_basis
             ),
         })
