@@ -37,6 +37,16 @@ pub fn consult(reference: &str, to: &str, consent_id: &str) -> pb::SendRequest {
     examples::consult(today_date(), reference, to, consent_id)
 }
 
+/// A request for consultation under consent `consent_id` to be answered
+/// (and expiring) 300 days from now: long after the days a test moves the
+/// gateway's clock.
+pub fn lasting_consult(reference: &str, to: &str, consent_id: &str) -> pb::SendRequest {
+    let mut r = consult(reference, to, consent_id);
+    request_body(&mut r, |b| b.respond_by = date(300));
+    r.expires_at = Some(in_days(300));
+    r
+}
+
 /// A valid reply to request `in_reply_to` giving its outcome only; it
 /// travels under the request's legal basis, so it names none.
 pub fn reply(reference: &str, to: &str, in_reply_to: &str) -> pb::SendRequest {

@@ -14,15 +14,6 @@ fn days(n: i64) -> time::Duration {
     time::Duration::days(n)
 }
 
-/// A consultation about [`BSN`]`[2]` under `consent`, expiring long after
-/// the days the clock is moved.
-fn consult(reference: &str, to: &str, consent: &str) -> pb::SendRequest {
-    let mut r = fixtures::consult(reference, to, consent);
-    fixtures::request_body(&mut r, |b| b.respond_by = fixtures::date(300));
-    r.expires_at = Some(fixtures::in_days(300));
-    r
-}
-
 /// A consent for [`BSN`]`[2]`, born on `birth`, given by `by` on
 /// `given_on`, for a year from now.
 fn grant(birth: &str, by: pb::ConsentGiver, given_on: &str) -> pb::GrantConsentRequest {
@@ -81,13 +72,17 @@ async fn a_young_persons_consent_stays_theirs_at_18_and_one_with_the_parents_end
 
     gw.clock.advance(days(41));
     // Now 18: the young adult's own consent still carries messages...
-    swv.send(consult("eigen", &jgt, &own.consent_id))
+    swv.send(fixtures::lasting_consult("eigen", &jgt, &own.consent_id))
         .await
         .expect("a young person's consent stays theirs at 18");
     // ...the one given with the parents does not.
     let m = refusal(
-        swv.send(consult("ouders", &jgt, &with_parents.consent_id))
-            .await,
+        swv.send(fixtures::lasting_consult(
+            "ouders",
+            &jgt,
+            &with_parents.consent_id,
+        ))
+        .await,
         Code::FailedPrecondition,
     );
     assert!(m.contains("lapsed on"), "{m}");
@@ -147,9 +142,13 @@ async fn a_consent_records_who_agreed_and_how_and_its_recipient_sees_it() {
     assert_eq!(listed[0].consented_by, c.consented_by);
     assert_eq!(listed[0].obtained, c.obtained);
     // The recipient knows who consented and how.
-    swv.send(consult("scope", &gw.oin(org::JGT), &c.consent_id))
-        .await
-        .unwrap();
+    swv.send(fixtures::lasting_consult(
+        "scope",
+        &gw.oin(org::JGT),
+        &c.consent_id,
+    ))
+    .await
+    .unwrap();
     let got = schakel_tests::pull_until(&jgt, 1).await;
     let scope = got[0].consent.as_ref().expect("the consent's scope");
     assert_eq!(scope.consented_by, c.consented_by);

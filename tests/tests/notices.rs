@@ -45,15 +45,6 @@ fn days(n: i64) -> time::Duration {
     time::Duration::days(n)
 }
 
-/// A consultation about [`BSN`]`[2]` under `consent`, to be answered (and
-/// expiring) long after the days the clock is moved.
-fn consult(reference: &str, to: &str, consent: &str) -> pb::SendRequest {
-    let mut r = fixtures::consult(reference, to, consent);
-    fixtures::request_body(&mut r, |b| b.respond_by = fixtures::date(300));
-    r.expires_at = Some(fixtures::in_days(300));
-    r
-}
-
 #[tokio::test]
 async fn a_consent_of_the_parents_alone_lapses_at_twelve_with_a_notice_ahead() {
     let gw = gateway().await;
@@ -65,7 +56,11 @@ async fn a_consent_of_the_parents_alone_lapses_at_twelve_with_a_notice_ahead() {
     assert_eq!(c.lapses_on, twelfth);
     assert!(c.lapse_reason.contains("turns 12"), "{}", c.lapse_reason);
     let queued = swv
-        .send(consult("voor-12", &gw.oin(org::JGT), &c.consent_id))
+        .send(fixtures::lasting_consult(
+            "voor-12",
+            &gw.oin(org::JGT),
+            &c.consent_id,
+        ))
         .await
         .unwrap();
     assert!(
@@ -119,8 +114,12 @@ async fn a_consent_of_the_parents_alone_lapses_at_twelve_with_a_notice_ahead() {
         [pb::ReceiptStatus::Accepted, pb::ReceiptStatus::Withdrawn]
     );
     let m = refusal(
-        swv.send(consult("na-12", &gw.oin(org::JGT), &c.consent_id))
-            .await,
+        swv.send(fixtures::lasting_consult(
+            "na-12",
+            &gw.oin(org::JGT),
+            &c.consent_id,
+        ))
+        .await,
         Code::FailedPrecondition,
     );
     assert!(
@@ -157,9 +156,13 @@ async fn a_consent_of_parents_and_child_is_to_be_reconfirmed_at_sixteen() {
     );
     // By default the consent stays in force past the birthday.
     gw.clock.advance(days(31));
-    swv.send(consult("na-16", &gw.oin(org::JGT), &c.consent_id))
-        .await
-        .unwrap();
+    swv.send(fixtures::lasting_consult(
+        "na-16",
+        &gw.oin(org::JGT),
+        &c.consent_id,
+    ))
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -199,11 +202,15 @@ async fn a_recipient_revokes_a_consent_when_the_parents_tell_it() {
     let swv = gw.client(org::SWV).await;
     let jgt = gw.client(org::JGT).await;
     let consent = fixtures::granted(&swv).await;
-    let first =
-        schakel_tests::calls::deliver(&swv, &jgt, consult("q1", &gw.oin(org::JGT), &consent)).await;
+    let first = schakel_tests::calls::deliver(
+        &swv,
+        &jgt,
+        fixtures::lasting_consult("q1", &gw.oin(org::JGT), &consent),
+    )
+    .await;
     assert!(first.ack.receipt.is_some());
     let queued = swv
-        .send(consult("q2", &gw.oin(org::JGT), &consent))
+        .send(fixtures::lasting_consult("q2", &gw.oin(org::JGT), &consent))
         .await
         .unwrap();
     // An organisation that received nothing under it cannot revoke it.
@@ -257,7 +264,9 @@ async fn a_revocation_reaches_every_organisation_that_received_messages_under_it
     let to = gw.oin(org::JGT);
     let mut held = Vec::new();
     for r in ["h1", "h2"] {
-        let got = schakel_tests::calls::deliver(&swv, &jgt, consult(r, &to, &consent)).await;
+        let got =
+            schakel_tests::calls::deliver(&swv, &jgt, fixtures::lasting_consult(r, &to, &consent))
+                .await;
         held.push(got.sent.message_id);
     }
     swv.revoke_consent(&consent, "ouders MARK trekken in")

@@ -355,3 +355,62 @@ async fn each_organisation_obtains_the_report_of_its_own_part() {
         assert!(makers.contains(&gw.oin(o)), "{o} in {makers:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_that_revokes_sees_nothing_of_the_other_recipients_in_its_report() {
+    let gw = TestGateway::start().await;
+    let swv = gw.client(org::SWV).await;
+    let jgt = gw.client(org::JGT).await;
+    let mut grant = fixtures::consent_grant(BSN[2]);
+    grant.recipient_kinds = vec![
+        pb::OrganisationKind::Jgt as i32,
+        pb::OrganisationKind::Gemeente as i32,
+    ];
+    let consent = swv.grant_consent(grant).await.unwrap().consent_id;
+    let asked = deliver(
+        &swv,
+        &jgt,
+        fixtures::consult("q", &gw.oin(org::JGT), &consent),
+    )
+    .await;
+    // A message to the gemeente under the same consent, still queued.
+    let elsewhere = swv
+        .send(fixtures::consult("g", &gw.oin(org::GEMEENTE), &consent))
+        .await
+        .unwrap();
+    // The parents tell the JGT: it revokes, and so withdraws the message
+    // to the gemeente (its audit entry has the JGT as actor).
+    jgt.revoke_consent(&consent, "ouders trekken in")
+        .await
+        .unwrap();
+
+    let of_jgt = own_report(&jgt).await;
+    assert_eq!(
+        listed(&of_jgt, "messages", "message_id"),
+        vec![asked.sent.message_id.clone()]
+    );
+    for e in of_jgt["audit"].as_array().unwrap() {
+        assert_ne!(e["message_id"], elsewhere.message_id.as_str(), "{e}");
+        assert_ne!(e["counterpart"], gw.oin(org::GEMEENTE), "{e}");
+    }
+    assert!(
+        of_jgt["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "ConsentRevoked"),
+        "its own revocation is in its part"
+    );
+    // It sees the consent as a recipient does: not whom else it names.
+    let c = &of_jgt["consents"][0];
+    assert_eq!(c["consent_id"], consent.as_str());
+    assert!(c["recipient_kinds"].is_null(), "{c}");
+    assert!(c["recipient_oins"].is_null(), "{c}");
+    // The registrant sees its whole record, the withdrawn message too.
+    let of_swv = own_report(&swv).await;
+    assert_eq!(
+        of_swv["consents"][0]["recipient_kinds"],
+        serde_json::json!(["jgt", "gemeente"])
+    );
+    assert!(listed(&of_swv, "messages", "message_id").contains(&elsewhere.message_id));
+}

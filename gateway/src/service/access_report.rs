@@ -64,16 +64,27 @@ impl Scope {
         }
     }
 
-    /// Whether `e` is in this part: the organisation made it, it names the
-    /// organisation as counterpart, or it is about one of `messages`.
+    /// Whether `e` is in this part: an entry about a message is when the
+    /// message is (one of `messages`), whoever acted (a recipient that
+    /// revokes a consent acts on other recipients' messages); any other
+    /// entry when the organisation made it or it names the organisation.
     fn holds_entry(&self, e: &Entry, messages: &BTreeSet<&MessageId>) -> bool {
+        match (self, &e.message_id) {
+            (Scope::Whole, _) => true,
+            (Scope::Controller(_), Some(m)) => messages.contains(m),
+            (Scope::Controller(o), None) => {
+                e.actor.as_str() == o.as_str() || e.counterpart == o.as_str()
+            }
+        }
+    }
+
+    /// Whether the whole record of `c` is shown: to the operator and to its
+    /// registrant; another organisation sees what a recipient is shown of
+    /// it (its scope), not whom else it names nor why it was revoked.
+    fn shows_whole_consent(&self, c: &ConsentRecord) -> bool {
         match self {
             Scope::Whole => true,
-            Scope::Controller(o) => {
-                e.actor.as_str() == o.as_str()
-                    || e.counterpart == o.as_str()
-                    || e.message_id.as_ref().is_some_and(|m| messages.contains(m))
-            }
+            Scope::Controller(o) => c.registered_by == *o,
         }
     }
 
@@ -181,7 +192,7 @@ impl AuditLog {
                 .collect::<Vec<_>>(),
             "consents": consents
                 .iter()
-                .map(|c| consent_json(c, &entries, self.now_ms()))
+                .map(|c| consent_json(c, &entries, self.now_ms(), scope.shows_whole_consent(c)))
                 .collect::<Vec<_>>(),
             "audit": entries
                 .iter()
@@ -322,7 +333,7 @@ fn message_json(
     })
 }
 
-fn consent_json(c: &ConsentRecord, entries: &[Entry], now_ms: i64) -> Value {
+fn consent_json(c: &ConsentRecord, entries: &[Entry], now_ms: i64, whole: bool) -> Value {
     let history: Vec<_> = entries
         .iter()
         .filter(|e| {
@@ -333,7 +344,7 @@ fn consent_json(c: &ConsentRecord, entries: &[Entry], now_ms: i64) -> Value {
             json!({"action": format!("{:?}", e.action), "at": when(Some(e.time_ms)), "by": e.actor.to_string(), "detail": e.detail})
         })
         .collect();
-    json!({
+    let mut doc = json!({
         "consent_id": c.id.to_string(),
         "registered_by_oin": c.registered_by.to_string(),
         "given_by": c.given_by.as_str(),
@@ -352,7 +363,18 @@ fn consent_json(c: &ConsentRecord, entries: &[Entry], now_ms: i64) -> Value {
         "revoked_by_oin": text(c.revoked_by.as_ref()),
         "revoke_reason": c.revoke_reason,
         "history": history,
-    })
+    });
+    if !whole {
+        for private in [
+            "recipient_oins",
+            "recipient_kinds",
+            "revoked_by_oin",
+            "revoke_reason",
+        ] {
+            doc[private] = Value::Null;
+        }
+    }
+    doc
 }
 
 /// Whether `e` is about a message marked for review: its actor or
