@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::aead;
 use super::bytes::random_bytes;
 use super::secret_file::{KeyError, load_or_create_secret};
 
@@ -30,60 +31,28 @@ impl PayloadKey {
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
         let path = data_dir.join(PAYLOAD_KEY_FILE);
         let bytes = load_or_create_secret(&path, || random_bytes::<32>().to_vec())?;
-        let unbound =
-            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &bytes).map_err(|_| {
-                KeyError::Invalid {
-                    path,
-                    what: "AES-256 key (32 bytes)",
-                }
-            })?;
-        Ok(Self {
-            key: ring::aead::LessSafeKey::new(unbound),
-        })
+        let key = aead::key(&bytes).ok_or(KeyError::Invalid {
+            path,
+            what: "AES-256 key (32 bytes)",
+        })?;
+        Ok(Self { key })
     }
 
     /// Bytes sealing adds to a payload: the 16-byte tag and the 12-byte nonce.
-    pub const OVERHEAD: usize = 16 + 12;
+    pub const OVERHEAD: usize = aead::OVERHEAD;
 
     /// Encrypts `plaintext` for message `message_id`, in place: the result
     /// is ciphertext, tag, nonce. Give a buffer with [`Self::OVERHEAD`] bytes
     /// of spare capacity and no byte of a large payload is copied.
-    pub fn seal(&self, message_id: &str, mut plaintext: Vec<u8>) -> Result<Vec<u8>, SealError> {
-        let nonce_bytes = random_bytes::<12>();
-        let nonce = ring::aead::Nonce::assume_unique_for_key(nonce_bytes);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(
-                nonce,
-                ring::aead::Aad::from(message_id.as_bytes()),
-                &mut plaintext,
-            )
-            .map_err(|_| SealError(message_id.to_owned()))?;
-        plaintext.extend_from_slice(tag.as_ref());
-        plaintext.extend_from_slice(&nonce_bytes);
-        Ok(plaintext)
+    pub fn seal(&self, message_id: &str, plaintext: Vec<u8>) -> Result<Vec<u8>, SealError> {
+        aead::seal(&self.key, message_id.as_bytes(), plaintext)
+            .ok_or_else(|| SealError(message_id.to_owned()))
     }
 
     /// Decrypts what [`PayloadKey::seal`] produced for `message_id`.
     pub fn open(&self, message_id: &str, sealed: &[u8]) -> Result<Vec<u8>, DecryptError> {
-        let fail = || DecryptError(message_id.to_owned());
-        if sealed.len() < Self::OVERHEAD {
-            return Err(fail());
-        }
-        let (body, nonce) = sealed.split_at(sealed.len() - 12);
-        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
-        let mut buf = body.to_vec();
-        let plain_len = self
-            .key
-            .open_in_place(
-                nonce,
-                ring::aead::Aad::from(message_id.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| fail())?
-            .len();
-        buf.truncate(plain_len);
-        Ok(buf)
+        aead::open(&self.key, message_id.as_bytes(), sealed)
+            .ok_or_else(|| DecryptError(message_id.to_owned()))
     }
 }
 
