@@ -32,7 +32,10 @@ pub fn open(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     let (body, nonce) = sealed.split_at(sealed.len() - 12);
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut buf = body.to_vec();
-    let len = key.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?.len();
+    let len = key
+        .open_in_place(nonce, Aad::from(aad), &mut buf)
+        .ok()?
+        .len();
     buf.truncate(len);
     Some(buf)
 }

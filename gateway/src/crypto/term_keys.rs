@@ -57,10 +57,7 @@ impl DayKey {
         let link = hmac::Key::new(hmac::HMAC_SHA256, link);
         let derive = |label: &[u8]| hmac::sign(&link, label);
         let seal = aead::key(derive(b"schakel term seal").as_ref()).expect("32 bytes");
-        let blind = hmac::Key::new(
-            hmac::HMAC_SHA256,
-            derive(b"schakel term blind").as_ref(),
-        );
+        let blind = hmac::Key::new(hmac::HMAC_SHA256, derive(b"schakel term blind").as_ref());
         Self { seal, blind }
     }
 
@@ -213,8 +210,14 @@ mod tests {
         let sealed_late = late.seal(b"m1", b"child".to_vec()).unwrap();
         assert!(!sealed_early.windows(5).any(|w| w == b"child"));
         assert_eq!(early.open(b"m1", &sealed_early).unwrap(), b"child");
-        assert!(early.open(b"m2", &sealed_early).is_none(), "bound to its record");
-        assert!(late.open(b"m1", &sealed_early).is_none(), "another day's key");
+        assert!(
+            early.open(b"m2", &sealed_early).is_none(),
+            "bound to its record"
+        );
+        assert!(
+            late.open(b"m1", &sealed_early).is_none(),
+            "another day's key"
+        );
         let blind = early.blind(b"ref");
         assert_ne!(blind, late.blind(b"ref"));
         let check = keys.check("text");

@@ -202,6 +202,13 @@ pub struct Entry {
     /// is erased.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_commitment: Option<Digest>,
+    /// When the retention of its child reference starts, if later than the
+    /// entry (a signal's lapse), as the draft said: kept with the entry so
+    /// that every engine, and every copy between them, counts its term
+    /// alike. Not covered by the hash: it says how long the entry is kept,
+    /// not what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_from_ms: Option<i64>,
 }
 
 fn is_default(t: &Terms) -> bool {
@@ -239,6 +246,17 @@ impl Entry {
             case_id: draft.case_id,
             child_salt,
             child_commitment,
+            retention_from_ms: draft.retention_from_ms,
+        }
+    }
+
+    /// When the retention of its child reference starts: for an entry about
+    /// a signal, the signal's lapse (five years after it lapsed, as the law
+    /// asks); for every other, the entry itself.
+    pub fn retention_start_ms(&self) -> i64 {
+        match (self.kind, self.retention_from_ms) {
+            (Some(Kind::Signalering), Some(from)) => from.max(self.time_ms),
+            _ => self.time_ms,
         }
     }
 

@@ -185,8 +185,10 @@ pub struct ConsentRecord {
     pub id: ConsentId,
     /// The organisation that registered it.
     pub registered_by: Oin,
-    /// Keyed hash of the child's BSN.
-    pub child_ref: ChildRef,
+    /// Keyed hash of the child's BSN; None once the consent's term is over
+    /// and its record no longer names the child.
+    #[serde(default)]
+    pub child_ref: Option<ChildRef>,
     /// Who gave it.
     pub given_by: Giver,
     /// The date it was given.

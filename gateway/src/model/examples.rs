@@ -43,7 +43,7 @@ pub fn consent(registered_by: Oin, valid_from_ms: i64, valid_until_ms: i64) -> C
     ConsentRecord {
         id: ConsentId::parse(CONSENT_ID).expect("a UUID"),
         registered_by,
-        child_ref: CHILD,
+        child_ref: Some(CHILD),
         given_by: Giver::Parents,
         given_on: date!(2026 - 01 - 31),
         recipient_oins: vec![],

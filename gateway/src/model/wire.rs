@@ -325,7 +325,7 @@ pub fn consent(c: ConsentRecord, now_ms: i64) -> pb::ConsentRecord {
         status: consent_state(c.state(now_ms)) as i32,
         consent_id: c.id.to_string(),
         registered_by_oin: c.registered_by.to_string(),
-        child_ref: c.child_ref.to_hex(),
+        child_ref: c.child_ref.map(|r| r.to_hex()).unwrap_or_default(),
         given_by: giver(c.given_by) as i32,
         given_on: c.given_on.to_string(),
         recipient_oins: c.recipient_oins.iter().map(ToString::to_string).collect(),

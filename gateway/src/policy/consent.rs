@@ -435,7 +435,7 @@ pub fn covers(
     if let Some(reason) = unusable(c, now_ms) {
         return Err(reason);
     }
-    if child_ref.is_some_and(|r| *r != c.child_ref) {
+    if child_ref.is_some_and(|r| Some(*r) != c.child_ref) {
         return unmet(format!("consent {} is for another child", c.id));
     }
     let to_covered =

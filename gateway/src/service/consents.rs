@@ -70,7 +70,7 @@ impl Consents {
         let record = ConsentRecord {
             id: ConsentId::new_v7(),
             registered_by: caller.oin().clone(),
-            child_ref: self.child_key.child_ref(&g.bsn),
+            child_ref: Some(self.child_key.child_ref(&g.bsn)),
             given_by: g.given_by,
             given_on: g.given_on,
             recipient_oins: g.recipient_oins,
@@ -92,7 +92,7 @@ impl Consents {
         };
         let notices = notices::for_consent(&record, self.rules.notice_days, now);
         let draft = Draft {
-            child_ref: Some(record.child_ref),
+            child_ref: record.child_ref,
             legal_basis: Some(LegalBasis::Consent(record.id.clone())),
             terms: Terms {
                 purpose: record.purpose_code,
@@ -170,7 +170,7 @@ impl Consents {
             .consents_of(by)
             .await?
             .into_iter()
-            .filter(|c| child.is_none_or(|r| r == c.child_ref))
+            .filter(|c| child.is_none_or(|r| Some(r) == c.child_ref))
             .filter(|c| state.is_none_or(|s| c.state(now) == s))
             .collect())
     }

@@ -30,6 +30,7 @@ pub mod lifecycle;
 mod outcome;
 pub mod postgres;
 pub mod receipts;
+pub mod sealing;
 pub mod sled;
 
 use async_trait::async_trait;

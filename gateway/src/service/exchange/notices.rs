@@ -104,7 +104,7 @@ impl Exchange {
             Condition::Always => Some(None),
             Condition::ConsentInForce(id) => self.store.consent(id).await?.and_then(|c| {
                 let ended = matches!(c.state(now), ConsentState::Revoked | ConsentState::Lapsed);
-                (!ended).then_some(Some(c.child_ref))
+                (!ended).then_some(c.child_ref)
             }),
             Condition::Undelivered(id) => self
                 .store

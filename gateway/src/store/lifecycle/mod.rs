@@ -489,7 +489,7 @@ pub fn revoke(
     c.revoke_reason = reason.to_owned();
     c.revoked_by = Some(by.clone());
     let mut audit = Draft {
-        child_ref: Some(c.child_ref),
+        child_ref: c.child_ref,
         legal_basis: Some(crate::model::LegalBasis::Consent(c.id.clone())),
         ..Draft::new(by.clone(), Action::ConsentRevoked)
     }
