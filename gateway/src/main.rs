@@ -141,8 +141,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { data }) => {
-            let verdict =
-                tokio::runtime::Runtime::new()?.block_on(verify::verify_data_dir(&data))?;
+            let retention = Config::load(cli.config.as_deref())?.audit.retention_days;
+            let verdict = tokio::runtime::Runtime::new()?
+                .block_on(verify::verify_data_dir(&data, retention))?;
             if verdict.ok() {
                 println!(
                     "audit log intact: {} entries, {} signed checkpoints, {} entries after the last checkpoint",
@@ -165,10 +166,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let config = Config::load(cli.config.as_deref())?;
-            let migrated = tokio::runtime::Runtime::new()?
-                .block_on(migrate::sled_to_postgres(&config.storage, |line| {
-                    eprintln!("{line}")
-                }))?;
+            let migrated = tokio::runtime::Runtime::new()?.block_on(migrate::sled_to_postgres(
+                &config.storage,
+                config.audit.retention_days,
+                |line| eprintln!("{line}"),
+            ))?;
             println!(
                 "copied the store of {} into {}: {}",
                 config.storage.data_dir.display(),

@@ -106,7 +106,9 @@ pub async fn serve(
         payload: Arc::new(PayloadKey::load_or_create(data_dir)?),
         child: child_key.clone(),
     };
-    let store = store::engine::open(&config.storage, signing_key.clone())
+    let sealing =
+        store::sealing::Sealing::open(data_dir, config.audit.retention_days, clock.now_ms())?;
+    let store = store::engine::open(&config.storage, signing_key.clone(), sealing)
         .await
         .with_context(|| {
             format!(

@@ -342,7 +342,13 @@ impl TestGateway {
     pub async fn open_store(&self) -> Arc<dyn schakel_gateway::store::Store> {
         let data = &self.config.storage.data_dir;
         let key = schakel_gateway::crypto::SigningKey::load(data).expect("the gateway's key");
-        schakel_gateway::store::engine::open(&self.config.storage, Arc::new(key))
+        let sealing = schakel_gateway::store::sealing::Sealing::open(
+            data,
+            self.config.audit.retention_days,
+            self.clock.now_ms(),
+        )
+        .expect("the gateway's term keys");
+        schakel_gateway::store::engine::open(&self.config.storage, Arc::new(key), sealing)
             .await
             .expect("the stopped gateway's store opens")
     }

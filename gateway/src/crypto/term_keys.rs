@@ -136,6 +136,22 @@ impl TermKeys {
         })
     }
 
+    /// A chain of a fixed link from `first_day`, in `data_dir`: the same for
+    /// every store a test opens, so that what one seals another opens.
+    #[cfg(test)]
+    pub fn fixed(data_dir: &Path, first_day: i64) -> Self {
+        let path = data_dir.join(TERM_KEYS_FILE);
+        std::fs::write(&path, file_bytes(first_day, &[9; 32])).expect("a test folder");
+        Self {
+            path,
+            chain: Mutex::new(Chain {
+                first_day,
+                links: vec![[9; 32]],
+                keys: HashMap::new(),
+            }),
+        }
+    }
+
     fn chain(&self) -> std::sync::MutexGuard<'_, Chain> {
         self.chain.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -135,6 +135,19 @@ impl Draft {
         ))
     }
 
+    /// The entry that records that the term keys of `days` days, the last
+    /// of them `last_day` (days since 1970-01-01), were destroyed: every
+    /// record, and every copy of one, whose term ended by then no longer
+    /// names a child.
+    pub fn terms_forgotten(days: u64, last_day: i64) -> Self {
+        let date = time::OffsetDateTime::from_unix_timestamp(last_day.saturating_mul(86_400))
+            .map(|t| t.date().to_string())
+            .unwrap_or_else(|_| last_day.to_string());
+        Self::new(Actor::Gateway, Action::ChildRefsErased).detail(format!(
+            "term keys of {days} day(s) destroyed, through {date}: no record whose term ended by then, nor any copy of one, names a child any more"
+        ))
+    }
+
     /// With this counterpart.
     pub fn counterpart(mut self, oin: Oin) -> Self {
         self.counterpart = Some(oin);

@@ -15,6 +15,12 @@ pub struct KeyCheck {
     pub child_key_check: String,
     /// A fixed text sealed with the payload key: it opens only with it.
     pub payload_key_check: Vec<u8>,
+    /// A fixed text blinded under a far day of the term key chain (hex),
+    /// the same for every copy of the chain: empty in a store whose first
+    /// gateway was of a release before term keys, until a gateway records
+    /// it.
+    #[serde(default)]
+    pub term_key_check: String,
 }
 
 impl KeyCheck {

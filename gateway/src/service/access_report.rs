@@ -139,7 +139,7 @@ impl AuditLog {
             .await?;
         let store = self.store();
         let (head, _) = store.audit_head().await?;
-        let entries = entries_about(store, &child, head).await?;
+        let entries = entries_about(store, &child, head, self.now_ms()).await?;
         let mut messages = messages_of(store, &entries).await?;
         messages.retain(|m| scope.holds_message(m));
         let mut consents = consents_of(store, &entries, &messages).await?;
@@ -219,18 +219,20 @@ impl AuditLog {
     }
 }
 
-/// Every audit entry about `child` up to `head`, in order.
+/// Every audit entry about `child` up to `head`, in order, as the terms
+/// of `now_ms` still let them name it.
 async fn entries_about(
     store: &dyn Store,
     child: &ChildRef,
     head: u64,
+    now_ms: i64,
 ) -> Result<Vec<Entry>, StoreError> {
     let about = AuditKey::Child(*child);
     let mut out: Vec<Entry> = Vec::new();
     loop {
         let after = out.last().map_or(0, |e| e.seq);
         let page = store
-            .audit_entries_about(&about, after, super::audit_log::PAGE)
+            .audit_entries_about(&about, after, super::audit_log::PAGE, now_ms)
             .await?;
         let done = page.len() < super::audit_log::PAGE;
         out.extend(page.into_iter().filter(|e| e.seq <= head));

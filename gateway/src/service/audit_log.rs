@@ -249,7 +249,11 @@ impl AuditLog {
             (None, None) => None,
         };
         let page = match index {
-            Some(about) => self.store.audit_entries_about(&about, after, PAGE).await?,
+            Some(about) => {
+                self.store
+                    .audit_entries_about(&about, after, PAGE, self.clock.now_ms())
+                    .await?
+            }
             None => self.store.audit_entries(after + 1, PAGE).await?,
         };
         let next = (page.len() == PAGE)
@@ -343,12 +347,36 @@ impl AuditLog {
     /// of the first format (which cannot lose their reference alone)
     /// removed whole once no signal of theirs can still need it; and, if
     /// configured, entries removed whole after `keep_entries_days`.
+    ///
+    /// Every gateway, whether its turn or not, forgets the term keys of the
+    /// days that are over ([`crate::crypto::TermKeys`]); the one whose turn
+    /// it is records it.
     pub async fn maintain(&self) -> Result<(), StoreError> {
-        if !self.store.upkeep_turn().await? {
-            return Ok(());
-        }
-        let (head, signed) = self.store.audit_head().await?;
+        let turn = self.store.upkeep_turn().await?;
         let now = self.clock.now_ms();
+        if turn {
+            self.upkeep(now).await?;
+        }
+        let today = crate::crypto::day_of(now);
+        let forgotten = self.store.sealing().keys().forget_before(today)?;
+        if forgotten > 0 {
+            tracing::info!(
+                days = forgotten,
+                "term keys of the days that are over destroyed"
+            );
+            if turn {
+                self.store
+                    .append_audit(vec![Draft::terms_forgotten(forgotten, today - 1)], now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The upkeep of the deployment's audit log, by the one gateway whose
+    /// turn it is.
+    async fn upkeep(&self, now: i64) -> Result<(), StoreError> {
+        let (head, signed) = self.store.audit_head().await?;
         let since = now - self.last_checkpoint_ms.load(Ordering::Relaxed);
         if head > signed
             && (head - signed >= self.config.checkpoint_every

@@ -384,7 +384,13 @@ mod tests {
     async fn the_last_active_operator_stays_one_and_changes_are_announced() {
         let dir = tempfile::tempdir().unwrap();
         let key = crate::crypto::SigningKey::load_or_create(dir.path()).unwrap();
-        let store = crate::store::engine::open_in(dir.path(), 1 << 20, Arc::new(key)).unwrap();
+        let store = crate::store::engine::open_in(
+            dir.path(),
+            1 << 20,
+            Arc::new(key),
+            crate::store::sealing::Sealing::for_tests(dir.path()),
+        )
+        .unwrap();
         let directory = Directory::new(store, Clock::system());
         let (a, b) = (examples::oin(1), examples::oin(2));
         let seed = [&a, &b].map(|o| Participant::new(o.clone(), "Beheer", OrgKind::Operator));

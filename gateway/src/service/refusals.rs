@@ -292,7 +292,13 @@ mod tests {
     async fn refusals_are_counted_per_certificate_and_cause_and_written_once_per_interval() {
         let dir = tempfile::tempdir().unwrap();
         let key = crate::crypto::SigningKey::load_or_create(dir.path()).unwrap();
-        let store = crate::store::engine::open_in(dir.path(), 1 << 20, Arc::new(key)).unwrap();
+        let store = crate::store::engine::open_in(
+            dir.path(),
+            1 << 20,
+            Arc::new(key),
+            crate::store::sealing::Sealing::for_tests(dir.path()),
+        )
+        .unwrap();
         let refusals = Refusals::new(store.clone(), Clock::system());
         let (a, b) = (examples::oin(1), examples::oin(2));
         let cert = Digest([1; 32]);
@@ -349,7 +355,13 @@ mod tests {
     fn a_flood_of_distinct_certificates_is_counted_together_beyond_the_cap() {
         let dir = tempfile::tempdir().unwrap();
         let key = crate::crypto::SigningKey::load_or_create(dir.path()).unwrap();
-        let store = crate::store::engine::open_in(dir.path(), 1 << 20, Arc::new(key)).unwrap();
+        let store = crate::store::engine::open_in(
+            dir.path(),
+            1 << 20,
+            Arc::new(key),
+            crate::store::sealing::Sealing::for_tests(dir.path()),
+        )
+        .unwrap();
         let refusals = Refusals::new(store, Clock::system());
         for i in 0..(MAX_TALLIES + 500) {
             let mut d = [0; 32];

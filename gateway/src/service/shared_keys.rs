@@ -8,13 +8,19 @@
 //! sharing the store, compares. A key file that was replaced, or that
 //! another gateway's copy differs from, is refused at start.
 
-use crate::crypto::{ChildKey, GatewayKeys, PayloadKey, Signer, key_id};
+use crate::crypto::{ChildKey, GatewayKeys, PayloadKey, Signer, TERM_KEYS_FILE, TermKeys, key_id};
 use crate::model::KeyCheck;
 use crate::store::Store;
 
 /// The proof of these keys.
-pub fn key_check(signing: &GatewayKeys, child: &ChildKey, payload: &PayloadKey) -> KeyCheck {
+pub fn key_check(
+    signing: &GatewayKeys,
+    child: &ChildKey,
+    payload: &PayloadKey,
+    terms: &TermKeys,
+) -> KeyCheck {
     KeyCheck {
+        term_key_check: terms.check(KeyCheck::TEXT),
         signing_key_id: signing.key_id().to_owned(),
         child_key_check: child.child_ref(KeyCheck::TEXT).to_hex(),
         payload_key_check: payload
@@ -35,7 +41,7 @@ pub async fn ensure_same_keys(
     payload: &PayloadKey,
     shared: bool,
 ) -> Result<(), String> {
-    let mine = key_check(signing, child, payload);
+    let mine = key_check(signing, child, payload, store.sealing().keys());
     let recorded = store
         .key_check(mine.clone())
         .await
@@ -43,7 +49,7 @@ pub async fn ensure_same_keys(
     let copy = if shared {
         "copy the key files of the data folder of a gateway that already uses this database (see docs/OPERATIONS.md, \"Several gateways over PostgreSQL\") into this gateway's data folder, then start it again"
     } else {
-        "restore the key files (child-reference.key, payload-encryption.key, gateway-signing.key) from your backup of this data folder, then start it again; to start afresh instead, move the whole data folder aside"
+        "restore the key files (child-reference.key, child-terms.key, payload-encryption.key, gateway-signing.key) from your backup of this data folder, then start it again; to start afresh instead, move the whole data folder aside"
     };
     if recorded.payload_key_check != mine.payload_key_check
         && payload
@@ -52,6 +58,11 @@ pub async fn ensure_same_keys(
     {
         return Err(format!(
             "this gateway's payload key is not the one the store's payloads are sealed with: {copy}"
+        ));
+    }
+    if !recorded.term_key_check.is_empty() && recorded.term_key_check != mine.term_key_check {
+        return Err(format!(
+            "this gateway's term keys ({TERM_KEYS_FILE}) are not the chain the store's child references are sealed with: {copy}"
         ));
     }
     if recorded.child_key_check != mine.child_key_check {

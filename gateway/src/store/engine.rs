@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::postgres::PostgresStore;
 use super::postgres::connection::Target;
+use super::sealing::Sealing;
 use super::sled::SledStore;
 use super::{Store, StoreError};
 use crate::config::{StorageConfig, StorageEngine};
@@ -16,19 +17,24 @@ use crate::crypto::Signer;
 pub const STORE_DIR: &str = "store";
 
 /// Opens the store configured in `config`, with `signer` for receipts and
-/// checkpoints: sled inside the data folder, or the PostgreSQL database
-/// (its schema brought to this gateway's version).
+/// checkpoints and `sealing` for what identifies a child in its records:
+/// sled inside the data folder, or the PostgreSQL database (its schema
+/// brought to this gateway's version).
 pub async fn open(
     config: &StorageConfig,
     signer: Arc<dyn Signer>,
+    sealing: Arc<Sealing>,
 ) -> Result<Arc<dyn Store>, StoreError> {
     match config.engine {
         StorageEngine::Sled => open_in(
             &config.data_dir,
             config.cache_capacity_mib * 1024 * 1024,
             signer,
+            sealing,
         ),
-        StorageEngine::Postgres => Ok(Arc::new(PostgresStore::open(target(config), signer).await?)),
+        StorageEngine::Postgres => Ok(Arc::new(
+            PostgresStore::open(target(config), signer, sealing).await?,
+        )),
     }
 }
 
@@ -66,10 +72,12 @@ pub fn open_in(
     data_dir: &Path,
     cache_bytes: u64,
     signer: Arc<dyn Signer>,
+    sealing: Arc<Sealing>,
 ) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SledStore::open(
         &data_dir.join(STORE_DIR),
         cache_bytes,
         signer,
+        sealing,
     )?))
 }

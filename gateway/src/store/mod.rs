@@ -204,6 +204,7 @@ pub trait Store: Send + Sync + 'static {
         about: &AuditKey,
         after: u64,
         limit: usize,
+        now_ms: i64,
     ) -> Result<Vec<Entry>, StoreError>;
 
     /// The checkpoints covering entries `from..=to`, in order.
@@ -364,6 +365,10 @@ pub trait Store: Send + Sync + 'static {
     async fn key_check(&self, mine: KeyCheck) -> Result<KeyCheck, StoreError> {
         Ok(mine)
     }
+
+    /// What seals the child in this store's records: its term keys, which
+    /// upkeep makes forget each day that is over.
+    fn sealing(&self) -> &sealing::Sealing;
 
     /// Makes every write so far durable; called on shutdown.
     async fn flush(&self) -> Result<(), StoreError>;

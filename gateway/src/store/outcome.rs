@@ -173,6 +173,12 @@ pub enum AuditKey {
 }
 
 impl AuditKey {
+    /// Whether `e` is about what this finds: it names the child, or the
+    /// organisation acted in it or was its other party.
+    pub fn names(&self, e: &Entry) -> bool {
+        Self::of(e).contains(self)
+    }
+
     /// What `e` is found by: its child, its actor, and its counterpart
     /// when that is another organisation.
     pub fn of(e: &Entry) -> Vec<AuditKey> {

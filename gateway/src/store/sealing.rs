@@ -64,7 +64,15 @@ impl Identifying for ConsentRecord {
 impl Identifying for Entry {
     const FIELDS: &'static [&'static str] = &["child_ref", "child_salt"];
     const BOUND_TO: &'static str = "seq";
+    /// An entry of the first format, whose hash covers the reference
+    /// itself, keeps it until it is removed whole, once no signal of its
+    /// time can still need it: without it, it would no longer verify.
     fn term_from_ms(&self) -> i64 {
+        if self.format < 2 {
+            return self
+                .time_ms
+                .saturating_add(LONGEST_SIGNAL_DAYS as i64 * DAY_MS);
+        }
         self.retention_start_ms()
     }
 }
@@ -99,6 +107,15 @@ impl Sealing {
         Ok(Arc::new(Self::new(keys, retention_days)))
     }
 
+    /// The sealing of the engines' own tests: one fixed chain from a year
+    /// before their moment (`contract::fixtures::NOW`), five years'
+    /// retention, its file in `dir`.
+    #[cfg(test)]
+    pub fn for_tests(dir: &Path) -> Arc<Self> {
+        let first_day = day_of(1_800_000_000_000) - 365;
+        Arc::new(Self::new(TermKeys::fixed(dir, first_day), 1825))
+    }
+
     /// The term keys.
     pub fn keys(&self) -> &TermKeys {
         &self.keys
@@ -112,10 +129,16 @@ impl Sealing {
     /// `r` as stored: JSON, with what identifies the child sealed under its
     /// term's key, or left out when its term is already over.
     pub fn encode<T: Identifying>(&self, r: &T) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(&self.to_value(r)?)
+            .map_err(|e| StoreError::Engine(format!("encoding a record: {e}")))
+    }
+
+    /// `r` as stored, as a JSON value (for a database's JSON column).
+    pub fn to_value<T: Identifying>(&self, r: &T) -> Result<Value, StoreError> {
         let engine = |e: serde_json::Error| StoreError::Engine(format!("encoding a record: {e}"));
         let mut value = serde_json::to_value(r).map_err(engine)?;
         let Value::Object(fields) = &mut value else {
-            return serde_json::to_vec(&value).map_err(engine);
+            return Ok(value);
         };
         let mut identifying = Map::new();
         for name in T::FIELDS {
@@ -142,15 +165,24 @@ impl Sealing {
                 );
             }
         }
-        serde_json::to_vec(&value).map_err(engine)
+        Ok(value)
     }
 
     /// A record as [`Sealing::encode`] stored it (or as an earlier release
     /// did, in plain), under `key` (named in errors): what its term still
     /// allows opened.
     pub fn decode<T: Identifying>(&self, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-        let mut value: Value =
+        let value: Value =
             serde_json::from_slice(bytes).map_err(|e| corrupt(key, e.to_string()))?;
+        self.from_value(key, value)
+    }
+
+    /// A record from its stored JSON value ([`Sealing::to_value`]).
+    pub fn from_value<T: Identifying>(
+        &self,
+        key: &[u8],
+        mut value: Value,
+    ) -> Result<T, StoreError> {
         self.open_value::<T>(key, &mut value)?;
         serde_json::from_value(value).map_err(|e| corrupt(key, e.to_string()))
     }

@@ -21,6 +21,7 @@ use crate::service::shared_keys::ensure_same_keys;
 use crate::store::copy::Tally;
 use crate::store::engine::{STORE_DIR, database_name, target};
 use crate::store::postgres::PostgresStore;
+use crate::store::sealing::Sealing;
 use crate::store::sled::SledStore;
 use crate::store::{Store, StoreError};
 
@@ -45,8 +46,10 @@ pub struct Migrated {
 /// database of `storage.postgres_url`, which must be empty, and checks the
 /// copy; `progress` gets a line every few seconds of a long copy. The
 /// store's own chain is verified first: a broken chain is not copied.
+/// Child references are sealed for `retention_days` (`audit.retention_days`).
 pub async fn sled_to_postgres(
     storage: &StorageConfig,
+    retention_days: u64,
     mut progress: impl FnMut(String),
 ) -> anyhow::Result<Migrated> {
     let data = &storage.data_dir;
@@ -71,9 +74,15 @@ pub async fn sled_to_postgres(
     let child = ChildKey::load_or_create(data)?;
     let payload = PayloadKey::load_or_create(data)?;
     let signing = Arc::new(signing);
+    let sealing = Sealing::open(data, retention_days, crate::clock::Clock::system().now_ms())?;
 
-    let sled = SledStore::open(&data.join(STORE_DIR), 64 << 20, signing.clone())
-        .with_context(|| format!("cannot open the store in {}", data.display()))?;
+    let sled = SledStore::open(
+        &data.join(STORE_DIR),
+        64 << 20,
+        signing.clone(),
+        sealing.clone(),
+    )
+    .with_context(|| format!("cannot open the store in {}", data.display()))?;
     let (head, _) = sled.audit_head().await?;
     let start = sled.audit_start().await?;
     progress(format!(
@@ -91,7 +100,7 @@ pub async fn sled_to_postgres(
     }
 
     let database = format!("PostgreSQL database {:?}", database_name(storage));
-    let pg = PostgresStore::open(target(storage), signing.clone())
+    let pg = PostgresStore::open(target(storage), signing.clone(), sealing)
         .await
         .with_context(|| format!("cannot open {database} (storage.postgres_url)"))?;
     // The database records this folder's keys, so that only gateways that

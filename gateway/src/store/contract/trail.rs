@@ -165,27 +165,37 @@ pub async fn audit_entries_are_found_by_child_and_by_organisation(open: Open) {
     let seqs = |es: Vec<crate::model::Entry>| es.into_iter().map(|e| e.seq).collect::<Vec<_>>();
     let child = AuditKey::Child(examples::CHILD);
     assert_eq!(
-        seqs(store.audit_entries_about(&child, 0, 10).await.unwrap()),
+        seqs(store.audit_entries_about(&child, 0, 10, NOW).await.unwrap()),
         [1]
     );
     let sender = AuditKey::Org(oin(SENDER));
     let recipient = AuditKey::Org(oin(RECIPIENT));
     assert_eq!(
-        seqs(store.audit_entries_about(&sender, 0, 10).await.unwrap()),
+        seqs(
+            store
+                .audit_entries_about(&sender, 0, 10, NOW)
+                .await
+                .unwrap()
+        ),
         [1]
     );
     assert_eq!(
-        seqs(store.audit_entries_about(&recipient, 0, 10).await.unwrap()),
+        seqs(
+            store
+                .audit_entries_about(&recipient, 0, 10, NOW)
+                .await
+                .unwrap()
+        ),
         [1]
     );
     let other = AuditKey::Org(oin(9));
     assert_eq!(
-        seqs(store.audit_entries_about(&other, 0, 10).await.unwrap()),
+        seqs(store.audit_entries_about(&other, 0, 10, NOW).await.unwrap()),
         [2]
     );
     assert!(
         store
-            .audit_entries_about(&other, 2, 10)
+            .audit_entries_about(&other, 2, 10, NOW)
             .await
             .unwrap()
             .is_empty()
@@ -193,7 +203,7 @@ pub async fn audit_entries_are_found_by_child_and_by_organisation(open: Open) {
     store.erase_child_refs(NOW + 1, 10, NOW + 2).await.unwrap();
     assert!(
         store
-            .audit_entries_about(&child, 0, 10)
+            .audit_entries_about(&child, 0, 10, NOW)
             .await
             .unwrap()
             .is_empty()

@@ -12,6 +12,7 @@ use super::tx::{entry_rows, insert_message, insert_receipt};
 use crate::model::GENESIS_HASH;
 use crate::store::StoreError;
 use crate::store::copy::{Item, Part, Source, Tally};
+use crate::store::sealing::Sealing;
 
 /// Items written in one round of pipelined statements.
 const BATCH_ITEMS: usize = 256;
@@ -63,7 +64,7 @@ async fn tally_in(db: &Session) -> Result<Tally, StoreError> {
 }
 
 /// Writes one item.
-async fn write(db: &Session, item: &Item) -> Result<(), StoreError> {
+async fn write(db: &Session, sealing: &Sealing, item: &Item) -> Result<(), StoreError> {
     match item {
         Item::Participant(p) => {
             db.execute(
@@ -79,13 +80,13 @@ async fn write(db: &Session, item: &Item) -> Result<(), StoreError> {
                     &record.id.as_str(),
                     &record.registered_by.as_str(),
                     ends_at_ms,
-                    &Json(record),
+                    &Json(&sealing.to_value(record)?),
                 ],
             )
             .await?;
         }
         Item::Message(m) => {
-            insert_message(db, &m.record, &m.columns).await?;
+            insert_message(db, sealing, &m.record, &m.columns).await?;
             if let Some(sealed) = &m.sealed {
                 db.execute(
                     "INSERT INTO payloads (message_id, sealed) VALUES ($1, $2)",
@@ -102,7 +103,7 @@ async fn write(db: &Session, item: &Item) -> Result<(), StoreError> {
         Item::Entry {
             entry,
             erase_from_ms,
-        } => entry_rows(db, entry, *erase_from_ms).await?,
+        } => entry_rows(db, sealing, entry, *erase_from_ms).await?,
         Item::ErasedThrough(_) => {}
         Item::Checkpoint(c) => {
             db.execute(
@@ -217,7 +218,8 @@ impl PostgresStore {
             }
             // One round: every statement of the round sent before the
             // first answer is awaited (tokio-postgres pipelines them).
-            try_join_all(round.iter().map(|item| write(&db, item))).await?;
+            let sealing = &self.inner.sealing;
+            try_join_all(round.iter().map(|item| write(&db, sealing, item))).await?;
             round.clear();
             bytes = 0;
             progress(&tally);
@@ -365,9 +367,13 @@ mod tests {
     async fn store_in_new_database(pg: &Scratch, key: Arc<SigningKey>) -> PostgresStore {
         let database = format!("copy{}", uuid::Uuid::now_v7().simple());
         pg.ensure_database(&database).await;
-        PostgresStore::open(pg.target(&database), key)
-            .await
-            .unwrap()
+        PostgresStore::open(
+            pg.target(&database),
+            key,
+            crate::store::sealing::Sealing::for_tests(&std::env::temp_dir()),
+        )
+        .await
+        .unwrap()
     }
 
     /// An empty store with a key of its own; None without PostgreSQL.
@@ -400,7 +406,13 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let key = Arc::new(SigningKey::load_or_create(dir.path()).unwrap());
-        let sled = SledStore::open(&dir.path().join("store"), 8 << 20, key.clone()).unwrap();
+        let sled = SledStore::open(
+            &dir.path().join("store"),
+            8 << 20,
+            key.clone(),
+            crate::store::sealing::Sealing::for_tests(dir.path()),
+        )
+        .unwrap();
         let filled = fill(&sled).await;
         let copied = copy(&sled, key).await;
         let tally = copied.tally().await.unwrap();

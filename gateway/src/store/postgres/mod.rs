@@ -71,6 +71,7 @@ use crate::model::{
 };
 use crate::policy::quota::Quotas;
 use crate::store::receipts::Sign;
+use crate::store::sealing::Sealing;
 use crate::store::{
     AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
     ParticipantEdit, Revoked, Room, Store, StoreError, SweepReport, Take,
@@ -92,6 +93,8 @@ struct Inner {
     upkeep: tokio::sync::Mutex<Option<(Session, bool)>>,
     /// Signs receipts where they leave the store, and checkpoints.
     signer: Arc<dyn Signer>,
+    /// Seals the child in its records.
+    sealing: Arc<Sealing>,
     /// The database's size as last read, for the synchronous
     /// [`Store::size_on_disk`].
     size: Arc<AtomicU64>,
@@ -108,12 +111,21 @@ const SIZE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 impl PostgresStore {
     /// Connects to the database of `target`, brings its schema to this
     /// gateway's version, and starts the writer on the current runtime;
-    /// `signer` signs receipts and checkpoints.
-    pub async fn open(target: Target, signer: Arc<dyn Signer>) -> Result<Self, StoreError> {
+    /// `signer` signs receipts and checkpoints, `sealing` seals the child
+    /// in its records.
+    pub async fn open(
+        target: Target,
+        signer: Arc<dyn Signer>,
+        sealing: Arc<Sealing>,
+    ) -> Result<Self, StoreError> {
         let mut first = Session::open(&target).await?;
         let database = first.database();
         schema::migrate(first.client_mut(), &database, schema::MIGRATIONS).await?;
-        let writer = Writer::start(target.clone(), Session::open(&target).await?);
+        let writer = Writer::start(
+            target.clone(),
+            Session::open(&target).await?,
+            sealing.clone(),
+        );
         let store = Self {
             inner: Arc::new(Inner {
                 target,
@@ -121,6 +133,7 @@ impl PostgresStore {
                 reader: tokio::sync::Mutex::new(Some(Arc::new(first))),
                 upkeep: tokio::sync::Mutex::new(None),
                 signer,
+                sealing,
                 size: Arc::default(),
                 size_read: std::sync::Mutex::new(None),
             }),
@@ -248,8 +261,10 @@ impl Store for PostgresStore {
         about: &AuditKey,
         after: u64,
         limit: usize,
+        now_ms: i64,
     ) -> Result<Vec<Entry>, StoreError> {
-        self.audit_entries_about_read(about, after, limit).await
+        self.audit_entries_about_read(about, after, limit, now_ms)
+            .await
     }
 
     async fn audit_checkpoints(&self, from: u64, to: u64) -> Result<Vec<Checkpoint>, StoreError> {
@@ -432,6 +447,14 @@ impl Store for PostgresStore {
             &[&tokio_postgres::types::Json(&mine)],
         )
         .await?;
+        // Recorded by a release before term keys: this gateway's chain is
+        // the store's from now on (the first to get here records it).
+        db.execute(
+            "UPDATE key_check SET record = jsonb_set(record::jsonb, '{term_key_check}', to_jsonb($1::text))::json
+             WHERE coalesce(record->>'term_key_check', '') = ''",
+            &[&mine.term_key_check],
+        )
+        .await?;
         let row = db.one("SELECT record FROM key_check", &[]).await?;
         tx::json(&row, 0, "key_check")
     }
@@ -444,6 +467,10 @@ impl Store for PostgresStore {
 
     fn fault(&self) -> Option<String> {
         self.inner.writer.fault()
+    }
+
+    fn sealing(&self) -> &Sealing {
+        &self.inner.sealing
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {

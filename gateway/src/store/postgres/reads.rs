@@ -5,11 +5,13 @@ use schakel_proto::v1 as pb;
 
 use super::PostgresStore;
 use super::tx::{
-    about_key, consent_in, counts_in, json, parsed, receipt_from, receipts_of, sql_limit,
+    about_lookups, consent_in, counts_in, json, parsed, receipt_from, receipts_of, sealed,
+    sql_limit,
 };
 use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Entry, MessageId, MessageRecord, Oin, Participant,
 };
+use crate::store::sealing::Identifying;
 use crate::store::{AuditKey, DueNotice, InboxFigures, OVERDUE_NOTICE, StoreError};
 
 /// Every row's column 0, decoded from JSON.
@@ -21,6 +23,17 @@ fn all<T: serde::de::DeserializeOwned>(
 }
 
 impl PostgresStore {
+    /// Every row's column 0, a record with its sealed part opened.
+    fn all_sealed<T: Identifying>(
+        &self,
+        rows: &[tokio_postgres::Row],
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        rows.iter()
+            .map(|row| sealed(row, 0, what, &self.inner.sealing))
+            .collect()
+    }
+
     pub(super) async fn participant_read(
         &self,
         oin: &Oin,
@@ -49,7 +62,7 @@ impl PostgresStore {
         &self,
         id: &ConsentId,
     ) -> Result<Option<ConsentRecord>, StoreError> {
-        consent_in(&*self.reader().await?, id).await
+        consent_in(&*self.reader().await?, &self.inner.sealing, id).await
     }
 
     pub(super) async fn consents_of_read(
@@ -65,7 +78,7 @@ impl PostgresStore {
                 &[&oin.as_str()],
             )
             .await?;
-        all(&rows, "consent")
+        self.all_sealed(&rows, "consent")
     }
 
     pub(super) async fn message_read(
@@ -76,7 +89,7 @@ impl PostgresStore {
             .await?
             .opt("SELECT record FROM messages WHERE id = $1", &[&id.as_str()])
             .await?
-            .map(|row| json(&row, 0, id.as_str()))
+            .map(|row| sealed(&row, 0, id.as_str(), &self.inner.sealing))
             .transpose()
     }
 
@@ -92,7 +105,7 @@ impl PostgresStore {
                 &[&case.as_str()],
             )
             .await?;
-        all(&rows, "message")
+        self.all_sealed(&rows, "message")
     }
 
     pub(super) async fn message_receipts_read(
@@ -222,7 +235,7 @@ impl PostgresStore {
                 &[&from, &sql_limit(limit)],
             )
             .await?;
-        all(&rows, "audit entry")
+        self.all_sealed(&rows, "audit entry")
     }
 
     pub(super) async fn audit_entries_about_read(
@@ -230,18 +243,24 @@ impl PostgresStore {
         about: &AuditKey,
         after: u64,
         limit: usize,
+        now_ms: i64,
     ) -> Result<Vec<Entry>, StoreError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let lookups = about_lookups(about, &self.inner.sealing, now_ms);
         let rows = self
             .reader()
             .await?
             .query(
-                "SELECT a.entry FROM audit_about i JOIN audit a ON a.seq = i.seq
-                 WHERE i.about = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3",
-                &[&about_key(about), &after, &sql_limit(limit)],
+                "SELECT a.entry FROM audit a WHERE a.seq IN (
+                     SELECT DISTINCT i.seq FROM audit_about i
+                     WHERE i.about = ANY($1) AND i.seq > $2 ORDER BY i.seq LIMIT $3)
+                 ORDER BY a.seq",
+                &[&lookups, &after, &sql_limit(limit)],
             )
             .await?;
-        all(&rows, "audit entry")
+        // One erased today keeps its index row until the day is over.
+        let entries: Vec<Entry> = self.all_sealed(&rows, "audit entry")?;
+        Ok(entries.into_iter().filter(|e| about.names(e)).collect())
     }
 
     pub(super) async fn audit_checkpoints_read(

@@ -5,11 +5,11 @@
 use tokio_postgres::types::Json;
 
 use super::PostgresStore;
-use super::tx::{MessageRow, about_key, json, sql_limit};
+use super::tx::{MessageRow, about_keys, child_key, json, sealed, sql_limit};
 use super::writer::Tx;
 use crate::model::{Checkpoint, ConsentRecord, Draft, Entry, Kind, Oin, Participant, Scheduled};
 use crate::store::lifecycle;
-use crate::store::{AuditKey, NewMessage, ParticipantEdit, StoreError, illegal};
+use crate::store::{NewMessage, ParticipantEdit, StoreError, illegal};
 
 /// Child references erased in one step.
 #[derive(Default)]
@@ -30,20 +30,22 @@ impl Erased {
             // Removed whole already (a retention of entries).
             return Ok(());
         };
-        let mut entry: Entry = json(&row, 0, &format!("audit entry {seq}"))?;
-        if let Some(child) = entry.child_ref
-            && entry.erase_child_ref()
-        {
-            tx.db
-                .execute(
-                    "DELETE FROM audit_about WHERE about = $1 AND seq = $2",
-                    &[&about_key(&AuditKey::Child(child)), &(seq as i64)],
-                )
-                .await?;
+        let mut entry: Entry = sealed(&row, 0, &format!("audit entry {seq}"), &tx.sealing)?;
+        // Its index keys, while its term's key still makes them.
+        let index = child_key(&entry, &tx.sealing);
+        if entry.child_ref.is_some() && entry.erase_child_ref() {
+            if let Some(index) = index {
+                tx.db
+                    .execute(
+                        "DELETE FROM audit_about WHERE about = $1 AND seq = $2",
+                        &[&index, &(seq as i64)],
+                    )
+                    .await?;
+            }
             tx.db
                 .execute(
                     "UPDATE audit SET entry = $2 WHERE seq = $1",
-                    &[&(seq as i64), &Json(&entry)],
+                    &[&(seq as i64), &Json(&tx.sealing.to_value(&entry)?)],
                 )
                 .await?;
             self.count += 1;
@@ -129,7 +131,7 @@ impl PostgresStore {
                         &consent.id.as_str(),
                         &consent.registered_by.as_str(),
                         &consent.ends_at_ms(),
-                        &Json(&consent),
+                        &Json(&tx.sealing.to_value(&consent)?),
                     ],
                 )
                 .await?;
@@ -271,7 +273,7 @@ impl PostgresStore {
                 )
                 .await?;
             for row in &page {
-                let entry: Entry = json(row, 0, "audit entry")?;
+                let entry: Entry = sealed(row, 0, "audit entry", &tx.sealing)?;
                 if entry.time_ms >= before_ms {
                     break;
                 }
@@ -282,6 +284,14 @@ impl PostgresStore {
             }
             tx.db
                 .execute("UPDATE audit_head SET erased_through = $1", &[&cursor])
+                .await?;
+            // Index rows of days whose keys are gone find nothing: removed.
+            let below = [b"h".as_slice(), &tx.sealing.forgotten_below()].concat();
+            tx.db
+                .execute(
+                    "DELETE FROM audit_about WHERE about >= '\\x68'::bytea AND about < $1",
+                    &[&below],
+                )
                 .await?;
             if erased.count > 0 {
                 tx.audit(Draft::child_refs_erased(erased.count, erased.last))
@@ -314,7 +324,7 @@ impl PostgresStore {
             let mut removed = 0;
             let mut through = None;
             for row in &oldest {
-                let entry: Entry = json(row, 0, "audit entry")?;
+                let entry: Entry = sealed(row, 0, "audit entry", &tx.sealing)?;
                 // Never the newest entry: it anchors the chain that follows.
                 if entry.time_ms >= before_ms
                     || entry.seq >= tx.head.seq
@@ -323,7 +333,7 @@ impl PostgresStore {
                     break;
                 }
                 let seq = entry.seq as i64;
-                let about: Vec<Vec<u8>> = AuditKey::of(&entry).iter().map(about_key).collect();
+                let about = about_keys(&entry, &tx.sealing);
                 tx.db
                     .execute(
                         "DELETE FROM audit_about WHERE about = ANY($1) AND seq = $2",

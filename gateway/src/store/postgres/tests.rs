@@ -11,12 +11,14 @@ use crate::store::Store;
 fn open(dir: &std::path::Path) -> futures::future::BoxFuture<'static, std::sync::Arc<dyn Store>> {
     let key = crate::crypto::SigningKey::load_or_create(dir).unwrap();
     let database = database_of(dir);
+    let sealing = crate::store::sealing::Sealing::for_tests(dir);
     Box::pin(async move {
         let pg = Scratch::shared().expect("the scratch server");
         pg.ensure_database(&database).await;
-        let store = super::PostgresStore::open(pg.target(&database), std::sync::Arc::new(key))
-            .await
-            .unwrap();
+        let store =
+            super::PostgresStore::open(pg.target(&database), std::sync::Arc::new(key), sealing)
+                .await
+                .unwrap();
         std::sync::Arc::new(store) as std::sync::Arc<dyn Store>
     })
 }
@@ -265,9 +267,13 @@ async fn store() -> Option<(super::PostgresStore, String)> {
     let (pg, db) = server().await?;
     let keys = tempfile::tempdir().unwrap();
     let key = crate::crypto::SigningKey::load_or_create(keys.path()).unwrap();
-    let store = super::PostgresStore::open(pg.target(&db), std::sync::Arc::new(key))
-        .await
-        .unwrap();
+    let store = super::PostgresStore::open(
+        pg.target(&db),
+        std::sync::Arc::new(key),
+        crate::store::sealing::Sealing::for_tests(keys.path()),
+    )
+    .await
+    .unwrap();
     Some((store, db))
 }
 
@@ -384,9 +390,13 @@ async fn one_gateway_at_a_time_does_the_upkeep_and_another_takes_over_when_it_is
     let pg = Scratch::shared().unwrap();
     let keys = tempfile::tempdir().unwrap();
     let key = crate::crypto::SigningKey::load_or_create(keys.path()).unwrap();
-    let second = super::PostgresStore::open(pg.target(&db), std::sync::Arc::new(key))
-        .await
-        .unwrap();
+    let second = super::PostgresStore::open(
+        pg.target(&db),
+        std::sync::Arc::new(key),
+        crate::store::sealing::Sealing::for_tests(keys.path()),
+    )
+    .await
+    .unwrap();
     assert!(first.upkeep_turn().await.unwrap());
     assert!(!second.upkeep_turn().await.unwrap());
     assert!(first.upkeep_turn().await.unwrap(), "the holder keeps it");

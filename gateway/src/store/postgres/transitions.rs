@@ -6,7 +6,7 @@ use schakel_proto::v1 as pb;
 use tokio_postgres::types::Json;
 
 use super::PostgresStore;
-use super::tx::{MessageRow, consent_in, held_in, json, parsed, receipts_of, sql_limit};
+use super::tx::{MessageRow, consent_in, held_in, parsed, receipts_of, sealed, sql_limit};
 use super::writer::Tx;
 use crate::model::{Actor, ConsentId, Draft, MessageId, Oin, Outcome, State, wire};
 use crate::policy::quota::Quotas;
@@ -205,7 +205,7 @@ impl PostgresStore {
             tx.db
                 .execute(
                     "UPDATE consents SET record = $2, ends_at_ms = NULL WHERE id = $1",
-                    &[&consent_id.as_str(), &Json(&c)],
+                    &[&consent_id.as_str(), &Json(&tx.sealing.to_value(&c)?)],
                 )
                 .await?;
             tx.audit(audit).await?;
@@ -223,7 +223,8 @@ impl PostgresStore {
                 )
                 .await?
             {
-                let r: crate::model::MessageRecord = json(&row, 0, consent_id.as_str())?;
+                let r: crate::model::MessageRecord =
+                    sealed(&row, 0, consent_id.as_str(), &tx.sealing)?;
                 if lifecycle::held_by_recipient(&r) {
                     held.push((r.recipient, r.id));
                 }
@@ -270,9 +271,9 @@ impl PostgresStore {
                     break;
                 }
                 for row in &round {
-                    let mut m = super::tx::message_row(row)?;
+                    let mut m = super::tx::message_row(row, &tx.sealing)?;
                     let consent = match m.record.consent_id() {
-                        Some(c) => consent_in(&tx.db, c).await?,
+                        Some(c) => consent_in(&tx.db, &tx.sealing, c).await?,
                         None => None,
                     };
                     let was_leased = m.record.state == State::Leased;
@@ -488,7 +489,9 @@ async fn due(tx: &Tx, schedule: Due, cutoff: i64) -> Result<Vec<MessageRow>, Sto
         }
     };
     let rows = tx.db.query(sql, &[&cutoff, &SWEEP_BATCH]).await?;
-    rows.iter().map(super::tx::message_row).collect()
+    rows.iter()
+        .map(|row| super::tx::message_row(row, &tx.sealing))
+        .collect()
 }
 
 /// Takes a message off a schedule whose transition no longer applies to it

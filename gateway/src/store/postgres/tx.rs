@@ -15,6 +15,7 @@ use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, Mess
 use crate::model::{NoticeType, Scheduled};
 use crate::policy::quota::Held;
 use crate::store::lifecycle::{Change, Event, Place, Schedule};
+use crate::store::sealing::{Identifying, Sealing};
 use crate::store::{AuditKey, OVERDUE_NOTICE, StoreError, receipts};
 
 pub use crate::store::copy::Columns;
@@ -40,6 +41,17 @@ pub fn json<T: DeserializeOwned>(row: &Row, idx: usize, what: &str) -> Result<T,
             key: what.to_owned(),
             message: super::connection::detail(&e),
         })
+}
+
+/// A record of column `idx` of `row`, its sealed part opened as far as
+/// its term allows ([`Sealing::from_value`]).
+pub fn sealed<T: Identifying>(
+    row: &Row,
+    idx: usize,
+    what: &str,
+    sealing: &Sealing,
+) -> Result<T, StoreError> {
+    sealing.from_value(what.as_bytes(), json(row, idx, what)?)
 }
 
 /// An id read from a column; one that does not parse is
@@ -68,18 +80,47 @@ pub fn sql_limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The key an audit index row is found by.
-pub fn about_key(about: &AuditKey) -> Vec<u8> {
+/// The keys the audit index rows of `e` are found by: `h`, the day its
+/// term ends and its child's reference blinded under that day's key
+/// ([`Sealing::child_index`]); `o` and an organisation's OIN.
+pub fn about_keys(e: &Entry, sealing: &Sealing) -> Vec<Vec<u8>> {
+    let child = child_key(e, sealing);
+    let orgs = AuditKey::of(e).into_iter().filter_map(|about| match about {
+        AuditKey::Org(o) => Some(org_key(&o)),
+        AuditKey::Child(_) => None,
+    });
+    child.into_iter().chain(orgs).collect()
+}
+
+/// The key of `e`'s index row by child, while its term's key makes it.
+pub fn child_key(e: &Entry, sealing: &Sealing) -> Option<Vec<u8>> {
+    sealing
+        .child_index(e)
+        .map(|form| [b"h".as_slice(), &form].concat())
+}
+
+fn org_key(o: &Oin) -> Vec<u8> {
+    [b"o".as_slice(), o.as_str().as_bytes()].concat()
+}
+
+/// The keys the entries about `about` may be found by at `now_ms`: an
+/// organisation's one, a child's one for every day a term still running
+/// can end on.
+pub fn about_lookups(about: &AuditKey, sealing: &Sealing, now_ms: i64) -> Vec<Vec<u8>> {
     match about {
-        AuditKey::Child(c) => [b"h".as_slice(), c.as_bytes()].concat(),
-        AuditKey::Org(o) => [b"o".as_slice(), o.as_str().as_bytes()].concat(),
+        AuditKey::Child(c) => sealing
+            .child_lookups(c, now_ms)
+            .iter()
+            .map(|form| [b"h".as_slice(), form].concat())
+            .collect(),
+        AuditKey::Org(o) => vec![org_key(o)],
     }
 }
 
 /// A message row read as `record, queue_seq, leased_until_ms,
 /// expires_at_ms, final_at_ms, lapse_at_ms`.
-pub fn message_row(row: &Row) -> Result<MessageRow, StoreError> {
-    let record: MessageRecord = json(row, 0, "message")?;
+pub fn message_row(row: &Row, sealing: &Sealing) -> Result<MessageRow, StoreError> {
+    let record: MessageRecord = sealed(row, 0, "message", sealing)?;
     Ok(MessageRow {
         cols: Columns {
             queue_seq: row.get(1),
@@ -111,10 +152,14 @@ pub async fn receipts_of(db: &Session, r: &MessageRecord) -> Result<Vec<pb::Rece
 }
 
 /// A consent.
-pub async fn consent_in(db: &Session, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
+pub async fn consent_in(
+    db: &Session,
+    sealing: &Sealing,
+    id: &ConsentId,
+) -> Result<Option<ConsentRecord>, StoreError> {
     db.opt("SELECT record FROM consents WHERE id = $1", &[&id.as_str()])
         .await?
-        .map(|row| json(&row, 0, id.as_str()))
+        .map(|row| sealed(&row, 0, id.as_str(), sealing))
         .transpose()
 }
 
@@ -156,6 +201,7 @@ pub async fn held_in(db: &Session, recipient: &Oin, sender: &Oin) -> Result<Held
 /// scheduled for erasure from then.
 pub async fn entry_rows(
     db: &Session,
+    sealing: &Sealing,
     entry: &Entry,
     erase_from_ms: Option<i64>,
 ) -> Result<(), StoreError> {
@@ -170,7 +216,8 @@ pub async fn entry_rows(
         }
         Ok(())
     };
-    let about: Vec<Vec<u8>> = AuditKey::of(entry).iter().map(about_key).collect();
+    let about = about_keys(entry, sealing);
+    let stored = sealing.to_value(entry)?;
     let indexed = async {
         if !about.is_empty() {
             db.execute(
@@ -184,7 +231,7 @@ pub async fn entry_rows(
     let stored = async {
         db.execute(
             "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
-            &[&seq, &Json(entry)],
+            &[&seq, &Json(&stored)],
         )
         .await
     };
@@ -210,9 +257,11 @@ pub async fn insert_receipt(
 /// Inserts a message's row.
 pub async fn insert_message(
     db: &Session,
+    sealing: &Sealing,
     r: &MessageRecord,
     c: &Columns,
 ) -> Result<(), StoreError> {
+    let stored = sealing.to_value(r)?;
     db.execute(
         "INSERT INTO messages (id, sender, client_reference, recipient, case_id,
              consent_id, created_at_ms, queue_seq, leased_until_ms, expires_at_ms,
@@ -231,7 +280,7 @@ pub async fn insert_message(
             &c.expires_at_ms,
             &c.final_at_ms,
             &c.lapse_at_ms,
-            &Json(r),
+            &Json(&stored),
         ],
     )
     .await?;
@@ -257,13 +306,13 @@ impl Tx {
             )
             .await?
             .as_ref()
-            .map(message_row)
+            .map(|row| message_row(row, &self.sealing))
             .transpose()
     }
 
     /// A consent.
     pub async fn consent(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
-        consent_in(&self.db, id).await
+        consent_in(&self.db, &self.sealing, id).await
     }
 
     /// The sequence number the next audit entry gets.
@@ -275,35 +324,29 @@ impl Tx {
     /// entry about a signal that holds a child reference enters the
     /// schedule of its erasure, from the signal's lapse.
     pub async fn audit(&mut self, draft: Draft) -> Result<u64, StoreError> {
-        let (entry, retention_from) = self.place(draft);
-        self.write_entry(&entry, retention_from).await?;
+        let entry = self.place(draft);
+        self.write_entry(&entry).await?;
         Ok(entry.seq)
     }
 
     /// Places an audit entry at the chain's head without writing it yet
-    /// (the step writes it, or fails and the head goes back); answers it,
-    /// with when its retention starts if its draft said.
-    fn place(&mut self, draft: Draft) -> (Entry, Option<i64>) {
-        let retention_from = draft.retention_from_ms;
+    /// (the step writes it, or fails and the head goes back).
+    fn place(&mut self, draft: Draft) -> Entry {
         let entry = Entry::place(draft, self.head.seq, self.head.hash, self.now_ms);
         self.head = Head {
             seq: entry.seq,
             hash: entry.hash(),
         };
-        (entry, retention_from)
+        entry
     }
 
     /// Writes a placed entry and its index rows; an entry about a signal
     /// that holds a child reference enters the schedule of its erasure,
     /// from the signal's lapse.
-    async fn write_entry(
-        &self,
-        entry: &Entry,
-        retention_from: Option<i64>,
-    ) -> Result<(), StoreError> {
+    async fn write_entry(&self, entry: &Entry) -> Result<(), StoreError> {
         let erase_from = (entry.child_ref.is_some() && entry.kind == Some(Kind::Signalering))
-            .then(|| retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms)));
-        entry_rows(&self.db, entry, erase_from).await
+            .then(|| entry.retention_start_ms());
+        entry_rows(&self.db, &self.sealing, entry, erase_from).await
     }
 
     /// Stores a receipt for `sender` under its cursor.
@@ -385,7 +428,7 @@ impl Tx {
         }
         let (entry, receipt) = match change.event {
             Some(Event { audit, receipt }) => {
-                let (entry, retention_from) = self.place(audit);
+                let entry = self.place(audit);
                 // The receipt's cursor is its entry's sequence number
                 // ([`receipts::unsigned`]); stored unsigned, as every engine
                 // stores it ([`receipts::Sign`]).
@@ -394,7 +437,7 @@ impl Tx {
                     m.record.receipt_cursors.push(entry.seq);
                     r
                 });
-                (Some((entry, retention_from)), receipt)
+                (Some(entry), receipt)
             }
             None => (None, None),
         };
@@ -413,7 +456,7 @@ impl Tx {
         };
         let audited = async {
             match &entry {
-                Some((e, retention_from)) => this.write_entry(e, *retention_from).await,
+                Some(e) => this.write_entry(e).await,
                 None => Ok(()),
             }
         };
@@ -465,12 +508,12 @@ impl Tx {
                         &c.expires_at_ms,
                         &c.final_at_ms,
                         &c.lapse_at_ms,
-                        &Json(r),
+                        &Json(&self.sealing.to_value(r)?),
                     ],
                 )
                 .await?;
         } else {
-            insert_message(&self.db, r, c).await?;
+            insert_message(&self.db, &self.sealing, r, c).await?;
         }
         Ok(())
     }

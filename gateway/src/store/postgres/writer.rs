@@ -27,6 +27,7 @@ use super::session::Session;
 use crate::crypto::Digest;
 use crate::metrics::METRICS;
 use crate::store::StoreError;
+use crate::store::sealing::Sealing;
 
 /// Most steps in one group, so that a commit is never put off for long.
 const MAX_GROUP: usize = 1024;
@@ -49,6 +50,8 @@ pub struct Tx {
     pub head: Head,
     /// The step's time (Unix ms).
     pub now_ms: i64,
+    /// Seals the child in the records the step writes.
+    pub sealing: Arc<Sealing>,
 }
 
 /// What a step answers, its type erased on the way through the writer.
@@ -81,11 +84,17 @@ fn unreachable_message(e: &StoreError) -> String {
 
 impl Writer {
     /// Starts the writer task on the current runtime, with `session` as its
-    /// first connection to `target`.
-    pub fn start(target: Target, session: Session) -> Self {
+    /// first connection to `target`; its steps seal with `sealing`.
+    pub fn start(target: Target, session: Session, sealing: Arc<Sealing>) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
         let fault: Arc<Mutex<Option<String>>> = Arc::default();
-        tokio::spawn(run(target, Some(Arc::new(session)), rx, fault.clone()));
+        tokio::spawn(run(
+            target,
+            Some(Arc::new(session)),
+            rx,
+            fault.clone(),
+            sealing,
+        ));
         Self { queue, fault }
     }
 
@@ -132,6 +141,7 @@ async fn run(
     mut session: Option<Arc<Session>>,
     mut rx: mpsc::UnboundedReceiver<Job>,
     fault: Arc<Mutex<Option<String>>>,
+    sealing: Arc<Sealing>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
@@ -150,7 +160,7 @@ async fn run(
                 continue;
             }
         };
-        match commit_group(&db, head, group).await {
+        match commit_group(&db, head, group, &sealing).await {
             Ok(()) => {
                 if lock(&fault).take().is_some() {
                     tracing::warn!("the database takes writes again; the fault is over");
@@ -226,11 +236,13 @@ async fn commit_group(
     db: &Arc<Session>,
     head: Head,
     group: Vec<Job>,
+    sealing: &Arc<Sealing>,
 ) -> Result<(), (StoreError, Vec<Job>)> {
     let mut tx = Tx {
         db: db.clone(),
         head: head.clone(),
         now_ms: 0,
+        sealing: sealing.clone(),
     };
     let mut answers = Vec::with_capacity(group.len());
     let mut savepoint = false;
@@ -260,6 +272,7 @@ async fn commit_group(
                     db: db.clone(),
                     head: before.clone(),
                     now_ms: 0,
+                    sealing: sealing.clone(),
                 };
                 let failed = Err(StoreError::Engine(
                     "the write step failed unexpectedly; the gateway's log has the details".into(),

@@ -14,8 +14,8 @@ use super::keys::{
 };
 use super::payloads::Located;
 use crate::model::{MessageId, MessageRecord};
-use crate::store::StoreError;
 use crate::store::copy::{Columns, Item, MessageCopy, Part, Sink, Tally};
+use crate::store::{Store as _, StoreError};
 
 /// Every key under `prefix` with its value.
 type Scan = ::sled::Iter;
@@ -63,14 +63,14 @@ impl SledStore {
         }
         for kv in self.scan(CONSENT) {
             let (k, v) = kv?;
-            let record: crate::model::ConsentRecord = decode(&k, &v)?;
+            let record: crate::model::ConsentRecord = self.sealing().decode(&k, &v)?;
             let ends_at_ms = ends.remove(record.id.as_str());
             send(Item::Consent { record, ends_at_ms })?;
         }
         let mut columns = self.message_columns()?;
         for kv in self.scan(MESSAGE) {
             let (k, v) = kv?;
-            let record: MessageRecord = decode(&k, &v)?;
+            let record: MessageRecord = self.sealing().decode(&k, &v)?;
             let sealed = self.sealed(&record.id)?;
             let columns = columns.remove(record.id.as_str()).unwrap_or_default();
             send(Item::Message(Box::new(MessageCopy {
@@ -95,7 +95,7 @@ impl SledStore {
         }
         for kv in self.scan(AUDIT) {
             let (k, v) = kv?;
-            let entry: crate::model::Entry = decode(&k, &v)?;
+            let entry: crate::model::Entry = self.sealing().decode(&k, &v)?;
             let erase_from_ms = erase.remove(&entry.seq);
             send(Item::Entry {
                 entry,

@@ -39,6 +39,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::store::StoreError;
+use crate::store::sealing::Sealing;
 
 pub(super) const TREE: &str = "schakel";
 pub(super) const PAYLOADS: &str = "payloads";
@@ -89,18 +90,40 @@ pub(super) fn overdue_key(at_ms: i64, id: &crate::model::MessageId) -> Vec<u8> {
 
 /// The index keys of an audit entry: by child, by actor, by counterpart
 /// ([`AuditKey::of`](crate::store::AuditKey::of)).
-pub(super) fn audit_index_keys(e: &crate::model::Entry) -> Vec<Vec<u8>> {
-    crate::store::AuditKey::of(e)
-        .iter()
-        .map(|about| [about_prefix(about).as_slice(), &be(e.seq)].concat())
-        .collect()
+///
+/// The child's key holds the day its term ends and the reference blinded
+/// under that day's key ([`Sealing::child_index`]): once the day is over,
+/// no copy of the key says which child it was.
+pub(super) fn audit_index_keys(e: &crate::model::Entry, sealing: &Sealing) -> Vec<Vec<u8>> {
+    let child = sealing
+        .child_index(e)
+        .map(|form| key(BY_CHILD, &[&form, &be(e.seq)]));
+    let orgs = crate::store::AuditKey::of(e)
+        .into_iter()
+        .filter_map(|about| match about {
+            crate::store::AuditKey::Org(o) => {
+                Some(key(BY_ORG, &[o.as_str().as_bytes(), &be(e.seq)]))
+            }
+            crate::store::AuditKey::Child(_) => None,
+        });
+    child.into_iter().chain(orgs).collect()
 }
 
-/// The prefix of the index keys of entries found by `about`.
-pub(super) fn about_prefix(about: &crate::store::AuditKey) -> Vec<u8> {
+/// The prefixes of the index keys of entries found by `about` at `now_ms`:
+/// an organisation's one, a child's one for every day a term still
+/// running can end on.
+pub(super) fn about_prefixes(
+    about: &crate::store::AuditKey,
+    sealing: &Sealing,
+    now_ms: i64,
+) -> Vec<Vec<u8>> {
     match about {
-        crate::store::AuditKey::Child(c) => key(BY_CHILD, &[c.as_bytes()]),
-        crate::store::AuditKey::Org(o) => key(BY_ORG, &[o.as_str().as_bytes()]),
+        crate::store::AuditKey::Child(c) => sealing
+            .child_lookups(c, now_ms)
+            .iter()
+            .map(|form| key(BY_CHILD, &[form]))
+            .collect(),
+        crate::store::AuditKey::Org(o) => vec![key(BY_ORG, &[o.as_str().as_bytes()])],
     }
 }
 

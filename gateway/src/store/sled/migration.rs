@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::keys::{
-    AUDIT, CASE, HELD_BY_RECIPIENT, HELD_BY_SENDER, MESSAGE, audit_index_keys, be, decode, encode,
-    key, overdue_key,
+    AUDIT, BY_CHILD, CASE, CONSENT, HELD_BY_RECIPIENT, HELD_BY_SENDER, MESSAGE, audit_index_keys,
+    be, decode, encode, key, overdue_key,
 };
-use crate::model::{CaseId, Entry, MessageRecord, State};
+use crate::model::{CaseId, ConsentRecord, Entry, MessageRecord, State};
 use crate::policy::notices;
 use crate::store::StoreError;
+use crate::store::sealing::{Identifying, Sealing};
 
 /// Writes per batch, so that a store of millions of messages is migrated in
 /// bounded memory.
@@ -102,13 +103,13 @@ pub fn messages_to_2(tree: &::sled::Tree) -> Result<usize, StoreError> {
 /// organisation, for the entries written before them. Writing an index key
 /// twice changes nothing, so a second run is harmless. Returns how many
 /// entries it indexed.
-pub fn audit_indexes_to_2(tree: &::sled::Tree) -> Result<usize, StoreError> {
+pub fn audit_indexes_to_2(tree: &::sled::Tree, sealing: &Sealing) -> Result<usize, StoreError> {
     let mut batch = ::sled::Batch::default();
     let (mut pending, mut indexed) = (0, 0);
     for kv in tree.scan_prefix([AUDIT]) {
         let (k, v) = kv?;
         let entry: Entry = decode(&k, &v)?;
-        for index in audit_index_keys(&entry) {
+        for index in audit_index_keys(&entry, sealing) {
             batch.insert(index, Vec::<u8>::new());
             pending += 1;
         }
@@ -120,6 +121,70 @@ pub fn audit_indexes_to_2(tree: &::sled::Tree) -> Result<usize, StoreError> {
     }
     tree.apply_batch(batch)?;
     Ok(indexed)
+}
+
+/// Format 4 to 5: what identifies a child in every message, consent and
+/// audit entry is sealed under the key of the day its term ends (one whose
+/// term is already over loses it), and the index by child is made again
+/// with the references blinded; the index keys of format 4, which held
+/// them in plain, are removed. Run again, it seals what it sealed anew.
+/// Returns how many records it sealed. The store's files still hold the
+/// plain copies until the store is compacted (`compaction`).
+pub fn sealed_to_5(tree: &::sled::Tree, sealing: &Sealing) -> Result<usize, StoreError> {
+    let mut batch = ::sled::Batch::default();
+    let (mut pending, mut sealed) = (0, 0);
+    let flush = |batch: &mut ::sled::Batch, pending: &mut usize| -> Result<(), StoreError> {
+        if *pending >= BATCH {
+            tree.apply_batch(std::mem::take(batch))?;
+            *pending = 0;
+        }
+        Ok(())
+    };
+    fn reseal<T: Identifying>(
+        sealing: &Sealing,
+        k: &[u8],
+        v: &[u8],
+    ) -> Result<(T, Vec<u8>), StoreError> {
+        let r: T = sealing.decode(k, v)?;
+        let stored = sealing.encode(&r)?;
+        Ok((r, stored))
+    }
+    for kv in tree.scan_prefix([MESSAGE]) {
+        let (k, v) = kv?;
+        let (_, stored) = reseal::<MessageRecord>(sealing, &k, &v)?;
+        batch.insert(k, stored);
+        (pending, sealed) = (pending + 1, sealed + 1);
+        flush(&mut batch, &mut pending)?;
+    }
+    for kv in tree.scan_prefix([CONSENT]) {
+        let (k, v) = kv?;
+        let (_, stored) = reseal::<ConsentRecord>(sealing, &k, &v)?;
+        batch.insert(k, stored);
+        (pending, sealed) = (pending + 1, sealed + 1);
+        flush(&mut batch, &mut pending)?;
+    }
+    // The index by child of format 4: `h`, the reference, the entry's
+    // sequence number.
+    for kv in tree.scan_prefix([BY_CHILD]) {
+        let (k, _) = kv?;
+        if k.len() == 1 + 32 + 8 {
+            batch.remove(k);
+            pending += 1;
+            flush(&mut batch, &mut pending)?;
+        }
+    }
+    for kv in tree.scan_prefix([AUDIT]) {
+        let (k, v) = kv?;
+        let (entry, stored) = reseal::<Entry>(sealing, &k, &v)?;
+        batch.insert(k, stored);
+        for index in audit_index_keys(&entry, sealing) {
+            batch.insert(index, Vec::<u8>::new());
+        }
+        (pending, sealed) = (pending + 1, sealed + 1);
+        flush(&mut batch, &mut pending)?;
+    }
+    tree.apply_batch(batch)?;
+    Ok(sealed)
 }
 
 /// Adds the migrated record `r` under `k`, its place in its case, and for

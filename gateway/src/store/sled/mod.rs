@@ -24,6 +24,7 @@
 //! | [`keys`] | key layout and codecs |
 //! | [`recovery`] | format version, counters read back at open |
 //! | `migration` | the steps from one store format to the next |
+//! | `compaction` | the store rewritten into fresh files after its records were sealed |
 //! | `notices` | the schedule of notices, and posting them |
 //! | [`step`] | the write set of one step, and how a life-cycle change is written |
 //! | `transitions` | the write steps of a message's life (and a consent's revocation) |
@@ -34,6 +35,7 @@
 //! | [`payloads`] | small payloads in a tree, large ones in files |
 //! | `export` | everything the store holds, read out for a copy into another engine |
 
+mod compaction;
 mod export;
 mod free_space;
 pub mod group_commit;
@@ -68,6 +70,7 @@ use crate::model::{
 };
 use crate::policy::quota::Quotas;
 use crate::store::receipts::Sign;
+use crate::store::sealing::Sealing;
 use crate::store::{
     AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
     ParticipantEdit, Revoked, Room, Store, StoreError, SweepReport, Take,
@@ -90,6 +93,8 @@ struct Inner {
     payloads: Arc<Payloads>,
     /// Signs the receipts a step stored unsigned, where they leave the store.
     signer: Arc<dyn Signer>,
+    /// Seals the child in its records.
+    sealing: Arc<Sealing>,
     /// A test sets it to make the next group's batch fail.
     #[cfg(test)]
     fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
@@ -123,18 +128,14 @@ fn open_sled(dir: &Path, cache_capacity: u64) -> Result<::sled::Db, StoreError> 
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir` with a page cache of
-    /// `cache_capacity` bytes; `signer` signs receipts and checkpoints. A
-    /// store written by an earlier release is brought to the current format.
-    pub fn open(
+    /// Opens sled in `dir` and its main tree. A gateway stopping in this
+    /// process may still hold the folder for a moment after it returns
+    /// (sled's I/O threads finish their last writes): the lock is waited
+    /// for a little before it is called taken.
+    fn open_tree(
         dir: &Path,
         cache_capacity: u64,
-        signer: Arc<dyn Signer>,
-    ) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)?;
-        // A gateway stopping in this process may still hold the folder for
-        // a moment after it returns (sled's I/O threads finish their last
-        // writes): wait a little for the lock before calling it taken.
+    ) -> Result<(::sled::Db, ::sled::Tree), StoreError> {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         let db = loop {
             match open_sled(dir, cache_capacity) {
@@ -145,7 +146,35 @@ impl SledStore {
             }
         };
         let tree = db.open_tree(TREE)?;
-        recovery::migrate(&tree, dir)?;
+        Ok((db, tree))
+    }
+
+    /// Opens (or creates) the store in `dir` with a page cache of
+    /// `cache_capacity` bytes; `signer` signs receipts and checkpoints,
+    /// `sealing` seals the child in its records. A store written by an
+    /// earlier release is brought to the current format.
+    pub fn open(
+        dir: &Path,
+        cache_capacity: u64,
+        signer: Arc<dyn Signer>,
+        sealing: Arc<Sealing>,
+    ) -> Result<Self, StoreError> {
+        compaction::settle(dir)?;
+        std::fs::create_dir_all(dir)?;
+        let (db, tree) = Self::open_tree(dir, cache_capacity)?;
+        let (db, tree) = match recovery::migrate(&tree, dir, &sealing)? {
+            recovery::Migrated::Current => (db, tree),
+            recovery::Migrated::Compact => {
+                let copied = compaction::copy(&db, dir, TREE, recovery::record_format)?;
+                drop((tree, db));
+                compaction::settle(dir)?;
+                tracing::info!(
+                    copied,
+                    "store rewritten into fresh files: no copy of a plain child reference is left in them"
+                );
+                Self::open_tree(dir, cache_capacity)?
+            }
+        };
         let payloads = Arc::new(Payloads::open(
             db.open_tree(PAYLOADS)?,
             &dir.join(PAYLOADS),
@@ -164,6 +193,7 @@ impl SledStore {
             payloads: payloads.clone(),
             counters: counters.clone(),
             signer: signer.clone(),
+            sealing: sealing.clone(),
             db: db.clone(),
             data_file,
             dirty: false,
@@ -187,6 +217,7 @@ impl SledStore {
                 commit,
                 payloads,
                 signer,
+                sealing,
                 #[cfg(test)]
                 fail_next_batch,
             }),
@@ -295,8 +326,9 @@ impl Store for SledStore {
         about: &AuditKey,
         after: u64,
         limit: usize,
+        now_ms: i64,
     ) -> Result<Vec<Entry>, StoreError> {
-        self.audit_entries_about_read(about, after, limit)
+        self.audit_entries_about_read(about, after, limit, now_ms)
     }
 
     async fn audit_checkpoints(&self, from: u64, to: u64) -> Result<Vec<Checkpoint>, StoreError> {
@@ -447,11 +479,24 @@ impl Store for SledStore {
     async fn key_check(&self, mine: KeyCheck) -> Result<KeyCheck, StoreError> {
         self.step(0, move |step| {
             let k = keys::KEY_CHECK.to_vec();
-            if let Some(recorded) = step.view().get(&k)? {
-                return keys::decode(&k, &recorded);
+            let recorded = match step.view().get(&k)? {
+                Some(v) => keys::decode::<KeyCheck>(&k, &v)?,
+                None => {
+                    step.insert(k, keys::encode(&mine)?);
+                    return Ok(mine);
+                }
+            };
+            // Recorded by a release before term keys: this gateway's chain
+            // is the store's from now on.
+            if recorded.term_key_check.is_empty() && !mine.term_key_check.is_empty() {
+                let upgraded = KeyCheck {
+                    term_key_check: mine.term_key_check,
+                    ..recorded
+                };
+                step.insert(k, keys::encode(&upgraded)?);
+                return Ok(upgraded);
             }
-            step.insert(k, keys::encode(&mine)?);
-            Ok(mine)
+            Ok(recorded)
         })
         .await
     }
@@ -465,6 +510,10 @@ impl Store for SledStore {
 
     fn fault(&self) -> Option<String> {
         self.inner.commit.fault()
+    }
+
+    fn sealing(&self) -> &Sealing {
+        &self.inner.sealing
     }
 
     fn size_on_disk(&self) -> Result<u64, StoreError> {

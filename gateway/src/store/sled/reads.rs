@@ -6,7 +6,7 @@ use schakel_proto::v1 as pb;
 use super::SledStore;
 use super::keys::{
     AUDIT, CASE, CHECKPOINT, CONSENT_BY_ORG, COUNTS, HELD_BY_RECIPIENT, HELD_BY_SENDER, INBOX,
-    PARTICIPANT, RECEIPT_BY_SENDER, about_prefix, be, counts, decode, decode_all, decode_receipt,
+    PARTICIPANT, RECEIPT_BY_SENDER, about_prefixes, be, counts, decode, decode_all, decode_receipt,
     held_bytes, key, parse_from, u64_at,
 };
 use super::overlay::View;
@@ -14,7 +14,7 @@ use super::step::{lock, read_consent, read_record};
 use crate::model::{
     CaseId, Checkpoint, ConsentId, ConsentRecord, Entry, MessageId, MessageRecord, Oin, Participant,
 };
-use crate::store::{AuditKey, InboxFigures, StoreError};
+use crate::store::{AuditKey, InboxFigures, Store as _, StoreError};
 
 /// A message's receipts, oldest first, found through the cursors its record
 /// lists.
@@ -70,7 +70,7 @@ impl SledStore {
     }
 
     pub(super) fn consent_read(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
-        read_consent(&self.plain(), id)
+        read_consent(&self.plain(), self.sealing(), id)
     }
 
     pub(super) fn consents_of_read(&self, oin: &Oin) -> Result<Vec<ConsentRecord>, StoreError> {
@@ -87,7 +87,7 @@ impl SledStore {
     }
 
     pub(super) fn message_read(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
-        read_record(&self.plain(), id)
+        read_record(&self.plain(), self.sealing(), id)
     }
 
     pub(super) fn case_messages_read(
@@ -200,31 +200,47 @@ impl SledStore {
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
         let range = key(AUDIT, &[&be(from)])..=key(AUDIT, &[&be(u64::MAX)]);
-        decode_all(
-            self.tree()
-                .range(range)
-                .take(limit)
-                .map(|kv| kv.map_err(StoreError::from)),
-        )
+        self.tree()
+            .range(range)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                self.sealing().decode(&k, &v)
+            })
+            .collect()
     }
 
+    /// The entries about `about` after `after`, up to `limit`, in order:
+    /// a child's are found under each day its terms can end on, and only
+    /// those that still name it are answered (one erased today keeps its
+    /// index key until the day is over).
     pub(super) fn audit_entries_about_read(
         &self,
         about: &AuditKey,
         after: u64,
         limit: usize,
+        now_ms: i64,
     ) -> Result<Vec<Entry>, StoreError> {
-        let prefix = about_prefix(about);
-        let start = prefix.len();
-        let from = [prefix.as_slice(), &be(after.saturating_add(1))].concat();
-        let to = [prefix.as_slice(), &be(u64::MAX)].concat();
+        let mut seqs = Vec::new();
+        for prefix in about_prefixes(about, self.sealing(), now_ms) {
+            let start = prefix.len();
+            let from = [prefix.as_slice(), &be(after.saturating_add(1))].concat();
+            let to = [prefix.as_slice(), &be(u64::MAX)].concat();
+            for kv in self.tree().range(from..=to).take(limit) {
+                let (k, _) = kv?;
+                seqs.push(u64_at(&k, start)?);
+            }
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
         let mut out = Vec::new();
-        for kv in self.tree().range(from..=to).take(limit) {
-            let (k, _) = kv?;
-            let seq = u64_at(&k, start)?;
+        for seq in seqs.into_iter().take(limit) {
             let ak = key(AUDIT, &[&be(seq)]);
             if let Some(v) = self.tree().get(&ak)? {
-                out.push(decode(&ak, &v)?);
+                let entry: Entry = self.sealing().decode(&ak, &v)?;
+                if about.names(&entry) {
+                    out.push(entry);
+                }
             }
         }
         Ok(out)

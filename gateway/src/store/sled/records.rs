@@ -26,12 +26,14 @@ impl Erased {
         let Some(v) = step.view().get(&ak)? else {
             return Ok(());
         };
-        let mut entry: Entry = decode(&ak, &v)?;
-        if let Some(child) = entry.child_ref
-            && entry.erase_child_ref()
-        {
-            step.remove(key(BY_CHILD, &[child.as_bytes(), &be(seq)]));
-            step.insert(ak, encode(&entry)?);
+        let mut entry: Entry = step.sealing().decode(&ak, &v)?;
+        // Its index key, while its term's key still makes it.
+        let index = step.sealing().child_index(&entry);
+        if entry.child_ref.is_some() && entry.erase_child_ref() {
+            if let Some(form) = index {
+                step.remove(key(BY_CHILD, &[&form, &be(seq)]));
+            }
+            step.insert(ak, step.sealing().encode(&entry)?);
             self.count += 1;
             self.last = self.last.max(seq);
         }
@@ -93,7 +95,7 @@ impl SledStore {
                 super::notices::schedule(step, n)?;
             }
             let id = consent.id.as_str().as_bytes();
-            step.insert(key(CONSENT, &[id]), encode(&consent)?);
+            step.insert(key(CONSENT, &[id]), step.sealing().encode(&consent)?);
             step.insert(
                 key(
                     CONSENT_BY_ORG,
@@ -194,6 +196,19 @@ impl SledStore {
                 cursor = seq;
             }
             step.insert(cursor_key, be(cursor).to_vec());
+            // Index keys of days whose keys are gone find nothing: removed.
+            let below = key(BY_CHILD, &[&step.sealing().forgotten_below()]);
+            let mut forgotten = Vec::new();
+            for kv in step.view().scan_from(&[BY_CHILD], &[BY_CHILD]).take(max) {
+                let (k, _) = kv?;
+                if k.as_ref() >= below.as_slice() {
+                    break;
+                }
+                forgotten.push(k.to_vec());
+            }
+            for k in forgotten {
+                step.remove(k);
+            }
             if erased.count > 0 {
                 step.audit(Draft::child_refs_erased(erased.count, erased.last))?;
             }
@@ -213,7 +228,7 @@ impl SledStore {
             let mut oldest = Vec::new();
             for kv in step.view().scan_prefix(&[AUDIT]).take(max) {
                 let (k, v) = kv?;
-                let entry: Entry = decode(&k, &v)?;
+                let entry: Entry = step.sealing().decode(&k, &v)?;
                 // Never the newest entry: it anchors the chain that follows.
                 if entry.time_ms >= before_ms
                     || entry.seq >= step.counters.audit_seq
@@ -226,7 +241,7 @@ impl SledStore {
             for (k, entry) in oldest {
                 step.remove(k);
                 step.remove(key(CHECKPOINT, &[&be(entry.seq)]));
-                for index in audit_index_keys(&entry) {
+                for index in audit_index_keys(&entry, step.sealing()) {
                     step.remove(index);
                 }
                 step.counters.pruned_through = entry.seq;

@@ -14,6 +14,7 @@ use super::keys::{AUDIT, CHECKPOINT, FORMAT, be, decode, u64_at};
 use crate::crypto::Digest;
 use crate::model::{Entry, GENESIS_HASH};
 use crate::store::StoreError;
+use crate::store::sealing::Sealing;
 
 /// The format this gateway writes.
 ///
@@ -31,13 +32,37 @@ use crate::store::StoreError;
 /// - 4: the payload bytes held undelivered per recipient (`b`) and per
 ///   sender (`B`), for the byte quotas; the step from 3 counts them from the
 ///   messages.
-pub const CURRENT_FORMAT: u64 = 4;
+/// - 5: what identifies a child in a message, consent or audit entry is
+///   sealed under the key of the day its term ends, and the `h` index holds
+///   that day and the reference blinded under its key
+///   ([`crate::store::sealing`]). The step from 4 seals every record; the
+///   store is then rewritten into fresh files ([`super::compaction`]), so
+///   that no plain copy is left in sled's log, and the version is written
+///   into the rewritten store only.
+pub const CURRENT_FORMAT: u64 = 5;
 
 const FORMAT_KEY: &[u8] = b"Vformat";
 
+/// What opening the store must still do after [`migrate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrated {
+    /// The store is of the current format.
+    Current,
+    /// Its records were sealed: it must be rewritten into fresh files, and
+    /// the rewritten store gets the version ([`record_format`]).
+    Compact,
+}
+
+/// Writes the current format version into `tree`.
+pub fn record_format(tree: &::sled::Tree) -> Result<(), StoreError> {
+    tree.insert(FORMAT_KEY, be(CURRENT_FORMAT).to_vec())?;
+    Ok(())
+}
+
 /// Reads the store's format version and brings the store to
-/// [`CURRENT_FORMAT`]; refuses a store written in a newer format.
-pub fn migrate(tree: &::sled::Tree, dir: &Path) -> Result<u64, StoreError> {
+/// [`CURRENT_FORMAT`], sealing with `sealing`; refuses a store written in a
+/// newer format.
+pub fn migrate(tree: &::sled::Tree, dir: &Path, sealing: &Sealing) -> Result<Migrated, StoreError> {
     debug_assert_eq!(FORMAT_KEY[0], FORMAT);
     let stored = tree.get(FORMAT_KEY)?;
     let found = match &stored {
@@ -58,7 +83,7 @@ pub fn migrate(tree: &::sled::Tree, dir: &Path) -> Result<u64, StoreError> {
     // the version is written once the step is done.
     if found < 2 {
         let migrated = super::migration::messages_to_2(tree)?;
-        let indexed = super::migration::audit_indexes_to_2(tree)?;
+        let indexed = super::migration::audit_indexes_to_2(tree, sealing)?;
         tracing::info!(
             migrated,
             indexed,
@@ -72,15 +97,20 @@ pub fn migrate(tree: &::sled::Tree, dir: &Path) -> Result<u64, StoreError> {
             "payload bytes held undelivered counted (store format 4)"
         );
     }
-    if stored.is_none() || found < CURRENT_FORMAT {
-        tree.insert(FORMAT_KEY, be(CURRENT_FORMAT).to_vec())?;
+    if found < 5 {
+        let sealed = super::migration::sealed_to_5(tree, sealing)?;
         tracing::info!(
+            sealed,
             from = found,
-            to = CURRENT_FORMAT,
-            "store format version recorded"
+            "child references sealed under the keys of their terms (store format 5); the store is rewritten next"
         );
+        return Ok(Migrated::Compact);
     }
-    Ok(CURRENT_FORMAT)
+    if stored.is_none() {
+        record_format(tree)?;
+        tracing::info!(to = CURRENT_FORMAT, "store format version recorded");
+    }
+    Ok(Migrated::Current)
 }
 
 /// The audit head and what the chain's ends are, kept in memory by the
@@ -146,14 +176,21 @@ mod tests {
         let t = tree(tmp.path());
         // Data written by 0.1.0, without a version.
         t.insert(b"P00000099100000000001", b"{}".to_vec()).unwrap();
-        assert_eq!(migrate(&t, tmp.path()).unwrap(), CURRENT_FORMAT);
+        let sealing = Sealing::open(tmp.path(), 1825, 0).unwrap();
         assert_eq!(
-            u64_at(&t.get(FORMAT_KEY).unwrap().unwrap(), 0).unwrap(),
-            CURRENT_FORMAT
+            migrate(&t, tmp.path(), &sealing).unwrap(),
+            Migrated::Compact,
+            "the version is written into the rewritten store"
+        );
+        assert_eq!(t.get(FORMAT_KEY).unwrap(), None);
+        record_format(&t).unwrap();
+        assert_eq!(
+            migrate(&t, tmp.path(), &sealing).unwrap(),
+            Migrated::Current
         );
         t.insert(FORMAT_KEY, be(CURRENT_FORMAT + 1).to_vec())
             .unwrap();
-        let e = migrate(&t, tmp.path()).unwrap_err();
+        let e = migrate(&t, tmp.path(), &sealing).unwrap_err();
         assert!(matches!(e, StoreError::TooNew { found, .. } if found == CURRENT_FORMAT + 1));
         assert!(
             e.to_string().contains("run a gateway at least as new"),
@@ -161,7 +198,7 @@ mod tests {
         );
         t.insert(FORMAT_KEY, vec![1, 2]).unwrap();
         assert!(matches!(
-            migrate(&t, tmp.path()),
+            migrate(&t, tmp.path(), &sealing),
             Err(StoreError::Corrupt { .. })
         ));
     }

@@ -11,8 +11,8 @@ use schakel_proto::v1 as pb;
 
 use super::keys::{
     AUDIT, CONSENT, COUNTS, ERASE, EXPIRY, HELD_BY_RECIPIENT, HELD_BY_SENDER, INBOX, LAPSE, LEASE,
-    MESSAGE, PURGE, RECEIPT_BY_SENDER, audit_index_keys, be, counts, counts_value, decode, encode,
-    held_bytes, key, ms,
+    MESSAGE, PURGE, RECEIPT_BY_SENDER, audit_index_keys, be, counts, counts_value, held_bytes, key,
+    ms,
 };
 use super::overlay::{Overlay, View};
 use super::payloads::{Payloads, Stored};
@@ -20,6 +20,7 @@ use super::recovery::Counters;
 use crate::crypto::Signer;
 use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
 use crate::store::lifecycle::{Change, Event, Place, Schedule};
+use crate::store::sealing::Sealing;
 use crate::store::{StoreError, receipts};
 
 /// The counters, locked; a lock poisoned by a panic elsewhere still holds
@@ -40,6 +41,7 @@ pub(super) struct Writer {
     pub payloads: Arc<Payloads>,
     pub counters: Arc<Mutex<Counters>>,
     pub signer: Arc<dyn Signer>,
+    pub sealing: Arc<Sealing>,
     pub db: ::sled::Db,
     pub data_file: File,
     /// Whether a step changed anything since the last sync; an idle sweep
@@ -184,6 +186,7 @@ pub(super) struct Step<'a> {
     group: &'a Overlay,
     payloads: &'a Payloads,
     signer: &'a dyn Signer,
+    sealing: &'a Sealing,
     /// Payload writes (or records of files already written) and removals,
     /// applied before the group's batch.
     payload_ops: Vec<(MessageId, PayloadOp)>,
@@ -209,6 +212,7 @@ impl<'a> Step<'a> {
             group: &w.pending,
             payloads: &w.payloads,
             signer: w.signer.as_ref(),
+            sealing: w.sealing.as_ref(),
             payload_ops: Vec::new(),
             writes: Overlay::new(),
             counters: lock(&w.counters).clone(),
@@ -218,6 +222,11 @@ impl<'a> Step<'a> {
             now_ms,
             changed: false,
         }
+    }
+
+    /// What seals the child in the records this step writes.
+    pub fn sealing(&self) -> &'a Sealing {
+        self.sealing
     }
 
     /// The signer for this step's checkpoints.
@@ -251,7 +260,10 @@ impl<'a> Step<'a> {
 
     /// Stores a message record.
     pub fn put_record(&mut self, r: &MessageRecord) -> Result<(), StoreError> {
-        self.insert(key(MESSAGE, &[r.id.as_str().as_bytes()]), encode(r)?);
+        self.insert(
+            key(MESSAGE, &[r.id.as_str().as_bytes()]),
+            self.sealing.encode(r)?,
+        );
         self.records.insert(r.id.clone(), r.clone());
         Ok(())
     }
@@ -260,13 +272,13 @@ impl<'a> Step<'a> {
     pub fn record(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
         match self.records.get(id) {
             Some(r) => Ok(Some(r.clone())),
-            None => read_record(&self.view(), id),
+            None => read_record(&self.view(), self.sealing, id),
         }
     }
 
     /// A consent as this step sees it.
     pub fn consent(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
-        read_consent(&self.view(), id)
+        read_consent(&self.view(), self.sealing, id)
     }
 
     /// Adds to a recipient's (ready, leased) counts.
@@ -285,7 +297,6 @@ impl<'a> Step<'a> {
     /// entry that holds a child reference enters the schedule of its
     /// erasure, from when its retention starts.
     pub fn audit(&mut self, draft: Draft) -> Result<u64, StoreError> {
-        let retention_from = draft.retention_from_ms;
         let entry = Entry::place(
             draft,
             self.counters.audit_seq,
@@ -298,13 +309,13 @@ impl<'a> Step<'a> {
         // signal's lapse: it is scheduled. Every other entry's retention
         // starts when it is made, and the erasure walks them in order.
         if entry.child_ref.is_some() && entry.kind == Some(Kind::Signalering) {
-            let from = retention_from.map_or(entry.time_ms, |f| f.max(entry.time_ms));
+            let from = entry.retention_start_ms();
             self.insert(key(ERASE, &[&ms(from), &be(entry.seq)]), vec![]);
         }
-        for k in audit_index_keys(&entry) {
+        for k in audit_index_keys(&entry, self.sealing) {
             self.insert(k, vec![]);
         }
-        self.insert(key(AUDIT, &[&be(entry.seq)]), encode(&entry)?);
+        self.insert(key(AUDIT, &[&be(entry.seq)]), self.sealing.encode(&entry)?);
         Ok(entry.seq)
     }
 
@@ -467,17 +478,19 @@ impl<'a> Step<'a> {
 /// A message record, as `view` sees it.
 pub(super) fn read_record(
     view: &View,
+    sealing: &Sealing,
     id: &MessageId,
 ) -> Result<Option<MessageRecord>, StoreError> {
     let k = key(MESSAGE, &[id.as_str().as_bytes()]);
-    view.get(&k)?.map(|v| decode(&k, &v)).transpose()
+    view.get(&k)?.map(|v| sealing.decode(&k, &v)).transpose()
 }
 
 /// A consent, as `view` sees it.
 pub(super) fn read_consent(
     view: &View,
+    sealing: &Sealing,
     id: &ConsentId,
 ) -> Result<Option<ConsentRecord>, StoreError> {
     let k = key(CONSENT, &[id.as_str().as_bytes()]);
-    view.get(&k)?.map(|v| decode(&k, &v)).transpose()
+    view.get(&k)?.map(|v| sealing.decode(&k, &v)).transpose()
 }

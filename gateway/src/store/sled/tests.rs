@@ -5,7 +5,13 @@ use super::*;
 
 fn open(dir: &Path) -> futures::future::BoxFuture<'static, Arc<dyn Store>> {
     let key = crate::crypto::SigningKey::load_or_create(dir).unwrap();
-    let store = SledStore::open(&dir.join("store"), 1 << 20, Arc::new(key)).unwrap();
+    let store = SledStore::open(
+        &dir.join("store"),
+        1 << 20,
+        Arc::new(key),
+        crate::store::sealing::Sealing::for_tests(dir),
+    )
+    .unwrap();
     Box::pin(async move { Arc::new(store) as Arc<dyn Store> })
 }
 
@@ -16,10 +22,21 @@ fn an_open_waits_for_a_holder_that_lets_go_and_names_one_that_does_not() {
     let tmp = tempfile::tempdir().unwrap();
     let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
     let dir = tmp.path().join("store");
-    let first = SledStore::open(&dir, 1 << 20, key.clone()).unwrap();
+    let first = SledStore::open(
+        &dir,
+        1 << 20,
+        key.clone(),
+        crate::store::sealing::Sealing::for_tests(tmp.path()),
+    )
+    .unwrap();
     // Held for the whole wait: the folder is named as taken.
     let started = std::time::Instant::now();
-    let Err(e) = SledStore::open(&dir, 1 << 20, key.clone()) else {
+    let Err(e) = SledStore::open(
+        &dir,
+        1 << 20,
+        key.clone(),
+        crate::store::sealing::Sealing::for_tests(tmp.path()),
+    ) else {
         panic!("a held folder opened twice")
     };
     assert!(matches!(e, StoreError::Locked(_)), "{e}");
@@ -30,7 +47,13 @@ fn an_open_waits_for_a_holder_that_lets_go_and_names_one_that_does_not() {
         std::thread::sleep(std::time::Duration::from_millis(300));
         drop(first);
     });
-    SledStore::open(&dir, 1 << 20, key).unwrap();
+    SledStore::open(
+        &dir,
+        1 << 20,
+        key,
+        crate::store::sealing::Sealing::for_tests(tmp.path()),
+    )
+    .unwrap();
     holder.join().unwrap();
 }
 
@@ -49,7 +72,13 @@ async fn a_damaged_index_key_is_dropped_and_the_sweep_goes_on() {
         tree.insert(expiry.clone(), vec![]).unwrap();
         db.flush().unwrap();
     }
-    let store = SledStore::open(&dir, 1 << 20, key).unwrap();
+    let store = SledStore::open(
+        &dir,
+        1 << 20,
+        key,
+        crate::store::sealing::Sealing::for_tests(tmp.path()),
+    )
+    .unwrap();
     let report = store.sweep(i64::MAX / 2, 0).await.unwrap();
     assert_eq!((report.requeued, report.expired), (0, 0));
     assert!(store.tree().scan_prefix([keys::LEASE]).next().is_none());
@@ -61,7 +90,15 @@ fn a_store_of_a_newer_format_is_refused_with_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
     let dir = tmp.path().join("store");
-    drop(SledStore::open(&dir, 1 << 20, key.clone()).unwrap());
+    drop(
+        SledStore::open(
+            &dir,
+            1 << 20,
+            key.clone(),
+            crate::store::sealing::Sealing::for_tests(tmp.path()),
+        )
+        .unwrap(),
+    );
     {
         let db = ::sled::open(&dir).unwrap();
         let tree = db.open_tree(TREE).unwrap();
@@ -69,7 +106,14 @@ fn a_store_of_a_newer_format_is_refused_with_what_to_do() {
             .unwrap();
         db.flush().unwrap();
     }
-    let e = SledStore::open(&dir, 1 << 20, key).err().expect("refused");
+    let e = SledStore::open(
+        &dir,
+        1 << 20,
+        key,
+        crate::store::sealing::Sealing::for_tests(tmp.path()),
+    )
+    .err()
+    .expect("refused");
     assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
 }
 
@@ -81,7 +125,13 @@ async fn a_group_whose_batch_fails_leaves_every_payload_as_its_record_says() {
     let tmp = tempfile::tempdir().unwrap();
     let key = Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap());
     let dir = tmp.path().join("store");
-    let store = SledStore::open(&dir, 1 << 20, key).unwrap();
+    let store = SledStore::open(
+        &dir,
+        1 << 20,
+        key,
+        crate::store::sealing::Sealing::for_tests(tmp.path()),
+    )
+    .unwrap();
     let now = 1_800_000_000_000;
     let large = |reference: &str| {
         let record = MessageRecord::new(MessageHead {

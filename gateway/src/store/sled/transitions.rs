@@ -7,7 +7,7 @@ use schakel_proto::v1 as pb;
 use super::SledStore;
 use super::keys::{
     CASE, CONSENT, CONSENT_END, EXPIRY, IDEMPOTENCY, INBOX, LAPSE, LEASE, MESSAGES_UNDER_CONSENT,
-    PURGE, encode, key, ms, parse_from, u64_at,
+    PURGE, key, ms, parse_from, u64_at,
 };
 use super::payloads::{Located, Payloads, Stored};
 use super::reads::receipts_of;
@@ -312,7 +312,7 @@ impl SledStore {
                 Err(NotRevoked::Already) => return Ok(Revoked::Already(Box::new(c))),
             };
             let id = consent_id.as_str().as_bytes();
-            step.insert(key(CONSENT, &[id]), encode(&c)?);
+            step.insert(key(CONSENT, &[id]), step.sealing().encode(&c)?);
             step.remove(key(CONSENT_END, &[&ms(c.ends_at_ms()), id]));
             step.audit(audit)?;
             if c.registered_by != by {

@@ -38,6 +38,11 @@ pub async fn measure(
 ) -> anyhow::Result<Samples> {
     let tmp = tempfile::tempdir()?;
     let signer = Arc::new(SigningKey::load_or_create(tmp.path())?);
+    let sealing = schakel_gateway::store::sealing::Sealing::open(
+        tmp.path(),
+        1825,
+        schakel_gateway::clock::Clock::system().now_ms(),
+    )?;
     let mut sled = None;
     let store: Arc<dyn Store> = match database {
         None => {
@@ -45,6 +50,7 @@ pub async fn measure(
                 &tmp.path().join("store"),
                 64 << 20,
                 signer,
+                sealing,
             )?);
             sled = Some(opened.clone());
             opened
@@ -52,7 +58,7 @@ pub async fn measure(
         Some(pg) => {
             let name = format!("ceiling{}", uuid::Uuid::now_v7().simple());
             pg.ensure_database(&name).await;
-            Arc::new(PostgresStore::open(pg.target(&name), signer).await?)
+            Arc::new(PostgresStore::open(pg.target(&name), signer, sealing).await?)
         }
     };
     let payload_key = Arc::new(PayloadKey::load_or_create(tmp.path())?);
