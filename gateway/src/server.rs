@@ -156,6 +156,10 @@ pub async fn serve(
         config.audit.clone(),
         clock,
     ));
+    audit_log
+        .forget_terms(store.upkeep_turn().await?)
+        .await
+        .context("cannot forget the term keys of the days that are over")?;
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     let sweeper = {
         let exchange = exchange.clone();

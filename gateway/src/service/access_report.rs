@@ -174,6 +174,7 @@ impl AuditLog {
             "controller": scope.json(),
             "reason": reason,
             "child_ref": child.to_hex(),
+            "erased": erased(store.sealing()),
             "chain": {
                 "from_sequence": start,
                 "to_sequence": head,
@@ -217,6 +218,23 @@ impl AuditLog {
             key_id,
         })
     }
+}
+
+/// What the report cannot hold: the records whose term is over no longer
+/// name a child, so what they held about this one is not in it.
+fn erased(sealing: &crate::store::sealing::Sealing) -> Value {
+    let last = sealing.keys().first_day() - 1;
+    let through = time::OffsetDateTime::from_unix_timestamp(last.saturating_mul(86_400))
+        .map(|t| t.date().to_string())
+        .unwrap_or_default();
+    json!({
+        "through": through,
+        "retention_days": sealing.retention_days(),
+        "what": format!(
+            "What identifies a child is kept {} days after the term of its record starts (a message's expiry or its signal's lapse, a consent's planned end, an audit entry or its signal's lapse), then erased: the keys of every term that ended by {through} are destroyed, so no record, entry or copy of one from then names a child. What they held about this child is not in this report.",
+            sealing.retention_days()
+        ),
+    })
 }
 
 /// Every audit entry about `child` up to `head`, in order, as the terms

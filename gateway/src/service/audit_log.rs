@@ -353,10 +353,18 @@ impl AuditLog {
     /// it is records it.
     pub async fn maintain(&self) -> Result<(), StoreError> {
         let turn = self.store.upkeep_turn().await?;
-        let now = self.clock.now_ms();
         if turn {
-            self.upkeep(now).await?;
+            self.upkeep(self.clock.now_ms()).await?;
         }
+        self.forget_terms(turn).await
+    }
+
+    /// Forgets the term keys of the days that are over, and with `record`
+    /// says so in the log. Run at start too, before anything is swept: a
+    /// gateway that was stopped over a day's end must not give an entry it
+    /// makes about an old message a term of its own.
+    pub async fn forget_terms(&self, record: bool) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
         let today = crate::crypto::day_of(now);
         let forgotten = self.store.sealing().keys().forget_before(today)?;
         if forgotten > 0 {
@@ -364,7 +372,7 @@ impl AuditLog {
                 days = forgotten,
                 "term keys of the days that are over destroyed"
             );
-            if turn {
+            if record {
                 self.store
                     .append_audit(vec![Draft::terms_forgotten(forgotten, today - 1)], now)
                     .await?;

@@ -116,6 +116,11 @@ impl Sealing {
         Arc::new(Self::new(TermKeys::fixed(dir, first_day), 1825))
     }
 
+    /// The retention terms are counted with, in days.
+    pub fn retention_days(&self) -> i64 {
+        self.retention_ms / DAY_MS
+    }
+
     /// The term keys.
     pub fn keys(&self) -> &TermKeys {
         &self.keys

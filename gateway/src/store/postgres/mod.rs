@@ -48,6 +48,7 @@ mod records;
 pub mod schema;
 #[cfg(any(test, feature = "scratch"))]
 pub mod scratch;
+mod sealing_step;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -121,6 +122,13 @@ impl PostgresStore {
         let mut first = Session::open(&target).await?;
         let database = first.database();
         schema::migrate(first.client_mut(), &database, schema::MIGRATIONS).await?;
+        let sealed = sealing_step::seal_plain_records(&first, &sealing).await?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "child references of the records of schema version 2 sealed under the keys of their terms, and the tables rewritten"
+            );
+        }
         let writer = Writer::start(
             target.clone(),
             Session::open(&target).await?,

@@ -29,6 +29,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../../../migrations/postgres/0002_held_bytes.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../../migrations/postgres/0003_sealed_records.sql"),
+    },
 ];
 
 /// The advisory lock migrations run under ("SCHK" and 1): held to the end

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::keys::{
-    AUDIT, BY_CHILD, CASE, CONSENT, HELD_BY_RECIPIENT, HELD_BY_SENDER, MESSAGE, audit_index_keys,
-    be, decode, encode, key, overdue_key,
+    AUDIT, BY_CHILD, CASE, CONSENT, ERASE, HELD_BY_RECIPIENT, HELD_BY_SENDER, MESSAGE,
+    audit_index_keys, be, decode, encode, key, overdue_key, u64_at,
 };
 use crate::model::{CaseId, ConsentRecord, Entry, MessageRecord, State};
 use crate::policy::notices;
@@ -173,9 +173,18 @@ pub fn sealed_to_5(tree: &::sled::Tree, sealing: &Sealing) -> Result<usize, Stor
             flush(&mut batch, &mut pending)?;
         }
     }
+    // A signal's entry counts from the signal's lapse, which format 4 kept
+    // in its erasure schedule only (`E`, when, the entry).
+    let mut lapses = HashMap::new();
+    for kv in tree.scan_prefix([ERASE]) {
+        let (k, _) = kv?;
+        lapses.insert(u64_at(&k, 9)?, u64_at(&k, 1)? as i64);
+    }
     for kv in tree.scan_prefix([AUDIT]) {
         let (k, v) = kv?;
-        let (entry, stored) = reseal::<Entry>(sealing, &k, &v)?;
+        let mut entry: Entry = sealing.decode(&k, &v)?;
+        entry.retention_from_ms = entry.retention_from_ms.or(lapses.get(&entry.seq).copied());
+        let stored = sealing.encode(&entry)?;
         batch.insert(k, stored);
         for index in audit_index_keys(&entry, sealing) {
             batch.insert(index, Vec::<u8>::new());

@@ -1,0 +1,154 @@
+//! Records forget children: what identifies a child in a message, consent
+//! or audit record is sealed under the key of the day its term ends, never
+//! written to the store's files in plain, and gone from every record (and
+//! every copy of one) once the term is over; the access report then says
+//! what it can and until when the rest was erased. Tested over the wire,
+//! with the gateway's clock moved past the term, on the real store (sled,
+//! or PostgreSQL when SCHAKEL_TEST_STORE=postgres).
+
+use schakel_client::proto as pb;
+use schakel_gateway::crypto::ChildKey;
+use schakel_tests::calls::{deliver, eventually};
+use schakel_tests::fixtures::{self, BSN};
+use schakel_tests::{TestGateway, org};
+use serde_json::Value;
+
+/// Every file under `dir`.
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The files of `dir` that hold `child` in plain: its bytes or its hex.
+pub fn holding(dir: &std::path::Path, child: &schakel_gateway::crypto::ChildRef) -> Vec<String> {
+    let hex = child.to_hex();
+    files(dir)
+        .into_iter()
+        .filter(|f| {
+            let bytes = std::fs::read(f).unwrap_or_default();
+            bytes.windows(32).any(|w| w == child.as_bytes())
+                || bytes.windows(hex.len()).any(|w| w == hex.as_bytes())
+        })
+        .map(|f| f.display().to_string())
+        .collect()
+}
+
+async fn report(operator: &schakel_client::Client) -> Value {
+    let signed = operator
+        .audit_report(BSN[2], "inzageverzoek na de termijn")
+        .await
+        .unwrap();
+    serde_json::from_slice(&signed.document).unwrap()
+}
+
+#[tokio::test]
+async fn a_childs_reference_is_never_stored_in_plain_and_is_gone_after_its_term() {
+    let mut gw = TestGateway::start_with(|_, c| {
+        c.exchange.sweep_interval_ms = 50;
+    })
+    .await;
+    let swv = gw.client(org::SWV).await;
+    let jgt = gw.client(org::JGT).await;
+    let operator = gw.client(org::OPERATOR).await;
+    let consent = fixtures::granted(&swv).await;
+    let asked = deliver(
+        &swv,
+        &jgt,
+        fixtures::lasting_consult("termijn", &gw.oin(org::JGT), &consent),
+    )
+    .await;
+    let child = ChildKey::load_or_create(&gw.config.storage.data_dir)
+        .unwrap()
+        .child_ref(BSN[2]);
+
+    // Within its term the report finds the message by its child...
+    let before = report(&operator).await;
+    assert_eq!(before["messages"][0]["message_id"], asked.sent.message_id);
+    assert_eq!(before["consents"][0]["consent_id"], consent);
+    let retention = gw.config.audit.retention_days as i64;
+    assert_eq!(before["erased"]["retention_days"], retention);
+
+    // ...and the store's files never held the reference in plain.
+    if gw.config.storage.engine == schakel_gateway::config::StorageEngine::Sled {
+        gw.stop().await;
+        let store = gw.open_store().await;
+        let m = store
+            .message(&asked.sent.message_id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.child_ref, Some(child), "the record still names it");
+        drop(store);
+        assert_eq!(holding(&gw.store_dir(), &child), Vec::<String>::new());
+        gw = gw.restart().await;
+    }
+
+    // Its payload goes a day after delivery, as always...
+    let operator = gw.client(org::OPERATOR).await;
+    gw.clock.advance(time::Duration::days(2));
+    eventually("the payload destroyed", || async {
+        schakel_tests::calls::audit_about(&operator, &asked.sent.message_id)
+            .await
+            .into_iter()
+            .find(|e| e.action == pb::AuditAction::Purged as i32)
+    })
+    .await;
+    // ...the request expires in 300 days, its consent ends in 365: their
+    // terms end the retention after that.
+    gw.clock.advance(time::Duration::days(365 + retention));
+    let term_end = fixtures::date(365 + retention);
+    let forgotten = eventually("the term keys forgotten", || async {
+        schakel_tests::calls::audit_query(&operator, pb::AuditQueryRequest::default())
+            .await
+            .into_iter()
+            .filter(|e| e.detail.starts_with("term keys of"))
+            .find(|e| e.detail.split("through ").nth(1) >= Some(term_end.as_str()))
+    })
+    .await;
+    assert!(
+        forgotten.detail.contains("no record whose term ended"),
+        "{forgotten:?}"
+    );
+
+    let after = report(&operator).await;
+    assert_eq!(after["messages"], serde_json::json!([]), "{after}");
+    assert_eq!(after["consents"], serde_json::json!([]), "{after}");
+    // It says until when the rest was erased: at least the message's term.
+    let through = after["erased"]["through"].as_str().unwrap().to_owned();
+    assert!(through >= term_end, "{after}");
+    assert!(
+        after["erased"]["what"].as_str().unwrap().contains(&through),
+        "{after}"
+    );
+
+    // The records themselves no longer name the child.
+    gw.stop().await;
+    let store = gw.open_store().await;
+    let c = store
+        .consent(&consent.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.child_ref, c.birth_ref), (None, None));
+    assert_eq!(
+        c.purpose,
+        fixtures::consent_grant(BSN[2]).purpose,
+        "the rest is kept"
+    );
+    let m = store
+        .message(&asked.sent.message_id.parse().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        m.is_none_or(|m| m.child_ref.is_none()),
+        "removed, or without its child"
+    );
+}
