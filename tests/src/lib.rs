@@ -14,6 +14,7 @@ pub mod fixtures;
 mod gateway;
 pub mod process;
 pub mod tmpfs;
+pub mod upgrades;
 
 pub use calls::{code_of, next_event, next_receipts, pull_until, refusal, status_of};
 pub use gateway::{TestGateway, TestPki, over_postgres, postgres_database, postgres_for};

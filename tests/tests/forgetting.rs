@@ -28,7 +28,7 @@ fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 /// The files of `dir` that hold `child` in plain: its bytes or its hex.
-pub fn holding(dir: &std::path::Path, child: &schakel_gateway::crypto::ChildRef) -> Vec<String> {
+fn holding(dir: &std::path::Path, child: &schakel_gateway::crypto::ChildRef) -> Vec<String> {
     let hex = child.to_hex();
     files(dir)
         .into_iter()
@@ -151,4 +151,56 @@ async fn a_childs_reference_is_never_stored_in_plain_and_is_gone_after_its_term(
         m.is_none_or(|m| m.child_ref.is_none()),
         "removed, or without its child"
     );
+}
+
+/// The folder of store format 4 (see the fixtures' README): its records
+/// held these child references in plain.
+mod format_4 {
+    pub const CHILDREN: [&str; 3] = [
+        "030ac1f478c28ba79c3e020a5cc84af45e2857e60d5dffdfd040d977b6ef8aab",
+        "a9a4bf6daaf4ba184181051531c5ffbeba5b6ed51c4d221bcac96b618f0dc1bd",
+        "ea8fa03f4563ff47c02afd9550488ce24dbad7b33b29b1be9a385ebe6af121da",
+    ];
+    pub const REQUEST: &str = "01a24ef8-f27e-7033-8f0d-5711e1311164";
+    pub const REPLY: &str = "01a24ef8-f285-7453-9151-a8cb51d22f98";
+    pub const CONSENT: &str = "01a24ef8-f27b-751e-8f37-ca71912fd76d";
+}
+
+#[tokio::test]
+async fn a_data_folder_of_store_format_4_is_sealed_and_keeps_no_plain_copy() {
+    format_4_is_sealed(None).await;
+}
+
+#[tokio::test]
+async fn a_store_of_format_4_copied_into_postgresql_is_sealed() {
+    let Some(db) = schakel_tests::postgres_database("copy_format_4") else {
+        eprintln!("skipped: PostgreSQL is not installed");
+        return;
+    };
+    format_4_is_sealed(Some(db)).await;
+}
+
+/// Opened (and over PostgreSQL, copied), the folder of format 4 keeps
+/// every record naming its child, and no file of its store holds a child
+/// reference in plain any more.
+async fn format_4_is_sealed(into: Option<(String, std::path::PathBuf)>) {
+    let (_old, mut gw) = schakel_tests::upgrades::open_fixture("store-format-4.tar.gz", into).await;
+    let doc = report(&gw.client(org::OPERATOR).await).await;
+    let ids: Vec<&str> = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [format_4::REQUEST, format_4::REPLY], "{doc}");
+    assert_eq!(doc["consents"][0]["consent_id"], format_4::CONSENT);
+    gw.stop().await;
+    for hex in format_4::CHILDREN {
+        let child = schakel_gateway::crypto::ChildRef::from_hex(hex).unwrap();
+        assert_eq!(
+            holding(&gw.store_dir(), &child),
+            Vec::<String>::new(),
+            "{hex}"
+        );
+    }
 }

@@ -5,12 +5,13 @@
 //! `tests/fixtures/` (see the README there for how each was made and what
 //! it holds).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
 use schakel_client::proto as pb;
 use schakel_gateway::config::StorageEngine;
 use schakel_tests::calls::{audit_of, log_intact};
+use schakel_tests::upgrades::{migrate, open_fixture, open_fixture_with};
 use schakel_tests::{
     TestGateway, code_of, failed, org, postgres_database, pull_until, status_of, succeeded,
     workspace_binary,
@@ -37,73 +38,6 @@ mod format_3 {
     pub const DELIVERED: &str = "01a24d80-8062-77a3-bf7f-2b18b9693974";
     pub const LEASED: &str = "01a24d80-8065-778e-bb4e-a9d36683a2f9";
     pub const READY: &str = "01a24d80-8069-733c-b4b8-17f462a6c99d";
-}
-
-/// Unpacks a fixture's `data/` folder into `into`.
-fn unpack(fixture: &str, into: &Path) {
-    let archive = schakel_tests::workspace_root()
-        .join("tests/fixtures")
-        .join(fixture);
-    let status = std::process::Command::new("tar")
-        .arg("xzf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(into)
-        .status()
-        .expect("tar runs");
-    assert!(status.success(), "unpacking {}", archive.display());
-}
-
-/// Runs `schakel-gateway migrate --from sled --to postgres` on data folder
-/// `data` into database `db` (its URL and CA file).
-fn migrate(data: &Path, db: &(String, PathBuf)) -> Output {
-    Command::new(workspace_binary("schakel-gateway"))
-        .args(["migrate", "--from", "sled", "--to", "postgres"])
-        .current_dir(schakel_tests::workspace_root())
-        .env("SCHAKEL_STORAGE__DATA_DIR", data)
-        .env("SCHAKEL_STORAGE__POSTGRES_URL", &db.0)
-        .env("SCHAKEL_STORAGE__POSTGRES_CA_FILE", &db.1)
-        .output()
-        .expect("schakel-gateway runs")
-}
-
-/// A gateway on a copy of a fixture's data folder (kept in the returned
-/// folder), sweeping often so that leases long run out come back at once:
-/// over sled, or with `into` a database, over PostgreSQL after its store
-/// was copied there.
-async fn open_fixture(
-    fixture: &str,
-    into: Option<(String, PathBuf)>,
-) -> (tempfile::TempDir, TestGateway) {
-    open_fixture_with(fixture, into, |_| {}).await
-}
-
-/// [`open_fixture`], with the configuration adjusted by `adjust`.
-async fn open_fixture_with(
-    fixture: &str,
-    into: Option<(String, PathBuf)>,
-    adjust: impl FnOnce(&mut schakel_gateway::config::Config),
-) -> (tempfile::TempDir, TestGateway) {
-    let old = tempfile::tempdir().unwrap();
-    unpack(fixture, old.path());
-    let data = old.path().join("data");
-    if let Some(db) = &into {
-        let out = succeeded(migrate(&data, db));
-        assert!(out.contains("audit log intact in the database"), "{out}");
-    }
-    let gw = TestGateway::start_with(|_, c| {
-        c.storage.data_dir = data.clone();
-        c.exchange.sweep_interval_ms = 50;
-        c.storage.engine = StorageEngine::Sled;
-        if let Some((url, ca_file)) = into {
-            c.storage.engine = StorageEngine::Postgres;
-            c.storage.postgres_url = url;
-            c.storage.postgres_ca_file = ca_file;
-        }
-        adjust(c);
-    })
-    .await;
-    (old, gw)
 }
 
 fn receipt_statuses(s: &pb::MessageStatus) -> Vec<i32> {
