@@ -63,14 +63,21 @@ pub fn failed(out: Output) -> String {
 /// 0700 as the guide says, as an operator does for a second instance over
 /// the same database.
 pub fn copy_keys(from: &Path, to: &Path) {
-    use schakel_gateway::crypto::{CHILD_KEY_FILE, PAYLOAD_KEY_FILE, SIGNING_KEY_FILE};
+    use schakel_gateway::crypto::{
+        CHILD_KEY_FILE, PAYLOAD_KEY_FILE, SIGNING_KEY_FILE, TERM_KEYS_FILE,
+    };
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(to)
         .expect("the second data folder");
-    for file in [SIGNING_KEY_FILE, CHILD_KEY_FILE, PAYLOAD_KEY_FILE] {
+    for file in [
+        SIGNING_KEY_FILE,
+        CHILD_KEY_FILE,
+        PAYLOAD_KEY_FILE,
+        TERM_KEYS_FILE,
+    ] {
         std::fs::copy(from.join(file), to.join(file)).expect("a key file copied");
     }
 }

@@ -377,6 +377,15 @@ pub trait Store: Send + Sync + 'static {
     fn size_on_disk(&self) -> Result<u64, StoreError>;
 }
 
+impl From<sealing::SealingError> for StoreError {
+    fn from(e: sealing::SealingError) -> Self {
+        match e {
+            sealing::SealingError::Corrupt { key, message } => Self::Corrupt { key, message },
+            sealing::SealingError::Engine(message) => Self::Engine(message),
+        }
+    }
+}
+
 /// A transition the life cycle refused where the store's own indexes said
 /// it applies: the store is inconsistent.
 pub fn illegal(r: &MessageRecord, e: lifecycle::Illegal) -> StoreError {

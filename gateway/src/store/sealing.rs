@@ -18,7 +18,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::StoreError;
 use crate::config::LONGEST_SIGNAL_DAYS;
 use crate::crypto::{ChildRef, KeyError, TermKeys, day_of};
 use crate::model::{ConsentRecord, Entry, MessageRecord};
@@ -83,8 +82,25 @@ pub struct Sealing {
     retention_ms: i64,
 }
 
-fn corrupt(key: &[u8], message: impl Into<String>) -> StoreError {
-    StoreError::Corrupt {
+/// A record that cannot be stored or read back; the store reports it as
+/// its own error ([`crate::store::StoreError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SealingError {
+    /// A stored record that does not decode or open.
+    #[error("record {key}: {message}")]
+    Corrupt {
+        /// The record's key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A record that cannot be encoded or sealed.
+    #[error("{0}")]
+    Engine(String),
+}
+
+fn corrupt(key: &[u8], message: impl Into<String>) -> SealingError {
+    SealingError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         message: message.into(),
     }
@@ -133,14 +149,14 @@ impl Sealing {
 
     /// `r` as stored: JSON, with what identifies the child sealed under its
     /// term's key, or left out when its term is already over.
-    pub fn encode<T: Identifying>(&self, r: &T) -> Result<Vec<u8>, StoreError> {
+    pub fn encode<T: Identifying>(&self, r: &T) -> Result<Vec<u8>, SealingError> {
         serde_json::to_vec(&self.to_value(r)?)
-            .map_err(|e| StoreError::Engine(format!("encoding a record: {e}")))
+            .map_err(|e| SealingError::Engine(format!("encoding a record: {e}")))
     }
 
     /// `r` as stored, as a JSON value (for a database's JSON column).
-    pub fn to_value<T: Identifying>(&self, r: &T) -> Result<Value, StoreError> {
-        let engine = |e: serde_json::Error| StoreError::Engine(format!("encoding a record: {e}"));
+    pub fn to_value<T: Identifying>(&self, r: &T) -> Result<Value, SealingError> {
+        let engine = |e: serde_json::Error| SealingError::Engine(format!("encoding a record: {e}"));
         let mut value = serde_json::to_value(r).map_err(engine)?;
         let Value::Object(fields) = &mut value else {
             return Ok(value);
@@ -163,7 +179,7 @@ impl Sealing {
                 let plain = serde_json::to_vec(&identifying).map_err(engine)?;
                 let sealed = key
                     .seal(aad.as_bytes(), plain)
-                    .ok_or_else(|| StoreError::Engine("sealing a record".into()))?;
+                    .ok_or_else(|| SealingError::Engine("sealing a record".into()))?;
                 fields.insert(
                     SEALED.into(),
                     serde_json::json!({"day": day, "box": hex::encode(&sealed)}),
@@ -176,7 +192,7 @@ impl Sealing {
     /// A record as [`Sealing::encode`] stored it (or as an earlier release
     /// did, in plain), under `key` (named in errors): what its term still
     /// allows opened.
-    pub fn decode<T: Identifying>(&self, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    pub fn decode<T: Identifying>(&self, key: &[u8], bytes: &[u8]) -> Result<T, SealingError> {
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| corrupt(key, e.to_string()))?;
         self.from_value(key, value)
@@ -187,13 +203,17 @@ impl Sealing {
         &self,
         key: &[u8],
         mut value: Value,
-    ) -> Result<T, StoreError> {
+    ) -> Result<T, SealingError> {
         self.open_value::<T>(key, &mut value)?;
         serde_json::from_value(value).map_err(|e| corrupt(key, e.to_string()))
     }
 
     /// Opens the sealed part of a stored record's JSON in place.
-    fn open_value<T: Identifying>(&self, key: &[u8], value: &mut Value) -> Result<(), StoreError> {
+    fn open_value<T: Identifying>(
+        &self,
+        key: &[u8],
+        value: &mut Value,
+    ) -> Result<(), SealingError> {
         let Value::Object(fields) = value else {
             return Ok(());
         };
@@ -306,7 +326,7 @@ mod tests {
         let moved = serde_json::to_vec(&moved).unwrap();
         assert!(matches!(
             s.decode::<MessageRecord>(b"m1", &moved),
-            Err(StoreError::Corrupt { .. })
+            Err(SealingError::Corrupt { .. })
         ));
 
         // A record of an earlier release, in plain, reads as it was.

@@ -51,7 +51,7 @@ pub fn sealed<T: Identifying>(
     what: &str,
     sealing: &Sealing,
 ) -> Result<T, StoreError> {
-    sealing.from_value(what.as_bytes(), json(row, idx, what)?)
+    Ok(sealing.from_value(what.as_bytes(), json(row, idx, what)?)?)
 }
 
 /// An id read from a column; one that does not parse is

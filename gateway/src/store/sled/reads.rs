@@ -205,7 +205,7 @@ impl SledStore {
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv?;
-                self.sealing().decode(&k, &v)
+                Ok(self.sealing().decode(&k, &v)?)
             })
             .collect()
     }

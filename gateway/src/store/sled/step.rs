@@ -482,7 +482,7 @@ pub(super) fn read_record(
     id: &MessageId,
 ) -> Result<Option<MessageRecord>, StoreError> {
     let k = key(MESSAGE, &[id.as_str().as_bytes()]);
-    view.get(&k)?.map(|v| sealing.decode(&k, &v)).transpose()
+    Ok(view.get(&k)?.map(|v| sealing.decode(&k, &v)).transpose()?)
 }
 
 /// A consent, as `view` sees it.
@@ -492,5 +492,5 @@ pub(super) fn read_consent(
     id: &ConsentId,
 ) -> Result<Option<ConsentRecord>, StoreError> {
     let k = key(CONSENT, &[id.as_str().as_bytes()]);
-    view.get(&k)?.map(|v| sealing.decode(&k, &v)).transpose()
+    Ok(view.get(&k)?.map(|v| sealing.decode(&k, &v)).transpose()?)
 }
