@@ -320,6 +320,16 @@ pub async fn raw_result(
         .map(|_| ())
 }
 
+/// The signed access report `client` obtains about the child of `bsn`
+/// (for `reason`), its document decoded.
+pub async fn access_report(client: &Client, bsn: &str, reason: &str) -> serde_json::Value {
+    let signed = client
+        .audit_report(bsn, reason)
+        .await
+        .expect("the access report");
+    serde_json::from_slice(&signed.document).expect("a JSON document")
+}
+
 /// Every file below `dir`, recursively.
 pub fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

@@ -8,29 +8,15 @@
 
 use schakel_client::proto as pb;
 use schakel_gateway::crypto::ChildKey;
-use schakel_tests::calls::{deliver, eventually};
+use schakel_tests::calls::{access_report, deliver, eventually, files_below};
 use schakel_tests::fixtures::{self, BSN};
 use schakel_tests::{TestGateway, org};
 use serde_json::Value;
 
-/// Every file under `dir`.
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 /// The files of `dir` that hold `child` in plain: its bytes or its hex.
 fn holding(dir: &std::path::Path, child: &schakel_gateway::crypto::ChildRef) -> Vec<String> {
     let hex = child.to_hex();
-    files(dir)
+    files_below(dir)
         .into_iter()
         .filter(|f| {
             let bytes = std::fs::read(f).unwrap_or_default();
@@ -42,11 +28,7 @@ fn holding(dir: &std::path::Path, child: &schakel_gateway::crypto::ChildRef) -> 
 }
 
 async fn report(operator: &schakel_client::Client) -> Value {
-    let signed = operator
-        .audit_report(BSN[2], "inzageverzoek na de termijn")
-        .await
-        .unwrap();
-    serde_json::from_slice(&signed.document).unwrap()
+    access_report(operator, BSN[2], "inzageverzoek na de termijn").await
 }
 
 #[tokio::test]

@@ -225,11 +225,7 @@ async fn the_access_report_holds_the_whole_trail_and_verifies_offline() {
 /// The signed access report of one organisation's part: `org` asks it
 /// about child `BSN[2]`.
 async fn own_report(client: &schakel_client::Client) -> Value {
-    let signed = client
-        .audit_report(BSN[2], "inzageverzoek eigen deel")
-        .await
-        .unwrap();
-    serde_json::from_slice(&signed.document).unwrap()
+    schakel_tests::calls::access_report(client, BSN[2], "inzageverzoek eigen deel").await
 }
 
 fn listed(doc: &Value, key: &str, field: &str) -> Vec<String> {

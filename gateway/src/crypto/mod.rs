@@ -29,4 +29,4 @@ pub use key_ring::{GatewayKeys, RETIRED_KEYS_DIR, Rotation, rotate};
 pub use payload_key::{DecryptError, PAYLOAD_KEY_FILE, PayloadKey, SealError};
 pub use secret_file::{KeyError, load_or_create_secret};
 pub use signing_key::{SIGNING_KEY_FILE, Signer, SigningKey};
-pub use term_keys::{DayKey, TERM_KEYS_FILE, TermKeys, day_of};
+pub use term_keys::{DayKey, TERM_KEYS_FILE, TermKeys, date_of_day, day_of};

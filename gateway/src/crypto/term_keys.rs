@@ -44,6 +44,13 @@ pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS)
 }
 
+/// The date (YYYY-MM-DD) of day number `day` ([`day_of`]).
+pub fn date_of_day(day: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(day.saturating_mul(DAY_MS / 1000))
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| day.to_string())
+}
+
 /// The keys of one day: one seals what identifies a child, one blinds a
 /// child reference for an index, so that an index key of an old copy is as
 /// unreadable as the record.
@@ -280,5 +287,6 @@ mod tests {
         assert_eq!(day_of(DAY_MS - 1), 0);
         assert_eq!(day_of(DAY_MS), 1);
         assert_eq!(day_of(-1), -1);
+        assert_eq!(date_of_day(day_of(1_800_000_000_000)), "2027-01-15");
     }
 }

@@ -140,9 +140,7 @@ impl Draft {
     /// record, and every copy of one, whose term ended by then no longer
     /// names a child.
     pub fn terms_forgotten(days: u64, last_day: i64) -> Self {
-        let date = time::OffsetDateTime::from_unix_timestamp(last_day.saturating_mul(86_400))
-            .map(|t| t.date().to_string())
-            .unwrap_or_else(|_| last_day.to_string());
+        let date = crate::crypto::date_of_day(last_day);
         Self::new(Actor::Gateway, Action::ChildRefsErased).detail(format!(
             "term keys of {days} day(s) destroyed, through {date}: no record whose term ended by then, nor any copy of one, names a child any more"
         ))

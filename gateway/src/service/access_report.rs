@@ -224,9 +224,7 @@ impl AuditLog {
 /// name a child, so what they held about this one is not in it.
 fn erased(sealing: &crate::store::sealing::Sealing) -> Value {
     let last = sealing.keys().first_day() - 1;
-    let through = time::OffsetDateTime::from_unix_timestamp(last.saturating_mul(86_400))
-        .map(|t| t.date().to_string())
-        .unwrap_or_default();
+    let through = crate::crypto::date_of_day(last);
     json!({
         "through": through,
         "retention_days": sealing.retention_days(),

@@ -140,28 +140,28 @@ pub fn sealed_to_5(tree: &::sled::Tree, sealing: &Sealing) -> Result<usize, Stor
         }
         Ok(())
     };
+    /// The record under `k`, as `T`, written again sealed.
     fn reseal<T: Identifying>(
         sealing: &Sealing,
         k: &[u8],
         v: &[u8],
-    ) -> Result<(T, Vec<u8>), StoreError> {
-        let r: T = sealing.decode(k, v)?;
-        let stored = sealing.encode(&r)?;
-        Ok((r, stored))
+    ) -> Result<Vec<u8>, StoreError> {
+        Ok(sealing.encode(&sealing.decode::<T>(k, v)?)?)
     }
-    for kv in tree.scan_prefix([MESSAGE]) {
-        let (k, v) = kv?;
-        let (_, stored) = reseal::<MessageRecord>(sealing, &k, &v)?;
-        batch.insert(k, stored);
-        (pending, sealed) = (pending + 1, sealed + 1);
-        flush(&mut batch, &mut pending)?;
-    }
-    for kv in tree.scan_prefix([CONSENT]) {
-        let (k, v) = kv?;
-        let (_, stored) = reseal::<ConsentRecord>(sealing, &k, &v)?;
-        batch.insert(k, stored);
-        (pending, sealed) = (pending + 1, sealed + 1);
-        flush(&mut batch, &mut pending)?;
+    for (prefix, reseal) in [
+        (
+            MESSAGE,
+            reseal::<MessageRecord> as fn(&Sealing, &[u8], &[u8]) -> _,
+        ),
+        (CONSENT, reseal::<ConsentRecord>),
+    ] {
+        for kv in tree.scan_prefix([prefix]) {
+            let (k, v) = kv?;
+            let stored = reseal(sealing, &k, &v)?;
+            batch.insert(k, stored);
+            (pending, sealed) = (pending + 1, sealed + 1);
+            flush(&mut batch, &mut pending)?;
+        }
     }
     // The index by child of format 4: `h`, the reference, the entry's
     // sequence number.
