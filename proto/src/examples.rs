@@ -110,8 +110,49 @@ pub fn signalering(today: Date, reference: &str, to: &str) -> pb::SendRequest {
             parents_informed: true,
             child_informed: false,
             informing_postponed_reason: String::new(),
+            informing_postponed_code: 0,
+            inform_by: String::new(),
         }),
     )
+}
+
+/// A signaller's change of its signal `signal_id` (sent to the
+/// Verwijsindex `to`): withdraw it, with no basis named (it travels on the
+/// signal's own).
+pub fn signal_change(reference: &str, to: &str, signal_id: &str) -> pb::SendRequest {
+    request(
+        reference,
+        to,
+        None,
+        pb::payload::Body::SignalChange(pb::SignalChange {
+            signal_id: signal_id.into(),
+            r#type: pb::SignalChangeType::Withdraw as i32,
+            ..Default::default()
+        }),
+    )
+}
+
+/// The Verwijsindex's match notice to `to`, the sender of `signal_id`:
+/// `other_signaller` sent `other_signal_id` about the same youth.
+pub fn match_notice(
+    reference: &str,
+    to: &str,
+    (signal_id, other_signal_id): (&str, &str),
+    other_signaller: &str,
+) -> pb::SendRequest {
+    let mut r = request(
+        reference,
+        to,
+        statute(pb::StatutoryBasis::Verwijsindex),
+        pb::payload::Body::MatchNotice(pb::MatchNotice {
+            signal_id: signal_id.into(),
+            other_signal_id: other_signal_id.into(),
+            other_signaller_oin: other_signaller.into(),
+            other_contact: Some(contact()),
+        }),
+    );
+    r.case_reference.clear();
+    r
 }
 
 /// A PO-VO transfer dossier about [`BSN`]`[1]`, shown to the parents, with

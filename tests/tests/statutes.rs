@@ -62,7 +62,9 @@ async fn a_verwijsindex_signal_goes_to_the_verwijsindex_only_with_the_family_inf
         "{m}"
     );
     fixtures::signal(&mut older, |b| {
-        b.informing_postponed_reason = "informeren brengt het kind in gevaar".into()
+        b.informing_postponed_reason = "informeren brengt het kind in gevaar".into();
+        b.informing_postponed_code = pb::PostponementReason::AgainstChildInterest as i32;
+        b.inform_by = fixtures::date(30);
     });
     school.send(older).await.unwrap();
     // The basis carries signals only.

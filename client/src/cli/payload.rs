@@ -51,6 +51,30 @@ pub struct Signalering {
     pub parents_informed: bool,
     pub child_informed: bool,
     pub informing_postponed_reason: String,
+    /// unreachable or against_child_interest; with a postponement only.
+    pub informing_postponed_code: String,
+    /// The day by which the family is informed; with a postponement only.
+    pub inform_by: String,
+}
+
+/// A signaller's change of its signal, as printed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SignalChange {
+    pub signal_id: String,
+    #[serde(rename = "type")]
+    pub change: String,
+    pub valid_until: String,
+    pub parents_informed: bool,
+    pub child_informed: bool,
+}
+
+/// The Verwijsindex's match notice, as printed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MatchNotice {
+    pub signal_id: String,
+    pub other_signal_id: String,
+    pub other_signaller_oin: String,
+    pub other_contact: Contact,
 }
 
 /// A notice from the gateway, as printed.
@@ -207,8 +231,12 @@ impl Overdrachtsdossier {
 
 impl Signalering {
     /// The wire form.
-    pub fn into_pb(self) -> pb::Signalering {
-        pb::Signalering {
+    pub fn into_pb(self) -> anyhow::Result<pb::Signalering> {
+        let code = match self.informing_postponed_code.as_str() {
+            "" => 0,
+            typed => parse::<pb::PostponementReason>("informing_postponed_code", typed)? as i32,
+        };
+        Ok(pb::Signalering {
             bsn: self.bsn,
             birth_date: self.birth_date,
             contact: Some(self.contact.into()),
@@ -217,7 +245,9 @@ impl Signalering {
             parents_informed: self.parents_informed,
             child_informed: self.child_informed,
             informing_postponed_reason: self.informing_postponed_reason,
-        }
+            informing_postponed_code: code,
+            inform_by: self.inform_by,
+        })
     }
 }
 
@@ -263,6 +293,30 @@ pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) 
                 parents_informed: s.parents_informed,
                 child_informed: s.child_informed,
                 informing_postponed_reason: s.informing_postponed_reason.clone(),
+                informing_postponed_code: match s.informing_postponed_code {
+                    0 => String::new(),
+                    code => word_of::<pb::PostponementReason>(code),
+                },
+                inform_by: s.inform_by.clone(),
+            }),
+        ),
+        Body::SignalChange(c) => (
+            "signal_change",
+            serde_json::to_value(SignalChange {
+                signal_id: c.signal_id.clone(),
+                change: word_of::<pb::SignalChangeType>(c.r#type),
+                valid_until: c.valid_until.clone(),
+                parents_informed: c.parents_informed,
+                child_informed: c.child_informed,
+            }),
+        ),
+        Body::MatchNotice(m) => (
+            "match_notice",
+            serde_json::to_value(MatchNotice {
+                signal_id: m.signal_id.clone(),
+                other_signal_id: m.other_signal_id.clone(),
+                other_signaller_oin: m.other_signaller_oin.clone(),
+                other_contact: contact(&m.other_contact),
             }),
         ),
         Body::Overdrachtsdossier(d) => {

@@ -56,9 +56,17 @@ pub enum SendCommand {
         #[arg(long)]
         child_informed: bool,
         /// Why informing the parents or the child was postponed (impossible, or
-        /// against the child's interest).
-        #[arg(long)]
+        /// against the child's interest), in words.
+        #[arg(long, requires_all = ["informing_postponed_code", "inform_by"])]
         informing_postponed: Option<String>,
+        /// With --informing-postponed: unreachable or against_child_interest.
+        #[arg(long, requires = "informing_postponed")]
+        informing_postponed_code: Option<String>,
+        /// With --informing-postponed: the day (YYYY-MM-DD) by which the family is
+        /// informed; the gateway sends you a notice if you have not said so by then
+        /// (`schakel signal informed`).
+        #[arg(long, requires = "informing_postponed")]
+        inform_by: Option<String>,
         #[command(flatten)]
         contact: ContactArgs,
     },
@@ -388,6 +396,8 @@ pub(super) fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             parents_informed,
             child_informed,
             informing_postponed,
+            informing_postponed_code,
+            inform_by,
             contact,
         } => {
             let mut s = match given_body::<Signalering>(&common, &mut extra)? {
@@ -401,6 +411,8 @@ pub(super) fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
                     parents_informed,
                     child_informed,
                     informing_postponed_reason: informing_postponed.unwrap_or_default(),
+                    informing_postponed_code: informing_postponed_code.unwrap_or_default(),
+                    inform_by: inform_by.unwrap_or_default(),
                 },
             };
             if s.signal_date.is_empty() {
@@ -409,7 +421,7 @@ pub(super) fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             if s.valid_until.is_empty() {
                 s.valid_until = a_year_after(&s.signal_date)?;
             }
-            (common, Body::Signalering(s.into_pb()), String::new())
+            (common, Body::Signalering(s.into_pb()?), String::new())
         }
         SendCommand::Dossier { common } => {
             let d = given_body::<Overdrachtsdossier>(&common, &mut extra)?

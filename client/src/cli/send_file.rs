@@ -99,6 +99,8 @@ fn line_request(file: &Path, number: usize, text: &str) -> anyhow::Result<pb::Se
             parents_informed: false,
             child_informed: false,
             informing_postponed: None,
+            informing_postponed_code: None,
+            inform_by: None,
             contact: contact(),
         },
         "overdrachtsdossier" => SendCommand::Dossier { common },

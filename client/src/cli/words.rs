@@ -48,6 +48,8 @@ word! {
     pb::ReceiptStatus => "RECEIPT_STATUS_",
     pb::ParticipantStatus => "PARTICIPANT_STATUS_",
     pb::NoticeType => "NOTICE_TYPE_",
+    pb::PostponementReason => "POSTPONEMENT_REASON_",
+    pb::SignalChangeType => "SIGNAL_CHANGE_TYPE_",
 }
 
 /// The word for a value: its name without the prefix, in lowercase.

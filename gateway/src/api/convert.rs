@@ -54,7 +54,7 @@ pub fn kind(field: &str, value: i32) -> Result<Kind, Status> {
     wire::kind_of(value).ok_or_else(|| {
         violation(invalid(
             field,
-            "must be signalering, overdrachtsdossier, consultatieverzoek or consultatieantwoord",
+            "must be signalering, overdrachtsdossier, consultatieverzoek, consultatieantwoord or matchmelding",
         ))
     })
 }

@@ -47,6 +47,8 @@ pub enum Action {
     AuditRead,
     /// Child references past their retention were erased from old entries.
     ChildRefsErased,
+    /// A signaller withdrew or extended its signal, or informed the family.
+    SignalChanged,
 }
 
 /// The hash before the first entry.

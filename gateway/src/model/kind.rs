@@ -19,16 +19,20 @@ pub enum Kind {
     /// A notice from the gateway to an organisation: something to act on.
     /// Only the gateway makes one; it has no receipts.
     Notice,
+    /// The Verwijsindex's match notice to a signaller: who else signalled
+    /// the same youth. Only the Verwijsindex sends one.
+    Matchmelding,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Signalering,
         Kind::Overdrachtsdossier,
         Kind::Consultatieverzoek,
         Kind::Consultatieantwoord,
         Kind::Notice,
+        Kind::Matchmelding,
     ];
 
     /// The lowercase name used in configuration, logs and audit entries.
@@ -39,6 +43,7 @@ impl Kind {
             Kind::Consultatieverzoek => "consultatieverzoek",
             Kind::Consultatieantwoord => "consultatieantwoord",
             Kind::Notice => "notice",
+            Kind::Matchmelding => "matchmelding",
         }
     }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::consent::Purpose;
 use super::ids::{CaseId, ConsentId, MessageId, Oin, empty_as_none};
 use super::kind::Kind;
+use super::signal::SignalFacts;
 use super::statute::Statute;
 use crate::crypto::{ChildRef, Digest};
 
@@ -158,6 +159,11 @@ pub struct MessageRecord {
     /// 0.1.0 (whose payloads the store cannot read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lapses_at_ms: Option<i64>,
+    /// For a signal to the Verwijsindex: what its changes and match notices
+    /// are checked against. None for other messages, and for signals
+    /// accepted before the gateway kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<SignalFacts>,
     /// The payload digest named in envelopes and receipts.
     pub payload_digest: Digest,
     /// SHA-256 of the Send request as received: tells a retry from a
@@ -269,6 +275,7 @@ impl MessageRecord {
             expires_at_ms,
             overdue_at_ms,
             lapses_at_ms,
+            signal: None,
             payload_digest,
             request_digest,
             payload_bytes,

@@ -14,6 +14,7 @@ mod kind;
 mod message;
 mod notice;
 mod participant;
+mod signal;
 mod statute;
 pub mod wire;
 
@@ -30,4 +31,5 @@ pub use kind::Kind;
 pub use message::{LegalBasis, MessageHead, MessageRecord, Outcome, RejectReason, State, Terms};
 pub use notice::{Condition, NoticeDraft, NoticeType, Scheduled};
 pub use participant::{Codes, OrgKind, Participant, Sector, Status};
+pub use signal::{SignalChange, SignalFacts, SignalRef};
 pub use statute::{Law, Statute};

@@ -21,6 +21,8 @@ pub enum NoticeType {
     MessageOverdue,
     /// Another organisation revoked a consent.
     ConsentRevoked,
+    /// The day by which the family was to be informed of a signal passed.
+    InformingDue,
 }
 
 impl NoticeType {
@@ -31,6 +33,7 @@ impl NoticeType {
             NoticeType::ConsentReconfirm => "consent_reconfirm",
             NoticeType::MessageOverdue => "message_overdue",
             NoticeType::ConsentRevoked => "consent_revoked",
+            NoticeType::InformingDue => "informing_due",
         }
     }
 }
@@ -45,6 +48,8 @@ pub enum Condition {
     ConsentInForce(ConsentId),
     /// The message is still undelivered (not final).
     Undelivered(MessageId),
+    /// The signal is in force and the family is still not informed of it.
+    InformingPending(MessageId),
 }
 
 /// A notice as it is scheduled: its content and its condition.

@@ -52,6 +52,7 @@ pub fn kind(k: Kind) -> pb::MessageKind {
         Kind::Consultatieverzoek => pb::MessageKind::Consultatieverzoek,
         Kind::Consultatieantwoord => pb::MessageKind::Consultatieantwoord,
         Kind::Notice => pb::MessageKind::Notice,
+        Kind::Matchmelding => pb::MessageKind::Matchmelding,
     }
 }
 
@@ -145,6 +146,7 @@ pub fn notice_type(t: NoticeType) -> pb::NoticeType {
         NoticeType::ConsentReconfirm => pb::NoticeType::ConsentReconfirm,
         NoticeType::MessageOverdue => pb::NoticeType::MessageOverdue,
         NoticeType::ConsentRevoked => pb::NoticeType::ConsentRevoked,
+        NoticeType::InformingDue => pb::NoticeType::InformingDue,
     }
 }
 
@@ -190,6 +192,7 @@ pub fn action(a: Action) -> pb::AuditAction {
         Action::NoticeSent => pb::AuditAction::NoticeSent,
         Action::AuditRead => pb::AuditAction::AuditRead,
         Action::ChildRefsErased => pb::AuditAction::ChildRefsErased,
+        Action::SignalChanged => pb::AuditAction::SignalChanged,
     }
 }
 
@@ -212,6 +215,7 @@ pub fn action_of(value: i32) -> Option<Action> {
         A::NoticeSent,
         A::AuditRead,
         A::ChildRefsErased,
+        A::SignalChanged,
     ]
     .into_iter()
     .find(|a| action(*a) as i32 == value)

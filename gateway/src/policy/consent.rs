@@ -349,6 +349,12 @@ impl Grant {
                 "notices come from the gateway; a consent covers the kinds organisations send",
             ));
         }
+        if self.message_kinds.contains(&Kind::Matchmelding) {
+            return Err(invalid(
+                "message_kinds",
+                "a matchmelding travels on the Verwijsindex's statute only, never under a consent",
+            ));
+        }
         Ok(CheckedGrant {
             purpose: purpose.to_owned(),
             purpose_code,

@@ -347,6 +347,10 @@ fn each_grant_rule_names_its_field() {
             |g| g.message_kinds.push(Kind::Notice),
             "message_kinds: notices come from the gateway",
         ),
+        (
+            |g| g.message_kinds.push(Kind::Matchmelding),
+            "message_kinds: a matchmelding travels on the Verwijsindex's statute only",
+        ),
     ];
     for (edit, text) in cases {
         let mut g = grant();

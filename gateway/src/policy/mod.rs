@@ -9,7 +9,8 @@
 //! and what a consent covers), [`participant`] (directory entries),
 //! [`replies`] (what a reply travels under), [`requests`] (the small
 //! requests: leases, rejections, reasons), [`quota`]
-//! (what one party may have held undelivered).
+//! (what one party may have held undelivered), [`signals`] (the
+//! Verwijsindex loop: a signal's changes and match notices).
 
 pub mod anonymous;
 pub mod bsn;
@@ -25,6 +26,7 @@ pub mod replies;
 pub mod requests;
 pub mod routing;
 pub mod send;
+pub mod signals;
 pub mod statutes;
 #[cfg(test)]
 pub(crate) mod test_requests;

@@ -1,8 +1,9 @@
 //! When the gateway tells an organisation something it must act on, and in
 //! which words: the notices a consent schedules when it is registered (its
 //! lapse, the reconfirmation at 16), the notice a message schedules when it
-//! is accepted (overdue after three working days), and the notice a
-//! revocation by another organisation sends its registrant.
+//! is accepted (overdue after three working days, and for a signal whose
+//! informing was postponed, the day to inform the family), and the notice
+//! a revocation by another organisation sends its registrant.
 
 use time::Date;
 
@@ -121,6 +122,38 @@ pub fn overdue_when_due(id: &MessageId, r: Option<&MessageRecord>) -> NoticeDraf
         revoked_by: None,
         condition: Condition::Undelivered(id.clone()),
     }
+}
+
+/// The notices a message schedules when it is accepted: its overdue
+/// notice, and for a signal whose informing was postponed, the notice that
+/// the day to inform the family passed. Every engine schedules these in
+/// the accept's step.
+pub fn on_accept(r: &MessageRecord) -> impl Iterator<Item = Scheduled> {
+    overdue(r).into_iter().chain(informing_due(r))
+}
+
+/// The notice to a signaller that the day by which it said it would
+/// inform the family of signal `r` passed, if it postponed informing.
+pub fn informing_due(r: &MessageRecord) -> Option<Scheduled> {
+    let at_ms = r.signal?.inform_by_ms?;
+    let day = local_date_of_ms(at_ms - 1);
+    Some(Scheduled {
+        at_ms,
+        notice: NoticeDraft {
+            recipient: r.sender.clone(),
+            notice_type: NoticeType::InformingDue,
+            consent_id: None,
+            message_ids: vec![r.id.clone()],
+            due_on: day,
+            text: format!(
+                "You postponed informing the family of signal {} until {}, and did not say they were informed. Inform them now and send a signal_change of type INFORMED, or withdraw the signal.",
+                r.id,
+                day.map(|d| d.to_string()).unwrap_or_default()
+            ),
+            revoked_by: None,
+            condition: Condition::InformingPending(r.id.clone()),
+        },
+    })
 }
 
 /// The words of an overdue notice about `ids`.

@@ -217,10 +217,12 @@ pub fn attachments(
     list: &[pb::Attachment],
     limits: &LimitsConfig,
 ) -> Result<(), Violation> {
-    if kind == Kind::Signalering && !list.is_empty() {
+    if matches!(kind, Kind::Signalering | Kind::Matchmelding) && !list.is_empty() {
         return Err(invalid(
             "payload.attachments",
-            "a signalering carries no attachments: it says only that there is a concern and whom to contact",
+            format!(
+                "a {kind} carries no attachments: it says only that there is a concern and whom to contact"
+            ),
         ));
     }
     if list.len() > limits.max_attachments as usize {

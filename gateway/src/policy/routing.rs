@@ -86,6 +86,12 @@ impl Policy {
                 }
             }
             Kind::Notice => Err(RouteRefused("notices come from the gateway only".into())),
+            // The signals it names decide its recipient (policy::signals).
+            Kind::Matchmelding if from.kind == OrgKind::Verwijsindex => Ok(()),
+            Kind::Matchmelding => Err(RouteRefused(format!(
+                "a matchmelding is sent by the Verwijsindex only, not by a {}",
+                from.kind
+            ))),
         }
     }
 }

@@ -9,11 +9,14 @@ use time::{Date, Duration};
 
 use super::fields::{case_id, consent_id, message_id, oin, one_line};
 use super::statutes::{Facts, Informing, ProfileStart};
-use super::{Violation, consent::age_on, invalid, payloads};
+use super::{Violation, consent::age_on, invalid, payloads, signals};
 use crate::clock::start_of_day_ms;
 use crate::config::LimitsConfig;
 use crate::crypto::{Digest, PayloadKey, sha256};
-use crate::model::{CaseId, Kind, LegalBasis, MessageId, Oin, Statute, Terms, iso_date, wire};
+use crate::model::{
+    CaseId, Kind, LegalBasis, MessageId, Oin, SignalFacts, SignalRef, Statute, Terms, iso_date,
+    wire,
+};
 
 /// Limits on expiry, from the exchange configuration.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +35,10 @@ pub enum SendBasis {
     /// A reply travels under the basis of the request it answers; it may
     /// name that basis, and must then name the same one.
     OfRequest(Option<LegalBasis>),
+    /// A signal's change and a match notice travel on the Verwijsindex's
+    /// statute, under the conditions of the signals they name
+    /// ([`super::signals`]).
+    OfSignal,
 }
 
 /// A Send request that passed every content rule. Only [`check`] makes one.
@@ -51,6 +58,8 @@ pub struct ValidSend {
     facts: Facts,
     expires_at_ms: i64,
     lapses_at_ms: Option<i64>,
+    signal_facts: Option<SignalFacts>,
+    signal_ref: Option<SignalRef>,
     payload: Vec<u8>,
     payload_digest: Digest,
     request_digest: Digest,
@@ -131,6 +140,16 @@ impl ValidSend {
     /// valid_until day.
     pub fn lapses_at_ms(&self) -> Option<i64> {
         self.lapses_at_ms
+    }
+
+    /// For a signal: what the gateway keeps to check its changes.
+    pub fn signal_facts(&self) -> Option<SignalFacts> {
+        self.signal_facts
+    }
+
+    /// For a signal's change or a match notice: the signals it names.
+    pub fn signal_ref(&self) -> Option<&SignalRef> {
+        self.signal_ref.as_ref()
     }
 
     /// The digest of the payload as envelopes and receipts name it.
@@ -319,16 +338,33 @@ pub fn check(
         )
     })?;
     use pb::payload::Body;
+    let (mut signal_facts, mut signal_ref) = (None, None);
     let (kind, bsn) = match payload.body.as_ref() {
         None => {
             return Err(invalid(
                 "payload",
-                "must hold one of signalering, overdrachtsdossier, consultatieverzoek, consultatieantwoord",
+                "must hold one of signalering, overdrachtsdossier, consultatieverzoek, consultatieantwoord, signal_change, match_notice",
             ));
         }
         Some(Body::Signalering(s)) => {
             payloads::signalering(s, today)?;
+            // Both dates passed the content rules.
+            if let (Some(birth), Some(until)) = (
+                iso_date::parse(&s.birth_date),
+                iso_date::parse(&s.valid_until),
+            ) {
+                let inform_by = signals::postponement(s, until, today)?;
+                signal_facts = Some(signals::facts_of(birth, inform_by));
+            }
             (Kind::Signalering, Some(s.bsn.clone()))
+        }
+        Some(Body::SignalChange(c)) => {
+            signal_ref = Some(signals::change(c, today)?);
+            (Kind::Signalering, None)
+        }
+        Some(Body::MatchNotice(m)) => {
+            signal_ref = Some(signals::match_notice(m)?);
+            (Kind::Matchmelding, None)
         }
         Some(Body::Overdrachtsdossier(d)) => {
             payloads::overdrachtsdossier(d, today)?;
@@ -356,8 +392,19 @@ pub fn check(
         }
     };
     payloads::attachments(kind, &payload.attachments, limits)?;
+    if signal_ref.is_some()
+        && named
+            .as_ref()
+            .is_some_and(|n| *n != LegalBasis::Statute(Statute::Verwijsindex))
+    {
+        return Err(invalid(
+            "legal_basis",
+            "a signal_change or match_notice travels on the verwijsindex statute: name it, or no basis",
+        ));
+    }
     let basis = match (kind, named) {
         (Kind::Consultatieantwoord, named) => SendBasis::OfRequest(named),
+        _ if signal_ref.is_some() => SendBasis::OfSignal,
         (_, Some(named)) => SendBasis::Named(named),
         (_, None) => {
             return Err(invalid(
@@ -420,6 +467,8 @@ pub fn check(
         facts,
         expires_at_ms,
         lapses_at_ms,
+        signal_facts,
+        signal_ref,
         payload: bytes,
         payload_digest,
         request_digest,

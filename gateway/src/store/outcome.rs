@@ -6,6 +6,7 @@ use schakel_proto::v1 as pb;
 use crate::crypto::ChildRef;
 use crate::model::{
     ConsentRecord, Draft, Entry, MessageId, MessageRecord, NoticeDraft, Oin, Participant,
+    SignalChange,
 };
 
 /// A message to accept: its metadata and its sealed (encrypted) payload.
@@ -15,6 +16,21 @@ pub struct NewMessage {
     pub record: MessageRecord,
     /// The encrypted payload.
     pub sealed_payload: Vec<u8>,
+    /// The signal the message changes and the change, made in the same
+    /// step ([`super::lifecycle::change_signal`]): a signaller's withdrawal,
+    /// extension or informing.
+    pub amends: Option<(MessageId, SignalChange)>,
+}
+
+impl NewMessage {
+    /// A message that changes no other.
+    pub fn new(record: MessageRecord, sealed_payload: Vec<u8>) -> Self {
+        Self {
+            record,
+            sealed_payload,
+            amends: None,
+        }
+    }
 }
 
 /// What [`Store::accept`](super::Store::accept) did.
@@ -38,6 +54,9 @@ pub enum AcceptOutcome {
     /// The message would pass a quota on what is held undelivered: the
     /// recipient's inbox (messages or bytes) or the sender's bytes.
     OverQuota(crate::policy::quota::Exceeded),
+    /// The signal the message changes no longer takes the change (it was
+    /// withdrawn or lapsed meanwhile): nothing was stored.
+    SignalRefused(crate::policy::signals::SignalRefused),
 }
 
 impl AcceptOutcome {

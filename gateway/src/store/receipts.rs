@@ -84,7 +84,9 @@ impl Sign for AcceptOutcome {
             AcceptOutcome::Accepted(receipt) | AcceptOutcome::Duplicate { receipt, .. } => {
                 receipt.sign(signer)
             }
-            AcceptOutcome::Conflict { .. } | AcceptOutcome::OverQuota(_) => {}
+            AcceptOutcome::Conflict { .. }
+            | AcceptOutcome::OverQuota(_)
+            | AcceptOutcome::SignalRefused(_) => {}
         }
     }
 }

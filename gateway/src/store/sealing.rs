@@ -39,7 +39,7 @@ pub trait Identifying: Serialize + DeserializeOwned {
 }
 
 impl Identifying for MessageRecord {
-    const FIELDS: &'static [&'static str] = &["child_ref"];
+    const FIELDS: &'static [&'static str] = &["child_ref", "signal"];
     const BOUND_TO: &'static str = "id";
     /// A message may be in an inbox until it expires, and a signal counts
     /// from its lapse (the law's five years after it lapsed).

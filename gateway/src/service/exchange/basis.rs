@@ -8,9 +8,10 @@
 
 use super::Exchange;
 use crate::crypto::ChildRef;
-use crate::model::{Kind, LegalBasis, MessageRecord, Participant, Terms};
+use crate::model::{Kind, LegalBasis, MessageRecord, Participant, SignalRef, Statute, Terms};
 use crate::policy::replies::{Answered, ReplyBasis, ReplyRefused, reply_basis};
 use crate::policy::send::{SendBasis, ValidSend};
+use crate::policy::signals::{self, SignalRefused};
 use crate::policy::{consent, invalid};
 use crate::service::ServiceError;
 
@@ -45,6 +46,7 @@ impl Exchange {
                 self.check_reply(parties, valid, named.as_ref(), request, now)
                     .await
             }
+            SendBasis::OfSignal => self.check_signal(parties, valid, request, now).await,
         }
     }
 
@@ -104,6 +106,56 @@ impl Exchange {
             legal_basis: named.clone(),
             terms: valid.terms(),
             condition,
+        })
+    }
+
+    /// A signal's change, or a match notice: on the Verwijsindex's statute,
+    /// where the signals it names allow it ([`signals`]). `signal` is the
+    /// one it names first, as read by its id.
+    async fn check_signal(
+        &self,
+        (sender, recipient): (&Participant, &Participant),
+        valid: &ValidSend,
+        signal: Option<&MessageRecord>,
+        now: i64,
+    ) -> Result<Basis, ServiceError> {
+        let refused = |e: SignalRefused| match e {
+            SignalRefused::Unknown(m) => ServiceError::NotFound(m),
+            SignalRefused::State(m) => ServiceError::FailedPrecondition(m),
+        };
+        let condition = match valid.signal_ref() {
+            Some(SignalRef::Change { change, .. }) => {
+                signals::may_change(signal, *change, &sender.oin, &recipient.oin, now)
+                    .map_err(refused)?;
+                format!("a change of its own signal: {}", change.describe())
+            }
+            Some(SignalRef::Match {
+                other,
+                other_signaller,
+                ..
+            }) => {
+                let other = self.store.message(other).await?;
+                signals::may_match(
+                    (signal, other.as_ref()),
+                    other_signaller,
+                    &sender.oin,
+                    &recipient.oin,
+                    now,
+                )
+                .map_err(refused)?
+            }
+            None => {
+                return Err(invalid(
+                    "payload",
+                    "only a signal_change or a match_notice travels on the basis of a signal",
+                )
+                .into());
+            }
+        };
+        Ok(Basis {
+            legal_basis: LegalBasis::Statute(Statute::Verwijsindex),
+            terms: Terms::default(),
+            condition: format!("on statutory basis verwijsindex (Jeugdwet ch. 7.1): {condition}"),
         })
     }
 

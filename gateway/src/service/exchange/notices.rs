@@ -18,6 +18,7 @@ use crate::model::{
     MessageHead, MessageId, MessageRecord, NoticeDraft, NoticeType, Oin, Terms, wire,
 };
 use crate::policy::notices::overdue_text;
+use crate::policy::signals;
 use crate::service::ServiceError;
 use crate::store::{DueNotice, NewMessage};
 
@@ -112,6 +113,11 @@ impl Exchange {
                 .await?
                 .filter(|m| !m.state.is_final())
                 .map(|_| None),
+            Condition::InformingPending(id) => self.store.message(id).await?.and_then(|m| {
+                let pending = m.signal.is_some_and(|f| f.informed_at_ms.is_none())
+                    && signals::in_force(&m, "signal", now).is_ok();
+                pending.then_some(m.child_ref)
+            }),
         })
     }
 
@@ -172,12 +178,6 @@ impl Exchange {
         let audit = Draft::about(Actor::Gateway, Action::NoticeSent, &record)
             .detail(format!("{}: {about}", draft.notice_type.as_str()));
         let sealed_payload = self.keys.payload.seal(id.as_str(), encoded)?;
-        Ok((
-            NewMessage {
-                record,
-                sealed_payload,
-            },
-            audit,
-        ))
+        Ok((NewMessage::new(record, sealed_payload), audit))
     }
 }

@@ -9,7 +9,10 @@ use super::basis::Basis;
 use super::cases::Thread;
 use super::{Exchange, Sent};
 use crate::metrics::METRICS;
-use crate::model::{Action, Draft, MessageHead, MessageId, MessageRecord, Oin, Participant};
+use crate::model::{
+    Action, Draft, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Participant, SignalRef,
+    Statute,
+};
 use crate::policy::notices;
 use crate::policy::quota::Quotas;
 use crate::policy::send::ValidSend;
@@ -68,14 +71,18 @@ impl Exchange {
                 recipient.oin
             )));
         }
-        let request_for_reply = match valid.in_reply_to() {
+        // The message it answers or the signal it is about.
+        let referred = match valid
+            .in_reply_to()
+            .or(valid.signal_ref().map(SignalRef::signal))
+        {
             Some(id) => self.store.message(id).await?,
             None => None,
         };
         self.routing
-            .check(valid.kind(), sender, &recipient, request_for_reply.as_ref())?;
+            .check(valid.kind(), sender, &recipient, referred.as_ref())?;
         let child_ref = valid.bsn().map(|b| self.keys.child.child_ref(b));
-        let request = request_for_reply.as_ref();
+        let request = referred.as_ref();
         let basis = self
             .check_basis(
                 (sender, &recipient),
@@ -101,7 +108,7 @@ impl Exchange {
         now: i64,
     ) -> Result<Sent, ServiceError> {
         let id = MessageId::new_v7();
-        let record = MessageRecord::new(MessageHead {
+        let mut record = MessageRecord::new(MessageHead {
             id: id.clone(),
             sender: sender.oin.clone(),
             recipient: recipient.oin.clone(),
@@ -121,6 +128,13 @@ impl Exchange {
             request_digest: valid.request_digest(),
             payload_bytes: valid.payload_len() as u64,
         });
+        if record.legal_basis == LegalBasis::Statute(Statute::Verwijsindex) {
+            record.signal = valid.signal_facts();
+        }
+        let amends = match valid.signal_ref() {
+            Some(SignalRef::Change { signal, change }) => Some((signal.clone(), *change)),
+            _ => None,
+        };
         let client_reference = record.client_reference.clone();
         let case_id = record.case_id.clone();
         let kind = record.kind.as_str();
@@ -136,6 +150,7 @@ impl Exchange {
                 NewMessage {
                     record,
                     sealed_payload,
+                    amends,
                 },
                 draft,
                 Quotas {
@@ -170,6 +185,10 @@ impl Exchange {
             AcceptOutcome::Conflict { message_id } => Err(ServiceError::AlreadyExists(format!(
                 "client_reference: {client_reference:?} was used before for message {message_id} with other content"
             ))),
+            AcceptOutcome::SignalRefused(refused) => {
+                METRICS.message(kind, "refused");
+                Err(ServiceError::FailedPrecondition(refused.to_string()))
+            }
             AcceptOutcome::OverQuota(exceeded) => {
                 METRICS.message(kind, "over_quota");
                 Err(ServiceError::Exhausted(format!(

@@ -45,8 +45,8 @@ pub fn message(reference: &str, basis: LegalBasis, digest: u8) -> NewMessage {
 
 /// A message of `size` payload bytes from the sender to the recipient.
 pub fn message_of(reference: &str, basis: LegalBasis, digest: u8, size: usize) -> NewMessage {
-    NewMessage {
-        record: MessageRecord::new(MessageHead {
+    NewMessage::new(
+        MessageRecord::new(MessageHead {
             client_reference: reference.into(),
             created_at_ms: NOW,
             expires_at_ms: NOW + 60 * MINUTE,
@@ -55,8 +55,8 @@ pub fn message_of(reference: &str, basis: LegalBasis, digest: u8, size: usize) -
             payload_bytes: size as u64,
             ..examples::head(oin(SENDER), oin(RECIPIENT), basis)
         }),
-        sealed_payload: (0..size).map(|i| (i % 251) as u8).collect(),
-    }
+        (0..size).map(|i| (i % 251) as u8).collect(),
+    )
 }
 
 /// A statutory basis that needs no consent.

@@ -7,11 +7,13 @@ pub mod fixtures;
 mod queue;
 mod quotas;
 mod records;
+mod signals;
 mod trail;
 
 pub use queue::*;
 pub use quotas::*;
 pub use records::*;
+pub use signals::*;
 pub use trail::*;
 
 pub use fixtures::Open;
@@ -46,7 +48,9 @@ macro_rules! store_contract {
             notices_are_due_in_order_and_taken_once,
             child_references_are_erased_after_their_retention,
             audit_entries_are_found_by_child_and_by_organisation,
-            every_receipt_handed_out_is_signed_and_verifies
+            every_receipt_handed_out_is_signed_and_verifies,
+            a_signal_change_is_made_with_its_message_or_not_at_all,
+            a_postponed_informing_is_noticed_unless_the_family_was_informed
         );
     };
     (@tests $open:path, $ready:expr; $($name:ident),*) => {

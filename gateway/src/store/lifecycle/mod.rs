@@ -514,5 +514,8 @@ pub fn lapse_detail(c: &crate::model::ConsentId) -> String {
     format!("consent {c} lapsed")
 }
 
+mod signals;
+pub use signals::change_signal;
+
 #[cfg(test)]
 mod tests;

@@ -179,6 +179,7 @@ impl PostgresStore {
                 NewMessage {
                     record,
                     sealed_payload,
+                    ..
                 },
                 audit,
             )) = notice

@@ -98,6 +98,7 @@ impl PostgresStore {
         let NewMessage {
             record,
             sealed_payload,
+            amends,
         } = message;
         step!(self, now_ms, move |tx| {
             // Both reads in one round of the connection's pipeline.
@@ -138,6 +139,29 @@ impl PostgresStore {
             if let Err(exceeded) = quotas.admits(held, record.payload_bytes) {
                 return Ok(AcceptOutcome::OverQuota(exceeded));
             }
+            // A signal's change is decided before anything is written.
+            let amended = match &amends {
+                Some((signal, change)) => {
+                    let row = tx.message(signal).await?;
+                    let (read, cols) = match row {
+                        Some(row) => (Some(row.record), row.cols),
+                        None => (None, Default::default()),
+                    };
+                    let parties = (&record.sender, &record.recipient);
+                    match lifecycle::change_signal(read, *change, parties, now_ms) {
+                        Ok((record, changes)) => Some((
+                            MessageRow {
+                                record,
+                                cols,
+                                stored: true,
+                            },
+                            changes,
+                        )),
+                        Err(refused) => return Ok(AcceptOutcome::SignalRefused(refused)),
+                    }
+                }
+                None => None,
+            };
             let mut m = MessageRow {
                 record,
                 cols: Default::default(),
@@ -152,13 +176,16 @@ impl PostgresStore {
                 .apply(&mut m, change)
                 .await?
                 .ok_or_else(|| illegal(&m.record, Illegal::NotNew))?;
+            if let Some((mut signal, changes)) = amended {
+                tx.apply_all(&mut signal, changes).await?;
+            }
             // After the message's row, which the payload's refers to.
             let tx = &*tx;
             let notice = async {
-                match crate::policy::notices::overdue(&m.record) {
-                    Some(overdue) => tx.schedule_notice(&overdue).await,
-                    None => Ok(()),
+                for notice in crate::policy::notices::on_accept(&m.record) {
+                    tx.schedule_notice(&notice).await?;
                 }
+                Ok(())
             };
             let payload = async {
                 tx.db

@@ -86,6 +86,7 @@ impl SledStore {
                 NewMessage {
                     mut record,
                     sealed_payload,
+                    ..
                 },
                 audit,
             )) = notice

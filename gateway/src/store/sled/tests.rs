@@ -146,13 +146,7 @@ async fn a_group_whose_batch_fails_leaves_every_payload_as_its_record_says() {
             )
         });
         let draft = Draft::about(oin(1), Action::SendAccepted, &record);
-        (
-            NewMessage {
-                record,
-                sealed_payload: vec![7; 600 << 10],
-            },
-            draft,
-        )
+        (NewMessage::new(record, vec![7; 600 << 10]), draft)
     };
     let files = || std::fs::read_dir(dir.join(PAYLOADS)).unwrap().count();
     let (m, d) = large("kept");

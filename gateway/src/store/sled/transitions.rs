@@ -203,6 +203,7 @@ impl SledStore {
         let NewMessage {
             mut record,
             sealed_payload,
+            amends,
         } = message;
         let id = record.id.clone();
         let idem = key(
@@ -256,6 +257,22 @@ impl SledStore {
                 if let Err(exceeded) = quotas.admits(held, record.payload_bytes) {
                     return Ok(AcceptOutcome::OverQuota(exceeded));
                 }
+                // A signal's change is decided before anything is written.
+                let amended = match &amends {
+                    Some((signal, change)) => {
+                        let parties = (&record.sender, &record.recipient);
+                        match lifecycle::change_signal(
+                            step.record(signal)?,
+                            *change,
+                            parties,
+                            now_ms,
+                        ) {
+                            Ok(amended) => Some(amended),
+                            Err(refused) => return Ok(AcceptOutcome::SignalRefused(refused)),
+                        }
+                    }
+                    None => None,
+                };
                 // The accept's audit entry comes first in the step: its
                 // sequence number is the message's place in the queue and its
                 // receipt's cursor.
@@ -277,12 +294,15 @@ impl SledStore {
                         vec![],
                     );
                 }
-                if let Some(overdue) = crate::policy::notices::overdue(&record) {
-                    super::notices::schedule(step, &overdue)?;
+                for notice in crate::policy::notices::on_accept(&record) {
+                    super::notices::schedule(step, &notice)?;
                 }
                 let receipt = step
                     .apply(&mut record, change)?
                     .ok_or_else(|| illegal(&record, Illegal::NotNew))?;
+                if let Some((mut signal, changes)) = amended {
+                    step.apply_all(&mut signal, changes)?;
+                }
                 Ok(AcceptOutcome::Accepted(receipt))
             })
             .await;

@@ -96,10 +96,7 @@ pub async fn measure(
             });
             let draft = Draft::about(record.sender.clone(), Action::SendAccepted, &record);
             let sealed_payload = payload_key.seal(id.as_str(), payload.clone())?;
-            let message = NewMessage {
-                record,
-                sealed_payload,
-            };
+            let message = NewMessage::new(record, sealed_payload);
             store.accept(message, draft, UNBOUNDED, now).await?;
             Ok(payload.len() as u64)
         }
