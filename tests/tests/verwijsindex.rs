@@ -337,3 +337,70 @@ async fn informing_due(client: &Client) -> Option<Vec<pb::Notice>> {
     }
     (!due.is_empty()).then_some(due)
 }
+
+/// The signals the school sent in a folder of an earlier release, by
+/// client reference: found in the audit trail, as an operator would.
+async fn earlier_signals(gw: &TestGateway) -> Vec<(String, String)> {
+    let operator = gw.client(org::OPERATOR).await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let accepted = schakel_tests::calls::audit_query(
+        &operator,
+        pb::AuditQueryRequest {
+            org_oin: gw.oin(org::SCHOOL_PO),
+            actions: vec![pb::AuditAction::SendAccepted as i32],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut out = Vec::new();
+    for e in accepted
+        .iter()
+        .filter(|e| e.kind == pb::MessageKind::Signalering as i32)
+    {
+        let status = school.status(&e.message_id).await.unwrap();
+        out.push((status.client_reference, e.message_id.clone()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_signal_the_previous_release_accepted_can_be_withdrawn_but_not_extended() {
+    let into = schakel_tests::over_postgres()
+        .then(|| schakel_tests::postgres_database("verwijsindex_format_4"))
+        .flatten();
+    let (_old, gw) = schakel_tests::upgrades::open_fixture("store-format-4.tar.gz", into).await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let signals = earlier_signals(&gw).await;
+    assert_eq!(signals.len(), 2, "fx4-delivered and fx4-ready: {signals:?}");
+    let (_, delivered) = signals
+        .iter()
+        .find(|(reference, _)| reference == "fx4-delivered")
+        .expect("fx4-delivered");
+    // It did not keep the youth's 23rd birthday: no extension, which could
+    // pass it.
+    let extend = change(&gw, "fx4-extend", delivered, |c| {
+        c.r#type = pb::SignalChangeType::Extend as i32;
+        c.valid_until = fixtures::date(400);
+    });
+    let m = refusal(school.send(extend).await, Code::FailedPrecondition);
+    assert!(m.contains("send a new signal instead"), "{m}");
+    // It still matches a signal about the same youth made since (its child
+    // reference opened from its sealed record)...
+    let jgt = gw.client(org::JGT).await;
+    let since = jgt
+        .send(signal(&gw, "fx4-jgt", BSN[0], 365))
+        .await
+        .unwrap()
+        .message_id;
+    let index = gw.client(org::VERWIJSINDEX).await;
+    let before = matched(&gw, "fx4-m1", org::SCHOOL_PO, (delivered, &since), org::JGT);
+    index.send(before).await.unwrap();
+    // ...and withdrawn, it is gone from matching.
+    school
+        .send(change(&gw, "fx4-withdraw", delivered, |_| {}))
+        .await
+        .unwrap();
+    let after = matched(&gw, "fx4-m2", org::SCHOOL_PO, (delivered, &since), org::JGT);
+    let m = refusal(index.send(after).await, Code::FailedPrecondition);
+    assert!(m.contains("was withdrawn by its signaller"), "{m}");
+}

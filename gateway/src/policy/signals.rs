@@ -209,10 +209,13 @@ pub fn may_change(
                     "payload.signal_change.valid_until: must be later than the signal's current valid_until".into(),
                 ));
             }
-            if facts
-                .lapse_limit_ms
-                .is_some_and(|limit| lapses_at_ms > limit)
-            {
+            let Some(limit) = facts.lapse_limit_ms else {
+                return Err(SignalRefused::State(format!(
+                    "payload.signal_change.type: signal {} was accepted by a release that did not keep the youth's 23rd birthday, so it cannot be extended; send a new signal instead",
+                    r.id
+                )));
+            };
+            if lapses_at_ms > limit {
                 return Err(SignalRefused::State(
                     "payload.signal_change.valid_until: a signal lapses before the youth's 23rd birthday".into(),
                 ));

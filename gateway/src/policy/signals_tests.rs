@@ -285,4 +285,16 @@ fn an_extension_is_later_and_stops_before_the_23rd_birthday() {
         NOW_MS,
     );
     assert!(matches!(past, Err(SignalRefused::State(m)) if m.contains("23rd birthday")));
+    // A signal of an earlier release, whose limit is not known, is not
+    // extended: the youth may be nearly 23.
+    r.signal = None;
+    let old = may_change(
+        Some(&r),
+        extend(NOW_MS + 150 * DAY),
+        &school,
+        &index,
+        NOW_MS,
+    );
+    assert!(matches!(old, Err(SignalRefused::State(m)) if m.contains("send a new signal")));
+    assert!(may_change(Some(&r), SignalChange::Withdraw, &school, &index, NOW_MS).is_ok());
 }

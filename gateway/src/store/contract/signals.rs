@@ -17,6 +17,7 @@ fn signal(reference: &str, inform_by: Option<i64>) -> NewMessage {
     m.record.kind = Kind::Signalering;
     m.record.lapses_at_ms = Some(NOW + 100 * DAY);
     m.record.signal = Some(SignalFacts {
+        lapse_limit_ms: Some(NOW + 1000 * DAY),
         inform_by_ms: inform_by,
         ..SignalFacts::default()
     });

@@ -164,8 +164,12 @@ mod tests {
         let change = SignalChange::Extend {
             lapses_at_ms: later,
         };
-        let (r, changes) =
-            change_signal(Some(signal(State::Delivered)), change, (&by, &to), NOW).unwrap();
+        let mut delivered = signal(State::Delivered);
+        delivered.signal = Some(crate::model::SignalFacts {
+            lapse_limit_ms: Some(NOW + 1000 * DAY),
+            ..Default::default()
+        });
+        let (r, changes) = change_signal(Some(delivered), change, (&by, &to), NOW).unwrap();
         assert_eq!(r.lapses_at_ms, Some(later));
         let lapses: Vec<_> = changes.iter().filter_map(|c| c.lapse).collect();
         assert_eq!(
