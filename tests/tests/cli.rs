@@ -489,3 +489,78 @@ async fn inbox_watch_prints_and_acknowledges_what_arrives() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signals_life_through_the_cli_postponed_informed_matched_and_withdrawn() {
+    let gw = TestGateway::start().await;
+    let index = gw.oin(org::VERWIJSINDEX);
+    let (birth, until, by) = (
+        fixtures::date(-3000),
+        fixtures::date(300),
+        fixtures::date(14),
+    );
+    let send = |who: &'static str, reference: &'static str| {
+        let (gw, index, birth, until, by) = (&gw, &index, &birth, &until, &by);
+        async move {
+            #[rustfmt::skip]
+            let sent = schakel(gw, who, &[
+                "send", "signalering", "--to", index, "--bsn", fixtures::BSN[0],
+                "--birth-date", birth, "--valid-until", until,
+                "--informing-postponed", "ouders op reis", "--informing-postponed-code", "unreachable",
+                "--inform-by", by, "--contact-name", "J. de Vries", "--contact-role", "mentor",
+                "--contact-phone", "071 1234567", "--legal-basis", "verwijsindex", "--reference", reference,
+            ]).await;
+            id(&sent)
+        }
+    };
+    let school = send(org::SCHOOL_PO, "cli-s1").await;
+    let jgt = send(org::JGT, "cli-s2").await;
+    let pulled = schakel(&gw, org::VERWIJSINDEX, &["inbox", "pull"]).await;
+    assert_eq!(pulled[0]["body"]["informing_postponed_code"], "unreachable");
+    assert_eq!(pulled[0]["body"]["inform_by"], by.as_str());
+
+    let informed = schakel(
+        &gw,
+        org::SCHOOL_PO,
+        &[
+            "signal",
+            "informed",
+            "--to",
+            &index,
+            "--signal",
+            &school,
+            "--parents",
+        ],
+    )
+    .await;
+    assert_eq!(informed[0]["status"], "accepted");
+    #[rustfmt::skip]
+    let matched = schakel(&gw, org::VERWIJSINDEX, &[
+        "signal", "match", "--to", &gw.oin(org::SCHOOL_PO), "--signal", &school,
+        "--other-signal", &jgt, "--other-oin", &gw.oin(org::JGT),
+        "--contact-name", "A. Jansen", "--contact-role", "jeugdprofessional", "--contact-phone", "071 7654321",
+    ]).await;
+    assert_eq!(matched[0]["status"], "accepted");
+    let inbox = schakel(&gw, org::SCHOOL_PO, &["inbox", "pull"]).await;
+    assert_eq!(inbox[0]["kind"], "matchmelding");
+    assert_eq!(
+        inbox[0]["body"]["other_signaller_oin"],
+        gw.oin(org::JGT).as_str()
+    );
+    assert_eq!(inbox[0]["body"]["other_contact"]["name"], "A. Jansen");
+
+    let withdrawn = schakel(
+        &gw,
+        org::SCHOOL_PO,
+        &["signal", "withdraw", "--to", &index, "--signal", &school],
+    )
+    .await;
+    assert_eq!(withdrawn[0]["status"], "accepted");
+    let refused = Cli::as_org(&gw.url(), &gw.pki.dir.join(org::SCHOOL_PO)).args(&[
+        "signal", "extend", "--to", &index, "--signal", &school, "--until", &until,
+    ]);
+    let err = tokio::task::spawn_blocking(move || schakel_tests::failed(refused.output()))
+        .await
+        .unwrap();
+    assert!(err.contains("was withdrawn by its signaller"), "{err}");
+}

@@ -90,11 +90,13 @@ fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow
             env.message_id
         )
     })?;
-    let (kind, body) = payload
+    let (body_type, body) = payload
         .body
         .as_ref()
         .map(body_json)
         .unwrap_or(("unknown", json!(null)));
+    // A signal's change is of kind signalering, its body a signal_change.
+    let kind = word_of::<pb::MessageKind>(env.kind);
     let saved = match save {
         Some(dir) => save_attachments(dir, &env.message_id, &payload.attachments)?,
         None => vec![],
@@ -107,6 +109,7 @@ fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow
     let value = json!({
         "message_id": env.message_id,
         "kind": kind,
+        "body_type": body_type,
         "sender_oin": env.sender_oin,
         "case_id": env.case_id,
         "case_reference": env.case_reference,
@@ -126,7 +129,7 @@ fn print_delivery(out: &Output, d: &pb::Delivery, save: Option<&Path>) -> anyhow
     });
     out.record("delivery", value, || {
         let mut text = format!(
-            "{kind} {}  from {}  attempt {}  lease until {}",
+            "{body_type} {}  from {}  attempt {}  lease until {}",
             env.message_id,
             env.sender_oin,
             d.attempt,

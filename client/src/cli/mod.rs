@@ -12,6 +12,7 @@ mod payload;
 mod report;
 mod send;
 mod send_file;
+mod signal;
 mod status;
 mod words;
 
@@ -52,6 +53,10 @@ enum Command {
     Directory(directory::DirectoryCommand),
     /// Send a message (or every message of a JSON Lines file with --from-file).
     Send(Box<send::SendArgs>),
+    /// Withdraw or extend a signal you sent to the Verwijsindex, say the
+    /// family was informed, or (as the Verwijsindex) tell signallers of a match.
+    #[command(subcommand)]
+    Signal(signal::SignalCommand),
     /// Your inbox: pull, watch, acknowledge, reject.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
@@ -177,6 +182,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Whoami => directory::whoami(&client, out).await,
         Command::Directory(c) => directory::run(c, &client, out).await,
         Command::Send(c) => send::run(*c, &client, out).await,
+        Command::Signal(c) => signal::run(c, &client, out).await,
         Command::Inbox(c) => inbox::run(c, &client, out).await,
         Command::Status { id } => status::status(&id, &client, out).await,
         Command::Receipts { after, follow } => status::receipts(after, follow, &client, out).await,

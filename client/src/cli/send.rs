@@ -186,7 +186,7 @@ pub struct ContactArgs {
 }
 
 impl ContactArgs {
-    fn contact(self) -> Contact {
+    pub(super) fn contact(self) -> Contact {
         Contact {
             name: self.contact_name.unwrap_or_default(),
             role: self.contact_role.unwrap_or_default(),
@@ -532,7 +532,17 @@ pub async fn run(args: SendArgs, client: &Client, out: &Output) -> anyhow::Resul
         | SendCommand::Consult { common, .. }
         | SendCommand::Reply { common, .. } => common.quiet,
     };
-    let request = request(command)?;
+    send_and_print(request(command)?, quiet, client, out).await
+}
+
+/// Sends `request` and prints its verified ACCEPTED receipt (only the
+/// message id when `quiet`): what every command that sends prints.
+pub(super) async fn send_and_print(
+    request: pb::SendRequest,
+    quiet: bool,
+    client: &Client,
+    out: &Output,
+) -> anyhow::Result<()> {
     let reference = request.client_reference.clone();
     let sent = client.send(request).await?;
     let receipt = sent.receipt.unwrap_or_default();
