@@ -556,7 +556,7 @@ async fn a_signals_life_through_the_cli_postponed_informed_matched_and_withdrawn
     )
     .await;
     assert_eq!(withdrawn[0]["status"], "accepted");
-    let refused = Cli::as_org(&gw.url(), &gw.pki.dir.join(org::SCHOOL_PO)).args(&[
+    let refused = Cli::as_org(&gw.url(), &gw.pki.dir.join(org::SCHOOL_PO)).args([
         "signal", "extend", "--to", &index, "--signal", &school, "--until", &until,
     ]);
     let err = tokio::task::spawn_blocking(move || schakel_tests::failed(refused.output()))

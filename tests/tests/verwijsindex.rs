@@ -310,7 +310,7 @@ async fn a_postponed_informing_names_its_reason_and_day_and_its_signaller_is_tol
     let later = informing_due(&school).await;
     assert!(later.is_none(), "{later:?}");
     assert_eq!(notices.len(), 1, "{notices:?}");
-    assert_eq!(notices[0].message_ids, [open.clone()]);
+    assert_eq!(notices[0].message_ids, std::slice::from_ref(&open));
     assert_eq!(notices[0].due_on, fixtures::date(10));
     assert!(
         notices[0].text.contains("Inform them now"),

@@ -97,7 +97,7 @@ pub async fn a_postponed_informing_is_noticed_unless_the_family_was_informed(ope
         .collect();
     assert_eq!(informing.len(), 1, "{due:?}");
     assert_eq!(informing[0].at_ms, by);
-    assert_eq!(informing[0].notice.message_ids, [s.clone()]);
+    assert_eq!(informing[0].notice.message_ids, std::slice::from_ref(&s));
     // Extended and informed, the record says so.
     let later = NOW + 200 * DAY;
     let extend = SignalChange::Extend {
