@@ -160,6 +160,36 @@ async fn a_store_of_format_4_copied_into_postgresql_is_sealed() {
         return;
     };
     format_4_is_sealed(Some(db)).await;
+    // The database's live rows hold no child reference in plain either
+    // (a row's text gives its bytea columns in hex, its JSON as written).
+    let rows = database_text("copy_format_4").await;
+    for hex in format_4::CHILDREN {
+        assert!(!rows.contains(hex), "{hex} is in the database in plain");
+    }
+    assert!(rows.contains(format_4::REQUEST), "the rows were read");
+}
+
+/// Every row of every table of database `name` on the scratch server, as
+/// text.
+async fn database_text(name: &str) -> String {
+    use schakel_gateway::store::postgres::{connection, scratch::Scratch};
+    let pg = Scratch::shared().expect("the scratch server runs");
+    let client = connection::connect(&pg.target(name)).await.unwrap();
+    let tables = client
+        .query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut text = String::new();
+    for t in tables {
+        let table: String = t.get(0);
+        let sql = format!("SELECT coalesce(string_agg(t::text, ' '), '') FROM \"{table}\" t");
+        let row = client.query_one(&sql, &[]).await.unwrap();
+        text.push_str(&row.get::<_, String>(0));
+    }
+    text
 }
 
 /// Opened (and over PostgreSQL, copied), the folder of format 4 keeps

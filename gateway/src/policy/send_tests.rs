@@ -6,10 +6,7 @@ use crate::config::Config;
 use time::macros::date;
 
 use crate::policy::statutes::ProfileStart;
-use crate::policy::test_requests::{self, Draft, ID, JGT, NOW_MS, TODAY, VO, attachment, statute};
-
-/// A second id in the right shape.
-const VO_ID: &str = "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8e";
+use crate::policy::test_requests::{self, Draft, ID, NOW_MS, TODAY, VO, attachment, statute};
 
 fn signalering() -> Draft {
     test_requests::signalering().into()
@@ -113,21 +110,6 @@ fn valid_requests_of_every_kind_pass() {
         kept.inform_by_ms,
         Some(crate::clock::start_of_day_ms(date!(2027 - 02 - 01)))
     );
-    // A signal's change and a match notice name signals, and travel on
-    // the Verwijsindex's statute or no named basis.
-    let change = schakel_proto::examples::signal_change("ref-2", JGT, ID);
-    let v = run(change.into()).unwrap();
-    assert_eq!(
-        (v.kind(), v.basis()),
-        (Kind::Signalering, &SendBasis::OfSignal)
-    );
-    assert_eq!(v.signal_ref().unwrap().signal().as_str(), ID);
-    let notice = schakel_proto::examples::match_notice("ref-3", JGT, (ID, VO_ID), JGT);
-    let v = run(notice.clone().into()).unwrap();
-    assert_eq!(v.kind(), Kind::Matchmelding);
-    let mut under_consent: Draft = notice.into();
-    under_consent.legal_basis = schakel_proto::examples::consent(ID);
-    assert_eq!(run(under_consent).unwrap_err().field(), Some("legal_basis"));
     let v = run(consult()).unwrap();
     assert_eq!(v.terms().purpose, Some(crate::model::Purpose::Consultation));
     assert_eq!((v.case_id(), v.case_reference()), (None, "zaak-2026-001"));

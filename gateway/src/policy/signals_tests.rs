@@ -298,3 +298,34 @@ fn an_extension_is_later_and_stops_before_the_23rd_birthday() {
     assert!(matches!(old, Err(SignalRefused::State(m)) if m.contains("send a new signal")));
     assert!(may_change(Some(&r), SignalChange::Withdraw, &school, &index, NOW_MS).is_ok());
 }
+
+#[test]
+fn a_change_and_a_match_notice_travel_on_the_statute_of_the_signals_they_name() {
+    use crate::policy::send::{SendBasis, check};
+    use crate::policy::test_requests::{Draft, ID, JGT};
+    const OTHER: &str = "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8e";
+    let run = |r: pb::SendRequest| {
+        let config = crate::config::Config::default();
+        let expiry = crate::policy::send::ExpiryRule {
+            default: time::Duration::days(30),
+            max: time::Duration::days(365),
+        };
+        check(r, &config.limits, expiry, TODAY, NOW_MS)
+    };
+    let v = run(schakel_proto::examples::signal_change("ref-2", JGT, ID)).unwrap();
+    assert_eq!(
+        (v.kind(), v.basis()),
+        (Kind::Signalering, &SendBasis::OfSignal)
+    );
+    assert_eq!(v.signal_ref().unwrap().signal().as_str(), ID);
+    let notice = schakel_proto::examples::match_notice("ref-3", JGT, (ID, OTHER), JGT);
+    assert_eq!(run(notice.clone()).unwrap().kind(), Kind::Matchmelding);
+    let mut under_consent: Draft = notice.into();
+    under_consent.legal_basis = schakel_proto::examples::consent(ID);
+    under_consent.request.payload =
+        schakel_proto::payload::encode(&under_consent.payload.take().unwrap());
+    assert_eq!(
+        run(under_consent.request).unwrap_err().field(),
+        Some("legal_basis")
+    );
+}

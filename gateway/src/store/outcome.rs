@@ -17,7 +17,7 @@ pub struct NewMessage {
     /// The encrypted payload.
     pub sealed_payload: Vec<u8>,
     /// The signal the message changes and the change, made in the same
-    /// step ([`super::lifecycle::change_signal`]): a signaller's withdrawal,
+    /// step ([`super::lifecycle::signals::change_signal`]): a signaller's withdrawal,
     /// extension or informing.
     pub amends: Option<(MessageId, SignalChange)>,
 }

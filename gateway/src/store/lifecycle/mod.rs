@@ -514,8 +514,7 @@ pub fn lapse_detail(c: &crate::model::ConsentId) -> String {
     format!("consent {c} lapsed")
 }
 
-mod signals;
-pub use signals::change_signal;
+pub mod signals;
 
 #[cfg(test)]
 mod tests;

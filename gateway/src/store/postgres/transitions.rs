@@ -148,7 +148,7 @@ impl PostgresStore {
                         None => (None, Default::default()),
                     };
                     let parties = (&record.sender, &record.recipient);
-                    match lifecycle::change_signal(read, *change, parties, now_ms) {
+                    match lifecycle::signals::change_signal(read, *change, parties, now_ms) {
                         Ok((record, changes)) => Some((
                             MessageRow {
                                 record,

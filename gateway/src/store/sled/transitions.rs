@@ -261,7 +261,7 @@ impl SledStore {
                 let amended = match &amends {
                     Some((signal, change)) => {
                         let parties = (&record.sender, &record.recipient);
-                        match lifecycle::change_signal(
+                        match lifecycle::signals::change_signal(
                             step.record(signal)?,
                             *change,
                             parties,
