@@ -93,9 +93,12 @@ async fn the_index_tells_two_signallers_of_the_same_youth_of_each_other_and_no_o
         "{}",
         trail[0].detail
     );
-    // And the JGT of the school: each notice is checked on its own.
+    // And the JGT of the school: each notice is checked on its own. Sent
+    // again, it is the same message, not a second one.
     let back = matched(&gw, "m2", org::JGT, (&s2, &s1), org::SCHOOL_PO);
-    deliver(&index, &jgt, back).await;
+    let first = deliver(&index, &jgt, back.clone()).await.sent;
+    let again = index.send(back).await.unwrap();
+    assert!(again.duplicate && again.message_id == first.message_id);
 
     // Only the index sends one.
     let forged = matched(&gw, "m3", org::JGT, (&s2, &s1), org::SCHOOL_PO);
@@ -123,6 +126,15 @@ async fn the_index_tells_two_signallers_of_the_same_youth_of_each_other_and_no_o
     );
     let m = refusal(index.send(no_match).await, Code::FailedPrecondition);
     assert!(m.contains("not about the same youth"), "{m}");
+    // The index knows only the signals it was handed.
+    let waiting = gemeente
+        .send(signal(&gw, "s4", BSN[0], 365))
+        .await
+        .unwrap()
+        .message_id;
+    let early = matched(&gw, "m8", org::SCHOOL_PO, (&s1, &waiting), org::GEMEENTE);
+    let m = refusal(index.send(early).await, Code::FailedPrecondition);
+    assert!(m.contains("has not reached the Verwijsindex yet"), "{m}");
     // No content: a match notice carries no attachments, and no consent.
     let mut with_file = matched(&gw, "m7", org::SCHOOL_PO, (&s1, &s2), org::JGT);
     examples::edit_payload(&mut with_file, |p| {
@@ -209,9 +221,12 @@ async fn a_signaller_withdraws_or_extends_its_own_signal_and_no_one_elses() {
     let m = refusal(index.send(lapsed).await, Code::FailedPrecondition);
     assert!(m.contains("has lapsed"), "{m}");
 
-    // Withdrawn, the signal matches no more and takes no further change.
+    // Withdrawn, the signal matches no more and takes no further change;
+    // the withdrawal sent again is answered as sent.
     let withdraw = change(&gw, "c4", &s1, |_| {});
-    school.send(withdraw).await.unwrap();
+    let first = school.send(withdraw.clone()).await.unwrap();
+    let again = school.send(withdraw).await.unwrap();
+    assert!(again.duplicate && again.message_id == first.message_id);
     let after = matched(&gw, "m3", org::JGT, (&s2, &s1), org::SCHOOL_PO);
     let m = refusal(index.send(after).await, Code::FailedPrecondition);
     assert!(m.contains("was withdrawn by its signaller"), "{m}");
@@ -393,6 +408,9 @@ async fn a_signal_the_previous_release_accepted_can_be_withdrawn_but_not_extende
         .unwrap()
         .message_id;
     let index = gw.client(org::VERWIJSINDEX).await;
+    // The index's inbox holds fx4-ready from before, then the JGT's signal.
+    let got = pull_until(&index, 2).await;
+    assert!(got.iter().any(|d| envelope(d).message_id == since));
     let before = matched(&gw, "fx4-m1", org::SCHOOL_PO, (delivered, &since), org::JGT);
     index.send(before).await.unwrap();
     // ...and withdrawn, it is gone from matching.
@@ -403,4 +421,42 @@ async fn a_signal_the_previous_release_accepted_can_be_withdrawn_but_not_extende
     let after = matched(&gw, "fx4-m2", org::SCHOOL_PO, (delivered, &since), org::JGT);
     let m = refusal(index.send(after).await, Code::FailedPrecondition);
     assert!(m.contains("was withdrawn by its signaller"), "{m}");
+}
+
+#[tokio::test]
+async fn a_withdrawal_reaches_the_index_stream_that_holds_the_signal_and_a_batch_carries_changes() {
+    let gw = TestGateway::start().await;
+    let school = gw.client(org::SCHOOL_PO).await;
+    let index = gw.client(org::VERWIJSINDEX).await;
+    let mut stream = index.subscribe(4, std::time::Duration::ZERO).await.unwrap();
+    let sent = school.send(signal(&gw, "s1", BSN[0], 365)).await.unwrap();
+    let first = schakel_tests::next_event(&mut stream).await;
+    assert!(matches!(
+        first.event,
+        Some(pb::inbox_event::Event::Delivery(_))
+    ));
+    // In a batch, beside a new signal: each item on its own.
+    let results = school
+        .send_batch(vec![
+            change(&gw, "c1", &sent.message_id, |_| {}),
+            signal(&gw, "s2", BSN[1], 365),
+        ])
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // The index, holding the signal leased, is told to delete it.
+    let withdrawal = loop {
+        let e = schakel_tests::next_event(&mut stream).await;
+        if let Some(pb::inbox_event::Event::Withdrawal(w)) = e.event {
+            break w;
+        }
+    };
+    assert_eq!(withdrawal.message_id, sent.message_id);
+    assert!(
+        withdrawal.reason.contains("withdrawn by its signaller"),
+        "{}",
+        withdrawal.reason
+    );
+    let ack = index.ack(&sent.message_id).await.unwrap();
+    assert_eq!(ack.outcome, pb::AckOutcome::Withdrawn as i32);
 }

@@ -100,4 +100,12 @@ impl SignalRef {
             SignalRef::Change { signal, .. } | SignalRef::Match { signal, .. } => signal,
         }
     }
+
+    /// The second signal it names: a match's other signaller's.
+    pub fn other(&self) -> Option<&MessageId> {
+        match self {
+            SignalRef::Change { .. } => None,
+            SignalRef::Match { other, .. } => Some(other),
+        }
+    }
 }

@@ -348,10 +348,13 @@ pub fn check(
         }
         Some(Body::Signalering(s)) => {
             payloads::signalering(s, today)?;
-            // Both dates passed the content rules.
-            if let (Some(birth), Some(until)) = (
+            // Both dates passed the content rules. The Verwijsindex keeps
+            // what its loop checks; on another basis a postponement's
+            // reason is all the law asks.
+            if let (Some(birth), Some(until), true) = (
                 iso_date::parse(&s.birth_date),
                 iso_date::parse(&s.valid_until),
+                named.as_ref() == Some(&LegalBasis::Statute(Statute::Verwijsindex)),
             ) {
                 let inform_by = signals::postponement(s, until, today)?;
                 signal_facts = Some(signals::facts_of(birth, inform_by));
@@ -436,6 +439,15 @@ pub fn check(
             .and_then(|d| d.next_day())
             .map(start_of_day_ms),
         _ => None,
+    };
+    // A signal's change is made when it is accepted: by default it waits
+    // for the index as long as a message may.
+    let expiry_rule = match signal_ref {
+        Some(SignalRef::Change { .. }) => ExpiryRule {
+            default: expiry_rule.max,
+            ..expiry_rule
+        },
+        _ => expiry_rule,
     };
     let expires_at_ms = expiry(r.expires_at.as_ref(), expiry_rule, now_ms)?;
     let expires_at_ms = lapses_at_ms.map_or(expires_at_ms, |l| l.min(expires_at_ms));

@@ -7,10 +7,12 @@
 use schakel_proto::v1 as pb;
 use time::Date;
 
+use super::consent::age_on;
 use super::fields::{contact, message_id, oin, required_date};
 use super::payloads::add_years;
+use super::statutes::{Informing, informed};
 use super::{Violation, invalid};
-use crate::clock::start_of_day_ms;
+use crate::clock::{local_date_of_ms, start_of_day_ms};
 use crate::model::{
     Kind, LegalBasis, MessageRecord, Oin, SignalChange, SignalFacts, SignalRef, State, Statute,
 };
@@ -41,10 +43,10 @@ pub fn postponement(
         ));
     }
     let by = required_date(&format!("{F}.inform_by"), &s.inform_by)?;
-    if by < today || by > valid_until {
+    if by < today || by >= valid_until {
         return Err(invalid(
             format!("{F}.inform_by"),
-            "must be from today up to valid_until: the day by which the family is informed",
+            "must be from today to the day before valid_until: the day by which the family is informed",
         ));
     }
     Ok(Some(by))
@@ -222,14 +224,32 @@ pub fn may_change(
             }
             Ok(())
         }
-        SignalChange::Informed { .. } => {
-            if facts.inform_by_ms.is_none() || facts.informed_at_ms.is_some() {
+        SignalChange::Informed { parents, youth } => {
+            let (Some(_), None, Some(limit)) = (
+                facts.inform_by_ms,
+                facts.informed_at_ms,
+                facts.lapse_limit_ms,
+            ) else {
                 return Err(SignalRefused::State(format!(
                     "payload.signal_change.type: signal {} has no postponed informing to end",
                     r.id
                 )));
-            }
-            Ok(())
+            };
+            // Who must be told follows from the youth's age today; the
+            // limit is the start of the 23rd birthday.
+            let age = local_date_of_ms(limit)
+                .zip(local_date_of_ms(now_ms))
+                .and_then(|(birthday, today)| Some(age_on(add_years(birthday, -23)?, today)))
+                .unwrap_or(0);
+            let told = Informing {
+                age,
+                parents,
+                youth,
+                postponed: false,
+            };
+            informed(told)
+                .map(|_| ())
+                .map_err(|m| SignalRefused::State(format!("payload.signal_change: {m}")))
         }
     }
 }
@@ -261,8 +281,16 @@ pub fn may_match(
             "{F}.other_signaller_oin: a match is between two organisations; both signals are {recipient}'s"
         )));
     }
-    in_force(a, &format!("{F}.signal_id"), now_ms)?;
-    in_force(b, &format!("{F}.other_signal_id"), now_ms)?;
+    for (r, field) in [(a, "signal_id"), (b, "other_signal_id")] {
+        in_force(r, &format!("{F}.{field}"), now_ms)?;
+        // The index knows only what it was handed.
+        if r.attempts == 0 {
+            return Err(SignalRefused::State(format!(
+                "{F}.{field}: signal {} has not reached the Verwijsindex yet",
+                r.id
+            )));
+        }
+    }
     if a.child_ref.is_none() || a.child_ref != b.child_ref {
         return Err(SignalRefused::State(format!(
             "{F}.other_signal_id: the two signals are not about the same youth"

@@ -53,7 +53,7 @@ fn a_postponement_needs_its_code_and_a_day_within_the_signal() {
         "payload.signalering.inform_by"
     );
     assert_eq!(
-        field(postponed(pb::PostponementReason::Unreachable, "2027-11-24")),
+        field(postponed(pb::PostponementReason::Unreachable, "2027-11-23")),
         "payload.signalering.inform_by"
     );
     let code_alone = pb::Signalering {
@@ -188,6 +188,7 @@ fn signal(from: u8, child: u8) -> MessageRecord {
         )
     });
     r.state = State::Delivered;
+    r.attempts = 1;
     r
 }
 
@@ -232,6 +233,14 @@ fn a_match_is_of_two_signallers_signals_in_force_about_one_youth() {
     let mut a_erased = a.clone();
     a_erased.child_ref = None;
     assert!(check(&a_erased, &erased, &jgt, &school, NOW_MS).is_err());
+    // The index knows only what it was handed.
+    let mut undelivered = b.clone();
+    undelivered.attempts = 0;
+    undelivered.state = State::Ready;
+    assert!(matches!(
+        check(&a, &undelivered, &jgt, &school, NOW_MS),
+        Err(SignalRefused::State(m)) if m.contains("has not reached the Verwijsindex")
+    ));
 }
 
 #[test]
@@ -246,12 +255,22 @@ fn informing_ends_only_a_postponement_that_is_still_open() {
         may_change(Some(&plain), informed, &school, &index, NOW_MS),
         Err(SignalRefused::State(_))
     ));
+    // A youth of ten: the parents are told.
     let mut postponed = plain.clone();
     postponed.signal = Some(SignalFacts {
         inform_by_ms: Some(NOW_MS + DAY),
-        ..SignalFacts::default()
+        ..facts_of(date!(2016 - 11 - 01), None)
     });
     assert!(may_change(Some(&postponed), informed, &school, &index, NOW_MS).is_ok());
+    // A youth of thirteen must be told too.
+    let mut older = postponed.clone();
+    older.signal.as_mut().unwrap().lapse_limit_ms =
+        facts_of(date!(2013 - 11 - 01), None).lapse_limit_ms;
+    let parents_only = may_change(Some(&older), informed, &school, &index, NOW_MS);
+    assert!(
+        matches!(&parents_only, Err(SignalRefused::State(m)) if m.contains("the youth is 13: the youth must be informed (child_informed)")),
+        "{parents_only:?}"
+    );
     postponed.signal.as_mut().unwrap().informed_at_ms = Some(NOW_MS);
     assert!(may_change(Some(&postponed), informed, &school, &index, NOW_MS).is_err());
 }

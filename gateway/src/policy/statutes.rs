@@ -140,15 +140,24 @@ fn verwijsindex(facts: &Facts) -> Result<String, String> {
     if i.postponed {
         return Ok("informing the family was postponed, with the reason given".into());
     }
+    informed(i).map_err(|m| {
+        format!("{m}, or the reason for postponing it given (informing_postponed_reason)")
+    })
+}
+
+/// Jeugdwet ch. 7.1: who must be told of a signal, at the youth's age:
+/// the parents while the youth is under 16, the youth from 12. Also what a
+/// signaller's informing after a postponement must meet.
+pub fn informed(i: Informing) -> Result<String, String> {
     if i.age < 16 && !i.parents {
         return Err(format!(
-            "the youth is {}: the parents must be informed (parents_informed), or the reason for postponing it given (informing_postponed_reason)",
+            "the youth is {}: the parents must be informed (parents_informed)",
             i.age
         ));
     }
     if i.age >= 12 && !i.youth {
         return Err(format!(
-            "the youth is {}: the youth must be informed (child_informed), or the reason for postponing it given (informing_postponed_reason)",
+            "the youth is {}: the youth must be informed (child_informed)",
             i.age
         ));
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
 
-use crate::model::{MessageId, Oin};
+use crate::model::{MessageId, MessageRecord, Oin};
 use crate::store::Withdrawn;
 
 /// How often waiting calls look at the store even without a wake-up, so that
@@ -92,15 +92,20 @@ impl Notifier {
             return;
         }
         self.wake_receipts();
-        let senders = locked(&self.withdrawals);
         for w in withdrawn.iter().filter(|w| w.was_leased) {
-            if let Some(tx) = senders.get(&w.record.recipient) {
-                let _ = tx.send(WithdrawalNotice {
-                    message_id: w.record.id.clone(),
-                    reason: w.record.final_detail.clone(),
-                    time_ms: w.record.final_at_ms.unwrap_or_default(),
-                });
-            }
+            self.announce_withdrawal(&w.record);
+        }
+    }
+
+    /// Tells `r`'s recipient's open inbox streams that `r`, which it may
+    /// hold leased, was withdrawn.
+    pub fn announce_withdrawal(&self, r: &MessageRecord) {
+        if let Some(tx) = locked(&self.withdrawals).get(&r.recipient) {
+            let _ = tx.send(WithdrawalNotice {
+                message_id: r.id.clone(),
+                reason: r.final_detail.clone(),
+                time_ms: r.final_at_ms.unwrap_or_default(),
+            });
         }
     }
 }

@@ -5,8 +5,7 @@ use schakel_proto::v1 as pb;
 
 use crate::crypto::ChildRef;
 use crate::model::{
-    ConsentRecord, Draft, Entry, MessageId, MessageRecord, NoticeDraft, Oin, Participant,
-    SignalChange,
+    ConsentRecord, Draft, Entry, MessageId, MessageRecord, NoticeDraft, Oin, Participant, SignalRef,
 };
 
 /// A message to accept: its metadata and its sealed (encrypted) payload.
@@ -16,10 +15,10 @@ pub struct NewMessage {
     pub record: MessageRecord,
     /// The encrypted payload.
     pub sealed_payload: Vec<u8>,
-    /// The signal the message changes and the change, made in the same
-    /// step ([`super::lifecycle::signals::change_signal`]): a signaller's withdrawal,
-    /// extension or informing.
-    pub amends: Option<(MessageId, SignalChange)>,
+    /// The signals the message is about (a signal's change, a match
+    /// notice), checked, and a change made, in the accept's own step
+    /// ([`super::lifecycle::signals::decide`]).
+    pub about: Option<SignalRef>,
 }
 
 impl NewMessage {
@@ -28,7 +27,7 @@ impl NewMessage {
         Self {
             record,
             sealed_payload,
-            amends: None,
+            about: None,
         }
     }
 }

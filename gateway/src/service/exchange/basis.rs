@@ -11,7 +11,6 @@ use crate::crypto::ChildRef;
 use crate::model::{Kind, LegalBasis, MessageRecord, Participant, SignalRef, Statute, Terms};
 use crate::policy::replies::{Answered, ReplyBasis, ReplyRefused, reply_basis};
 use crate::policy::send::{SendBasis, ValidSend};
-use crate::policy::signals::{self, SignalRefused};
 use crate::policy::{consent, invalid};
 use crate::service::ServiceError;
 
@@ -46,7 +45,7 @@ impl Exchange {
                 self.check_reply(parties, valid, named.as_ref(), request, now)
                     .await
             }
-            SendBasis::OfSignal => self.check_signal(parties, valid, request, now).await,
+            SendBasis::OfSignal => Self::check_signal(valid),
         }
     }
 
@@ -109,41 +108,23 @@ impl Exchange {
         })
     }
 
-    /// A signal's change, or a match notice: on the Verwijsindex's statute,
-    /// where the signals it names allow it ([`signals`]). `signal` is the
-    /// one it names first, as read by its id.
-    async fn check_signal(
-        &self,
-        (sender, recipient): (&Participant, &Participant),
-        valid: &ValidSend,
-        signal: Option<&MessageRecord>,
-        now: i64,
-    ) -> Result<Basis, ServiceError> {
-        let refused = |e: SignalRefused| match e {
-            SignalRefused::Unknown(m) => ServiceError::NotFound(m),
-            SignalRefused::State(m) => ServiceError::FailedPrecondition(m),
-        };
+    /// A signal's change, or a match notice: on the Verwijsindex's statute.
+    /// Whether the signals it names allow it is decided in the step that
+    /// accepts it ([`crate::store::lifecycle::signals::decide`]), after a
+    /// retry is told from a new message and with the signals as they are
+    /// then; this gives the condition it travels under.
+    fn check_signal(valid: &ValidSend) -> Result<Basis, ServiceError> {
         let condition = match valid.signal_ref() {
-            Some(SignalRef::Change { change, .. }) => {
-                signals::may_change(signal, *change, &sender.oin, &recipient.oin, now)
-                    .map_err(refused)?;
-                format!("a change of its own signal: {}", change.describe())
+            Some(SignalRef::Change { signal, change }) => {
+                format!("a change of its own signal {signal}: {}", change.describe())
             }
             Some(SignalRef::Match {
+                signal,
                 other,
                 other_signaller,
-                ..
-            }) => {
-                let other = self.store.message(other).await?;
-                signals::may_match(
-                    (signal, other.as_ref()),
-                    other_signaller,
-                    &sender.oin,
-                    &recipient.oin,
-                    now,
-                )
-                .map_err(refused)?
-            }
+            }) => format!(
+                "a match of the Verwijsindex: signals {signal} and {other} (of {other_signaller}) are in force and about the same youth"
+            ),
             None => {
                 return Err(invalid(
                     "payload",

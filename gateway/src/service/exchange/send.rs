@@ -10,12 +10,13 @@ use super::cases::Thread;
 use super::{Exchange, Sent};
 use crate::metrics::METRICS;
 use crate::model::{
-    Action, Draft, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Participant, SignalRef,
-    Statute,
+    Action, Draft, LegalBasis, MessageHead, MessageId, MessageRecord, Oin, Participant,
+    SignalChange, SignalRef, State, Statute,
 };
 use crate::policy::notices;
 use crate::policy::quota::Quotas;
 use crate::policy::send::ValidSend;
+use crate::policy::signals::SignalRefused;
 use crate::service::{Caller, ServiceError};
 use crate::store::{AcceptOutcome, NewMessage};
 
@@ -97,6 +98,23 @@ impl Exchange {
             .await
     }
 
+    /// Tells the index's inbox streams of a signal withdrawn now that it
+    /// had been handed (it may hold it leased).
+    async fn announce_if_withdrawn(
+        &self,
+        signal: &MessageId,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        if let Some(r) = self.store.message(signal).await?
+            && r.state == State::Withdrawn
+            && r.attempts > 0
+            && r.final_at_ms == Some(now)
+        {
+            self.notifier.announce_withdrawal(&r);
+        }
+        Ok(())
+    }
+
     /// Seals and accepts a message that passed every check.
     async fn store_message(
         &self,
@@ -131,10 +149,6 @@ impl Exchange {
         if record.legal_basis == LegalBasis::Statute(Statute::Verwijsindex) {
             record.signal = valid.signal_facts();
         }
-        let amends = match valid.signal_ref() {
-            Some(SignalRef::Change { signal, change }) => Some((signal.clone(), *change)),
-            _ => None,
-        };
         let client_reference = record.client_reference.clone();
         let case_id = record.case_id.clone();
         let kind = record.kind.as_str();
@@ -143,6 +157,7 @@ impl Exchange {
         self.reserve
             .admit(&self.store, record.payload_bytes)
             .await?;
+        let about = valid.signal_ref().cloned();
         let sealed_payload = self.keys.payload.seal(id.as_str(), valid.into_payload())?;
         let outcome = self
             .store
@@ -150,7 +165,7 @@ impl Exchange {
                 NewMessage {
                     record,
                     sealed_payload,
-                    amends,
+                    about: about.clone(),
                 },
                 draft,
                 Quotas {
@@ -166,6 +181,13 @@ impl Exchange {
                 METRICS.message(kind, "accepted");
                 self.notifier.wake_inbox(&recipient.oin);
                 self.notifier.wake_receipts();
+                if let Some(SignalRef::Change {
+                    signal,
+                    change: SignalChange::Withdraw,
+                }) = &about
+                {
+                    self.announce_if_withdrawn(signal, now).await?;
+                }
                 Ok(Sent {
                     message_id: id,
                     receipt,
@@ -185,9 +207,11 @@ impl Exchange {
             AcceptOutcome::Conflict { message_id } => Err(ServiceError::AlreadyExists(format!(
                 "client_reference: {client_reference:?} was used before for message {message_id} with other content"
             ))),
-            AcceptOutcome::SignalRefused(refused) => {
-                METRICS.message(kind, "refused");
-                Err(ServiceError::FailedPrecondition(refused.to_string()))
+            AcceptOutcome::SignalRefused(SignalRefused::Unknown(m)) => {
+                Err(ServiceError::NotFound(m))
+            }
+            AcceptOutcome::SignalRefused(SignalRefused::State(m)) => {
+                Err(ServiceError::FailedPrecondition(m))
             }
             AcceptOutcome::OverQuota(exceeded) => {
                 METRICS.message(kind, "over_quota");

@@ -4,7 +4,7 @@
 
 use super::fixtures::*;
 use crate::model::{
-    Kind, LegalBasis, MessageId, NoticeType, SignalChange, SignalFacts, State, Statute,
+    Kind, LegalBasis, MessageId, NoticeType, SignalChange, SignalFacts, SignalRef, State, Statute,
 };
 use crate::store::{AcceptOutcome, NewMessage, Store};
 
@@ -27,7 +27,10 @@ fn signal(reference: &str, inform_by: Option<i64>) -> NewMessage {
 /// The sender's change of `signal`, carried by a message of its own.
 fn change(reference: &str, signal: &MessageId, change: SignalChange) -> NewMessage {
     NewMessage {
-        amends: Some((signal.clone(), change)),
+        about: Some(SignalRef::Change {
+            signal: signal.clone(),
+            change,
+        }),
         ..message(reference, LegalBasis::Statute(Statute::Verwijsindex), 8)
     }
 }
@@ -106,10 +109,44 @@ pub async fn a_postponed_informing_is_noticed_unless_the_family_was_informed(ope
     accept(store.as_ref(), change("e", &s, extend), NOW + 1).await;
     let informed = SignalChange::Informed {
         parents: true,
-        youth: false,
+        youth: true,
     };
     accept(store.as_ref(), change("i", &s, informed), NOW + 2).await;
     let r = store.message(&s).await.unwrap().unwrap();
     assert_eq!(r.lapses_at_ms, Some(later));
     assert_eq!(r.signal.unwrap().informed_at_ms, Some(NOW + 2));
+}
+
+/// An extended signal keeps its content past its first lapse, and loses it
+/// at its new one; a withdrawn one loses it at once.
+pub async fn an_extended_signal_keeps_its_content_until_its_new_lapse(open: Open) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).await;
+    let year = 365 * DAY;
+    let s = accept(store.as_ref(), signal("s", None), NOW).await;
+    let w = accept(store.as_ref(), signal("w", None), NOW).await;
+    lease_ids(store.as_ref(), 10, NOW, MINUTE).await;
+    let me = oin(RECIPIENT);
+    for id in [&s, &w] {
+        store
+            .finish(&me, id, crate::model::Outcome::Delivered, NOW, year)
+            .await
+            .unwrap();
+    }
+    let later = NOW + 200 * DAY;
+    let extend = SignalChange::Extend {
+        lapses_at_ms: later,
+    };
+    accept(store.as_ref(), change("e", &s, extend), NOW + 1).await;
+    accept(
+        store.as_ref(),
+        change("x", &w, SignalChange::Withdraw),
+        NOW + 1,
+    )
+    .await;
+    assert!(store.message(&w).await.unwrap().unwrap().payload_purged);
+    store.sweep(NOW + 100 * DAY + 1, year).await.unwrap();
+    assert!(!store.message(&s).await.unwrap().unwrap().payload_purged);
+    store.sweep(later + 1, year).await.unwrap();
+    assert!(store.message(&s).await.unwrap().unwrap().payload_purged);
 }

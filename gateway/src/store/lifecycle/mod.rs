@@ -128,6 +128,9 @@ pub enum Illegal {
     /// The payload is gone already.
     #[error("the payload was destroyed already")]
     AlreadyPurged,
+    /// The signal lapses later than the schedule entry said (extended).
+    #[error("the signal has not lapsed yet")]
+    NotLapsed,
 }
 
 /// The detail of the receipt a transition of `r` gives its sender: every
@@ -347,8 +350,13 @@ pub fn purge(r: &mut MessageRecord, detail: &str) -> Result<Change, Illegal> {
 
 /// Destroys a lapsed signal's payload (the end of its last valid day),
 /// whatever its retention: a signal's content does not outlive it. It
-/// expired at the latest when it lapsed, so it is final by then.
-pub fn purge_at_lapse(r: &mut MessageRecord) -> Result<Change, Illegal> {
+/// expired at the latest when it lapsed, so it is final by then. A signal
+/// whose lapse was moved later (extended) is not lapsed at `now_ms` yet,
+/// whatever schedule entry is found for its earlier lapse.
+pub fn purge_at_lapse(r: &mut MessageRecord, now_ms: i64) -> Result<Change, Illegal> {
+    if r.lapses_at_ms.is_some_and(|l| l > now_ms) {
+        return Err(Illegal::NotLapsed);
+    }
     purge(r, "payload destroyed: the signal lapsed")
 }
 

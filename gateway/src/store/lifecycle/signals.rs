@@ -5,8 +5,33 @@
 //! carries the change is accepted in the same step.
 
 use super::{Change, Event, Schedule, finalise, purge};
-use crate::model::{Action, Actor, Draft, MessageRecord, Oin, SignalChange, State};
-use crate::policy::signals::{SignalRefused, may_change};
+use crate::model::{Action, Actor, Draft, MessageRecord, Oin, SignalChange, SignalRef, State};
+use crate::policy::signals::{SignalRefused, may_change, may_match};
+
+/// What a message about signals does in the step that accepts it from
+/// `sender` to `recipient`, given the signals it names as read in that step
+/// (`first`, and a match's `second`): a change made to the first (the
+/// record and what the engine applies with it, after the accept), or a
+/// match notice found to hold (None). Refused, nothing is written.
+pub fn decide(
+    about: &SignalRef,
+    (first, second): (Option<MessageRecord>, Option<MessageRecord>),
+    (sender, recipient): (&Oin, &Oin),
+    now_ms: i64,
+) -> Result<Option<(MessageRecord, Vec<Change>)>, SignalRefused> {
+    match about {
+        SignalRef::Change { change, .. } => {
+            change_signal(first, *change, (sender, recipient), now_ms).map(Some)
+        }
+        SignalRef::Match {
+            other_signaller, ..
+        } => {
+            let signals = (first.as_ref(), second.as_ref());
+            may_match(signals, other_signaller, sender, recipient, now_ms)?;
+            Ok(None)
+        }
+    }
+}
 
 /// Makes `change` to `signal` (as read in the step by the id the message
 /// named) for its signaller `by`, whose message goes to `recipient`: the

@@ -98,7 +98,7 @@ impl PostgresStore {
         let NewMessage {
             record,
             sealed_payload,
-            amends,
+            about,
         } = message;
         step!(self, now_ms, move |tx| {
             // Both reads in one round of the connection's pipeline.
@@ -139,24 +139,28 @@ impl PostgresStore {
             if let Err(exceeded) = quotas.admits(held, record.payload_bytes) {
                 return Ok(AcceptOutcome::OverQuota(exceeded));
             }
-            // A signal's change is decided before anything is written.
-            let amended = match &amends {
-                Some((signal, change)) => {
-                    let row = tx.message(signal).await?;
-                    let (read, cols) = match row {
+            // What a message about signals does is decided before anything
+            // is written, its signals' rows locked.
+            let amended = match &about {
+                Some(about) => {
+                    let (first, cols) = match tx.message(about.signal()).await? {
                         Some(row) => (Some(row.record), row.cols),
                         None => (None, Default::default()),
                     };
+                    let second = match about.other() {
+                        Some(other) => tx.message(other).await?.map(|row| row.record),
+                        None => None,
+                    };
                     let parties = (&record.sender, &record.recipient);
-                    match lifecycle::signals::change_signal(read, *change, parties, now_ms) {
-                        Ok((record, changes)) => Some((
-                            MessageRow {
+                    match lifecycle::signals::decide(about, (first, second), parties, now_ms) {
+                        Ok(amended) => amended.map(|(record, changes)| {
+                            let row = MessageRow {
                                 record,
                                 cols,
                                 stored: true,
-                            },
-                            changes,
-                        )),
+                            };
+                            (row, changes)
+                        }),
                         Err(refused) => return Ok(AcceptOutcome::SignalRefused(refused)),
                     }
                 }
@@ -431,7 +435,7 @@ impl PostgresStore {
                 }
             }
             for mut m in due(tx, Due::Lapse, now_ms).await? {
-                match lifecycle::purge_at_lapse(&mut m.record) {
+                match lifecycle::purge_at_lapse(&mut m.record, now_ms) {
                     Ok(change) => {
                         tx.apply(&mut m, change).await?;
                         report.purged += 1;

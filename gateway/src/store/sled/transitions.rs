@@ -203,7 +203,7 @@ impl SledStore {
         let NewMessage {
             mut record,
             sealed_payload,
-            amends,
+            about,
         } = message;
         let id = record.id.clone();
         let idem = key(
@@ -257,17 +257,18 @@ impl SledStore {
                 if let Err(exceeded) = quotas.admits(held, record.payload_bytes) {
                     return Ok(AcceptOutcome::OverQuota(exceeded));
                 }
-                // A signal's change is decided before anything is written.
-                let amended = match &amends {
-                    Some((signal, change)) => {
+                // What a message about signals does is decided before
+                // anything is written.
+                let amended = match &about {
+                    Some(about) => {
+                        let first = step.record(about.signal())?;
+                        let second = match about.other() {
+                            Some(other) => step.record(other)?,
+                            None => None,
+                        };
                         let parties = (&record.sender, &record.recipient);
-                        match lifecycle::signals::change_signal(
-                            step.record(signal)?,
-                            *change,
-                            parties,
-                            now_ms,
-                        ) {
-                            Ok(amended) => Some(amended),
+                        match lifecycle::signals::decide(about, (first, second), parties, now_ms) {
+                            Ok(amended) => amended,
                             Err(refused) => return Ok(AcceptOutcome::SignalRefused(refused)),
                         }
                     }
@@ -542,7 +543,7 @@ impl SledStore {
                 let Some(mut r) = step.record(&id)? else {
                     continue;
                 };
-                if let Ok(change) = lifecycle::purge_at_lapse(&mut r) {
+                if let Ok(change) = lifecycle::purge_at_lapse(&mut r, now_ms) {
                     step.apply(&mut r, change)?;
                     report.purged += 1;
                 }
