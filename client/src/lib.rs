@@ -24,6 +24,7 @@ pub use schakel_proto::v1 as proto;
 pub mod access_report;
 pub mod audit_file;
 mod batch;
+mod cases;
 pub use batch::ITEMS_PER_CALL;
 
 /// The gateway address used when none is given: the embedded default of

@@ -23,6 +23,8 @@ const RPCS: &[(&str, bool)] = &[
     ("/schakel.v1.Exchange/GetStatus", false),
     ("/schakel.v1.Exchange/Receipts", true),
     ("/schakel.v1.Exchange/ListCase", false),
+    ("/schakel.v1.Exchange/AddCaseParty", false),
+    ("/schakel.v1.Exchange/RemoveCaseParty", false),
     ("/schakel.v1.Exchange/SendBatch", false),
     ("/schakel.v1.Exchange/AckBatch", false),
     ("/schakel.v1.Consent/Grant", false),

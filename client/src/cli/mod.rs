@@ -65,10 +65,13 @@ enum Command {
         /// The message id.
         id: String,
     },
-    /// The messages of a case that you sent or received.
+    /// The messages of a case that you sent or received (all of them while
+    /// you are a party), and its parties; or change who takes part.
     Case {
         /// The case id, as the gateway gave it (in `send` and `status`).
         id: String,
+        #[command(flatten)]
+        change: status::PartyChange,
     },
     /// Your receipts, from a cursor (to catch up after downtime).
     Receipts {
@@ -186,7 +189,7 @@ async fn run(cli: Cli, out: &Output) -> anyhow::Result<()> {
         Command::Inbox(c) => inbox::run(c, &client, out).await,
         Command::Status { id } => status::status(&id, &client, out).await,
         Command::Receipts { after, follow } => status::receipts(after, follow, &client, out).await,
-        Command::Case { id } => status::case(&id, &client, out).await,
+        Command::Case { id, change } => status::case(&id, change, &client, out).await,
         Command::Consent(c) => consent::run(c, &client, out).await,
         Command::Audit(c) => audit::run(c, &client, out).await,
         Command::Admin(c) => admin::run(c, &client, out).await,

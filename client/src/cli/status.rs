@@ -51,8 +51,71 @@ pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<(
     Ok(())
 }
 
-pub async fn case(id: &str, client: &Client, out: &Output) -> anyhow::Result<()> {
-    let case = client.list_case(id).await?;
+/// A change of who takes part in a case, before it is shown.
+#[derive(clap::Args, Default)]
+pub struct PartyChange {
+    /// Add this organisation (OIN) as a party: it sees the whole case.
+    #[arg(long, requires = "consent", conflicts_with_all = ["remove_party", "leave"])]
+    add_party: Option<String>,
+    /// With --add-party: the consent you registered that names it.
+    #[arg(long, requires = "add_party")]
+    consent: Option<String>,
+    /// End the part of a party you added.
+    #[arg(long, conflicts_with = "leave")]
+    remove_party: Option<String>,
+    /// Leave the case: your view of all of it ends.
+    #[arg(long)]
+    leave: bool,
+}
+
+pub async fn case(
+    id: &str,
+    change: PartyChange,
+    client: &Client,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let case = match change {
+        PartyChange {
+            add_party: Some(party),
+            consent: Some(consent),
+            ..
+        } => client.add_case_party(id, &party, &consent).await?,
+        PartyChange {
+            remove_party: Some(party),
+            ..
+        } => client.remove_case_party(id, Some(&party)).await?,
+        PartyChange { leave: true, .. } => client.remove_case_party(id, None).await?,
+        _ => client.list_case(id).await?,
+    };
+    for p in &case.parties {
+        out.record(
+            "case_party",
+            json!({
+                "case_id": case.case_id,
+                "oin": p.oin,
+                "added_by_oin": p.added_by_oin,
+                "joined_at": time_text(p.joined_at),
+                "left_at": p.left_at.map(|t| time_text(Some(t))),
+                "ended_by_oin": p.ended_by_oin,
+                "consent_id": p.legal_basis.as_ref().and_then(|b| match &b.basis {
+                    Some(schakel_client::proto::legal_basis::Basis::ConsentId(c)) => Some(c.clone()),
+                    _ => None,
+                }),
+            }),
+            || {
+                let ended = match p.left_at {
+                    Some(t) => format!("  left {} ({})", time_text(Some(t)), p.ended_by_oin),
+                    None => String::new(),
+                };
+                format!(
+                    "party {}  added by {} on {}{ended}",
+                    p.oin,
+                    p.added_by_oin,
+                    time_text(p.joined_at)
+                )
+            },
+        );
+    }
     for m in &case.messages {
         let kind = word_of::<schakel_client::proto::MessageKind>(m.kind);
         out.record(

@@ -14,7 +14,7 @@ use crate::policy::consent::Grant;
 use crate::policy::{self, fields, invalid};
 use crate::service::audit_log::{AuditLog, Filter, Record};
 use crate::service::directory::Query;
-use crate::service::exchange::{Delivery, InboxEvent};
+use crate::service::exchange::{CaseView, Delivery, InboxEvent};
 
 /// An OIN field.
 pub fn oin(field: &str, value: &str) -> Result<Oin, Status> {
@@ -235,6 +235,29 @@ pub fn case_message(r: &MessageRecord) -> pb::CaseMessage {
             .unwrap_or_default(),
         created_at: Some(wire::timestamp(r.created_at_ms)),
         status: wire::receipt_status(r.state) as i32,
+    }
+}
+
+/// A case as a caller may see it: its messages and its parties.
+pub fn case_view(case: &CaseId, v: &CaseView) -> pb::ListCaseResponse {
+    let parties = v.record.iter().flat_map(|c| &c.parties);
+    pb::ListCaseResponse {
+        case_id: case.to_string(),
+        messages: v.messages.iter().map(case_message).collect(),
+        parties: parties
+            .map(|p| pb::CaseParty {
+                oin: p.oin.to_string(),
+                legal_basis: Some(wire::legal_basis(&p.basis, &Default::default())),
+                added_by_oin: p.added_by.to_string(),
+                joined_at: Some(wire::timestamp(p.joined_at_ms)),
+                left_at: p.left_at_ms.map(wire::timestamp),
+                ended_by_oin: p
+                    .ended_by
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 

@@ -7,7 +7,7 @@ use schakel_proto::v1::exchange_server::Exchange as ExchangeApi;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    case_id, case_message, delivery, duration, inbox_event, message_id, receipt_event,
+    case_id, case_view, consent_id, delivery, duration, inbox_event, message_id, oin, receipt_event,
 };
 use super::status::{self, of, violation};
 use super::{BoxStream, access, caller, guarded};
@@ -334,11 +334,51 @@ impl ExchangeApi for ExchangeService {
         let me = caller(&request)?.participant.oin;
         let r = request.into_inner();
         let case = case_id("case_id", &r.case_id)?;
-        let messages = self.exchange.list_case(&me, &case).await.map_err(of)?;
-        Ok(Response::new(pb::ListCaseResponse {
-            case_id: case.to_string(),
-            messages: messages.iter().map(case_message).collect(),
-        }))
+        let view = self.exchange.list_case(&me, &case).await.map_err(of)?;
+        Ok(Response::new(case_view(&case, &view)))
+    }
+
+    async fn add_case_party(
+        &self,
+        request: Request<pb::AddCasePartyRequest>,
+    ) -> Result<Response<pb::ListCaseResponse>, Status> {
+        let me = caller(&request)?.participant.oin;
+        let r = request.into_inner();
+        let case = case_id("case_id", &r.case_id)?;
+        let party = oin("party_oin", &r.party_oin)?;
+        let Some(pb::legal_basis::Basis::ConsentId(consent)) = r.legal_basis.and_then(|b| b.basis)
+        else {
+            return Err(violation(invalid(
+                "legal_basis",
+                "a party joins a case under a consent (consent_id) that names it and the case's child",
+            )));
+        };
+        let consent = consent_id("legal_basis.consent_id", &consent)?;
+        let view = self
+            .exchange
+            .add_case_party(&me, &case, &party, &consent)
+            .await
+            .map_err(of)?;
+        Ok(Response::new(case_view(&case, &view)))
+    }
+
+    async fn remove_case_party(
+        &self,
+        request: Request<pb::RemoveCasePartyRequest>,
+    ) -> Result<Response<pb::ListCaseResponse>, Status> {
+        let me = caller(&request)?.participant.oin;
+        let r = request.into_inner();
+        let case = case_id("case_id", &r.case_id)?;
+        let party = match r.party_oin.as_str() {
+            "" => me.clone(),
+            given => oin("party_oin", given)?,
+        };
+        let view = self
+            .exchange
+            .remove_case_party(&me, &case, &party)
+            .await
+            .map_err(of)?;
+        Ok(Response::new(case_view(&case, &view)))
     }
 }
 

@@ -49,6 +49,8 @@ pub enum Action {
     ChildRefsErased,
     /// A signaller withdrew or extended its signal, or informed the family.
     SignalChanged,
+    /// An organisation joined, left or was removed from a case.
+    CaseChanged,
 }
 
 /// The hash before the first entry.

@@ -4,6 +4,7 @@
 //! anything, and no I/O.
 
 mod audit;
+mod case;
 mod chain;
 mod consent;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod statute;
 pub mod wire;
 
 pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range, withheld};
+pub use case::{CaseRecord, Party};
 pub use consent::{
     AgeMark, ConsentRecord, ConsentState, Consenter, Giver, Obtained, Purpose, iso_date,
 };

@@ -193,6 +193,7 @@ pub fn action(a: Action) -> pb::AuditAction {
         Action::AuditRead => pb::AuditAction::AuditRead,
         Action::ChildRefsErased => pb::AuditAction::ChildRefsErased,
         Action::SignalChanged => pb::AuditAction::SignalChanged,
+        Action::CaseChanged => pb::AuditAction::CaseChanged,
     }
 }
 
@@ -216,6 +217,7 @@ pub fn action_of(value: i32) -> Option<Action> {
         A::AuditRead,
         A::ChildRefsErased,
         A::SignalChanged,
+        A::CaseChanged,
     ]
     .into_iter()
     .find(|a| action(*a) as i32 == value)

@@ -14,6 +14,7 @@
 
 pub mod anonymous;
 pub mod bsn;
+pub mod case_parties;
 pub mod consent;
 pub mod fields;
 pub mod notices;

@@ -99,13 +99,18 @@ fn valid_requests_of_every_kind_pass() {
     assert!(!informing.postponed && !v.facts().necessity_declared);
     let mut declared = signalering();
     declared.legal_basis = schakel_proto::examples::meldrecht();
-    let s = sig(&mut declared);
+    // Off the Verwijsindex's statute a postponement's reason is enough,
+    // and nothing of the loop is kept.
+    sig(&mut declared).informing_postponed_reason = "gevaar voor het kind".into();
+    let v = run(declared).unwrap();
+    assert!(v.facts().necessity_declared && v.facts().informing.unwrap().postponed);
+    assert!(v.signal_facts().is_none());
+    let mut postponed = signalering();
+    let s = sig(&mut postponed);
     s.informing_postponed_reason = "gevaar voor het kind".into();
     s.informing_postponed_code = pb::PostponementReason::AgainstChildInterest as i32;
     s.inform_by = "2027-01-31".into();
-    let v = run(declared).unwrap();
-    assert!(v.facts().necessity_declared && v.facts().informing.unwrap().postponed);
-    let kept = v.signal_facts().unwrap();
+    let kept = run(postponed).unwrap().signal_facts().unwrap();
     assert_eq!(
         kept.inform_by_ms,
         Some(crate::clock::start_of_day_ms(date!(2027 - 02 - 01)))

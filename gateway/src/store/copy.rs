@@ -13,7 +13,7 @@
 use std::fmt;
 
 use crate::model::{
-    Checkpoint, ConsentRecord, Entry, MessageRecord, NoticeDraft, Oin, Participant,
+    CaseRecord, Checkpoint, ConsentRecord, Entry, MessageRecord, NoticeDraft, Oin, Participant,
 };
 
 /// A message's place and schedules beside its record: sled keeps them as
@@ -58,6 +58,8 @@ pub enum Item {
     },
     /// A message.
     Message(Box<MessageCopy>),
+    /// A case's record of its parties.
+    Case(CaseRecord),
     /// A receipt as stored (unsigned, or signed by an older release).
     Receipt {
         /// The sender it is for.
@@ -110,6 +112,8 @@ pub struct Tally {
     pub participants: u64,
     /// Consents.
     pub consents: u64,
+    /// Case records.
+    pub cases: u64,
     /// Messages.
     pub messages: u64,
     /// Payloads not destroyed.
@@ -132,6 +136,7 @@ impl Tally {
         match item {
             Item::Participant(_) => self.participants += 1,
             Item::Consent { .. } => self.consents += 1,
+            Item::Case(_) => self.cases += 1,
             Item::Message(m) => {
                 self.messages += 1;
                 self.payloads += u64::from(m.sealed.is_some());

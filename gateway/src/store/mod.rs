@@ -38,13 +38,13 @@ use schakel_proto::v1 as pb;
 
 use crate::policy::quota::Quotas;
 pub use outcome::{
-    AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage, OVERDUE_NOTICE,
-    ParticipantEdit, Revoked, Room, SweepReport, Withdrawn,
+    AcceptOutcome, AuditKey, CaseEdit, DueNotice, Finished, InboxFigures, Leased, NewMessage,
+    OVERDUE_NOTICE, ParticipantEdit, Revoked, Room, SweepReport, Withdrawn,
 };
 
 use crate::model::{
-    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId, MessageRecord,
-    Oin, Outcome, Participant, Scheduled,
+    CaseId, CaseRecord, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId,
+    MessageRecord, Oin, Outcome, Participant, Scheduled,
 };
 
 /// How much one lease may take: at most `messages` messages, and no more
@@ -318,6 +318,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The messages of one case, oldest first.
     async fn case_messages(&self, case: &CaseId) -> Result<Vec<MessageRecord>, StoreError>;
+
+    /// The record of a case's parties, if anyone was ever added to it.
+    async fn case_record(&self, case: &CaseId) -> Result<Option<CaseRecord>, StoreError>;
+
+    /// Changes a case's record with `edit`, given the record as it is
+    /// stored then, and records the audit entry it returns, in one step, so
+    /// that changes of one case are made one after the other; what `edit`
+    /// refuses changes nothing.
+    async fn edit_case(
+        &self,
+        case: &CaseId,
+        edit: CaseEdit,
+        now_ms: i64,
+    ) -> Result<Result<CaseRecord, crate::policy::case_parties::CaseRefused>, StoreError>;
 
     /// Every receipt of one message, oldest first.
     async fn message_receipts(

@@ -5,7 +5,8 @@ use schakel_proto::v1 as pb;
 
 use crate::crypto::ChildRef;
 use crate::model::{
-    ConsentRecord, Draft, Entry, MessageId, MessageRecord, NoticeDraft, Oin, Participant, SignalRef,
+    CaseRecord, ConsentRecord, Draft, Entry, MessageId, MessageRecord, NoticeDraft, Oin,
+    Participant, SignalRef,
 };
 
 /// A message to accept: its metadata and its sealed (encrypted) payload.
@@ -254,3 +255,13 @@ pub enum Room {
 /// concurrent edits cannot overwrite each other. It changes the entry and
 /// returns the audit entry that records the change.
 pub type ParticipantEdit = Box<dyn FnOnce(&mut Participant) -> Draft + Send>;
+
+/// A change of a case's record, given the record as stored (None: the case
+/// has none yet): the record after it and its audit entry, or why it is
+/// refused ([`crate::policy::case_parties`]).
+pub type CaseEdit = Box<
+    dyn FnOnce(
+            Option<CaseRecord>,
+        ) -> Result<(CaseRecord, Draft), crate::policy::case_parties::CaseRefused>
+        + Send,
+>;

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::config::LONGEST_SIGNAL_DAYS;
 use crate::crypto::{ChildRef, KeyError, TermKeys, day_of};
-use crate::model::{ConsentRecord, Entry, MessageRecord};
+use crate::model::{CaseRecord, ConsentRecord, Entry, MessageRecord};
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
@@ -47,6 +47,16 @@ impl Identifying for MessageRecord {
         self.created_at_ms
             .max(self.expires_at_ms)
             .max(self.lapses_at_ms.unwrap_or(i64::MIN))
+    }
+}
+
+impl Identifying for CaseRecord {
+    const FIELDS: &'static [&'static str] = &["child_ref"];
+    const BOUND_TO: &'static str = "id";
+    /// A case's parties are kept from its last change: its messages have
+    /// terms of their own.
+    fn term_from_ms(&self) -> i64 {
+        self.updated_at_ms
     }
 }
 

@@ -3,7 +3,7 @@
 //! its child, and an organisation sees the messages of a case that it sent
 //! or received, and no others.
 
-use super::Exchange;
+use super::{CaseView, Exchange};
 use crate::crypto::ChildRef;
 use crate::model::{CaseId, MessageRecord, Oin};
 use crate::policy::invalid;
@@ -59,7 +59,12 @@ impl Exchange {
             });
         };
         let messages = self.store.case_messages(case).await?;
-        if !messages.iter().any(|m| involves(m, sender)) {
+        let party = self
+            .store
+            .case_record(case)
+            .await?
+            .is_some_and(|c| c.party(sender).is_some());
+        if !party && !messages.iter().any(|m| involves(m, sender)) {
             return Err(not_yours(case));
         }
         if child_ref.is_none() && messages.iter().any(|m| m.child_ref.is_some()) {
@@ -88,38 +93,33 @@ impl Exchange {
         })
     }
 
-    /// The messages of `case` that `caller` sent or received, oldest first.
-    /// A case that does not exist and another's are NOT_FOUND in the same
-    /// time ([`super::even_time`]).
-    pub async fn list_case(
-        &self,
-        caller: &Oin,
-        case: &CaseId,
-    ) -> Result<Vec<MessageRecord>, ServiceError> {
+    /// The messages of `case` that `caller` sent or received, oldest first,
+    /// or all of them while it is a party of the case; with the case's
+    /// parties. A case that does not exist and another's are NOT_FOUND in
+    /// the same time ([`super::even_time`]).
+    pub async fn list_case(&self, caller: &Oin, case: &CaseId) -> Result<CaseView, ServiceError> {
         let started = tokio::time::Instant::now();
         super::even_time::evened(started, self.list_case_now(caller, case).await).await
     }
 
-    async fn list_case_now(
-        &self,
-        caller: &Oin,
-        case: &CaseId,
-    ) -> Result<Vec<MessageRecord>, ServiceError> {
-        let mine: Vec<_> = self
+    async fn list_case_now(&self, caller: &Oin, case: &CaseId) -> Result<CaseView, ServiceError> {
+        let record = self.store.case_record(case).await?;
+        let party = record.as_ref().is_some_and(|c| c.party(caller).is_some());
+        let messages: Vec<_> = self
             .store
             .case_messages(case)
             .await?
             .into_iter()
-            .filter(|m| involves(m, caller))
+            .filter(|m| party || involves(m, caller))
             .collect();
-        if mine.is_empty() {
+        if messages.is_empty() && !party {
             return Err(not_yours(case));
         }
-        Ok(mine)
+        Ok(CaseView { messages, record })
     }
 }
 
 /// Whether `org` sent or received `m`.
-fn involves(m: &MessageRecord, org: &Oin) -> bool {
+pub(super) fn involves(m: &MessageRecord, org: &Oin) -> bool {
     m.sender == *org || m.recipient == *org
 }

@@ -12,6 +12,7 @@
 //! | `batch` | many sends or acknowledgements in one call |
 //! | `basis` | the legal basis a Send travels under, checked |
 //! | `cases` | the case a message joins; the messages of a case |
+//! | `parties` | the parties of a case: added, leaving, removed |
 //! | `delivery` | pull, subscribe, ack, reject |
 //! | `tracking` | status and the receipt stream of a sender |
 //! | `even_time` | NOT_FOUND about an id in the same time, whether it exists or not |
@@ -24,6 +25,7 @@ mod cases;
 mod delivery;
 mod even_time;
 mod notices;
+mod parties;
 pub mod reserve;
 mod send;
 mod sweep;
@@ -44,6 +46,14 @@ use crate::policy::routing::Policy;
 use crate::policy::send::ExpiryRule;
 use crate::policy::statutes::StatutePolicy;
 use crate::store::Store;
+
+/// A case's messages the caller may see, and its record of parties.
+pub struct CaseView {
+    /// The messages, oldest first.
+    pub messages: Vec<MessageRecord>,
+    /// The case's record, if it ever had a party.
+    pub record: Option<crate::model::CaseRecord>,
+}
 
 /// The answer to a send.
 #[derive(Debug, Clone)]

@@ -45,7 +45,7 @@ async fn tally_in(db: &Session) -> Result<Tally, StoreError> {
                     (SELECT count(*) FROM messages), (SELECT count(*) FROM payloads),
                     (SELECT count(*) FROM receipts), (SELECT count(*) FROM audit),
                     (SELECT count(*) FROM checkpoints), (SELECT count(*) FROM notices),
-                    (SELECT count(*) FROM inbox_counts)",
+                    (SELECT count(*) FROM inbox_counts), (SELECT count(*) FROM cases)",
             &[],
         )
         .await?;
@@ -60,6 +60,7 @@ async fn tally_in(db: &Session) -> Result<Tally, StoreError> {
         checkpoints: n(6),
         notices: n(7),
         inboxes: n(8),
+        cases: n(9),
     })
 }
 
@@ -70,6 +71,13 @@ async fn write(db: &Session, sealing: &Sealing, item: &Item) -> Result<(), Store
             db.execute(
                 "INSERT INTO participants (oin, record) VALUES ($1, $2)",
                 &[&p.oin.as_str(), &Json(p)],
+            )
+            .await?;
+        }
+        Item::Case(record) => {
+            db.execute(
+                "INSERT INTO cases (id, record) VALUES ($1, $2)",
+                &[&record.id.as_str(), &Json(&sealing.to_value(record)?)],
             )
             .await?;
         }

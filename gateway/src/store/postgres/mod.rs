@@ -41,6 +41,7 @@ macro_rules! step {
     };
 }
 
+mod cases;
 pub mod connection;
 mod import;
 mod reads;
@@ -67,14 +68,15 @@ use self::session::Session;
 use self::writer::Writer;
 use crate::crypto::Signer;
 use crate::model::{
-    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId, MessageRecord,
-    Oin, Outcome, Participant, Scheduled,
+    CaseId, CaseRecord, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId,
+    MessageRecord, Oin, Outcome, Participant, Scheduled,
 };
+use crate::policy::case_parties::CaseRefused;
 use crate::policy::quota::Quotas;
 use crate::store::receipts::Sign;
 use crate::store::sealing::Sealing;
 use crate::store::{
-    AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
+    AcceptOutcome, AuditKey, CaseEdit, DueNotice, Finished, InboxFigures, Leased, NewMessage,
     ParticipantEdit, Revoked, Room, Store, StoreError, SweepReport, Take,
 };
 
@@ -314,6 +316,19 @@ impl Store for PostgresStore {
 
     async fn consent(&self, consent_id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
         self.consent_read(consent_id).await
+    }
+
+    async fn case_record(&self, case: &CaseId) -> Result<Option<CaseRecord>, StoreError> {
+        self.case_record_read(case).await
+    }
+
+    async fn edit_case(
+        &self,
+        case: &CaseId,
+        edit: CaseEdit,
+        now_ms: i64,
+    ) -> Result<Result<CaseRecord, CaseRefused>, StoreError> {
+        self.edit_case_step(case, edit, now_ms).await
     }
 
     async fn consents_of(&self, oin: &Oin) -> Result<Vec<ConsentRecord>, StoreError> {

@@ -33,6 +33,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../../../migrations/postgres/0003_sealed_records.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../../../migrations/postgres/0004_cases.sql"),
+    },
 ];
 
 /// The advisory lock migrations run under ("SCHK" and 1): held to the end

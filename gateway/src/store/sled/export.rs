@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use super::SledStore;
 use super::keys::{
-    AUDIT, CHECKPOINT, CONSENT, CONSENT_END, COUNTS, ERASE, ERASED_THROUGH, EXPIRY, INBOX, LAPSE,
-    LEASE, MESSAGE, NOTICE, PARTICIPANT, PURGE, RECEIPT_BY_SENDER, counts, decode, parse_from,
-    text_from, u64_at,
+    AUDIT, CASE_RECORD, CHECKPOINT, CONSENT, CONSENT_END, COUNTS, ERASE, ERASED_THROUGH, EXPIRY,
+    INBOX, LAPSE, LEASE, MESSAGE, NOTICE, PARTICIPANT, PURGE, RECEIPT_BY_SENDER, counts, decode,
+    parse_from, text_from, u64_at,
 };
 use super::payloads::Located;
 use crate::model::{MessageId, MessageRecord};
@@ -66,6 +66,10 @@ impl SledStore {
             let record: crate::model::ConsentRecord = self.sealing().decode(&k, &v)?;
             let ends_at_ms = ends.remove(record.id.as_str());
             send(Item::Consent { record, ends_at_ms })?;
+        }
+        for kv in self.scan(CASE_RECORD) {
+            let (k, v) = kv?;
+            send(Item::Case(self.sealing().decode(&k, &v)?))?;
         }
         let mut columns = self.message_columns()?;
         for kv in self.scan(MESSAGE) {

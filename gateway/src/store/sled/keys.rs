@@ -67,6 +67,8 @@ pub(super) const LAPSE: u8 = b'L';
 pub(super) const ERASE: u8 = b'E';
 pub(super) const BY_CHILD: u8 = b'h';
 pub(super) const BY_ORG: u8 = b'o';
+/// A case's record of its parties, by case id.
+pub(super) const CASE_RECORD: u8 = b'p';
 
 /// The sequence number through which the child references of entries not
 /// about a signal were erased (their walk's cursor).

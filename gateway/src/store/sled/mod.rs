@@ -35,6 +35,7 @@
 //! | [`payloads`] | small payloads in a tree, large ones in files |
 //! | `export` | everything the store holds, read out for a copy into another engine |
 
+mod cases;
 mod compaction;
 mod export;
 mod free_space;
@@ -65,14 +66,15 @@ use self::recovery::Counters;
 use self::step::{PayloadChanges, Step, Writer, lock};
 use crate::crypto::Signer;
 use crate::model::{
-    CaseId, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId, MessageRecord,
-    Oin, Outcome, Participant, Scheduled,
+    CaseId, CaseRecord, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId,
+    MessageRecord, Oin, Outcome, Participant, Scheduled,
 };
+use crate::policy::case_parties::CaseRefused;
 use crate::policy::quota::Quotas;
 use crate::store::receipts::Sign;
 use crate::store::sealing::Sealing;
 use crate::store::{
-    AcceptOutcome, AuditKey, DueNotice, Finished, InboxFigures, Leased, NewMessage,
+    AcceptOutcome, AuditKey, CaseEdit, DueNotice, Finished, InboxFigures, Leased, NewMessage,
     ParticipantEdit, Revoked, Room, Store, StoreError, SweepReport, Take,
 };
 
@@ -370,6 +372,19 @@ impl Store for SledStore {
 
     async fn consent(&self, consent_id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
         self.consent_read(consent_id)
+    }
+
+    async fn case_record(&self, case: &CaseId) -> Result<Option<CaseRecord>, StoreError> {
+        self.case_record_read(case)
+    }
+
+    async fn edit_case(
+        &self,
+        case: &CaseId,
+        edit: CaseEdit,
+        now_ms: i64,
+    ) -> Result<Result<CaseRecord, CaseRefused>, StoreError> {
+        self.edit_case_step(case, edit, now_ms).await
     }
 
     async fn consents_of(&self, oin: &Oin) -> Result<Vec<ConsentRecord>, StoreError> {

@@ -1,0 +1,76 @@
+//! A case as the parties live it ("one child, one family, one plan"): the
+//! organisations that take part in it with a basis of their own, each of
+//! which sees the whole case while it does. The organisations that sent or
+//! received one of its messages see those messages whether or not they are
+//! parties.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{CaseId, Oin};
+use super::message::LegalBasis;
+use crate::crypto::ChildRef;
+
+/// An organisation taking part in a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    /// The organisation.
+    pub oin: Oin,
+    /// Why it may see the case: a consent naming it, or a statute.
+    pub basis: LegalBasis,
+    /// Who added it.
+    pub added_by: Oin,
+    /// When it was added (Unix ms).
+    pub joined_at_ms: i64,
+    /// When it left or was removed (Unix ms); its view of the case ended
+    /// then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_at_ms: Option<i64>,
+    /// Who ended its part: itself, or the party that added it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<Oin>,
+}
+
+impl Party {
+    /// Whether it takes part now.
+    pub fn is_current(&self) -> bool {
+        self.left_at_ms.is_none()
+    }
+}
+
+/// What the gateway keeps of a case besides its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// The case, as the gateway gave it to its first message.
+    pub id: CaseId,
+    /// The child the case is about, as its messages name it (sealed with
+    /// the record's term).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_ref: Option<ChildRef>,
+    /// When the record was made (Unix ms).
+    pub created_at_ms: i64,
+    /// When it last changed (Unix ms): its term counts from then.
+    pub updated_at_ms: i64,
+    /// Its parties, current and past, in the order they joined.
+    #[serde(default)]
+    pub parties: Vec<Party>,
+}
+
+impl CaseRecord {
+    /// A case with no parties yet, about `child_ref`.
+    pub fn new(id: CaseId, child_ref: Option<ChildRef>, now_ms: i64) -> Self {
+        Self {
+            id,
+            child_ref,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            parties: Vec::new(),
+        }
+    }
+
+    /// The current party `oin`, if it takes part now.
+    pub fn party(&self, oin: &Oin) -> Option<&Party> {
+        self.parties
+            .iter()
+            .find(|p| p.oin == *oin && p.is_current())
+    }
+}

@@ -1,0 +1,288 @@
+//! Who takes part in a case, and on what basis: an organisation joins a
+//! case under a consent that names it and is about the case's child,
+//! added by one that already takes part in it; it sees the whole case while
+//! it takes part, and its part ends when it leaves or the organisation
+//! that added it removes it. Each change is an audit entry.
+
+use super::consent::unusable;
+use crate::crypto::ChildRef;
+use crate::model::{
+    Action, CaseId, CaseRecord, ConsentRecord, Draft, LegalBasis, Oin, Participant, Party,
+};
+
+/// Why a change of a case's parties was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaseRefused {
+    /// The caller takes no part in such a case, or there is no such party
+    /// (NOT_FOUND: another's case is not told apart from none).
+    #[error("{0}")]
+    Unknown(String),
+    /// The caller may not make this change (PERMISSION_DENIED).
+    #[error("{0}")]
+    Denied(String),
+    /// The basis does not carry it, or the party takes part already
+    /// (FAILED_PRECONDITION).
+    #[error("{0}")]
+    Precondition(String),
+}
+
+/// What is known of a case outside its record, from its messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    /// The case.
+    pub id: &'a CaseId,
+    /// The child its messages name.
+    pub child_ref: Option<ChildRef>,
+    /// Whether the caller sent or received one of its messages.
+    pub took_part: bool,
+}
+
+fn not_yours(id: &CaseId) -> CaseRefused {
+    CaseRefused::Unknown(format!(
+        "case_id: no case {id} that you sent or received messages in or take part in"
+    ))
+}
+
+/// `adder` adds `party` to the case (its record as stored, if any) under
+/// `consent` (the one its basis names, as stored), at `now_ms`: the record
+/// after it and its audit entry.
+pub fn join(
+    case: Option<CaseRecord>,
+    known: Known<'_>,
+    (adder, party): (&Oin, &Participant),
+    consent: Option<&ConsentRecord>,
+    now_ms: i64,
+) -> Result<(CaseRecord, Draft), CaseRefused> {
+    let mut case =
+        case.unwrap_or_else(|| CaseRecord::new(known.id.clone(), known.child_ref, now_ms));
+    if !known.took_part && case.party(adder).is_none() {
+        return Err(not_yours(known.id));
+    }
+    if case.party(&party.oin).is_some() {
+        return Err(CaseRefused::Precondition(format!(
+            "party_oin: {} takes part in case {} already",
+            party.oin, case.id
+        )));
+    }
+    let Some(c) = consent else {
+        return Err(CaseRefused::Precondition(
+            "legal_basis.consent_id: no such consent is registered".into(),
+        ));
+    };
+    let precondition = |why: String| Err(CaseRefused::Precondition(why));
+    if c.registered_by != *adder {
+        return precondition(format!(
+            "legal_basis.consent_id: consent {} was registered by another organisation; add a party under a consent you registered",
+            c.id
+        ));
+    }
+    if let Some(reason) = unusable(c, now_ms) {
+        return precondition(format!("legal_basis.consent_id: {reason}"));
+    }
+    let Some(child) = case.child_ref else {
+        return precondition(format!(
+            "case_id: case {} names no child: an anonymous consultation has no parties",
+            case.id
+        ));
+    };
+    if c.child_ref != Some(child) {
+        return precondition(format!(
+            "legal_basis.consent_id: consent {} is for another child than case {}",
+            c.id, case.id
+        ));
+    }
+    if !c.recipient_oins.contains(&party.oin) && !c.recipient_kinds.contains(&party.kind) {
+        return precondition(format!(
+            "legal_basis.consent_id: consent {} does not name {} (a {}): the parents agreed to share with the organisations it names",
+            c.id, party.oin, party.kind
+        ));
+    }
+    let basis = LegalBasis::Consent(c.id.clone());
+    case.parties.push(Party {
+        oin: party.oin.clone(),
+        basis: basis.clone(),
+        added_by: adder.clone(),
+        joined_at_ms: now_ms,
+        left_at_ms: None,
+        ended_by: None,
+    });
+    case.updated_at_ms = now_ms;
+    let audit = Draft {
+        counterpart: Some(party.oin.clone()),
+        child_ref: case.child_ref,
+        legal_basis: Some(basis),
+        case_id: Some(case.id.clone()),
+        ..Draft::new(adder.clone(), Action::CaseChanged)
+    }
+    .detail(format!(
+        "{} joined the case as a party, under consent {}",
+        party.oin, c.id
+    ));
+    Ok((case, audit))
+}
+
+/// `by` ends `party`'s part in the case: its own (it leaves), or that of a
+/// party it added.
+pub fn end(
+    case: Option<CaseRecord>,
+    id: &CaseId,
+    (by, party): (&Oin, &Oin),
+    now_ms: i64,
+) -> Result<(CaseRecord, Draft), CaseRefused> {
+    // Standing in the case: a party now, or one that added a party.
+    let stands =
+        |c: &CaseRecord| c.party(by).is_some() || c.parties.iter().any(|p| p.added_by == *by);
+    let Some(mut case) = case.filter(stands) else {
+        return Err(not_yours(id));
+    };
+    let Some(p) = case
+        .parties
+        .iter_mut()
+        .find(|p| p.oin == *party && p.is_current())
+    else {
+        return Err(CaseRefused::Unknown(format!(
+            "party_oin: {party} takes no part in case {id}"
+        )));
+    };
+    if by != party && p.added_by != *by {
+        return Err(CaseRefused::Denied(format!(
+            "party_oin: {party} was added by {}; a party leaves itself, or is removed by the organisation that added it",
+            p.added_by
+        )));
+    }
+    p.left_at_ms = Some(now_ms);
+    p.ended_by = Some(by.clone());
+    let detail = if by == party {
+        format!("{party} left the case")
+    } else {
+        format!("{party} was removed from the case by {by}")
+    };
+    let basis = p.basis.clone();
+    case.updated_at_ms = now_ms;
+    let audit = Draft {
+        counterpart: Some(party.clone()),
+        child_ref: case.child_ref,
+        legal_basis: Some(basis),
+        case_id: Some(case.id.clone()),
+        ..Draft::new(by.clone(), Action::CaseChanged)
+    }
+    .detail(detail);
+    Ok((case, audit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ConsentId, OrgKind, examples};
+
+    const NOW: i64 = 1_800_000_000_000;
+    const CHILD: ChildRef = ChildRef([7; 32]);
+
+    fn consent(by: &Oin) -> ConsentRecord {
+        ConsentRecord {
+            id: ConsentId::new_v7(),
+            child_ref: Some(CHILD),
+            recipient_oins: vec![],
+            recipient_kinds: vec![OrgKind::Jgt],
+            ..examples::consent(by.clone(), 0, NOW + 1_000_000)
+        }
+    }
+
+    fn known(id: &CaseId, took_part: bool) -> Known<'_> {
+        Known {
+            id,
+            child_ref: Some(CHILD),
+            took_part,
+        }
+    }
+
+    fn jgt() -> Participant {
+        Participant::new(examples::oin(4), "jgt", OrgKind::Jgt)
+    }
+
+    #[test]
+    fn a_party_joins_under_its_adders_consent_that_names_it_for_the_cases_child() {
+        let (school, id) = (examples::oin(1), CaseId::new_v7());
+        let c = consent(&school);
+        let (case, audit) = join(None, known(&id, true), (&school, &jgt()), Some(&c), NOW).unwrap();
+        assert_eq!(case.party(&jgt().oin).unwrap().added_by, school);
+        assert_eq!(audit.action, Action::CaseChanged);
+        assert_eq!(audit.case_id.as_ref(), Some(&id));
+        // Not twice, not by an organisation outside the case, not under
+        // another's consent or for another child.
+        let again = join(
+            Some(case.clone()),
+            known(&id, true),
+            (&school, &jgt()),
+            Some(&c),
+            NOW,
+        );
+        assert!(matches!(again, Err(CaseRefused::Precondition(m)) if m.contains("already")));
+        let outsider = examples::oin(9);
+        let c9 = consent(&outsider);
+        let out = join(None, known(&id, false), (&outsider, &jgt()), Some(&c9), NOW);
+        assert!(matches!(out, Err(CaseRefused::Unknown(_))));
+        let theirs = join(None, known(&id, true), (&school, &jgt()), Some(&c9), NOW);
+        assert!(
+            matches!(theirs, Err(CaseRefused::Precondition(m)) if m.contains("another organisation"))
+        );
+        let other_child = ConsentRecord {
+            child_ref: Some(ChildRef([8; 32])),
+            ..c.clone()
+        };
+        let wrong = join(
+            None,
+            known(&id, true),
+            (&school, &jgt()),
+            Some(&other_child),
+            NOW,
+        );
+        assert!(matches!(wrong, Err(CaseRefused::Precondition(m)) if m.contains("another child")));
+        let swv = Participant::new(examples::oin(3), "swv", OrgKind::Swv);
+        let unnamed = join(None, known(&id, true), (&school, &swv), Some(&c), NOW);
+        assert!(
+            matches!(unnamed, Err(CaseRefused::Precondition(m)) if m.contains("does not name"))
+        );
+        // A party added may add in its turn, under its own consent.
+        let jgt_consent = ConsentRecord {
+            recipient_kinds: vec![OrgKind::Swv],
+            ..consent(&jgt().oin)
+        };
+        assert!(
+            join(
+                Some(case),
+                known(&id, false),
+                (&jgt().oin, &swv),
+                Some(&jgt_consent),
+                NOW
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_party_leaves_or_is_removed_by_whoever_added_it() {
+        let (school, id) = (examples::oin(1), CaseId::new_v7());
+        let (case, _) = join(
+            None,
+            known(&id, true),
+            (&school, &jgt()),
+            Some(&consent(&school)),
+            NOW,
+        )
+        .unwrap();
+        let other = examples::oin(5);
+        let denied = end(Some(case.clone()), &id, (&other, &jgt().oin), NOW);
+        assert!(matches!(denied, Err(CaseRefused::Unknown(_))));
+        let (left, audit) =
+            end(Some(case.clone()), &id, (&jgt().oin, &jgt().oin), NOW + 1).unwrap();
+        assert!(left.party(&jgt().oin).is_none());
+        assert_eq!(left.parties[0].left_at_ms, Some(NOW + 1));
+        assert!(audit.detail.contains("left the case"));
+        let (removed, audit) = end(Some(case), &id, (&school, &jgt().oin), NOW + 1).unwrap();
+        assert_eq!(removed.parties[0].ended_by.as_ref(), Some(&school));
+        assert!(audit.detail.contains("removed from the case by"));
+        let gone = end(Some(removed), &id, (&school, &jgt().oin), NOW + 2);
+        assert!(matches!(gone, Err(CaseRefused::Unknown(m)) if m.contains("takes no part")));
+    }
+}

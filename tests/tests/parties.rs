@@ -1,0 +1,202 @@
+//! The parties of a case, over the wire: an organisation that took part in
+//! a case adds another under a consent it registered that names it and is
+//! about the case's child; a party sees every message of the case while it
+//! takes part and nothing after it leaves or is removed; each change is in
+//! the audit trail. From the attacker's side: an outsider, another's
+//! consent, a consent for another child, removing a party one did not add.
+//! On the real store (sled, or PostgreSQL when SCHAKEL_TEST_STORE=postgres).
+
+use schakel_client::Client;
+use schakel_client::proto as pb;
+use schakel_tests::calls::{audit_of, deliver};
+use schakel_tests::fixtures::{self, BSN};
+use schakel_tests::{TestGateway, org, refusal};
+use tonic::Code;
+
+/// A consent of `registrant` for child [`BSN`]`[2]` naming `kinds`.
+async fn consent_naming(registrant: &Client, bsn: &str, kinds: &[pb::OrganisationKind]) -> String {
+    let mut grant = fixtures::consent_grant(bsn);
+    grant.recipient_kinds = kinds.iter().map(|k| *k as i32).collect();
+    registrant.grant_consent(grant).await.unwrap().consent_id
+}
+
+/// The ids of the messages a case shows `client`.
+async fn shown(client: &Client, case: &str) -> Result<Vec<String>, Code> {
+    match client.list_case(case).await {
+        Ok(c) => Ok(c.messages.into_iter().map(|m| m.message_id).collect()),
+        Err(e) => Err(schakel_tests::code_of::<()>(Err(e))),
+    }
+}
+
+#[tokio::test]
+async fn a_party_added_under_a_consent_naming_it_sees_the_whole_case_until_it_leaves() {
+    let gw = TestGateway::start().await;
+    let (swv, jgt) = (gw.client(org::SWV).await, gw.client(org::JGT).await);
+    let gemeente = gw.client(org::GEMEENTE).await;
+    let consent = fixtures::granted(&swv).await;
+    let asked = deliver(
+        &swv,
+        &jgt,
+        fixtures::consult("mdo-vraag", &gw.oin(org::JGT), &consent),
+    )
+    .await;
+    let case = asked.sent.case_id.clone();
+    // Not a party yet: nothing of the case, as if there were none.
+    assert_eq!(shown(&gemeente, &case).await, Err(Code::NotFound));
+
+    let for_gemeente = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
+    let view = swv
+        .add_case_party(&case, &gw.oin(org::GEMEENTE), &for_gemeente)
+        .await
+        .unwrap();
+    assert_eq!(view.parties.len(), 1);
+    assert_eq!(view.parties[0].oin, gw.oin(org::GEMEENTE));
+    assert_eq!(view.parties[0].added_by_oin, gw.oin(org::SWV));
+    // The party sees the message between the two others, and its parties.
+    assert_eq!(
+        shown(&gemeente, &case).await,
+        Ok(vec![asked.sent.message_id.clone()])
+    );
+    let seen = gemeente.list_case(&case).await.unwrap();
+    assert_eq!(seen.parties[0].oin, gw.oin(org::GEMEENTE));
+
+    // It stays over a restart; it leaves, and its view ends.
+    let gw = gw.restart().await;
+    let gemeente = gw.client(org::GEMEENTE).await;
+    assert_eq!(shown(&gemeente, &case).await.unwrap().len(), 1);
+    let left = gemeente.remove_case_party(&case, None).await.unwrap();
+    assert!(left.messages.is_empty());
+    assert!(left.parties[0].left_at.is_some());
+    assert_eq!(left.parties[0].ended_by_oin, gw.oin(org::GEMEENTE));
+    assert_eq!(shown(&gemeente, &case).await, Err(Code::NotFound));
+
+    // Every change is in the trail, with the case and the party.
+    let operator = gw.client(org::OPERATOR).await;
+    let changes = audit_of(&operator, &[pb::AuditAction::CaseChanged]).await;
+    let details: Vec<_> = changes.iter().map(|e| e.detail.as_str()).collect();
+    assert_eq!(changes.len(), 2, "{details:?}");
+    assert!(details[0].contains("joined the case as a party, under consent"));
+    assert!(details[1].contains("left the case"));
+    assert!(changes.iter().all(|e| e.case_id == case));
+}
+
+#[tokio::test]
+async fn only_one_that_took_part_adds_a_party_under_its_own_consent_for_the_cases_child() {
+    let gw = TestGateway::start().await;
+    let (swv, jgt) = (gw.client(org::SWV).await, gw.client(org::JGT).await);
+    let outsider = gw.client(org::SCHOOL_VO).await;
+    let consent = fixtures::granted(&swv).await;
+    let case = deliver(
+        &swv,
+        &jgt,
+        fixtures::consult("mdo-vraag", &gw.oin(org::JGT), &consent),
+    )
+    .await
+    .sent
+    .case_id;
+    let gemeente = gw.oin(org::GEMEENTE);
+    let for_gemeente = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
+
+    // An organisation outside the case cannot add anyone, itself included.
+    let own = consent_naming(&outsider, BSN[2], &[pb::OrganisationKind::School]).await;
+    let m = refusal(
+        outsider
+            .add_case_party(&case, &gw.oin(org::SCHOOL_VO), &own)
+            .await,
+        Code::NotFound,
+    );
+    assert!(m.starts_with("case_id: no case"), "{m}");
+    // The JGT took part, but the consent is the SWV's.
+    let m = refusal(
+        jgt.add_case_party(&case, &gemeente, &for_gemeente).await,
+        Code::FailedPrecondition,
+    );
+    assert!(m.contains("registered by another organisation"), "{m}");
+    // A consent for another child, or one that does not name the party.
+    let other_child = consent_naming(&swv, BSN[1], &[pb::OrganisationKind::Gemeente]).await;
+    let m = refusal(
+        swv.add_case_party(&case, &gemeente, &other_child).await,
+        Code::FailedPrecondition,
+    );
+    assert!(m.contains("for another child"), "{m}");
+    let m = refusal(
+        swv.add_case_party(&case, &gw.oin(org::SCHOOL_PO), &for_gemeente)
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert!(m.contains("does not name"), "{m}");
+    // Bad input names the field.
+    let m = refusal(
+        swv.add_case_party(&case, "123", &for_gemeente).await,
+        Code::InvalidArgument,
+    );
+    assert!(m.starts_with("party_oin"), "{m}");
+
+    // Added, the party is removed only by itself or by the SWV that added it.
+    swv.add_case_party(&case, &gemeente, &for_gemeente)
+        .await
+        .unwrap();
+    let m = refusal(
+        swv.add_case_party(&case, &gemeente, &for_gemeente).await,
+        Code::FailedPrecondition,
+    );
+    assert!(m.contains("takes part in case"), "{m}");
+    let m = refusal(
+        jgt.remove_case_party(&case, Some(&gemeente)).await,
+        Code::NotFound,
+    );
+    assert!(m.starts_with("case_id: no case"), "{m}");
+    let removed = swv.remove_case_party(&case, Some(&gemeente)).await.unwrap();
+    assert_eq!(removed.parties[0].ended_by_oin, gw.oin(org::SWV));
+    assert_eq!(
+        shown(&gw.client(org::GEMEENTE).await, &case).await,
+        Err(Code::NotFound)
+    );
+}
+
+#[tokio::test]
+async fn a_cases_parties_are_carried_by_a_copy_into_postgresql() {
+    use schakel_gateway::config::StorageEngine;
+    if schakel_tests::over_postgres() {
+        return; // this test starts over sled itself
+    }
+    let Some((url, ca_file)) = schakel_tests::postgres_database("parties_copy") else {
+        eprintln!("skipped: PostgreSQL is not installed");
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let data = folder.path().join("data");
+    let on = |engine: StorageEngine| {
+        let (data, url, ca_file) = (data.clone(), url.clone(), ca_file.clone());
+        move |_: &schakel_tests::TestPki, c: &mut schakel_gateway::config::Config| {
+            c.storage.data_dir = data;
+            c.storage.engine = engine;
+            c.storage.postgres_url = url;
+            c.storage.postgres_ca_file = ca_file;
+        }
+    };
+    let mut gw = TestGateway::start_with(on(StorageEngine::Sled)).await;
+    let (swv, jgt) = (gw.client(org::SWV).await, gw.client(org::JGT).await);
+    let consent = fixtures::granted(&swv).await;
+    let case = deliver(
+        &swv,
+        &jgt,
+        fixtures::consult("mdo-vraag", &gw.oin(org::JGT), &consent),
+    )
+    .await
+    .sent
+    .case_id;
+    let for_gemeente = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
+    swv.add_case_party(&case, &gw.oin(org::GEMEENTE), &for_gemeente)
+        .await
+        .unwrap();
+    gw.stop().await;
+    let out = schakel_tests::succeeded(schakel_tests::upgrades::migrate(
+        &data,
+        &(url.clone(), ca_file.clone()),
+    ));
+    assert!(out.contains("audit log intact in the database"), "{out}");
+    let gw = TestGateway::start_with(on(StorageEngine::Postgres)).await;
+    let gemeente = gw.client(org::GEMEENTE).await;
+    assert_eq!(shown(&gemeente, &case).await.unwrap().len(), 1);
+}
