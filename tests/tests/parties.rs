@@ -148,10 +148,17 @@ async fn only_one_that_took_part_adds_a_party_under_its_own_consent_for_the_case
     assert!(m.starts_with("case_id: no case"), "{m}");
     let removed = swv.remove_case_party(&case, Some(&gemeente)).await.unwrap();
     assert_eq!(removed.parties[0].ended_by_oin, gw.oin(org::SWV));
-    assert_eq!(
-        shown(&gw.client(org::GEMEENTE).await, &case).await,
-        Err(Code::NotFound)
-    );
+    let gm = gw.client(org::GEMEENTE).await;
+    assert_eq!(shown(&gm, &case).await, Err(Code::NotFound));
+
+    // Added again, its view ends with the consent it joined under.
+    let again = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
+    swv.add_case_party(&case, &gemeente, &again).await.unwrap();
+    assert_eq!(shown(&gm, &case).await.unwrap().len(), 1);
+    swv.revoke_consent(&again, "ouders trekken toestemming in")
+        .await
+        .unwrap();
+    assert_eq!(shown(&gm, &case).await, Err(Code::NotFound));
 }
 
 #[tokio::test]

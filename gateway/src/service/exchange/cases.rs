@@ -5,7 +5,8 @@
 
 use super::{CaseView, Exchange};
 use crate::crypto::ChildRef;
-use crate::model::{CaseId, MessageRecord, Oin};
+use crate::model::{CaseId, CaseRecord, LegalBasis, MessageRecord, Oin};
+use crate::policy::consent::unusable;
 use crate::policy::invalid;
 use crate::policy::send::ValidSend;
 use crate::service::ServiceError;
@@ -59,11 +60,8 @@ impl Exchange {
             });
         };
         let messages = self.store.case_messages(case).await?;
-        let party = self
-            .store
-            .case_record(case)
-            .await?
-            .is_some_and(|c| c.party(sender).is_some());
+        let record = self.store.case_record(case).await?;
+        let party = self.takes_part(record.as_ref(), sender).await?;
         if !party && !messages.iter().any(|m| involves(m, sender)) {
             return Err(not_yours(case));
         }
@@ -93,6 +91,27 @@ impl Exchange {
         })
     }
 
+    /// Whether `org` takes part in the case of `record` now: it is a party,
+    /// and the consent it joined under still holds (a revoked or lapsed
+    /// consent ends the view it gave).
+    pub(super) async fn takes_part(
+        &self,
+        record: Option<&CaseRecord>,
+        org: &Oin,
+    ) -> Result<bool, ServiceError> {
+        let Some(party) = record.and_then(|c| c.party(org)) else {
+            return Ok(false);
+        };
+        Ok(match &party.basis {
+            LegalBasis::Consent(id) => self
+                .store
+                .consent(id)
+                .await?
+                .is_some_and(|c| unusable(&c, self.clock.now_ms()).is_none()),
+            LegalBasis::Statute(_) | LegalBasis::NoPersonalData => true,
+        })
+    }
+
     /// The messages of `case` that `caller` sent or received, oldest first,
     /// or all of them while it is a party of the case; with the case's
     /// parties. A case that does not exist and another's are NOT_FOUND in
@@ -104,7 +123,7 @@ impl Exchange {
 
     async fn list_case_now(&self, caller: &Oin, case: &CaseId) -> Result<CaseView, ServiceError> {
         let record = self.store.case_record(case).await?;
-        let party = record.as_ref().is_some_and(|c| c.party(caller).is_some());
+        let party = self.takes_part(record.as_ref(), caller).await?;
         let messages: Vec<_> = self
             .store
             .case_messages(case)
