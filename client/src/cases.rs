@@ -16,10 +16,7 @@ impl Client {
         let request = pb::AddCasePartyRequest {
             case_id: case_id.to_owned(),
             party_oin: party_oin.to_owned(),
-            legal_basis: Some(pb::LegalBasis {
-                basis: Some(pb::legal_basis::Basis::ConsentId(consent_id.to_owned())),
-                ..Default::default()
-            }),
+            legal_basis: Some(consent_basis(consent_id)),
         };
         Ok(self.exchange().add_case_party(request).await?.into_inner())
     }
@@ -40,5 +37,34 @@ impl Client {
             .remove_case_party(request)
             .await?
             .into_inner())
+    }
+
+    /// Records `coordinator_oin` as the coordinator of case `case_id`, as
+    /// the parents agreed in consent `consent_id` (registered by the
+    /// caller, for care_coordination, naming the coordinator).
+    pub async fn set_case_coordinator(
+        &self,
+        case_id: &str,
+        coordinator_oin: &str,
+        consent_id: &str,
+    ) -> Result<pb::ListCaseResponse, ClientError> {
+        let request = pb::SetCaseCoordinatorRequest {
+            case_id: case_id.to_owned(),
+            coordinator_oin: coordinator_oin.to_owned(),
+            legal_basis: Some(consent_basis(consent_id)),
+        };
+        Ok(self
+            .exchange()
+            .set_case_coordinator(request)
+            .await?
+            .into_inner())
+    }
+}
+
+/// A basis that names consent `consent_id`.
+fn consent_basis(consent_id: &str) -> pb::LegalBasis {
+    pb::LegalBasis {
+        basis: Some(pb::legal_basis::Basis::ConsentId(consent_id.to_owned())),
+        ..Default::default()
     }
 }

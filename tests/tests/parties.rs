@@ -207,3 +207,79 @@ async fn a_cases_parties_are_carried_by_a_copy_into_postgresql() {
     let gemeente = gw.client(org::GEMEENTE).await;
     assert_eq!(shown(&gemeente, &case).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_coordinator_the_parents_agreed_on_invites_the_parties_and_a_change_is_recorded() {
+    let gw = TestGateway::start().await;
+    let (swv, jgt) = (gw.client(org::SWV).await, gw.client(org::JGT).await);
+    let consent = fixtures::granted(&swv).await;
+    let case = deliver(
+        &swv,
+        &jgt,
+        fixtures::consult("mdo-regie", &gw.oin(org::JGT), &consent),
+    )
+    .await
+    .sent
+    .case_id;
+    // The parents' agreement is a consent for care coordination naming the
+    // coordinator; one for another purpose does not do.
+    let agreed = |kinds: &'static [pb::OrganisationKind]| {
+        let swv = &swv;
+        async move {
+            let mut grant = fixtures::consent_grant(BSN[2]);
+            grant.recipient_kinds = kinds.iter().map(|k| *k as i32).collect();
+            grant.purpose_code = pb::ConsentPurpose::CareCoordination as i32;
+            swv.grant_consent(grant).await.unwrap().consent_id
+        }
+    };
+    let m = refusal(
+        swv.set_case_coordinator(&case, &gw.oin(org::JGT), &consent)
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert!(m.contains("care_coordination"), "{m}");
+    let to_jgt = agreed(&[pb::OrganisationKind::Jgt]).await;
+    let view = swv
+        .set_case_coordinator(&case, &gw.oin(org::JGT), &to_jgt)
+        .await
+        .unwrap();
+    let k = view.coordinator.expect("a coordinator");
+    assert_eq!(
+        (k.oin.as_str(), k.set_by_oin.as_str()),
+        (gw.oin(org::JGT).as_str(), gw.oin(org::SWV).as_str())
+    );
+    assert!(
+        view.parties.iter().any(|p| p.oin == gw.oin(org::JGT)),
+        "the coordinator takes part"
+    );
+
+    // Now the coordinator invites: not the SWV, which recorded it.
+    let gemeente = gw.oin(org::GEMEENTE);
+    let for_gemeente = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
+    let m = refusal(
+        swv.add_case_party(&case, &gemeente, &for_gemeente).await,
+        Code::PermissionDenied,
+    );
+    assert!(m.contains("coordinates case"), "{m}");
+    let jgt_for_gemeente = consent_naming(&jgt, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
+    jgt.add_case_party(&case, &gemeente, &jgt_for_gemeente)
+        .await
+        .unwrap();
+
+    // The parents choose the gemeente instead: the change is recorded.
+    let to_gemeente = agreed(&[pb::OrganisationKind::Gemeente]).await;
+    let changed = swv
+        .set_case_coordinator(&case, &gemeente, &to_gemeente)
+        .await
+        .unwrap();
+    assert_eq!(changed.coordinator.unwrap().oin, gemeente);
+    let operator = gw.client(org::OPERATOR).await;
+    let trail = audit_of(&operator, &[pb::AuditAction::CaseChanged]).await;
+    assert!(
+        trail.iter().any(|e| e.detail.contains(&format!(
+            "the coordinator changed from {} to {gemeente}",
+            gw.oin(org::JGT)
+        ))),
+        "{trail:?}"
+    );
+}

@@ -25,6 +25,7 @@ const RPCS: &[(&str, bool)] = &[
     ("/schakel.v1.Exchange/ListCase", false),
     ("/schakel.v1.Exchange/AddCaseParty", false),
     ("/schakel.v1.Exchange/RemoveCaseParty", false),
+    ("/schakel.v1.Exchange/SetCaseCoordinator", false),
     ("/schakel.v1.Exchange/SendBatch", false),
     ("/schakel.v1.Exchange/AckBatch", false),
     ("/schakel.v1.Consent/Grant", false),

@@ -57,8 +57,13 @@ pub struct PartyChange {
     /// Add this organisation (OIN) as a party: it sees the whole case.
     #[arg(long, requires = "consent", conflicts_with_all = ["remove_party", "leave"])]
     add_party: Option<String>,
-    /// With --add-party: the consent you registered that names it.
-    #[arg(long, requires = "add_party")]
+    /// Record the coordinator (OIN) the parents agreed on; from then on it
+    /// invites the parties.
+    #[arg(long, requires = "consent", conflicts_with_all = ["add_party", "remove_party", "leave"])]
+    coordinator: Option<String>,
+    /// With --add-party or --coordinator: the consent you registered that
+    /// names it (for a coordinator: one for care_coordination).
+    #[arg(long)]
     consent: Option<String>,
     /// End the part of a party you added.
     #[arg(long, conflicts_with = "leave")]
@@ -81,12 +86,28 @@ pub async fn case(
             ..
         } => client.add_case_party(id, &party, &consent).await?,
         PartyChange {
+            coordinator: Some(coordinator),
+            consent: Some(consent),
+            ..
+        } => {
+            client
+                .set_case_coordinator(id, &coordinator, &consent)
+                .await?
+        }
+        PartyChange {
             remove_party: Some(party),
             ..
         } => client.remove_case_party(id, Some(&party)).await?,
         PartyChange { leave: true, .. } => client.remove_case_party(id, None).await?,
         _ => client.list_case(id).await?,
     };
+    if let Some(k) = &case.coordinator {
+        out.record(
+            "case_coordinator",
+            json!({"case_id": case.case_id, "oin": k.oin, "set_by_oin": k.set_by_oin, "since": time_text(k.since)}),
+            || format!("coordinator {}  since {} (recorded by {})", k.oin, time_text(k.since), k.set_by_oin),
+        );
+    }
     for p in &case.parties {
         out.record(
             "case_party",

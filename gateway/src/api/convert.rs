@@ -258,7 +258,28 @@ pub fn case_view(case: &CaseId, v: &CaseView) -> pb::ListCaseResponse {
                     .unwrap_or_default(),
             })
             .collect(),
+        coordinator: v
+            .record
+            .as_ref()
+            .and_then(|c| c.coordinator.as_ref())
+            .map(|k| pb::CaseCoordinator {
+                oin: k.oin.to_string(),
+                legal_basis: Some(wire::legal_basis(&k.basis, &Default::default())),
+                set_by_oin: k.set_by.to_string(),
+                since: Some(wire::timestamp(k.since_ms)),
+            }),
     }
+}
+
+/// The consent id a case request names as its basis (`legal_basis`).
+pub fn case_consent(basis: Option<pb::LegalBasis>) -> Result<ConsentId, Status> {
+    let Some(pb::legal_basis::Basis::ConsentId(consent)) = basis.and_then(|b| b.basis) else {
+        return Err(violation(invalid(
+            "legal_basis",
+            "a case's party or coordinator is named under a consent (consent_id) that names it and the case's child",
+        )));
+    };
+    consent_id("legal_basis.consent_id", &consent)
 }
 
 /// An event of an inbox stream, at `now_ms`.

@@ -7,7 +7,8 @@ use schakel_proto::v1::exchange_server::Exchange as ExchangeApi;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    case_id, case_view, consent_id, delivery, duration, inbox_event, message_id, oin, receipt_event,
+    case_consent, case_id, case_view, delivery, duration, inbox_event, message_id, oin,
+    receipt_event,
 };
 use super::status::{self, of, violation};
 use super::{BoxStream, access, caller, guarded};
@@ -346,17 +347,27 @@ impl ExchangeApi for ExchangeService {
         let r = request.into_inner();
         let case = case_id("case_id", &r.case_id)?;
         let party = oin("party_oin", &r.party_oin)?;
-        let Some(pb::legal_basis::Basis::ConsentId(consent)) = r.legal_basis.and_then(|b| b.basis)
-        else {
-            return Err(violation(invalid(
-                "legal_basis",
-                "a party joins a case under a consent (consent_id) that names it and the case's child",
-            )));
-        };
-        let consent = consent_id("legal_basis.consent_id", &consent)?;
+        let consent = case_consent(r.legal_basis)?;
         let view = self
             .exchange
             .add_case_party(&me, &case, &party, &consent)
+            .await
+            .map_err(of)?;
+        Ok(Response::new(case_view(&case, &view)))
+    }
+
+    async fn set_case_coordinator(
+        &self,
+        request: Request<pb::SetCaseCoordinatorRequest>,
+    ) -> Result<Response<pb::ListCaseResponse>, Status> {
+        let me = caller(&request)?.participant.oin;
+        let r = request.into_inner();
+        let case = case_id("case_id", &r.case_id)?;
+        let coordinator = oin("coordinator_oin", &r.coordinator_oin)?;
+        let consent = case_consent(r.legal_basis)?;
+        let view = self
+            .exchange
+            .set_case_coordinator(&me, &case, &coordinator, &consent)
             .await
             .map_err(of)?;
         Ok(Response::new(case_view(&case, &view)))

@@ -37,6 +37,20 @@ impl Party {
     }
 }
 
+/// The organisation that coordinates a case (regisseur), as the parents
+/// agreed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coordinator {
+    /// The organisation.
+    pub oin: Oin,
+    /// The consent that records the parents' agreement.
+    pub basis: LegalBasis,
+    /// Who recorded it.
+    pub set_by: Oin,
+    /// Since when (Unix ms).
+    pub since_ms: i64,
+}
+
 /// What the gateway keeps of a case besides its messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseRecord {
@@ -53,6 +67,9 @@ pub struct CaseRecord {
     /// Its parties, current and past, in the order they joined.
     #[serde(default)]
     pub parties: Vec<Party>,
+    /// Who coordinates it, once the parents agreed on one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinator: Option<Coordinator>,
 }
 
 impl CaseRecord {
@@ -64,6 +81,7 @@ impl CaseRecord {
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             parties: Vec::new(),
+            coordinator: None,
         }
     }
 

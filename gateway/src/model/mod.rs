@@ -20,7 +20,7 @@ mod statute;
 pub mod wire;
 
 pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range, withheld};
-pub use case::{CaseRecord, Party};
+pub use case::{CaseRecord, Coordinator, Party};
 pub use consent::{
     AgeMark, ConsentRecord, ConsentState, Consenter, Giver, Obtained, Purpose, iso_date,
 };

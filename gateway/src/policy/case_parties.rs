@@ -2,12 +2,15 @@
 //! case under a consent that names it and is about the case's child,
 //! added by one that already takes part in it; it sees the whole case while
 //! it takes part, and its part ends when it leaves or the organisation
-//! that added it removes it. Each change is an audit entry.
+//! that added it (or the coordinator) removes it. The parents agree who
+//! coordinates the case; from then on the coordinator invites the parties.
+//! Each change is an audit entry.
 
 use super::consent::unusable;
 use crate::crypto::ChildRef;
 use crate::model::{
-    Action, CaseId, CaseRecord, ConsentRecord, Draft, LegalBasis, Oin, Participant, Party,
+    Action, CaseId, CaseRecord, ConsentRecord, Coordinator, Draft, LegalBasis, Oin, Participant,
+    Party, Purpose,
 };
 
 /// Why a change of a case's parties was refused.
@@ -64,39 +67,13 @@ pub fn join(
             party.oin, case.id
         )));
     }
-    let Some(c) = consent else {
-        return Err(CaseRefused::Precondition(
-            "legal_basis.consent_id: no such consent is registered".into(),
-        ));
-    };
-    let precondition = |why: String| Err(CaseRefused::Precondition(why));
-    if c.registered_by != *adder {
-        return precondition(format!(
-            "legal_basis.consent_id: consent {} was registered by another organisation; add a party under a consent you registered",
-            c.id
-        ));
+    if let Some(k) = case.coordinator.as_ref().filter(|k| k.oin != *adder) {
+        return Err(CaseRefused::Denied(format!(
+            "case_id: {} coordinates case {}: the coordinator invites its parties",
+            k.oin, case.id
+        )));
     }
-    if let Some(reason) = unusable(c, now_ms) {
-        return precondition(format!("legal_basis.consent_id: {reason}"));
-    }
-    let Some(child) = case.child_ref else {
-        return precondition(format!(
-            "case_id: case {} names no child: an anonymous consultation has no parties",
-            case.id
-        ));
-    };
-    if c.child_ref != Some(child) {
-        return precondition(format!(
-            "legal_basis.consent_id: consent {} is for another child than case {}",
-            c.id, case.id
-        ));
-    }
-    if !c.recipient_oins.contains(&party.oin) && !c.recipient_kinds.contains(&party.kind) {
-        return precondition(format!(
-            "legal_basis.consent_id: consent {} does not name {} (a {}): the parents agreed to share with the organisations it names",
-            c.id, party.oin, party.kind
-        ));
-    }
+    let c = covering(&case, consent, (adder, party), now_ms)?;
     let basis = LegalBasis::Consent(c.id.clone());
     case.parties.push(Party {
         oin: party.oin.clone(),
@@ -121,6 +98,120 @@ pub fn join(
     Ok((case, audit))
 }
 
+/// The consent `consent` (as stored) that `by` names for `who` in `case`,
+/// if it carries it: registered by `by`, in force, about the case's child,
+/// naming `who` (by OIN or kind).
+fn covering<'c>(
+    case: &CaseRecord,
+    consent: Option<&'c ConsentRecord>,
+    (by, who): (&Oin, &Participant),
+    now_ms: i64,
+) -> Result<&'c ConsentRecord, CaseRefused> {
+    let precondition = |why: String| Err(CaseRefused::Precondition(why));
+    let Some(c) = consent else {
+        return precondition("legal_basis.consent_id: no such consent is registered".into());
+    };
+    if c.registered_by != *by {
+        return precondition(format!(
+            "legal_basis.consent_id: consent {} was registered by another organisation; name a consent you registered",
+            c.id
+        ));
+    }
+    if let Some(reason) = unusable(c, now_ms) {
+        return precondition(format!("legal_basis.consent_id: {reason}"));
+    }
+    let Some(child) = case.child_ref else {
+        return precondition(format!(
+            "case_id: case {} names no child: an anonymous consultation has no parties",
+            case.id
+        ));
+    };
+    if c.child_ref != Some(child) {
+        return precondition(format!(
+            "legal_basis.consent_id: consent {} is for another child than case {}",
+            c.id, case.id
+        ));
+    }
+    if !c.recipient_oins.contains(&who.oin) && !c.recipient_kinds.contains(&who.kind) {
+        return precondition(format!(
+            "legal_basis.consent_id: consent {} does not name {} (a {}): the parents agreed to share with the organisations it names",
+            c.id, who.oin, who.kind
+        ));
+    }
+    Ok(c)
+}
+
+/// `by` records `coordinator` as the case's coordinator (a change, when
+/// another coordinated it), under `consent`: the parents' agreement, a
+/// consent `by` registered for care coordination that names the
+/// coordinator. The coordinator becomes a party if it is not one.
+pub fn coordinate(
+    case: Option<CaseRecord>,
+    known: Known<'_>,
+    (by, coordinator): (&Oin, &Participant),
+    consent: Option<&ConsentRecord>,
+    now_ms: i64,
+) -> Result<(CaseRecord, Draft), CaseRefused> {
+    let mut case =
+        case.unwrap_or_else(|| CaseRecord::new(known.id.clone(), known.child_ref, now_ms));
+    if !known.took_part && case.party(by).is_none() {
+        return Err(not_yours(known.id));
+    }
+    let c = covering(&case, consent, (by, coordinator), now_ms)?;
+    if c.purpose_code != Some(Purpose::CareCoordination) {
+        return Err(CaseRefused::Precondition(format!(
+            "legal_basis.consent_id: consent {} serves another purpose; the parents agree on a coordinator in a consent for care_coordination",
+            c.id
+        )));
+    }
+    if case
+        .coordinator
+        .as_ref()
+        .is_some_and(|k| k.oin == coordinator.oin)
+    {
+        return Err(CaseRefused::Precondition(format!(
+            "coordinator_oin: {} coordinates case {} already",
+            coordinator.oin, case.id
+        )));
+    }
+    let basis = LegalBasis::Consent(c.id.clone());
+    if case.party(&coordinator.oin).is_none() {
+        case.parties.push(Party {
+            oin: coordinator.oin.clone(),
+            basis: basis.clone(),
+            added_by: by.clone(),
+            joined_at_ms: now_ms,
+            left_at_ms: None,
+            ended_by: None,
+        });
+    }
+    let detail = match case.coordinator.replace(Coordinator {
+        oin: coordinator.oin.clone(),
+        basis: basis.clone(),
+        set_by: by.clone(),
+        since_ms: now_ms,
+    }) {
+        Some(before) => format!(
+            "the coordinator changed from {} to {}, as the parents agreed (consent {})",
+            before.oin, coordinator.oin, c.id
+        ),
+        None => format!(
+            "{} coordinates the case, as the parents agreed (consent {})",
+            coordinator.oin, c.id
+        ),
+    };
+    case.updated_at_ms = now_ms;
+    let audit = Draft {
+        counterpart: Some(coordinator.oin.clone()),
+        child_ref: case.child_ref,
+        legal_basis: Some(basis),
+        case_id: Some(case.id.clone()),
+        ..Draft::new(by.clone(), Action::CaseChanged)
+    }
+    .detail(detail);
+    Ok((case, audit))
+}
+
 /// `by` ends `party`'s part in the case: its own (it leaves), or that of a
 /// party it added.
 pub fn end(
@@ -135,6 +226,7 @@ pub fn end(
     let Some(mut case) = case.filter(stands) else {
         return Err(not_yours(id));
     };
+    let coordinates = case.coordinator.as_ref().is_some_and(|k| k.oin == *by);
     let Some(p) = case
         .parties
         .iter_mut()
@@ -144,9 +236,9 @@ pub fn end(
             "party_oin: {party} takes no part in case {id}"
         )));
     };
-    if by != party && p.added_by != *by {
+    if by != party && p.added_by != *by && !coordinates {
         return Err(CaseRefused::Denied(format!(
-            "party_oin: {party} was added by {}; a party leaves itself, or is removed by the organisation that added it",
+            "party_oin: {party} was added by {}; a party leaves itself, or is removed by the organisation that added it or the coordinator",
             p.added_by
         )));
     }
@@ -158,6 +250,10 @@ pub fn end(
         format!("{party} was removed from the case by {by}")
     };
     let basis = p.basis.clone();
+    // A coordinator that leaves coordinates no more.
+    if case.coordinator.as_ref().is_some_and(|k| k.oin == *party) {
+        case.coordinator = None;
+    }
     case.updated_at_ms = now_ms;
     let audit = Draft {
         counterpart: Some(party.clone()),
@@ -258,6 +354,62 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn the_coordinator_the_parents_agreed_on_invites_the_parties() {
+        let (school, id) = (examples::oin(1), CaseId::new_v7());
+        let mut agreed = consent(&school);
+        agreed.purpose_code = Some(Purpose::CareCoordination);
+        let (case, audit) = coordinate(
+            None,
+            known(&id, true),
+            (&school, &jgt()),
+            Some(&agreed),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(case.coordinator.as_ref().unwrap().oin, jgt().oin);
+        assert!(
+            case.party(&jgt().oin).is_some(),
+            "the coordinator takes part"
+        );
+        assert!(audit.detail.contains("coordinates the case"));
+        // Another purpose is no agreement on coordination.
+        let plain = consent(&school);
+        let other = coordinate(None, known(&id, true), (&school, &jgt()), Some(&plain), NOW);
+        assert!(
+            matches!(other, Err(CaseRefused::Precondition(m)) if m.contains("care_coordination"))
+        );
+        // Now only the coordinator invites.
+        let swv = Participant::new(examples::oin(3), "swv", OrgKind::Swv);
+        let for_swv = ConsentRecord {
+            recipient_kinds: vec![OrgKind::Swv],
+            ..consent(&school)
+        };
+        let denied = join(
+            Some(case.clone()),
+            known(&id, true),
+            (&school, &swv),
+            Some(&for_swv),
+            NOW,
+        );
+        assert!(matches!(denied, Err(CaseRefused::Denied(m)) if m.contains("coordinates case")));
+        let jgt_for_swv = ConsentRecord {
+            recipient_kinds: vec![OrgKind::Swv],
+            ..consent(&jgt().oin)
+        };
+        let (case, _) = join(
+            Some(case),
+            known(&id, false),
+            (&jgt().oin, &swv),
+            Some(&jgt_for_swv),
+            NOW,
+        )
+        .unwrap();
+        // A coordinator that leaves coordinates no more.
+        let (left, _) = end(Some(case), &id, (&jgt().oin, &jgt().oin), NOW).unwrap();
+        assert!(left.coordinator.is_none());
     }
 
     #[test]

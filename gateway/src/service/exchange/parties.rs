@@ -4,9 +4,19 @@
 //! ([`crate::policy::case_parties`]).
 
 use super::{CaseView, Exchange};
-use crate::model::{CaseId, CaseRecord, ConsentId, Oin};
+use crate::model::{CaseId, CaseRecord, ConsentId, ConsentRecord, Draft, Oin, Participant};
 use crate::policy::case_parties::{self, CaseRefused, Known};
 use crate::service::ServiceError;
+
+/// A rule that names an organisation in a case ([`case_parties::join`],
+/// [`case_parties::coordinate`]).
+type Naming = fn(
+    Option<CaseRecord>,
+    Known<'_>,
+    (&Oin, &Participant),
+    Option<&ConsentRecord>,
+    i64,
+) -> Result<(CaseRecord, Draft), CaseRefused>;
 
 fn refused(e: CaseRefused) -> ServiceError {
     match e {
@@ -25,33 +35,60 @@ impl Exchange {
         party: &Oin,
         consent: &ConsentId,
     ) -> Result<CaseView, ServiceError> {
+        self.name_in_case(
+            caller,
+            case,
+            ("party_oin", party),
+            consent,
+            case_parties::join,
+        )
+        .await
+    }
+
+    /// `caller` records `coordinator` as `case`'s coordinator, the parents'
+    /// agreement being consent `consent`.
+    pub async fn set_case_coordinator(
+        &self,
+        caller: &Oin,
+        case: &CaseId,
+        coordinator: &Oin,
+        consent: &ConsentId,
+    ) -> Result<CaseView, ServiceError> {
+        let named = ("coordinator_oin", coordinator);
+        self.name_in_case(caller, case, named, consent, case_parties::coordinate)
+            .await
+    }
+
+    /// Names an organisation in `case` under consent `consent` by `rule`
+    /// (a party that joins, the coordinator), in one step of the store.
+    async fn name_in_case(
+        &self,
+        caller: &Oin,
+        case: &CaseId,
+        (field, named): (&str, &Oin),
+        consent: &ConsentId,
+        rule: Naming,
+    ) -> Result<CaseView, ServiceError> {
         let messages = self.store.case_messages(case).await?;
-        let known = Known {
-            id: case,
-            child_ref: messages.iter().find_map(|m| m.child_ref),
-            took_part: messages.iter().any(|m| super::cases::involves(m, caller)),
-        };
         if messages.is_empty() {
             return Err(ServiceError::NotFound(format!(
                 "case_id: no case {case} that you sent or received messages in or take part in"
             )));
         }
-        let participant = self.directory.get(party).await?.ok_or_else(|| {
-            ServiceError::NotFound(format!(
-                "party_oin: no participant {party} in the directory"
-            ))
+        let child_ref = messages.iter().find_map(|m| m.child_ref);
+        let took_part = messages.iter().any(|m| super::cases::involves(m, caller));
+        let participant = self.directory.get(named).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!("{field}: no participant {named} in the directory"))
         })?;
         let consent = self.store.consent(consent).await?;
-        let (adder, now) = (caller.clone(), self.clock.now_ms());
-        let owned = (known.child_ref, known.took_part);
-        let case_id = case.clone();
+        let (by, now, case_id) = (caller.clone(), self.clock.now_ms(), case.clone());
         let edit = Box::new(move |stored: Option<CaseRecord>| {
             let known = Known {
                 id: &case_id,
-                child_ref: owned.0,
-                took_part: owned.1,
+                child_ref,
+                took_part,
             };
-            case_parties::join(stored, known, (&adder, &participant), consent.as_ref(), now)
+            rule(stored, known, (&by, &participant), consent.as_ref(), now)
         });
         self.store
             .edit_case(case, edit, now)
