@@ -46,13 +46,40 @@ impl Client {
         let request = pb::SendBatchRequest { messages };
         let response = self.exchange().send_batch(request).await?.into_inner();
         answered_all(asked, response.results.len())?;
-        let outcomes = response.results.into_iter().map(|r| match r.outcome {
+        self.verified_sends(response.results).await
+    }
+
+    /// The answers to several sends, each accepted one's receipt verified.
+    async fn verified_sends(
+        &self,
+        results: Vec<pb::SendResult>,
+    ) -> Result<Vec<Result<pb::SendResponse, tonic::Status>>, ClientError> {
+        let outcomes = results.into_iter().map(|r| match r.outcome {
             Some(pb::send_result::Outcome::Sent(sent)) => Some(Ok(sent)),
             Some(pb::send_result::Outcome::Error(e)) => Some(Err(e)),
             None => None,
         });
         self.verified_items(outcomes, |sent| sent.receipt.as_ref())
             .await
+    }
+
+    /// Sends one message to each of `recipients` in one call, all in one
+    /// case; each answer (in the order of `recipients`) is that copy's
+    /// SendResponse, its receipt verified, or the status it was refused
+    /// with. `message` has no recipient; copy `OIN`'s client reference is
+    /// `REFERENCE/OIN`.
+    pub async fn send_to_many(
+        &self,
+        message: pb::SendRequest,
+        recipients: &[&str],
+    ) -> Result<Vec<Result<pb::SendResponse, tonic::Status>>, ClientError> {
+        let request = pb::SendToManyRequest {
+            message: Some(message),
+            recipient_oins: recipients.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        let response = self.exchange().send_to_many(request).await?.into_inner();
+        answered_all(recipients.len(), response.results.len())?;
+        self.verified_sends(response.results).await
     }
 
     /// Acknowledges several leased messages in one call; each answer (in

@@ -283,3 +283,57 @@ async fn the_coordinator_the_parents_agreed_on_invites_the_parties_and_a_change_
         "{trail:?}"
     );
 }
+
+#[tokio::test]
+async fn one_send_reaches_several_parties_each_on_its_own_basis_in_one_case() {
+    let gw = TestGateway::start().await;
+    let swv = gw.client(org::SWV).await;
+    let consent = consent_naming(
+        &swv,
+        BSN[2],
+        &[pb::OrganisationKind::Jgt, pb::OrganisationKind::Gemeente],
+    )
+    .await;
+    let message = || {
+        let mut m = fixtures::consult("mdo-uitnodiging", "", &consent);
+        m.recipient_oin.clear();
+        m
+    };
+    let to = [
+        gw.oin(org::JGT),
+        gw.oin(org::GEMEENTE),
+        gw.oin(org::SCHOOL_VO),
+    ];
+    let recipients: Vec<&str> = to.iter().map(String::as_str).collect();
+    let answers = swv.send_to_many(message(), &recipients).await.unwrap();
+    assert_eq!(answers.len(), 3);
+    let (jgt, gemeente) = (answers[0].as_ref().unwrap(), answers[1].as_ref().unwrap());
+    assert_ne!(jgt.message_id, gemeente.message_id);
+    assert_eq!(jgt.case_id, gemeente.case_id, "one case");
+    // The school is not named by the consent: refused, for that one only.
+    let refused = answers[2].as_ref().unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().starts_with("recipient_oins[2]"),
+        "{}",
+        refused.message()
+    );
+    // Each received its own message.
+    for who in [org::JGT, org::GEMEENTE] {
+        let got = schakel_tests::pull_until(&gw.client(who).await, 1).await;
+        assert_eq!(
+            schakel_tests::calls::envelope(&got[0]).client_reference,
+            format!("mdo-uitnodiging/{}", gw.oin(who))
+        );
+    }
+    // Sent again, the same messages answer.
+    let again = swv.send_to_many(message(), &recipients[..2]).await.unwrap();
+    assert!(again.iter().all(|a| a.as_ref().unwrap().duplicate));
+    // Bad input names the field.
+    let twice = [recipients[0], recipients[0]];
+    let m = refusal(
+        swv.send_to_many(message(), &twice).await,
+        Code::InvalidArgument,
+    );
+    assert!(m.starts_with("recipient_oins[1]"), "{m}");
+}

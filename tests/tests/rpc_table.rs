@@ -26,6 +26,7 @@ const RPCS: &[(&str, bool)] = &[
     ("/schakel.v1.Exchange/AddCaseParty", false),
     ("/schakel.v1.Exchange/RemoveCaseParty", false),
     ("/schakel.v1.Exchange/SetCaseCoordinator", false),
+    ("/schakel.v1.Exchange/SendToMany", false),
     ("/schakel.v1.Exchange/SendBatch", false),
     ("/schakel.v1.Exchange/AckBatch", false),
     ("/schakel.v1.Consent/Grant", false),

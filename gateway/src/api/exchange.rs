@@ -62,6 +62,33 @@ impl ExchangeService {
     }
 }
 
+/// The answer to a call of several sends, each item's on its own (its
+/// error naming `field` and its place); a store failure fails the whole.
+fn send_results(
+    field: &str,
+    answers: Vec<Result<Sent, crate::service::ServiceError>>,
+    references: Vec<String>,
+) -> Result<pb::SendBatchResponse, Status> {
+    let answers: Vec<Result<Sent, pb::ItemError>> = answers
+        .into_iter()
+        .enumerate()
+        .map(|(i, answer)| answer.map_err(|e| item_error(field, i, &of(e))))
+        .collect();
+    retry_whole(&answers)?;
+    let results = answers
+        .into_iter()
+        .zip(references)
+        .map(|(answer, client_reference)| pb::SendResult {
+            client_reference,
+            outcome: Some(match answer {
+                Ok(sent) => pb::send_result::Outcome::Sent(send_response(sent)),
+                Err(e) => pb::send_result::Outcome::Error(e),
+            }),
+        })
+        .collect();
+    Ok(pb::SendBatchResponse { results })
+}
+
 /// The answer to one send.
 fn send_response(sent: Sent) -> pb::SendResponse {
     pb::SendResponse {
@@ -150,27 +177,50 @@ impl ExchangeApi for ExchangeService {
             .iter()
             .map(|m| m.client_reference.clone())
             .collect();
-        let answers: Vec<Result<Sent, pb::ItemError>> = self
+        let answers = self.exchange.send_batch(&caller, messages).await;
+        send_results("messages", answers, references).map(Response::new)
+    }
+
+    async fn send_to_many(
+        &self,
+        request: Request<pb::SendToManyRequest>,
+    ) -> Result<Response<pb::SendBatchResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let message = r.message.unwrap_or_default();
+        if !message.recipient_oin.is_empty() {
+            return Err(violation(invalid(
+                "message.recipient_oin",
+                "stays empty: the recipients are recipient_oins",
+            )));
+        }
+        if message.client_reference.len() > 107 {
+            return Err(violation(invalid(
+                "message.client_reference",
+                "is at most 107 characters here: each copy's is REFERENCE/OIN",
+            )));
+        }
+        let mut recipients = Vec::with_capacity(r.recipient_oins.len());
+        for (i, o) in r.recipient_oins.iter().enumerate() {
+            let to = oin(&format!("recipient_oins[{i}]"), o)?;
+            if recipients.contains(&to) {
+                return Err(violation(invalid(
+                    format!("recipient_oins[{i}]"),
+                    format!("names {to} twice"),
+                )));
+            }
+            recipients.push(to);
+        }
+        self.admit_batch(&caller, "recipient_oins", recipients.len())?;
+        let references = recipients
+            .iter()
+            .map(|to| format!("{}/{to}", message.client_reference))
+            .collect();
+        let answers = self
             .exchange
-            .send_batch(&caller, messages)
-            .await
-            .into_iter()
-            .enumerate()
-            .map(|(i, answer)| answer.map_err(|e| item_error("messages", i, &of(e))))
-            .collect();
-        retry_whole(&answers)?;
-        let results = answers
-            .into_iter()
-            .zip(references)
-            .map(|(answer, client_reference)| pb::SendResult {
-                client_reference,
-                outcome: Some(match answer {
-                    Ok(sent) => pb::send_result::Outcome::Sent(send_response(sent)),
-                    Err(e) => pb::send_result::Outcome::Error(e),
-                }),
-            })
-            .collect();
-        Ok(Response::new(pb::SendBatchResponse { results }))
+            .send_to_many(&caller, message, &recipients)
+            .await;
+        send_results("recipient_oins", answers, references).map(Response::new)
     }
 
     async fn ack_batch(
