@@ -106,6 +106,20 @@ async fn only_one_that_took_part_adds_a_party_under_its_own_consent_for_the_case
         Code::NotFound,
     );
     assert!(m.starts_with("case_id: no case"), "{m}");
+    // Naming an organisation that does not exist, an outsider learns no
+    // more of an existing case than of one that does not exist.
+    let missing = "0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d";
+    let unknown_org = "00000099999999999999";
+    for c in [case.as_str(), missing] {
+        let m = refusal(
+            outsider.add_case_party(c, unknown_org, &own).await,
+            Code::NotFound,
+        );
+        assert_eq!(
+            m,
+            format!("case_id: no case {c} that you sent or received messages in or take part in")
+        );
+    }
     // The JGT took part, but the consent is the SWV's.
     let m = refusal(
         jgt.add_case_party(&case, &gemeente, &for_gemeente).await,
@@ -143,9 +157,11 @@ async fn only_one_that_took_part_adds_a_party_under_its_own_consent_for_the_case
     assert!(m.contains("takes part in case"), "{m}");
     let m = refusal(
         jgt.remove_case_party(&case, Some(&gemeente)).await,
-        Code::NotFound,
+        Code::PermissionDenied,
     );
-    assert!(m.starts_with("case_id: no case"), "{m}");
+    assert!(m.contains("was added by"), "{m}");
+    // The JGT, which is no party, sees neither the gemeente nor anyone.
+    assert!(jgt.list_case(&case).await.unwrap().parties.is_empty());
     let removed = swv.remove_case_party(&case, Some(&gemeente)).await.unwrap();
     assert_eq!(removed.parties[0].ended_by_oin, gw.oin(org::SWV));
     let gm = gw.client(org::GEMEENTE).await;
@@ -273,6 +289,15 @@ async fn the_coordinator_the_parents_agreed_on_invites_the_parties_and_a_change_
         .await
         .unwrap();
     assert_eq!(changed.coordinator.unwrap().oin, gemeente);
+    // The parents withdraw their agreement: the coordinator has no rights
+    // left, and the SWV invites again.
+    swv.revoke_consent(&to_gemeente, "ouders trekken in")
+        .await
+        .unwrap();
+    let for_vo = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::School]).await;
+    swv.add_case_party(&case, &gw.oin(org::SCHOOL_VO), &for_vo)
+        .await
+        .unwrap();
     let operator = gw.client(org::OPERATOR).await;
     let trail = audit_of(&operator, &[pb::AuditAction::CaseChanged]).await;
     assert!(

@@ -36,8 +36,12 @@ pub struct Known<'a> {
     pub id: &'a CaseId,
     /// The child its messages name.
     pub child_ref: Option<ChildRef>,
-    /// Whether the caller sent or received one of its messages.
+    /// Whether the caller stands in the case: it sent or received one of
+    /// its messages, or it is a party whose consent still holds.
     pub took_part: bool,
+    /// Whether the case's coordinator, if it has one, still coordinates on
+    /// a consent that holds; one whose consent ended has no rights.
+    pub coordinator_holds: bool,
 }
 
 fn not_yours(id: &CaseId) -> CaseRefused {
@@ -58,7 +62,9 @@ pub fn join(
 ) -> Result<(CaseRecord, Draft), CaseRefused> {
     let mut case =
         case.unwrap_or_else(|| CaseRecord::new(known.id.clone(), known.child_ref, now_ms));
-    if !known.took_part && case.party(adder).is_none() {
+    // A record whose term passed names its child again from its messages.
+    case.child_ref = case.child_ref.or(known.child_ref);
+    if !known.took_part {
         return Err(not_yours(known.id));
     }
     if case.party(&party.oin).is_some() {
@@ -67,7 +73,11 @@ pub fn join(
             party.oin, case.id
         )));
     }
-    if let Some(k) = case.coordinator.as_ref().filter(|k| k.oin != *adder) {
+    if let Some(k) = case
+        .coordinator
+        .as_ref()
+        .filter(|k| k.oin != *adder && known.coordinator_holds)
+    {
         return Err(CaseRefused::Denied(format!(
             "case_id: {} coordinates case {}: the coordinator invites its parties",
             k.oin, case.id
@@ -154,7 +164,9 @@ pub fn coordinate(
 ) -> Result<(CaseRecord, Draft), CaseRefused> {
     let mut case =
         case.unwrap_or_else(|| CaseRecord::new(known.id.clone(), known.child_ref, now_ms));
-    if !known.took_part && case.party(by).is_none() {
+    // A record whose term passed names its child again from its messages.
+    case.child_ref = case.child_ref.or(known.child_ref);
+    if !known.took_part {
         return Err(not_yours(known.id));
     }
     let c = covering(&case, consent, (by, coordinator), now_ms)?;
@@ -216,17 +228,23 @@ pub fn coordinate(
 /// party it added.
 pub fn end(
     case: Option<CaseRecord>,
-    id: &CaseId,
+    known: Known<'_>,
     (by, party): (&Oin, &Oin),
     now_ms: i64,
 ) -> Result<(CaseRecord, Draft), CaseRefused> {
-    // Standing in the case: a party now, or one that added a party.
-    let stands =
-        |c: &CaseRecord| c.party(by).is_some() || c.parties.iter().any(|p| p.added_by == *by);
+    let id = known.id;
+    // Standing in the case: a party now, one that added a party, or the
+    // party that leaves.
+    let stands = |c: &CaseRecord| {
+        known.took_part
+            || (by == party && c.party(by).is_some())
+            || c.parties.iter().any(|p| p.added_by == *by)
+    };
     let Some(mut case) = case.filter(stands) else {
         return Err(not_yours(id));
     };
-    let coordinates = case.coordinator.as_ref().is_some_and(|k| k.oin == *by);
+    let coordinates =
+        known.coordinator_holds && case.coordinator.as_ref().is_some_and(|k| k.oin == *by);
     let Some(p) = case
         .parties
         .iter_mut()
@@ -257,7 +275,7 @@ pub fn end(
     case.updated_at_ms = now_ms;
     let audit = Draft {
         counterpart: Some(party.clone()),
-        child_ref: case.child_ref,
+        child_ref: case.child_ref.or(known.child_ref),
         legal_basis: Some(basis),
         case_id: Some(case.id.clone()),
         ..Draft::new(by.clone(), Action::CaseChanged)
@@ -289,6 +307,7 @@ mod tests {
             id,
             child_ref: Some(CHILD),
             took_part,
+            coordinator_holds: true,
         }
     }
 
@@ -347,7 +366,7 @@ mod tests {
         assert!(
             join(
                 Some(case),
-                known(&id, false),
+                known(&id, true),
                 (&jgt().oin, &swv),
                 Some(&jgt_consent),
                 NOW
@@ -401,14 +420,14 @@ mod tests {
         };
         let (case, _) = join(
             Some(case),
-            known(&id, false),
+            known(&id, true),
             (&jgt().oin, &swv),
             Some(&jgt_for_swv),
             NOW,
         )
         .unwrap();
         // A coordinator that leaves coordinates no more.
-        let (left, _) = end(Some(case), &id, (&jgt().oin, &jgt().oin), NOW).unwrap();
+        let (left, _) = end(Some(case), known(&id, false), (&jgt().oin, &jgt().oin), NOW).unwrap();
         assert!(left.coordinator.is_none());
     }
 
@@ -424,17 +443,38 @@ mod tests {
         )
         .unwrap();
         let other = examples::oin(5);
-        let denied = end(Some(case.clone()), &id, (&other, &jgt().oin), NOW);
+        let denied = end(
+            Some(case.clone()),
+            known(&id, false),
+            (&other, &jgt().oin),
+            NOW,
+        );
         assert!(matches!(denied, Err(CaseRefused::Unknown(_))));
-        let (left, audit) =
-            end(Some(case.clone()), &id, (&jgt().oin, &jgt().oin), NOW + 1).unwrap();
+        let (left, audit) = end(
+            Some(case.clone()),
+            known(&id, false),
+            (&jgt().oin, &jgt().oin),
+            NOW + 1,
+        )
+        .unwrap();
         assert!(left.party(&jgt().oin).is_none());
         assert_eq!(left.parties[0].left_at_ms, Some(NOW + 1));
         assert!(audit.detail.contains("left the case"));
-        let (removed, audit) = end(Some(case), &id, (&school, &jgt().oin), NOW + 1).unwrap();
+        let (removed, audit) = end(
+            Some(case),
+            known(&id, false),
+            (&school, &jgt().oin),
+            NOW + 1,
+        )
+        .unwrap();
         assert_eq!(removed.parties[0].ended_by.as_ref(), Some(&school));
         assert!(audit.detail.contains("removed from the case by"));
-        let gone = end(Some(removed), &id, (&school, &jgt().oin), NOW + 2);
+        let gone = end(
+            Some(removed),
+            known(&id, false),
+            (&school, &jgt().oin),
+            NOW + 2,
+        );
         assert!(matches!(gone, Err(CaseRefused::Unknown(m)) if m.contains("takes no part")));
     }
 }

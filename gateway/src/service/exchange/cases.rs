@@ -99,10 +99,15 @@ impl Exchange {
         record: Option<&CaseRecord>,
         org: &Oin,
     ) -> Result<bool, ServiceError> {
-        let Some(party) = record.and_then(|c| c.party(org)) else {
-            return Ok(false);
-        };
-        Ok(match &party.basis {
+        match record.and_then(|c| c.party(org)) {
+            Some(party) => self.basis_holds(&party.basis).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Whether `basis` still holds now: a consent in force, or a statute.
+    pub(super) async fn basis_holds(&self, basis: &LegalBasis) -> Result<bool, ServiceError> {
+        Ok(match basis {
             LegalBasis::Consent(id) => self
                 .store
                 .consent(id)
@@ -134,6 +139,17 @@ impl Exchange {
         if messages.is_empty() && !party {
             return Err(not_yours(case));
         }
+        // Who takes part is for the parties; another sees its own entry,
+        // those it added, and a coordinator it recorded.
+        let record = match record {
+            Some(mut c) if !party => {
+                c.parties
+                    .retain(|p| p.oin == *caller || p.added_by == *caller);
+                c.coordinator = c.coordinator.filter(|k| k.set_by == *caller);
+                Some(c)
+            }
+            other => other,
+        };
         Ok(CaseView { messages, record })
     }
 }

@@ -69,14 +69,12 @@ impl Exchange {
         consent: &ConsentId,
         rule: Naming,
     ) -> Result<CaseView, ServiceError> {
-        let messages = self.store.case_messages(case).await?;
-        if messages.is_empty() {
-            return Err(ServiceError::NotFound(format!(
-                "case_id: no case {case} that you sent or received messages in or take part in"
-            )));
-        }
-        let child_ref = messages.iter().find_map(|m| m.child_ref);
-        let took_part = messages.iter().any(|m| super::cases::involves(m, caller));
+        let started = tokio::time::Instant::now();
+        let (child_ref, coordinator_holds) = match self.standing(case, caller).await {
+            Ok(found) => found,
+            Err(e) => return super::even_time::evened(started, Err(e)).await,
+        };
+        let took_part = true;
         let participant = self.directory.get(named).await?.ok_or_else(|| {
             ServiceError::NotFound(format!("{field}: no participant {named} in the directory"))
         })?;
@@ -87,6 +85,7 @@ impl Exchange {
                 id: &case_id,
                 child_ref,
                 took_part,
+                coordinator_holds,
             };
             rule(stored, known, (&by, &participant), consent.as_ref(), now)
         });
@@ -110,8 +109,20 @@ impl Exchange {
             case.clone(),
             self.clock.now_ms(),
         );
+        let messages = self.store.case_messages(case).await?;
+        let stored = self.store.case_record(case).await?;
+        let took_part = messages.iter().any(|m| super::cases::involves(m, caller))
+            || self.takes_part(stored.as_ref(), caller).await?;
+        let coordinator_holds = self.coordinator_holds(stored.as_ref()).await?;
+        let child_ref = messages.iter().find_map(|m| m.child_ref);
         let edit = Box::new(move |stored: Option<CaseRecord>| {
-            case_parties::end(stored, &id, (&by, &who), now)
+            let known = Known {
+                id: &id,
+                child_ref,
+                took_part,
+                coordinator_holds,
+            };
+            case_parties::end(stored, known, (&by, &who), now)
         });
         let record = self
             .store
@@ -122,9 +133,48 @@ impl Exchange {
         match self.list_case(caller, case).await {
             Err(ServiceError::NotFound(_)) => Ok(CaseView {
                 messages: Vec::new(),
-                record: Some(record),
+                record: Some(CaseRecord {
+                    parties: record
+                        .parties
+                        .into_iter()
+                        .filter(|p| p.oin == *caller)
+                        .collect(),
+                    coordinator: None,
+                    ..record
+                }),
             }),
             other => other,
+        }
+    }
+
+    /// The child a case's messages name, and whether its coordinator's
+    /// consent holds, if `caller` stands in the case: it sent or received
+    /// one of its messages, or takes part on a consent that holds. Else
+    /// NOT_FOUND, the same for a case that does not exist.
+    async fn standing(
+        &self,
+        case: &CaseId,
+        caller: &Oin,
+    ) -> Result<(Option<crate::crypto::ChildRef>, bool), ServiceError> {
+        let messages = self.store.case_messages(case).await?;
+        let record = self.store.case_record(case).await?;
+        let stands = messages.iter().any(|m| super::cases::involves(m, caller))
+            || self.takes_part(record.as_ref(), caller).await?;
+        if !stands || messages.is_empty() {
+            return Err(ServiceError::NotFound(format!(
+                "case_id: no case {case} that you sent or received messages in or take part in"
+            )));
+        }
+        let child_ref = messages.iter().find_map(|m| m.child_ref);
+        Ok((child_ref, self.coordinator_holds(record.as_ref()).await?))
+    }
+
+    /// Whether the case's coordinator, if any, still has the consent it
+    /// coordinates on.
+    async fn coordinator_holds(&self, record: Option<&CaseRecord>) -> Result<bool, ServiceError> {
+        match record.and_then(|c| c.coordinator.as_ref()) {
+            Some(k) => self.basis_holds(&k.basis).await,
+            None => Ok(true),
         }
     }
 }
