@@ -251,11 +251,27 @@ async fn two_gateways_one_killed_mid_way_deliver_every_accepted_message_and_leas
         LEASE,
     );
     let deadline = Instant::now() + Duration::from_secs(60);
+    let school = b.client(&pki, org::SCHOOL_PO).await;
     loop {
-        let missing = accepted
+        let unacked: Vec<String> = accepted
             .iter()
             .filter(|id| !seen.lock().unwrap().acked.contains(*id))
-            .count();
+            .cloned()
+            .collect();
+        // An Ack that A stored but could not answer before it died leaves
+        // the message delivered without the receiver knowing: its sender's
+        // status says so.
+        let mut missing = 0;
+        for id in &unacked {
+            let status = school.status(id).await.unwrap();
+            let delivered = status
+                .receipts
+                .iter()
+                .any(|r| r.status == schakel_client::proto::ReceiptStatus::Delivered as i32);
+            if !delivered {
+                missing += 1;
+            }
+        }
         if missing == 0 {
             break;
         }
