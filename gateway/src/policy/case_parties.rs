@@ -50,6 +50,22 @@ fn not_yours(id: &CaseId) -> CaseRefused {
     ))
 }
 
+/// The case's record (a new one if it has none) for a caller that stands
+/// in it; one whose term passed names its child again from its messages.
+fn standing_in(
+    case: Option<CaseRecord>,
+    known: Known<'_>,
+    now_ms: i64,
+) -> Result<CaseRecord, CaseRefused> {
+    if !known.took_part {
+        return Err(not_yours(known.id));
+    }
+    let mut case =
+        case.unwrap_or_else(|| CaseRecord::new(known.id.clone(), known.child_ref, now_ms));
+    case.child_ref = case.child_ref.or(known.child_ref);
+    Ok(case)
+}
+
 /// `adder` adds `party` to the case (its record as stored, if any) under
 /// `consent` (the one its basis names, as stored), at `now_ms`: the record
 /// after it and its audit entry.
@@ -60,13 +76,7 @@ pub fn join(
     consent: Option<&ConsentRecord>,
     now_ms: i64,
 ) -> Result<(CaseRecord, Draft), CaseRefused> {
-    let mut case =
-        case.unwrap_or_else(|| CaseRecord::new(known.id.clone(), known.child_ref, now_ms));
-    // A record whose term passed names its child again from its messages.
-    case.child_ref = case.child_ref.or(known.child_ref);
-    if !known.took_part {
-        return Err(not_yours(known.id));
-    }
+    let mut case = standing_in(case, known, now_ms)?;
     if case.party(&party.oin).is_some() {
         return Err(CaseRefused::Precondition(format!(
             "party_oin: {} takes part in case {} already",
@@ -162,13 +172,7 @@ pub fn coordinate(
     consent: Option<&ConsentRecord>,
     now_ms: i64,
 ) -> Result<(CaseRecord, Draft), CaseRefused> {
-    let mut case =
-        case.unwrap_or_else(|| CaseRecord::new(known.id.clone(), known.child_ref, now_ms));
-    // A record whose term passed names its child again from its messages.
-    case.child_ref = case.child_ref.or(known.child_ref);
-    if !known.took_part {
-        return Err(not_yours(known.id));
-    }
+    let mut case = standing_in(case, known, now_ms)?;
     let c = covering(&case, consent, (by, coordinator), now_ms)?;
     if c.purpose_code != Some(Purpose::CareCoordination) {
         return Err(CaseRefused::Precondition(format!(
