@@ -108,6 +108,7 @@ pub fn consent_grant(bsn: &str) -> pb::GrantConsentRequest {
         valid_from: None,
         valid_until: Some(in_days(365)),
         purpose_code: pb::ConsentPurpose::Consultation as i32,
+        case_id: String::new(),
     }
 }
 

@@ -60,6 +60,11 @@ pub enum ConsentCommand {
         /// The day the consent was given, YYYY-MM-DD (default today).
         #[arg(long, default_value = "")]
         given_on: String,
+        /// The consent of a case's multidisciplinary meeting (MDO): the case
+        /// id. Registered once, by the coordinator; every party of the case
+        /// sends under it, in that case. Obtained in the meeting.
+        #[arg(long, default_value = "")]
+        case: String,
     },
     /// Revoke a consent you registered, or one you received messages under when the
     /// parents tell you: undelivered messages under it are withdrawn at once.
@@ -140,6 +145,7 @@ fn record_json(c: &pb::ConsentRecord) -> serde_json::Value {
         "revoked_at": c.revoked_at.map(|t| time_text(Some(t))),
         "revoked_by_oin": c.revoked_by_oin,
         "revoke_reason": c.revoke_reason,
+        "case_id": c.case_id,
     })
 }
 
@@ -199,6 +205,7 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
             until,
             from,
             given_on,
+            case,
         } => {
             let (oins, kinds_of_org): (Vec<_>, Vec<_>) = recipients
                 .into_iter()
@@ -230,6 +237,7 @@ pub async fn run(command: ConsentCommand, client: &Client, out: &Output) -> anyh
                 purpose_code: purpose_code(&code)? as i32,
                 valid_from: from.as_deref().map(|f| day("from", f, false)).transpose()?,
                 valid_until: Some(day("until", &until, true)?),
+                case_id: case,
             };
             let record = client.grant_consent(request).await?;
             out.record("consent", record_json(&record), || {

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::caller;
 use super::convert::{consent_id, grant};
 use super::status::{of, violation};
-use crate::model::wire;
+use crate::model::consent_wire;
 use crate::policy::requests;
 use crate::service::consents::Consents;
 
@@ -34,7 +34,7 @@ impl ConsentApi for ConsentService {
         let caller = caller(&request)?;
         let grant = grant(request.into_inner())?;
         let record = self.consents.grant(&caller, grant).await.map_err(of)?;
-        Ok(Response::new(wire::consent(
+        Ok(Response::new(consent_wire::consent(
             record,
             self.consents.clock().now_ms(),
         )))
@@ -53,7 +53,7 @@ impl ConsentApi for ConsentService {
             .await
             .map_err(of)?;
         tracing::info!(consent = %record.id, withdrawn, "consent revoked");
-        Ok(Response::new(wire::consent(
+        Ok(Response::new(consent_wire::consent(
             record,
             self.consents.clock().now_ms(),
         )))
@@ -65,7 +65,7 @@ impl ConsentApi for ConsentService {
     ) -> Result<Response<pb::ListConsentsResponse>, Status> {
         let by = caller(&request)?.participant.oin;
         let r = request.into_inner();
-        let state = wire::consent_state_of(r.status);
+        let state = consent_wire::consent_state_of(r.status);
         let bsn = Some(r.bsn.as_str()).filter(|b| !b.is_empty());
         let size = requests::page_size(r.page_size).map_err(violation)?;
         let list = self.consents.list(&by, bsn, state).await.map_err(of)?;
@@ -73,7 +73,10 @@ impl ConsentApi for ConsentService {
         let (list, next) = requests::page(list, |c| c.id.to_string(), after, size);
         let now = self.consents.clock().now_ms();
         Ok(Response::new(pb::ListConsentsResponse {
-            consents: list.into_iter().map(|c| wire::consent(c, now)).collect(),
+            consents: list
+                .into_iter()
+                .map(|c| consent_wire::consent(c, now))
+                .collect(),
             next_page_token: next.unwrap_or_default(),
         }))
     }

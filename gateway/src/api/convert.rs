@@ -8,7 +8,8 @@ use tonic::Status;
 
 use super::status::violation;
 use crate::model::{
-    CaseId, Codes, ConsentId, Kind, MessageId, MessageRecord, Oin, OrgKind, Participant, wire,
+    CaseId, Codes, ConsentId, Kind, MessageId, MessageRecord, Oin, OrgKind, Participant,
+    consent_wire, wire,
 };
 use crate::policy::consent::Grant;
 use crate::policy::{self, fields, invalid};
@@ -112,12 +113,12 @@ pub fn grant(r: pb::GrantConsentRequest) -> Result<Grant, Status> {
     Ok(Grant {
         bsn: r.bsn,
         birth_date: r.birth_date,
-        given_by: wire::giver_of(r.given_by),
+        given_by: consent_wire::giver_of(r.given_by),
         consented_by: r
             .consented_by
             .iter()
             .map(|c| {
-                wire::consenter_of(*c).ok_or_else(|| {
+                consent_wire::consenter_of(*c).ok_or_else(|| {
                     violation(invalid(
                         "consented_by",
                         "each must be parent, guardian or young_person",
@@ -125,13 +126,14 @@ pub fn grant(r: pb::GrantConsentRequest) -> Result<Grant, Status> {
                 })
             })
             .collect::<Result<_, _>>()?,
-        obtained: wire::obtained_of(r.obtained).map_err(|_| {
+        obtained: consent_wire::obtained_of(r.obtained).map_err(|_| {
             violation(invalid(
                 "obtained",
                 "must be in_writing, orally, electronically, in_meeting, or unspecified (not stated)",
             ))
         })?,
         given_on: r.given_on,
+        case_id: r.case_id,
         recipient_oins: r.recipient_oins,
         recipient_kinds: r
             .recipient_kinds
@@ -216,7 +218,10 @@ pub fn delivery(d: Delivery, now_ms: i64) -> pb::Delivery {
     pb::Delivery {
         lease_expires_at,
         attempt,
-        consent: d.consent.as_ref().map(|c| wire::consent_scope(c, now_ms)),
+        consent: d
+            .consent
+            .as_ref()
+            .map(|c| consent_wire::consent_scope(c, now_ms)),
         envelope: Some(wire::envelope(d.record, d.payload)),
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use super::ids::{ConsentId, Oin};
+use super::ids::{CaseId, ConsentId, Oin};
 use super::kind::Kind;
 use super::participant::OrgKind;
 use crate::crypto::ChildRef;
@@ -241,6 +241,10 @@ pub struct ConsentRecord {
     /// date being kept. None for consents registered before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_ref: Option<ChildRef>,
+    /// For a consent obtained in a case's multidisciplinary meeting: the
+    /// case whose parties send under it. None: only its registrant does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<CaseId>,
 }
 
 impl ConsentRecord {

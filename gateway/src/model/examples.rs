@@ -62,6 +62,7 @@ pub fn consent(registered_by: Oin, valid_from_ms: i64, valid_until_ms: i64) -> C
         consented_by: vec![super::consent::Consenter::Parent],
         obtained: Some(super::consent::Obtained::InWriting),
         birth_ref: None,
+        case_id: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod case;
 mod chain;
 mod consent;
+pub mod consent_wire;
 #[cfg(test)]
 pub(crate) mod examples;
 mod ids;

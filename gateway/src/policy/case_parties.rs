@@ -119,7 +119,8 @@ pub fn join(
 }
 
 /// The consent `consent` (as stored) that `by` names for `who` in `case`,
-/// if it carries it: registered by `by`, in force, about the case's child,
+/// if it carries it: registered by `by` (or the consent of the case's
+/// meeting, which serves every party), in force, about the case's child,
 /// naming `who` (by OIN or kind).
 fn covering<'c>(
     case: &CaseRecord,
@@ -131,9 +132,9 @@ fn covering<'c>(
     let Some(c) = consent else {
         return precondition("legal_basis.consent_id: no such consent is registered".into());
     };
-    if c.registered_by != *by {
+    if c.registered_by != *by && c.case_id.as_ref() != Some(&case.id) {
         return precondition(format!(
-            "legal_basis.consent_id: consent {} was registered by another organisation; name a consent you registered",
+            "legal_basis.consent_id: consent {} was registered by another organisation; name a consent you registered, or the consent of this case's meeting",
             c.id
         ));
     }
@@ -342,6 +343,33 @@ mod tests {
         let out = join(None, known(&id, false), (&outsider, &jgt()), Some(&c9), NOW);
         assert!(matches!(out, Err(CaseRefused::Unknown(_))));
         let theirs = join(None, known(&id, true), (&school, &jgt()), Some(&c9), NOW);
+        assert!(
+            matches!(theirs, Err(CaseRefused::Precondition(m)) if m.contains("another organisation"))
+        );
+        // The consent of this case's meeting serves every party; another
+        // case's does not.
+        let meeting = |case: &CaseId| ConsentRecord {
+            case_id: Some(case.clone()),
+            ..c9.clone()
+        };
+        assert!(
+            join(
+                None,
+                known(&id, true),
+                (&school, &jgt()),
+                Some(&meeting(&id)),
+                NOW
+            )
+            .is_ok()
+        );
+        let elsewhere = meeting(&CaseId::new_v7());
+        let theirs = join(
+            None,
+            known(&id, true),
+            (&school, &jgt()),
+            Some(&elsewhere),
+            NOW,
+        );
         assert!(
             matches!(theirs, Err(CaseRefused::Precondition(m)) if m.contains("another organisation"))
         );

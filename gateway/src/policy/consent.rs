@@ -4,14 +4,14 @@
 
 use time::Date;
 
-use super::fields::{BSN_RULE, date, oin};
+use super::fields::{BSN_RULE, case_id, date, oin};
 use super::payloads::add_years;
 use super::{Violation, bsn, invalid};
 use crate::clock::{local_date_of_ms, start_of_day_ms};
 use crate::config::ConsentConfig;
 use crate::crypto::ChildRef;
 use crate::model::{
-    AgeMark, ConsentRecord, ConsentState, Consenter, Giver, Kind, Obtained, Oin, OrgKind,
+    AgeMark, CaseId, ConsentRecord, ConsentState, Consenter, Giver, Kind, Obtained, Oin, OrgKind,
     Participant, Purpose,
 };
 
@@ -68,6 +68,8 @@ pub struct Grant {
     pub valid_from_ms: Option<i64>,
     /// End (Unix ms).
     pub valid_until_ms: Option<i64>,
+    /// The case of the meeting it was obtained in (empty: none).
+    pub case_id: String,
 }
 
 /// A grant that passed every rule.
@@ -103,6 +105,8 @@ pub struct CheckedGrant {
     pub lapse: Option<AgeMark>,
     /// The 16th birthday, for a consent of parents and child.
     pub reconfirm: Option<AgeMark>,
+    /// The case of the meeting it was obtained in.
+    pub case_id: Option<CaseId>,
 }
 
 /// The birthday on which a child born on `birth` turns `age`.
@@ -343,6 +347,20 @@ impl Grant {
             ));
         }
         let consented_by = consenters(given_by, &self.consented_by)?;
+        let case_id = case_id("case_id", &self.case_id)?;
+        let obtained = match (&case_id, self.obtained) {
+            (Some(_), None | Some(Obtained::InMeeting)) => Some(Obtained::InMeeting),
+            (Some(_), Some(other)) => {
+                return Err(invalid(
+                    "obtained",
+                    format!(
+                        "a consent for a case's parties is obtained in the case's multidisciplinary meeting (in_meeting), not {}; register a consent obtained otherwise without case_id",
+                        other.as_str()
+                    ),
+                ));
+            }
+            (None, how) => how,
+        };
         if self.message_kinds.contains(&Kind::Notice) {
             return Err(invalid(
                 "message_kinds",
@@ -362,7 +380,7 @@ impl Grant {
             birth_date: birth,
             given_by,
             consented_by,
-            obtained: self.obtained,
+            obtained,
             given_on,
             recipient_oins,
             recipient_kinds: self.recipient_kinds,
@@ -371,6 +389,7 @@ impl Grant {
             valid_until_ms: until,
             lapse: lapse.filter(|l| l.at_ms < until),
             reconfirm: reconfirm.filter(|r| r.at_ms < until),
+            case_id,
         })
     }
 }
@@ -419,28 +438,61 @@ pub fn unusable(c: &ConsentRecord, now_ms: i64) -> Option<Unmet> {
     Some(Unmet(why))
 }
 
-/// Checks that `c` carries a message of `kind` from `sender` to `recipient`
-/// about the child `child_ref` (None: the message names no child, as an
-/// anonymous consultation), serving `purpose`, at `now_ms`. The error names
-/// the condition.
+/// Where a message goes, as far as a meeting's consent asks: the case it
+/// continues, and whether its sender takes part in that case now (a party
+/// whose own basis holds).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InCase<'a> {
+    /// The case the message names (None: it starts one).
+    pub case: Option<&'a CaseId>,
+    /// Whether the sender is a current party of that case.
+    pub sender_is_party: bool,
+}
+
+/// Who may send under `c`: its registrant; for a meeting's consent also
+/// every party of its case, in that case only.
+fn sender_may_use(c: &ConsentRecord, sender: &Oin, in_case: InCase<'_>) -> Result<(), Unmet> {
+    let Some(case) = &c.case_id else {
+        if c.registered_by == *sender {
+            return Ok(());
+        }
+        return Err(Unmet(format!(
+            "consent {} was registered by another organisation; only the organisation that registered a consent sends under it",
+            c.id
+        )));
+    };
+    if in_case.case != Some(case) {
+        return Err(Unmet(format!(
+            "consent {} was obtained in the meeting of case {case}: a message under it continues that case (case_id {case})",
+            c.id
+        )));
+    }
+    if c.registered_by != *sender && !in_case.sender_is_party {
+        return Err(Unmet(format!(
+            "consent {} is for the parties of case {case}, and {sender} takes no part in it; ask the case's coordinator to add you",
+            c.id
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that `c` carries a message of `kind` from `sender` (in the case
+/// `in_case` tells of) to `recipient` about the child `child_ref` (None:
+/// the message names no child, as an anonymous consultation), serving
+/// `purpose`, at `now_ms`. The error names the condition.
 pub fn covers(
     c: &ConsentRecord,
-    sender: &Oin,
+    (sender, in_case): (&Oin, InCase<'_>),
     recipient: &Participant,
     (kind, purpose): (Kind, Option<Purpose>),
     child_ref: Option<&ChildRef>,
     now_ms: i64,
 ) -> Result<(), Unmet> {
     let unmet = |why: String| Err(Unmet(why));
-    if c.registered_by != *sender {
-        return unmet(format!(
-            "consent {} was registered by another organisation; only the organisation that registered a consent sends under it",
-            c.id
-        ));
-    }
     if let Some(reason) = unusable(c, now_ms) {
         return Err(reason);
     }
+    sender_may_use(c, sender, in_case)?;
     if child_ref.is_some_and(|r| Some(*r) != c.child_ref) {
         return unmet(format!("consent {} is for another child", c.id));
     }

@@ -42,6 +42,7 @@ fn grant() -> Grant {
         purpose_code: Some(Purpose::Consultation),
         valid_from_ms: None,
         valid_until_ms: Some(NOW + 365 * DAY),
+        case_id: String::new(),
     }
 }
 
@@ -396,40 +397,92 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
     const P: Option<Purpose> = Some(Purpose::Consultation);
     let at = NOW + DAY;
     assert_eq!(
-        covers(&c, &oin(2), &jgt, (kind, P), Some(&child), at),
+        covers(
+            &c,
+            (&oin(2), InCase::default()),
+            &jgt,
+            (kind, P),
+            Some(&child),
+            at
+        ),
         Ok(())
     );
     assert_eq!(
-        covers(&c, &oin(2), &named, (kind, P), Some(&child), at),
+        covers(
+            &c,
+            (&oin(2), InCase::default()),
+            &named,
+            (kind, P),
+            Some(&child),
+            at
+        ),
         Ok(())
     );
     // An anonymous consultation names no child: the child condition is not applied.
-    assert_eq!(covers(&c, &oin(2), &jgt, (kind, P), None, at), Ok(()));
+    assert_eq!(
+        covers(&c, (&oin(2), InCase::default()), &jgt, (kind, P), None, at),
+        Ok(())
+    );
     let refusals = [
         (
-            covers(&c, &oin(2), &jgt, (kind, P), Some(&ChildRef([8; 32])), at),
+            covers(
+                &c,
+                (&oin(2), InCase::default()),
+                &jgt,
+                (kind, P),
+                Some(&ChildRef([8; 32])),
+                at,
+            ),
             "is for another child",
         ),
         (
-            covers(&c, &oin(2), &gemeente, (kind, P), Some(&child), at),
+            covers(
+                &c,
+                (&oin(2), InCase::default()),
+                &gemeente,
+                (kind, P),
+                Some(&child),
+                at,
+            ),
             "does not cover recipient 00000000000000000005 (a gemeente)",
         ),
         (
-            covers(&c, &oin(2), &jgt, (Kind::Signalering, P), Some(&child), at),
+            covers(
+                &c,
+                (&oin(2), InCase::default()),
+                &jgt,
+                (Kind::Signalering, P),
+                Some(&child),
+                at,
+            ),
             "does not cover a signalering",
         ),
         (
-            covers(&c, &oin(1), &jgt, (kind, P), Some(&child), at),
+            covers(
+                &c,
+                (&oin(1), InCase::default()),
+                &jgt,
+                (kind, P),
+                Some(&child),
+                at,
+            ),
             "registered by another organisation",
         ),
         (
-            covers(&c, &oin(2), &jgt, (kind, None), Some(&child), at),
+            covers(
+                &c,
+                (&oin(2), InCase::default()),
+                &jgt,
+                (kind, None),
+                Some(&child),
+                at,
+            ),
             "serves the purpose consultation: a message under it names that purpose (legal_basis.purpose)",
         ),
         (
             covers(
                 &c,
-                &oin(2),
+                (&oin(2), InCase::default()),
                 &jgt,
                 (kind, Some(Purpose::YouthCare)),
                 Some(&child),
@@ -443,7 +496,7 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
                     purpose_code: None,
                     ..consent()
                 },
-                &oin(2),
+                (&oin(2), InCase::default()),
                 &jgt,
                 (kind, P),
                 Some(&child),
@@ -452,11 +505,25 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
             "registered before purposes were bound",
         ),
         (
-            covers(&c, &oin(2), &jgt, (kind, P), Some(&child), NOW - 1),
+            covers(
+                &c,
+                (&oin(2), InCase::default()),
+                &jgt,
+                (kind, P),
+                Some(&child),
+                NOW - 1,
+            ),
             "is not valid until 2026-11-24",
         ),
         (
-            covers(&c, &oin(2), &jgt, (kind, P), Some(&child), NOW + 30 * DAY),
+            covers(
+                &c,
+                (&oin(2), InCase::default()),
+                &jgt,
+                (kind, P),
+                Some(&child),
+                NOW + 30 * DAY,
+            ),
             "lapsed on 2026-12-24",
         ),
     ];
@@ -468,7 +535,7 @@ fn a_consent_covers_its_child_recipients_and_kinds_for_its_registrant() {
     revoked.revoked_at_ms = Some(NOW + 2 * DAY);
     let e = covers(
         &revoked,
-        &oin(2),
+        (&oin(2), InCase::default()),
         &jgt,
         (kind, P),
         Some(&child),
@@ -497,4 +564,84 @@ fn a_grant_names_at_most_fifty_organisations() {
     );
     wide.recipient_oins.pop();
     assert!(wide.check(&rules(), TODAY, NOW).is_ok());
+}
+
+#[test]
+fn a_meetings_consent_is_for_the_parties_of_its_case_in_that_case_only() {
+    let case = crate::model::CaseId::derived(b"mdo");
+    let other = crate::model::CaseId::derived(b"other");
+    let c = ConsentRecord {
+        case_id: Some(case.clone()),
+        ..consent()
+    };
+    let jgt = Participant::new(oin(4), "jgt", OrgKind::Jgt);
+    let what = (Kind::Consultatieverzoek, Some(Purpose::Consultation));
+    let (child, at) = (examples::CHILD, NOW + DAY);
+    let party = InCase {
+        case: Some(&case),
+        sender_is_party: true,
+    };
+    // A party other than the registrant sends under it, in its case.
+    assert_eq!(
+        covers(&c, (&oin(7), party), &jgt, what, Some(&child), at),
+        Ok(())
+    );
+    let refused = [
+        (
+            (
+                &oin(7),
+                InCase {
+                    sender_is_party: false,
+                    ..party
+                },
+            ),
+            "is for the parties of case",
+        ),
+        ((&oin(2), InCase::default()), "continues that case"),
+        (
+            (
+                &oin(7),
+                InCase {
+                    case: Some(&other),
+                    ..party
+                },
+            ),
+            "continues that case",
+        ),
+    ];
+    for (sender, text) in refused {
+        let e = covers(&c, sender, &jgt, what, Some(&child), at)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(text), "{e} should contain {text}");
+    }
+    // Its registrant still sends under it, in the case.
+    let registrant = InCase {
+        sender_is_party: false,
+        ..party
+    };
+    assert_eq!(
+        covers(&c, (&oin(2), registrant), &jgt, what, Some(&child), at),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_meetings_consent_is_obtained_in_the_meeting() {
+    let case = crate::model::CaseId::derived(b"mdo").to_string();
+    let mut g = grant();
+    g.case_id = case.clone();
+    let e = g
+        .clone()
+        .check(&rules(), TODAY, NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("obtained: a consent for a case's parties is obtained in the case's multidisciplinary meeting"), "{e}");
+    g.obtained = None;
+    let checked = g.clone().check(&rules(), TODAY, NOW).unwrap();
+    assert_eq!(checked.obtained, Some(Obtained::InMeeting));
+    assert_eq!(checked.case_id.map(|c| c.to_string()), Some(case));
+    g.case_id = "not-a-case".into();
+    let e = g.check(&rules(), TODAY, NOW).unwrap_err().to_string();
+    assert!(e.starts_with("case_id:"), "{e}");
 }

@@ -96,6 +96,7 @@ proptest! {
             given_by: Some(Giver::Parents),
             consented_by: vec![],
             obtained: None,
+            case_id: String::new(),
             given_on: String::new(),
             recipient_oins: oins,
             recipient_kinds: vec![OrgKind::Jgt],

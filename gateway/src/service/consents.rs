@@ -6,13 +6,16 @@
 
 use std::sync::Arc;
 
+use super::case_standing;
 use super::notify::Notifier;
 use super::refusals::{Cause, Refusals};
 use super::{Caller, ServiceError};
 use crate::clock::Clock;
 use crate::config::ConsentConfig;
-use crate::crypto::ChildKey;
-use crate::model::{Action, ConsentId, ConsentRecord, ConsentState, Draft, LegalBasis, Oin, Terms};
+use crate::crypto::{ChildKey, ChildRef};
+use crate::model::{
+    Action, CaseId, ConsentId, ConsentRecord, ConsentState, Draft, LegalBasis, Oin, Terms,
+};
 use crate::policy::consent::{Grant, revocation_reason};
 use crate::policy::{fields, notices};
 use crate::store::{Revoked, Store};
@@ -67,10 +70,14 @@ impl Consents {
         }
         let now = self.clock.now_ms();
         let g = grant.check(&self.rules, self.clock.today(), now)?;
+        let child_ref = self.child_key.child_ref(&g.bsn);
+        if let Some(case) = &g.case_id {
+            self.check_meeting(caller.oin(), case, &child_ref).await?;
+        }
         let record = ConsentRecord {
             id: ConsentId::new_v7(),
             registered_by: caller.oin().clone(),
-            child_ref: Some(self.child_key.child_ref(&g.bsn)),
+            child_ref: Some(child_ref),
             given_by: g.given_by,
             given_on: g.given_on,
             recipient_oins: g.recipient_oins,
@@ -89,10 +96,12 @@ impl Consents {
             birth_ref: Some(self.child_key.birth_ref(&g.bsn, g.birth_date)),
             consented_by: g.consented_by,
             obtained: g.obtained,
+            case_id: g.case_id,
         };
         let notices = notices::for_consent(&record, self.rules.notice_days, now);
         let draft = Draft {
             child_ref: record.child_ref,
+            case_id: record.case_id.clone(),
             legal_basis: Some(LegalBasis::Consent(record.id.clone())),
             terms: Terms {
                 purpose: record.purpose_code,
@@ -100,21 +109,50 @@ impl Consents {
             },
             ..Draft::new(caller.oin().clone(), Action::ConsentGranted)
         }
-        .detail(format!(
-            "given by {} ({}), {}",
-            record.given_by.as_str(),
-            record
-                .consented_by
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join(" and "),
-            record.obtained.map_or("how not stated", |o| o.as_str())
-        ));
+        .detail(
+            format!(
+                "given by {} ({}), {}",
+                record.given_by.as_str(),
+                record
+                    .consented_by
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                record.obtained.map_or("how not stated", |o| o.as_str())
+            ) + &record
+                .case_id
+                .as_ref()
+                .map(|case| format!(", for the parties of case {case}"))
+                .unwrap_or_default(),
+        );
         self.store
             .grant_consent(&record, draft, notices, now)
             .await?;
         Ok(record)
+    }
+
+    /// Whether `by` may register the consent of `case`'s meeting for the
+    /// child `child_ref`: it stands in the case, which is about that child,
+    /// and it is the case's coordinator, if the case has one.
+    async fn check_meeting(
+        &self,
+        by: &Oin,
+        case: &CaseId,
+        child_ref: &ChildRef,
+    ) -> Result<(), ServiceError> {
+        let standing = case_standing::standing(self.store.as_ref(), &self.clock, case, by).await?;
+        if standing.child_ref != Some(*child_ref) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "bsn: case {case} is about another child (or names none); a meeting's consent is about the case's child"
+            )));
+        }
+        match standing.coordinator() {
+            Some(k) if k != by => Err(ServiceError::PermissionDenied(format!(
+                "case_id: {k} coordinates case {case}: the coordinator registers the consent of the case's meeting"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Revokes a consent the caller registered, or one it received messages

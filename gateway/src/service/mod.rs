@@ -10,12 +10,14 @@
 //! | [`directory`] | who takes part; the seed file; Admin's changes |
 //! | [`audit_log`] | query, verify, export; checkpoints and retention |
 //! | [`access_report`] | everything known about one child, signed (AVG art. 15) |
+//! | [`case_standing`] | who stands in a case now: shared by the exchange and the consent registry |
 //! | [`refusals`] | every refusal of a known caller, audited where it is decided |
 //! | [`notify`] | wake-ups for waiting calls, withdrawal notices |
 //! | [`shared_keys`] | gateways sharing a store hold the same keys |
 
 pub mod access_report;
 pub mod audit_log;
+pub mod case_standing;
 pub mod consents;
 pub mod directory;
 pub mod exchange;

@@ -8,7 +8,11 @@
 
 use super::Exchange;
 use crate::crypto::ChildRef;
-use crate::model::{Kind, LegalBasis, MessageRecord, Participant, SignalRef, Statute, Terms};
+use crate::model::{
+    CaseId, ConsentRecord, Kind, LegalBasis, MessageRecord, Oin, Participant, SignalRef, Statute,
+    Terms,
+};
+use crate::policy::consent::InCase;
 use crate::policy::replies::{Answered, ReplyBasis, ReplyRefused, reply_basis};
 use crate::policy::send::{SendBasis, ValidSend};
 use crate::policy::{consent, invalid};
@@ -38,8 +42,8 @@ impl Exchange {
     ) -> Result<Basis, ServiceError> {
         match valid.basis() {
             SendBasis::Named(basis) => {
-                self.check_named(parties, valid, basis, child_ref, now)
-                    .await
+                let about = (child_ref, valid.case_id());
+                self.check_named(parties, valid, basis, about, now).await
             }
             SendBasis::OfRequest(named) => {
                 self.check_reply(parties, valid, named.as_ref(), request, now)
@@ -49,13 +53,14 @@ impl Exchange {
         }
     }
 
-    /// A basis the message names, for the child `child_ref`.
+    /// A basis the message names, for the child `child_ref`, in the case
+    /// `case` it continues (None: it starts one).
     async fn check_named(
         &self,
         (sender, recipient): (&Participant, &Participant),
         valid: &ValidSend,
         named: &LegalBasis,
-        child_ref: Option<&ChildRef>,
+        (child_ref, case): (Option<&ChildRef>, Option<&CaseId>),
         now: i64,
     ) -> Result<Basis, ServiceError> {
         let refused = ServiceError::FailedPrecondition;
@@ -67,7 +72,8 @@ impl Exchange {
                     ))
                 })?;
                 let what = (valid.kind(), valid.terms().purpose);
-                consent::covers(&c, &sender.oin, recipient, what, child_ref, now)
+                let in_case = self.in_case(&c, &sender.oin, case).await?;
+                consent::covers(&c, (&sender.oin, in_case), recipient, what, child_ref, now)
                     .map_err(|m| refused(format!("legal_basis.consent_id: {m}")))?;
                 if let (Some((birth, field)), Some(bsn)) = (valid.born(), valid.bsn()) {
                     let born = self.keys.child.birth_ref(bsn, birth);
@@ -105,6 +111,27 @@ impl Exchange {
             legal_basis: named.clone(),
             terms: valid.terms(),
             condition,
+        })
+    }
+
+    /// What a meeting's consent `c` asks of a message from `sender` in
+    /// `case`: whether the sender takes part in the consent's case.
+    async fn in_case<'a>(
+        &self,
+        c: &ConsentRecord,
+        sender: &Oin,
+        case: Option<&'a CaseId>,
+    ) -> Result<InCase<'a>, ServiceError> {
+        let sender_is_party = match (&c.case_id, case) {
+            (Some(ours), Some(named)) if ours == named => {
+                let record = self.store.case_record(named).await?;
+                self.takes_part(record.as_ref(), sender).await?
+            }
+            _ => false,
+        };
+        Ok(InCase {
+            case,
+            sender_is_party,
         })
     }
 
@@ -167,9 +194,8 @@ impl Exchange {
         let why = match reply_basis(asked, named, valid.answers()) {
             Ok(ReplyBasis::OfRequest(why)) => why,
             Ok(ReplyBasis::Own(own)) => {
-                let mut basis = self
-                    .check_named(parties, valid, &own, request.child_ref.as_ref(), now)
-                    .await?;
+                let about = (request.child_ref.as_ref(), Some(&request.case_id));
+                let mut basis = self.check_named(parties, valid, &own, about, now).await?;
                 basis.condition = format!("a reply with an answer, {}", basis.condition);
                 return Ok(basis);
             }

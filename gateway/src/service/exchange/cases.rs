@@ -5,11 +5,11 @@
 
 use super::{CaseView, Exchange};
 use crate::crypto::ChildRef;
-use crate::model::{CaseId, CaseRecord, LegalBasis, MessageRecord, Oin};
-use crate::policy::consent::unusable;
+use crate::model::{CaseId, CaseRecord, MessageRecord, Oin};
 use crate::policy::invalid;
 use crate::policy::send::ValidSend;
 use crate::service::ServiceError;
+use crate::service::case_standing::{self, involves};
 
 /// Where a message goes in the child's trail.
 pub(super) struct Thread {
@@ -91,30 +91,14 @@ impl Exchange {
         })
     }
 
-    /// Whether `org` takes part in the case of `record` now: it is a party,
-    /// and the consent it joined under still holds (a revoked or lapsed
-    /// consent ends the view it gave).
+    /// Whether `org` takes part in the case of `record` now
+    /// ([`case_standing::takes_part`]).
     pub(super) async fn takes_part(
         &self,
         record: Option<&CaseRecord>,
         org: &Oin,
     ) -> Result<bool, ServiceError> {
-        match record.and_then(|c| c.party(org)) {
-            Some(party) => self.basis_holds(&party.basis).await,
-            None => Ok(false),
-        }
-    }
-
-    /// Whether `basis` still holds now: a consent in force, or a statute.
-    pub(super) async fn basis_holds(&self, basis: &LegalBasis) -> Result<bool, ServiceError> {
-        Ok(match basis {
-            LegalBasis::Consent(id) => self
-                .store
-                .consent(id)
-                .await?
-                .is_some_and(|c| unusable(&c, self.clock.now_ms()).is_none()),
-            LegalBasis::Statute(_) | LegalBasis::NoPersonalData => true,
-        })
+        case_standing::takes_part(self.store.as_ref(), &self.clock, record, org).await
     }
 
     /// The messages of `case` that `caller` sent or received, oldest first,
@@ -152,9 +136,4 @@ impl Exchange {
         };
         Ok(CaseView { messages, record })
     }
-}
-
-/// Whether `org` sent or received `m`.
-pub(super) fn involves(m: &MessageRecord, org: &Oin) -> bool {
-    m.sender == *org || m.recipient == *org
 }

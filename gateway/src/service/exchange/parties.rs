@@ -7,6 +7,7 @@ use super::{CaseView, Exchange};
 use crate::model::{CaseId, CaseRecord, ConsentId, ConsentRecord, Draft, Oin, Participant};
 use crate::policy::case_parties::{self, CaseRefused, Known};
 use crate::service::ServiceError;
+use crate::service::case_standing;
 
 /// A rule that names an organisation in a case ([`case_parties::join`],
 /// [`case_parties::coordinate`]).
@@ -111,9 +112,11 @@ impl Exchange {
         );
         let messages = self.store.case_messages(case).await?;
         let stored = self.store.case_record(case).await?;
-        let took_part = messages.iter().any(|m| super::cases::involves(m, caller))
+        let took_part = messages.iter().any(|m| case_standing::involves(m, caller))
             || self.takes_part(stored.as_ref(), caller).await?;
-        let coordinator_holds = self.coordinator_holds(stored.as_ref()).await?;
+        let coordinator_holds =
+            case_standing::coordinator_holds(self.store.as_ref(), &self.clock, stored.as_ref())
+                .await?;
         let child_ref = messages.iter().find_map(|m| m.child_ref);
         let edit = Box::new(move |stored: Option<CaseRecord>| {
             let known = Known {
@@ -148,33 +151,14 @@ impl Exchange {
     }
 
     /// The child a case's messages name, and whether its coordinator's
-    /// consent holds, if `caller` stands in the case: it sent or received
-    /// one of its messages, or takes part on a consent that holds. Else
-    /// NOT_FOUND, the same for a case that does not exist.
+    /// consent holds, if `caller` stands in it; else NOT_FOUND, the same
+    /// for a case that does not exist.
     async fn standing(
         &self,
         case: &CaseId,
         caller: &Oin,
     ) -> Result<(Option<crate::crypto::ChildRef>, bool), ServiceError> {
-        let messages = self.store.case_messages(case).await?;
-        let record = self.store.case_record(case).await?;
-        let stands = messages.iter().any(|m| super::cases::involves(m, caller))
-            || self.takes_part(record.as_ref(), caller).await?;
-        if !stands || messages.is_empty() {
-            return Err(ServiceError::NotFound(format!(
-                "case_id: no case {case} that you sent or received messages in or take part in"
-            )));
-        }
-        let child_ref = messages.iter().find_map(|m| m.child_ref);
-        Ok((child_ref, self.coordinator_holds(record.as_ref()).await?))
-    }
-
-    /// Whether the case's coordinator, if any, still has the consent it
-    /// coordinates on.
-    async fn coordinator_holds(&self, record: Option<&CaseRecord>) -> Result<bool, ServiceError> {
-        match record.and_then(|c| c.coordinator.as_ref()) {
-            Some(k) => self.basis_holds(&k.basis).await,
-            None => Ok(true),
-        }
+        let s = case_standing::standing(self.store.as_ref(), &self.clock, case, caller).await?;
+        Ok((s.child_ref, s.coordinator_holds))
     }
 }

@@ -84,6 +84,9 @@ impl Exchange {
             .check(valid.kind(), sender, &recipient, referred.as_ref())?;
         let child_ref = valid.bsn().map(|b| self.keys.child.child_ref(b));
         let request = referred.as_ref();
+        // The case first: one that names a case it stands not in learns
+        // nothing of it, neither from its basis.
+        let thread = self.thread(&sender.oin, &valid, request, child_ref).await?;
         let basis = self
             .check_basis(
                 (sender, &recipient),
@@ -93,7 +96,6 @@ impl Exchange {
                 now,
             )
             .await?;
-        let thread = self.thread(&sender.oin, &valid, request, child_ref).await?;
         self.store_message(sender, &recipient, valid, basis, thread, now)
             .await
     }
