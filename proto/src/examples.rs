@@ -52,9 +52,14 @@ pub fn meldrecht() -> Option<pb::LegalBasis> {
 /// A consent basis, serving consultation (the purpose of the examples'
 /// consents).
 pub fn consent(id: &str) -> Option<pb::LegalBasis> {
+    consent_for(id, pb::ConsentPurpose::Consultation)
+}
+
+/// A consent basis serving `purpose`.
+pub fn consent_for(id: &str, purpose: pb::ConsentPurpose) -> Option<pb::LegalBasis> {
     Some(pb::LegalBasis {
         basis: Some(pb::legal_basis::Basis::ConsentId(id.into())),
-        purpose: pb::ConsentPurpose::Consultation as i32,
+        purpose: purpose as i32,
         ..pb::LegalBasis::default()
     })
 }
@@ -281,5 +286,176 @@ pub fn answer(
         }),
     );
     r.in_reply_to = in_reply_to.into();
+    r
+}
+
+/// Version `version` of the family plan of child [`BSN`]`[2]`.
+pub fn case_plan(version: u32) -> pb::CasePlan {
+    pb::CasePlan {
+        version,
+        plan_type: pb::PlanType::FamilyPlan as i32,
+        bsn: BSN[2].into(),
+        title: "Gezinsplan".into(),
+        changes: format!("Versie {version}: afspraken uit het MDO verwerkt."),
+        contact: Some(contact()),
+    }
+}
+
+/// A response to a version of the plan taking `position`, with comments.
+pub fn plan_response(position: pb::PlanPosition) -> pb::PlanResponse {
+    pb::PlanResponse {
+        position: position as i32,
+        comments: "Graag de evaluatie in maart op de agenda.".into(),
+        contact: Some(contact()),
+    }
+}
+
+/// The meeting's `part` (invitation or minutes) for child [`BSN`]`[2]`,
+/// held on `held_on` ("YYYY-MM-DD").
+pub fn case_meeting(part: pb::MeetingPart, held_on: &str) -> pb::CaseMeeting {
+    pb::CaseMeeting {
+        part: part as i32,
+        bsn: BSN[2].into(),
+        held_on: held_on.into(),
+        starts_at: "14:30".into(),
+        location: "Basisschool De Esdoorn, kamer 2".into(),
+        text: match part {
+            pb::MeetingPart::Minutes => {
+                "Afgesproken: JGT start gezinsbegeleiding; school evalueert in maart."
+            }
+            _ => "1. Opening 2. Ondersteuning op school en thuis 3. Afspraken en regie",
+        }
+        .into(),
+        contact: Some(contact()),
+    }
+}
+
+/// A school board's request of `kind` for the pupil [`BSN`]`[2]`; for a
+/// TLV, for a school of `tlv_for` (sbo, so or vso).
+pub fn arrangement_request(kind: pb::ArrangementType, tlv_for: &str) -> pb::ArrangementRequest {
+    pb::ArrangementRequest {
+        r#type: kind as i32,
+        pupil: Some(pb::Pupil {
+            bsn: BSN[2].into(),
+            given_names: "Sam".into(),
+            family_name: "Jansen".into(),
+            birth_date: "2016-05-01".into(),
+        }),
+        tlv_for: tlv_for.into(),
+        reason: "De ondersteuningsbehoefte overstijgt wat de school met arrangementen kan bieden."
+            .into(),
+        parents_consulted: true,
+        contact: Some(contact()),
+    }
+}
+
+/// The samenwerkingsverband's decision `outcome`: a grant from 2027-01-01
+/// to 2028-07-31, or a refusal.
+pub fn arrangement_decision(outcome: pb::DecisionOutcome) -> pb::ArrangementDecision {
+    let granted = outcome == pb::DecisionOutcome::Granted;
+    let when = |d: &str| if granted { d.to_owned() } else { String::new() };
+    pb::ArrangementDecision {
+        outcome: outcome as i32,
+        category: if granted {
+            pb::TlvCategory::Low as i32
+        } else {
+            0
+        },
+        valid_from: when("2027-01-01"),
+        valid_until: when("2028-07-31"),
+        reasons: "Beide deskundigen adviseren speciaal onderwijs.".into(),
+        objection: "Bezwaar binnen zes weken bij de bezwaarcommissie van het samenwerkingsverband."
+            .into(),
+        contact: Some(contact()),
+    }
+}
+
+/// A message of the case `case_id` with `body` and `attachments`, to `to`
+/// on `basis`.
+pub fn in_case(
+    reference: &str,
+    to: &str,
+    case_id: &str,
+    basis: Option<pb::LegalBasis>,
+    (body, attachments): (pb::payload::Body, Vec<pb::Attachment>),
+) -> pb::SendRequest {
+    let mut r = request(reference, to, basis, body);
+    r.case_id = case_id.into();
+    edit_payload(&mut r, |p| p.attachments = attachments);
+    r
+}
+
+/// Version `version` of the plan of case `case_id`, its document attached,
+/// to `to` on `basis`.
+pub fn plan(
+    reference: &str,
+    to: &str,
+    case_id: &str,
+    basis: Option<pb::LegalBasis>,
+    version: u32,
+) -> pb::SendRequest {
+    let document = attachment(
+        &format!("gezinsplan-v{version}.pdf"),
+        "application/pdf",
+        format!("%PDF-1.7 gezinsplan versie {version}").into_bytes(),
+    );
+    let body = pb::payload::Body::CasePlan(case_plan(version));
+    in_case(reference, to, case_id, basis, (body, vec![document]))
+}
+
+/// A response to the plan message `in_reply_to`, to its sender `to`, on
+/// `basis` (None: the plan's own).
+pub fn plan_reply(
+    reference: &str,
+    to: &str,
+    in_reply_to: &str,
+    basis: Option<pb::LegalBasis>,
+    position: pb::PlanPosition,
+) -> pb::SendRequest {
+    let mut r = request(
+        reference,
+        to,
+        basis,
+        pb::payload::Body::PlanResponse(plan_response(position)),
+    );
+    r.in_reply_to = in_reply_to.into();
+    r.case_reference.clear();
+    r
+}
+
+/// A school's request for a TLV for special education, the OPP attached,
+/// on the passend-onderwijs statute, to the samenwerkingsverband `to`.
+pub fn tlv_request(reference: &str, to: &str) -> pb::SendRequest {
+    let mut r = request(
+        reference,
+        to,
+        statute(pb::StatutoryBasis::PassendOnderwijs),
+        pb::payload::Body::ArrangementRequest(arrangement_request(pb::ArrangementType::Tlv, "so")),
+    );
+    let opp = attachment(
+        "opp.pdf",
+        "application/pdf",
+        b"%PDF-1.7 ontwikkelingsperspectiefplan".to_vec(),
+    );
+    edit_payload(&mut r, |p| p.attachments = vec![opp]);
+    r
+}
+
+/// The samenwerkingsverband's decision on request `in_reply_to`, to the
+/// school `to` that asked, on the request's statute.
+pub fn decision(
+    reference: &str,
+    to: &str,
+    in_reply_to: &str,
+    outcome: pb::DecisionOutcome,
+) -> pb::SendRequest {
+    let mut r = request(
+        reference,
+        to,
+        None,
+        pb::payload::Body::ArrangementDecision(arrangement_decision(outcome)),
+    );
+    r.in_reply_to = in_reply_to.into();
+    r.case_reference.clear();
     r
 }

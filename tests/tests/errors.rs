@@ -127,7 +127,7 @@ async fn refusals_name_the_valid_values_and_the_next_step() {
         "--file", signal.to_str().unwrap(),
     ]).await;
     assert!(
-        e.contains("use overdracht_po, verwijsindex, meldrecht_veilig_thuis or no_personal_data"),
+        e.contains("use overdracht_po, verwijsindex, meldrecht_veilig_thuis, passend_onderwijs or no_personal_data"),
         "{e}"
     );
 

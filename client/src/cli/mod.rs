@@ -11,6 +11,7 @@ mod output;
 mod payload;
 mod report;
 mod send;
+mod send_case;
 mod send_file;
 mod signal;
 mod status;

@@ -390,6 +390,13 @@ pub fn body_json(body: &pb::payload::Body) -> (&'static str, serde_json::Value) 
                 proposed_coordinator_oin: a.proposed_coordinator_oin.clone(),
             }),
         ),
+        Body::CasePlan(_)
+        | Body::PlanResponse(_)
+        | Body::CaseMeeting(_)
+        | Body::ArrangementRequest(_)
+        | Body::ArrangementDecision(_) => {
+            return super::send_case::body_json(body).expect("a case body");
+        }
         Body::Notice(n) => (
             "notice",
             serde_json::to_value(Notice {

@@ -1,5 +1,6 @@
 //! `schakel send signalering|dossier|consult|reply`: the body from flags, or
-//! from a JSON file (`--file`) in the form of `payload.rs`.
+//! from a JSON file (`--file`) in the form of `payload.rs`; the case's own
+//! messages are in `send_case.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -120,6 +121,8 @@ pub enum SendCommand {
         #[command(flatten)]
         contact: ContactArgs,
     },
+    #[command(flatten)]
+    Case(super::send_case::CaseSendCommand),
 }
 
 /// Fields of every send.
@@ -477,13 +480,26 @@ pub(super) fn request(command: SendCommand) -> anyhow::Result<pb::SendRequest> {
             };
             (common, Body::Consultatieantwoord(a.into_pb()?), in_reply_to)
         }
+        SendCommand::Case(_) => anyhow::bail!("a case message is built by send_case"),
     };
+    assemble(&common, body, in_reply_to, extra)
+}
+
+/// The request of `body` with the envelope `common` gives, answering
+/// `in_reply_to` (empty: none), with the attachments of `--attach` and
+/// `extra`.
+pub(super) fn assemble(
+    common: &Common,
+    body: pb::payload::Body,
+    in_reply_to: String,
+    extra: Vec<String>,
+) -> anyhow::Result<pb::SendRequest> {
     let attachments = extra
         .iter()
         .chain(&common.attachments)
         .map(|a| attachment(a))
         .collect::<Result<_, _>>()?;
-    let legal_basis = legal_basis(&common, !in_reply_to.is_empty())?;
+    let legal_basis = legal_basis(common, !in_reply_to.is_empty())?;
     Ok(pb::SendRequest {
         legal_basis,
         client_reference: common
@@ -509,7 +525,7 @@ impl SendArgs {
     pub fn check(&self) -> anyhow::Result<()> {
         match (&self.command, &self.from_file) {
             (None, None) => anyhow::bail!(
-                "say what to send: `schakel send signalering|dossier|consult|reply ...`, or `schakel send --from-file FILE.jsonl`"
+                "say what to send: `schakel send signalering|dossier|consult|reply|plan|plan-reply|meeting|aanvraag|besluit ...`, or `schakel send --from-file FILE.jsonl`"
             ),
             (_, Some(file)) if !file.is_file() => {
                 anyhow::bail!("--from-file: cannot read {}: no such file", file.display())
@@ -523,6 +539,9 @@ pub async fn run(args: SendArgs, client: &Client, out: &Output) -> anyhow::Resul
     args.check()?;
     let command = match (args.command, args.from_file) {
         (_, Some(file)) => return super::send_file::run(&file, args.batch, client, out).await,
+        (Some(SendCommand::Case(command)), None) => {
+            return super::send_case::run(command, client, out).await;
+        }
         (Some(command), None) => command,
         (None, None) => unreachable!("checked above"),
     };
@@ -531,6 +550,7 @@ pub async fn run(args: SendArgs, client: &Client, out: &Output) -> anyhow::Resul
         | SendCommand::Dossier { common }
         | SendCommand::Consult { common, .. }
         | SendCommand::Reply { common, .. } => common.quiet,
+        SendCommand::Case(_) => unreachable!("sent above"),
     };
     send_and_print(request(command)?, quiet, client, out).await
 }

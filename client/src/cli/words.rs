@@ -50,6 +50,12 @@ word! {
     pb::NoticeType => "NOTICE_TYPE_",
     pb::PostponementReason => "POSTPONEMENT_REASON_",
     pb::SignalChangeType => "SIGNAL_CHANGE_TYPE_",
+    pb::PlanType => "PLAN_TYPE_",
+    pb::PlanPosition => "PLAN_POSITION_",
+    pb::MeetingPart => "MEETING_PART_",
+    pb::ArrangementType => "ARRANGEMENT_TYPE_",
+    pb::DecisionOutcome => "DECISION_OUTCOME_",
+    pb::TlvCategory => "TLV_CATEGORY_",
 }
 
 /// The word for a value: its name without the prefix, in lowercase.

@@ -55,7 +55,7 @@ pub fn kind(field: &str, value: i32) -> Result<Kind, Status> {
     wire::kind_of(value).ok_or_else(|| {
         violation(invalid(
             field,
-            "must be signalering, overdrachtsdossier, consultatieverzoek, consultatieantwoord or matchmelding",
+            "must be signalering, overdrachtsdossier, consultatieverzoek, consultatieantwoord, matchmelding, plan, planreactie, overleg, aanvraag or besluit",
         ))
     })
 }
@@ -240,6 +240,7 @@ pub fn case_message(r: &MessageRecord) -> pb::CaseMessage {
             .unwrap_or_default(),
         created_at: Some(wire::timestamp(r.created_at_ms)),
         status: wire::receipt_status(r.state) as i32,
+        plan_version: r.plan_version.unwrap_or_default(),
     }
 }
 
@@ -273,6 +274,17 @@ pub fn case_view(case: &CaseId, v: &CaseView) -> pb::ListCaseResponse {
                 set_by_oin: k.set_by.to_string(),
                 since: Some(wire::timestamp(k.since_ms)),
             }),
+        plans: v
+            .record
+            .iter()
+            .flat_map(|c| &c.plans)
+            .map(|p| pb::CasePlanVersion {
+                version: p.version,
+                shared_by_oin: p.shared_by.to_string(),
+                shared_at: Some(wire::timestamp(p.shared_at_ms)),
+                payload_sha256: p.payload_digest.to_hex(),
+            })
+            .collect(),
     }
 }
 

@@ -26,6 +26,7 @@ impl StatutesConfig {
             Statute::OverdrachtPo => &self.overdracht_po,
             Statute::Verwijsindex => &self.verwijsindex,
             Statute::MeldrechtVeiligThuis => &self.meldrecht_veilig_thuis,
+            Statute::PassendOnderwijs => &self.passend_onderwijs,
         }
     }
 
@@ -65,4 +66,7 @@ pub struct StatutesConfig {
     pub verwijsindex: StatuteConfig,
     /// The reporting right towards Veilig Thuis.
     pub meldrecht_veilig_thuis: StatuteConfig,
+    /// A school board's request for an arrangement or a TLV, and the
+    /// decision on it.
+    pub passend_onderwijs: StatuteConfig,
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{CaseId, Oin};
 use super::message::LegalBasis;
-use crate::crypto::ChildRef;
+use crate::crypto::{ChildRef, Digest};
 
 /// An organisation taking part in a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,20 @@ pub struct Coordinator {
     pub since_ms: i64,
 }
 
+/// A version of a case's plan, as first shared. Its copies are the case's
+/// messages of kind plan with this version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanVersion {
+    /// The version, from 1.
+    pub version: u32,
+    /// Who shared it.
+    pub shared_by: Oin,
+    /// When it was first shared (Unix ms).
+    pub shared_at_ms: i64,
+    /// The digest of its payload: every copy of it is the same document.
+    pub payload_digest: Digest,
+}
+
 /// What the gateway keeps of a case besides its messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseRecord {
@@ -70,6 +84,9 @@ pub struct CaseRecord {
     /// Who coordinates it, once the parents agreed on one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinator: Option<Coordinator>,
+    /// The versions of its plan, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanVersion>,
 }
 
 impl CaseRecord {
@@ -82,6 +99,7 @@ impl CaseRecord {
             updated_at_ms: now_ms,
             parties: Vec::new(),
             coordinator: None,
+            plans: Vec::new(),
         }
     }
 

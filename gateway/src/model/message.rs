@@ -164,6 +164,9 @@ pub struct MessageRecord {
     /// accepted before the gateway kept it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<SignalFacts>,
+    /// For a version of a case's plan, or a response to one: the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_version: Option<u32>,
     /// The payload digest named in envelopes and receipts.
     pub payload_digest: Digest,
     /// SHA-256 of the Send request as received: tells a retry from a
@@ -276,6 +279,7 @@ impl MessageRecord {
             overdue_at_ms,
             lapses_at_ms,
             signal: None,
+            plan_version: None,
             payload_digest,
             request_digest,
             payload_bytes,

@@ -21,7 +21,7 @@ mod statute;
 pub mod wire;
 
 pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range, withheld};
-pub use case::{CaseRecord, Coordinator, Party};
+pub use case::{CaseRecord, Coordinator, Party, PlanVersion};
 pub use consent::{
     AgeMark, ConsentRecord, ConsentState, Consenter, Giver, Obtained, Purpose, iso_date,
 };

@@ -21,6 +21,9 @@ pub enum Statute {
     Verwijsindex,
     /// The reporting right towards Veilig Thuis (Wmo 2015 art. 5.2.6).
     MeldrechtVeiligThuis,
+    /// Passend onderwijs (WPO art. 18a; WVO art. 17a; WEC art. 40): the
+    /// samenwerkingsverband's task to decide on arrangements and TLVs.
+    PassendOnderwijs,
 }
 
 /// What a statute covers in law.
@@ -83,12 +86,21 @@ const MELDRECHT: Law = Law {
     condition: "to Veilig Thuis (a signal or a question), or Veilig Thuis's own request for information and the reply to it; the sender declares the information necessary to end, or investigate a reasonable suspicion of, domestic violence or child abuse",
 };
 
+const PASSEND_ONDERWIJS: Law = Law {
+    citation: "WPO art. 18a; WVO art. 17a; WEC art. 40",
+    from: &[OrgKind::School, OrgKind::Swv],
+    to: &[OrgKind::Swv, OrgKind::School],
+    kinds: &[Kind::Aanvraag, Kind::Besluit],
+    condition: "a school board's request to its samenwerkingsverband for an arrangement or a TLV, with the pupil's OPP attached and discussed with the parents; and the samenwerkingsverband's decision to the school that asked",
+};
+
 impl Statute {
     /// Every statute.
-    pub const ALL: [Statute; 3] = [
+    pub const ALL: [Statute; 4] = [
         Statute::OverdrachtPo,
         Statute::Verwijsindex,
         Statute::MeldrechtVeiligThuis,
+        Statute::PassendOnderwijs,
     ];
 
     /// The name used in configuration, the CLI and audit entries.
@@ -97,6 +109,7 @@ impl Statute {
             Statute::OverdrachtPo => "overdracht_po",
             Statute::Verwijsindex => "verwijsindex",
             Statute::MeldrechtVeiligThuis => "meldrecht_veilig_thuis",
+            Statute::PassendOnderwijs => "passend_onderwijs",
         }
     }
 
@@ -106,6 +119,7 @@ impl Statute {
             Statute::OverdrachtPo => &ONDERWIJSKUNDIG_RAPPORT,
             Statute::Verwijsindex => &VERWIJSINDEX,
             Statute::MeldrechtVeiligThuis => &MELDRECHT,
+            Statute::PassendOnderwijs => &PASSEND_ONDERWIJS,
         }
     }
 }

@@ -53,6 +53,11 @@ pub fn kind(k: Kind) -> pb::MessageKind {
         Kind::Consultatieantwoord => pb::MessageKind::Consultatieantwoord,
         Kind::Notice => pb::MessageKind::Notice,
         Kind::Matchmelding => pb::MessageKind::Matchmelding,
+        Kind::Plan => pb::MessageKind::Plan,
+        Kind::Planreactie => pb::MessageKind::Planreactie,
+        Kind::Overleg => pb::MessageKind::Overleg,
+        Kind::Aanvraag => pb::MessageKind::Aanvraag,
+        Kind::Besluit => pb::MessageKind::Besluit,
     }
 }
 
@@ -115,6 +120,7 @@ fn statute(s: Statute) -> pb::StatutoryBasis {
         Statute::OverdrachtPo => pb::StatutoryBasis::OverdrachtPo,
         Statute::Verwijsindex => pb::StatutoryBasis::Verwijsindex,
         Statute::MeldrechtVeiligThuis => pb::StatutoryBasis::MeldrechtVeiligThuis,
+        Statute::PassendOnderwijs => pb::StatutoryBasis::PassendOnderwijs,
     }
 }
 

@@ -52,7 +52,7 @@ fn not_yours(id: &CaseId) -> CaseRefused {
 
 /// The case's record (a new one if it has none) for a caller that stands
 /// in it; one whose term passed names its child again from its messages.
-fn standing_in(
+pub fn standing_in(
     case: Option<CaseRecord>,
     known: Known<'_>,
     now_ms: i64,

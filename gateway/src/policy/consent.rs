@@ -532,3 +532,7 @@ pub fn covers(
 #[cfg(test)]
 #[path = "consent_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "consent_meeting_tests.rs"]
+mod meeting_tests;

@@ -10,11 +10,16 @@
 //! [`replies`] (what a reply travels under), [`requests`] (the small
 //! requests: leases, rejections, reasons), [`quota`]
 //! (what one party may have held undelivered), [`signals`] (the
-//! Verwijsindex loop: a signal's changes and match notices).
+//! Verwijsindex loop: a signal's changes and match notices),
+//! [`case_parties`] (who takes part in a case), [`case_plan`] (its plan
+//! versions), [`case_payloads`] (the
+//! plan, the meeting, an arrangement request and its decision).
 
 pub mod anonymous;
 pub mod bsn;
 pub mod case_parties;
+pub mod case_payloads;
+pub mod case_plan;
 pub mod consent;
 pub mod fields;
 pub mod notices;

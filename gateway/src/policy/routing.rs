@@ -70,21 +70,30 @@ impl Policy {
             Kind::Consultatieverzoek => {
                 check_route(kind, &self.config.consultatieverzoek, from, to)
             }
-            Kind::Consultatieantwoord => {
-                let request = request
-                    .filter(|r| r.kind == Kind::Consultatieverzoek && r.recipient == from.oin);
-                match request {
-                    None => Err(RouteRefused(
-                        "a consultatieantwoord must answer a consultatieverzoek that the sender received (in_reply_to)"
-                            .into(),
-                    )),
-                    Some(r) if r.sender != to.oin => Err(RouteRefused(format!(
-                        "a consultatieantwoord goes only to the sender of the request it answers ({})",
-                        r.sender
+            Kind::Consultatieantwoord | Kind::Planreactie | Kind::Besluit => {
+                reply(kind, from, to, request)
+            }
+            // The case's parties decide its recipients (the exchange checks
+            // that each is a party); organisations that exchange about
+            // children send them.
+            Kind::Plan | Kind::Overleg => {
+                match [from, to]
+                    .into_iter()
+                    .find(|p| !OrgKind::PROFESSIONAL.contains(&p.kind))
+                {
+                    Some(p) => Err(RouteRefused(format!(
+                        "a {kind} is between the parties of a case, and a {} takes no part in one",
+                        p.kind
                     ))),
-                    Some(_) => Ok(()),
+                    None => Ok(()),
                 }
             }
+            // On its statute only: from a school to a samenwerkingsverband.
+            Kind::Aanvraag if from.kind == OrgKind::School && to.kind == OrgKind::Swv => Ok(()),
+            Kind::Aanvraag => Err(RouteRefused(format!(
+                "an aanvraag goes from a school to its samenwerkingsverband (swv), not from a {} to a {}",
+                from.kind, to.kind
+            ))),
             Kind::Notice => Err(RouteRefused("notices come from the gateway only".into())),
             // The signals it names decide its recipient (policy::signals).
             Kind::Matchmelding if from.kind == OrgKind::Verwijsindex => Ok(()),
@@ -93,6 +102,27 @@ impl Policy {
                 from.kind
             ))),
         }
+    }
+}
+
+/// A reply of `kind` answers a message of the kind it answers that `from`
+/// received (`request`), and goes to that message's sender only.
+fn reply(
+    kind: Kind,
+    from: &Participant,
+    to: &Participant,
+    request: Option<&MessageRecord>,
+) -> Result<(), RouteRefused> {
+    let answered = kind.answers().unwrap_or(kind);
+    match request.filter(|r| r.kind == answered && r.recipient == from.oin) {
+        None => Err(RouteRefused(format!(
+            "a {kind} must answer a request of kind {answered} that the sender received (in_reply_to)"
+        ))),
+        Some(r) if r.sender != to.oin => Err(RouteRefused(format!(
+            "a {kind} goes only to the sender of the request it answers ({})",
+            r.sender
+        ))),
+        Some(_) => Ok(()),
     }
 }
 
@@ -219,5 +249,51 @@ mod tests {
         // Only a consultatieverzoek is answered.
         let signal = request(&swv, &jgt, Kind::Signalering);
         assert!(policy.check(reply, &jgt, &swv, Some(&signal)).is_err());
+    }
+
+    #[test]
+    fn each_reply_answers_its_own_kind_and_the_case_and_tlv_kinds_go_their_way() {
+        let policy = Policy::new(Config::default().routing);
+        let (school, swv, jgt) = (
+            p(1, OrgKind::School),
+            p(3, OrgKind::Swv),
+            p(4, OrgKind::Jgt),
+        );
+        let (operator, index) = (p(6, OrgKind::Operator), p(8, OrgKind::Verwijsindex));
+        let plan = request(&swv, &jgt, Kind::Plan);
+        let asked = request(&school, &swv, Kind::Aanvraag);
+        assert_eq!(
+            policy.check(Kind::Planreactie, &jgt, &swv, Some(&plan)),
+            Ok(())
+        );
+        assert_eq!(
+            policy.check(Kind::Besluit, &swv, &school, Some(&asked)),
+            Ok(())
+        );
+        // A decision does not answer a plan, nor a plan response a request.
+        assert!(
+            policy
+                .check(Kind::Besluit, &jgt, &swv, Some(&plan))
+                .is_err()
+        );
+        assert!(
+            policy
+                .check(Kind::Planreactie, &swv, &school, Some(&asked))
+                .is_err()
+        );
+        // Plan and meeting between organisations that work with children.
+        for kind in [Kind::Plan, Kind::Overleg] {
+            assert_eq!(policy.check(kind, &swv, &jgt, None), Ok(()));
+            assert!(policy.check(kind, &swv, &index, None).is_err());
+            assert!(policy.check(kind, &operator, &jgt, None).is_err());
+        }
+        // A request from a school to a samenwerkingsverband only.
+        assert_eq!(policy.check(Kind::Aanvraag, &school, &swv, None), Ok(()));
+        let e = policy.check(Kind::Aanvraag, &jgt, &swv, None).unwrap_err();
+        assert!(
+            e.0.contains("from a school to its samenwerkingsverband"),
+            "{e}"
+        );
+        assert!(policy.check(Kind::Aanvraag, &school, &jgt, None).is_err());
     }
 }

@@ -9,7 +9,7 @@ use time::{Date, Duration};
 
 use super::fields::{case_id, consent_id, message_id, oin, one_line};
 use super::statutes::{Facts, Informing, ProfileStart};
-use super::{Violation, consent::age_on, invalid, payloads, signals};
+use super::{Violation, case_payloads, consent::age_on, invalid, payloads, signals};
 use crate::clock::start_of_day_ms;
 use crate::config::LimitsConfig;
 use crate::crypto::{Digest, PayloadKey, sha256};
@@ -60,6 +60,7 @@ pub struct ValidSend {
     lapses_at_ms: Option<i64>,
     signal_facts: Option<SignalFacts>,
     signal_ref: Option<SignalRef>,
+    plan_version: Option<u32>,
     payload: Vec<u8>,
     payload_digest: Digest,
     request_digest: Digest,
@@ -152,6 +153,11 @@ impl ValidSend {
         self.signal_ref.as_ref()
     }
 
+    /// For a version of a case's plan: the version it names.
+    pub fn plan_version(&self) -> Option<u32> {
+        self.plan_version
+    }
+
     /// The digest of the payload as envelopes and receipts name it.
     pub fn payload_digest(&self) -> Digest {
         self.payload_digest
@@ -186,7 +192,7 @@ fn legal_basis(basis: Option<&pb::LegalBasis>) -> Result<Option<LegalBasis>, Vio
             LegalBasis::Statute(wire::statute_of(*s).ok_or_else(|| {
                 invalid(
                     "legal_basis.statutory",
-                    "must be overdracht_po, verwijsindex or meldrecht_veilig_thuis",
+                    "must be overdracht_po, verwijsindex, meldrecht_veilig_thuis or passend_onderwijs",
                 )
             })?)
         }
@@ -269,6 +275,10 @@ fn born(body: Option<&pb::payload::Body>) -> Option<(Date, &'static str)> {
             iso_date::parse(&p.birth_date)
                 .map(|d| (d, "payload.overdrachtsdossier.pupil.birth_date"))
         }),
+        Body::ArrangementRequest(r) => r.pupil.as_ref().and_then(|p| {
+            iso_date::parse(&p.birth_date)
+                .map(|d| (d, "payload.arrangement_request.pupil.birth_date"))
+        }),
         _ => None,
     }
 }
@@ -338,12 +348,12 @@ pub fn check(
         )
     })?;
     use pb::payload::Body;
-    let (mut signal_facts, mut signal_ref) = (None, None);
+    let (mut signal_facts, mut signal_ref, mut plan_version) = (None, None, None);
     let (kind, bsn) = match payload.body.as_ref() {
         None => {
             return Err(invalid(
                 "payload",
-                "must hold one of signalering, overdrachtsdossier, consultatieverzoek, consultatieantwoord, signal_change, match_notice",
+                "must hold one of signalering, overdrachtsdossier, consultatieverzoek, consultatieantwoord, signal_change, match_notice, case_plan, plan_response, case_meeting, arrangement_request, arrangement_decision",
             ));
         }
         Some(Body::Signalering(s)) => {
@@ -387,6 +397,27 @@ pub fn check(
             payloads::consultatieantwoord(a)?;
             (Kind::Consultatieantwoord, None)
         }
+        Some(Body::CasePlan(p)) => {
+            case_payloads::case_plan(p)?;
+            plan_version = Some(p.version);
+            (Kind::Plan, Some(p.bsn.clone()))
+        }
+        Some(Body::PlanResponse(r)) => {
+            case_payloads::plan_response(r)?;
+            (Kind::Planreactie, None)
+        }
+        Some(Body::CaseMeeting(m)) => {
+            case_payloads::case_meeting(m, today)?;
+            (Kind::Overleg, Some(m.bsn.clone()))
+        }
+        Some(Body::ArrangementRequest(a)) => {
+            case_payloads::arrangement_request(a)?;
+            (Kind::Aanvraag, a.pupil.as_ref().map(|p| p.bsn.clone()))
+        }
+        Some(Body::ArrangementDecision(d)) => {
+            case_payloads::arrangement_decision(d)?;
+            (Kind::Besluit, None)
+        }
         Some(Body::Notice(_)) => {
             return Err(invalid(
                 "payload.notice",
@@ -395,6 +426,17 @@ pub fn check(
         }
     };
     payloads::attachments(kind, &payload.attachments, limits)?;
+    if let Some(body) = payload.body.as_ref() {
+        case_payloads::needs_document(body, &payload.attachments)?;
+    }
+    if kind.is_of_case() && case_id.is_none() {
+        return Err(invalid(
+            "case_id",
+            format!(
+                "a message of kind {kind} belongs to a case: name the case (case_id) whose parties it goes to"
+            ),
+        ));
+    }
     if signal_ref.is_some()
         && named
             .as_ref()
@@ -406,7 +448,7 @@ pub fn check(
         ));
     }
     let basis = match (kind, named) {
-        (Kind::Consultatieantwoord, named) => SendBasis::OfRequest(named),
+        (kind, named) if kind.answers().is_some() => SendBasis::OfRequest(named),
         _ if signal_ref.is_some() => SendBasis::OfSignal,
         (_, Some(named)) => SendBasis::Named(named),
         (_, None) => {
@@ -422,14 +464,15 @@ pub fn check(
         Some(pb::payload::Body::Consultatieantwoord(a)) => {
             !a.answer.trim().is_empty() || !payload.attachments.is_empty()
         }
-        _ => false,
+        // A response to the plan and a decision say something of the child.
+        _ => kind.answers().is_some(),
     };
-    let in_reply_to = if kind == Kind::Consultatieantwoord {
+    let in_reply_to = if kind.answers().is_some() {
         Some(message_id("in_reply_to", &r.in_reply_to)?)
     } else if !r.in_reply_to.is_empty() {
         return Err(invalid(
             "in_reply_to",
-            "only a consultatieantwoord answers another message",
+            "only a reply (consultatieantwoord, planreactie, besluit) answers another message",
         ));
     } else {
         None
@@ -481,6 +524,7 @@ pub fn check(
         lapses_at_ms,
         signal_facts,
         signal_ref,
+        plan_version,
         payload: bytes,
         payload_digest,
         request_digest,

@@ -275,7 +275,7 @@ fn cases() -> Vec<Case> {
             signalering,
             Box::new(|r| r.legal_basis = statute(pb::StatutoryBasis::Unspecified)),
             FIELD,
-            "legal_basis.statutory: must be overdracht_po, verwijsindex or meldrecht_veilig_thuis",
+            "legal_basis.statutory: must be overdracht_po, verwijsindex, meldrecht_veilig_thuis or passend_onderwijs",
         ),
         (
             signalering,
@@ -359,7 +359,7 @@ fn cases() -> Vec<Case> {
             signalering,
             Box::new(|r| r.in_reply_to = ID.into()),
             FIELD,
-            "in_reply_to: only a consultatieantwoord answers another message",
+            "in_reply_to: only a reply (consultatieantwoord, planreactie, besluit) answers another message",
         ),
         (
             signalering,

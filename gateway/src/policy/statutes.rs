@@ -98,6 +98,7 @@ impl StatutePolicy {
             Statute::OverdrachtPo => onderwijskundig_rapport(sender, facts),
             Statute::Verwijsindex => verwijsindex(facts),
             Statute::MeldrechtVeiligThuis => meldrecht(kind, sender, recipient, facts),
+            Statute::PassendOnderwijs => passend_onderwijs(kind, sender, recipient),
         }
         .or_else(refuse)
     }
@@ -130,6 +131,28 @@ fn onderwijskundig_rapport(sender: &Participant, facts: &Facts) -> Result<String
     Ok(format!(
         "from a school of sector {sector}; the parents have seen the dossier"
     ))
+}
+
+/// WPO art. 18a, WVO art. 17a, WEC art. 40: a school asks its
+/// samenwerkingsverband, which decides. That the OPP is attached and was
+/// discussed with the parents is a content rule of the request
+/// ([`super::case_payloads`]); that the decision answers the request and
+/// goes to the school that asked is the reply rule of routing.
+fn passend_onderwijs(
+    kind: Kind,
+    sender: &Participant,
+    recipient: &Participant,
+) -> Result<String, String> {
+    match (kind, sender.kind, recipient.kind) {
+        (Kind::Aanvraag, OrgKind::School, OrgKind::Swv) => Ok(
+            "a school board's request to the samenwerkingsverband, with the OPP discussed with the parents".into(),
+        ),
+        (Kind::Besluit, OrgKind::Swv, OrgKind::School) => Ok(
+            "the samenwerkingsverband's decision to the school that asked".into(),
+        ),
+        (Kind::Aanvraag, ..) => Err("covers a request from a school to a samenwerkingsverband only".into()),
+        _ => Err("covers the samenwerkingsverband's decision to a school only".into()),
+    }
 }
 
 /// Jeugdwet ch. 7.1: the family is informed of a registration.
@@ -443,5 +466,29 @@ mod tests {
             let e = refused(S, kind, from, to, facts);
             assert!(e.contains(text), "{e} should contain {text}");
         }
+    }
+
+    #[test]
+    fn passend_onderwijs_carries_a_schools_request_to_the_swv_and_the_decision_back() {
+        use Statute::PassendOnderwijs as S;
+        let (school, swv) = (school(1, Some(Sector::Po)), p(3, OrgKind::Swv));
+        let f = Facts::default();
+        assert!(
+            policy()
+                .allows(S, Kind::Aanvraag, &school, &swv, &f)
+                .is_ok()
+        );
+        assert!(policy().allows(S, Kind::Besluit, &swv, &school, &f).is_ok());
+        let e = refused(S, Kind::Aanvraag, &swv, &school, f);
+        assert!(
+            e.contains("a request from a school to a samenwerkingsverband only"),
+            "{e}"
+        );
+        let e = refused(S, Kind::Besluit, &school, &swv, f);
+        assert!(e.contains("decision to a school only"), "{e}");
+        let e = refused(S, Kind::Consultatieverzoek, &school, &swv, f);
+        assert!(e.contains("covers aanvraag, besluit only"), "{e}");
+        let e = refused(S, Kind::Aanvraag, &school, &p(4, OrgKind::Jgt), f);
+        assert!(e.contains("covers messages to swv, school only"), "{e}");
     }
 }

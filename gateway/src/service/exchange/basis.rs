@@ -43,7 +43,8 @@ impl Exchange {
         match valid.basis() {
             SendBasis::Named(basis) => {
                 let about = (child_ref, valid.case_id());
-                self.check_named(parties, valid, basis, about, now).await
+                self.check_named(parties, valid, (basis, valid.terms()), about, now)
+                    .await
             }
             SendBasis::OfRequest(named) => {
                 self.check_reply(parties, valid, named.as_ref(), request, now)
@@ -59,7 +60,7 @@ impl Exchange {
         &self,
         (sender, recipient): (&Participant, &Participant),
         valid: &ValidSend,
-        named: &LegalBasis,
+        (named, terms): (&LegalBasis, Terms),
         (child_ref, case): (Option<&ChildRef>, Option<&CaseId>),
         now: i64,
     ) -> Result<Basis, ServiceError> {
@@ -71,7 +72,7 @@ impl Exchange {
                         "legal_basis.consent_id: no consent {id} is registered"
                     ))
                 })?;
-                let what = (valid.kind(), valid.terms().purpose);
+                let what = (valid.kind(), terms.purpose);
                 let in_case = self.in_case(&c, &sender.oin, case).await?;
                 consent::covers(&c, (&sender.oin, in_case), recipient, what, child_ref, now)
                     .map_err(|m| refused(format!("legal_basis.consent_id: {m}")))?;
@@ -109,7 +110,7 @@ impl Exchange {
         }
         Ok(Basis {
             legal_basis: named.clone(),
-            terms: valid.terms(),
+            terms,
             condition,
         })
     }
@@ -133,6 +134,42 @@ impl Exchange {
             case,
             sender_is_party,
         })
+    }
+
+    /// A response to the plan, or a decision on a request: it says
+    /// something of the child back to the one that sent the plan or asked,
+    /// so its basis covers that direction: the one it names, or the
+    /// request's own (the meeting's consent, the statute of passend
+    /// onderwijs), checked as if named.
+    async fn check_own_direction(
+        &self,
+        parties: (&Participant, &Participant),
+        valid: &ValidSend,
+        named: Option<&LegalBasis>,
+        request: &MessageRecord,
+        now: i64,
+    ) -> Result<Basis, ServiceError> {
+        // Named, with the terms it names; else the request's, with its terms.
+        let basis = match named {
+            Some(own) => (own, valid.terms()),
+            None => (&request.legal_basis, request.terms),
+        };
+        let about = (request.child_ref.as_ref(), Some(&request.case_id));
+        let mut checked = self
+            .check_named(parties, valid, basis, about, now)
+            .await
+            .map_err(|e| match e {
+                ServiceError::FailedPrecondition(m) if named.is_none() => {
+                    ServiceError::FailedPrecondition(format!(
+                        "{m}; a {} travels under the basis of the {} it answers only where that covers its own direction: name a basis of your own in legal_basis",
+                        valid.kind(),
+                        request.kind
+                    ))
+                }
+                other => other,
+            })?;
+        checked.condition = format!("a reply to a {}, {}", request.kind, checked.condition);
+        Ok(checked)
     }
 
     /// A signal's change, or a match notice: on the Verwijsindex's statute.
@@ -178,13 +215,19 @@ impl Exchange {
         request: Option<&MessageRecord>,
         now: i64,
     ) -> Result<Basis, ServiceError> {
-        // Routing let the reply through only with the request it answers
-        // (and only a consultatieverzoek has replies).
-        let Some(request) = request.filter(|r| r.kind == Kind::Consultatieverzoek) else {
-            return Err(ServiceError::PermissionDenied(
-                "in_reply_to: a consultatieantwoord answers a consultatieverzoek".into(),
-            ));
+        // Routing let the reply through only with the request it answers.
+        let Some(request) = request.filter(|r| Some(r.kind) == valid.kind().answers()) else {
+            return Err(ServiceError::PermissionDenied(format!(
+                "in_reply_to: a {} answers a {}",
+                valid.kind(),
+                valid.kind().answers().unwrap_or(valid.kind())
+            )));
         };
+        if request.kind != Kind::Consultatieverzoek {
+            return self
+                .check_own_direction(parties, valid, named, request, now)
+                .await;
+        }
         let (sender, recipient) = parties;
         let asked = Answered {
             basis: &request.legal_basis,
@@ -195,7 +238,8 @@ impl Exchange {
             Ok(ReplyBasis::OfRequest(why)) => why,
             Ok(ReplyBasis::Own(own)) => {
                 let about = (request.child_ref.as_ref(), Some(&request.case_id));
-                let mut basis = self.check_named(parties, valid, &own, about, now).await?;
+                let own = (&own, valid.terms());
+                let mut basis = self.check_named(parties, valid, own, about, now).await?;
                 basis.condition = format!("a reply with an answer, {}", basis.condition);
                 return Ok(basis);
             }

@@ -3,9 +3,12 @@
 //! its child, and an organisation sees the messages of a case that it sent
 //! or received, and no others.
 
+use super::parties::refused;
 use super::{CaseView, Exchange};
 use crate::crypto::ChildRef;
 use crate::model::{CaseId, CaseRecord, MessageRecord, Oin};
+use crate::policy::case_parties::Known;
+use crate::policy::case_plan::{self, Sharing};
 use crate::policy::invalid;
 use crate::policy::send::ValidSend;
 use crate::service::ServiceError;
@@ -17,6 +20,8 @@ pub(super) struct Thread {
     pub case_id: CaseId,
     /// The child it is about: its own, or for a reply its request's.
     pub child_ref: Option<ChildRef>,
+    /// For a version of the plan, or a response to one: the version.
+    pub plan_version: Option<u32>,
 }
 
 fn not_yours(case: &CaseId) -> ServiceError {
@@ -32,7 +37,7 @@ impl Exchange {
     /// the same child; any other starts a case.
     pub(super) async fn thread(
         &self,
-        sender: &Oin,
+        (sender, recipient): (&Oin, &Oin),
         valid: &ValidSend,
         request: Option<&MessageRecord>,
         child_ref: Option<ChildRef>,
@@ -51,12 +56,14 @@ impl Exchange {
             return Ok(Thread {
                 case_id: request.case_id.clone(),
                 child_ref: request.child_ref,
+                plan_version: request.plan_version,
             });
         }
         let Some(case) = valid.case_id() else {
             return Ok(Thread {
                 case_id: CaseId::new_v7(),
                 child_ref,
+                plan_version: None,
             });
         };
         let messages = self.store.case_messages(case).await?;
@@ -85,10 +92,73 @@ impl Exchange {
             )
             .into());
         }
+        if valid.kind().is_of_case() {
+            self.to_a_party((sender, recipient), valid, record, child_ref)
+                .await?;
+        }
         Ok(Thread {
             case_id: case.clone(),
             child_ref,
+            plan_version: valid.plan_version(),
         })
+    }
+
+    /// A plan or a meeting goes to a party of its case; a new version of
+    /// the plan is recorded with the case first, in the step that changes
+    /// the case ([`case_plan::share`]), so that the versions follow one
+    /// another whatever is sent at once.
+    async fn to_a_party(
+        &self,
+        (sender, recipient): (&Oin, &Oin),
+        valid: &ValidSend,
+        record: Option<CaseRecord>,
+        child_ref: Option<ChildRef>,
+    ) -> Result<(), ServiceError> {
+        let Some(case) = valid.case_id() else {
+            return Ok(());
+        };
+        if !self.takes_part(record.as_ref(), recipient).await? {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "recipient_oin: {recipient} takes no part in case {case}: a {} goes to the case's parties; add it first (AddCaseParty)",
+                valid.kind()
+            )));
+        }
+        let Some(version) = valid.plan_version() else {
+            return Ok(());
+        };
+        let coordinator_holds =
+            case_standing::coordinator_holds(self.store.as_ref(), &self.clock, record.as_ref())
+                .await?;
+        let (by, id, digest, now) = (
+            sender.clone(),
+            case.clone(),
+            valid.payload_digest(),
+            self.clock.now_ms(),
+        );
+        let known = move |id| Known {
+            id,
+            child_ref,
+            took_part: true,
+            coordinator_holds,
+        };
+        let sharing = case_plan::sharing(record.as_ref(), known(case), &by, (version, digest))
+            .map_err(refused)?;
+        if sharing == Sharing::New {
+            let edit = Box::new(move |stored: Option<CaseRecord>| {
+                let known = Known {
+                    id: &id,
+                    child_ref,
+                    took_part: true,
+                    coordinator_holds,
+                };
+                case_plan::share(stored, known, &by, (version, digest), now)
+            });
+            self.store
+                .edit_case(case, edit, now)
+                .await?
+                .map_err(refused)?;
+        }
+        Ok(())
     }
 
     /// Whether `org` takes part in the case of `record` now
@@ -130,6 +200,7 @@ impl Exchange {
                 c.parties
                     .retain(|p| p.oin == *caller || p.added_by == *caller);
                 c.coordinator = c.coordinator.filter(|k| k.set_by == *caller);
+                c.plans.clear();
                 Some(c)
             }
             other => other,

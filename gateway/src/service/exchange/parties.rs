@@ -19,7 +19,8 @@ type Naming = fn(
     i64,
 ) -> Result<(CaseRecord, Draft), CaseRefused>;
 
-fn refused(e: CaseRefused) -> ServiceError {
+/// The status of a refused change of a case.
+pub(super) fn refused(e: CaseRefused) -> ServiceError {
     match e {
         CaseRefused::Unknown(m) => ServiceError::NotFound(m),
         CaseRefused::Denied(m) => ServiceError::PermissionDenied(m),

@@ -86,7 +86,9 @@ impl Exchange {
         let request = referred.as_ref();
         // The case first: one that names a case it stands not in learns
         // nothing of it, neither from its basis.
-        let thread = self.thread(&sender.oin, &valid, request, child_ref).await?;
+        let thread = self
+            .thread((&sender.oin, &recipient.oin), &valid, request, child_ref)
+            .await?;
         let basis = self
             .check_basis(
                 (sender, &recipient),
@@ -151,11 +153,16 @@ impl Exchange {
         if record.legal_basis == LegalBasis::Statute(Statute::Verwijsindex) {
             record.signal = valid.signal_facts();
         }
+        record.plan_version = thread.plan_version;
+        let condition = match thread.plan_version {
+            Some(v) => format!("{}; version {v} of the plan", basis.condition),
+            None => basis.condition,
+        };
         let client_reference = record.client_reference.clone();
         let case_id = record.case_id.clone();
         let kind = record.kind.as_str();
         let draft =
-            Draft::about(sender.oin.clone(), Action::SendAccepted, &record).detail(basis.condition);
+            Draft::about(sender.oin.clone(), Action::SendAccepted, &record).detail(condition);
         self.reserve
             .admit(&self.store, record.payload_bytes)
             .await?;
