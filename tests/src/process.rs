@@ -373,3 +373,13 @@ pub fn value(text: &str, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
 }
+
+/// Runs `schakel --gateway URL --identity DIR --json ARGS...` against `gw`
+/// as the example organisation `who` and returns its JSON lines; panics
+/// with its error output if it fails.
+pub async fn cli_json(gw: &crate::TestGateway, who: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let cli = Cli::as_org(&gw.url(), &gw.pki.dir.join(who)).args(args);
+    tokio::task::spawn_blocking(move || cli.json())
+        .await
+        .expect("the CLI's thread")
+}

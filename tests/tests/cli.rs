@@ -6,14 +6,7 @@ use schakel_tests::process::Cli;
 use schakel_tests::{TestGateway, fixtures, org, workspace_root};
 use serde_json::Value;
 
-/// Runs `schakel --gateway URL --identity DIR --json ARGS...` as `who` and
-/// returns its JSON lines; panics with its error output if it fails.
-async fn schakel(gw: &TestGateway, who: &str, args: &[&str]) -> Vec<Value> {
-    let cli = Cli::as_org(&gw.url(), &gw.pki.dir.join(who)).args(args);
-    tokio::task::spawn_blocking(move || cli.json())
-        .await
-        .unwrap()
-}
+use schakel_tests::process::cli_json as schakel;
 
 /// The message id a `send` answered.
 fn id(sent: &[Value]) -> String {

@@ -137,8 +137,19 @@ pub async fn case(
             },
         );
     }
+    for v in &case.plans {
+        out.record(
+            "case_plan",
+            json!({"case_id": case.case_id, "version": v.version, "shared_by_oin": v.shared_by_oin, "shared_at": time_text(v.shared_at), "payload_sha256": v.payload_sha256}),
+            || format!("plan version {}  shared by {} on {}", v.version, v.shared_by_oin, time_text(v.shared_at)),
+        );
+    }
     for m in &case.messages {
         let kind = word_of::<schakel_client::proto::MessageKind>(m.kind);
+        let version = match m.plan_version {
+            0 => String::new(),
+            v => format!("  (plan version {v})"),
+        };
         out.record(
             "case_message",
             json!({
@@ -150,10 +161,11 @@ pub async fn case(
                 "in_reply_to": m.in_reply_to,
                 "created_at": time_text(m.created_at),
                 "status": receipt_status_name(m.status),
+                "plan_version": m.plan_version,
             }),
             || {
                 format!(
-                    "{}  {:<20} {} -> {}  {}{}",
+                    "{}  {:<20} {} -> {}  {}{}{version}",
                     time_text(m.created_at),
                     kind,
                     m.sender_oin,

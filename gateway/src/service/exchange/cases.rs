@@ -194,13 +194,14 @@ impl Exchange {
             return Err(not_yours(case));
         }
         // Who takes part is for the parties; another sees its own entry,
-        // those it added, and a coordinator it recorded.
+        // those it added, a coordinator it recorded and the plan versions
+        // it shared.
         let record = match record {
             Some(mut c) if !party => {
                 c.parties
                     .retain(|p| p.oin == *caller || p.added_by == *caller);
                 c.coordinator = c.coordinator.filter(|k| k.set_by == *caller);
-                c.plans.clear();
+                c.plans.retain(|v| v.shared_by == *caller);
                 Some(c)
             }
             other => other,
