@@ -5,7 +5,7 @@ use schakel_tests::process::Cli;
 use schakel_tests::{TestGateway, succeeded};
 
 fn assert_whole_case(out: &str) {
-    for step in 1..=8 {
+    for step in 1..=14 {
         assert!(
             out.contains(&format!("\n{step}. ")),
             "step {step} missing: {out}"
@@ -19,6 +19,8 @@ fn assert_whole_case(out: &str) {
     assert!(out.contains("the queued signal is now withdrawn"), "{out}");
     assert!(receipt(" withdrawn "), "{out}");
     assert!(out.contains("audit log intact"), "{out}");
+    assert!(out.contains("plan version 1, delivered"), "{out}");
+    assert!(out.contains("sent besluit (granted)"), "{out}");
     assert!(out.ends_with("about the child.\n"), "{out}");
 }
 

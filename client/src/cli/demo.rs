@@ -1,7 +1,10 @@
 //! `schakel demo`: one realistic case, end to end, narrated. A primary
 //! school registers the parents' consent and signals a concern to the
 //! jeugd- en gezinsteam; the JGT acknowledges it and asks the
-//! samenwerkingsverband for consultation, which answers; the school
+//! samenwerkingsverband for consultation, which answers; in the meeting
+//! the parents agree on a coordinator and on what the parties share, and
+//! the coordinator shares the minutes and the family plan with every party
+//! (`demo_case`); the school board asks for a TLV, which is granted; the school
 //! transfers the pupil's dossier to the secondary school; the parents
 //! withdraw their consent and a queued message is withdrawn; the operator
 //! follows the child's audit trail and verifies the log. Every receipt is
@@ -23,16 +26,16 @@ use super::words::word_of;
 
 /// The child of the case: a test BSN (it passes the elfproef) that the
 /// README's walk-through and the example files do not use, eleven years old.
-const BSN: &str = "200000007";
+pub(super) const BSN: &str = "200000007";
 
 /// The example organisations the case needs, by identity folder.
-struct Cast {
-    school: Client,
-    secondary: Client,
-    jgt: Client,
-    swv: Client,
-    operator: Client,
-    oin: std::collections::HashMap<&'static str, String>,
+pub(super) struct Cast {
+    pub(super) school: Client,
+    pub(super) secondary: Client,
+    pub(super) jgt: Client,
+    pub(super) swv: Client,
+    pub(super) operator: Client,
+    pub(super) oin: std::collections::HashMap<&'static str, String>,
 }
 
 async fn cast(gateway: &str, pki: &Path) -> anyhow::Result<Cast> {
@@ -53,11 +56,11 @@ async fn cast(gateway: &str, pki: &Path) -> anyhow::Result<Cast> {
     })
 }
 
-fn step(n: u32, text: &str) {
+pub(super) fn step(n: u32, text: &str) {
     println!("\n{n}. {text}");
 }
 
-fn receipt(r: &pb::Receipt) {
+pub(super) fn receipt(r: &pb::Receipt) {
     println!(
         "   receipt {}  (signed by key {}, verified)",
         receipt_line(r),
@@ -69,17 +72,17 @@ fn today() -> time::Date {
     super::send::dutch_today()
 }
 
-fn days(n: i64) -> String {
+pub(super) fn days(n: i64) -> String {
     examples::date(today(), n)
 }
 
 /// The child's date of birth: eleven years and a hundred days ago, so that
 /// the parents consent alone, and she moves to secondary school this year.
-fn birth_date() -> String {
+pub(super) fn birth_date() -> String {
     days(-(11 * 365 + 100))
 }
 
-fn consent_request(
+pub(super) fn consent_request(
     to: &str,
     kind: pb::MessageKind,
     purpose: pb::ConsentPurpose,
@@ -143,7 +146,7 @@ fn signal(reference: &str, to: &str, basis: Option<pb::LegalBasis>) -> pb::SendR
 }
 
 /// Registers a consent as `client`, and shows it.
-async fn grant(
+pub(super) async fn grant(
     client: &Client,
     request: pb::GrantConsentRequest,
 ) -> anyhow::Result<pb::ConsentRecord> {
@@ -153,7 +156,7 @@ async fn grant(
 }
 
 /// Sends `request` as `client`, and shows what was sent and its receipt.
-async fn send(
+pub(super) async fn send(
     client: &Client,
     request: pb::SendRequest,
     what: &str,
@@ -167,7 +170,7 @@ async fn send(
 }
 
 /// Pulls until `id` arrives in `client`'s inbox, and acknowledges it.
-async fn receive(client: &Client, id: &str, who: &str) -> anyhow::Result<pb::Delivery> {
+pub(super) async fn receive(client: &Client, id: &str, who: &str) -> anyhow::Result<pb::Delivery> {
     for _ in 0..20 {
         for d in client
             .pull(16, Duration::from_secs(1), Duration::ZERO)
@@ -285,8 +288,10 @@ pub async fn play(gateway: &str, pki: &Path) -> anyhow::Result<()> {
     let answered = send(&c.swv, reply, "consultatieantwoord").await?;
     receive(&c.jgt, &answered.message_id, "the JGT").await?;
 
+    let next = super::demo_case::play(&c, &sent.case_id, 6, &reference).await?;
+
     step(
-        6,
+        next,
         "The pupil moves to secondary school: the school transfers the onderwijskundig rapport, which the law allows without consent.",
     );
     let mut dossier = examples::dossier(today(), &reference("dossier"), vo);
@@ -308,7 +313,7 @@ pub async fn play(gateway: &str, pki: &Path) -> anyhow::Result<()> {
     receive(&c.secondary, &moved.message_id, "the secondary school").await?;
 
     step(
-        7,
+        next + 1,
         "The school signals again, but before the JGT looks, the parents withdraw their consent.",
     );
     let again = signal(&reference("signal-2"), jgt, under(&consent));
@@ -329,7 +334,7 @@ pub async fn play(gateway: &str, pki: &Path) -> anyhow::Result<()> {
     }
 
     step(
-        8,
+        next + 2,
         "The operator follows this child's trail in the audit log, and verifies the whole log.",
     );
     let mut entries = c

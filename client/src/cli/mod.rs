@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod consent;
 mod demo;
+mod demo_case;
 mod directory;
 mod explain;
 mod inbox;
@@ -93,8 +94,10 @@ enum Command {
     #[command(subcommand)]
     Admin(admin::AdminCommand),
     /// Play one case end to end with the example organisations, narrated:
-    /// consent, a signal, a consultation and its answer, a transfer dossier,
-    /// a withdrawal, and the operator's audit trail.
+    /// consent, a signal, a consultation and its answer, the meeting with its
+    /// coordinator and consent, the family plan shared and responded to, a
+    /// TLV decided, a transfer dossier, a withdrawal, and the operator's audit
+    /// trail.
     Demo {
         /// Start a gateway of its own (schakel-gateway, beside this binary)
         /// on the example PKI and a temporary data folder.
