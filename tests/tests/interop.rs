@@ -1,6 +1,7 @@
-//! Other stacks: the Python example in examples/python, with modules that
-//! grpcio-tools generates from proto/, talks to a real gateway over mutual
-//! TLS, sends, pulls, acks and verifies every receipt.
+//! Other stacks: the Python examples in examples/python, with modules that
+//! grpcio-tools generates from proto/, talk to a real gateway over mutual
+//! TLS: one sends, pulls, acks and verifies every receipt; the other plays
+//! a case with several parties, its plan and a TLV.
 //!
 //! It needs a Python with the example's requirements, named by
 //! `SCHAKEL_PYTHON` (`.ci/run` makes a virtual environment and sets it).
@@ -97,4 +98,64 @@ async fn the_python_example_sends_pulls_acks_and_verifies_receipts() {
     ];
     parties.sort();
     assert_eq!(parties, [gw.oin("school-po"), gw.oin("jgt")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_case_example_shares_a_plan_with_every_party_and_gets_a_tlv_decided() {
+    let Some(python) = python() else { return };
+    let example = workspace_root().join("examples/python");
+    let generated = tempfile::tempdir().unwrap();
+    let venv_bin = python.parent().expect("the Python's folder").to_owned();
+    let path = std::env::join_paths(
+        std::iter::once(venv_bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    succeeded(
+        Command::new("sh")
+            .arg(example.join("generate.sh"))
+            .arg(generated.path())
+            .env("PATH", &path)
+            .env("PYTHON", &python)
+            .output()
+            .unwrap(),
+    );
+    let gw = TestGateway::start().await;
+    let dir = gw.pki.dir.clone();
+    let addr = gw.addr.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(&python);
+        cmd.arg(example.join("schakel_case.py"))
+            .args(["--gateway", &addr])
+            .env("SCHAKEL_PY_GENERATED", generated.path())
+            .current_dir(&example);
+        for (flag, who) in [("--school", "school-po"), ("--jgt", "jgt"), ("--swv", "swv")] {
+            cmd.arg(flag).arg(dir.join(who));
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = succeeded(out);
+    println!("{printed}");
+    assert!(printed.contains("plan version 1 shared with 2 parties"), "{printed}");
+    assert!(printed.contains("DECISION_OUTCOME_GRANTED"), "{printed}");
+    assert!(
+        printed.ends_with("the case's story is done, and every receipt verified\n"),
+        "{printed}"
+    );
+    // What Python reported is what the gateway holds: both copies of the
+    // plan in the case, delivered, and the decision.
+    let jgt = gw.client("jgt").await;
+    let case = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("case ").and_then(|r| r.split_whitespace().next()))
+        .expect("the case id");
+    let view = jgt.list_case(case).await.unwrap();
+    let plans = view
+        .messages
+        .iter()
+        .filter(|m| m.kind == schakel_client::proto::MessageKind::Plan as i32)
+        .count();
+    assert_eq!(plans, 2);
+    assert_eq!(view.plans.len(), 1);
 }
