@@ -128,7 +128,11 @@ async fn the_python_case_example_shares_a_plan_with_every_party_and_gets_a_tlv_d
             .args(["--gateway", &addr])
             .env("SCHAKEL_PY_GENERATED", generated.path())
             .current_dir(&example);
-        for (flag, who) in [("--school", "school-po"), ("--jgt", "jgt"), ("--swv", "swv")] {
+        for (flag, who) in [
+            ("--school", "school-po"),
+            ("--jgt", "jgt"),
+            ("--swv", "swv"),
+        ] {
             cmd.arg(flag).arg(dir.join(who));
         }
         cmd.output().unwrap()
@@ -137,7 +141,10 @@ async fn the_python_case_example_shares_a_plan_with_every_party_and_gets_a_tlv_d
     .unwrap();
     let printed = succeeded(out);
     println!("{printed}");
-    assert!(printed.contains("plan version 1 shared with 2 parties"), "{printed}");
+    assert!(
+        printed.contains("plan version 1 shared with 2 parties"),
+        "{printed}"
+    );
     assert!(printed.contains("DECISION_OUTCOME_GRANTED"), "{printed}");
     assert!(
         printed.ends_with("the case's story is done, and every receipt verified\n"),
@@ -148,7 +155,10 @@ async fn the_python_case_example_shares_a_plan_with_every_party_and_gets_a_tlv_d
     let jgt = gw.client("jgt").await;
     let case = printed
         .lines()
-        .find_map(|l| l.strip_prefix("case ").and_then(|r| r.split_whitespace().next()))
+        .find_map(|l| {
+            l.strip_prefix("case ")
+                .and_then(|r| r.split_whitespace().next())
+        })
         .expect("the case id");
     let view = jgt.list_case(case).await.unwrap();
     let plans = view

@@ -93,6 +93,14 @@ async fn the_meetings_consent_serves_every_party_in_its_case_and_its_revocation_
     after.client_reference = "gemeente-daarna".into();
     let m = refusal(gemeente.send(after).await, Code::FailedPrecondition);
     assert!(m.contains("was revoked"), "{m}");
+    // The parties' part ended with it, though nobody ended it.
+    let view = swv.list_case(&case).await.unwrap();
+    assert_eq!(view.parties.len(), 2);
+    for p in &view.parties {
+        assert!(p.left_at.is_some(), "{p:?}");
+        assert!(p.ended_because.contains("was revoked"), "{p:?}");
+        assert!(p.ended_by_oin.is_empty(), "{p:?}");
+    }
     let seen = gemeente.list_case(&case).await.unwrap();
     assert!(
         seen.messages

@@ -239,15 +239,16 @@ async fn the_coordinator_the_parents_agreed_on_invites_the_parties_and_a_change_
     .case_id;
     // The parents' agreement is a consent for care coordination naming the
     // coordinator; one for another purpose does not do.
-    let agreed = |kinds: &'static [pb::OrganisationKind]| {
-        let swv = &swv;
+    let agreed_by = |by: &Client, kinds: &'static [pb::OrganisationKind]| {
+        let by = by.clone();
         async move {
             let mut grant = fixtures::consent_grant(BSN[2]);
             grant.recipient_kinds = kinds.iter().map(|k| *k as i32).collect();
             grant.purpose_code = pb::ConsentPurpose::CareCoordination as i32;
-            swv.grant_consent(grant).await.unwrap().consent_id
+            by.grant_consent(grant).await.unwrap().consent_id
         }
     };
+    let agreed = |kinds| agreed_by(&swv, kinds);
     let m = refusal(
         swv.set_case_coordinator(&case, &gw.oin(org::JGT), &consent)
             .await,
@@ -282,16 +283,26 @@ async fn the_coordinator_the_parents_agreed_on_invites_the_parties_and_a_change_
         .await
         .unwrap();
 
-    // The parents choose the gemeente instead: the change is recorded.
-    let to_gemeente = agreed(&[pb::OrganisationKind::Gemeente]).await;
-    let changed = swv
+    // The parents choose the gemeente instead. While the JGT coordinates,
+    // another party cannot record that: the coordinator hands over.
+    let by_swv = agreed(&[pb::OrganisationKind::Gemeente]).await;
+    let m = refusal(
+        swv.set_case_coordinator(&case, &gemeente, &by_swv).await,
+        Code::PermissionDenied,
+    );
+    assert!(
+        m.contains("it records a change of coordinator itself"),
+        "{m}"
+    );
+    let to_gemeente = agreed_by(&jgt, &[pb::OrganisationKind::Gemeente]).await;
+    let changed = jgt
         .set_case_coordinator(&case, &gemeente, &to_gemeente)
         .await
         .unwrap();
     assert_eq!(changed.coordinator.unwrap().oin, gemeente);
     // The parents withdraw their agreement: the coordinator has no rights
     // left, and the SWV invites again.
-    swv.revoke_consent(&to_gemeente, "ouders trekken in")
+    jgt.revoke_consent(&to_gemeente, "ouders trekken in")
         .await
         .unwrap();
     let for_vo = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::School]).await;

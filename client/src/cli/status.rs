@@ -118,6 +118,7 @@ pub async fn case(
                 "joined_at": time_text(p.joined_at),
                 "left_at": p.left_at.map(|t| time_text(Some(t))),
                 "ended_by_oin": p.ended_by_oin,
+                "ended_because": p.ended_because,
                 "consent_id": p.legal_basis.as_ref().and_then(|b| match &b.basis {
                     Some(schakel_client::proto::legal_basis::Basis::ConsentId(c)) => Some(c.clone()),
                     _ => None,
@@ -125,6 +126,9 @@ pub async fn case(
             }),
             || {
                 let ended = match p.left_at {
+                    Some(t) if p.ended_by_oin.is_empty() => {
+                        format!("  ended {}: {}", time_text(Some(t)), p.ended_because)
+                    }
                     Some(t) => format!("  left {} ({})", time_text(Some(t)), p.ended_by_oin),
                     None => String::new(),
                 };

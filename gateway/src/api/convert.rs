@@ -256,11 +256,19 @@ pub fn case_view(case: &CaseId, v: &CaseView) -> pb::ListCaseResponse {
                 legal_basis: Some(wire::legal_basis(&p.basis, &Default::default())),
                 added_by_oin: p.added_by.to_string(),
                 joined_at: Some(wire::timestamp(p.joined_at_ms)),
-                left_at: p.left_at_ms.map(wire::timestamp),
+                left_at: p
+                    .left_at_ms
+                    .or(v.basis_ended.get(&p.oin).map(|e| e.0))
+                    .map(wire::timestamp),
                 ended_by_oin: p
                     .ended_by
                     .as_ref()
                     .map(ToString::to_string)
+                    .unwrap_or_default(),
+                ended_because: v
+                    .basis_ended
+                    .get(&p.oin)
+                    .map(|e| e.1.clone())
                     .unwrap_or_default(),
             })
             .collect(),
@@ -293,7 +301,7 @@ pub fn case_consent(basis: Option<pb::LegalBasis>) -> Result<ConsentId, Status> 
     let Some(pb::legal_basis::Basis::ConsentId(consent)) = basis.and_then(|b| b.basis) else {
         return Err(violation(invalid(
             "legal_basis",
-            "a case's party or coordinator is named under a consent (consent_id) that names it and the case's child",
+            "a case's party or coordinator is named under a consent (consent_id) that names it and the case's child; a statute covers the messages it names, not a view of the whole case, so no party joins on one",
         )));
     };
     consent_id("legal_basis.consent_id", &consent)

@@ -174,6 +174,16 @@ pub fn coordinate(
     now_ms: i64,
 ) -> Result<(CaseRecord, Draft), CaseRefused> {
     let mut case = standing_in(case, known, now_ms)?;
+    if let Some(k) = case
+        .coordinator
+        .as_ref()
+        .filter(|k| k.oin != *by && known.coordinator_holds)
+    {
+        return Err(CaseRefused::Denied(format!(
+            "case_id: {} coordinates case {}: it records a change of coordinator itself; when the parents withdraw their agreement (its consent is revoked), another party records the new one",
+            k.oin, case.id
+        )));
+    }
     let c = covering(&case, consent, (by, coordinator), now_ms)?;
     if c.purpose_code != Some(Purpose::CareCoordination) {
         return Err(CaseRefused::Precondition(format!(
@@ -313,6 +323,13 @@ mod tests {
             child_ref: Some(CHILD),
             took_part,
             coordinator_holds: true,
+        }
+    }
+
+    fn known_holding(id: &CaseId, coordinator_holds: bool) -> Known<'_> {
+        Known {
+            coordinator_holds,
+            ..known(id, true)
         }
     }
 
@@ -458,6 +475,25 @@ mod tests {
             NOW,
         )
         .unwrap();
+        // Only the coordinator records a change of coordinator while it
+        // coordinates; once its consent ended, another party does.
+        let swv_agreed = ConsentRecord {
+            recipient_kinds: vec![OrgKind::Swv],
+            ..agreed.clone()
+        };
+        let change = |holds| {
+            coordinate(
+                Some(case.clone()),
+                known_holding(&id, holds),
+                (&school, &swv),
+                Some(&swv_agreed),
+                NOW,
+            )
+        };
+        assert!(
+            matches!(change(true), Err(CaseRefused::Denied(m)) if m.contains("records a change of coordinator itself"))
+        );
+        assert!(change(false).is_ok());
         // A coordinator that leaves coordinates no more.
         let (left, _) = end(Some(case), known(&id, false), (&jgt().oin, &jgt().oin), NOW).unwrap();
         assert!(left.coordinator.is_none());

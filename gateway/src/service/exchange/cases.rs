@@ -6,9 +6,12 @@
 use super::parties::refused;
 use super::{CaseView, Exchange};
 use crate::crypto::ChildRef;
-use crate::model::{CaseId, CaseRecord, MessageRecord, Oin};
+use std::collections::HashMap;
+
+use crate::model::{CaseId, CaseRecord, LegalBasis, MessageRecord, Oin};
 use crate::policy::case_parties::Known;
 use crate::policy::case_plan::{self, Sharing};
+use crate::policy::consent::unusable;
 use crate::policy::invalid;
 use crate::policy::send::ValidSend;
 use crate::service::ServiceError;
@@ -206,6 +209,36 @@ impl Exchange {
             }
             other => other,
         };
-        Ok(CaseView { messages, record })
+        let basis_ended = self.basis_ended(record.as_ref()).await?;
+        Ok(CaseView {
+            messages,
+            record,
+            basis_ended,
+        })
+    }
+
+    /// The current parties of `record` whose consent ended: when, and why.
+    async fn basis_ended(
+        &self,
+        record: Option<&CaseRecord>,
+    ) -> Result<HashMap<Oin, (i64, String)>, ServiceError> {
+        let mut ended = HashMap::new();
+        let now = self.clock.now_ms();
+        for party in record
+            .iter()
+            .flat_map(|c| &c.parties)
+            .filter(|p| p.is_current())
+        {
+            let LegalBasis::Consent(id) = &party.basis else {
+                continue;
+            };
+            if let Some(c) = self.store.consent(id).await?
+                && let Some(why) = unusable(&c, now)
+            {
+                let at = c.revoked_at_ms.unwrap_or_else(|| c.ends_at_ms());
+                ended.insert(party.oin.clone(), (at, why.0));
+            }
+        }
+        Ok(ended)
     }
 }

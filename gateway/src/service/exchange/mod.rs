@@ -53,6 +53,9 @@ pub struct CaseView {
     pub messages: Vec<MessageRecord>,
     /// The case's record, if it ever had a party.
     pub record: Option<crate::model::CaseRecord>,
+    /// The parties whose part ended with their basis (a consent revoked or
+    /// lapsed) though nobody ended it: when, and why.
+    pub basis_ended: std::collections::HashMap<crate::model::Oin, (i64, String)>,
 }
 
 /// The answer to a send.

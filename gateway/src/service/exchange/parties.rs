@@ -144,8 +144,10 @@ impl Exchange {
                         .filter(|p| p.oin == *caller)
                         .collect(),
                     coordinator: None,
+                    plans: Vec::new(),
                     ..record
                 }),
+                basis_ended: Default::default(),
             }),
             other => other,
         }
