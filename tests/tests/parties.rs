@@ -210,7 +210,8 @@ async fn a_cases_parties_are_carried_by_a_copy_into_postgresql() {
     .sent
     .case_id;
     let for_gemeente = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
-    swv.add_case_party(&case, &gw.oin(org::GEMEENTE), &for_gemeente)
+    let before = swv
+        .add_case_party(&case, &gw.oin(org::GEMEENTE), &for_gemeente)
         .await
         .unwrap();
     gw.stop().await;
@@ -222,6 +223,9 @@ async fn a_cases_parties_are_carried_by_a_copy_into_postgresql() {
     let gw = TestGateway::start_with(on(StorageEngine::Postgres)).await;
     let gemeente = gw.client(org::GEMEENTE).await;
     assert_eq!(shown(&gemeente, &case).await.unwrap().len(), 1);
+    // The party as it was: who, on which consent, added by whom, since when.
+    let after = gemeente.list_case(&case).await.unwrap();
+    assert_eq!(after.parties, before.parties);
 }
 
 #[tokio::test]
