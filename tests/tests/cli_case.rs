@@ -33,7 +33,7 @@ async fn a_meeting_and_a_plan_reach_every_party_and_a_tlv_is_decided_through_the
     assert_eq!(mdo[0]["obtained"], "in_meeting");
     assert_eq!(mdo[0]["case_id"], case.as_str());
     let mdo = mdo[0]["consent_id"].as_str().unwrap().to_owned();
-    for party in [org::JGT, org::GEMEENTE] {
+    for party in [org::SWV, org::JGT, org::GEMEENTE] {
         let oin = gw.oin(party);
         schakel(
             &gw,

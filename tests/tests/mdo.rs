@@ -312,6 +312,19 @@ async fn the_coordinator_invites_to_the_meeting_and_shares_each_version_of_the_p
         pb::MessageKind::Planreactie as i32
     );
 
+    // A version whose send is refused is not recorded: the next is still 2.
+    let mut unfounded = plan(
+        "gezinsplan-2-fout",
+        &gw.oin(org::JGT),
+        &case,
+        coordination(&mdo),
+        2,
+    );
+    unfounded.legal_basis = schakel_proto::examples::consent(&mdo);
+    let m = refusal(swv.send(unfounded).await, Code::FailedPrecondition);
+    assert!(m.contains("serves the purpose care_coordination"), "{m}");
+    assert_eq!(swv.list_case(&case).await.unwrap().plans.len(), 1);
+
     // Version 2, then the trail: who had which version.
     let v2 = plan("gezinsplan-2", "", &case, coordination(&mdo), 2);
     let sent = swv.send_to_many(v2, &to).await.unwrap();

@@ -274,6 +274,17 @@ async fn the_coordinator_the_parents_agreed_on_invites_the_parties_and_a_change_
         "the coordinator takes part"
     );
 
+    // The SWV added the coordinator, but cannot remove it while it
+    // coordinates.
+    let m = refusal(
+        swv.remove_case_party(&case, Some(&gw.oin(org::JGT))).await,
+        Code::PermissionDenied,
+    );
+    assert!(
+        m.contains("it ends its own part (or hands over), nobody else"),
+        "{m}"
+    );
+
     // Now the coordinator invites: not the SWV, which recorded it.
     let gemeente = gw.oin(org::GEMEENTE);
     let for_gemeente = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;

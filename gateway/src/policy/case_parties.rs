@@ -29,6 +29,10 @@ pub enum CaseRefused {
     Precondition(String),
 }
 
+/// The most current parties a case has: the organisations around one
+/// family, as a consent names at most fifty.
+pub const MAX_PARTIES: usize = 50;
+
 /// What is known of a case outside its record, from its messages.
 #[derive(Debug, Clone, Copy)]
 pub struct Known<'a> {
@@ -94,6 +98,12 @@ pub fn join(
         )));
     }
     let c = covering(&case, consent, (adder, party), now_ms)?;
+    if case.parties.iter().filter(|p| p.is_current()).count() >= MAX_PARTIES {
+        return Err(CaseRefused::Precondition(format!(
+            "case_id: case {} has {MAX_PARTIES} parties, the most a case has; remove one that no longer takes part first",
+            case.id
+        )));
+    }
     let basis = LegalBasis::Consent(c.id.clone());
     case.parties.push(Party {
         oin: party.oin.clone(),
@@ -185,6 +195,12 @@ pub fn coordinate(
         )));
     }
     let c = covering(&case, consent, (by, coordinator), now_ms)?;
+    if c.registered_by != *by {
+        return Err(CaseRefused::Precondition(format!(
+            "legal_basis.consent_id: consent {} was registered by another organisation; the parents' agreement on a coordinator is a consent you registered",
+            c.id
+        )));
+    }
     if c.purpose_code != Some(Purpose::CareCoordination) {
         return Err(CaseRefused::Precondition(format!(
             "legal_basis.consent_id: consent {} serves another purpose; the parents agree on a coordinator in a consent for care_coordination",
@@ -258,8 +274,10 @@ pub fn end(
     let Some(mut case) = case.filter(stands) else {
         return Err(not_yours(id));
     };
-    let coordinates =
-        known.coordinator_holds && case.coordinator.as_ref().is_some_and(|k| k.oin == *by);
+    let coordinating = |oin: &Oin| {
+        known.coordinator_holds && case.coordinator.as_ref().is_some_and(|k| k.oin == *oin)
+    };
+    let (coordinates, party_coordinates) = (coordinating(by), coordinating(party));
     let Some(p) = case
         .parties
         .iter_mut()
@@ -269,6 +287,11 @@ pub fn end(
             "party_oin: {party} takes no part in case {id}"
         )));
     };
+    if by != party && party_coordinates {
+        return Err(CaseRefused::Denied(format!(
+            "party_oin: {party} coordinates case {id}; while the parents' agreement holds it ends its own part (or hands over), nobody else"
+        )));
+    }
     if by != party && p.added_by != *by && !coordinates {
         return Err(CaseRefused::Denied(format!(
             "party_oin: {party} was added by {}; a party leaves itself, or is removed by the organisation that added it or the coordinator",
@@ -544,5 +567,45 @@ mod tests {
             NOW + 2,
         );
         assert!(matches!(gone, Err(CaseRefused::Unknown(m)) if m.contains("takes no part")));
+    }
+
+    #[test]
+    fn a_meetings_consent_names_parties_not_the_coordinator_and_a_case_has_at_most_fifty() {
+        let (school, id) = (examples::oin(1), CaseId::new_v7());
+        let meeting = ConsentRecord {
+            case_id: Some(id.clone()),
+            purpose_code: Some(Purpose::CareCoordination),
+            ..consent(&examples::oin(9))
+        };
+        let e = coordinate(
+            None,
+            known(&id, true),
+            (&school, &jgt()),
+            Some(&meeting),
+            NOW,
+        );
+        assert!(
+            matches!(e, Err(CaseRefused::Precondition(m)) if m.contains("a consent you registered"))
+        );
+        let mut case = CaseRecord::new(id.clone(), Some(CHILD), NOW);
+        for n in 0..MAX_PARTIES {
+            let oin = Oin::parse(&format!("{:020}", 99_500_000_000_000_u64 + n as u64)).unwrap();
+            case.parties.push(Party {
+                oin,
+                basis: LegalBasis::NoPersonalData,
+                added_by: school.clone(),
+                joined_at_ms: NOW,
+                left_at_ms: None,
+                ended_by: None,
+            });
+        }
+        let full = join(
+            Some(case),
+            known(&id, true),
+            (&school, &jgt()),
+            Some(&consent(&school)),
+            NOW,
+        );
+        assert!(matches!(full, Err(CaseRefused::Precondition(m)) if m.contains("50 parties")));
     }
 }

@@ -9,6 +9,9 @@ use super::case_parties::{CaseRefused, Known, standing_in};
 use crate::crypto::Digest;
 use crate::model::{Action, CaseRecord, Draft, Oin, PlanVersion};
 
+/// The most versions of its plan a case holds.
+pub const MAX_VERSIONS: usize = 1000;
+
 /// What sharing a version of the plan is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sharing {
@@ -44,6 +47,10 @@ pub fn sharing(
             "payload.case_plan.version: version {version} of the plan of case {} is another document; share it as a new version: the next is version {}",
             known.id,
             latest + 1
+        ))),
+        None if plans.len() >= MAX_VERSIONS => Err(CaseRefused::Precondition(format!(
+            "payload.case_plan.version: case {} holds {MAX_VERSIONS} versions of its plan, the most a case holds; start a new case for a new plan",
+            known.id
         ))),
         None if version == latest + 1 => Ok(Sharing::New),
         None => Err(CaseRefused::Precondition(format!(
@@ -166,5 +173,24 @@ mod tests {
             sharing(Some(&case), known(&id, false), &school, v1),
             Ok(Sharing::New)
         );
+    }
+
+    #[test]
+    fn a_case_holds_at_most_a_thousand_versions() {
+        let (id, school) = (CaseId::new_v7(), examples::oin(1));
+        let mut case = CaseRecord::new(id.clone(), Some(examples::CHILD), NOW);
+        case.plans = (1..=MAX_VERSIONS as u32)
+            .map(|version| PlanVersion {
+                version,
+                shared_by: school.clone(),
+                shared_at_ms: NOW,
+                payload_digest: Digest([0; 32]),
+            })
+            .collect();
+        let next = (MAX_VERSIONS as u32 + 1, Digest([1; 32]));
+        let e = sharing(Some(&case), known(&id, true), &school, next)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the most a case holds"), "{e}");
     }
 }

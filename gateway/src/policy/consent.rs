@@ -447,10 +447,14 @@ pub struct InCase<'a> {
     pub case: Option<&'a CaseId>,
     /// Whether the sender is a current party of that case.
     pub sender_is_party: bool,
+    /// Whether the sender ever was a party of that case (it may learn
+    /// why the consent no longer carries its messages).
+    pub sender_was_party: bool,
 }
 
-/// Who may send under `c`: its registrant; for a meeting's consent also
-/// every party of its case, in that case only.
+/// Whether `sender` may send under `c` at all, before anything of the
+/// consent's state is told: its registrant; for a meeting's consent, a
+/// party (current or past) of its case, in that case only.
 fn sender_may_use(c: &ConsentRecord, sender: &Oin, in_case: InCase<'_>) -> Result<(), Unmet> {
     let Some(case) = &c.case_id else {
         if c.registered_by == *sender {
@@ -463,13 +467,26 @@ fn sender_may_use(c: &ConsentRecord, sender: &Oin, in_case: InCase<'_>) -> Resul
     };
     if in_case.case != Some(case) {
         return Err(Unmet(format!(
-            "consent {} was obtained in the meeting of case {case}: a message under it continues that case (case_id {case})",
+            "consent {} was obtained in a case's meeting: a message under it continues that case (case_id)",
             c.id
         )));
     }
-    if c.registered_by != *sender && !in_case.sender_is_party {
+    if !in_case.sender_was_party {
         return Err(Unmet(format!(
-            "consent {} is for the parties of case {case}, and {sender} takes no part in it; ask the case's coordinator to add you",
+            "consent {} is for the parties of its case, and you take no part in it; ask the case's coordinator to add you",
+            c.id
+        )));
+    }
+    Ok(())
+}
+
+/// A meeting's consent carries the messages of the case's current parties
+/// only (its registrant's too): one whose part ended sends no more under
+/// it.
+fn party_now(c: &ConsentRecord, in_case: InCase<'_>) -> Result<(), Unmet> {
+    if c.case_id.is_some() && !in_case.sender_is_party {
+        return Err(Unmet(format!(
+            "consent {} is for the current parties of its case, and your part in it ended; ask the case's coordinator to add you again",
             c.id
         )));
     }
@@ -489,10 +506,11 @@ pub fn covers(
     now_ms: i64,
 ) -> Result<(), Unmet> {
     let unmet = |why: String| Err(Unmet(why));
+    sender_may_use(c, sender, in_case)?;
     if let Some(reason) = unusable(c, now_ms) {
         return Err(reason);
     }
-    sender_may_use(c, sender, in_case)?;
+    party_now(c, in_case)?;
     if child_ref.is_some_and(|r| Some(*r) != c.child_ref) {
         return unmet(format!("consent {} is for another child", c.id));
     }

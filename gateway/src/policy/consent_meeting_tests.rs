@@ -6,7 +6,7 @@ use super::*;
 use crate::model::examples::{self, oin};
 
 #[test]
-fn a_meetings_consent_is_for_the_parties_of_its_case_in_that_case_only() {
+fn a_meetings_consent_is_for_the_current_parties_of_its_case_in_that_case_only() {
     let case = crate::model::CaseId::derived(b"mdo");
     let other = crate::model::CaseId::derived(b"other");
     let c = ConsentRecord {
@@ -19,50 +19,51 @@ fn a_meetings_consent_is_for_the_parties_of_its_case_in_that_case_only() {
     let party = InCase {
         case: Some(&case),
         sender_is_party: true,
+        sender_was_party: true,
     };
-    // A party other than the registrant sends under it, in its case.
-    assert_eq!(
-        covers(&c, (&oin(7), party), &jgt, what, Some(&child), at),
-        Ok(())
-    );
+    let former = InCase {
+        sender_is_party: false,
+        ..party
+    };
+    let outsider = InCase {
+        sender_was_party: false,
+        ..former
+    };
+    // A party other than the registrant sends under it, in its case; its
+    // registrant too, while it takes part.
+    for sender in [oin(7), oin(2)] {
+        assert_eq!(
+            covers(&c, (&sender, party), &jgt, what, Some(&child), at),
+            Ok(())
+        );
+    }
+    let elsewhere = InCase {
+        case: Some(&other),
+        ..party
+    };
     let refused = [
-        (
-            (
-                &oin(7),
-                InCase {
-                    sender_is_party: false,
-                    ..party
-                },
-            ),
-            "is for the parties of case",
-        ),
+        ((&oin(7), former), "your part in it ended"),
+        ((&oin(2), former), "your part in it ended"),
+        ((&oin(7), outsider), "you take no part in it"),
         ((&oin(2), InCase::default()), "continues that case"),
-        (
-            (
-                &oin(7),
-                InCase {
-                    case: Some(&other),
-                    ..party
-                },
-            ),
-            "continues that case",
-        ),
+        ((&oin(7), elsewhere), "continues that case"),
     ];
     for (sender, text) in refused {
         let e = covers(&c, sender, &jgt, what, Some(&child), at)
             .unwrap_err()
             .to_string();
         assert!(e.contains(text), "{e} should contain {text}");
+        assert!(!e.contains(case.as_str()), "{e} names the case");
     }
-    // Its registrant still sends under it, in the case.
-    let registrant = InCase {
-        sender_is_party: false,
-        ..party
+    // One that never took part learns nothing of the consent's state.
+    let revoked = ConsentRecord {
+        revoked_at_ms: Some(NOW),
+        ..c.clone()
     };
-    assert_eq!(
-        covers(&c, (&oin(2), registrant), &jgt, what, Some(&child), at),
-        Ok(())
-    );
+    let e = covers(&revoked, (&oin(7), outsider), &jgt, what, Some(&child), at).unwrap_err();
+    assert!(!e.to_string().contains("revoked"), "{e}");
+    let e = covers(&revoked, (&oin(7), former), &jgt, what, Some(&child), at).unwrap_err();
+    assert!(e.to_string().contains("was revoked"), "{e}");
 }
 
 #[test]

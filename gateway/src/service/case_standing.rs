@@ -65,14 +65,16 @@ pub async fn takes_part(
     }
 }
 
-/// Whether the coordinator of `record`, if any, still has its consent.
+/// Whether the coordinator of `record`, if any, still coordinates: the
+/// parents' agreement holds, and it still takes part in the case.
 pub async fn coordinator_holds(
     store: &dyn Store,
     clock: &Clock,
     record: Option<&CaseRecord>,
 ) -> Result<bool, ServiceError> {
     match record.and_then(|c| c.coordinator.as_ref()) {
-        Some(k) => basis_holds(store, clock, &k.basis).await,
+        Some(k) => Ok(basis_holds(store, clock, &k.basis).await?
+            && takes_part(store, clock, record, &k.oin).await?),
         None => Ok(true),
     }
 }

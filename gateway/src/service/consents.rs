@@ -72,7 +72,7 @@ impl Consents {
         let g = grant.check(&self.rules, self.clock.today(), now)?;
         let child_ref = self.child_key.child_ref(&g.bsn);
         if let Some(case) = &g.case_id {
-            self.check_meeting(caller.oin(), case, &child_ref).await?;
+            self.check_meeting(caller, case, &child_ref).await?;
         }
         let record = ConsentRecord {
             id: ConsentId::new_v7(),
@@ -137,10 +137,11 @@ impl Consents {
     /// and it is the case's coordinator, if the case has one.
     async fn check_meeting(
         &self,
-        by: &Oin,
+        caller: &Caller,
         case: &CaseId,
         child_ref: &ChildRef,
     ) -> Result<(), ServiceError> {
+        let by = caller.oin();
         let standing = case_standing::standing(self.store.as_ref(), &self.clock, case, by).await?;
         if standing.child_ref != Some(*child_ref) {
             return Err(ServiceError::FailedPrecondition(format!(
@@ -148,9 +149,12 @@ impl Consents {
             )));
         }
         match standing.coordinator() {
-            Some(k) if k != by => Err(ServiceError::PermissionDenied(format!(
-                "case_id: {k} coordinates case {case}: the coordinator registers the consent of the case's meeting"
-            ))),
+            Some(k) if k != by => {
+                let message = format!(
+                    "case_id: {k} coordinates case {case}: the coordinator registers the consent of the case's meeting"
+                );
+                Err(self.refusals.deny(caller, Cause::NotCoordinator, message))
+            }
             _ => Ok(()),
         }
     }

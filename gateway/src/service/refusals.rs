@@ -47,6 +47,8 @@ pub enum Cause {
     UnknownOin,
     /// The certificate carries no usable OIN.
     NoOin,
+    /// A right of a case's coordinator was used by another organisation.
+    NotCoordinator,
 }
 
 impl Cause {
@@ -61,6 +63,7 @@ impl Cause {
             Cause::NotPinned => "not_pinned",
             Cause::UnknownOin => "unknown_oin",
             Cause::NoOin => "no_oin",
+            Cause::NotCoordinator => "not_coordinator",
         };
         vec![("cause", name.to_owned())]
     }

@@ -123,16 +123,20 @@ impl Exchange {
         sender: &Oin,
         case: Option<&'a CaseId>,
     ) -> Result<InCase<'a>, ServiceError> {
-        let sender_is_party = match (&c.case_id, case) {
+        let (sender_is_party, sender_was_party) = match (&c.case_id, case) {
             (Some(ours), Some(named)) if ours == named => {
                 let record = self.store.case_record(named).await?;
-                self.takes_part(record.as_ref(), sender).await?
+                let was = record
+                    .as_ref()
+                    .is_some_and(|r| r.parties.iter().any(|p| p.oin == *sender));
+                (self.takes_part(record.as_ref(), sender).await?, was)
             }
-            _ => false,
+            _ => (false, false),
         };
         Ok(InCase {
             case,
             sender_is_party,
+            sender_was_party,
         })
     }
 

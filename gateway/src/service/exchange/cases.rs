@@ -8,7 +8,7 @@ use super::{CaseView, Exchange};
 use crate::crypto::ChildRef;
 use std::collections::HashMap;
 
-use crate::model::{CaseId, CaseRecord, LegalBasis, MessageRecord, Oin};
+use crate::model::{CaseId, CaseRecord, ConsentState, LegalBasis, MessageRecord, Oin};
 use crate::policy::case_parties::Known;
 use crate::policy::case_plan::{self, Sharing};
 use crate::policy::consent::unusable;
@@ -25,6 +25,29 @@ pub(super) struct Thread {
     pub child_ref: Option<ChildRef>,
     /// For a version of the plan, or a response to one: the version.
     pub plan_version: Option<u32>,
+    /// A new version of the plan, to be recorded once the basis holds.
+    pub new_plan: Option<NewPlan>,
+}
+
+/// A new version of a case's plan that a send shares.
+pub(super) struct NewPlan {
+    case: CaseId,
+    child_ref: Option<ChildRef>,
+    coordinator_holds: bool,
+    by: Oin,
+    version: u32,
+    digest: crate::crypto::Digest,
+}
+
+impl NewPlan {
+    fn known(&self) -> Known<'_> {
+        Known {
+            id: &self.case,
+            child_ref: self.child_ref,
+            took_part: true,
+            coordinator_holds: self.coordinator_holds,
+        }
+    }
 }
 
 fn not_yours(case: &CaseId) -> ServiceError {
@@ -60,6 +83,7 @@ impl Exchange {
                 case_id: request.case_id.clone(),
                 child_ref: request.child_ref,
                 plan_version: request.plan_version,
+                new_plan: None,
             });
         }
         let Some(case) = valid.case_id() else {
@@ -67,6 +91,7 @@ impl Exchange {
                 case_id: CaseId::new_v7(),
                 child_ref,
                 plan_version: None,
+                new_plan: None,
             });
         };
         let messages = self.store.case_messages(case).await?;
@@ -95,31 +120,42 @@ impl Exchange {
             )
             .into());
         }
-        if valid.kind().is_of_case() {
-            self.to_a_party((sender, recipient), valid, record, child_ref)
-                .await?;
-        }
+        let new_plan = match valid.kind().is_of_case() {
+            true => {
+                self.to_a_party((sender, recipient), valid, record, child_ref)
+                    .await?
+            }
+            false => None,
+        };
         Ok(Thread {
             case_id: case.clone(),
             child_ref,
             plan_version: valid.plan_version(),
+            new_plan,
         })
     }
 
-    /// A plan or a meeting goes to a party of its case; a new version of
-    /// the plan is recorded with the case first, in the step that changes
-    /// the case ([`case_plan::share`]), so that the versions follow one
-    /// another whatever is sent at once.
+    /// A plan or a meeting goes from a current party of its case to
+    /// another; a plan's version must be the next, or a copy of one the
+    /// case holds ([`case_plan::sharing`]). What is to be recorded of a new
+    /// version comes back, for [`Exchange::record_plan`] once the message's
+    /// basis is checked.
     async fn to_a_party(
         &self,
         (sender, recipient): (&Oin, &Oin),
         valid: &ValidSend,
         record: Option<CaseRecord>,
         child_ref: Option<ChildRef>,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Option<NewPlan>, ServiceError> {
         let Some(case) = valid.case_id() else {
-            return Ok(());
+            return Ok(None);
         };
+        if !self.takes_part(record.as_ref(), sender).await? {
+            return Err(ServiceError::PermissionDenied(format!(
+                "case_id: a {} is sent by a party of the case, and you take no part in case {case} now; ask its coordinator to add you",
+                valid.kind()
+            )));
+        }
         if !self.takes_part(record.as_ref(), recipient).await? {
             return Err(ServiceError::FailedPrecondition(format!(
                 "recipient_oin: {recipient} takes no part in case {case}: a {} goes to the case's parties; add it first (AddCaseParty)",
@@ -127,40 +163,48 @@ impl Exchange {
             )));
         }
         let Some(version) = valid.plan_version() else {
-            return Ok(());
+            return Ok(None);
         };
         let coordinator_holds =
             case_standing::coordinator_holds(self.store.as_ref(), &self.clock, record.as_ref())
                 .await?;
-        let (by, id, digest, now) = (
-            sender.clone(),
-            case.clone(),
-            valid.payload_digest(),
-            self.clock.now_ms(),
-        );
-        let known = move |id| Known {
-            id,
+        let plan = NewPlan {
+            case: case.clone(),
             child_ref,
-            took_part: true,
             coordinator_holds,
+            by: sender.clone(),
+            version,
+            digest: valid.payload_digest(),
         };
-        let sharing = case_plan::sharing(record.as_ref(), known(case), &by, (version, digest))
+        let sharing = case_plan::sharing(
+            record.as_ref(),
+            plan.known(),
+            sender,
+            (version, plan.digest),
+        )
+        .map_err(refused)?;
+        Ok((sharing == Sharing::New).then_some(plan))
+    }
+
+    /// Records a new version of the plan with its case, in the step that
+    /// changes the case ([`case_plan::share`]), so that the versions follow
+    /// one another whatever is sent at once.
+    pub(super) async fn record_plan(&self, plan: NewPlan) -> Result<(), ServiceError> {
+        let now = self.clock.now_ms();
+        let case = plan.case.clone();
+        let edit = Box::new(move |stored: Option<CaseRecord>| {
+            case_plan::share(
+                stored,
+                plan.known(),
+                &plan.by,
+                (plan.version, plan.digest),
+                now,
+            )
+        });
+        self.store
+            .edit_case(&case, edit, now)
+            .await?
             .map_err(refused)?;
-        if sharing == Sharing::New {
-            let edit = Box::new(move |stored: Option<CaseRecord>| {
-                let known = Known {
-                    id: &id,
-                    child_ref,
-                    took_part: true,
-                    coordinator_holds,
-                };
-                case_plan::share(stored, known, &by, (version, digest), now)
-            });
-            self.store
-                .edit_case(case, edit, now)
-                .await?
-                .map_err(refused)?;
-        }
         Ok(())
     }
 
@@ -232,10 +276,15 @@ impl Exchange {
             let LegalBasis::Consent(id) = &party.basis else {
                 continue;
             };
-            if let Some(c) = self.store.consent(id).await?
-                && let Some(why) = unusable(&c, now)
-            {
-                let at = c.revoked_at_ms.unwrap_or_else(|| c.ends_at_ms());
+            let Some(c) = self.store.consent(id).await? else {
+                continue;
+            };
+            let at = match c.state(now) {
+                ConsentState::Revoked => c.revoked_at_ms.unwrap_or(now),
+                ConsentState::Lapsed => c.ends_at_ms(),
+                ConsentState::Active | ConsentState::Pending => continue,
+            };
+            if let Some(why) = unusable(&c, now) {
                 ended.insert(party.oin.clone(), (at, why.0));
             }
         }

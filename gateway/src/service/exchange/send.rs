@@ -86,7 +86,7 @@ impl Exchange {
         let request = referred.as_ref();
         // The case first: one that names a case it stands not in learns
         // nothing of it, neither from its basis.
-        let thread = self
+        let mut thread = self
             .thread((&sender.oin, &recipient.oin), &valid, request, child_ref)
             .await?;
         let basis = self
@@ -98,6 +98,9 @@ impl Exchange {
                 now,
             )
             .await?;
+        if let Some(plan) = thread.new_plan.take() {
+            self.record_plan(plan).await?;
+        }
         self.store_message(sender, &recipient, valid, basis, thread, now)
             .await
     }
