@@ -132,6 +132,7 @@ pub enum InboxEvent {
 }
 
 /// The gateway's own keys the exchange uses.
+#[derive(Clone)]
 pub struct Keys {
     /// Encrypts payloads at rest.
     pub payload: Arc<PayloadKey>,
