@@ -22,6 +22,7 @@ pub mod calendar;
 #[cfg(feature = "examples")]
 pub mod examples;
 pub mod keys;
+pub mod merkle;
 pub mod payload;
 pub mod receipt;
 pub mod report;
