@@ -92,6 +92,15 @@ pub fn to_json(record: &pb::AuditExportRecord) -> Value {
             "key_id": r.key_id,
         }),
         Some(Record::Entry(e)) => entry_json(e),
+        Some(Record::TreeHead(h)) => json!({
+            "type": "tree_head",
+            "size": h.size,
+            "root_hash": hex::encode(&h.root_hash),
+            "first_sequence": h.first_sequence,
+            "time_ms": time_ms(h.time),
+            "key_id": h.key_id,
+            "signature": hex::encode(&h.signature),
+        }),
         Some(Record::Checkpoint(c)) => json!({
             "type": "checkpoint",
             "sequence": c.sequence,
@@ -123,6 +132,7 @@ pub fn entry_json(e: &pb::AuditEntry) -> Value {
         "case_id": e.case_id,
         "child_ref_salt": hex::encode(&e.child_ref_salt),
         "child_ref_commitment": hex::encode(&e.child_ref_commitment),
+        "receipt_digest": hex::encode(&e.receipt_digest),
     })
 }
 
@@ -201,8 +211,17 @@ pub fn from_json(v: &Value) -> Result<pb::AuditExportRecord, String> {
                 case_id: optional_text(v, "case_id")?,
                 child_ref_salt: optional_bytes(v, "child_ref_salt")?,
                 child_ref_commitment: optional_bytes(v, "child_ref_commitment")?,
+                receipt_digest: optional_bytes(v, "receipt_digest")?,
             })
         }
+        "tree_head" => Record::TreeHead(pb::TreeHead {
+            size: number(v, "size")? as u64,
+            root_hash: bytes(v, "root_hash")?,
+            first_sequence: number(v, "first_sequence")? as u64,
+            time: Some(timestamp(number(v, "time_ms")?)),
+            key_id: text(v, "key_id")?,
+            signature: bytes(v, "signature")?,
+        }),
         other => return Err(format!("type: unknown record type {other:?}")),
     };
     Ok(pb::AuditExportRecord {
@@ -240,6 +259,11 @@ pub fn verify(reader: impl BufRead, keys: &KeyRing) -> Result<Verdict, FileError
                 verifier
                     .get_or_insert_with(|| Verifier::new(keys, true))
                     .checkpoint(&c);
+            }
+            Some(Record::TreeHead(h)) => {
+                verifier
+                    .get_or_insert_with(|| Verifier::new(keys, true))
+                    .tree_head(&h);
             }
             None => {}
         }

@@ -25,6 +25,7 @@ pub mod access_report;
 pub mod audit_file;
 mod batch;
 mod cases;
+mod witness;
 pub use batch::ITEMS_PER_CALL;
 
 /// The gateway address used when none is given: the embedded default of
@@ -65,6 +66,12 @@ pub enum ClientError {
     /// An access report's signature does not verify with the gateway's keys.
     #[error("the access report does not verify: {0}")]
     BadReport(SignatureProblem),
+    /// The gateway's audit log is not an extension of a head seen before:
+    /// it was rewritten or entries were dropped ([`Client::witness`]).
+    #[error(
+        "the gateway's audit log is not the one seen before: {0}. Keep both tree heads: they are the evidence; tell your privacy officer and the gateway's operator"
+    )]
+    NotAppendOnly(schakel_proto::tree_head::ExtendsProblem),
 }
 
 /// A gRPC status code in the words the command line and its JSON use:
@@ -202,7 +209,7 @@ impl Client {
     }
 
     /// The gateway's public keys: pinned, or fetched (again if `refresh`).
-    async fn keys(&self, refresh: bool) -> Result<KeyRing, ClientError> {
+    pub(crate) async fn keys(&self, refresh: bool) -> Result<KeyRing, ClientError> {
         if (!refresh || self.pinned)
             && let Some(keys) = self.gateway_keys.read().await.as_ref()
         {

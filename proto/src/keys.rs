@@ -22,6 +22,9 @@ pub enum SignatureProblem {
     /// No key held verifies the signature: the object was altered, or is
     /// not from this gateway.
     Invalid,
+    /// The receipt's proof in the audit log's tree does not hold (why, in
+    /// words): it was altered, or the log it names is not this gateway's.
+    NotInLog(String),
 }
 
 impl std::fmt::Display for SignatureProblem {
@@ -32,6 +35,7 @@ impl std::fmt::Display for SignatureProblem {
                 "it is signed by key {id}, which is not among the gateway's keys (see `schakel directory gateway-key`)"
             ),
             Self::Invalid => write!(f, "its signature does not verify under the gateway's keys"),
+            Self::NotInLog(why) => write!(f, "it is not proved in the gateway's audit log: {why}"),
         }
     }
 }

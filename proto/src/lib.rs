@@ -26,3 +26,4 @@ pub mod merkle;
 pub mod payload;
 pub mod receipt;
 pub mod report;
+pub mod tree_head;

@@ -15,7 +15,8 @@
 /// A SHA-256 hash in the tree.
 pub type Hash = [u8; 32];
 
-fn sha256(parts: &[&[u8]]) -> Hash {
+/// SHA-256 of `parts`, one after the other.
+pub fn sha256(parts: &[&[u8]]) -> Hash {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for p in parts {
         ctx.update(p);
@@ -308,6 +309,20 @@ impl Frontier {
         (edge.len() == size.count_ones() as usize).then_some(Self { size, edge })
     }
 
+    /// The frontier of the first `size` leaves, read from the nodes a
+    /// store kept: how a store finds its frontier again when it opens.
+    pub fn from_nodes(nodes: &(impl Nodes + ?Sized), size: u64) -> Option<Self> {
+        let mut edge = Vec::with_capacity(size.count_ones() as usize);
+        let mut start = 0u64;
+        for level in (0..64u32).rev() {
+            if size & (1 << level) != 0 {
+                edge.push(nodes.perfect(level, start >> level)?);
+                start += 1 << level;
+            }
+        }
+        Some(Self { size, edge })
+    }
+
     /// The number of leaves.
     pub fn size(&self) -> u64 {
         self.size
@@ -477,5 +492,19 @@ mod tests {
         let again = Frontier::from_parts(frontier.size(), frontier.edge().to_vec()).unwrap();
         assert_eq!(again.root(), frontier.root());
         assert!(Frontier::from_parts(3, vec![[0; 32]]).is_none());
+    }
+
+    #[test]
+    fn a_frontier_is_found_again_from_the_nodes_kept() {
+        let leaves: Vec<Hash> = (0..40u8).map(|i| leaf_hash(&[i])).collect();
+        let mut grown = Frontier::default();
+        for size in 0..=40u64 {
+            let read = Frontier::from_nodes(&leaves[..], size).unwrap();
+            assert_eq!(read, grown, "size {size}");
+            if let Some(leaf) = leaves.get(size as usize) {
+                grown.push(*leaf);
+            }
+        }
+        assert!(Frontier::from_nodes(&leaves[..], 41).is_none());
     }
 }

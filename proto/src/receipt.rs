@@ -20,15 +20,38 @@ pub fn status_name(status: i32) -> &'static str {
         .trim_start_matches("RECEIPT_STATUS_")
 }
 
+/// The tag of a receipt's encoding as a leaf of the audit log's tree:
+/// without a key id, since no key signs it.
+pub const RECEIPT_TAG_V3: &str = "schakel-receipt-v3";
+
 /// The bytes the gateway's Ed25519 signature covers (see the comment on
 /// `Receipt` in exchange.proto). The signature field itself is not included.
 pub fn signing_bytes(r: &Receipt) -> Vec<u8> {
-    let time = r.time.unwrap_or_default();
-    let mut out = Vec::with_capacity(256);
     let tag = match r.key_id.is_empty() {
         true => RECEIPT_TAG,
         false => RECEIPT_TAG_V2,
     };
+    let mut out = encoding(r, tag);
+    key_id_field(&mut out, &r.key_id);
+    out
+}
+
+/// The receipt's encoding as the audit log's tree holds it (tagged
+/// [`RECEIPT_TAG_V3`], no key id); its SHA-256 is part of the leaf of the
+/// receipt's audit entry ([`crate::tree_head::audit_leaf`]).
+pub fn leaf_bytes(r: &Receipt) -> Vec<u8> {
+    encoding(r, RECEIPT_TAG_V3)
+}
+
+/// SHA-256 of [`leaf_bytes`]: what the audit log's tree commits to.
+pub fn leaf_digest(r: &Receipt) -> [u8; 32] {
+    crate::merkle::sha256(&[&leaf_bytes(r)])
+}
+
+/// The fields every receipt encoding shares, after `tag`.
+fn encoding(r: &Receipt, tag: &str) -> Vec<u8> {
+    let time = r.time.unwrap_or_default();
+    let mut out = Vec::with_capacity(256);
     field(&mut out, tag.as_bytes());
     field(&mut out, r.message_id.as_bytes());
     field(&mut out, status_name(r.status).as_bytes());
@@ -41,12 +64,23 @@ pub fn signing_bytes(r: &Receipt) -> Vec<u8> {
     field(&mut out, r.recipient_oin.as_bytes());
     field(&mut out, r.audit_sequence.to_string().as_bytes());
     field(&mut out, r.detail.as_bytes());
-    key_id_field(&mut out, &r.key_id);
     out
 }
 
-/// Checks a receipt's signature under the key it names, among `keys`.
+/// Checks a receipt with the gateway's `keys`: its proof in the audit
+/// log's tree under a signed head, if it carries one
+/// ([`crate::tree_head::check_receipt`]), and its own signature, if it
+/// carries one; a receipt must carry one or the other.
 pub fn check(keys: &KeyRing, r: &Receipt) -> Result<(), SignatureProblem> {
+    if r.tree_head.is_some() {
+        crate::tree_head::check_receipt(keys, r).map_err(|p| match p {
+            crate::tree_head::ReceiptProofProblem::Head(problem) => problem,
+            other => SignatureProblem::NotInLog(other.to_string()),
+        })?;
+        if r.signature.is_empty() {
+            return Ok(());
+        }
+    }
     keys.check(&r.key_id, &signing_bytes(r), &r.signature)
 }
 
@@ -67,9 +101,7 @@ mod tests {
             sender_oin: "s".into(),
             recipient_oin: "r".into(),
             audit_sequence: 7,
-            detail: String::new(),
-            signature: vec![],
-            key_id: String::new(),
+            ..Default::default()
         };
         let b = signing_bytes(&base);
         assert!(b.starts_with(&[0, 0, 0, 18]));
@@ -175,9 +207,8 @@ mod vector {
             sender_oin: field("sender_oin").into(),
             recipient_oin: field("recipient_oin").into(),
             audit_sequence: field("audit_sequence").parse().unwrap(),
-            detail: String::new(),
-            signature: vec![],
             key_id: field("key_id").into(),
+            ..Default::default()
         };
         // The digest is the SHA-256 of the payload bytes as sent.
         let payload = hex::decode(field("payload_bytes")).unwrap();

@@ -35,6 +35,7 @@ const RPCS: &[(&str, bool)] = &[
     ("/schakel.v1.Directory/WhoAmI", false),
     ("/schakel.v1.Directory/Lookup", false),
     ("/schakel.v1.Directory/GatewayKey", false),
+    ("/schakel.v1.Directory/TreeHead", false),
     ("/schakel.v1.Audit/Query", true),
     ("/schakel.v1.Audit/Verify", false),
     ("/schakel.v1.Audit/Export", true),

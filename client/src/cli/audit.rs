@@ -1,5 +1,6 @@
 //! `schakel audit query|verify|export|report|verify-report`: the operator's
-//! view of the audit log, and the access report about a child.
+//! view of the audit log, and the access report about a child;
+//! `witness` and `consistency`, for every participant.
 
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -84,6 +85,28 @@ pub enum AuditCommand {
         /// `schakel directory gateway-key`).
         #[arg(long, value_parser = KeyRing::parse_hex)]
         key: KeyRing,
+    },
+    /// Keep the newest signed head of the audit log and check that it
+    /// extends the one kept before (any participant): an operator who
+    /// rewrote or dropped entries cannot hide it from you. Run it regularly.
+    Witness {
+        /// Where the last head seen is kept (JSON); created on first use.
+        #[arg(long, default_value = "schakel-witness.json")]
+        state: PathBuf,
+        /// Also check against a head another participant's witness kept
+        /// (their state file): both must be of one log.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+    },
+    /// Check that the log's tree of --to entries extends the tree of --from
+    /// entries, by the gateway's consistency proof (any participant).
+    Consistency {
+        /// The size of the earlier tree (a size the gateway signed a head of).
+        #[arg(long)]
+        from: u64,
+        /// The size of the later tree (0: the newest).
+        #[arg(long, default_value_t = 0)]
+        to: u64,
     },
     /// Write the log with its checkpoints as JSON lines to standard output.
     Export {
@@ -251,6 +274,12 @@ pub async fn run(command: AuditCommand, client: &Client, out: &Output) -> anyhow
             out: file,
         } => {
             super::report::report(client, out, &child, &reason, file.as_deref()).await?;
+        }
+        AuditCommand::Witness { state, compare } => {
+            super::witness::witness(client, out, &state, compare.as_deref()).await?;
+        }
+        AuditCommand::Consistency { from, to } => {
+            super::witness::consistency(client, out, from, to).await?;
         }
         AuditCommand::VerifyReport { file, key } => {
             super::report::verify_offline(&file, &key, out)?;

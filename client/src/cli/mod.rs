@@ -16,6 +16,7 @@ mod send_case;
 mod send_file;
 mod signal;
 mod status;
+mod witness;
 mod words;
 
 use std::path::PathBuf;

@@ -94,6 +94,7 @@ impl AuditApi for AuditService {
             first_broken_sequence: verdict.first_broken.unwrap_or(0),
             problem: verdict.problem,
             entries_after_last_checkpoint: verdict.unsigned_tail,
+            tree_size_checked: verdict.tree_size_checked,
         }))
     }
 

@@ -13,7 +13,8 @@ use crate::model::{
 };
 use crate::policy::consent::Grant;
 use crate::policy::{self, fields, invalid};
-use crate::service::audit_log::{AuditLog, Filter, Record};
+use crate::service::audit_chain::Record;
+use crate::service::audit_log::{AuditLog, Filter};
 use crate::service::directory::Query;
 use crate::service::exchange::{CaseView, Delivery, InboxEvent};
 
@@ -329,6 +330,7 @@ pub fn export_record(r: Record) -> pb::AuditExportRecord {
         record: Some(match r {
             Record::Entry(e) => R::Entry(wire::audit_entry(&e)),
             Record::Checkpoint(c) => R::Checkpoint(wire::checkpoint(&c)),
+            Record::TreeHead(h) => R::TreeHead(h.to_wire()),
         }),
     }
 }

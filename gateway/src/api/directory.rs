@@ -1,4 +1,4 @@
-//! `schakel.v1.Directory`: WhoAmI, Lookup and GatewayKey.
+//! `schakel.v1.Directory`: WhoAmI, Lookup, GatewayKey and TreeHead.
 
 use std::sync::Arc;
 
@@ -12,18 +12,22 @@ use super::status::of;
 use crate::crypto::{GatewayKeys, Signer, key_id};
 use crate::model::wire;
 use crate::service::directory::Directory;
+use crate::service::tree_heads::TreeHeads;
 
 /// The Directory service.
 pub struct DirectoryService {
     directory: Directory,
+    tree_heads: TreeHeads,
     signing_key: Arc<GatewayKeys>,
 }
 
 impl DirectoryService {
-    /// A service over `directory`, publishing `signing_key`'s public half.
-    pub fn new(directory: Directory, signing_key: Arc<GatewayKeys>) -> Self {
+    /// A service over `directory` and the log's `tree_heads`, publishing
+    /// `signing_key`'s public half.
+    pub fn new(directory: Directory, tree_heads: TreeHeads, signing_key: Arc<GatewayKeys>) -> Self {
         Self {
             directory,
+            tree_heads,
             signing_key,
         }
     }
@@ -75,6 +79,22 @@ impl DirectoryApi for DirectoryService {
             ed25519_public_key: signing.public_key().to_vec(),
             key_id: signing.key_id().to_owned(),
             keys,
+        }))
+    }
+
+    async fn tree_head(
+        &self,
+        request: Request<pb::TreeHeadRequest>,
+    ) -> Result<Response<pb::TreeHeadResponse>, Status> {
+        let r = request.into_inner();
+        let found = self
+            .tree_heads
+            .head((r.size > 0).then_some(r.size), Some(r.extends_size))
+            .await
+            .map_err(of)?;
+        Ok(Response::new(pb::TreeHeadResponse {
+            head: Some(found.head.to_wire()),
+            consistency_proof: found.proof.iter().map(|h| h.to_vec()).collect(),
         }))
     }
 }

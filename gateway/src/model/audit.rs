@@ -224,6 +224,12 @@ pub struct Entry {
     /// not what happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_from_ms: Option<i64>,
+    /// The digest of the receipt the entry's event gave its sender
+    /// (`schakel_proto::receipt::leaf_digest`), part of the entry's leaf
+    /// in the audit log's tree ([`Entry::leaf`]). Not covered by the
+    /// entry's hash, which is older than the tree: the leaf covers both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_digest: Option<Digest>,
 }
 
 fn is_default(t: &Terms) -> bool {
@@ -262,6 +268,7 @@ impl Entry {
             child_salt,
             child_commitment,
             retention_from_ms: draft.retention_from_ms,
+            receipt_digest: None,
         }
     }
 

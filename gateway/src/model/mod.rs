@@ -18,6 +18,7 @@ mod notice;
 mod participant;
 mod signal;
 mod statute;
+mod tree;
 pub mod wire;
 
 pub use audit::{Action, Checkpoint, Draft, ENTRY_FORMAT, Entry, GENESIS_HASH, Range, withheld};
@@ -36,3 +37,4 @@ pub use notice::{Condition, NoticeDraft, NoticeType, Scheduled};
 pub use participant::{Codes, OrgKind, Participant, Sector, Status};
 pub use signal::{SignalChange, SignalFacts, SignalRef};
 pub use statute::{Law, Statute};
+pub use tree::TreeHead;

@@ -323,8 +323,7 @@ pub fn unsigned_receipt(
         recipient_oin: r.recipient.to_string(),
         audit_sequence: audit_seq,
         detail: detail.to_owned(),
-        signature: vec![],
-        key_id: String::new(),
+        ..Default::default()
     }
 }
 
@@ -359,6 +358,10 @@ pub fn audit_entry(e: &Entry) -> pb::AuditEntry {
         child_ref_commitment: e
             .child_commitment
             .map(|c| c.as_bytes().to_vec())
+            .unwrap_or_default(),
+        receipt_digest: e
+            .receipt_digest
+            .map(|d| d.as_bytes().to_vec())
             .unwrap_or_default(),
     }
 }

@@ -142,6 +142,7 @@ pub async fn serve<H: Health>(
         )))
         .add_service(DirectoryServer::new(api::directory::DirectoryService::new(
             services.directory.clone(),
+            services.tree_heads.clone(),
             signing_key,
         )))
         .add_service(AuditServer::new(api::audit::AuditService::new(

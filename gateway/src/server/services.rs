@@ -16,6 +16,7 @@ use crate::service::directory::Directory;
 use crate::service::exchange::Exchange;
 use crate::service::notify::Notifier;
 use crate::service::refusals::Refusals;
+use crate::service::tree_heads::TreeHeads;
 
 /// The use cases, assembled.
 pub struct Services {
@@ -29,6 +30,8 @@ pub struct Services {
     pub audit_log: Arc<AuditLog>,
     /// Every refusal of a known caller.
     pub refusals: Refusals,
+    /// The audit log's signed tree heads and their proofs.
+    pub tree_heads: TreeHeads,
     /// How many participants the seed file named, and how many were new.
     pub seeded: (usize, usize),
 }
@@ -83,6 +86,7 @@ impl Services {
             consents,
             audit_log,
             refusals,
+            tree_heads: TreeHeads::new(store.clone()),
             seeded: (in_file, added),
         })
     }

@@ -248,9 +248,9 @@ async fn entries_about(
     loop {
         let after = out.last().map_or(0, |e| e.seq);
         let page = store
-            .audit_entries_about(&about, after, super::audit_log::PAGE, now_ms)
+            .audit_entries_about(&about, after, super::audit_chain::PAGE, now_ms)
             .await?;
-        let done = page.len() < super::audit_log::PAGE;
+        let done = page.len() < super::audit_chain::PAGE;
         out.extend(page.into_iter().filter(|e| e.seq <= head));
         if done {
             return Ok(out);

@@ -6,30 +6,20 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use schakel_proto::audit::{Verdict, Verifier};
-use schakel_proto::keys::KeyRing;
+use schakel_proto::audit::Verdict;
 use tokio::sync::mpsc;
 
 use super::ServiceError;
+use super::audit_chain::{Record, records_page, verify_chain};
 use crate::clock::Clock;
 use crate::config::{AuditConfig, LONGEST_SIGNAL_DAYS};
 use crate::crypto::{ChildKey, ChildRef, GatewayKeys};
-use crate::model::{Action, Checkpoint, Draft, Entry, MessageId, Oin, Range, wire};
+use crate::model::{Action, Checkpoint, Draft, Entry, MessageId, Oin, Range};
 use crate::policy::fields;
 use crate::store::{AuditKey, Store, StoreError};
 
 /// Entries read from the store per page.
 pub const PAGE: usize = 1000;
-
-/// One record of the chain in order: an entry, or the checkpoint that
-/// follows the entry it covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
-    /// An entry.
-    Entry(Entry),
-    /// A checkpoint.
-    Checkpoint(Checkpoint),
-}
 
 /// What an operator filters a query on; every filter given must match.
 #[derive(Debug, Clone, Default)]
@@ -435,65 +425,6 @@ impl AuditLog {
         }
         Ok(())
     }
-}
-
-/// The records of `store` up to `to` after `after`, a page at a time, each
-/// checkpoint after the entry it covers; None when the range is done.
-pub async fn records_page(
-    store: &dyn Store,
-    after: u64,
-    to: u64,
-) -> Result<Option<(Vec<Record>, u64)>, StoreError> {
-    let from = (after + 1).max(store.audit_start().await?);
-    if from > to {
-        return Ok(None);
-    }
-    let entries = store.audit_entries(from, PAGE).await?;
-    let entries: Vec<_> = entries.into_iter().take_while(|e| e.seq <= to).collect();
-    let Some(last) = entries.last().map(|e| e.seq) else {
-        return Ok(None);
-    };
-    let mut checkpoints = store
-        .audit_checkpoints(from, last)
-        .await?
-        .into_iter()
-        .peekable();
-    let mut out = Vec::with_capacity(entries.len() + 1);
-    for e in entries {
-        let seq = e.seq;
-        out.push(Record::Entry(e));
-        while let Some(c) = checkpoints.next_if(|c| c.seq == seq) {
-            out.push(Record::Checkpoint(c));
-        }
-    }
-    Ok(Some((out, last)))
-}
-
-/// Recomputes the chain of `store` over `from..=to` and checks its
-/// checkpoints against `keys`. Reads only: usable on a stopped
-/// gateway's store.
-pub async fn verify_chain(
-    store: &dyn Store,
-    keys: &KeyRing,
-    from: u64,
-    to: u64,
-) -> Result<Verdict, StoreError> {
-    let from = from.max(store.audit_start().await?);
-    let mut verifier = Verifier::new(keys, from == 1);
-    let mut after = from - 1;
-    while let Some((records, last)) = records_page(store, after, to).await? {
-        for r in &records {
-            match r {
-                Record::Entry(e) => verifier.entry(&wire::audit_entry(e)),
-                Record::Checkpoint(c) => verifier.checkpoint(&wire::checkpoint(c)),
-            }
-        }
-        if !verifier.intact() {
-            break;
-        }
-        after = last;
-    }
-    Ok(verifier.finish())
 }
 
 #[cfg(test)]

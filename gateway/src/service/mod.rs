@@ -16,6 +16,7 @@
 //! | [`shared_keys`] | gateways sharing a store hold the same keys |
 
 pub mod access_report;
+pub mod audit_chain;
 pub mod audit_log;
 pub mod case_standing;
 pub mod consents;
@@ -24,6 +25,7 @@ pub mod exchange;
 pub mod notify;
 pub mod refusals;
 pub mod shared_keys;
+pub mod tree_heads;
 
 use crate::crypto::{DecryptError, Digest, SealError};
 use crate::model::{Oin, Participant};

@@ -14,6 +14,7 @@ use std::fmt;
 
 use crate::model::{
     CaseRecord, Checkpoint, ConsentRecord, Entry, MessageRecord, NoticeDraft, Oin, Participant,
+    TreeHead,
 };
 
 /// A message's place and schedules beside its record: sled keeps them as
@@ -83,6 +84,21 @@ pub enum Item {
     ErasedThrough(u64),
     /// A signed checkpoint of the chain.
     Checkpoint(Checkpoint),
+    /// A node of the audit log's tree, as kept (nodes over entries removed
+    /// after their retention cannot be made again from the entries).
+    TreeNode {
+        /// Its level (0: a leaf).
+        level: u32,
+        /// Its index at that level.
+        index: u64,
+        /// Its hash.
+        hash: [u8; 32],
+    },
+    /// A signed tree head, as signed: the copy's receipts are proved under
+    /// the heads their sender was given.
+    TreeHead(TreeHead),
+    /// The sequence number of the tree's first leaf.
+    TreeFirst(u64),
     /// A notice scheduled for later; a message's overdue notice has no
     /// body (it is made from the message when due).
     Notice {
@@ -124,6 +140,10 @@ pub struct Tally {
     pub entries: u64,
     /// Checkpoints.
     pub checkpoints: u64,
+    /// Nodes of the audit log's tree.
+    pub tree_nodes: u64,
+    /// Signed tree heads.
+    pub tree_heads: u64,
     /// Scheduled notices.
     pub notices: u64,
     /// Recipients with inbox counts.
@@ -144,9 +164,11 @@ impl Tally {
             Item::Receipt { .. } => self.receipts += 1,
             Item::Entry { .. } => self.entries += 1,
             Item::Checkpoint(_) => self.checkpoints += 1,
+            Item::TreeNode { .. } => self.tree_nodes += 1,
+            Item::TreeHead(_) => self.tree_heads += 1,
             Item::Notice { .. } => self.notices += 1,
             Item::Counts { .. } => self.inboxes += 1,
-            Item::ErasedThrough(_) => {}
+            Item::ErasedThrough(_) | Item::TreeFirst(_) => {}
         }
     }
 
@@ -159,6 +181,8 @@ impl Tally {
             + self.receipts
             + self.entries
             + self.checkpoints
+            + self.tree_nodes
+            + self.tree_heads
             + self.notices
             + self.inboxes
     }
@@ -168,7 +192,7 @@ impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} participants, {} consents, {} messages ({} with a payload), {} receipts, {} audit entries, {} checkpoints, {} scheduled notices, {} inbox counts",
+            "{} participants, {} consents, {} messages ({} with a payload), {} receipts, {} audit entries, {} checkpoints, {} tree nodes, {} tree heads, {} scheduled notices, {} inbox counts",
             self.participants,
             self.consents,
             self.messages,
@@ -176,6 +200,8 @@ impl fmt::Display for Tally {
             self.receipts,
             self.entries,
             self.checkpoints,
+            self.tree_nodes,
+            self.tree_heads,
             self.notices,
             self.inboxes
         )

@@ -13,8 +13,10 @@
 //! - leases are state in the store, never in memory;
 //! - what a step does to a message is decided by the [`lifecycle`], written
 //!   once for every engine; receipts are made by [`receipts::unsigned`] once
-//!   their audit sequence number is known, stored unsigned, and signed by
-//!   [`receipts::Sign`] where they leave the store, off the writer;
+//!   their audit sequence number is known, stored unsigned, and proved and
+//!   signed by [`receipts::seal`] where they leave the store, off the
+//!   writer; the audit log is a Merkle tree whose nodes each engine keeps
+//!   in its write step, with a signed tree head per group commit;
 //!   checkpoints are signed by the [`Signer`](crate::crypto::Signer) the
 //!   store was opened with.
 //!
@@ -32,8 +34,12 @@ pub mod postgres;
 pub mod receipts;
 pub mod sealing;
 pub mod sled;
+pub mod tree_proofs;
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
+use schakel_proto::merkle::Hash;
 use schakel_proto::v1 as pb;
 
 use crate::policy::quota::Quotas;
@@ -44,7 +50,7 @@ pub use outcome::{
 
 use crate::model::{
     CaseId, CaseRecord, Checkpoint, ConsentId, ConsentRecord, Draft, Entry, KeyCheck, MessageId,
-    MessageRecord, Oin, Outcome, Participant, Scheduled,
+    MessageRecord, Oin, Outcome, Participant, Scheduled, TreeHead,
 };
 
 /// How much one lease may take: at most `messages` messages, and no more
@@ -136,9 +142,35 @@ pub fn fault_message(e: &str) -> String {
     )
 }
 
-/// Durable state of the gateway.
+/// Where a node of the tree is: (level, index), the subtree of `2^level`
+/// leaves that starts at leaf `index << level`.
+pub type Position = (u32, u64);
+
+/// What an engine reads for proofs.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait TreeReads: Send + Sync {
+    /// For each leaf index of `leaves` (in order), the first tree head
+    /// signed over it (the smallest tree that holds it); None for a leaf no
+    /// head covers yet.
+    async fn heads_over(&self, leaves: &[u64]) -> Result<Vec<Option<TreeHead>>, StoreError>;
+
+    /// The nodes kept at `positions`; a position the engine lacks is
+    /// missing from the answer.
+    async fn nodes_at(&self, positions: &[Position])
+    -> Result<HashMap<Position, Hash>, StoreError>;
+
+    /// The head signed over a tree of exactly `size` leaves, or the newest
+    /// head when `size` is None; None when there is no such head.
+    async fn tree_head(&self, size: Option<u64>) -> Result<Option<TreeHead>, StoreError>;
+
+    /// The newest head of a tree of at most `max_size` leaves.
+    async fn tree_head_within(&self, max_size: u64) -> Result<Option<TreeHead>, StoreError>;
+}
+
+/// Durable state of the gateway. Its audit log is a Merkle tree, read for
+/// proofs through [`TreeReads`] ([`tree_proofs`] makes them).
+#[async_trait]
+pub trait Store: TreeReads + Send + Sync + 'static {
     /// Why the store cannot write now, if it cannot: an earlier write to
     /// disk failed, and every write is refused until it is fixed. The
     /// health service answers NOT_SERVING while this is set.

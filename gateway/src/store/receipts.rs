@@ -4,21 +4,32 @@
 //!
 //! A step stores its receipts unsigned: the writer only orders, applies and
 //! syncs. A receipt is signed where it leaves the store, on the caller's
-//! thread, once its step is durable ([`Sign`]). Ed25519 is deterministic, so
+//! thread, once its step is durable ([`seal`]), with its proof in the
+//! audit log's tree. Ed25519 is deterministic, so
 //! a receipt handed out twice by the same key is the same bytes. A receipt
 //! stored signed (by a store written before this rule, or signed by a key
 //! since retired) is handed out as stored.
 
 use schakel_proto::v1 as pb;
 
-use crate::crypto::Signer;
+use crate::crypto::{Digest, Signer};
 use crate::model::{MessageRecord, wire};
-use crate::store::{AcceptOutcome, Finished, Revoked, SweepReport, Withdrawn};
+use crate::store::tree_proofs;
+use crate::store::{
+    AcceptOutcome, Finished, Revoked, StoreError, SweepReport, TreeReads, Withdrawn,
+};
 
 /// The sender's receipt for the state `r` is now in, with `detail`, naming
 /// audit entry `audit_seq`, not yet signed.
 pub fn unsigned(r: &MessageRecord, detail: &str, audit_seq: u64, now_ms: i64) -> pb::Receipt {
     wire::unsigned_receipt(r, wire::receipt_status(r.state), detail, audit_seq, now_ms)
+}
+
+/// Names, in `receipt`, the audit entry its event placed (of leaf
+/// `leaf_index` in the log's tree, of hash `entry_hash`), so that it can be proved in the tree.
+pub fn place(receipt: &mut pb::Receipt, entry_hash: &Digest, leaf_index: u64) {
+    receipt.audit_entry_hash = entry_hash.0.to_vec();
+    receipt.leaf_index = leaf_index;
 }
 
 /// The last receipt of `status` among `receipts`, oldest first.
@@ -29,60 +40,55 @@ pub fn last_of(receipts: Vec<pb::Receipt>, status: pb::ReceiptStatus) -> Option<
         .find(|r| r.status == status as i32)
 }
 
-/// What carries receipts out of the store: signs every one not signed yet.
-pub trait Sign {
-    /// Signs, with `signer`, every receipt in `self` that has no signature.
-    fn sign(&mut self, signer: &dyn Signer);
+/// What carries receipts out of the store: every receipt in it, visited
+/// once, so that the store proves and signs them in one place
+/// ([`seal`]).
+pub trait Receipts {
+    /// Calls `f` on every receipt in `self`.
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt));
 }
 
-impl Sign for pb::Receipt {
-    fn sign(&mut self, signer: &dyn Signer) {
-        if !self.signature.is_empty() {
-            return;
-        }
-        self.key_id = signer.key_id().to_owned();
-        self.signature = signer
-            .sign_bytes(&schakel_proto::receipt::signing_bytes(self))
-            .as_bytes()
-            .to_vec();
+impl Receipts for pb::Receipt {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
+        f(self)
     }
 }
 
-impl<T: Sign> Sign for Option<T> {
-    fn sign(&mut self, signer: &dyn Signer) {
+impl<T: Receipts> Receipts for Option<T> {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
         if let Some(t) = self {
-            t.sign(signer);
+            t.each(f);
         }
     }
 }
 
-impl<T: Sign> Sign for Vec<T> {
-    fn sign(&mut self, signer: &dyn Signer) {
+impl<T: Receipts> Receipts for Vec<T> {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
         for t in self {
-            t.sign(signer);
+            t.each(f);
         }
     }
 }
 
-impl<T: Sign> Sign for Result<T, crate::store::StoreError> {
-    fn sign(&mut self, signer: &dyn Signer) {
+impl<T: Receipts> Receipts for Result<T, StoreError> {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
         if let Ok(t) = self {
-            t.sign(signer);
+            t.each(f);
         }
     }
 }
 
-impl Sign for (u64, pb::Receipt) {
-    fn sign(&mut self, signer: &dyn Signer) {
-        self.1.sign(signer);
+impl Receipts for (u64, pb::Receipt) {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
+        f(&mut self.1)
     }
 }
 
-impl Sign for AcceptOutcome {
-    fn sign(&mut self, signer: &dyn Signer) {
+impl Receipts for AcceptOutcome {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
         match self {
             AcceptOutcome::Accepted(receipt) | AcceptOutcome::Duplicate { receipt, .. } => {
-                receipt.sign(signer)
+                f(receipt)
             }
             AcceptOutcome::Conflict { .. }
             | AcceptOutcome::OverQuota(_)
@@ -91,35 +97,70 @@ impl Sign for AcceptOutcome {
     }
 }
 
-impl Sign for Finished {
-    fn sign(&mut self, signer: &dyn Signer) {
+impl Receipts for Finished {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
         match self {
             Finished::Done { receipt, .. } | Finished::AlreadyFinal { receipt, .. } => {
-                receipt.sign(signer)
+                receipt.each(f)
             }
             Finished::NotFound | Finished::NotLeased => {}
         }
     }
 }
 
-impl Sign for Withdrawn {
-    fn sign(&mut self, signer: &dyn Signer) {
-        self.receipt.sign(signer);
+impl Receipts for Withdrawn {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
+        f(&mut self.receipt)
     }
 }
 
-impl Sign for Revoked {
-    fn sign(&mut self, signer: &dyn Signer) {
+impl Receipts for Revoked {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
         if let Revoked::Done { withdrawn, .. } = self {
-            withdrawn.sign(signer);
+            withdrawn.each(f);
         }
     }
 }
 
-impl Sign for SweepReport {
-    fn sign(&mut self, signer: &dyn Signer) {
-        self.withdrawn.sign(signer);
+impl Receipts for SweepReport {
+    fn each(&mut self, f: &mut dyn FnMut(&mut pb::Receipt)) {
+        self.withdrawn.each(f);
     }
+}
+
+/// Signs `r` with `signer`, unless it was stored signed.
+fn sign(r: &mut pb::Receipt, signer: &dyn Signer) {
+    if !r.signature.is_empty() {
+        return;
+    }
+    r.key_id = signer.key_id().to_owned();
+    r.signature = signer
+        .sign_bytes(&schakel_proto::receipt::signing_bytes(r))
+        .as_bytes()
+        .to_vec();
+}
+
+/// Makes every receipt in `out` ready to leave the store, the one place
+/// that does: each receipt whose audit entry is a leaf of the log's tree
+/// gets its inclusion proof and the first tree head signed over it (read
+/// from `tree`), and each receipt is signed with `signer`, unless it was
+/// stored signed. A receipt handed out twice is the same bytes: the head is
+/// always the first that covers it, and Ed25519 is deterministic. Proofs
+/// that cannot be read leave the receipt with its signature alone, and the
+/// failure in the log.
+pub async fn seal<T: Receipts>(mut out: T, signer: &dyn Signer, tree: &(dyn TreeReads + '_)) -> T {
+    let mut leaves = Vec::new();
+    out.each(&mut |r| leaves.extend(tree_proofs::unproved(r)));
+    if !leaves.is_empty() {
+        match tree_proofs::read(tree, leaves).await {
+            Ok(proofs) => out.each(&mut |r| tree_proofs::attach(r, &proofs)),
+            Err(e) => {
+                tracing::error!(error = %e, "the proofs of receipts could not be read; they leave signed only")
+            }
+        }
+    }
+    out.each(&mut |r| sign(r, signer));
+    out
 }
 
 #[cfg(test)]
@@ -141,15 +182,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::load_or_create(dir.path()).unwrap();
         let (mut once, mut twice) = (receipt(), receipt());
-        once.sign(&key);
-        twice.sign(&key);
+        sign(&mut once, &key);
+        sign(&mut twice, &key);
         assert_eq!(once, twice, "the same key signs the same bytes alike");
         assert_eq!(once.key_id, key.key_id());
         assert_eq!(once.signature.len(), 64);
         let other_dir = tempfile::tempdir().unwrap();
         let other = SigningKey::load_or_create(other_dir.path()).unwrap();
         let kept = once.clone();
-        once.sign(&other);
+        sign(&mut once, &other);
         assert_eq!(once, kept, "a receipt stored signed keeps its signature");
     }
 }

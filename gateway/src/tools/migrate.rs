@@ -16,7 +16,7 @@ use crate::config::StorageConfig;
 use crate::crypto::{
     CHILD_KEY_FILE, ChildKey, GatewayKeys, PAYLOAD_KEY_FILE, PayloadKey, SIGNING_KEY_FILE,
 };
-use crate::service::audit_log::verify_chain;
+use crate::service::audit_chain::verify_chain;
 use crate::service::shared_keys::ensure_same_keys;
 use crate::store::copy::Tally;
 use crate::store::engine::{STORE_DIR, database_name, target};

@@ -8,7 +8,7 @@ use anyhow::Context;
 use schakel_proto::audit::Verdict;
 
 use crate::crypto::GatewayKeys;
-use crate::service::audit_log::verify_chain;
+use crate::service::audit_chain::verify_chain;
 use crate::store;
 
 /// Verifies the whole audit chain of a stopped gateway's data folder with

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use super::{FORMAT, GENESIS_HASH, checkpoint_bytes, child_ref_problem, entry_hash, range_bytes};
 use crate::keys::KeyRing;
-use crate::v1::{AuditCheckpoint, AuditEntry, AuditExportRange};
+use crate::merkle::Frontier;
+use crate::v1::{AuditCheckpoint, AuditEntry, AuditExportRange, TreeHead};
 
 /// The outcome of a verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct Verdict {
     pub problem: String,
     /// Entries after the last verified checkpoint.
     pub unsigned_tail: u64,
+    /// The size of the signed tree head whose root the walk made again
+    /// from the entries' leaves (0: none).
+    pub tree_size_checked: u64,
 }
 
 impl Verdict {
@@ -40,6 +44,9 @@ pub struct Verifier {
     last_signed: u64,
     /// The signed range's end, when a signed range opened the walk.
     range_end: Option<(u64, Vec<u8>)>,
+    /// The tree of the entries walked, and the sequence number of the
+    /// first: a tree head counted from that entry is checked against it.
+    tree: Option<(u64, Frontier)>,
     verdict: Verdict,
 }
 
@@ -56,6 +63,7 @@ impl Verifier {
             hashes: HashMap::new(),
             last_signed: 0,
             range_end: None,
+            tree: None,
             verdict: Verdict::default(),
         }
     }
@@ -154,6 +162,11 @@ impl Verifier {
             return self.fail(e.sequence, problem);
         }
         let hash = entry_hash(e);
+        let receipt: Option<[u8; 32]> = e.receipt_digest.as_slice().try_into().ok();
+        let (_, tree) = self
+            .tree
+            .get_or_insert_with(|| (e.sequence, Frontier::default()));
+        tree.push(crate::tree_head::audit_leaf(&hash, receipt.as_ref()));
         self.hashes.insert(e.sequence, hash);
         self.prev = Some((e.sequence, hash));
         self.next_seq = Some(e.sequence + 1);
@@ -195,6 +208,49 @@ impl Verifier {
                 self.verdict.checkpoints_checked += 1;
             }
         }
+    }
+
+    /// Checks a signed tree head that follows the entry that completes it:
+    /// its signature, and, when the walk began at the tree's first leaf,
+    /// that the entries' leaves make its root. A head counted from another
+    /// entry than the walk's first cannot be checked here and is passed
+    /// over (a witness checks it by consistency).
+    pub fn tree_head(&mut self, h: &TreeHead) {
+        if !self.intact() {
+            return;
+        }
+        let last = (h.first_sequence + h.size).saturating_sub(1);
+        if let Err(problem) = crate::tree_head::check_head(&self.keys, h) {
+            return self.fail(
+                last,
+                format!("the tree head of {} entries: {problem}", h.size),
+            );
+        }
+        let Some((first, tree)) = &self.tree else {
+            return;
+        };
+        if *first != h.first_sequence {
+            return;
+        }
+        if tree.size() != h.size {
+            return self.fail(
+                last,
+                format!(
+                    "the signed tree head of {} entries does not follow its last entry (entry {last})",
+                    h.size
+                ),
+            );
+        }
+        if tree.root().as_slice() != h.root_hash.as_slice() {
+            return self.fail(
+                last,
+                format!(
+                    "the entries do not make the root of the signed tree head of {} entries: an entry up to {last}, or the receipt it gave, was altered",
+                    h.size
+                ),
+            );
+        }
+        self.verdict.tree_size_checked = h.size;
     }
 
     /// The verdict.

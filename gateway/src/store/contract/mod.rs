@@ -9,12 +9,14 @@ mod quotas;
 mod records;
 mod signals;
 mod trail;
+mod tree;
 
 pub use queue::*;
 pub use quotas::*;
 pub use records::*;
 pub use signals::*;
 pub use trail::*;
+pub use tree::*;
 
 pub use fixtures::Open;
 
@@ -51,7 +53,8 @@ macro_rules! store_contract {
             every_receipt_handed_out_is_signed_and_verifies,
             a_signal_change_is_made_with_its_message_or_not_at_all,
             a_postponed_informing_is_noticed_unless_the_family_was_informed,
-            an_extended_signal_keeps_its_content_until_its_new_lapse
+            an_extended_signal_keeps_its_content_until_its_new_lapse,
+            the_audit_log_is_a_tree_that_proves_every_receipt
         );
     };
     (@tests $open:path, $ready:expr; $($name:ident),*) => {

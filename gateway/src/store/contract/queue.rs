@@ -366,6 +366,7 @@ pub async fn every_receipt_handed_out_is_signed_and_verifies(open: Open) {
     let keys = schakel_proto::keys::KeyRing::single(key.public_key());
     let verifies = |r: &pb::Receipt| {
         assert!(!r.signature.is_empty(), "unsigned: {r:?}");
+        assert!(r.tree_head.is_some(), "not proved: {r:?}");
         schakel_proto::receipt::check(&keys, r).unwrap_or_else(|e| panic!("{e:?}: {r:?}"));
     };
     let m = message("signed", statute(), 1);

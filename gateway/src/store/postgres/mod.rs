@@ -54,6 +54,8 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 mod transitions;
+mod tree;
+mod tree_reads;
 mod tx;
 pub mod writer;
 
@@ -73,7 +75,7 @@ use crate::model::{
 };
 use crate::policy::case_parties::CaseRefused;
 use crate::policy::quota::Quotas;
-use crate::store::receipts::Sign;
+use crate::store::receipts::{self, Receipts};
 use crate::store::sealing::Sealing;
 use crate::store::{
     AcceptOutcome, AuditKey, CaseEdit, DueNotice, Finished, InboxFigures, Leased, NewMessage,
@@ -131,10 +133,17 @@ impl PostgresStore {
                 "child references of the records of schema version 2 sealed under the keys of their terms, and the tables rewritten"
             );
         }
+        if let Some(leaves) = tree::build(&first, &sealing).await? {
+            tracing::info!(
+                leaves,
+                "the audit log made a Merkle tree over the entries kept (schema version 5)"
+            );
+        }
         let writer = Writer::start(
             target.clone(),
             Session::open(&target).await?,
             sealing.clone(),
+            signer.clone(),
         );
         let store = Self {
             inner: Arc::new(Inner {
@@ -205,10 +214,9 @@ impl PostgresStore {
         }
     }
 
-    /// `out` with its receipts signed, on the caller's task.
-    fn signed<T: Sign>(&self, mut out: T) -> T {
-        out.sign(self.inner.signer.as_ref());
-        out
+    /// `out` with its receipts proved and signed, on the caller's task.
+    async fn signed<T: Receipts>(&self, out: T) -> T {
+        receipts::seal(out, self.inner.signer.as_ref(), self).await
     }
 }
 
@@ -252,6 +260,7 @@ impl Store for PostgresStore {
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError> {
         self.signed(self.accept_step(message, audit, quotas, now_ms).await)
+            .await
     }
 
     async fn audit_head(&self) -> Result<(u64, u64), StoreError> {
@@ -346,6 +355,7 @@ impl Store for PostgresStore {
             self.revoke_consent_step(consent_id, by, reason, now_ms)
                 .await,
         )
+        .await
     }
 
     async fn due_notices(&self, now_ms: i64, max: usize) -> Result<Vec<DueNotice>, StoreError> {
@@ -387,10 +397,12 @@ impl Store for PostgresStore {
             self.finish_step(recipient, message_id, outcome, now_ms, retention_ms)
                 .await,
         )
+        .await
     }
 
     async fn sweep(&self, now_ms: i64, retention_ms: i64) -> Result<SweepReport, StoreError> {
         self.signed(self.sweep_step(now_ms, retention_ms).await)
+            .await
     }
 
     async fn message(&self, message_id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
@@ -402,6 +414,7 @@ impl Store for PostgresStore {
         message_id: &MessageId,
     ) -> Result<Vec<pb::Receipt>, StoreError> {
         self.signed(self.message_receipts_read(message_id).await)
+            .await
     }
 
     async fn case_messages(&self, case: &CaseId) -> Result<Vec<MessageRecord>, StoreError> {
@@ -415,6 +428,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<(u64, pb::Receipt)>, StoreError> {
         self.signed(self.receipts_after_read(sender, after_cursor, limit).await)
+            .await
     }
 
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError> {

@@ -37,6 +37,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../../../migrations/postgres/0004_cases.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../../../migrations/postgres/0005_audit_tree.sql"),
+    },
 ];
 
 /// The advisory lock migrations run under ("SCHK" and 1): held to the end

@@ -69,7 +69,9 @@ async fn a_database_of_schema_1_counts_the_bytes_it_holds_undelivered() {
         .unwrap()
         .batch_execute(
             "ALTER TABLE inbox_counts DROP COLUMN bytes; DROP TABLE sender_bytes;
-             DROP TABLE store_sealing; DROP TABLE cases; DELETE FROM schakel_schema WHERE version >= 2",
+             DROP TABLE store_sealing; DROP TABLE cases; DROP TABLE audit_nodes; DROP TABLE tree_heads;
+             ALTER TABLE audit_head DROP COLUMN tree_first, DROP COLUMN tree_edge;
+             DELETE FROM schakel_schema WHERE version >= 2",
         )
         .await
         .unwrap();

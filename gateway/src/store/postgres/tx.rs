@@ -10,7 +10,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
 use super::session::Session;
-use super::writer::{Head, Tx};
+use super::writer::Tx;
+use crate::crypto::Digest;
 use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
 use crate::model::{NoticeType, Scheduled};
 use crate::policy::quota::Held;
@@ -332,12 +333,24 @@ impl Tx {
     /// Places an audit entry at the chain's head without writing it yet
     /// (the step writes it, or fails and the head goes back).
     fn place(&mut self, draft: Draft) -> Entry {
-        let entry = Entry::place(draft, self.head.seq, self.head.hash, self.now_ms);
-        self.head = Head {
-            seq: entry.seq,
-            hash: entry.hash(),
-        };
-        entry
+        self.place_with(draft, None).0
+    }
+
+    /// Places an audit entry whose event gave the receipt of digest
+    /// `receipt_digest`, and its leaf in the log's tree; returns the entry
+    /// and its hash.
+    fn place_with(&mut self, draft: Draft, receipt_digest: Option<Digest>) -> (Entry, Digest) {
+        let mut entry = Entry::place(draft, self.head.seq, self.head.hash, self.now_ms);
+        entry.receipt_digest = receipt_digest;
+        let hash = entry.hash();
+        self.head.seq = entry.seq;
+        self.head.hash = hash;
+        let completed = self.head.tree.push(entry.leaf(&hash));
+        self.nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(completed);
+        (entry, hash)
     }
 
     /// Writes a placed entry and its index rows; an entry about a signal
@@ -427,18 +440,26 @@ impl Tx {
             m.cols.lapse_at_ms = None;
         }
         let (entry, receipt) = match change.event {
-            Some(Event { audit, receipt }) => {
-                let entry = self.place(audit);
+            Some(Event {
+                audit,
+                receipt: Some(detail),
+            }) => {
                 // The receipt's cursor is its entry's sequence number
-                // ([`receipts::unsigned`]); stored unsigned, as every engine
-                // stores it ([`receipts::Sign`]).
-                let receipt = receipt.map(|detail| {
-                    let r = receipts::unsigned(&m.record, &detail, entry.seq, self.now_ms);
-                    m.record.receipt_cursors.push(entry.seq);
-                    r
-                });
-                (Some(entry), receipt)
+                // ([`receipts::unsigned`]); it names its entry's leaf, and
+                // is stored unsigned, as every engine stores it
+                // ([`receipts::seal`]).
+                let seq = self.next_audit_seq();
+                let mut r = receipts::unsigned(&m.record, &detail, seq, self.now_ms);
+                let digest = Digest(schakel_proto::receipt::leaf_digest(&r));
+                let (entry, hash) = self.place_with(audit, Some(digest));
+                receipts::place(&mut r, &hash, seq - self.head.tree_first);
+                m.record.receipt_cursors.push(seq);
+                (Some(entry), Some(r))
             }
+            Some(Event {
+                audit,
+                receipt: None,
+            }) => (Some(self.place(audit)), None),
             None => (None, None),
         };
         let this = &*self;

@@ -24,7 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::connection::Target;
 use super::session::Session;
-use crate::crypto::Digest;
+use schakel_proto::merkle::{Frontier, Hash};
+
+use crate::crypto::{Digest, Signer};
 use crate::metrics::METRICS;
 use crate::store::StoreError;
 use crate::store::sealing::Sealing;
@@ -39,7 +41,15 @@ pub struct Head {
     pub seq: u64,
     /// The newest entry's hash.
     pub hash: Digest,
+    /// The right edge of the audit log's tree.
+    pub tree: Frontier,
+    /// The sequence number of the tree's first leaf.
+    pub tree_first: u64,
 }
+
+/// The tree nodes a group's steps completed, written at the group's end;
+/// shared, so that a step that fails (or panics) takes back its own only.
+pub type Nodes = Arc<Mutex<Vec<(u32, u64, Hash)>>>;
 
 /// What a step works with: the writer's connection, inside the group's
 /// transaction, and the chain's head.
@@ -52,6 +62,8 @@ pub struct Tx {
     pub now_ms: i64,
     /// Seals the child in the records the step writes.
     pub sealing: Arc<Sealing>,
+    /// The tree nodes the group's steps completed.
+    pub nodes: Nodes,
 }
 
 /// What a step answers, its type erased on the way through the writer.
@@ -84,8 +96,14 @@ fn unreachable_message(e: &StoreError) -> String {
 
 impl Writer {
     /// Starts the writer task on the current runtime, with `session` as its
-    /// first connection to `target`; its steps seal with `sealing`.
-    pub fn start(target: Target, session: Session, sealing: Arc<Sealing>) -> Self {
+    /// first connection to `target`; its steps seal with `sealing`, and
+    /// `signer` signs the tree head of each group.
+    pub fn start(
+        target: Target,
+        session: Session,
+        sealing: Arc<Sealing>,
+        signer: Arc<dyn Signer>,
+    ) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
         let fault: Arc<Mutex<Option<String>>> = Arc::default();
         tokio::spawn(run(
@@ -94,6 +112,7 @@ impl Writer {
             rx,
             fault.clone(),
             sealing,
+            signer,
         ));
         Self { queue, fault }
     }
@@ -142,6 +161,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     fault: Arc<Mutex<Option<String>>>,
     sealing: Arc<Sealing>,
+    signer: Arc<dyn Signer>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
@@ -160,7 +180,7 @@ async fn run(
                 continue;
             }
         };
-        match commit_group(&db, head, group, &sealing).await {
+        match commit_group(&db, head, group, &sealing, signer.as_ref()).await {
             Ok(()) => {
                 if lock(&fault).take().is_some() {
                     tracing::warn!("the database takes writes again; the fault is over");
@@ -237,13 +257,17 @@ async fn commit_group(
     head: Head,
     group: Vec<Job>,
     sealing: &Arc<Sealing>,
+    signer: &dyn Signer,
 ) -> Result<(), (StoreError, Vec<Job>)> {
+    let nodes = Nodes::default();
     let mut tx = Tx {
         db: db.clone(),
         head: head.clone(),
         now_ms: 0,
         sealing: sealing.clone(),
+        nodes: nodes.clone(),
     };
+    let mut group_ms = 0;
     let mut answers = Vec::with_capacity(group.len());
     let mut savepoint = false;
     let mut jobs = group.into_iter();
@@ -258,7 +282,9 @@ async fn commit_group(
         }
         savepoint = true;
         let before = tx.head.clone();
+        let nodes_before = lock(&nodes).len();
         tx.now_ms = job.now_ms;
+        group_ms = group_ms.max(job.now_ms);
         let (after, out) = match std::panic::AssertUnwindSafe((job.step)(tx))
             .catch_unwind()
             .await
@@ -273,6 +299,7 @@ async fn commit_group(
                     head: before.clone(),
                     now_ms: 0,
                     sealing: sealing.clone(),
+                    nodes: nodes.clone(),
                 };
                 let failed = Err(StoreError::Engine(
                     "the write step failed unexpectedly; the gateway's log has the details".into(),
@@ -283,6 +310,7 @@ async fn commit_group(
         tx = after;
         if out.is_err() {
             tx.head = before;
+            lock(&nodes).truncate(nodes_before);
             if let Err(e) = db.batch("ROLLBACK TO SAVEPOINT step").await {
                 answers.push((job.answer, out));
                 return Err(abandon(db, e, answers, jobs).await);
@@ -292,11 +320,36 @@ async fn commit_group(
     }
     let done = async {
         if tx.head != head {
-            db.execute(
-                "UPDATE audit_head SET seq = $1, hash = $2",
-                &[&(tx.head.seq as i64), &tx.head.hash.0.as_slice()],
-            )
-            .await?;
+            // The group's nodes, its tree head and the row, sent together
+            // (tokio-postgres pipelines them).
+            let completed = std::mem::take(&mut *lock(&nodes));
+            let grew = tx.head.tree.size() > head.tree.size();
+            let edge = super::tree::edge_bytes(&tx.head.tree);
+            let heads = async {
+                match grew {
+                    true => {
+                        super::tree::write_head(
+                            db,
+                            &tx.head.tree,
+                            tx.head.tree_first,
+                            group_ms,
+                            signer,
+                        )
+                        .await
+                    }
+                    false => Ok(()),
+                }
+            };
+            let (seq, hash) = (tx.head.seq as i64, tx.head.hash.0.as_slice());
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&seq, &hash, &edge];
+            futures::try_join!(
+                super::tree::write_nodes(db, &completed),
+                heads,
+                db.execute(
+                    "UPDATE audit_head SET seq = $1, hash = $2, tree_edge = $3",
+                    &params,
+                ),
+            )?;
         }
         db.batch("COMMIT").await
     }
@@ -327,7 +380,10 @@ async fn begin(db: &Session) -> Result<Head, StoreError> {
 /// Locks the audit head row and reads it.
 async fn lock_head(db: &Session) -> Result<Head, StoreError> {
     let row = db
-        .one("SELECT seq, hash FROM audit_head FOR UPDATE", &[])
+        .one(
+            "SELECT seq, hash, tree_first, tree_edge FROM audit_head FOR UPDATE",
+            &[],
+        )
         .await?;
     let seq: i64 = row.get(0);
     let hash: Vec<u8> = row.get(1);
@@ -335,9 +391,19 @@ async fn lock_head(db: &Session) -> Result<Head, StoreError> {
         key: "audit_head".into(),
         message: "the head hash is not 32 bytes".into(),
     })?);
+    let tree_first: Option<i64> = row.get(2);
+    let Some(tree_first) = tree_first.map(|f| f as u64) else {
+        return Err(StoreError::Engine(
+            "the audit log's tree is still to be built over the entries of an earlier release: restart the gateway, which builds it when it opens the store".into(),
+        ));
+    };
+    let edge: Vec<u8> = row.get(3);
+    let size = (seq as u64 + 1).saturating_sub(tree_first);
     Ok(Head {
         seq: seq as u64,
         hash,
+        tree: super::tree::frontier_of(size, &edge)?,
+        tree_first,
     })
 }
 

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use super::SledStore;
 use super::keys::{
     AUDIT, CASE_RECORD, CHECKPOINT, CONSENT, CONSENT_END, COUNTS, ERASE, ERASED_THROUGH, EXPIRY,
-    INBOX, LAPSE, LEASE, MESSAGE, NOTICE, PARTICIPANT, PURGE, RECEIPT_BY_SENDER, counts, decode,
-    parse_from, text_from, u64_at,
+    INBOX, LAPSE, LEASE, MESSAGE, NODE, NOTICE, PARTICIPANT, PURGE, RECEIPT_BY_SENDER, TREE_FIRST,
+    TREE_HEAD, counts, decode, parse_from, text_from, u64_at,
 };
 use super::payloads::Located;
 use crate::model::{MessageId, MessageRecord};
@@ -112,6 +112,22 @@ impl SledStore {
         for kv in self.scan(CHECKPOINT) {
             let (k, v) = kv?;
             send(Item::Checkpoint(decode(&k, &v)?))?;
+        }
+        for kv in self.scan(NODE) {
+            let (k, v) = kv?;
+            let (level, index) = super::tree::node_of(&k)?;
+            let hash = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                message: "a tree node is not 32 bytes".into(),
+            })?;
+            send(Item::TreeNode { level, index, hash })?;
+        }
+        for kv in self.scan(TREE_HEAD) {
+            let (k, v) = kv?;
+            send(Item::TreeHead(decode(&k, &v)?))?;
+        }
+        if let Some(v) = self.tree().get(TREE_FIRST)? {
+            send(Item::TreeFirst(u64_at(&v, 0)?))?;
         }
         for kv in self.scan(NOTICE) {
             let (k, v) = kv?;

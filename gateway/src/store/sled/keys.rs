@@ -32,6 +32,9 @@
 //! | `E` | retention start ms, sequence | (): audit entries holding a child reference, by when its retention starts |
 //! | `h` | child reference (32 bytes), sequence | (): the audit entries about a child |
 //! | `o` | OIN, sequence | (): the audit entries an organisation acted in or was the other party of |
+//! | `T` | level (1 byte), index | hash (32 bytes): a complete subtree of the audit log's tree |
+//! | `H` | tree size | signed tree head (JSON): one per group that added entries |
+//! | `V` | "tree_first" | the sequence number of the tree's first leaf (u64) |
 
 use prost::Message as _;
 use schakel_proto::v1 as pb;
@@ -69,6 +72,14 @@ pub(super) const BY_CHILD: u8 = b'h';
 pub(super) const BY_ORG: u8 = b'o';
 /// A case's record of its parties, by case id.
 pub(super) const CASE_RECORD: u8 = b'p';
+/// A node of the audit log's tree.
+pub(super) const NODE: u8 = b'T';
+/// A signed tree head, by size.
+pub(super) const TREE_HEAD: u8 = b'H';
+
+/// The sequence number of the audit log tree's first leaf: 1, or the
+/// oldest entry kept when the store became a tree.
+pub(super) const TREE_FIRST: &[u8] = b"Vtree_first";
 
 /// The sequence number through which the child references of entries not
 /// about a signal were erased (their walk's cursor).

@@ -50,6 +50,8 @@ mod records;
 pub mod recovery;
 pub mod step;
 mod transitions;
+mod tree;
+mod tree_reads;
 
 use std::fs::File;
 use std::path::Path;
@@ -71,7 +73,7 @@ use crate::model::{
 };
 use crate::policy::case_parties::CaseRefused;
 use crate::policy::quota::Quotas;
-use crate::store::receipts::Sign;
+use crate::store::receipts::{self, Receipts};
 use crate::store::sealing::Sealing;
 use crate::store::{
     AcceptOutcome, AuditKey, CaseEdit, DueNotice, Finished, InboxFigures, Leased, NewMessage,
@@ -181,7 +183,7 @@ impl SledStore {
             db.open_tree(PAYLOADS)?,
             &dir.join(PAYLOADS),
         )?);
-        let counters = Counters::recover(&tree)?;
+        let counters = Counters::recover(&tree, &sealing)?;
         db.flush()?;
         let data_file = File::open(dir.join("db"))?;
         data_file.sync_all()?;
@@ -202,6 +204,7 @@ impl SledStore {
             pending: Overlay::new(),
             payload_changes: PayloadChanges::default(),
             unlink_after_sync: Vec::new(),
+            group_ms: 0,
             #[cfg(test)]
             fail_next_batch: fail_next_batch.clone(),
         };
@@ -235,10 +238,9 @@ impl SledStore {
         &self.inner.tree
     }
 
-    /// `out` with its receipts signed, on the caller's thread.
-    fn signed<T: Sign>(&self, mut out: T) -> T {
-        out.sign(self.inner.signer.as_ref());
-        out
+    /// `out` with its receipts proved and signed, on the caller's thread.
+    async fn signed<T: Receipts>(&self, out: T) -> T {
+        receipts::seal(out, self.inner.signer.as_ref(), self).await
     }
 
     fn payloads(&self) -> &Arc<Payloads> {
@@ -259,6 +261,7 @@ impl SledStore {
         self.inner
             .commit
             .run(move |w: &mut Writer| {
+                w.group_ms = w.group_ms.max(now_ms);
                 let mut step = Step::new(w, now_ms);
                 let out = f(&mut step)?;
                 let changed = step.changed();
@@ -309,6 +312,7 @@ impl Store for SledStore {
         now_ms: i64,
     ) -> Result<AcceptOutcome, StoreError> {
         self.signed(self.accept_step(message, audit, quotas, now_ms).await)
+            .await
     }
 
     async fn audit_head(&self) -> Result<(u64, u64), StoreError> {
@@ -402,6 +406,7 @@ impl Store for SledStore {
             self.revoke_consent_step(consent_id, by, reason, now_ms)
                 .await,
         )
+        .await
     }
 
     async fn due_notices(&self, now_ms: i64, max: usize) -> Result<Vec<DueNotice>, StoreError> {
@@ -443,10 +448,12 @@ impl Store for SledStore {
             self.finish_step(recipient, message_id, outcome, now_ms, retention_ms)
                 .await,
         )
+        .await
     }
 
     async fn sweep(&self, now_ms: i64, retention_ms: i64) -> Result<SweepReport, StoreError> {
         self.signed(self.sweep_step(now_ms, retention_ms).await)
+            .await
     }
 
     async fn message(&self, message_id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
@@ -457,7 +464,7 @@ impl Store for SledStore {
         &self,
         message_id: &MessageId,
     ) -> Result<Vec<pb::Receipt>, StoreError> {
-        self.signed(self.message_receipts_read(message_id))
+        self.signed(self.message_receipts_read(message_id)).await
     }
 
     async fn case_messages(&self, case: &CaseId) -> Result<Vec<MessageRecord>, StoreError> {
@@ -471,6 +478,7 @@ impl Store for SledStore {
         limit: usize,
     ) -> Result<Vec<(u64, pb::Receipt)>, StoreError> {
         self.signed(self.receipts_after_read(sender, after_cursor, limit))
+            .await
     }
 
     async fn inbox_figures(&self) -> Result<Vec<InboxFigures>, StoreError> {

@@ -10,7 +10,9 @@
 
 use std::path::Path;
 
-use super::keys::{AUDIT, CHECKPOINT, FORMAT, be, decode, u64_at};
+use schakel_proto::merkle::Frontier;
+
+use super::keys::{AUDIT, CHECKPOINT, FORMAT, be, u64_at};
 use crate::crypto::Digest;
 use crate::model::{Entry, GENESIS_HASH};
 use crate::store::StoreError;
@@ -39,7 +41,12 @@ use crate::store::sealing::Sealing;
 ///   store is then rewritten into fresh files ([`super::compaction`]), so
 ///   that no plain copy is left in sled's log, and the version is written
 ///   into the rewritten store only.
-pub const CURRENT_FORMAT: u64 = 5;
+/// - 6: the audit log is a Merkle tree: the nodes of its complete subtrees
+///   under `T`, a signed head per group under `H`, the first leaf's
+///   sequence number in `V`; receipts name their entry's leaf and hash. The
+///   step from 5 builds the nodes over the entries kept
+///   ([`super::tree::tree_to_6`]); their leaves hold no receipt digest.
+pub const CURRENT_FORMAT: u64 = 6;
 
 const FORMAT_KEY: &[u8] = b"Vformat";
 
@@ -104,9 +111,18 @@ pub fn migrate(tree: &::sled::Tree, dir: &Path, sealing: &Sealing) -> Result<Mig
             from = found,
             "child references sealed under the keys of their terms (store format 5); the store is rewritten next"
         );
+    }
+    if found < 6 {
+        let leaves = super::tree::tree_to_6(tree, sealing)?;
+        tracing::info!(
+            leaves,
+            "the audit log made a Merkle tree over the entries kept (store format 6)"
+        );
+    }
+    if found < 5 {
         return Ok(Migrated::Compact);
     }
-    if stored.is_none() {
+    if stored.is_none() || found < CURRENT_FORMAT {
         record_format(tree)?;
         tracing::info!(to = CURRENT_FORMAT, "store format version recorded");
     }
@@ -125,6 +141,12 @@ pub struct Counters {
     pub checkpoint_seq: u64,
     /// Entries up to here were removed after their retention period.
     pub pruned_through: u64,
+    /// The right edge of the audit log's tree.
+    pub tree: Frontier,
+    /// The sequence number of the tree's first leaf.
+    pub tree_first: u64,
+    /// The size of the newest signed tree head.
+    pub head_size: u64,
 }
 
 impl Default for Counters {
@@ -134,19 +156,23 @@ impl Default for Counters {
             audit_hash: GENESIS_HASH,
             checkpoint_seq: 0,
             pruned_through: 0,
+            tree: Frontier::default(),
+            tree_first: 1,
+            head_size: 0,
         }
     }
 }
 
 impl Counters {
     /// Reads the counters back from the stored chain: its newest entry (the
-    /// head), its oldest (what was pruned before it) and the newest
-    /// checkpoint.
-    pub fn recover(tree: &::sled::Tree) -> Result<Self, StoreError> {
+    /// head, opened with `sealing`: an entry of the first format hashes its
+    /// child reference), its oldest (what was pruned before it), the newest
+    /// checkpoint, and the tree's right edge and newest head.
+    pub fn recover(tree: &::sled::Tree, sealing: &Sealing) -> Result<Self, StoreError> {
         let mut c = Self::default();
         if let Some(kv) = tree.scan_prefix([AUDIT]).next_back() {
             let (k, v) = kv?;
-            let head: Entry = decode(&k, &v)?;
+            let head: Entry = sealing.decode(&k, &v)?;
             c.audit_seq = head.seq;
             c.audit_hash = head.hash();
         }
@@ -158,7 +184,13 @@ impl Counters {
             let (k, _) = kv?;
             c.checkpoint_seq = u64_at(&k, 1)?;
         }
+        (c.tree, c.tree_first, c.head_size) = super::tree::recover(tree, c.audit_seq)?;
         Ok(c)
+    }
+
+    /// The leaf index of the entry of sequence `seq`.
+    pub fn leaf_of(&self, seq: u64) -> u64 {
+        seq - self.tree_first
     }
 }
 
@@ -207,17 +239,21 @@ mod tests {
     fn a_garbled_audit_head_is_corrupt_not_genesis() {
         let tmp = tempfile::tempdir().unwrap();
         let t = tree(tmp.path());
-        assert_eq!(Counters::recover(&t).unwrap(), Counters::default());
+        let sealing = Sealing::open(tmp.path(), 1825, 0).unwrap();
+        assert_eq!(
+            Counters::recover(&t, &sealing).unwrap(),
+            Counters::default()
+        );
         t.insert([AUDIT, 0, 0, 0, 0, 0, 0, 0, 1], b"not json".to_vec())
             .unwrap();
         assert!(matches!(
-            Counters::recover(&t),
+            Counters::recover(&t, &sealing),
             Err(StoreError::Corrupt { .. })
         ));
         t.clear().unwrap();
         t.insert([CHECKPOINT, 1], b"{}".to_vec()).unwrap();
         assert!(matches!(
-            Counters::recover(&t),
+            Counters::recover(&t, &sealing),
             Err(StoreError::Corrupt { .. })
         ));
     }

@@ -17,7 +17,7 @@ use super::keys::{
 use super::overlay::{Overlay, View};
 use super::payloads::{Payloads, Stored};
 use super::recovery::Counters;
-use crate::crypto::Signer;
+use crate::crypto::{Digest, Signer};
 use crate::model::{ConsentId, ConsentRecord, Draft, Entry, Kind, MessageId, MessageRecord, Oin};
 use crate::store::lifecycle::{Change, Event, Place, Schedule};
 use crate::store::sealing::Sealing;
@@ -56,6 +56,9 @@ pub(super) struct Writer {
     /// destroyed them is durable: a file is the one thing that cannot be
     /// taken back.
     pub unlink_after_sync: Vec<MessageId>,
+    /// The latest step time of the current group: the time its tree head
+    /// is signed at.
+    pub group_ms: i64,
     /// A test makes the next batch fail with this.
     #[cfg(test)]
     pub fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
@@ -84,6 +87,7 @@ impl Writer {
     /// failure nothing of the group is kept: the pending writes are dropped
     /// and the counters read back from the tree.
     fn apply_pending(&mut self) -> Result<(), StoreError> {
+        self.sign_tree_head()?;
         let changes = std::mem::take(&mut self.payload_changes);
         let mut batch = ::sled::Batch::default();
         for (k, v) in std::mem::take(&mut self.pending) {
@@ -107,13 +111,32 @@ impl Writer {
         };
         if let Err(e) = applied {
             self.take_back(changes.stored);
-            *lock(&self.counters) = Counters::recover(&self.tree)?;
+            *lock(&self.counters) = Counters::recover(&self.tree, &self.sealing)?;
             return Err(e);
         }
         for id in changes.destroyed {
             if self.payloads.forget(&id)? {
                 self.unlink_after_sync.push(id);
             }
+        }
+        Ok(())
+    }
+
+    /// Adds to the group's batch the signed head of the tree as the group
+    /// leaves it, if the group added entries: one signature per group, in
+    /// the batch that makes its entries durable.
+    fn sign_tree_head(&mut self) -> Result<(), StoreError> {
+        let mut c = lock(&self.counters);
+        let signed = super::tree::head(
+            &c.tree,
+            c.tree_first,
+            c.head_size,
+            self.group_ms,
+            self.signer.as_ref(),
+        )?;
+        if let Some(signed) = signed {
+            c.head_size = signed.head.size;
+            self.pending.insert(signed.key, Some(signed.value.into()));
         }
         Ok(())
     }
@@ -135,7 +158,7 @@ impl Writer {
         let changes = std::mem::take(&mut self.payload_changes);
         self.take_back(changes.stored);
         self.dirty = true;
-        match Counters::recover(&self.tree) {
+        match Counters::recover(&self.tree, &self.sealing) {
             Ok(c) => *lock(&self.counters) = c,
             Err(e) => tracing::error!(error = %e, "could not read the audit counters back"),
         }
@@ -297,14 +320,30 @@ impl<'a> Step<'a> {
     /// entry that holds a child reference enters the schedule of its
     /// erasure, from when its retention starts.
     pub fn audit(&mut self, draft: Draft) -> Result<u64, StoreError> {
-        let entry = Entry::place(
+        Ok(self.audit_with(draft, None)?.0)
+    }
+
+    /// Places an audit entry whose event gave the receipt of digest
+    /// `receipt_digest`, and its leaf in the log's tree; returns its
+    /// sequence number and hash.
+    fn audit_with(
+        &mut self,
+        draft: Draft,
+        receipt_digest: Option<Digest>,
+    ) -> Result<(u64, Digest), StoreError> {
+        let mut entry = Entry::place(
             draft,
             self.counters.audit_seq,
             self.counters.audit_hash,
             self.now_ms,
         );
+        entry.receipt_digest = receipt_digest;
+        let hash = entry.hash();
         self.counters.audit_seq = entry.seq;
-        self.counters.audit_hash = entry.hash();
+        self.counters.audit_hash = hash;
+        for (k, v) in super::tree::grow(&mut self.counters.tree, &entry, &hash) {
+            self.insert(k, v);
+        }
         // An entry about a signal keeps its child reference from the
         // signal's lapse: it is scheduled. Every other entry's retention
         // starts when it is made, and the erasure walks them in order.
@@ -316,15 +355,26 @@ impl<'a> Step<'a> {
             self.insert(k, vec![]);
         }
         self.insert(key(AUDIT, &[&be(entry.seq)]), self.sealing.encode(&entry)?);
-        Ok(entry.seq)
+        Ok((entry.seq, hash))
     }
 
-    /// Stores the sender's receipt for the state `r` is in, under the cursor
-    /// `audit_seq`, and lists the cursor in `r`. It is stored unsigned and
-    /// signed where it leaves the store ([`receipts::Sign`]), off the writer
-    /// thread.
-    fn receipt(&mut self, r: &mut MessageRecord, detail: &str, audit_seq: u64) -> pb::Receipt {
-        let receipt = receipts::unsigned(r, detail, audit_seq, self.now_ms);
+    /// Places the audit entry `draft` of an event of `r` that gives its
+    /// sender a receipt with `detail`, and stores that receipt under the
+    /// entry's sequence number as cursor, listed in `r`. The receipt names
+    /// its entry's leaf and hash; it is stored unsigned and proved and
+    /// signed where it leaves the store ([`receipts::seal`]), off the
+    /// writer thread.
+    fn audit_with_receipt(
+        &mut self,
+        r: &mut MessageRecord,
+        draft: Draft,
+        detail: &str,
+    ) -> Result<pb::Receipt, StoreError> {
+        let audit_seq = self.next_audit_seq();
+        let mut receipt = receipts::unsigned(r, detail, audit_seq, self.now_ms);
+        let digest = Digest(schakel_proto::receipt::leaf_digest(&receipt));
+        let (_, hash) = self.audit_with(draft, Some(digest))?;
+        receipts::place(&mut receipt, &hash, self.counters.leaf_of(audit_seq));
         r.receipt_cursors.push(audit_seq);
         self.insert(
             key(
@@ -333,7 +383,7 @@ impl<'a> Step<'a> {
             ),
             receipt.encode_to_vec(),
         );
-        receipt
+        Ok(receipt)
     }
 
     fn place(&mut self, r: &MessageRecord, place: Place, enter: bool) {
@@ -410,9 +460,16 @@ impl<'a> Step<'a> {
             self.changed = true;
         }
         let receipt = match change.event {
-            Some(Event { audit, receipt }) => {
-                let seq = self.audit(audit)?;
-                receipt.map(|detail| self.receipt(r, &detail, seq))
+            Some(Event {
+                audit,
+                receipt: Some(detail),
+            }) => Some(self.audit_with_receipt(r, audit, &detail)?),
+            Some(Event {
+                audit,
+                receipt: None,
+            }) => {
+                self.audit(audit)?;
+                None
             }
             None => None,
         };
