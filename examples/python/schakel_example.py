@@ -2,7 +2,8 @@
 
 The school registers the parents' consent and sends a signalering to the
 JGT; the JGT pulls and acknowledges it; the school checks its receipts.
-Every receipt's Ed25519 signature is verified with the gateway's published
+Every receipt's Ed25519 signature and its proof in the gateway's audit log
+(a Merkle tree under a signed head) are verified with the gateway's published
 key, and every payload digest is recomputed over the bytes this side holds.
 
 Generate the gRPC modules first (./generate.sh), then:
@@ -59,6 +60,122 @@ def channel(gateway, identity_dir):
     return grpc.secure_channel(gateway, credentials)
 
 
+def _fields(fields):
+    """Fields written as a 4-byte big-endian length and their bytes."""
+    return b"".join(struct.pack(">I", len(f)) + f for f in fields)
+
+
+def _receipt_fields(receipt, tag):
+    return [
+        tag,
+        receipt.message_id.encode(),
+        exchange_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").encode(),
+        f"{receipt.time.seconds}.{receipt.time.nanos:09d}".encode(),
+        receipt.payload_digest,
+        receipt.sender_oin.encode(),
+        receipt.recipient_oin.encode(),
+        str(receipt.audit_sequence).encode(),
+        receipt.detail.encode(),
+    ]
+
+
+def _sha256(*parts):
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+def receipt_leaf(receipt):
+    """The leaf of the receipt's audit entry in the log's tree
+    (docs/INTEGRATION.md, "Verifying a receipt by its proof", steps 3 and 4)."""
+    digest = _sha256(_fields(_receipt_fields(receipt, b"schakel-receipt-v3")))
+    return _sha256(b"\x00", _fields([b"schakel-audit-leaf-v1", receipt.audit_entry_hash, digest]))
+
+
+def root_from_path(leaf, index, size, path):
+    """The root an inclusion proof leads to (RFC 9162 section 2.1.3.2)."""
+    if index >= size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = _sha256(b"\x01", p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = _sha256(b"\x01", r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return r if sn == 0 else None
+
+
+def tree_head_bytes(head):
+    """The byte string a tree head's signature covers (step 1)."""
+    time_ms = head.time.seconds * 1000 + head.time.nanos // 1_000_000
+    return _fields([
+        b"schakel-tree-head-v1",
+        str(head.size).encode(),
+        head.root_hash,
+        str(head.first_sequence).encode(),
+        str(time_ms).encode(),
+        head.key_id.encode(),
+    ])
+
+
+def verify_proof(receipt, keys):
+    """Checks a receipt's proof in the audit log's tree: the head's
+    signature, the leaf's place, and the path from the leaf to the root."""
+    head = receipt.tree_head
+    if head.key_id not in keys:
+        raise SystemExit(f"tree head signed by unknown key {head.key_id}: fetch GatewayKey again")
+    try:
+        keys[head.key_id].verify(head.signature, tree_head_bytes(head))
+    except InvalidSignature:
+        raise SystemExit(f"receipt for {receipt.message_id}: its tree head's signature does not verify")
+    if receipt.leaf_index != receipt.audit_sequence - head.first_sequence:
+        raise SystemExit(f"receipt for {receipt.message_id}: its leaf is not its audit entry's")
+    root = root_from_path(receipt_leaf(receipt), receipt.leaf_index, head.size, list(receipt.inclusion_proof))
+    if root != head.root_hash:
+        raise SystemExit(f"receipt for {receipt.message_id}: its inclusion proof does not lead to the signed root")
+
+
+def check_against_tree_vector(path):
+    """Checks receipt_leaf(), root_from_path() and tree_head_bytes() against
+    the worked example in proto/testdata/tree-vector.txt."""
+    with open(path) as f:
+        v = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line and not line.startswith("#"))
+    receipt = exchange_pb2.Receipt(
+        message_id="0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d",
+        status=exchange_pb2.RECEIPT_STATUS_DELIVERED,
+        payload_digest=bytes.fromhex("b2c1abc3dea0876449ec8ee4c96e0226b65511641f5b32476152823f63658bef"),
+        sender_oin="00000099100000000001",
+        recipient_oin="00000099300000000001",
+        audit_sequence=42,
+        leaf_index=int(v["leaf_index"]),
+        audit_entry_hash=bytes.fromhex(v["audit_entry_hash"]),
+        inclusion_proof=[bytes.fromhex(h) for h in v["inclusion_proof"].split(",")],
+    )
+    receipt.time.seconds, receipt.time.nanos = 1795000000, 1
+    head = receipt.tree_head
+    head.size, head.first_sequence = int(v["size"]), int(v["first_sequence"])
+    head.root_hash, head.key_id = bytes.fromhex(v["root_hash"]), v["head_key_id"]
+    head.signature = bytes.fromhex(v["head_signature"])
+    ms = int(v["time_ms"])
+    head.time.seconds, head.time.nanos = ms // 1000, (ms % 1000) * 1_000_000
+    if receipt_leaf(receipt) != bytes.fromhex(v["leaf_hash"]):
+        raise SystemExit(f"receipt_leaf() does not match {path}")
+    if tree_head_bytes(head) != bytes.fromhex(v["head_signed_bytes"]):
+        raise SystemExit(f"tree_head_bytes() does not match {path}")
+    keys = {v["head_key_id"]: _vector_key()}
+    verify_proof(receipt, keys)
+
+
+def _vector_key():
+    """The public key of the vectors (seed 07 × 32), from receipt-vector.txt."""
+    with open(os.path.join(HERE, "..", "..", "proto", "testdata", "receipt-vector.txt")) as f:
+        v = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line and not line.startswith("#"))
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(v["public_key"]))
+
+
 def signed_bytes(receipt):
     """The byte string a receipt's signature covers (docs/INTEGRATION.md)."""
     fields = [
@@ -109,7 +226,11 @@ def check_against_vector(path):
 
 
 def verify_receipt(receipt, keys, digest):
-    """Checks a receipt's signature with the key it names, and its digest."""
+    """Checks a receipt's proof in the audit log when it carries one, its
+    signature with the key it names, and its digest."""
+    proved = receipt.HasField("tree_head")
+    if proved:
+        verify_proof(receipt, keys)
     if receipt.key_id and receipt.key_id not in keys:
         raise SystemExit(f"receipt signed by unknown key {receipt.key_id}: fetch GatewayKey again")
     candidates = [keys[receipt.key_id]] if receipt.key_id else list(keys.values())
@@ -124,7 +245,8 @@ def verify_receipt(receipt, keys, digest):
     if receipt.payload_digest != digest:
         raise SystemExit(f"receipt for {receipt.message_id}: payload digest differs from the bytes sent")
     status = exchange_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
-    print(f"  receipt {status}: signature by key {receipt.key_id} verified, payload digest matches")
+    proof = f", proved in the audit log's tree of {receipt.tree_head.size} entries" if proved else ""
+    print(f"  receipt {status}: signature by key {receipt.key_id} verified{proof}, payload digest matches")
 
 
 def gateway_keys(ch):
@@ -143,6 +265,8 @@ def main():
 
     check_against_vector(os.path.join(HERE, "..", "..", "proto", "testdata", "receipt-vector.txt"))
     print("receipt encoding checked against proto/testdata/receipt-vector.txt")
+    check_against_tree_vector(os.path.join(HERE, "..", "..", "proto", "testdata", "tree-vector.txt"))
+    print("receipt proofs checked against proto/testdata/tree-vector.txt")
 
     school, jgt = channel(args.gateway, args.school), channel(args.gateway, args.jgt)
     try:

@@ -75,7 +75,15 @@ async fn the_python_example_sends_pulls_acks_and_verifies_receipts() {
         "{printed}"
     );
     assert!(
+        printed.contains("receipt proofs checked against proto/testdata/tree-vector.txt"),
+        "{printed}"
+    );
+    assert!(
         printed.contains("receipt accepted: signature by key"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("proved in the audit log's tree of"),
         "{printed}"
     );
     assert!(

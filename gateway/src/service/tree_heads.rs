@@ -3,7 +3,7 @@
 //! caller saw before. With it each participant can witness that the log is
 //! only ever appended to: an operator who rewrote or dropped entries
 //! offline can sign new heads, but not heads that extend the ones already
-//! handed out (docs/SECURITY.md, "The audit log").
+//! handed out (docs/INTEGRATION.md, "Witnessing the audit log").
 
 use std::sync::Arc;
 
