@@ -92,15 +92,7 @@ pub fn to_json(record: &pb::AuditExportRecord) -> Value {
             "key_id": r.key_id,
         }),
         Some(Record::Entry(e)) => entry_json(e),
-        Some(Record::TreeHead(h)) => json!({
-            "type": "tree_head",
-            "size": h.size,
-            "root_hash": hex::encode(&h.root_hash),
-            "first_sequence": h.first_sequence,
-            "time_ms": time_ms(h.time),
-            "key_id": h.key_id,
-            "signature": hex::encode(&h.signature),
-        }),
+        Some(Record::TreeHead(h)) => tree_head_json(h),
         Some(Record::Checkpoint(c)) => json!({
             "type": "checkpoint",
             "sequence": c.sequence,
@@ -111,6 +103,32 @@ pub fn to_json(record: &pb::AuditExportRecord) -> Value {
         }),
         None => Value::Null,
     }
+}
+
+/// A signed tree head as JSON (also the state file of `schakel audit
+/// witness`); [`tree_head_from_json`] reads it back.
+pub fn tree_head_json(h: &pb::TreeHead) -> Value {
+    json!({
+        "type": "tree_head",
+        "size": h.size,
+        "root_hash": hex::encode(&h.root_hash),
+        "first_sequence": h.first_sequence,
+        "time_ms": time_ms(h.time),
+        "key_id": h.key_id,
+        "signature": hex::encode(&h.signature),
+    })
+}
+
+/// A signed tree head from [`tree_head_json`]'s form.
+pub fn tree_head_from_json(v: &Value) -> Result<pb::TreeHead, String> {
+    Ok(pb::TreeHead {
+        size: number(v, "size")? as u64,
+        root_hash: bytes(v, "root_hash")?,
+        first_sequence: number(v, "first_sequence")? as u64,
+        time: Some(timestamp(number(v, "time_ms")?)),
+        key_id: text(v, "key_id")?,
+        signature: bytes(v, "signature")?,
+    })
 }
 
 /// One entry as JSON (also the `--json` form of `schakel audit query`).
@@ -214,14 +232,7 @@ pub fn from_json(v: &Value) -> Result<pb::AuditExportRecord, String> {
                 receipt_digest: optional_bytes(v, "receipt_digest")?,
             })
         }
-        "tree_head" => Record::TreeHead(pb::TreeHead {
-            size: number(v, "size")? as u64,
-            root_hash: bytes(v, "root_hash")?,
-            first_sequence: number(v, "first_sequence")? as u64,
-            time: Some(timestamp(number(v, "time_ms")?)),
-            key_id: text(v, "key_id")?,
-            signature: bytes(v, "signature")?,
-        }),
+        "tree_head" => Record::TreeHead(tree_head_from_json(v)?),
         other => return Err(format!("type: unknown record type {other:?}")),
     };
     Ok(pb::AuditExportRecord {

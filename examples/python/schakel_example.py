@@ -60,6 +60,12 @@ def channel(gateway, identity_dir):
     return grpc.secure_channel(gateway, credentials)
 
 
+def read_vector(path):
+    """The `name: value` lines of a test vector in proto/testdata."""
+    with open(path) as f:
+        return dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line and not line.startswith("#"))
+
+
 def _fields(fields):
     """Fields written as a 4-byte big-endian length and their bytes."""
     return b"".join(struct.pack(">I", len(f)) + f for f in fields)
@@ -141,8 +147,7 @@ def verify_proof(receipt, keys):
 def check_against_tree_vector(path):
     """Checks receipt_leaf(), root_from_path() and tree_head_bytes() against
     the worked example in proto/testdata/tree-vector.txt."""
-    with open(path) as f:
-        v = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line and not line.startswith("#"))
+    v = read_vector(path)
     receipt = exchange_pb2.Receipt(
         message_id="0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d",
         status=exchange_pb2.RECEIPT_STATUS_DELIVERED,
@@ -171,8 +176,7 @@ def check_against_tree_vector(path):
 
 def _vector_key():
     """The public key of the vectors (seed 07 × 32), from receipt-vector.txt."""
-    with open(os.path.join(HERE, "..", "..", "proto", "testdata", "receipt-vector.txt")) as f:
-        v = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line and not line.startswith("#"))
+    v = read_vector(os.path.join(HERE, "..", "..", "proto", "testdata", "receipt-vector.txt"))
     return Ed25519PublicKey.from_public_bytes(bytes.fromhex(v["public_key"]))
 
 
@@ -202,8 +206,7 @@ def key_id(raw_public_key):
 def check_against_vector(path):
     """Checks signed_bytes() against the worked example in proto/testdata,
     so that a mistake in the encoding shows before any gateway is asked."""
-    with open(path) as f:
-        v = dict(line.rstrip("\n").split(": ", 1) for line in f if ": " in line and not line.startswith("#"))
+    v = read_vector(path)
     v.setdefault("detail", "")
     receipt = exchange_pb2.Receipt(
         message_id=v["message_id"],

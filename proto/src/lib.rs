@@ -26,4 +26,6 @@ pub mod merkle;
 pub mod payload;
 pub mod receipt;
 pub mod report;
+#[cfg(test)]
+mod testdata;
 pub mod tree_head;

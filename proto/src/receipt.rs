@@ -182,11 +182,8 @@ mod vector {
 
     const VECTOR: &str = include_str!("../testdata/receipt-vector.txt");
 
-    fn field<'a>(name: &str) -> &'a str {
-        VECTOR
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
-            .unwrap_or_else(|| panic!("{name} missing from the vector"))
+    fn field(name: &str) -> &'static str {
+        crate::testdata::field(VECTOR, name)
     }
 
     #[test]

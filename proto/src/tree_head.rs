@@ -428,11 +428,8 @@ mod vector {
 
     const VECTOR: &str = include_str!("../testdata/tree-vector.txt");
 
-    fn field<'a>(name: &str) -> &'a str {
-        VECTOR
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
-            .unwrap_or_else(|| panic!("{name} missing from the vector"))
+    fn field(name: &str) -> &'static str {
+        crate::testdata::field(VECTOR, name)
     }
 
     fn hash(name: &str) -> Hash {
@@ -524,12 +521,7 @@ mod vector {
         let values = computed();
         let wrong: Vec<String> = values
             .iter()
-            .filter(|(name, value)| {
-                VECTOR
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
-                    != Some(value.as_str())
-            })
+            .filter(|(name, value)| crate::testdata::find(VECTOR, name) != Some(value.as_str()))
             .map(|(name, value)| format!("{name}: {value}"))
             .collect();
         assert!(

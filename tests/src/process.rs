@@ -383,3 +383,13 @@ pub async fn cli_json(gw: &crate::TestGateway, who: &str, args: &[&str]) -> Vec<
         .await
         .expect("the CLI's thread")
 }
+
+/// `schakel-gateway audit verify --data DATA`: the offline verification of
+/// a stopped gateway's data folder, as an operator runs it.
+pub fn verify_data_folder(data: &Path) -> Output {
+    Command::new(crate::workspace_binary("schakel-gateway"))
+        .args(["audit", "verify", "--data"])
+        .arg(data)
+        .output()
+        .expect("schakel-gateway runs")
+}

@@ -10,9 +10,7 @@ use schakel_tests::calls::{
 };
 use schakel_tests::fixtures::{self, BSN, granted};
 use schakel_tests::process::Cli;
-use schakel_tests::{
-    GatewayProcess, TestGateway, TestPki, code_of, org, refusal, workspace_binary,
-};
+use schakel_tests::{GatewayProcess, TestGateway, TestPki, code_of, org, refusal};
 use tonic::Code;
 
 use pb::AuditAction as A;
@@ -423,11 +421,7 @@ async fn tampering_inside_the_store_is_found_by_verify() {
         db.flush().unwrap();
     }
     // The stopped store, verified by the gateway binary.
-    let out = std::process::Command::new(workspace_binary("schakel-gateway"))
-        .args(["audit", "verify", "--data"])
-        .arg(&gw.config.storage.data_dir)
-        .output()
-        .unwrap();
+    let out = schakel_tests::process::verify_data_folder(&gw.config.storage.data_dir);
     assert_eq!(
         out.status.code(),
         Some(1),

@@ -5,7 +5,7 @@
 //! receipt an entry's event gave) the tree does: altering it is found.
 
 use schakel_tests::calls::{export_lines, gateway_keys, send_signals, verify_lines};
-use schakel_tests::{TestGateway, org, workspace_binary};
+use schakel_tests::{TestGateway, org};
 
 /// `lines` with the first entry that has a receipt digest given another.
 fn receipt_digest_altered(lines: &[String]) -> (Vec<String>, u64) {
@@ -63,13 +63,7 @@ async fn an_altered_receipt_digest_in_the_stopped_store_is_found() {
     send_signals(&school, &gw.oin(org::VERWIJSINDEX), "t", 3).await;
     drop(school);
     gw.stop().await;
-    let verify = || {
-        std::process::Command::new(workspace_binary("schakel-gateway"))
-            .args(["audit", "verify", "--data"])
-            .arg(&gw.config.storage.data_dir)
-            .output()
-            .unwrap()
-    };
+    let verify = || schakel_tests::process::verify_data_folder(&gw.config.storage.data_dir);
     let intact = verify();
     assert!(
         intact.status.success(),

@@ -7,60 +7,11 @@ use std::path::Path;
 
 use anyhow::Context;
 use schakel_client::Client;
+use schakel_client::audit_file::{tree_head_from_json, tree_head_json as head_json};
 use schakel_client::proto as pb;
 use serde_json::{Value, json};
 
 use super::Output;
-use super::output::time_text;
-
-/// A head as the witness's state file keeps it and `--json` prints it.
-pub fn head_json(h: &pb::TreeHead) -> Value {
-    json!({
-        "size": h.size,
-        "root_hash": hex::encode(&h.root_hash),
-        "first_sequence": h.first_sequence,
-        "time": time_text(h.time),
-        "key_id": h.key_id,
-        "signature": hex::encode(&h.signature),
-    })
-}
-
-/// A head read back from [`head_json`]'s form.
-fn head_from(v: &Value, file: &Path) -> anyhow::Result<pb::TreeHead> {
-    let bad = |field: &str| {
-        anyhow::anyhow!(
-            "{}: field {field} is missing or malformed; it is not a head `schakel audit witness` kept",
-            file.display()
-        )
-    };
-    let text = |field: &str| {
-        v.get(field)
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(field))
-    };
-    let number = |field: &str| {
-        v.get(field)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| bad(field))
-    };
-    let bytes = |field: &str| hex::decode(text(field)?).map_err(|_| bad(field));
-    let time = time::OffsetDateTime::parse(
-        text("time")?,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_err(|_| bad("time"))?;
-    Ok(pb::TreeHead {
-        size: number("size")?,
-        root_hash: bytes("root_hash")?,
-        first_sequence: number("first_sequence")?,
-        time: Some(prost_types::Timestamp {
-            seconds: time.unix_timestamp(),
-            nanos: time.nanosecond() as i32,
-        }),
-        key_id: text("key_id")?.to_owned(),
-        signature: bytes("signature")?,
-    })
-}
 
 /// The head kept in `file`, if it exists.
 fn read_head(file: &Path) -> anyhow::Result<Option<pb::TreeHead>> {
@@ -75,7 +26,12 @@ fn read_head(file: &Path) -> anyhow::Result<Option<pb::TreeHead>> {
             file.display()
         )
     })?;
-    head_from(&v, file).map(Some)
+    tree_head_from_json(&v).map(Some).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}; it is not a head `schakel audit witness` kept",
+            file.display()
+        )
+    })
 }
 
 /// Writes `head` to `file` whole (a temporary file renamed over it), so

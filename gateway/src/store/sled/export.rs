@@ -115,12 +115,9 @@ impl SledStore {
         }
         for kv in self.scan(NODE) {
             let (k, v) = kv?;
-            let (level, index) = super::tree::node_of(&k)?;
-            let hash = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                key: String::from_utf8_lossy(&k).into_owned(),
-                message: "a tree node is not 32 bytes".into(),
-            })?;
-            send(Item::TreeNode { level, index, hash })?;
+            for (level, index, hash) in super::tree::nodes_of(&k, &v)? {
+                send(Item::TreeNode { level, index, hash })?;
+            }
         }
         for kv in self.scan(TREE_HEAD) {
             let (k, v) = kv?;

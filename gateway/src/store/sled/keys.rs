@@ -32,7 +32,7 @@
 //! | `E` | retention start ms, sequence | (): audit entries holding a child reference, by when its retention starts |
 //! | `h` | child reference (32 bytes), sequence | (): the audit entries about a child |
 //! | `o` | OIN, sequence | (): the audit entries an organisation acted in or was the other party of |
-//! | `T` | level (1 byte), index | hash (32 bytes): a complete subtree of the audit log's tree |
+//! | `T` | leaf index | the hashes (32 bytes each, level 0 first) of the complete subtrees of the audit log's tree that this leaf completes: itself, and each subtree it is the last leaf of |
 //! | `H` | tree size | signed tree head (JSON): one per group that added entries |
 //! | `V` | "tree_first" | the sequence number of the tree's first leaf (u64) |
 

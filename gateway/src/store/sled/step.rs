@@ -341,9 +341,8 @@ impl<'a> Step<'a> {
         let hash = entry.hash();
         self.counters.audit_seq = entry.seq;
         self.counters.audit_hash = hash;
-        for (k, v) in super::tree::grow(&mut self.counters.tree, &entry, &hash) {
-            self.insert(k, v);
-        }
+        let (k, v) = super::tree::grow(&mut self.counters.tree, &entry, &hash);
+        self.insert(k, v);
         // An entry about a signal keeps its child reference from the
         // signal's lapse: it is scheduled. Every other entry's retention
         // starts when it is made, and the erasure walks them in order.

@@ -1,5 +1,6 @@
 //! The audit log's tree in the sled store: every complete subtree's hash
-//! under `T` (level, index), written by the step that completes it, and a
+//! under `T`, in one key per leaf (the subtrees that leaf completes),
+//! written by the step that places the leaf's entry, and a
 //! signed tree head under `H` (size) for every group that added entries,
 //! in the group's own batch, so that no entry is durable before a head
 //! that covers it is. Nodes are written once and never removed, not even
@@ -17,20 +18,43 @@ use crate::store::sealing::Sealing;
 /// Writes per batch of the migration.
 const BATCH: usize = 10_000;
 
-/// The key of node (level, index).
-pub(super) fn node_key(level: u32, index: u64) -> Vec<u8> {
-    key(NODE, &[&[level as u8], &be(index)])
+/// The key of the nodes leaf `leaf` completes: the leaf itself (level 0)
+/// and each subtree it is the last leaf of, level by level, 32 bytes each,
+/// in one value, so that a leaf costs one key however many it completes.
+pub(super) fn leaf_key(leaf: u64) -> Vec<u8> {
+    key(NODE, &[&be(leaf)])
 }
 
-/// The (level, index) of node key `k`.
-pub(super) fn node_of(k: &[u8]) -> Result<(u32, u64), StoreError> {
-    match k.get(1) {
-        Some(&level) if k.len() == 10 => Ok((u32::from(level), u64_at(k, 2)?)),
-        _ => Err(StoreError::Corrupt {
+/// Where node (level, index) is kept: the key of the leaf that completes
+/// it (the subtree's last), and its place in that key's value.
+pub(super) fn node_place(level: u32, index: u64) -> Option<(Vec<u8>, usize)> {
+    let last = index.checked_add(1)?.checked_shl(level)?.checked_sub(1)?;
+    Some((leaf_key(last), level as usize * 32))
+}
+
+/// The hash at `offset` of a leaf key's value.
+pub(super) fn node_in(value: &[u8], offset: usize) -> Option<Hash> {
+    value.get(offset..offset + 32)?.try_into().ok()
+}
+
+/// The nodes kept under leaf key `k` with value `v`, as (level, index,
+/// hash).
+pub(super) fn nodes_of(k: &[u8], v: &[u8]) -> Result<Vec<(u32, u64, Hash)>, StoreError> {
+    let leaf = u64_at(k, 1)?;
+    if k.len() != 9 || v.is_empty() || !v.len().is_multiple_of(32) {
+        return Err(StoreError::Corrupt {
             key: String::from_utf8_lossy(k).into_owned(),
-            message: "not a tree node's key".into(),
-        }),
+            message: "not the nodes of a leaf of the audit log's tree".into(),
+        });
     }
+    Ok(v.chunks(32)
+        .enumerate()
+        .map(|(level, h)| {
+            let level = level as u32;
+            let index = ((leaf + 1) >> level) - 1;
+            (level, index, h.try_into().expect("32 bytes"))
+        })
+        .collect())
 }
 
 /// The key of the head of a tree of `size` leaves.
@@ -43,8 +67,8 @@ struct Stored<'a>(&'a View<'a>);
 
 impl Nodes for Stored<'_> {
     fn perfect(&self, level: u32, index: u64) -> Option<Hash> {
-        let v = self.0.get(&node_key(level, index)).ok()??;
-        v.as_ref().try_into().ok()
+        let (k, offset) = node_place(level, index)?;
+        node_in(&self.0.get(&k).ok()??, offset)
     }
 }
 
@@ -73,18 +97,13 @@ pub(super) fn recover(
     Ok((frontier, first_seq, head_size))
 }
 
-/// Appends `entry` (of hash `hash`) to `frontier`; returns the nodes it
-/// completes, as writes.
-pub(super) fn grow(
-    frontier: &mut Frontier,
-    entry: &Entry,
-    hash: &Digest,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
-    frontier
-        .push(entry.leaf(hash))
-        .into_iter()
-        .map(|(level, index, h)| (node_key(level, index), h.to_vec()))
-        .collect()
+/// Appends `entry` (of hash `hash`) to `frontier`; returns the write of
+/// the nodes its leaf completes.
+pub(super) fn grow(frontier: &mut Frontier, entry: &Entry, hash: &Digest) -> (Vec<u8>, Vec<u8>) {
+    let leaf = frontier.size();
+    let formed = frontier.push(entry.leaf(hash));
+    let value = formed.iter().flat_map(|(_, _, h)| *h).collect();
+    (leaf_key(leaf), value)
 }
 
 /// The head of `frontier` signed at `now_ms`, with its key and value, if
@@ -131,10 +150,9 @@ pub(super) fn tree_to_6(tree: &::sled::Tree, sealing: &Sealing) -> Result<u64, S
         // Opened: an entry of the first format hashes its child reference.
         let entry: Entry = sealing.decode(&k, &v)?;
         first.get_or_insert(entry.seq);
-        for (k, v) in grow(&mut frontier, &entry, &entry.hash()) {
-            batch.insert(k, v);
-            pending += 1;
-        }
+        let (k, v) = grow(&mut frontier, &entry, &entry.hash());
+        batch.insert(k, v);
+        pending += 1;
         if pending >= BATCH {
             tree.apply_batch(std::mem::take(&mut batch))?;
             pending = 0;
@@ -143,4 +161,47 @@ pub(super) fn tree_to_6(tree: &::sled::Tree, sealing: &Sealing) -> Result<u64, S
     batch.insert(TREE_FIRST, be(first.unwrap_or(1)).to_vec());
     tree.apply_batch(batch)?;
     Ok(frontier.size())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, Draft, GENESIS_HASH, Oin};
+
+    #[test]
+    fn every_node_a_leaf_completes_is_found_where_it_was_written() {
+        let mut frontier = Frontier::default();
+        let mut written = std::collections::HashMap::new();
+        let mut expected = Vec::new();
+        let actor = Oin::parse("00000099100000000001").unwrap();
+        for i in 0..37u64 {
+            let entry = Entry::place(
+                Draft::new(actor.clone(), Action::SendAccepted),
+                i,
+                GENESIS_HASH,
+                1,
+            );
+            let mut copy = frontier.clone();
+            expected.extend(copy.push(entry.leaf(&entry.hash())));
+            let (k, v) = grow(&mut frontier, &entry, &entry.hash());
+            assert_eq!(frontier, copy);
+            written.insert(k, v);
+        }
+        let mut read_back = Vec::new();
+        for (k, v) in &written {
+            read_back.extend(nodes_of(k, v).unwrap());
+        }
+        read_back.sort();
+        let mut sorted = expected.clone();
+        sorted.sort();
+        assert_eq!(read_back, sorted);
+        for (level, index, hash) in expected {
+            let (k, offset) = node_place(level, index).unwrap();
+            assert_eq!(
+                node_in(&written[&k], offset),
+                Some(hash),
+                "({level}, {index})"
+            );
+        }
+    }
 }

@@ -9,7 +9,7 @@ use schakel_proto::merkle::Hash;
 
 use super::SledStore;
 use super::keys::{TREE_HEAD, decode};
-use super::tree::{head_key, node_key};
+use super::tree::{head_key, node_in, node_place};
 use crate::model::TreeHead;
 use crate::store::{Position, StoreError, TreeReads};
 
@@ -62,10 +62,21 @@ impl TreeReads for SledStore {
         positions: &[Position],
     ) -> Result<HashMap<Position, Hash>, StoreError> {
         let mut out = HashMap::with_capacity(positions.len());
+        // A proof's nodes often share a leaf's key: each key is read once.
+        let mut read: HashMap<Vec<u8>, Option<::sled::IVec>> = HashMap::new();
         for &(level, index) in positions {
-            if let Some(v) = self.tree().get(node_key(level, index))?
-                && let Ok(h) = v.as_ref().try_into()
-            {
+            let Some((k, offset)) = node_place(level, index) else {
+                continue;
+            };
+            let value = match read.get(&k) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self.tree().get(&k)?;
+                    read.insert(k, v.clone());
+                    v
+                }
+            };
+            if let Some(h) = value.as_deref().and_then(|v| node_in(v, offset)) {
                 out.insert((level, index), h);
             }
         }
