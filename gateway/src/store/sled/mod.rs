@@ -99,6 +99,8 @@ struct Inner {
     signer: Arc<dyn Signer>,
     /// Seals the child in its records.
     sealing: Arc<Sealing>,
+    /// The audit log tree's nodes read for proofs.
+    leaf_cache: tree::LeafCache,
     /// A test sets it to make the next group's batch fail.
     #[cfg(test)]
     fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
@@ -223,6 +225,7 @@ impl SledStore {
                 payloads,
                 signer,
                 sealing,
+                leaf_cache: tree::LeafCache::default(),
                 #[cfg(test)]
                 fail_next_batch,
             }),

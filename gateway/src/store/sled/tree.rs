@@ -62,6 +62,42 @@ pub(super) fn head_key(size: u64) -> Vec<u8> {
     key(TREE_HEAD, &[&be(size)])
 }
 
+/// Leaf keys read for proofs, kept: a key's value is written once and never
+/// changes, and the receipts of a group share most of their proofs' nodes
+/// (the tree's right edge, the group's own). Cleared whole when full.
+#[derive(Default)]
+pub(super) struct LeafCache(std::sync::Mutex<std::collections::HashMap<Vec<u8>, ::sled::IVec>>);
+
+/// Leaf keys the cache holds at most (about 100 bytes each).
+const LEAF_CACHE: usize = 1 << 16;
+
+impl LeafCache {
+    /// The value of leaf key `k`, from the cache or from `tree`.
+    pub(super) fn get(
+        &self,
+        tree: &::sled::Tree,
+        k: &[u8],
+    ) -> Result<Option<::sled::IVec>, StoreError> {
+        let lock = || {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(v) = lock().get(k) {
+            return Ok(Some(v.clone()));
+        }
+        let Some(v) = tree.get(k)? else {
+            return Ok(None);
+        };
+        let mut cache = lock();
+        if cache.len() >= LEAF_CACHE {
+            cache.clear();
+        }
+        cache.insert(k.to_vec(), v.clone());
+        Ok(Some(v))
+    }
+}
+
 /// The nodes `view` holds.
 struct Stored<'a>(&'a View<'a>);
 

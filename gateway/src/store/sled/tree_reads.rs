@@ -62,20 +62,11 @@ impl TreeReads for SledStore {
         positions: &[Position],
     ) -> Result<HashMap<Position, Hash>, StoreError> {
         let mut out = HashMap::with_capacity(positions.len());
-        // A proof's nodes often share a leaf's key: each key is read once.
-        let mut read: HashMap<Vec<u8>, Option<::sled::IVec>> = HashMap::new();
         for &(level, index) in positions {
             let Some((k, offset)) = node_place(level, index) else {
                 continue;
             };
-            let value = match read.get(&k) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = self.tree().get(&k)?;
-                    read.insert(k, v.clone());
-                    v
-                }
-            };
+            let value = self.inner.leaf_cache.get(self.tree(), &k)?;
             if let Some(h) = value.as_deref().and_then(|v| node_in(v, offset)) {
                 out.insert((level, index), h);
             }
