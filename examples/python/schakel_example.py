@@ -131,6 +131,9 @@ def verify_proof(receipt, keys):
     """Checks a receipt's proof in the audit log's tree: the head's
     signature, the leaf's place, and the path from the leaf to the root."""
     head = receipt.tree_head
+    hashes = [head.root_hash, receipt.audit_entry_hash, *receipt.inclusion_proof]
+    if any(len(h) != 32 for h in hashes):
+        raise SystemExit(f"receipt for {receipt.message_id}: a hash of its proof is not 32 bytes")
     if head.key_id not in keys:
         raise SystemExit(f"tree head signed by unknown key {head.key_id}: fetch GatewayKey again")
     try:
@@ -234,6 +237,10 @@ def verify_receipt(receipt, keys, digest):
     proved = receipt.HasField("tree_head")
     if proved:
         verify_proof(receipt, keys)
+    if proved and not receipt.signature:
+        check_digest(receipt, digest)
+        print(f"  receipt {_status(receipt)}: proved in the audit log's tree of {receipt.tree_head.size} entries, payload digest matches")
+        return
     if receipt.key_id and receipt.key_id not in keys:
         raise SystemExit(f"receipt signed by unknown key {receipt.key_id}: fetch GatewayKey again")
     candidates = [keys[receipt.key_id]] if receipt.key_id else list(keys.values())
@@ -245,11 +252,19 @@ def verify_receipt(receipt, keys, digest):
             continue
     else:
         raise SystemExit(f"receipt for {receipt.message_id}: the signature does not verify")
+    check_digest(receipt, digest)
+    proof = f", proved in the audit log's tree of {receipt.tree_head.size} entries" if proved else ""
+    print(f"  receipt {_status(receipt)}: signature by key {receipt.key_id} verified{proof}, payload digest matches")
+
+
+def check_digest(receipt, digest):
+    """The receipt names the SHA-256 of the bytes this side holds."""
     if receipt.payload_digest != digest:
         raise SystemExit(f"receipt for {receipt.message_id}: payload digest differs from the bytes sent")
-    status = exchange_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
-    proof = f", proved in the audit log's tree of {receipt.tree_head.size} entries" if proved else ""
-    print(f"  receipt {status}: signature by key {receipt.key_id} verified{proof}, payload digest matches")
+
+
+def _status(receipt):
+    return exchange_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").lower()
 
 
 def gateway_keys(ch):

@@ -39,7 +39,9 @@ pub fn field(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Unix milliseconds of an optional timestamp.
 pub fn time_ms(t: Option<prost_types::Timestamp>) -> i64 {
     let t = t.unwrap_or_default();
-    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+    t.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(t.nanos) / 1_000_000)
 }
 
 /// A timestamp from Unix milliseconds.

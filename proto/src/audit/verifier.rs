@@ -219,7 +219,7 @@ impl Verifier {
         if !self.intact() {
             return;
         }
-        let last = (h.first_sequence + h.size).saturating_sub(1);
+        let last = h.first_sequence.saturating_add(h.size).saturating_sub(1);
         if let Err(problem) = crate::tree_head::check_head(&self.keys, h) {
             return self.fail(
                 last,

@@ -253,7 +253,7 @@ impl PostgresStore {
             }
         }
         db.execute(
-            "UPDATE audit_head SET seq = $1, hash = $2, start_seq = $3, erased_through = $4, tree_first = $5",
+            "UPDATE audit_head SET seq = $1, hash = $2, start_seq = $3, erased_through = $4, tree_first = $5, tree_size = $1::bigint - $5::bigint + 1",
             &[
                 &(chain.head_seq as i64),
                 &chain.head_hash,

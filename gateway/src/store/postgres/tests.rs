@@ -70,7 +70,7 @@ async fn a_database_of_schema_1_counts_the_bytes_it_holds_undelivered() {
         .batch_execute(
             "ALTER TABLE inbox_counts DROP COLUMN bytes; DROP TABLE sender_bytes;
              DROP TABLE store_sealing; DROP TABLE cases; DROP TABLE audit_nodes; DROP TABLE tree_heads;
-             ALTER TABLE audit_head DROP COLUMN tree_first, DROP COLUMN tree_edge;
+             ALTER TABLE audit_head DROP COLUMN tree_first, DROP COLUMN tree_edge, DROP COLUMN tree_size;
              DELETE FROM schakel_schema WHERE version >= 2",
         )
         .await
@@ -79,6 +79,36 @@ async fn a_database_of_schema_1_counts_the_bytes_it_holds_undelivered() {
     let figures = store.inbox_figures().await.unwrap();
     assert_eq!(figures[0].held_bytes, 200, "{figures:?}");
     assert_eq!(store.sender_figures().await.unwrap(), [(oin(SENDER), 200)]);
+}
+
+/// An instance of the release before the tree, still running beside a
+/// migrated database, moves the chain's head without the tree: its write is
+/// refused, naming the rule, and the tree stays as the last group left it.
+#[tokio::test]
+async fn a_writer_that_moves_the_chain_without_the_tree_is_refused() {
+    use crate::store::contract::fixtures::*;
+    let Some(pg) = Scratch::shared() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).await;
+    accept(store.as_ref(), message("older", statute(), 1), NOW).await;
+    let client = connect(&pg.target(&database_of(tmp.path()))).await.unwrap();
+    // What the earlier release's writer sends at the end of each group.
+    let refused = client
+        .execute(
+            "UPDATE audit_head SET seq = seq + 1, hash = $1",
+            &[&vec![7u8; 32]],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("tree_follows_the_chain"),
+        "{refused:?}"
+    );
+    accept(store.as_ref(), message("newer", statute(), 2), NOW).await;
+    let head = store.tree_head(None).await.unwrap().unwrap();
+    assert_eq!(head.size, store.audit_head().await.unwrap().0);
 }
 
 /// The test binary's scratch server with one fresh database (and its name),

@@ -52,7 +52,7 @@ pub async fn write_nodes(db: &Session, nodes: &[(u32, u64, Hash)]) -> Result<(),
     let indexes: Vec<i64> = nodes.iter().map(|n| n.1 as i64).collect();
     let hashes: Vec<&[u8]> = nodes.iter().map(|n| &n.2[..]).collect();
     db.execute(
-        "INSERT INTO audit_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO audit_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
         &[&levels, &indexes, &hashes],
     )
     .await?;
@@ -146,7 +146,7 @@ pub async fn build(db: &Session, sealing: &Sealing) -> Result<Option<u64>, Store
         write_nodes(db, &nodes).await?;
     }
     db.execute(
-        "UPDATE audit_head SET tree_first = $1, tree_edge = $2",
+        "UPDATE audit_head SET tree_first = $1, tree_edge = $2, tree_size = seq - $1::bigint + 1",
         &[&first.unwrap_or(start), &edge_bytes(&frontier)],
     )
     .await?;

@@ -341,12 +341,14 @@ async fn commit_group(
                 }
             };
             let (seq, hash) = (tx.head.seq as i64, tx.head.hash.0.as_slice());
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&seq, &hash, &edge];
+            let size = tx.head.tree.size() as i64;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                [&seq, &hash, &edge, &size];
             futures::try_join!(
                 super::tree::write_nodes(db, &completed),
                 heads,
                 db.execute(
-                    "UPDATE audit_head SET seq = $1, hash = $2, tree_edge = $3",
+                    "UPDATE audit_head SET seq = $1, hash = $2, tree_edge = $3, tree_size = $4",
                     &params,
                 ),
             )?;

@@ -101,6 +101,9 @@ struct Inner {
     sealing: Arc<Sealing>,
     /// The audit log tree's nodes read for proofs.
     leaf_cache: tree::LeafCache,
+    /// The size of the newest tree head on disk (the writer's, after each
+    /// sync): the only heads readers hand out.
+    durable_head: Arc<std::sync::atomic::AtomicU64>,
     /// A test sets it to make the next group's batch fail.
     #[cfg(test)]
     fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
@@ -191,6 +194,7 @@ impl SledStore {
         data_file.sync_all()?;
         // Make the folder entries of a new store durable too.
         File::open(dir)?.sync_all()?;
+        let durable_head = Arc::new(std::sync::atomic::AtomicU64::new(counters.head_size));
         let counters = Arc::new(Mutex::new(counters));
         #[cfg(test)]
         let fail_next_batch = Arc::<std::sync::atomic::AtomicBool>::default();
@@ -207,6 +211,7 @@ impl SledStore {
             payload_changes: PayloadChanges::default(),
             unlink_after_sync: Vec::new(),
             group_ms: 0,
+            durable_head: durable_head.clone(),
             #[cfg(test)]
             fail_next_batch: fail_next_batch.clone(),
         };
@@ -226,6 +231,7 @@ impl SledStore {
                 signer,
                 sealing,
                 leaf_cache: tree::LeafCache::default(),
+                durable_head,
                 #[cfg(test)]
                 fail_next_batch,
             }),

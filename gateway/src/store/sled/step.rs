@@ -59,6 +59,9 @@ pub(super) struct Writer {
     /// The latest step time of the current group: the time its tree head
     /// is signed at.
     pub group_ms: i64,
+    /// The size of the newest tree head on disk: readers hand out no head
+    /// a crash could still take back.
+    pub durable_head: Arc<std::sync::atomic::AtomicU64>,
     /// A test makes the next batch fail with this.
     #[cfg(test)]
     pub fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
@@ -138,6 +141,7 @@ impl Writer {
             c.head_size = signed.head.size;
             self.pending.insert(signed.key, Some(signed.value.into()));
         }
+        self.group_ms = 0;
         Ok(())
     }
 
@@ -187,6 +191,9 @@ impl Writer {
         self.db.flush()?;
         self.data_file.sync_all()?;
         self.dirty = false;
+        let signed = lock(&self.counters).head_size;
+        self.durable_head
+            .store(signed, std::sync::atomic::Ordering::Release);
         for id in std::mem::take(&mut self.unlink_after_sync) {
             self.payloads.discard_file(&id)?;
         }

@@ -28,7 +28,8 @@ pub(super) fn leaf_key(leaf: u64) -> Vec<u8> {
 /// Where node (level, index) is kept: the key of the leaf that completes
 /// it (the subtree's last), and its place in that key's value.
 pub(super) fn node_place(level: u32, index: u64) -> Option<(Vec<u8>, usize)> {
-    let last = index.checked_add(1)?.checked_shl(level)?.checked_sub(1)?;
+    let width = 1u64.checked_shl(level)?;
+    let last = index.checked_add(1)?.checked_mul(width)?.checked_sub(1)?;
     Some((leaf_key(last), level as usize * 32))
 }
 
@@ -41,7 +42,9 @@ pub(super) fn node_in(value: &[u8], offset: usize) -> Option<Hash> {
 /// hash).
 pub(super) fn nodes_of(k: &[u8], v: &[u8]) -> Result<Vec<(u32, u64, Hash)>, StoreError> {
     let leaf = u64_at(k, 1)?;
-    if k.len() != 9 || v.is_empty() || !v.len().is_multiple_of(32) {
+    // Leaf `leaf` completes itself and one subtree per trailing one bit.
+    let completes = 1 + leaf.trailing_ones() as usize;
+    if k.len() != 9 || v.len() != completes * 32 {
         return Err(StoreError::Corrupt {
             key: String::from_utf8_lossy(k).into_owned(),
             message: "not the nodes of a leaf of the audit log's tree".into(),

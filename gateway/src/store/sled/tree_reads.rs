@@ -8,47 +8,56 @@ use async_trait::async_trait;
 use schakel_proto::merkle::Hash;
 
 use super::SledStore;
-use super::keys::{TREE_HEAD, decode};
+use super::keys::decode;
 use super::tree::{head_key, node_in, node_place};
 use crate::model::TreeHead;
 use crate::store::{Position, StoreError, TreeReads};
 
+impl SledStore {
+    /// The size of the newest head on disk: no reader sees a head that a
+    /// crash could still take back (and the gateway sign again otherwise).
+    fn durable_head(&self) -> u64 {
+        self.inner
+            .durable_head
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 #[async_trait]
 impl TreeReads for SledStore {
     async fn heads_over(&self, leaves: &[u64]) -> Result<Vec<Option<TreeHead>>, StoreError> {
+        let durable = self.durable_head();
         leaves
             .iter()
-            .map(|leaf| {
-                let Some(kv) = self.tree().range(head_key(leaf + 1)..).next() else {
+            .map(|&leaf| {
+                if leaf >= durable {
+                    return Ok(None);
+                }
+                let range = head_key(leaf + 1)..=head_key(durable);
+                let Some(kv) = self.tree().range(range).next() else {
                     return Ok(None);
                 };
                 let (k, v) = kv?;
-                match k.first() == Some(&TREE_HEAD) {
-                    true => Ok(Some(decode(&k, &v)?)),
-                    false => Ok(None),
-                }
+                Ok(Some(decode(&k, &v)?))
             })
             .collect()
     }
 
     async fn tree_head(&self, size: Option<u64>) -> Result<Option<TreeHead>, StoreError> {
-        let found = match size {
+        let durable = self.durable_head();
+        match size {
+            Some(size) if size > durable => Ok(None),
             Some(size) => self
                 .tree()
                 .get(head_key(size))?
-                .map(|v| (head_key(size).into(), v)),
-            None => self
-                .tree()
-                .scan_prefix([TREE_HEAD])
-                .next_back()
-                .transpose()?,
-        };
-        found
-            .map(|(k, v): (::sled::IVec, ::sled::IVec)| decode(&k, &v))
-            .transpose()
+                .map(|v| decode(&head_key(size), &v))
+                .transpose(),
+            None => self.tree_head_within(durable).await,
+        }
     }
 
     async fn tree_head_within(&self, max_size: u64) -> Result<Option<TreeHead>, StoreError> {
+        let max_size = max_size.min(self.durable_head());
         let found = self
             .tree()
             .range(head_key(0)..=head_key(max_size))
