@@ -151,18 +151,13 @@ def check_against_tree_vector(path):
     """Checks receipt_leaf(), root_from_path() and tree_head_bytes() against
     the worked example in proto/testdata/tree-vector.txt."""
     v = read_vector(path)
-    receipt = exchange_pb2.Receipt(
-        message_id="0190b2a4-7c3e-7a1b-9c2d-3e4f5a6b7c8d",
-        status=exchange_pb2.RECEIPT_STATUS_DELIVERED,
-        payload_digest=bytes.fromhex("b2c1abc3dea0876449ec8ee4c96e0226b65511641f5b32476152823f63658bef"),
-        sender_oin="00000099100000000001",
-        recipient_oin="00000099300000000001",
-        audit_sequence=42,
-        leaf_index=int(v["leaf_index"]),
-        audit_entry_hash=bytes.fromhex(v["audit_entry_hash"]),
-        inclusion_proof=[bytes.fromhex(h) for h in v["inclusion_proof"].split(",")],
-    )
-    receipt.time.seconds, receipt.time.nanos = 1795000000, 1
+    # The receipt of receipt-vector.txt, without its signature.
+    receipt = _vector_receipt(read_vector(os.path.join(HERE, "..", "..", "proto", "testdata", "receipt-vector.txt")))
+    receipt.ClearField("signature")
+    receipt.ClearField("key_id")
+    receipt.leaf_index = int(v["leaf_index"])
+    receipt.audit_entry_hash = bytes.fromhex(v["audit_entry_hash"])
+    receipt.inclusion_proof.extend(bytes.fromhex(h) for h in v["inclusion_proof"].split(","))
     head = receipt.tree_head
     head.size, head.first_sequence = int(v["size"]), int(v["first_sequence"])
     head.root_hash, head.key_id = bytes.fromhex(v["root_hash"]), v["head_key_id"]
@@ -185,20 +180,10 @@ def _vector_key():
 
 def signed_bytes(receipt):
     """The byte string a receipt's signature covers (docs/INTEGRATION.md)."""
-    fields = [
-        b"schakel-receipt-v2" if receipt.key_id else b"schakel-receipt-v1",
-        receipt.message_id.encode(),
-        exchange_pb2.ReceiptStatus.Name(receipt.status).removeprefix("RECEIPT_STATUS_").encode(),
-        f"{receipt.time.seconds}.{receipt.time.nanos:09d}".encode(),
-        receipt.payload_digest,
-        receipt.sender_oin.encode(),
-        receipt.recipient_oin.encode(),
-        str(receipt.audit_sequence).encode(),
-        receipt.detail.encode(),
-    ]
+    fields = _receipt_fields(receipt, b"schakel-receipt-v2" if receipt.key_id else b"schakel-receipt-v1")
     if receipt.key_id:
         fields.append(receipt.key_id.encode())
-    return b"".join(struct.pack(">I", len(f)) + f for f in fields)
+    return _fields(fields)
 
 
 def key_id(raw_public_key):
@@ -206,11 +191,8 @@ def key_id(raw_public_key):
     return hashlib.sha256(raw_public_key).digest()[:8].hex()
 
 
-def check_against_vector(path):
-    """Checks signed_bytes() against the worked example in proto/testdata,
-    so that a mistake in the encoding shows before any gateway is asked."""
-    v = read_vector(path)
-    v.setdefault("detail", "")
+def _vector_receipt(v):
+    """The signed receipt of receipt-vector.txt's values `v`."""
     receipt = exchange_pb2.Receipt(
         message_id=v["message_id"],
         status=exchange_pb2.ReceiptStatus.Value("RECEIPT_STATUS_" + v["status"]),
@@ -218,11 +200,19 @@ def check_against_vector(path):
         sender_oin=v["sender_oin"],
         recipient_oin=v["recipient_oin"],
         audit_sequence=int(v["audit_sequence"]),
-        detail=v["detail"],
+        detail=v.get("detail", ""),
         signature=bytes.fromhex(v["signature"]),
         key_id=v["key_id"],
     )
     receipt.time.seconds, receipt.time.nanos = int(v["time_seconds"]), int(v["time_nanos"])
+    return receipt
+
+
+def check_against_vector(path):
+    """Checks signed_bytes() against the worked example in proto/testdata,
+    so that a mistake in the encoding shows before any gateway is asked."""
+    v = read_vector(path)
+    receipt = _vector_receipt(v)
     if signed_bytes(receipt) != bytes.fromhex(v["signed_bytes"]):
         raise SystemExit(f"signed_bytes() does not match {path}")
     public = bytes.fromhex(v["public_key"])
