@@ -107,6 +107,9 @@ struct Inner {
     /// A test sets it to make the next group's batch fail.
     #[cfg(test)]
     fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
+    /// A test sets it to make the next sync fail after its batch applied.
+    #[cfg(test)]
+    fail_next_sync: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How long an open waits for another holder of the folder to let go.
@@ -198,6 +201,8 @@ impl SledStore {
         let counters = Arc::new(Mutex::new(counters));
         #[cfg(test)]
         let fail_next_batch = Arc::<std::sync::atomic::AtomicBool>::default();
+        #[cfg(test)]
+        let fail_next_sync = Arc::<std::sync::atomic::AtomicBool>::default();
         let writer = Writer {
             tree: tree.clone(),
             payloads: payloads.clone(),
@@ -214,6 +219,8 @@ impl SledStore {
             durable_head: durable_head.clone(),
             #[cfg(test)]
             fail_next_batch: fail_next_batch.clone(),
+            #[cfg(test)]
+            fail_next_sync: fail_next_sync.clone(),
         };
         let commit = GroupCommit::start(
             writer,
@@ -234,6 +241,8 @@ impl SledStore {
                 durable_head,
                 #[cfg(test)]
                 fail_next_batch,
+                #[cfg(test)]
+                fail_next_sync,
             }),
         })
     }

@@ -65,6 +65,9 @@ pub(super) struct Writer {
     /// A test makes the next batch fail with this.
     #[cfg(test)]
     pub fail_next_batch: Arc<std::sync::atomic::AtomicBool>,
+    /// A test makes the next sync fail with this, after its batch applied.
+    #[cfg(test)]
+    pub fail_next_sync: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a group does to payloads: those it stored (taken back if its batch
@@ -187,6 +190,15 @@ impl Writer {
             return Ok(());
         }
         self.apply_pending()?;
+        #[cfg(test)]
+        if self
+            .fail_next_sync
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Io(std::io::Error::other(
+                "injected sync failure",
+            )));
+        }
         self.payloads.sync_folder()?;
         self.db.flush()?;
         self.data_file.sync_all()?;

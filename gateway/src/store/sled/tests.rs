@@ -202,3 +202,38 @@ async fn a_group_whose_batch_fails_leaves_every_payload_as_its_record_says() {
     assert!(store.inner.payloads.locate(&id).unwrap().is_none());
     assert_eq!(files(), 0);
 }
+
+/// A head is handed out only once it is on disk: a group whose batch was
+/// applied but whose sync failed leaves its head unseen, so that a crash
+/// then cannot make the gateway sign another root of the same size over a
+/// head someone already holds.
+#[tokio::test]
+async fn a_tree_head_is_handed_out_only_once_it_is_on_disk() {
+    use crate::store::TreeReads as _;
+    use crate::store::contract::fixtures::*;
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SledStore::open(
+        &tmp.path().join("store"),
+        1 << 20,
+        Arc::new(crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap()),
+        crate::store::sealing::Sealing::for_tests(tmp.path()),
+    )
+    .unwrap();
+    accept(&store, message("on-disk", statute(), 1), NOW).await;
+    let durable = store.tree_head(None).await.unwrap().expect("a head");
+
+    store.inner.fail_next_sync.store(true, Ordering::SeqCst);
+    let m = message("not-yet", statute(), 2);
+    let d = draft(&m);
+    assert!(store.accept(m, d, MAX, NOW).await.is_err());
+    // Its batch is in sled's tree, its head among the keys: not handed out.
+    assert!(store.tree().scan_prefix([keys::TREE_HEAD]).count() > 1);
+    assert_eq!(store.tree_head(None).await.unwrap(), Some(durable.clone()));
+    assert_eq!(store.tree_head(Some(durable.size + 1)).await.unwrap(), None);
+
+    // Once the store writes again, the head is on disk and is handed out.
+    store.flush().await.unwrap();
+    let now = store.tree_head(None).await.unwrap().unwrap();
+    assert!(now.size > durable.size, "{now:?}");
+}
