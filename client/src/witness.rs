@@ -48,28 +48,32 @@ impl Client {
     /// Checks two heads held by different participants (or one held and
     /// one handed over) against each other: the larger must extend the
     /// smaller, by the gateway's proof, and the gateway's own head of the
-    /// larger size must be that one.
+    /// larger size must be that one. Returns the proof (empty for equal
+    /// sizes).
     pub async fn compare_heads(
         &self,
         a: &pb::TreeHead,
         b: &pb::TreeHead,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
         let (earlier, later) = if a.size <= b.size { (a, b) } else { (b, a) };
         let keys = self.keys(true).await?;
         self.extends(&keys, earlier, later).await
     }
 
     /// Checks that `later` extends `earlier`, asking the gateway for the
-    /// proof; the gateway's head of `later`'s size must be `later` itself.
+    /// proof, which it returns; the gateway's head of `later`'s size must be
+    /// `later` itself.
     async fn extends(
         &self,
         keys: &crate::KeyRing,
         earlier: &pb::TreeHead,
         later: &pb::TreeHead,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
         let not = ClientError::NotAppendOnly;
         if later.size <= earlier.size {
-            return check_extends(keys, earlier, later, &[]).map_err(not);
+            return check_extends(keys, earlier, later, &[])
+                .map(|()| Vec::new())
+                .map_err(not);
         }
         let answer = match self.tree_head(Some(later.size), Some(earlier.size)).await {
             // A head it signed, which it no longer has: checked first, so
@@ -85,6 +89,7 @@ impl Client {
         if theirs.root_hash != later.root_hash {
             return Err(not(ExtendsProblem::Forked { size: later.size }));
         }
-        check_extends(keys, earlier, later, &answer.consistency_proof).map_err(not)
+        check_extends(keys, earlier, later, &answer.consistency_proof).map_err(not)?;
+        Ok(answer.consistency_proof)
     }
 }

@@ -106,6 +106,21 @@ pub async fn deliver(sender: &Client, recipient: &Client, request: pb::SendReque
     }
 }
 
+/// A case as the case tests start it: the SWV registers the parents'
+/// consent and consults the JGT (`jgt_oin`) under it with `reference`, the
+/// JGT takes the request; the consent's id and the case's.
+pub async fn consulted_case(
+    swv: &Client,
+    jgt: &Client,
+    jgt_oin: &str,
+    reference: &str,
+) -> (String, String) {
+    let consent = crate::fixtures::granted(swv).await;
+    let request = crate::fixtures::consult(reference, jgt_oin, &consent);
+    let case = deliver(swv, jgt, request).await.sent.case_id;
+    (consent, case)
+}
+
 /// The message id of a delivery.
 pub fn id_of(d: &pb::Delivery) -> String {
     envelope(d).message_id.clone()

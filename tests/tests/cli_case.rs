@@ -4,7 +4,7 @@
 //! both parties in one command, a response to it, the case with its plan
 //! versions; and a school's TLV request decided by the samenwerkingsverband.
 
-use schakel_tests::calls::deliver;
+use schakel_tests::calls::consulted_case;
 use schakel_tests::fixtures::{self, BSN};
 use schakel_tests::process::cli_json as schakel;
 use schakel_tests::{TestGateway, org};
@@ -13,15 +13,7 @@ use schakel_tests::{TestGateway, org};
 async fn a_meeting_and_a_plan_reach_every_party_and_a_tlv_is_decided_through_the_cli() {
     let gw = TestGateway::start().await;
     let (swv, jgt) = (gw.client(org::SWV).await, gw.client(org::JGT).await);
-    let consent = fixtures::granted(&swv).await;
-    let case = deliver(
-        &swv,
-        &jgt,
-        fixtures::consult("cli-mdo", &gw.oin(org::JGT), &consent),
-    )
-    .await
-    .sent
-    .case_id;
+    let (_, case) = consulted_case(&swv, &jgt, &gw.oin(org::JGT), "cli-mdo").await;
     let (until, birth) = (fixtures::date(300), fixtures::date(-10 * 365));
     #[rustfmt::skip]
     let mdo = schakel(&gw, org::SWV, &[

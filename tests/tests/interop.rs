@@ -31,9 +31,9 @@ fn python() -> Option<PathBuf> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_python_example_sends_pulls_acks_and_verifies_receipts() {
-    let Some(python) = python() else { return };
+/// The examples' folder, and the modules `generate.sh` made from proto/
+/// with `python`'s grpcio-tools (in a folder of their own).
+fn generated(python: &std::path::Path) -> (PathBuf, tempfile::TempDir) {
     let example = workspace_root().join("examples/python");
     let generated = tempfile::tempdir().unwrap();
     let venv_bin = python.parent().expect("the Python's folder").to_owned();
@@ -46,10 +46,17 @@ async fn the_python_example_sends_pulls_acks_and_verifies_receipts() {
             .arg(example.join("generate.sh"))
             .arg(generated.path())
             .env("PATH", &path)
-            .env("PYTHON", &python)
+            .env("PYTHON", python)
             .output()
             .unwrap(),
     );
+    (example, generated)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_example_sends_pulls_acks_and_verifies_receipts() {
+    let Some(python) = python() else { return };
+    let (example, generated) = generated(&python);
 
     let gw = TestGateway::start().await;
     let dir = gw.pki.dir.clone();
@@ -111,22 +118,7 @@ async fn the_python_example_sends_pulls_acks_and_verifies_receipts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_case_example_shares_a_plan_with_every_party_and_gets_a_tlv_decided() {
     let Some(python) = python() else { return };
-    let example = workspace_root().join("examples/python");
-    let generated = tempfile::tempdir().unwrap();
-    let venv_bin = python.parent().expect("the Python's folder").to_owned();
-    let path = std::env::join_paths(
-        std::iter::once(venv_bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    succeeded(
-        Command::new("sh")
-            .arg(example.join("generate.sh"))
-            .arg(generated.path())
-            .env("PATH", &path)
-            .env("PYTHON", &python)
-            .output()
-            .unwrap(),
-    );
+    let (example, generated) = generated(&python);
     let gw = TestGateway::start().await;
     let dir = gw.pki.dir.clone();
     let addr = gw.addr.to_string();

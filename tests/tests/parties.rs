@@ -8,7 +8,7 @@
 
 use schakel_client::Client;
 use schakel_client::proto as pb;
-use schakel_tests::calls::{audit_of, deliver};
+use schakel_tests::calls::{audit_of, consulted_case, deliver};
 use schakel_tests::fixtures::{self, BSN};
 use schakel_tests::{TestGateway, org, refusal};
 use tonic::Code;
@@ -85,15 +85,7 @@ async fn only_one_that_took_part_adds_a_party_under_its_own_consent_for_the_case
     let gw = TestGateway::start().await;
     let (swv, jgt) = (gw.client(org::SWV).await, gw.client(org::JGT).await);
     let outsider = gw.client(org::SCHOOL_VO).await;
-    let consent = fixtures::granted(&swv).await;
-    let case = deliver(
-        &swv,
-        &jgt,
-        fixtures::consult("mdo-vraag", &gw.oin(org::JGT), &consent),
-    )
-    .await
-    .sent
-    .case_id;
+    let (_, case) = consulted_case(&swv, &jgt, &gw.oin(org::JGT), "mdo-vraag").await;
     let gemeente = gw.oin(org::GEMEENTE);
     let for_gemeente = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
 
@@ -200,15 +192,7 @@ async fn a_cases_parties_are_carried_by_a_copy_into_postgresql() {
     };
     let mut gw = TestGateway::start_with(on(StorageEngine::Sled)).await;
     let (swv, jgt) = (gw.client(org::SWV).await, gw.client(org::JGT).await);
-    let consent = fixtures::granted(&swv).await;
-    let case = deliver(
-        &swv,
-        &jgt,
-        fixtures::consult("mdo-vraag", &gw.oin(org::JGT), &consent),
-    )
-    .await
-    .sent
-    .case_id;
+    let (_, case) = consulted_case(&swv, &jgt, &gw.oin(org::JGT), "mdo-vraag").await;
     let for_gemeente = consent_naming(&swv, BSN[2], &[pb::OrganisationKind::Gemeente]).await;
     let before = swv
         .add_case_party(&case, &gw.oin(org::GEMEENTE), &for_gemeente)
@@ -232,15 +216,7 @@ async fn a_cases_parties_are_carried_by_a_copy_into_postgresql() {
 async fn the_coordinator_the_parents_agreed_on_invites_the_parties_and_a_change_is_recorded() {
     let gw = TestGateway::start().await;
     let (swv, jgt) = (gw.client(org::SWV).await, gw.client(org::JGT).await);
-    let consent = fixtures::granted(&swv).await;
-    let case = deliver(
-        &swv,
-        &jgt,
-        fixtures::consult("mdo-regie", &gw.oin(org::JGT), &consent),
-    )
-    .await
-    .sent
-    .case_id;
+    let (consent, case) = consulted_case(&swv, &jgt, &gw.oin(org::JGT), "mdo-regie").await;
     // The parents' agreement is a consent for care coordination naming the
     // coordinator; one for another purpose does not do.
     let agreed_by = |by: &Client, kinds: &'static [pb::OrganisationKind]| {

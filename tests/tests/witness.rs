@@ -126,6 +126,11 @@ async fn a_head_and_its_proof_are_asked_for_by_size_and_refused_with_the_field()
     )
     .await;
     assert_eq!(checked[0]["verified"], true, "{checked:?}");
+    let proof = checked[0]["proof"].as_array().expect("the proof's hashes");
+    assert!(
+        !proof.is_empty(),
+        "two sizes apart need a proof: {checked:?}"
+    );
     assert_eq!(checked[0]["from"]["size"], small.size);
 
     // A size with no head, and a proof from a larger tree, are refused with
