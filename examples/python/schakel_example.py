@@ -362,12 +362,18 @@ def main():
     acked = inbox.Ack(exchange_pb2.AckRequest(message_id=envelope.message_id), timeout=10)
     verify_receipt(acked.receipt, keys, envelope.payload_digest)
 
-    # The school sees both receipts on the message's status.
+    # The school sees both receipts on the message's status. A client that
+    # verifies only a receipt's own signature asks for it with this header;
+    # here both the signature and the proof are checked.
     status = exchange_pb2_grpc.ExchangeStub(school).GetStatus(
-        exchange_pb2.GetStatusRequest(message_id=sent.message_id), timeout=10
+        exchange_pb2.GetStatusRequest(message_id=sent.message_id),
+        timeout=10,
+        metadata=(("schakel-receipt-signature", "ed25519"),),
     )
-    print("the school's status of the message:")
+    print("the school's status of the message, each receipt signed on its own:")
     for receipt in status.receipts:
+        if not receipt.signature:
+            sys.exit("asked for signed receipts, got one without a signature")
         verify_receipt(receipt, keys, digest)
     final = exchange_pb2.ReceiptStatus.Name(status.receipts[-1].status)
     if final != "RECEIPT_STATUS_DELIVERED":

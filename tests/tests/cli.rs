@@ -80,6 +80,10 @@ async fn every_example_message_file_is_sent_and_arrives_as_written() {
         "--file", &example("signalering.json"), "--reference", "signal-from-file",
     ]).await;
     assert_eq!(signal[0]["type"], "sent");
+    // Its receipt, verified by its proof in the audit log: no signature of
+    // its own, a place in the tree.
+    assert_eq!(signal[0]["signature"], "");
+    assert!(signal[0]["tree_size"].as_u64().unwrap() > signal[0]["leaf_index"].as_u64().unwrap());
     let got = schakel(&gw, org::VERWIJSINDEX, &["inbox", "pull"]).await;
     assert_eq!(got[0]["body"]["signal_date"], fixtures::date(0));
     assert_eq!(got[0]["body"]["contact"]["role"], "intern begeleider");

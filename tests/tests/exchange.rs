@@ -365,23 +365,37 @@ async fn receipts_verify_and_a_tampered_receipt_fails() {
         .await;
     let receipt = sent.receipt.unwrap();
     let key = gateway_keys(&school).await;
+    // By default a receipt is proved in the audit log's tree, under a
+    // signed head, and carries no signature of its own.
+    assert!(receipt.signature.is_empty() && receipt.key_id.is_empty());
+    let head = receipt.tree_head.clone().expect("proved under a tree head");
+    assert_eq!(
+        head.key_id,
+        key.ids().next().unwrap(),
+        "the head names its key"
+    );
     verify_receipt(&key, &receipt).unwrap();
-    assert_eq!(receipt.key_id, key.ids().next().unwrap(), "names its key");
     for tamper in [
         |r: &mut pb::Receipt| r.status = R::Delivered as i32,
         |r: &mut pb::Receipt| r.recipient_oin = "00000099400000000001".into(),
         |r: &mut pb::Receipt| r.payload_digest[0] ^= 1,
         |r: &mut pb::Receipt| r.time.as_mut().unwrap().seconds += 1,
-        |r: &mut pb::Receipt| r.signature[10] ^= 1,
-        |r: &mut pb::Receipt| r.key_id.clear(),
-        |r: &mut pb::Receipt| r.key_id = "0011223344556677".into(),
+        |r: &mut pb::Receipt| r.audit_entry_hash[0] ^= 1,
+        |r: &mut pb::Receipt| r.leaf_index += 1,
+        |r: &mut pb::Receipt| r.tree_head.as_mut().unwrap().root_hash[0] ^= 1,
+        |r: &mut pb::Receipt| r.tree_head.as_mut().unwrap().signature[10] ^= 1,
+        |r: &mut pb::Receipt| r.tree_head.as_mut().unwrap().key_id.clear(),
+        |r: &mut pb::Receipt| r.tree_head = None,
     ] {
         let mut bad = receipt.clone();
         tamper(&mut bad);
-        assert!(matches!(
-            verify_receipt(&key, &bad),
-            Err(ClientError::BadReceipt { .. })
-        ));
+        assert!(
+            matches!(
+                verify_receipt(&key, &bad),
+                Err(ClientError::BadReceipt { .. })
+            ),
+            "{bad:?}"
+        );
     }
     // A client that pinned another key refuses the gateway's genuine receipts.
     let pinned = school.with_gateway_keys(fixtures::other_keys());

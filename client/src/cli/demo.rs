@@ -8,7 +8,7 @@
 //! transfers the pupil's dossier to the secondary school; the parents
 //! withdraw their consent and a queued message is withdrawn; the operator
 //! follows the child's audit trail and verifies the log. Every receipt is
-//! shown, its signature verified.
+//! shown, verified by its proof in the audit log.
 //!
 //! With `--spawn` it starts a `schakel-gateway` of its own (the binary
 //! beside this one) on the example PKI and a temporary data folder.

@@ -180,7 +180,18 @@ pub fn receipt_json(r: &pb::Receipt) -> Value {
         "detail": r.detail,
         "signature": hex::encode(&r.signature),
         "key_id": r.key_id,
+        "leaf_index": r.leaf_index,
+        "tree_size": r.tree_head.as_ref().map_or(0, |h| h.size),
     })
+}
+
+/// How a (verified) receipt was verified, for a line of text: by its proof
+/// in the audit log's tree, or by its own signature.
+pub fn verified_by(r: &pb::Receipt) -> String {
+    match &r.tree_head {
+        Some(head) => format!("receipt proved in the audit log's tree of {}", head.size),
+        None => format!("receipt signature by key {} verified", r.key_id),
+    }
 }
 
 /// A receipt as one readable line.

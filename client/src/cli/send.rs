@@ -577,10 +577,11 @@ pub(super) async fn send_and_print(
     value["case_id"] = sent.case_id.clone().into();
     out.record("sent", value, || {
         format!(
-            "{} {}  (reference {reference}{}; receipt signature verified, audit #{})",
+            "{} {}  (reference {reference}{}; {}, audit #{})",
             super::output::receipt_status_name(receipt.status),
             sent.message_id,
             if sent.duplicate { ", sent before" } else { "" },
+            super::output::verified_by(&receipt),
             receipt.audit_sequence
         )
     });

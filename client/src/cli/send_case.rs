@@ -301,7 +301,7 @@ pub async fn run(command: CaseSendCommand, client: &Client, out: &Output) -> any
             Ok(sent) => out.record(
                 "sent",
                 json!({"recipient_oin": oin, "message_id": sent.message_id, "case_id": sent.case_id, "duplicate": sent.duplicate}),
-                || format!("ACCEPTED {} to {oin}  (case {}; receipt signature verified)", sent.message_id, sent.case_id),
+                || format!("ACCEPTED {} to {oin}  (case {}; receipt verified)", sent.message_id, sent.case_id),
             ),
             Err(status) => {
                 refused += 1;

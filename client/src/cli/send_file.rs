@@ -174,10 +174,11 @@ fn report(
                 value["case_id"] = sent.case_id.clone().into();
                 out.record("sent", value, || {
                     format!(
-                        "line {line}: {} {}  (reference {reference}{}; receipt signature verified)",
+                        "line {line}: {} {}  (reference {reference}{}; {})",
                         receipt_status_name(receipt.status),
                         sent.message_id,
                         if sent.duplicate { ", sent before" } else { "" },
+                        super::output::verified_by(&receipt),
                     )
                 });
             }

@@ -44,7 +44,7 @@ pub async fn status(id: &str, client: &Client, out: &Output) -> anyhow::Result<(
             for r in &s.receipts {
                 text.push_str(&format!("\n  {}", receipt_line(r)));
             }
-            text.push_str("\n  every receipt signature verified");
+            text.push_str("\n  every receipt verified");
             text
         },
     );

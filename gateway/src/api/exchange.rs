@@ -10,6 +10,7 @@ use super::convert::{
     case_consent, case_id, case_view, delivery, duration, inbox_event, message_id, oin,
     receipt_event,
 };
+use super::receipt_signatures::Signatures;
 use super::status::{self, of, violation};
 use super::{BoxStream, access, caller, guarded};
 use crate::model::{MessageId, State, wire};
@@ -27,16 +28,25 @@ pub struct ExchangeService {
     limiter: Arc<RateLimiter>,
     /// Most items in one batch call.
     max_batch: u32,
+    /// Signs the receipts of the callers that ask for it.
+    signatures: Signatures,
 }
 
 impl ExchangeService {
     /// A service over `exchange`; batches of at most `max_batch` items,
-    /// each charged to the caller on `limiter`.
-    pub fn new(exchange: Arc<Exchange>, limiter: Arc<RateLimiter>, max_batch: u32) -> Self {
+    /// each charged to the caller on `limiter`; receipts signed on their
+    /// own by `signatures` for the callers that ask.
+    pub fn new(
+        exchange: Arc<Exchange>,
+        limiter: Arc<RateLimiter>,
+        max_batch: u32,
+        signatures: Signatures,
+    ) -> Self {
         Self {
             exchange,
             limiter,
             max_batch,
+            signatures,
         }
     }
 
@@ -158,12 +168,15 @@ impl ExchangeApi for ExchangeService {
         request: Request<pb::SendRequest>,
     ) -> Result<Response<pb::SendResponse>, Status> {
         let caller = caller(&request)?;
+        let asked = self.signatures.asked(request.metadata())?;
         let sent = self
             .exchange
             .send(&caller, request.into_inner())
             .await
             .map_err(of)?;
-        Ok(Response::new(send_response(sent)))
+        Ok(Response::new(
+            self.signatures.apply(asked, send_response(sent)),
+        ))
     }
 
     async fn send_batch(
@@ -171,6 +184,7 @@ impl ExchangeApi for ExchangeService {
         request: Request<pb::SendBatchRequest>,
     ) -> Result<Response<pb::SendBatchResponse>, Status> {
         let caller = caller(&request)?;
+        let asked = self.signatures.asked(request.metadata())?;
         let messages = request.into_inner().messages;
         self.admit_batch(&caller, "messages", messages.len())?;
         let references: Vec<String> = messages
@@ -178,7 +192,8 @@ impl ExchangeApi for ExchangeService {
             .map(|m| m.client_reference.clone())
             .collect();
         let answers = self.exchange.send_batch(&caller, messages).await;
-        send_results("messages", answers, references).map(Response::new)
+        send_results("messages", answers, references)
+            .map(|answer| Response::new(self.signatures.apply(asked, answer)))
     }
 
     async fn send_to_many(
@@ -186,6 +201,7 @@ impl ExchangeApi for ExchangeService {
         request: Request<pb::SendToManyRequest>,
     ) -> Result<Response<pb::SendBatchResponse>, Status> {
         let caller = caller(&request)?;
+        let asked = self.signatures.asked(request.metadata())?;
         let r = request.into_inner();
         let message = r.message.unwrap_or_default();
         if !message.recipient_oin.is_empty() {
@@ -220,7 +236,8 @@ impl ExchangeApi for ExchangeService {
             .exchange
             .send_to_many(&caller, message, &recipients)
             .await;
-        send_results("recipient_oins", answers, references).map(Response::new)
+        send_results("recipient_oins", answers, references)
+            .map(|answer| Response::new(self.signatures.apply(asked, answer)))
     }
 
     async fn ack_batch(
@@ -229,6 +246,7 @@ impl ExchangeApi for ExchangeService {
     ) -> Result<Response<pb::AckBatchResponse>, Status> {
         let who = caller(&request)?;
         let me = who.participant.oin.clone();
+        let signed = self.signatures.asked(request.metadata())?;
         let asked = request.into_inner().message_ids;
         self.admit_batch(&who, "message_ids", asked.len())?;
         // Ids that do not parse are answered on their own; the rest are
@@ -268,7 +286,10 @@ impl ExchangeApi for ExchangeService {
                 }),
             })
             .collect();
-        Ok(Response::new(pb::AckBatchResponse { results }))
+        Ok(Response::new(
+            self.signatures
+                .apply(signed, pb::AckBatchResponse { results }),
+        ))
     }
 
     async fn pull(
@@ -320,9 +341,12 @@ impl ExchangeApi for ExchangeService {
         request: Request<pb::AckRequest>,
     ) -> Result<Response<pb::AckResponse>, Status> {
         let me = caller(&request)?.participant.oin;
+        let asked = self.signatures.asked(request.metadata())?;
         let id = message_id("message_id", &request.into_inner().message_id)?;
         let ended = self.exchange.ack(&me, &id).await.map_err(of)?;
-        Ok(Response::new(ack_response(ended)))
+        Ok(Response::new(
+            self.signatures.apply(asked, ack_response(ended)),
+        ))
     }
 
     async fn reject(
@@ -330,6 +354,7 @@ impl ExchangeApi for ExchangeService {
         request: Request<pb::RejectRequest>,
     ) -> Result<Response<pb::RejectResponse>, Status> {
         let me = caller(&request)?.participant.oin;
+        let asked = self.signatures.asked(request.metadata())?;
         let r = request.into_inner();
         let id = message_id("message_id", &r.message_id)?;
         let reason = wire::reject_reason_of(r.reason);
@@ -338,9 +363,12 @@ impl ExchangeApi for ExchangeService {
             .reject(&me, &id, reason, &r.detail)
             .await
             .map_err(of)?;
-        Ok(Response::new(pb::RejectResponse {
-            receipt: ended.receipt,
-        }))
+        Ok(Response::new(self.signatures.apply(
+            asked,
+            pb::RejectResponse {
+                receipt: ended.receipt,
+            },
+        )))
     }
 
     async fn get_status(
@@ -348,10 +376,11 @@ impl ExchangeApi for ExchangeService {
         request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::MessageStatus>, Status> {
         let me = caller(&request)?.participant.oin;
+        let asked = self.signatures.asked(request.metadata())?;
         let id = message_id("message_id", &request.into_inner().message_id)?;
         let (record, receipts) = self.exchange.status(&me, &id).await.map_err(of)?;
         let now = self.exchange.clock().now_ms();
-        Ok(Response::new(pb::MessageStatus {
+        let status = pb::MessageStatus {
             message_id: record.id.to_string(),
             client_reference: record.client_reference,
             kind: wire::kind(record.kind) as i32,
@@ -364,7 +393,8 @@ impl ExchangeApi for ExchangeService {
                 .is_some_and(|at| !record.state.is_final() && now >= at),
             due_at: record.overdue_at_ms.map(wire::timestamp),
             case_id: record.case_id.to_string(),
-        }))
+        };
+        Ok(Response::new(self.signatures.apply(asked, status)))
     }
 
     async fn receipts(
@@ -373,9 +403,15 @@ impl ExchangeApi for ExchangeService {
     ) -> Result<Response<Self::ReceiptsStream>, Status> {
         let me = caller(&request)?.participant.oin;
         let watch = access(&request)?;
+        let asked = self.signatures.asked(request.metadata())?;
         let r = request.into_inner();
         let events = self.exchange.receipts(me, r.after_cursor, r.follow);
-        Ok(Response::new(guarded(events, receipt_event, watch)))
+        let signatures = self.signatures.clone();
+        Ok(Response::new(guarded(
+            events,
+            move |e| signatures.apply(asked, receipt_event(e)),
+            watch,
+        )))
     }
 
     async fn list_case(

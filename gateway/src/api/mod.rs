@@ -15,6 +15,7 @@ pub mod directory;
 pub mod exchange;
 pub mod free_text;
 pub mod identity_layer;
+pub mod receipt_signatures;
 pub mod status;
 
 use tokio::sync::mpsc;

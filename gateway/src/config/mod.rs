@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 pub use sections::{
     AUDIT_RETENTION_FLOOR_DAYS, AuditConfig, ConsentConfig, DirectoryConfig, ExchangeConfig,
-    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, MetricsConfig, RouteConfig,
-    RoutingConfig, ServerConfig, StorageConfig, StorageEngine, TlsConfig,
+    LONGEST_SIGNAL_DAYS, LimitsConfig, LogConfig, LogFormat, MetricsConfig, ReceiptSignatures,
+    RouteConfig, RoutingConfig, ServerConfig, StorageConfig, StorageEngine, TlsConfig,
 };
 pub use statutes::{StatuteConfig, StatutesConfig};
 

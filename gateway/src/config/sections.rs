@@ -98,6 +98,24 @@ pub struct ExchangeConfig {
     pub retention_secs: u64,
     /// How often the sweeper runs, in milliseconds.
     pub sweep_interval_ms: u64,
+    /// Which receipts carry a signature of their own besides their proof.
+    pub receipt_signatures: ReceiptSignatures,
+}
+
+/// Which receipts carry the per-receipt Ed25519 signature of earlier
+/// releases besides their inclusion proof: a receipt verifies by its proof
+/// and its tree head alone, and the signature costs the send path a
+/// signature per receipt, so it is made only where a client that cannot
+/// verify a proof yet needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptSignatures {
+    /// Only for a call that asks with the `schakel-receipt-signature`
+    /// header.
+    OnRequest,
+    /// For every receipt, as before receipts were proved: for a gateway
+    /// whose clients cannot all send the header yet.
+    Always,
 }
 
 /// One routing rule: the kinds that may send, and the kinds they may send to.

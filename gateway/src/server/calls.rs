@@ -21,6 +21,7 @@ use crate::api::batch_bound::BatchBound;
 use crate::api::checked_body::CheckedBodyLayer;
 use crate::api::decode_errors;
 use crate::api::identity_layer::IdentityLayer;
+use crate::api::receipt_signatures::Signatures;
 use crate::config::Config;
 use crate::crypto::GatewayKeys;
 use crate::transport::connections::{Admission, Limits};
@@ -133,6 +134,7 @@ pub async fn serve<H: Health>(
                 services.exchange.clone(),
                 limiter,
                 config.limits.max_batch_messages,
+                Signatures::new(signing_key.clone(), config.exchange.receipt_signatures),
             ))
             .max_decoding_message_size(max_frame)
             .max_encoding_message_size(max_frame),

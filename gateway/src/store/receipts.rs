@@ -1,12 +1,15 @@
 //! Receipts, made the same way by every engine: the record's new state, at
-//! the step's time, naming the audit entry of the event, signed over the
-//! documented encoding of `schakel_proto::receipt`.
+//! the step's time, naming the audit entry of the event, proved in the
+//! audit log's tree under a signed tree head.
 //!
-//! A step stores its receipts unsigned: the writer only orders, applies and
-//! syncs. A receipt is signed where it leaves the store, on the caller's
-//! thread, once its step is durable ([`seal`]), with its proof in the
-//! audit log's tree. Ed25519 is deterministic, so
-//! a receipt handed out twice by the same key is the same bytes. A receipt
+//! A step stores its receipts bare: the writer only orders, applies and
+//! syncs. A receipt gets its proof where it leaves the store, on the
+//! caller's thread, once its step is durable ([`seal`]). One signature per
+//! group commit (the tree head) stands for every receipt of the group; the
+//! per-receipt Ed25519 signature of earlier releases is made only for a
+//! caller who asks for it (in the API layer, with [`sign`]) and for a
+//! receipt whose proof could not be read. Ed25519 is deterministic, so a
+//! receipt handed out twice by the same key is the same bytes. A receipt
 //! stored signed (by a store written before this rule, or signed by a key
 //! since retired) is handed out as stored.
 
@@ -128,8 +131,10 @@ impl Receipts for SweepReport {
     }
 }
 
-/// Signs `r` with `signer`, unless it was stored signed.
-fn sign(r: &mut pb::Receipt, signer: &dyn Signer) {
+/// Signs `r` with `signer` over the documented encoding of
+/// `schakel_proto::receipt`, unless it was stored signed: the per-receipt
+/// signature that clients of earlier releases verify.
+pub fn sign(r: &mut pb::Receipt, signer: &dyn Signer) {
     if !r.signature.is_empty() {
         return;
     }
@@ -143,11 +148,11 @@ fn sign(r: &mut pb::Receipt, signer: &dyn Signer) {
 /// Makes every receipt in `out` ready to leave the store, the one place
 /// that does: each receipt whose audit entry is a leaf of the log's tree
 /// gets its inclusion proof and the first tree head signed over it (read
-/// from `tree`), and each receipt is signed with `signer`, unless it was
-/// stored signed. A receipt handed out twice is the same bytes: the head is
-/// always the first that covers it, and Ed25519 is deterministic. Proofs
-/// that cannot be read leave the receipt with its signature alone, and the
-/// failure in the log.
+/// from `tree`). A receipt left without a proof (one whose entry is no leaf,
+/// or whose proof could not be read: the failure goes to the log) is
+/// signed with `signer` instead, so that every receipt verifies on its own.
+/// A receipt handed out twice is the same bytes: the head is always the
+/// first that covers it, and Ed25519 is deterministic.
 pub async fn seal<T: Receipts>(mut out: T, signer: &dyn Signer, tree: &(dyn TreeReads + '_)) -> T {
     let mut leaves = Vec::new();
     out.each(&mut |r| leaves.extend(tree_proofs::unproved(r)));
@@ -155,11 +160,15 @@ pub async fn seal<T: Receipts>(mut out: T, signer: &dyn Signer, tree: &(dyn Tree
         match tree_proofs::read(tree, leaves).await {
             Ok(proofs) => out.each(&mut |r| tree_proofs::attach(r, &proofs)),
             Err(e) => {
-                tracing::error!(error = %e, "the proofs of receipts could not be read; they leave signed only")
+                tracing::error!(error = %e, "the proofs of receipts could not be read; they leave signed instead")
             }
         }
     }
-    out.each(&mut |r| sign(r, signer));
+    out.each(&mut |r| {
+        if r.tree_head.is_none() {
+            sign(r, signer)
+        }
+    });
     out
 }
 

@@ -50,7 +50,7 @@ macro_rules! store_contract {
             notices_are_due_in_order_and_taken_once,
             child_references_are_erased_after_their_retention,
             audit_entries_are_found_by_child_and_by_organisation,
-            every_receipt_handed_out_is_signed_and_verifies,
+            every_receipt_handed_out_is_proved_and_verifies,
             a_signal_change_is_made_with_its_message_or_not_at_all,
             a_postponed_informing_is_noticed_unless_the_family_was_informed,
             an_extended_signal_keeps_its_content_until_its_new_lapse,

@@ -355,17 +355,19 @@ pub async fn a_lease_takes_only_what_fits_its_bytes(open: Open) {
     assert_eq!(rest, vec![ids[2].clone()]);
 }
 
-/// Every receipt the store hands out is signed, by the gateway's key in the
-/// data folder, whatever path it leaves by: an accept, its retry, a finish
-/// and its repeat, a message's receipts and a sender's receipt stream. The
-/// same receipt handed out twice is the same bytes.
-pub async fn every_receipt_handed_out_is_signed_and_verifies(open: Open) {
+/// Every receipt the store hands out is proved in the audit log's tree
+/// under a head signed by the gateway's key in the data folder, and carries
+/// no signature of its own (that is the API's, for callers who ask),
+/// whatever path it leaves by: an accept, its retry, a finish and its
+/// repeat, a message's receipts and a sender's receipt stream. The same
+/// receipt handed out twice is the same bytes.
+pub async fn every_receipt_handed_out_is_proved_and_verifies(open: Open) {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path()).await;
     let key = crate::crypto::SigningKey::load_or_create(tmp.path()).unwrap();
     let keys = schakel_proto::keys::KeyRing::single(key.public_key());
     let verifies = |r: &pb::Receipt| {
-        assert!(!r.signature.is_empty(), "unsigned: {r:?}");
+        assert!(r.signature.is_empty(), "signed on its own: {r:?}");
         assert!(r.tree_head.is_some(), "not proved: {r:?}");
         schakel_proto::receipt::check(&keys, r).unwrap_or_else(|e| panic!("{e:?}: {r:?}"));
     };
