@@ -15,6 +15,13 @@ fn assert_whole_case(out: &str) {
         out.lines()
             .any(|l| l.trim_start().starts_with("receipt ") && l.contains(status))
     };
+    // Each receipt says how it was verified: by its proof in the log.
+    assert!(
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("receipt "))
+            .all(|l| l.contains("receipt proved in the audit log's tree of")),
+        "{out}"
+    );
     assert!(receipt(" delivered "), "{out}");
     assert!(out.contains("the queued signal is now withdrawn"), "{out}");
     assert!(receipt(" withdrawn "), "{out}");

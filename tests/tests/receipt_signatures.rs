@@ -10,19 +10,28 @@ use tonic::Code;
 
 use pb::ReceiptStatus as R;
 
-/// The status of `message_id` as a client written before receipts carried
-/// proofs asks for it: with the header that asks for signed receipts.
+/// `message` as a client written before receipts carried proofs sends it:
+/// with the header that asks for signed receipts, of `value`.
+fn asking<T>(message: T, value: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("schakel-receipt-signature", value.parse().unwrap());
+    request
+}
+
+/// The status of `message_id`, asked for with the header of `value`.
 async fn status_asking_for_signatures(
     client: &schakel_client::Client,
     message_id: &str,
     value: &str,
 ) -> Result<pb::MessageStatus, tonic::Status> {
-    let mut request = tonic::Request::new(pb::GetStatusRequest {
-        message_id: message_id.into(),
-    });
-    request
-        .metadata_mut()
-        .insert("schakel-receipt-signature", value.parse().unwrap());
+    let request = asking(
+        pb::GetStatusRequest {
+            message_id: message_id.into(),
+        },
+        value,
+    );
     client
         .exchange()
         .get_status(request)
@@ -62,6 +71,15 @@ async fn a_caller_who_asks_gets_each_receipt_signed_as_before() {
     for receipt in &status.receipts {
         assert_eq!(receipt.key_id, key.ids().next().unwrap(), "names its key");
         assert!(receipt.tree_head.is_some(), "and keeps its proof");
+        verify_receipt(&key, receipt).unwrap();
+        // A receipt that carries both is checked on both: a bad signature
+        // beside a good proof is refused.
+        let mut forged = receipt.clone();
+        forged.signature[10] ^= 1;
+        assert!(matches!(
+            verify_receipt(&key, &forged),
+            Err(ClientError::BadReceipt { .. })
+        ));
         let old = as_an_old_client_sees_it(receipt);
         verify_receipt(&key, &old).unwrap();
         for tamper in [
@@ -92,13 +110,13 @@ async fn a_caller_who_asks_gets_each_receipt_signed_as_before() {
         );
     }
     // The receipt stream signs when asked, too.
-    let mut request = tonic::Request::new(pb::ReceiptsRequest {
-        after_cursor: 0,
-        follow: false,
-    });
-    request
-        .metadata_mut()
-        .insert("schakel-receipt-signature", "ed25519".parse().unwrap());
+    let request = asking(
+        pb::ReceiptsRequest {
+            after_cursor: 0,
+            follow: false,
+        },
+        "ed25519",
+    );
     let mut stream = school
         .exchange()
         .receipts(request)

@@ -62,9 +62,9 @@ pub(super) fn step(n: u32, text: &str) {
 
 pub(super) fn receipt(r: &pb::Receipt) {
     println!(
-        "   receipt {}  (signed by key {}, verified)",
+        "   receipt {}  ({})",
         receipt_line(r),
-        r.key_id
+        super::output::verified_by(r)
     );
 }
 

@@ -49,14 +49,15 @@ impl Signatures {
     /// with another value is refused (and the call changes nothing), so
     /// that a misspelt value is never taken for no.
     pub fn asked(&self, metadata: &MetadataMap) -> Result<Asked, Status> {
-        let header = match metadata.get(HEADER) {
-            None => false,
-            Some(v) if v.to_str().is_ok_and(|v| v.eq_ignore_ascii_case(ED25519)) => true,
-            Some(_) => {
+        let values: Vec<_> = metadata.get_all(HEADER).iter().collect();
+        let header = match values.as_slice() {
+            [] => false,
+            [v] if v.to_str().is_ok_and(|v| v.eq_ignore_ascii_case(ED25519)) => true,
+            _ => {
                 return Err(violation(invalid(
-                    HEADER,
+                    format!("request header {HEADER}"),
                     format!(
-                        "is {ED25519:?} (asks for each receipt signed on its own) or absent (receipts verify by their proof)"
+                        "is {ED25519:?}, once (asks for each receipt signed on its own), or absent (receipts verify by their proof)"
                     ),
                 )));
             }
@@ -183,9 +184,15 @@ mod tests {
     #[test]
     fn another_value_of_the_header_is_refused_naming_it() {
         let (_d, s) = signatures(ReceiptSignatures::Always);
-        for value in ["yes", "rsa", ""] {
-            let e = s.asked(&headers(Some(value))).unwrap_err();
-            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{value}");
+        let mut twice = headers(Some("ed25519"));
+        twice.append(HEADER, "bogus".parse().unwrap());
+        let refused = ["yes", "rsa", ""]
+            .into_iter()
+            .map(|v| headers(Some(v)))
+            .chain([twice]);
+        for metadata in refused {
+            let e = s.asked(&metadata).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{metadata:?}");
             assert!(e.message().contains(HEADER), "{}", e.message());
             assert!(e.message().contains("ed25519"), "{}", e.message());
         }
